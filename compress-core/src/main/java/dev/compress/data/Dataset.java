@@ -1,0 +1,28 @@
+package dev.compress.data;
+
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * Samples for calibration or evaluation, read lazily in batches so memory does not grow with the sample count.
+ *
+ * <p>Iteration order is fixed (sorted by path) so that the same inputs give the same outputs.
+ */
+public interface Dataset {
+    /** Where the samples come from (a folder or a CSV file), for messages. */
+    Path source();
+
+    /** Number of samples. */
+    int size();
+
+    /** Class names in label-index order; empty when the samples carry no labels. */
+    List<String> classNames();
+
+    /**
+     * Reads the samples in order, {@code batchSize} at a time (the last batch may be smaller).
+     *
+     * @throws dev.compress.CompressException of kind BAD_INPUT naming the file, for an unreadable sample
+     */
+    Iterator<Batch> batches(int batchSize);
+}

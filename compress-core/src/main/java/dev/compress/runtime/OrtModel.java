@@ -1,0 +1,166 @@
+package dev.compress.runtime;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import dev.compress.CompressException;
+import dev.compress.data.Batch;
+import dev.compress.data.HostTensor;
+import dev.compress.graph.OnnxModel;
+import java.nio.FloatBuffer;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** An ONNX Runtime session over a model; runs batches and returns float outputs. Close it to free native memory. */
+public final class OrtModel implements AutoCloseable {
+    private final String name;
+    private final OrtSession session;
+
+    private OrtModel(String name, OrtSession session) {
+        this.name = name;
+        this.session = session;
+    }
+
+    /** Opens a model file (external data is found beside it). */
+    public static OrtModel open(Path file, RuntimeOptions options) {
+        try (OrtSession.SessionOptions sessionOptions = sessionOptions(options)) {
+            return new OrtModel(file.toString(), environment().createSession(file.toString(), sessionOptions));
+        } catch (OrtException e) {
+            throw CompressException.badInput(file, "ONNX Runtime cannot load the model (" + firstLine(e) + ")", e);
+        }
+    }
+
+    /** Opens an in-memory model (all tensors inline). */
+    public static OrtModel open(OnnxModel model, RuntimeOptions options) {
+        byte[] bytes = model.toBytes();
+        try (OrtSession.SessionOptions sessionOptions = sessionOptions(options)) {
+            return new OrtModel(model.displayName(), environment().createSession(bytes, sessionOptions));
+        } catch (OrtException e) {
+            throw CompressException.badInput(
+                    model.source().orElse(null), "ONNX Runtime cannot load the model (" + firstLine(e) + ")", e);
+        }
+    }
+
+    private static OrtEnvironment environment() {
+        return OrtEnvironment.getEnvironment(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, "compress");
+    }
+
+    private static OrtSession.SessionOptions sessionOptions(RuntimeOptions options) throws OrtException {
+        OrtSession.SessionOptions sessionOptions = new OrtSession.SessionOptions();
+        sessionOptions.setOptimizationLevel(switch (options.optimization()) {
+            case NONE -> OrtSession.SessionOptions.OptLevel.NO_OPT;
+            case BASIC -> OrtSession.SessionOptions.OptLevel.BASIC_OPT;
+            case EXTENDED -> OrtSession.SessionOptions.OptLevel.EXTENDED_OPT;
+            case ALL -> OrtSession.SessionOptions.OptLevel.ALL_OPT;
+        });
+        if (options.intraOpThreads() > 0) {
+            sessionOptions.setIntraOpNumThreads(options.intraOpThreads());
+        }
+        if (options.optimizedModelFile() != null) {
+            sessionOptions.setOptimizedModelFilePath(options.optimizedModelFile().toString());
+        }
+        return sessionOptions;
+    }
+
+    static String firstLine(Exception e) {
+        String message = String.valueOf(e.getMessage()).strip();
+        int newline = message.indexOf('\n');
+        return newline < 0 ? message : message.substring(0, newline);
+    }
+
+    /** Input names to shapes as the session reports them (-1 for dynamic dimensions). */
+    public Map<String, long[]> inputShapes() {
+        return shapes(infos(true));
+    }
+
+    /** Output names to shapes as the session reports them (-1 for dynamic dimensions). */
+    public Map<String, long[]> outputShapes() {
+        return shapes(infos(false));
+    }
+
+    private Map<String, NodeInfo> infos(boolean inputs) {
+        try {
+            return inputs ? session.getInputInfo() : session.getOutputInfo();
+        } catch (OrtException e) {
+            throw CompressException.internal("ONNX Runtime: " + firstLine(e), e);
+        }
+    }
+
+    private static Map<String, long[]> shapes(Map<String, NodeInfo> infos) {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        infos.forEach((key, info) -> shapes.put(key,
+                info.getInfo() instanceof TensorInfo t ? t.getShape() : new long[0]));
+        return shapes;
+    }
+
+    /** Runs one batch and returns the named float outputs (all outputs when {@code outputs} is empty). */
+    public Map<String, FloatOutput> run(Batch batch, Set<String> outputs) {
+        OrtEnvironment env = environment();
+        Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
+                HostTensor tensor = input.getValue();
+                feeds.put(input.getKey(), switch (tensor.type()) {
+                    case FLOAT -> OnnxTensor.createTensor(env, tensor.floats(), tensor.shape());
+                    case INT64 -> OnnxTensor.createTensor(env, tensor.longs(), tensor.shape());
+                });
+            }
+            Set<String> wanted = outputs.isEmpty() ? session.getOutputNames() : outputs;
+            try (OrtSession.Result result = session.run(feeds, wanted)) {
+                Map<String, FloatOutput> values = new LinkedHashMap<>();
+                for (Map.Entry<String, OnnxValue> entry : result) {
+                    values.put(entry.getKey(), FloatOutput.of(entry.getKey(), entry.getValue()));
+                }
+                return values;
+            }
+        } catch (OrtException e) {
+            Path first = batch.sources().isEmpty() ? null : batch.sources().get(0);
+            throw CompressException.badInput(first, "ONNX Runtime failed on the batch starting here with model "
+                    + name + " (" + firstLine(e) + ")", e);
+        } finally {
+            feeds.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            session.close();
+        } catch (OrtException e) {
+            throw CompressException.internal("ONNX Runtime: " + firstLine(e), e);
+        }
+    }
+
+    /** A float output copied out of native memory. */
+    public record FloatOutput(long[] shape, float[] values) {
+        static FloatOutput of(String name, OnnxValue value) {
+            if (!(value instanceof OnnxTensor tensor)
+                    || tensor.getInfo().type != ai.onnxruntime.OnnxJavaType.FLOAT) {
+                throw CompressException.badInput("model output '" + name + "' is not a float tensor ("
+                        + value.getInfo() + ")");
+            }
+            FloatBuffer buffer = tensor.getFloatBuffer();
+            float[] values = new float[buffer.remaining()];
+            buffer.get(values);
+            return new FloatOutput(tensor.getInfo().getShape(), values);
+        }
+
+        @Override
+        public String toString() {
+            return "FloatOutput" + Arrays.toString(shape);
+        }
+    }
+
+    /** The names of the model's outputs, in order. */
+    public List<String> outputNames() {
+        return List.copyOf(session.getOutputNames());
+    }
+}

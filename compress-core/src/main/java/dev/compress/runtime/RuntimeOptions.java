@@ -1,0 +1,36 @@
+package dev.compress.runtime;
+
+import java.nio.file.Path;
+
+/**
+ * How an ONNX Runtime session is set up.
+ *
+ * @param optimization graph optimization level; {@link Optimization#ALL} is ONNX Runtime's own default
+ * @param intraOpThreads threads per operator, 0 = ONNX Runtime's choice (one per core)
+ * @param optimizedModelFile where ONNX Runtime writes the graph it optimized, or {@code null}
+ */
+public record RuntimeOptions(Optimization optimization, int intraOpThreads, Path optimizedModelFile) {
+    /** ONNX Runtime's graph optimization levels. */
+    public enum Optimization {
+        NONE,
+        BASIC,
+        EXTENDED,
+        ALL
+    }
+
+    public static RuntimeOptions defaults() {
+        return new RuntimeOptions(Optimization.ALL, 0, null);
+    }
+
+    public RuntimeOptions withOptimization(Optimization level) {
+        return new RuntimeOptions(level, intraOpThreads, optimizedModelFile);
+    }
+
+    public RuntimeOptions withIntraOpThreads(int threads) {
+        return new RuntimeOptions(optimization, threads, optimizedModelFile);
+    }
+
+    public RuntimeOptions withOptimizedModelFile(Path file) {
+        return new RuntimeOptions(optimization, intraOpThreads, file);
+    }
+}
