@@ -1,0 +1,229 @@
+package dev.compress.quantize;
+
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Applies a {@link QuantizationPlan}: inserts QuantizeLinear/DequantizeLinear pairs on activations, replaces float
+ * weights with int8 per-channel weights behind a DequantizeLinear, and biases with int32 ones.
+ */
+final class QdqRewriter {
+    private final Graph graph;
+    private final QuantizationPlan plan;
+    private final Map<String, QuantParams> params;
+    private final boolean perChannel;
+    private final List<NodeProto> rewritten = new ArrayList<>();
+    /** Activation tensor -> its dequantized replacement. */
+    private final Map<String, String> dequantized = new HashMap<>();
+    private final Map<String, String> quantizedWeights = new HashMap<>();
+    private final Map<String, float[]> weightScales = new HashMap<>();
+
+    private QdqRewriter(Graph graph, QuantizationPlan plan, Map<String, QuantParams> params, boolean perChannel) {
+        this.graph = graph;
+        this.plan = plan;
+        this.params = params;
+        this.perChannel = perChannel;
+    }
+
+    /**
+     * Rewrites {@code graph} in place.
+     *
+     * @param params scale and zero point of every activation in the plan
+     * @param perChannel false for opsets before 13, whose DequantizeLinear has no axis
+     */
+    static void rewrite(Graph graph, QuantizationPlan plan, Map<String, QuantParams> params, boolean perChannel) {
+        new QdqRewriter(graph, plan, params, perChannel).run();
+    }
+
+    private void run() {
+        for (String tensor : plan.activations) {
+            dequantized.put(tensor, graph.uniqueName(tensor + "_dequantized"));
+        }
+        for (ValueInfoProto input : graph.declaredInputs()) {
+            if (plan.activations.contains(input.getName())) {
+                emitQdq(input.getName());
+            }
+        }
+        Set<String> replacedInitializers = new HashSet<>();
+        for (NodeProto node : graph.nodes()) {
+            NodeProto.Builder builder = node.toBuilder();
+            for (int i = 0; i < builder.getInputCount(); i++) {
+                String replacement = dequantized.get(builder.getInput(i));
+                if (replacement != null) {
+                    builder.setInput(i, replacement);
+                }
+            }
+            if (plan.weightedNodes.contains(node)) {
+                replacedInitializers.add(node.getInput(1));
+                builder.setInput(1, quantizeWeight(node));
+                String bias = Nodes.input(node, 2);
+                if (!bias.isEmpty() && canQuantizeBias(node)) {
+                    replacedInitializers.add(bias);
+                    builder.setInput(2, quantizeBias(node));
+                }
+            }
+            rewritten.add(builder.build());
+            for (String output : node.getOutputList()) {
+                if (plan.activations.contains(output)) {
+                    emitQdq(output);
+                }
+            }
+        }
+        graph.nodes().clear();
+        graph.nodes().addAll(rewritten);
+        removeUnused(replacedInitializers);
+    }
+
+    private void emitQdq(String tensor) {
+        QuantParams p = params.get(tensor);
+        String scale = graph.uniqueName(tensor + "_scale");
+        String zeroPoint = graph.uniqueName(tensor + "_zero_point");
+        graph.putInitializer(Tensors.floats(scale, new long[0], new float[] {p.scale()}));
+        byte[] zp = {(byte) p.zeroPoint()};
+        graph.putInitializer(p.type() == ActivationType.UINT8
+                ? Tensors.uint8s(zeroPoint, new long[0], zp)
+                : Tensors.int8s(zeroPoint, new long[0], zp));
+        String quantized = graph.uniqueName(tensor + "_quantized");
+        rewritten.add(Nodes.node("QuantizeLinear", graph.uniqueName(tensor + "_QuantizeLinear"),
+                List.of(tensor, scale, zeroPoint), List.of(quantized)).build());
+        rewritten.add(Nodes.node("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear"),
+                List.of(quantized, scale, zeroPoint), List.of(dequantized.get(tensor))).build());
+    }
+
+    /** Output-channel axis of the weight, or -1 to quantize it per tensor. */
+    private int channelAxis(NodeProto node) {
+        if (!perChannel) {
+            return -1;
+        }
+        return switch (node.getOpType()) {
+            case "Conv" -> 0;
+            // ConvTranspose weights are [C_in, C_out/group, ...]: per output channel only without groups
+            case "ConvTranspose" -> Nodes.intAttribute(node, "group", 1) == 1 ? 1 : -1;
+            case "Gemm" -> Nodes.intAttribute(node, "transB", 0) == 1 ? 0 : 1;
+            default -> 1; // MatMul: [K, N]
+        };
+    }
+
+    private String quantizeWeight(NodeProto node) {
+        String name = node.getInput(1);
+        int axis = channelAxis(node);
+        String key = name + "@" + axis;
+        String existing = quantizedWeights.get(key);
+        if (existing != null) {
+            return existing;
+        }
+        TensorProto weight = graph.initializer(name).orElseThrow();
+        long[] dims = Tensors.dims(weight);
+        float[] values = Tensors.toFloats(weight);
+        int channels = axis < 0 ? 1 : (int) dims[axis];
+        int inner = 1; // elements between consecutive channel indices
+        for (int d = axis + 1; d < dims.length && axis >= 0; d++) {
+            inner *= (int) dims[d];
+        }
+        double[] absMax = new double[channels];
+        for (int i = 0; i < values.length; i++) {
+            int c = axis < 0 ? 0 : (i / inner) % channels;
+            absMax[c] = Math.max(absMax[c], Math.abs(values[i]));
+        }
+        float[] scales = new float[channels];
+        for (int c = 0; c < channels; c++) {
+            scales[c] = QuantParams.weightScale(absMax[c]);
+        }
+        byte[] quantized = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            int c = axis < 0 ? 0 : (i / inner) % channels;
+            quantized[i] = QuantParams.quantizeWeight(values[i], scales[c]);
+        }
+        long[] paramDims = axis < 0 ? new long[0] : new long[] {channels};
+        String quantizedName = graph.uniqueName(name + "_quantized");
+        String scaleName = graph.uniqueName(name + "_scale");
+        String zeroPointName = graph.uniqueName(name + "_zero_point");
+        graph.putInitializer(Tensors.int8s(quantizedName, dims, quantized));
+        graph.putInitializer(Tensors.floats(scaleName, paramDims, scales));
+        graph.putInitializer(Tensors.int8s(zeroPointName, paramDims, new byte[channels]));
+        String output = graph.uniqueName(name + "_dequantized");
+        NodeProto.Builder dq = Nodes.node("DequantizeLinear", graph.uniqueName(name + "_DequantizeLinear"),
+                List.of(quantizedName, scaleName, zeroPointName), List.of(output));
+        if (axis >= 0) {
+            dq.addAttribute(Nodes.intAttribute("axis", axis));
+        }
+        rewritten.add(dq.build());
+        quantizedWeights.put(key, output);
+        weightScales.put(output, scales);
+        return output;
+    }
+
+    /** A bias is stored as int32 when it is one value per output channel and the input is quantized. */
+    private boolean canQuantizeBias(NodeProto node) {
+        TensorProto bias = graph.initializer(node.getInput(2)).orElse(null);
+        if (bias == null || !Tensors.isFloat(bias) || bias.getDimsCount() != 1
+                || !plan.activations.contains(node.getInput(0))) {
+            return false;
+        }
+        TensorProto weight = graph.initializer(node.getInput(1)).orElseThrow();
+        int axis = channelAxis(node);
+        long channels = switch (node.getOpType()) {
+            case "ConvTranspose" -> weight.getDims(1) * Nodes.intAttribute(node, "group", 1);
+            case "Gemm" -> weight.getDims(Nodes.intAttribute(node, "transB", 0) == 1 ? 0 : 1);
+            default -> weight.getDims(0);
+        };
+        return bias.getDims(0) == channels && (axis < 0 || weight.getDims(axis) == channels);
+    }
+
+    private String quantizeBias(NodeProto node) {
+        TensorProto bias = graph.initializer(node.getInput(2)).orElseThrow();
+        float[] values = Tensors.toFloats(bias);
+        float inputScale = params.get(node.getInput(0)).scale();
+        float[] weightScale = weightScales.get(quantizedWeights.get(node.getInput(1) + "@" + channelAxis(node)));
+        boolean perAxis = weightScale.length > 1;
+        float[] scales = new float[perAxis ? values.length : 1];
+        int[] quantized = new int[values.length];
+        for (int c = 0; c < values.length; c++) {
+            float scale = inputScale * weightScale[perAxis ? c : 0];
+            scales[perAxis ? c : 0] = scale;
+            quantized[c] = QuantParams.quantizeBias(values[c], scale);
+        }
+        String name = bias.getName();
+        long[] paramDims = perAxis ? new long[] {values.length} : new long[0];
+        String quantizedName = graph.uniqueName(name + "_quantized");
+        String scaleName = graph.uniqueName(name + "_scale");
+        String zeroPointName = graph.uniqueName(name + "_zero_point");
+        graph.putInitializer(Tensors.int32s(quantizedName, new long[] {values.length}, quantized));
+        graph.putInitializer(Tensors.floats(scaleName, paramDims, scales));
+        graph.putInitializer(Tensors.int32s(zeroPointName, paramDims, new int[scales.length]));
+        String output = graph.uniqueName(name + "_dequantized");
+        NodeProto.Builder dq = Nodes.node("DequantizeLinear", graph.uniqueName(name + "_DequantizeLinear"),
+                List.of(quantizedName, scaleName, zeroPointName), List.of(output));
+        if (perAxis) {
+            dq.addAttribute(Nodes.intAttribute("axis", 0));
+        }
+        rewritten.add(dq.build());
+        return output;
+    }
+
+    private void removeUnused(Set<String> candidates) {
+        Set<String> stillRead = new HashSet<>();
+        for (NodeProto node : graph.nodes()) {
+            stillRead.addAll(node.getInputList());
+        }
+        for (ValueInfoProto output : graph.outputs()) {
+            stillRead.add(output.getName());
+        }
+        for (String name : candidates) {
+            if (!stillRead.contains(name)) {
+                graph.initializers().remove(name);
+                graph.declaredInputs().removeIf(input -> input.getName().equals(name));
+            }
+        }
+    }
+}

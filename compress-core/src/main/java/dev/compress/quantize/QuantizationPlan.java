@@ -1,0 +1,244 @@
+package dev.compress.quantize;
+
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Decides what a QDQ rewrite quantizes, on a graph whose ReLUs were already folded (see {@link #foldRelus}).
+ *
+ * <p>The placement follows what ONNX Runtime's QDQ fusions expect: every input and the output of Conv / Gemm /
+ * MatMul / Add / Mul / pooling get a QuantizeLinear-DequantizeLinear pair, so ONNX Runtime sees
+ * {@code DQ -> op -> Q} and swaps in QLinearConv, QGemm, QLinearMatMul, QLinearAdd and friends. Graph outputs stay
+ * float (QGemm and MatMulIntegerToFloat can produce float directly), which keeps logits exact to the last layer.
+ */
+final class QuantizationPlan {
+    /** Ops with weights: weight quantized per output channel, activations per tensor. */
+    static final Set<String> WEIGHTED_OPS = Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
+    /** Elementwise ops with integer kernels in ONNX Runtime (QLinearAdd, QLinearMul). */
+    static final Set<String> ELEMENTWISE_OPS = Set.of("Add", "Mul");
+    /** Pooling with its own integer kernel; output gets its own calibrated range. */
+    static final Set<String> POOLING_OPS = Set.of("GlobalAveragePool", "AveragePool");
+    /**
+     * Ops that only move or select values: the output keeps the input's scale and zero point, which lets ONNX
+     * Runtime drop the DQ/Q around them and run them on 8-bit data.
+     */
+    static final Set<String> PASS_THROUGH_OPS =
+            Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze");
+
+    /** Activation tensors to calibrate and quantize, in graph order. */
+    final Set<String> activations = new LinkedHashSet<>();
+    /** Pass-through outputs that reuse the parameters of another tensor (output -> input). */
+    final Map<String, String> sharedParams = new LinkedHashMap<>();
+    /** Nodes whose weight (input 1) is quantized per channel. */
+    final Set<NodeProto> weightedNodes = new LinkedHashSet<>();
+    /** Nodes whose inputs are quantized, so ONNX Runtime can run them in integer arithmetic. */
+    final List<NodeProto> quantizedNodes = new ArrayList<>();
+    /** Nodes left in float, with the reason. */
+    final Map<NodeProto, String> floatNodes = new LinkedHashMap<>();
+
+    /**
+     * Removes each ReLU that directly follows a weighted or elementwise op, letting that op write the ReLU's output.
+     * With uint8 activations the ReLU's calibrated range starts at 0, so the zero point is 0 and QuantizeLinear's
+     * clamp computes the ReLU exactly; ONNX Runtime then fuses the pair into one integer kernel.
+     *
+     * @return the names of the removed ReLU nodes
+     */
+    static List<String> foldRelus(Graph graph, Set<String> excluded) {
+        List<String> folded = new ArrayList<>();
+        Set<String> graphOutputs = outputNames(graph);
+        Graph.Index index = graph.index();
+        List<NodeProto> nodes = graph.nodes();
+        Map<String, String> renamed = new LinkedHashMap<>();
+        Set<NodeProto> removed = new HashSet<>();
+        for (NodeProto relu : nodes) {
+            if (!relu.getOpType().equals("Relu") || excluded.contains(relu.getName())) {
+                continue;
+            }
+            String input = relu.getInput(0);
+            NodeProto producer = index.producer(input).orElse(null);
+            if (producer == null
+                    || excluded.contains(producer.getName())
+                    || !(WEIGHTED_OPS.contains(producer.getOpType()) || ELEMENTWISE_OPS.contains(producer.getOpType()))
+                    || producer.getOutputCount() != 1
+                    || index.consumers(input).size() != 1
+                    || graphOutputs.contains(input)) {
+                continue;
+            }
+            renamed.put(input, relu.getOutput(0));
+            removed.add(relu);
+            folded.add(Nodes.describe(relu));
+        }
+        if (removed.isEmpty()) {
+            return folded;
+        }
+        List<NodeProto> rewritten = new ArrayList<>();
+        for (NodeProto node : nodes) {
+            if (removed.contains(node)) {
+                continue;
+            }
+            NodeProto.Builder builder = node.toBuilder();
+            for (int i = 0; i < builder.getOutputCount(); i++) {
+                String target = renamed.get(builder.getOutput(i));
+                if (target != null) {
+                    builder.setOutput(i, target);
+                }
+            }
+            rewritten.add(builder.build());
+        }
+        nodes.clear();
+        nodes.addAll(rewritten);
+        return folded;
+    }
+
+    static QuantizationPlan of(Graph graph, Set<String> excluded) {
+        QuantizationPlan plan = new QuantizationPlan();
+        Set<String> graphOutputs = outputNames(graph);
+        Set<String> floatTensors = floatTensors(graph);
+        Graph.Index index = graph.index();
+        for (NodeProto node : graph.nodes()) {
+            String op = node.getOpType();
+            if (excluded.contains(node.getName())) {
+                plan.floatNodes.put(node, "excluded");
+                continue;
+            }
+            if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx")) {
+                plan.floatNodes.put(node, "custom domain " + node.getDomain());
+                continue;
+            }
+            List<String> inputs = new ArrayList<>();
+            boolean ok;
+            boolean weighted = false;
+            String reason = "op not quantized";
+            if (WEIGHTED_OPS.contains(op)) {
+                String weightProblem = weightProblem(graph, node);
+                if (weightProblem == null) {
+                    inputs.add(node.getInput(0));
+                    weighted = true;
+                    ok = true;
+                } else if (op.equals("MatMul") && !isInitializer(graph, node.getInput(1))) {
+                    inputs.add(node.getInput(0));
+                    inputs.add(node.getInput(1)); // activation x activation, e.g. attention scores
+                    ok = true;
+                } else {
+                    ok = false;
+                    reason = weightProblem;
+                }
+            } else if (ELEMENTWISE_OPS.contains(op)) {
+                ok = node.getInputCount() == 2
+                        && !isInitializer(graph, node.getInput(0))
+                        && !isInitializer(graph, node.getInput(1));
+                inputs.addAll(node.getInputList());
+                reason = "an input is a constant";
+            } else if (POOLING_OPS.contains(op) || PASS_THROUGH_OPS.contains(op)) {
+                ok = plan.activations.contains(node.getInput(0));
+                inputs.add(node.getInput(0));
+                reason = "input is not quantized";
+            } else {
+                ok = false;
+            }
+            if (ok && inputs.stream().anyMatch(t -> !floatTensors.contains(t))) {
+                ok = false;
+                reason = "input is not float";
+            }
+            String output = node.getOutputCount() > 0 ? node.getOutput(0) : "";
+            boolean passThrough = PASS_THROUGH_OPS.contains(op);
+            if (ok && passThrough && graphOutputs.contains(output)) {
+                ok = false;
+                reason = "output is a graph output";
+            }
+            if (!ok) {
+                plan.floatNodes.put(node, reason);
+                continue;
+            }
+            plan.activations.addAll(inputs);
+            plan.quantizedNodes.add(node);
+            if (weighted) {
+                plan.weightedNodes.add(node);
+            }
+            if (!graphOutputs.contains(output) && !index.consumers(output).isEmpty()) {
+                plan.activations.add(output);
+                if (passThrough) {
+                    plan.sharedParams.put(output, node.getInput(0));
+                }
+            }
+        }
+        return plan;
+    }
+
+    /** Why {@code node}'s weight cannot be quantized per channel, or null if it can. */
+    private static String weightProblem(Graph graph, NodeProto node) {
+        TensorProto weight = graph.initializer(Nodes.input(node, 1)).orElse(null);
+        if (weight == null) {
+            return "weight is not an initializer";
+        }
+        if (!Tensors.isFloat(weight)) {
+            return "weight is " + Tensors.typeName(weight.getDataType());
+        }
+        int rank = weight.getDimsCount();
+        boolean conv = node.getOpType().startsWith("Conv");
+        if (conv ? rank < 3 : rank != 2) {
+            return "weight has rank " + rank;
+        }
+        String bias = Nodes.input(node, 2);
+        if (!bias.isEmpty() && graph.initializer(bias).isEmpty()) {
+            return "bias is not an initializer";
+        }
+        return null;
+    }
+
+    private static boolean isInitializer(Graph graph, String tensor) {
+        return graph.initializer(tensor).isPresent();
+    }
+
+    private static Set<String> outputNames(Graph graph) {
+        Set<String> names = new HashSet<>();
+        for (ValueInfoProto output : graph.outputs()) {
+            names.add(output.getName());
+        }
+        return names;
+    }
+
+    /**
+     * Tensors known or assumed to be float: float graph inputs, float initializers, and node outputs (ONNX exporters
+     * rarely record intermediate types; ops that make integers, like Shape, are excluded by name).
+     */
+    private static Set<String> floatTensors(Graph graph) {
+        Set<String> floats = new HashSet<>();
+        for (ValueInfoProto input : graph.declaredInputs()) {
+            if (input.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
+                floats.add(input.getName());
+            }
+        }
+        for (TensorProto t : graph.initializers().values()) {
+            if (Tensors.isFloat(t)) {
+                floats.add(t.getName());
+            }
+        }
+        Set<String> integerOps = Set.of("Shape", "Size", "ArgMax", "ArgMin", "NonZero", "TopK", "Cast",
+                "ConstantOfShape", "Constant", "Equal", "Greater", "Less", "Not", "And", "Or");
+        for (NodeProto node : graph.nodes()) {
+            if (!integerOps.contains(node.getOpType())) {
+                floats.addAll(node.getOutputList());
+            }
+        }
+        for (ValueInfoProto info : graph.valueInfos()) {
+            if (info.getType().getTensorType().getElemType() != TensorProto.DataType.FLOAT_VALUE) {
+                floats.remove(info.getName());
+            } else {
+                floats.add(info.getName());
+            }
+        }
+        return floats;
+    }
+}

@@ -1,0 +1,65 @@
+package dev.compress.quantize;
+
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import dev.compress.Json;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a quantization run did: which nodes run in integer arithmetic, which stay float and why, and the calibrated
+ * range of every activation. Deterministic (no timings), so reports of the same inputs are byte-identical.
+ *
+ * @param model the fp32 model quantized
+ * @param method calibration method ("minmax")
+ * @param activationType uint8 or int8
+ * @param weightType always int8 symmetric; per channel unless the opset forced per tensor
+ * @param perChannel whether weights are quantized per output channel
+ * @param calibrationSamples samples the calibration ran over
+ * @param quantizedOps op type to count of nodes with quantized inputs
+ * @param floatOps op type to count of nodes left in float
+ * @param floatNodes node name to the reason it stays float
+ * @param foldedRelus ReLU nodes folded into the quantized op before them
+ * @param activations calibrated ranges and quantization parameters, in graph order
+ */
+@JsonPropertyOrder({"model", "method", "activationType", "weightType", "perChannel", "calibrationSamples",
+        "quantizedOps", "floatOps", "floatNodes", "foldedRelus", "activations"})
+public record QuantizationReport(
+        String model,
+        String method,
+        String activationType,
+        String weightType,
+        boolean perChannel,
+        long calibrationSamples,
+        Map<String, Integer> quantizedOps,
+        Map<String, Integer> floatOps,
+        Map<String, String> floatNodes,
+        List<String> foldedRelus,
+        List<ActivationRange> activations) {
+
+    /** The calibrated range of one activation and the parameters derived from it. */
+    @JsonPropertyOrder({"tensor", "min", "max", "scale", "zeroPoint", "sharedWith"})
+    public record ActivationRange(String tensor, float min, float max, float scale, int zeroPoint, String sharedWith) {}
+
+    public String toJson() {
+        return Json.pretty(this);
+    }
+
+    /** Number of nodes with quantized inputs. */
+    public int quantizedNodeCount() {
+        return quantizedOps.values().stream().mapToInt(Integer::intValue).sum();
+    }
+
+    /** A few lines for people: counts by op and the float ops. */
+    public String summary() {
+        StringBuilder text = new StringBuilder();
+        text.append("quantized ").append(quantizedNodeCount()).append(" nodes ").append(quantizedOps)
+                .append(" with ").append(activationType).append(" activations, int8 weights ")
+                .append(perChannel ? "per channel" : "per tensor")
+                .append(", ").append(method).append(" calibration over ").append(calibrationSamples)
+                .append(" samples\n");
+        if (!floatOps.isEmpty()) {
+            text.append("left in float: ").append(floatOps).append('\n');
+        }
+        return text.toString();
+    }
+}

@@ -1,0 +1,261 @@
+package dev.compress.quantize;
+
+import dev.compress.CompressException;
+import dev.compress.Json;
+import dev.compress.Progress;
+import dev.compress.data.Batch;
+import dev.compress.data.Dataset;
+import dev.compress.data.HostTensor;
+import dev.compress.graph.Graph;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.TypeProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.RuntimeOptions;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+
+/**
+ * Static post-training quantization to ONNX QDQ format: calibrates activation ranges over a dataset with ONNX Runtime,
+ * then rewrites the model so ONNX Runtime runs Conv, Gemm, MatMul, Add and pooling in 8-bit integer kernels.
+ *
+ * <pre>{@code
+ * QuantizationResult result = Quantizer.builder()
+ *         .setModel(OnnxModel.load(fp32))
+ *         .setCalibrationData(dataset)
+ *         .build()
+ *         .quantize();
+ * result.model().save(int8);
+ * }</pre>
+ */
+public final class Quantizer {
+    /** QuantizeLinear exists from opset 10; its per-axis form from opset 13. */
+    static final long MIN_OPSET = 10;
+    static final long PER_CHANNEL_OPSET = 13;
+
+    private final OnnxModel model;
+    private final Dataset calibration;
+    private final ActivationType activationType;
+    private final Set<String> excluded;
+    private final int batchSize;
+    private final Progress progress;
+
+    private Quantizer(Builder builder) {
+        this.model = builder.model;
+        this.calibration = builder.calibration;
+        this.activationType = builder.activationType;
+        this.excluded = builder.excluded;
+        this.batchSize = builder.batchSize;
+        this.progress = builder.progress;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Calibrates and rewrites a copy of the model; the input model is not changed.
+     *
+     * @throws CompressException BAD_INPUT for a model that cannot be quantized or unreadable calibration data
+     */
+    public QuantizationResult quantize() {
+        long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
+        if (opset < MIN_OPSET) {
+            throw CompressException.badInput(model.source().orElse(null), "opset " + opset
+                    + " is too old to quantize (QuantizeLinear needs opset " + MIN_OPSET + " or later)");
+        }
+        checkExcludedNodesExist();
+        OnnxModel quantized = model.copy();
+        Graph graph = quantized.graph();
+        List<String> folded = activationType == ActivationType.UINT8
+                ? QuantizationPlan.foldRelus(graph, excluded)
+                : List.of();
+        QuantizationPlan plan = QuantizationPlan.of(graph, excluded);
+        if (plan.quantizedNodes.isEmpty()) {
+            throw CompressException.badInput(model.source().orElse(null),
+                    "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found");
+        }
+        MinMaxCalibrator calibrator = new MinMaxCalibrator(plan.activations);
+        long samples = calibrate(plan.activations, calibrator);
+        Map<String, QuantParams> params = new LinkedHashMap<>();
+        List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
+        for (String tensor : plan.activations) {
+            String source = plan.sharedParams.get(tensor);
+            float[] range = calibrator.range(tensor);
+            if (!Float.isFinite(range[0]) || !Float.isFinite(range[1])) {
+                throw CompressException.badInput(calibration.source(), "tensor '" + tensor
+                        + "' reached infinity during calibration; the model overflows on these samples");
+            }
+            QuantParams p = source != null
+                    ? params.get(source)
+                    : QuantParams.forRange(range[0], range[1], activationType);
+            params.put(tensor, p);
+            ranges.add(new QuantizationReport.ActivationRange(
+                    tensor, range[0], range[1], p.scale(), p.zeroPoint(), source));
+        }
+        boolean perChannel = opset >= PER_CHANNEL_OPSET;
+        QdqRewriter.rewrite(graph, plan, params, perChannel);
+        quantized.setProducer("compress", Quantizer.class.getPackage().getImplementationVersion() == null
+                ? "dev" : Quantizer.class.getPackage().getImplementationVersion());
+        QuantizationReport report = new QuantizationReport(
+                model.displayName(),
+                "minmax",
+                activationType.name().toLowerCase(),
+                "int8 symmetric",
+                perChannel,
+                samples,
+                countByOp(plan.quantizedNodes),
+                countByOp(plan.floatNodes.keySet()),
+                plan.floatNodes.entrySet().stream().collect(Collectors.toMap(
+                        e -> dev.compress.graph.Nodes.describe(e.getKey()), Map.Entry::getValue,
+                        (a, b) -> a, TreeMap::new)),
+                folded,
+                ranges);
+        // the exported model says how it was made, for whoever deploys it
+        Map<String, Object> provenance = new LinkedHashMap<>();
+        provenance.put("method", report.method());
+        provenance.put("activations", report.activationType());
+        provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor"));
+        provenance.put("calibrationSamples", samples);
+        provenance.put("excludedNodes", excluded.stream().sorted().toList());
+        quantized.metadata().put("compress.quantization", Json.compact(provenance));
+        return new QuantizationResult(quantized, report);
+    }
+
+    private void checkExcludedNodesExist() {
+        Set<String> names = model.graph().nodes().stream().map(NodeProto::getName).collect(Collectors.toSet());
+        for (String name : excluded) {
+            if (!names.contains(name)) {
+                throw CompressException.badInput(model.source().orElse(null),
+                        "--exclude names node '" + name + "', which the model does not have (see: compress inspect)");
+            }
+        }
+    }
+
+    private static Map<String, Integer> countByOp(Collection<NodeProto> nodes) {
+        Map<String, Integer> counts = new TreeMap<>();
+        for (NodeProto node : nodes) {
+            counts.merge(node.getOpType(), 1, Integer::sum);
+        }
+        return counts;
+    }
+
+    /** Runs the fp32 model over the calibration set with every planned activation exposed as an output. */
+    private long calibrate(Set<String> activations, MinMaxCalibrator calibrator) {
+        OnnxModel probe = model.copy();
+        Graph graph = probe.graph();
+        Set<String> graphInputs = new LinkedHashSet<>();
+        for (ValueInfoProto input : graph.inputs()) {
+            graphInputs.add(input.getName());
+        }
+        Set<String> existingOutputs = graph.outputs().stream().map(ValueInfoProto::getName)
+                .collect(Collectors.toSet());
+        Set<String> fetched = new LinkedHashSet<>();
+        for (String tensor : activations) {
+            if (graphInputs.contains(tensor)) {
+                continue;
+            }
+            fetched.add(tensor);
+            if (!existingOutputs.contains(tensor)) {
+                // ONNX Runtime only returns graph outputs, so expose the tensor as one; its shape is not needed
+                graph.outputs().add(ValueInfoProto.newBuilder().setName(tensor)
+                        .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder()
+                                .setElemType(TensorProto.DataType.FLOAT_VALUE)))
+                        .build());
+            }
+        }
+        long samples = 0;
+        progress.start("calibrating", calibration.size());
+        try (OrtModel session = OrtModel.open(probe, RuntimeOptions.defaults())) {
+            Iterator<Batch> batches = calibration.batches(batchSize);
+            while (batches.hasNext()) {
+                Batch batch = batches.next();
+                for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
+                    if (activations.contains(input.getKey())) {
+                        FloatBuffer values = input.getValue().floats();
+                        float[] copy = new float[values.remaining()];
+                        values.get(copy);
+                        calibrator.observe(input.getKey(), copy);
+                    }
+                }
+                session.run(batch, fetched).forEach((name, output) -> calibrator.observe(name, output.values()));
+                samples += batch.size();
+                progress.advance(batch.size());
+            }
+        } finally {
+            progress.finish();
+        }
+        if (samples == 0) {
+            throw CompressException.badInput(calibration.source(), "no calibration samples");
+        }
+        return samples;
+    }
+
+    /** Configures a {@link Quantizer}: {@code set*} are required, {@code opt*} optional. */
+    public static final class Builder {
+        private OnnxModel model;
+        private Dataset calibration;
+        private ActivationType activationType = ActivationType.UINT8;
+        private Set<String> excluded = Set.of();
+        private int batchSize = 32;
+        private Progress progress = Progress.NONE;
+
+        private Builder() {}
+
+        /** The fp32 model to quantize. */
+        public Builder setModel(OnnxModel model) {
+            this.model = model;
+            return this;
+        }
+
+        /** Representative samples; labels are not needed. */
+        public Builder setCalibrationData(Dataset calibration) {
+            this.calibration = calibration;
+            return this;
+        }
+
+        /** uint8 asymmetric (default) or int8 symmetric activations. */
+        public Builder optActivationType(ActivationType activationType) {
+            this.activationType = activationType;
+            return this;
+        }
+
+        /** Node names kept in float. */
+        public Builder optExclude(Collection<String> nodeNames) {
+            this.excluded = Set.copyOf(nodeNames);
+            return this;
+        }
+
+        /** Samples per ONNX Runtime call during calibration (default 32); ranges do not depend on it. */
+        public Builder optBatchSize(int batchSize) {
+            if (batchSize < 1) {
+                throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
+            }
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        public Builder optProgress(Progress progress) {
+            this.progress = progress;
+            return this;
+        }
+
+        public Quantizer build() {
+            if (model == null || calibration == null) {
+                throw new IllegalStateException("setModel and setCalibrationData are required");
+            }
+            return new Quantizer(this);
+        }
+    }
+}
