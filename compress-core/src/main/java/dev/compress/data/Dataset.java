@@ -7,7 +7,8 @@ import java.util.List;
 /**
  * Samples for calibration or evaluation, read lazily in batches so memory does not grow with the sample count.
  *
- * <p>Iteration order is fixed (sorted by path) so that the same inputs give the same outputs.
+ * <p>Iteration order is fixed (files sorted by path; a CSV list in its line order) so that the same inputs give the
+ * same outputs.
  */
 public interface Dataset {
     /** Where the samples come from (a folder or a CSV file), for messages. */
