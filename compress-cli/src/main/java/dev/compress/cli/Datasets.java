@@ -1,0 +1,133 @@
+package dev.compress.cli;
+
+import dev.compress.CompressException;
+import dev.compress.data.Dataset;
+import dev.compress.data.HostTensor.ElementType;
+import dev.compress.data.ImageDataset;
+import dev.compress.data.NpyDataset;
+import dev.compress.data.Preprocessing;
+import dev.compress.graph.OnnxModel;
+import dev.compress.inspect.ModelInspector;
+import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
+import dev.compress.onnx.proto.Onnx.TensorShapeProto;
+import dev.compress.onnx.proto.Onnx.TypeProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * Opens the data a command names for a model: {@code .npy} files become an {@link NpyDataset} (fed to the model
+ * inputs as they are); anything else is an {@link ImageDataset} for the model's float input, preprocessed as the
+ * model's metadata and the flags say.
+ */
+final class Datasets {
+    private Datasets() {}
+
+    /** A dataset and the preprocessing its images get ({@code null} for .npy data). */
+    record Opened(Dataset dataset, Preprocessing preprocessing) {
+        /** The preprocessing as a map for reports, or {@code null}. */
+        Map<String, Object> preprocessingMap() {
+            return preprocessing == null ? null : preprocessing.toMap();
+        }
+    }
+
+    static Opened open(Path data, OnnxModel model, Path modelFile, PreprocessingOptions options, Path labels) {
+        if (Files.isDirectory(data) && holdsNpy(data)) {
+            if (labels != null) {
+                throw CompressException.badInput(labels, "--labels applies to image data; .npy data takes class "
+                        + "names from labels.txt beside labels.npy in " + data);
+            }
+            if (options.isSet()) {
+                throw CompressException.badInput(data, "holds .npy samples, which are fed as they are; "
+                        + "the preprocessing options apply to images only");
+            }
+            return new Opened(npy(data, model), null);
+        }
+        ValueInfoProto input = imageInput(model, modelFile);
+        Preprocessing preprocessing = Preprocessing.resolve(
+                modelFile, input.getName(), shape(input), model.metadata(), options.overrides());
+        ImageDataset.Builder builder = ImageDataset.builder()
+                .setRoot(data)
+                .setInputName(input.getName())
+                .setPreprocessing(preprocessing);
+        if (labels != null) {
+            if (!Files.isRegularFile(labels)) {
+                throw CompressException.badInput(labels, Files.exists(labels) ? "is not a file" : "no such file");
+            }
+            builder.optLabelsFile(labels);
+        }
+        return new Opened(builder.build(), preprocessing);
+    }
+
+    /** Whether {@code folder} holds .npy samples: directly, or in one sub-folder per model input. */
+    static boolean holdsNpy(Path folder) {
+        try (Stream<Path> files = Files.walk(folder, 2)) {
+            return files.anyMatch(p -> {
+                String name = p.getFileName().toString().toLowerCase(Locale.ROOT);
+                return name.endsWith(".npy") && !name.equals("labels.npy") && Files.isRegularFile(p);
+            });
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return false; // the dataset reports the unreadable folder itself
+        }
+    }
+
+    private static NpyDataset npy(Path data, OnnxModel model) {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        Map<String, ElementType> types = new LinkedHashMap<>();
+        for (ValueInfoProto input : model.graph().inputs()) {
+            shapes.put(input.getName(), shape(input));
+            int elemType = input.getType().getTensorType().getElemType();
+            if (elemType == DataType.FLOAT_VALUE) {
+                types.put(input.getName(), ElementType.FLOAT);
+            } else if (elemType == DataType.INT64_VALUE) {
+                types.put(input.getName(), ElementType.INT64);
+            }
+        }
+        return NpyDataset.builder().setRoot(data).setInputs(shapes).optInputTypes(types).build();
+    }
+
+    /**
+     * The input images are fed to: the model's only FLOAT tensor input.
+     *
+     * @throws CompressException BAD_INPUT naming the model if it has no float input, or several
+     */
+    static ValueInfoProto imageInput(OnnxModel model, Path modelFile) {
+        List<ValueInfoProto> inputs = model.graph().inputs();
+        List<ValueInfoProto> floats = inputs.stream()
+                .filter(i -> i.getType().getValueCase() == TypeProto.ValueCase.TENSOR_TYPE
+                        && i.getType().getTensorType().getElemType() == DataType.FLOAT_VALUE)
+                .toList();
+        if (floats.size() == 1) {
+            return floats.get(0);
+        }
+        String listed = inputs.isEmpty() ? "none"
+                : inputs.stream().map(i -> ModelInspector.describe(i).toString()).collect(Collectors.joining(", "));
+        if (floats.isEmpty()) {
+            throw CompressException.badInput(modelFile,
+                    "has no float input to feed images to (inputs: " + listed + "); use .npy data for other inputs");
+        }
+        throw CompressException.badInput(modelFile, "has " + floats.size() + " float inputs (" + listed
+                + "); images can feed only one; use .npy data with one folder per input");
+    }
+
+    /** The input's shape, -1 for dynamic or unknown dimensions; empty when the model records no shape. */
+    static long[] shape(ValueInfoProto input) {
+        TypeProto.Tensor tensor = input.getType().getTensorType();
+        if (!tensor.hasShape()) {
+            return new long[0];
+        }
+        List<TensorShapeProto.Dimension> dims = tensor.getShape().getDimList();
+        long[] shape = new long[dims.size()];
+        for (int i = 0; i < shape.length; i++) {
+            shape[i] = dims.get(i).hasDimValue() ? dims.get(i).getDimValue() : -1;
+        }
+        return shape;
+    }
+}

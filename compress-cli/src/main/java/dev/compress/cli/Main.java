@@ -1,0 +1,59 @@
+package dev.compress.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.HelpCommand;
+import picocli.CommandLine.Mixin;
+
+/**
+ * The {@code compress} command. Subcommands only parse arguments and call compress-core; results go to stdout,
+ * logs, progress and errors to stderr, and the exit code is one of {@link ExitCode}.
+ */
+@Command(
+        name = "compress",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        description = "Compress ONNX models: INT8 quantization, accuracy evaluation and accuracy gates.",
+        subcommands = {
+            QuantizeCommand.class,
+            EvalCommand.class,
+            GateCommand.class,
+            InspectCommand.class,
+            HelpCommand.class
+        },
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {
+            "0:success (gate passed)",
+            "1:internal error (rerun with --verbose for the stack trace)",
+            "2:usage error (unknown option, missing argument)",
+            "3:bad input (missing or corrupt file, data that does not fit the model)",
+            "4:gate failed (accuracy drop above --max-drop)"
+        },
+        footer = {"%nDocumentation: docs/cli.md"})
+public final class Main {
+    @Mixin
+    GlobalOptions global;
+
+    public static void main(String[] args) {
+        // DJL logs through SLF4J (slf4j-simple, to stderr): warnings and errors only, so stderr stays for our own
+        // progress and errors; and no SLF4J self-diagnostics if the backend is missing
+        if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        }
+        if (System.getProperty("slf4j.internal.verbosity") == null) {
+            System.setProperty("slf4j.internal.verbosity", "ERROR");
+        }
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line: error handlers and exit codes set; stdout/stderr can be replaced for tests. */
+    public static CommandLine commandLine() {
+        CommandLine commandLine = new CommandLine(new Main());
+        Errors errors = new Errors();
+        commandLine.setExecutionExceptionHandler(errors);
+        commandLine.setParameterExceptionHandler(errors);
+        commandLine.setExitCodeExceptionMapper(errors);
+        commandLine.setUsageHelpAutoWidth(true);
+        return commandLine;
+    }
+}

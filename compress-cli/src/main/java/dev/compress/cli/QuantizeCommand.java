@@ -1,0 +1,252 @@
+package dev.compress.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.compress.CompressException;
+import dev.compress.Json;
+import dev.compress.eval.EvalReport;
+import dev.compress.eval.Evaluator;
+import dev.compress.eval.Gate;
+import dev.compress.eval.GateResult;
+import dev.compress.graph.OnnxModel;
+import dev.compress.inspect.ModelSummary;
+import dev.compress.quantize.ActivationType;
+import dev.compress.quantize.QuantizationReport;
+import dev.compress.quantize.QuantizationResult;
+import dev.compress.quantize.Quantizer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code compress quantize}: static INT8 quantization calibrated on sample data, optionally followed by an
+ * evaluation against the fp32 model and an accuracy gate.
+ */
+@Command(
+        name = "quantize",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        sortOptions = false,
+        description = {
+            "Quantize an fp32 ONNX model to INT8, calibrated on sample data.",
+            "",
+            "Writes a QDQ model (int8 weights per channel, uint8 or int8 activations) and a JSON report. With --eval,"
+                    + " also evaluates the INT8 model against the fp32 model on labeled data; with --max-drop, exits"
+                    + " 4 if top-1 accuracy drops by more than that many points.",
+            ""
+        },
+        footer = {
+            "",
+            "Example:",
+            "  compress quantize --model calibration-data/models/resnet-fp32.onnx \\",
+            "      --calib calibration-data/fashion-mnist/calib --out resnet-int8.onnx \\",
+            "      --eval calibration-data/fashion-mnist/heldout --max-drop 1"
+        })
+final class QuantizeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    GlobalOptions global;
+
+    @Option(names = "--model", required = true, paramLabel = "MODEL", order = 1,
+            description = "The fp32 .onnx model.")
+    Path model;
+
+    @Option(names = "--calib", required = true, paramLabel = "DIR", order = 2,
+            description = "Calibration samples: a folder of images (class sub-folders or loose images), a .csv of "
+                    + "path,label lines, or a folder of .npy files. Labels are not needed.")
+    Path calib;
+
+    @Option(names = "--out", required = true, paramLabel = "OUT", order = 3,
+            description = "Where to write the INT8 model (.onnx). Its folder must exist.")
+    Path out;
+
+    @Option(names = "--labels", paramLabel = "FILE", order = 4,
+            description = "Class names, one per line, in the model's output order."
+                    + " Default: labels.txt beside the data or in its parent folder.")
+    Path labels;
+
+    @Option(names = "--activations", paramLabel = "uint8|int8", order = 5, defaultValue = "uint8",
+            converter = ActivationTypeConverter.class,
+            description = "Activation type: uint8 (asymmetric) or int8 (symmetric). Default: ${DEFAULT-VALUE}.")
+    ActivationType activations;
+
+    @Option(names = "--exclude", paramLabel = "NODE", split = ",", order = 6,
+            description = "Node names to keep in float, comma-separated (see: compress inspect).")
+    List<String> exclude = new ArrayList<>();
+
+    private int batchSize = 32;
+
+    @Option(names = "--batch-size", paramLabel = "N", order = 7, defaultValue = "32",
+            description = "Samples per ONNX Runtime call for calibration and evaluation. Default: ${DEFAULT-VALUE}.")
+    void setBatchSize(int value) {
+        batchSize = Checks.batchSize(spec, value);
+    }
+
+    @Option(names = "--eval", paramLabel = "DIR", order = 8,
+            description = "Labeled data to evaluate the INT8 model on, with the fp32 model as baseline.")
+    Path eval;
+
+    private Double maxDrop;
+
+    @Option(names = "--max-drop", paramLabel = "PTS", order = 9,
+            description = "With --eval: the largest top-1 accuracy drop allowed, in percentage points; above it "
+                    + "the command exits 4 (the model and report are still written).")
+    void setMaxDrop(double value) {
+        maxDrop = Checks.maxDrop(spec, value);
+    }
+
+    @Option(names = "--report", paramLabel = "FILE.json", order = 10,
+            description = "Where to write the JSON report. Default: OUT with .json instead of .onnx.")
+    Path report;
+
+    @Mixin
+    PreprocessingOptions preprocessing;
+
+    @Override
+    public Integer call() {
+        if (maxDrop != null && eval == null) {
+            throw new ParameterException(spec.commandLine(), "--max-drop needs --eval DIR (data to measure the drop on)");
+        }
+        Path reportFile = report != null ? report : Outputs.jsonBeside(out);
+        if (reportFile.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+            throw new ParameterException(spec.commandLine(), "--report and --out name the same file: " + out);
+        }
+        Outputs.checkCanWrite(out);
+        Outputs.checkCanWrite(reportFile);
+        Outputs.checkNotSame(out, model);
+
+        global.debug("loading " + model);
+        OnnxModel fp32 = OnnxModel.load(model);
+        Datasets.Opened calibration = Datasets.open(calib, fp32, model, preprocessing, labels);
+        Datasets.Opened evaluation = eval == null ? null : Datasets.open(eval, fp32, model, preprocessing, labels);
+        if (evaluation != null && evaluation.dataset().classNames().isEmpty()) {
+            // found now rather than after calibration
+            throw CompressException.badInput(eval, "has no labels; --eval needs labeled samples (class folders, "
+                    + "a .csv of path,label lines, or .npy data with labels.npy)");
+        }
+        global.debug("calibration data: " + calibration.dataset().size() + " samples from " + calib
+                + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
+
+        QuantizationResult result = Quantizer.builder()
+                .setModel(fp32)
+                .setCalibrationData(calibration.dataset())
+                .optActivationType(activations)
+                .optExclude(exclude)
+                .optBatchSize(batchSize)
+                .optProgress(global.progress())
+                .build()
+                .quantize();
+
+        EvalReport evalReport = null;
+        GateResult gate = null;
+        if (evaluation != null) {
+            evalReport = Evaluator.builder()
+                    .setModel(result.model())
+                    .setData(evaluation.dataset())
+                    .optBaseline(model)
+                    .optBatchSize(batchSize)
+                    .optProgress(global.progress())
+                    .build()
+                    .evaluate()
+                    .withPreprocessing(evaluation.preprocessingMap());
+            // evaluated in memory, before anything is written; name it by the file it is about to become
+            evalReport = named(evalReport, out.toString());
+            if (maxDrop != null) {
+                gate = Gate.check(evalReport, maxDrop);
+            }
+        }
+
+        result.model().save(out);
+        long fp32Bytes = Outputs.modelBytes(model);
+        long int8Bytes = Outputs.modelBytes(out);
+        try {
+            Json.writeAtomically(reportFile, Json.pretty(
+                    report(result.report(), evalReport, gate, fp32Bytes, int8Bytes, calibration)));
+        } catch (RuntimeException e) {
+            Outputs.deleteModel(out); // a model without its report is not a finished run
+            throw e;
+        }
+
+        printSummary(result.report(), evalReport, gate, fp32Bytes, int8Bytes, reportFile);
+        return gate != null && !gate.passed() ? ExitCode.GATE_FAILED : ExitCode.OK;
+    }
+
+    private ObjectNode report(QuantizationReport quantization, EvalReport evaluation, GateResult gate,
+            long fp32Bytes, long int8Bytes, Datasets.Opened calibration) {
+        ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("model", model.toString());
+        root.put("output", out.toString());
+        ObjectNode size = root.putObject("size");
+        size.put("fp32Bytes", fp32Bytes);
+        size.put("int8Bytes", int8Bytes);
+        size.put("ratio", ratio(fp32Bytes, int8Bytes));
+        if (calibration.preprocessing() != null) {
+            root.set("preprocessing", Json.MAPPER.valueToTree(calibration.preprocessingMap()));
+        }
+        root.set("quantization", Json.MAPPER.valueToTree(quantization));
+        if (evaluation != null) {
+            root.set("evaluation", Reports.toTree(evaluation));
+        }
+        if (gate != null) {
+            root.set("gate", Json.MAPPER.valueToTree(gate));
+        }
+        return root;
+    }
+
+    private static EvalReport named(EvalReport r, String model) {
+        return new EvalReport(model, r.data(), r.samples(), r.classes(), r.top1(), r.top5(), r.perClass(),
+                r.baseline(), r.preprocessing());
+    }
+
+    private static double ratio(long fp32Bytes, long int8Bytes) {
+        return int8Bytes > 0 ? Math.round(1000.0 * fp32Bytes / int8Bytes) / 1000.0 : 0;
+    }
+
+    private void printSummary(QuantizationReport quantization, EvalReport evaluation, GateResult gate,
+            long fp32Bytes, long int8Bytes, Path reportFile) {
+        var stdout = global.out();
+        stdout.println("wrote " + out);
+        stdout.println(String.format(Locale.ROOT, "size: %s -> %s (%.2fx smaller)", ModelSummary.bytes(fp32Bytes),
+                ModelSummary.bytes(int8Bytes), ratio(fp32Bytes, int8Bytes)));
+        int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
+        stdout.println("quantized: " + quantization.quantizedNodeCount() + " nodes " + counts(quantization.quantizedOps())
+                + "; left in float: " + floatCount + " nodes" + (floatCount == 0 ? "" : " " + counts(quantization.floatOps())));
+        stdout.println("calibration: " + quantization.calibrationSamples() + " samples, " + quantization.activationType()
+                + " activations, int8 weights " + (quantization.perChannel() ? "per channel" : "per tensor"));
+        if (evaluation != null) {
+            stdout.print(evaluation.summary());
+        }
+        if (gate != null) {
+            stdout.println(gate.message());
+        }
+        stdout.println("report: " + reportFile);
+        stdout.flush();
+    }
+
+    private static String counts(java.util.Map<String, Integer> ops) {
+        StringBuilder text = new StringBuilder("(");
+        ops.forEach((op, n) -> text.append(text.length() > 1 ? ", " : "").append(op).append(' ').append(n));
+        return text.append(')').toString();
+    }
+
+    /** {@code uint8} / {@code int8}, any case; anything else is a usage error listing the choices. */
+    static final class ActivationTypeConverter implements picocli.CommandLine.ITypeConverter<ActivationType> {
+        @Override
+        public ActivationType convert(String value) {
+            try {
+                return ActivationType.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+}
