@@ -182,6 +182,15 @@ final class ImageReader {
         }
     }
 
+    /** Writes raw 8-bit gray pixels ({@code height*width} bytes at {@code offset}) as sample {@code index}. */
+    void readGray(byte[] pixels, int offset, float[] batch, int index) {
+        int count = out.width() * out.height();
+        int base = index * count;
+        for (int p = 0; p < count; p++) {
+            batch[base + p] = normalize(pixels[offset + p] & 0xFF, 255, 0);
+        }
+    }
+
     /** {@code (sample / max - mean) / std}, or with {@code sample * 255 / max} when not scaling to [0,1]. */
     private float normalize(int sample, int max, int channel) {
         float value = scaled ? sample / (float) max : sample * 255f / max;

@@ -1,0 +1,60 @@
+package dev.compress.benchmarks;
+
+import dev.compress.data.Dataset;
+import dev.compress.data.IdxDataset;
+import dev.compress.data.ImageDataset;
+import dev.compress.data.Preprocessing;
+import dev.compress.graph.OnnxModel;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The shipped models and data the benchmarks measure, located from the repository root. */
+final class Fixtures {
+    private Fixtures() {}
+
+    /** The repository root: {@code -Dcompress.repo.root}, else the working directory or its parent. */
+    static Path repoRoot() {
+        String property = System.getProperty("compress.repo.root");
+        if (property != null) {
+            return Path.of(property);
+        }
+        Path here = Path.of("").toAbsolutePath();
+        return Files.isDirectory(here.resolve("calibration-data")) ? here : here.getParent();
+    }
+
+    static Path model(String name) {
+        return repoRoot().resolve("calibration-data/models/" + name + "-fp32.onnx");
+    }
+
+    static Path fashionMnist() {
+        return repoRoot().resolve("calibration-data/fashion-mnist");
+    }
+
+    static Preprocessing preprocessing(OnnxModel model) {
+        String input = model.graph().inputs().get(0).getName();
+        return Preprocessing.resolve(model.source().orElseThrow(), input, new long[] {-1, 1, 28, 28},
+                model.metadata(), Preprocessing.Overrides.NONE);
+    }
+
+    /** A folder of the shipped PNG samples ("calib" or "heldout"). */
+    static Dataset images(OnnxModel model, String folder) {
+        return ImageDataset.builder()
+                .setRoot(fashionMnist().resolve(folder))
+                .setInputName(model.graph().inputs().get(0).getName())
+                .setPreprocessing(preprocessing(model))
+                .build();
+    }
+
+    /** All 10,000 Fashion-MNIST test images from Debian's dataset-fashion-mnist package. */
+    static Dataset testSet(OnnxModel model) throws IOException {
+        Path folder = Path.of(System.getProperty("compress.fashion.mnist.dir", "/usr/share/datasets/fashion-mnist"));
+        return IdxDataset.builder()
+                .setImages(folder.resolve("t10k-images-idx3-ubyte.gz"))
+                .setLabels(folder.resolve("t10k-labels-idx1-ubyte.gz"))
+                .setInputName(model.graph().inputs().get(0).getName())
+                .setPreprocessing(preprocessing(model))
+                .optClassNames(Files.readAllLines(fashionMnist().resolve("labels.txt")))
+                .build();
+    }
+}

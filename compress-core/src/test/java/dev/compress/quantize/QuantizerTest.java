@@ -1,0 +1,199 @@
+package dev.compress.quantize;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.compress.CompressException;
+import dev.compress.data.Dataset;
+import dev.compress.data.ImageDataset;
+import dev.compress.data.Preprocessing;
+import dev.compress.eval.EvalReport;
+import dev.compress.eval.Evaluator;
+import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.RuntimeOptions;
+import dev.compress.testing.TestData;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Quantizes the shipped Fashion-MNIST models with the shipped calibration images and runs them in ONNX Runtime. */
+class QuantizerTest {
+    @TempDir
+    Path dir;
+
+    static OnnxModel fp32(String name) {
+        return OnnxModel.load(TestData.model(name + "-fp32.onnx"));
+    }
+
+    static Dataset images(OnnxModel model, String folder) {
+        String input = model.graph().inputs().get(0).getName();
+        Preprocessing preprocessing = Preprocessing.resolve(model.source().orElseThrow(), input,
+                new long[] {-1, 1, 28, 28}, model.metadata(), Preprocessing.Overrides.NONE);
+        return ImageDataset.builder()
+                .setRoot(TestData.fashionMnist().resolve(folder))
+                .setInputName(input)
+                .setPreprocessing(preprocessing)
+                .build();
+    }
+
+    static QuantizationResult quantize(OnnxModel model, ActivationType type, List<String> excluded) {
+        return Quantizer.builder()
+                .setModel(model)
+                .setCalibrationData(images(model, "calib"))
+                .optActivationType(type)
+                .optExclude(excluded)
+                .build()
+                .quantize();
+    }
+
+    /** Op histogram of the graph ONNX Runtime actually runs, keyed "domain:op". */
+    private Map<String, Integer> optimizedOps(Path model) {
+        Path optimized = dir.resolve("optimized-" + model.getFileName());
+        RuntimeOptions options = RuntimeOptions.defaults()
+                .withOptimization(RuntimeOptions.Optimization.EXTENDED)
+                .withOptimizedModelFile(optimized);
+        try (OrtModel ignored = OrtModel.open(model, options)) {
+            // opening the session writes the optimized graph
+        }
+        Map<String, Integer> ops = new TreeMap<>();
+        for (NodeProto node : OnnxModel.load(optimized).graph().nodes()) {
+            ops.merge((node.getDomain().isEmpty() ? "" : node.getDomain() + ":") + node.getOpType(), 1, Integer::sum);
+        }
+        return ops;
+    }
+
+    private static long count(OnnxModel model, String op) {
+        return model.graph().nodes().stream().filter(n -> n.getOpType().equals(op)).count();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cnn", "resnet"})
+    void int8ModelIsSmallFusedAndAsAccurateAsFp32(String name) throws IOException {
+        OnnxModel model = fp32(name);
+        QuantizationResult result = quantize(model, ActivationType.UINT8, List.of());
+        Path int8 = dir.resolve(name + "-int8.onnx");
+        result.model().save(int8);
+
+        Path fp32File = model.source().orElseThrow();
+        assertThat((double) Files.size(int8)).isLessThanOrEqualTo(0.30 * Files.size(fp32File));
+
+        // every Conv and Gemm of the fp32 model must run as an integer kernel
+        Map<String, Integer> ops = optimizedOps(int8);
+        assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo((int) count(model, "Conv"));
+        assertThat(ops.getOrDefault("com.microsoft:QGemm", 0)).isEqualTo((int) count(model, "Gemm"));
+        assertThat(ops).doesNotContainKeys("Conv", "Gemm", "com.microsoft:FusedConv");
+
+        EvalReport report = Evaluator.builder()
+                .setModel(int8)
+                .optBaseline(fp32File)
+                .setData(images(model, "heldout"))
+                .build()
+                .evaluate();
+        assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(1.0);
+        assertThat(report.baseline().agreement().fraction()).isGreaterThanOrEqualTo(0.98);
+        assertThat(result.report().calibrationSamples()).isEqualTo(500);
+        assertThat(result.report().quantizedOps()).containsKeys("Conv", "Gemm");
+    }
+
+    @Test
+    void weightsBecomePerChannelInt8AndBiasesInt32() {
+        OnnxModel model = fp32("resnet");
+        OnnxModel int8 = quantize(model, ActivationType.UINT8, List.of()).model();
+        NodeProto conv = int8.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv")).findFirst()
+                .orElseThrow();
+        NodeProto weightDq = int8.graph().producer(conv.getInput(1)).orElseThrow();
+        assertThat(weightDq.getOpType()).isEqualTo("DequantizeLinear");
+        TensorProto weight = int8.graph().initializer(weightDq.getInput(0)).orElseThrow();
+        TensorProto scale = int8.graph().initializer(weightDq.getInput(1)).orElseThrow();
+        assertThat(weight.getDataType()).isEqualTo(TensorProto.DataType.INT8_VALUE);
+        assertThat(scale.getDimsList()).containsExactly(weight.getDims(0));
+
+        // dequantized weights are within half a step of the fp32 weights, channel by channel
+        String fp32Name = model.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv")).findFirst()
+                .orElseThrow().getInput(1);
+        float[] original = Tensors.toFloats(model.graph().initializer(fp32Name).orElseThrow());
+        float[] scales = Tensors.toFloats(scale);
+        byte[] q = weight.getRawData().toByteArray();
+        int perChannel = original.length / scales.length;
+        for (int i = 0; i < original.length; i++) {
+            float s = scales[i / perChannel];
+            assertThat(Math.abs(q[i] * s - original[i])).isLessThanOrEqualTo(s / 2 + 1e-6f);
+        }
+
+        NodeProto biasDq = int8.graph().producer(conv.getInput(2)).orElseThrow();
+        TensorProto bias = int8.graph().initializer(biasDq.getInput(0)).orElseThrow();
+        assertThat(bias.getDataType()).isEqualTo(TensorProto.DataType.INT32_VALUE);
+    }
+
+    @Test
+    void sameInputsGiveByteIdenticalModels() {
+        byte[] first = quantize(fp32("cnn"), ActivationType.UINT8, List.of()).model().toBytes();
+        byte[] second = quantize(fp32("cnn"), ActivationType.UINT8, List.of()).model().toBytes();
+        assertThat(second).isEqualTo(first);
+    }
+
+    @Test
+    void symmetricInt8ActivationsStayAccurate() throws IOException {
+        OnnxModel model = fp32("resnet");
+        QuantizationResult result = quantize(model, ActivationType.INT8, List.of());
+        assertThat(result.report().activations()).allSatisfy(a -> assertThat(a.zeroPoint()).isZero());
+        Path int8 = dir.resolve("resnet-int8-sym.onnx");
+        result.model().save(int8);
+        EvalReport report = Evaluator.builder()
+                .setModel(int8)
+                .optBaseline(model.source().orElseThrow())
+                .setData(images(model, "heldout"))
+                .build()
+                .evaluate();
+        assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(1.5);
+        assertThat(optimizedOps(int8)).containsKey("QLinearConv");
+    }
+
+    @Test
+    void excludedNodesStayFloat() throws IOException {
+        OnnxModel model = fp32("resnet");
+        NodeProto firstConv = model.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv")).findFirst()
+                .orElseThrow();
+        QuantizationResult result = quantize(model, ActivationType.UINT8, List.of(firstConv.getName()));
+        assertThat(result.report().floatNodes()).containsEntry(firstConv.getName(), "excluded");
+        Path int8 = dir.resolve("partial.onnx");
+        result.model().save(int8);
+        Map<String, Integer> ops = optimizedOps(int8);
+        assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo((int) count(model, "Conv") - 1);
+        assertThat(ops.getOrDefault("Conv", 0) + ops.getOrDefault("com.microsoft:FusedConv", 0)).isEqualTo(1);
+    }
+
+    @Test
+    void unknownExcludedNodeIsBadInput() {
+        assertThatThrownBy(() -> quantize(fp32("cnn"), ActivationType.UINT8, List.of("no_such_node")))
+                .isInstanceOfSatisfying(CompressException.class,
+                        e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.BAD_INPUT))
+                .hasMessageContaining("no_such_node");
+    }
+
+    @Test
+    void reportListsRangesAndFoldedRelus() {
+        QuantizationReport report = quantize(fp32("resnet"), ActivationType.UINT8, List.of()).report();
+        assertThat(report.foldedRelus()).isNotEmpty();
+        assertThat(report.activations()).allSatisfy(a -> {
+            assertThat(a.min()).isLessThanOrEqualTo(a.max());
+            assertThat(a.scale()).isPositive();
+        });
+        // a folded ReLU's output is non-negative, so its zero point is 0 and QuantizeLinear clamps like ReLU
+        assertThat(report.activations()).filteredOn(a -> a.min() >= 0 && a.sharedWith() == null)
+                .allSatisfy(a -> assertThat(a.zeroPoint()).isZero());
+        assertThat(report.toJson()).isEqualTo(
+                quantize(fp32("resnet"), ActivationType.UINT8, List.of()).report().toJson());
+    }
+}
