@@ -3,14 +3,9 @@ package dev.compress;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
-/** JSON as every report and metadata entry writes it: stable key order, UTF-8, written atomically. */
+/** JSON as every report and metadata entry writes it: stable key order, UTF-8, files written atomically. */
 public final class Json {
     /** Shared mapper; map keys sorted so that output does not depend on hash order. */
     public static final ObjectMapper MAPPER = new ObjectMapper()
@@ -36,37 +31,8 @@ public final class Json {
         }
     }
 
-    /**
-     * Writes {@code text} to {@code file} through a temporary file in the same folder, so readers never see half a
-     * file and a failure leaves nothing behind.
-     *
-     * @throws CompressException BAD_INPUT if the folder does not exist or cannot be written
-     */
-    public static void writeAtomically(Path file, String text) {
-        Path folder = file.toAbsolutePath().getParent();
-        if (folder == null || !Files.isDirectory(folder)) {
-            throw CompressException.badInput(file, "output folder does not exist");
-        }
-        Path temp = null;
-        try {
-            temp = Files.createTempFile(folder, "." + file.getFileName(), ".tmp");
-            Files.writeString(temp, text, StandardCharsets.UTF_8);
-            try {
-                Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-            temp = null;
-        } catch (IOException e) {
-            throw CompressException.badInput(file, "cannot write (" + e.getClass().getSimpleName() + ")", e);
-        } finally {
-            if (temp != null) {
-                try {
-                    Files.deleteIfExists(temp);
-                } catch (IOException ignored) {
-                    // a dot-named .tmp file is all that can remain
-                }
-            }
-        }
+    /** Writes {@code value} as indented JSON to {@code file}, atomically (see {@link StagedFile}). */
+    public static void write(Path file, Object value) {
+        StagedFile.writeString(file, pretty(value));
     }
 }

@@ -169,8 +169,8 @@ final class QuantizeCommand implements Callable<Integer> {
         long fp32Bytes = Outputs.modelBytes(model);
         long int8Bytes = Outputs.modelBytes(out);
         try {
-            Json.writeAtomically(reportFile, Json.pretty(
-                    report(result.report(), evalReport, gate, fp32Bytes, int8Bytes, calibration)));
+            Json.write(reportFile,
+                    report(result.report(), evalReport, gate, fp32Bytes, int8Bytes, calibration));
         } catch (RuntimeException e) {
             Outputs.deleteModel(out); // a model without its report is not a finished run
             throw e;

@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.ser.std.StdSerializer;
 import dev.compress.CompressException;
+import dev.compress.StagedFile;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
@@ -89,36 +90,7 @@ final class ReportJson {
     }
 
     static void write(EvalReport report, Path file) {
-        Path target = file.toAbsolutePath();
-        Path folder = target.getParent();
-        if (folder == null || !Files.isDirectory(folder)) {
-            throw CompressException.badInput(file, "output folder does not exist");
-        }
-        if (Files.isDirectory(target)) {
-            throw CompressException.badInput(file, "is a directory, expected a report file name");
-        }
-        byte[] bytes = write(report).getBytes(StandardCharsets.UTF_8);
-        Path temp = null;
-        try {
-            temp = Files.createTempFile(folder, "." + target.getFileName(), ".tmp");
-            Files.write(temp, bytes);
-            try {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } catch (IOException e) {
-            throw CompressException.badInput(file, "cannot write (" + e.getClass().getSimpleName() + ": "
-                    + e.getMessage() + ")", e);
-        } finally {
-            if (temp != null) {
-                try {
-                    Files.deleteIfExists(temp);
-                } catch (IOException ignored) {
-                    // best effort: the leftover has a dot-name and a .tmp suffix
-                }
-            }
-        }
+        StagedFile.writeString(file, write(report));
     }
 
     static EvalReport read(Path file) {

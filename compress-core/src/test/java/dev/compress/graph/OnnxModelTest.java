@@ -146,6 +146,15 @@ class OnnxModelTest {
     }
 
     @Test
+    void savedFilesGetTheUsualPermissionsNotPrivateTempFilePermissions() throws IOException {
+        Path plain = dir.resolve("plain.bin");
+        Files.newOutputStream(plain).close();
+        Path file = dir.resolve("tiny.onnx");
+        OnnxModel.of(tinyModel()).save(file);
+        assertThat(Files.getPosixFilePermissions(file)).isEqualTo(Files.getPosixFilePermissions(plain));
+    }
+
+    @Test
     void graphKnowsProducersConsumersAndFreshNames() {
         Graph graph = OnnxModel.of(tinyModel()).graph();
         NodeProto relu = graph.producer("y").orElseThrow();
