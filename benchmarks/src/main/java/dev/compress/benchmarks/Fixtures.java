@@ -3,6 +3,7 @@ package dev.compress.benchmarks;
 import dev.compress.data.Dataset;
 import dev.compress.data.IdxDataset;
 import dev.compress.data.ImageDataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
 import java.io.IOException;
@@ -32,16 +33,14 @@ final class Fixtures {
     }
 
     static Preprocessing preprocessing(OnnxModel model) {
-        String input = model.graph().inputs().get(0).getName();
-        return Preprocessing.resolve(model.source().orElseThrow(), input, new long[] {-1, 1, 28, 28},
-                model.metadata(), Preprocessing.Overrides.NONE);
+        return ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE);
     }
 
     /** A folder of the shipped PNG samples ("calib" or "heldout"). */
     static Dataset images(OnnxModel model, String folder) {
         return ImageDataset.builder()
                 .setRoot(fashionMnist().resolve(folder))
-                .setInputName(model.graph().inputs().get(0).getName())
+                .setInputName(ModelInputs.imageInput(model).getName())
                 .setPreprocessing(preprocessing(model))
                 .build();
     }
@@ -52,7 +51,7 @@ final class Fixtures {
         return IdxDataset.builder()
                 .setImages(folder.resolve("t10k-images-idx3-ubyte.gz"))
                 .setLabels(folder.resolve("t10k-labels-idx1-ubyte.gz"))
-                .setInputName(model.graph().inputs().get(0).getName())
+                .setInputName(ModelInputs.imageInput(model).getName())
                 .setPreprocessing(preprocessing(model))
                 .optClassNames(Files.readAllLines(fashionMnist().resolve("labels.txt")))
                 .build();

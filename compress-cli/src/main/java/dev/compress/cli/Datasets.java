@@ -4,6 +4,7 @@ import dev.compress.CompressException;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor.ElementType;
 import dev.compress.data.ImageDataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.data.NpyDataset;
 import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
@@ -38,7 +39,7 @@ final class Datasets {
         }
     }
 
-    static Opened open(Path data, OnnxModel model, Path modelFile, PreprocessingOptions options, Path labels) {
+    static Opened open(Path data, OnnxModel model, PreprocessingOptions options, Path labels) {
         if (Files.isDirectory(data) && holdsNpy(data)) {
             if (labels != null) {
                 throw CompressException.badInput(labels, "--labels applies to image data; .npy data takes class "
@@ -50,9 +51,8 @@ final class Datasets {
             }
             return new Opened(npy(data, model), null);
         }
-        ValueInfoProto input = imageInput(model, modelFile);
-        Preprocessing preprocessing = Preprocessing.resolve(
-                modelFile, input.getName(), shape(input), model.metadata(), options.overrides());
+        ValueInfoProto input = ModelInputs.imageInput(model);
+        Preprocessing preprocessing = ModelInputs.imagePreprocessing(model, options.overrides());
         ImageDataset.Builder builder = ImageDataset.builder()
                 .setRoot(data)
                 .setInputName(input.getName())
@@ -82,7 +82,7 @@ final class Datasets {
         Map<String, long[]> shapes = new LinkedHashMap<>();
         Map<String, ElementType> types = new LinkedHashMap<>();
         for (ValueInfoProto input : model.graph().inputs()) {
-            shapes.put(input.getName(), shape(input));
+            shapes.put(input.getName(), ModelInputs.shape(input));
             int elemType = input.getType().getTensorType().getElemType();
             if (elemType == DataType.FLOAT_VALUE) {
                 types.put(input.getName(), ElementType.FLOAT);
@@ -91,43 +91,5 @@ final class Datasets {
             }
         }
         return NpyDataset.builder().setRoot(data).setInputs(shapes).optInputTypes(types).build();
-    }
-
-    /**
-     * The input images are fed to: the model's only FLOAT tensor input.
-     *
-     * @throws CompressException BAD_INPUT naming the model if it has no float input, or several
-     */
-    static ValueInfoProto imageInput(OnnxModel model, Path modelFile) {
-        List<ValueInfoProto> inputs = model.graph().inputs();
-        List<ValueInfoProto> floats = inputs.stream()
-                .filter(i -> i.getType().getValueCase() == TypeProto.ValueCase.TENSOR_TYPE
-                        && i.getType().getTensorType().getElemType() == DataType.FLOAT_VALUE)
-                .toList();
-        if (floats.size() == 1) {
-            return floats.get(0);
-        }
-        String listed = inputs.isEmpty() ? "none"
-                : inputs.stream().map(i -> ModelInspector.describe(i).toString()).collect(Collectors.joining(", "));
-        if (floats.isEmpty()) {
-            throw CompressException.badInput(modelFile,
-                    "has no float input to feed images to (inputs: " + listed + "); use .npy data for other inputs");
-        }
-        throw CompressException.badInput(modelFile, "has " + floats.size() + " float inputs (" + listed
-                + "); images can feed only one; use .npy data with one folder per input");
-    }
-
-    /** The input's shape, -1 for dynamic or unknown dimensions; empty when the model records no shape. */
-    static long[] shape(ValueInfoProto input) {
-        TypeProto.Tensor tensor = input.getType().getTensorType();
-        if (!tensor.hasShape()) {
-            return new long[0];
-        }
-        List<TensorShapeProto.Dimension> dims = tensor.getShape().getDimList();
-        long[] shape = new long[dims.size()];
-        for (int i = 0; i < shape.length; i++) {
-            shape[i] = dims.get(i).hasDimValue() ? dims.get(i).getDimValue() : -1;
-        }
-        return shape;
     }
 }

@@ -95,7 +95,7 @@ final class EvalCommand implements Callable<Integer> {
         if (baseline != null) {
             OnnxModel.load(baseline); // same clear error for a missing, non-ONNX or truncated baseline
         }
-        Datasets.Opened opened = Datasets.open(data, candidate, model, preprocessing, labels);
+        Datasets.Opened opened = Datasets.open(data, candidate, preprocessing, labels);
         Evaluator.Builder evaluator = Evaluator.builder()
                 .setModel(model)
                 .setData(opened.dataset())

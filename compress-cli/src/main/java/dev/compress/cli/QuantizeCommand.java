@@ -126,8 +126,8 @@ final class QuantizeCommand implements Callable<Integer> {
 
         global.debug("loading " + model);
         OnnxModel fp32 = OnnxModel.load(model);
-        Datasets.Opened calibration = Datasets.open(calib, fp32, model, preprocessing, labels);
-        Datasets.Opened evaluation = eval == null ? null : Datasets.open(eval, fp32, model, preprocessing, labels);
+        Datasets.Opened calibration = Datasets.open(calib, fp32, preprocessing, labels);
+        Datasets.Opened evaluation = eval == null ? null : Datasets.open(eval, fp32, preprocessing, labels);
         if (evaluation != null && evaluation.dataset().classNames().isEmpty()) {
             // found now rather than after calibration
             throw CompressException.badInput(eval, "has no labels; --eval needs labeled samples (class folders, "

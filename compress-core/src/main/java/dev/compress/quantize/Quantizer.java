@@ -3,6 +3,7 @@ package dev.compress.quantize;
 import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.Progress;
+import dev.compress.Version;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
@@ -106,8 +107,7 @@ public final class Quantizer {
         }
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QdqRewriter.rewrite(graph, plan, params, perChannel);
-        quantized.setProducer("compress", Quantizer.class.getPackage().getImplementationVersion() == null
-                ? "dev" : Quantizer.class.getPackage().getImplementationVersion());
+        quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
                 "minmax",
@@ -138,7 +138,8 @@ public final class Quantizer {
         for (String name : excluded) {
             if (!names.contains(name)) {
                 throw CompressException.badInput(model.source().orElse(null),
-                        "--exclude names node '" + name + "', which the model does not have (see: compress inspect)");
+                        "--exclude names node '" + name + "', which the model does not have"
+                                + " (list them with: compress inspect --nodes)");
             }
         }
     }

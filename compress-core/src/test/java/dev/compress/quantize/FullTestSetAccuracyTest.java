@@ -3,6 +3,7 @@ package dev.compress.quantize;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.compress.data.IdxDataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
@@ -25,13 +26,11 @@ class FullTestSetAccuracyTest {
 
     static IdxDataset fashionMnistTestSet(OnnxModel model) throws IOException {
         Path folder = Path.of(System.getProperty("compress.fashion.mnist.dir", "/usr/share/datasets/fashion-mnist"));
-        String input = model.graph().inputs().get(0).getName();
         return IdxDataset.builder()
                 .setImages(folder.resolve("t10k-images-idx3-ubyte.gz"))
                 .setLabels(folder.resolve("t10k-labels-idx1-ubyte.gz"))
-                .setInputName(input)
-                .setPreprocessing(Preprocessing.resolve(model.source().orElseThrow(), input,
-                        new long[] {-1, 1, 28, 28}, model.metadata(), Preprocessing.Overrides.NONE))
+                .setInputName(ModelInputs.imageInput(model).getName())
+                .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .optClassNames(Files.readAllLines(TestData.fashionMnist().resolve("labels.txt")))
                 .build();
     }

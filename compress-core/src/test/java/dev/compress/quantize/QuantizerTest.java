@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
@@ -37,13 +38,10 @@ class QuantizerTest {
     }
 
     static Dataset images(OnnxModel model, String folder) {
-        String input = model.graph().inputs().get(0).getName();
-        Preprocessing preprocessing = Preprocessing.resolve(model.source().orElseThrow(), input,
-                new long[] {-1, 1, 28, 28}, model.metadata(), Preprocessing.Overrides.NONE);
         return ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve(folder))
-                .setInputName(input)
-                .setPreprocessing(preprocessing)
+                .setInputName(ModelInputs.imageInput(model).getName())
+                .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
     }
 
