@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -69,7 +68,7 @@ public class LatencyBenchmark {
 
     @Benchmark
     public Map<String, OrtModel.FloatOutput> infer() {
-        return session.run(input, Set.of());
+        return session.run(input);
     }
 
     @TearDown(Level.Trial)

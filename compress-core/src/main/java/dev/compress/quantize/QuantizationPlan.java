@@ -101,10 +101,16 @@ final class QuantizationPlan {
         return folded;
     }
 
-    static QuantizationPlan of(Graph graph, Set<String> excluded) {
+    /**
+     * Plans the rewrite.
+     *
+     * @param notFloat tensors ONNX Runtime reported as non-float, which the graph's own type records missed
+     */
+    static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> notFloat) {
         QuantizationPlan plan = new QuantizationPlan();
         Set<String> graphOutputs = outputNames(graph);
         Set<String> floatTensors = floatTensors(graph);
+        floatTensors.removeAll(notFloat);
         Graph.Index index = graph.index();
         for (NodeProto node : graph.nodes()) {
             String op = node.getOpType();
@@ -211,7 +217,8 @@ final class QuantizationPlan {
 
     /**
      * Tensors known or assumed to be float: float graph inputs, float initializers, and node outputs (ONNX exporters
-     * rarely record intermediate types; ops that make integers, like Shape, are excluded by name).
+     * rarely record intermediate types; ops that make integers, like Shape, are excluded by name). The guess is
+     * checked against ONNX Runtime's output types before calibration (see {@code Quantizer}).
      */
     private static Set<String> floatTensors(Graph graph) {
         Set<String> floats = new HashSet<>();

@@ -10,8 +10,6 @@ import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.TypeProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
@@ -82,13 +80,21 @@ public final class Quantizer {
         List<String> folded = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
-        QuantizationPlan plan = QuantizationPlan.of(graph, excluded);
-        if (plan.quantizedNodes.isEmpty()) {
+        QuantizationPlan plan;
+        long samples;
+        MinMaxCalibrator calibrator;
+        QuantizationPlan guess = QuantizationPlan.of(graph, excluded, Set.of());
+        if (guess.quantizedNodes.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null),
                     "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found");
         }
-        MinMaxCalibrator calibrator = new MinMaxCalibrator(plan.activations);
-        long samples = calibrate(plan.activations, calibrator);
+        try (OrtModel probe = OrtModel.open(withOutputs(model, guess.activations), RuntimeOptions.defaults())) {
+            // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
+            Set<String> notFloat = probe.nonFloatOutputs();
+            plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
+            calibrator = new MinMaxCalibrator(plan.activations);
+            samples = calibrate(probe, plan.activations, calibrator);
+        }
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
         for (String tensor : plan.activations) {
@@ -152,33 +158,33 @@ public final class Quantizer {
         return counts;
     }
 
-    /** Runs the fp32 model over the calibration set with every planned activation exposed as an output. */
-    private long calibrate(Set<String> activations, MinMaxCalibrator calibrator) {
+    /** A copy of {@code model} that also outputs {@code tensors}: ONNX Runtime only returns graph outputs. */
+    private static OnnxModel withOutputs(OnnxModel model, Set<String> tensors) {
         OnnxModel probe = model.copy();
         Graph graph = probe.graph();
+        Set<String> present = new LinkedHashSet<>();
+        graph.declaredInputs().forEach(input -> present.add(input.getName()));
+        graph.outputs().forEach(output -> present.add(output.getName()));
+        for (String tensor : tensors) {
+            if (!present.contains(tensor)) {
+                // ONNX Runtime infers the type and shape; only the name is needed
+                graph.outputs().add(ValueInfoProto.newBuilder().setName(tensor).build());
+            }
+        }
+        return probe;
+    }
+
+    /** Runs the probe model over the calibration set and records the range of every planned activation. */
+    private long calibrate(OrtModel probe, Set<String> activations, MinMaxCalibrator calibrator) {
         Set<String> graphInputs = new LinkedHashSet<>();
-        for (ValueInfoProto input : graph.inputs()) {
+        for (ValueInfoProto input : model.graph().inputs()) {
             graphInputs.add(input.getName());
         }
-        Set<String> existingOutputs = graph.outputs().stream().map(ValueInfoProto::getName)
-                .collect(Collectors.toSet());
-        Set<String> fetched = new LinkedHashSet<>();
-        for (String tensor : activations) {
-            if (graphInputs.contains(tensor)) {
-                continue;
-            }
-            fetched.add(tensor);
-            if (!existingOutputs.contains(tensor)) {
-                // ONNX Runtime only returns graph outputs, so expose the tensor as one; its shape is not needed
-                graph.outputs().add(ValueInfoProto.newBuilder().setName(tensor)
-                        .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder()
-                                .setElemType(TensorProto.DataType.FLOAT_VALUE)))
-                        .build());
-            }
-        }
+        Set<String> fetched = new LinkedHashSet<>(activations);
+        fetched.removeAll(graphInputs);
         long samples = 0;
         progress.start("calibrating", calibration.size());
-        try (OrtModel session = OrtModel.open(probe, RuntimeOptions.defaults())) {
+        try {
             Iterator<Batch> batches = calibration.batches(batchSize);
             while (batches.hasNext()) {
                 Batch batch = batches.next();
@@ -190,7 +196,7 @@ public final class Quantizer {
                         calibrator.observe(input.getKey(), copy);
                     }
                 }
-                session.run(batch, fetched).forEach((name, output) -> calibrator.observe(name, output.values()));
+                probe.run(batch, fetched).forEach((name, output) -> calibrator.observe(name, output.values()));
                 samples += batch.size();
                 progress.advance(batch.size());
             }

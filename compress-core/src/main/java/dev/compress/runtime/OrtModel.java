@@ -101,8 +101,27 @@ public final class OrtModel implements AutoCloseable {
         return shapes;
     }
 
-    /** Runs one batch and returns the named float outputs (all outputs when {@code outputs} is empty). */
+    /** Output names whose element type is not FLOAT (integer shapes, booleans, sequences). */
+    public java.util.Set<String> nonFloatOutputs() {
+        java.util.Set<String> names = new java.util.LinkedHashSet<>();
+        infos(false).forEach((name, info) -> {
+            if (!(info.getInfo() instanceof TensorInfo t) || t.type != ai.onnxruntime.OnnxJavaType.FLOAT) {
+                names.add(name);
+            }
+        });
+        return names;
+    }
+
+    /** Runs one batch and returns all outputs, which must be float. */
+    public Map<String, FloatOutput> run(Batch batch) {
+        return run(batch, session.getOutputNames());
+    }
+
+    /** Runs one batch and returns the named float outputs; nothing runs when {@code outputs} is empty. */
     public Map<String, FloatOutput> run(Batch batch, Set<String> outputs) {
+        if (outputs.isEmpty()) {
+            return Map.of();
+        }
         OrtEnvironment env = environment();
         Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
         try {
@@ -113,8 +132,7 @@ public final class OrtModel implements AutoCloseable {
                     case INT64 -> OnnxTensor.createTensor(env, tensor.longs(), tensor.shape());
                 });
             }
-            Set<String> wanted = outputs.isEmpty() ? session.getOutputNames() : outputs;
-            try (OrtSession.Result result = session.run(feeds, wanted)) {
+            try (OrtSession.Result result = session.run(feeds, outputs)) {
                 Map<String, FloatOutput> values = new LinkedHashMap<>();
                 for (Map.Entry<String, OnnxValue> entry : result) {
                     values.put(entry.getKey(), FloatOutput.of(entry.getKey(), entry.getValue()));
