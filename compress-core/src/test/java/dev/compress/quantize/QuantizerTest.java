@@ -173,6 +173,35 @@ class QuantizerTest {
     }
 
     @Test
+    void opsetsBefore13GetPerTensorWeights() throws IOException {
+        // Conv, Gemm, Relu, MaxPool and Flatten mean the same at opset 11, so the CNN can be declared as opset 11
+        OnnxModel model = fp32("cnn");
+        model.setOpset("", 11);
+        QuantizationResult result = quantize(model, ActivationType.UINT8, List.of());
+        assertThat(result.report().perChannel()).isFalse();
+        assertThat(result.model().graph().nodes()).filteredOn(n -> n.getOpType().equals("DequantizeLinear"))
+                .allSatisfy(n -> assertThat(dev.compress.graph.Nodes.attribute(n, "axis")).isEmpty());
+        Path int8 = dir.resolve("cnn-opset11-int8.onnx");
+        result.model().save(int8);
+        EvalReport report = Evaluator.builder()
+                .setModel(int8)
+                .optBaseline(model.source().orElseThrow())
+                .setData(images(model, "heldout"))
+                .build()
+                .evaluate();
+        assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(1.5);
+        assertThat(optimizedOps(int8)).containsKey("QLinearConv");
+    }
+
+    @Test
+    void opsetsBefore10AreRefused() {
+        OnnxModel model = fp32("cnn");
+        model.setOpset("", 9);
+        assertThatThrownBy(() -> quantize(model, ActivationType.UINT8, List.of()))
+                .hasMessageContaining("opset 9 is too old");
+    }
+
+    @Test
     void unknownExcludedNodeIsBadInput() {
         assertThatThrownBy(() -> quantize(fp32("cnn"), ActivationType.UINT8, List.of("no_such_node")))
                 .isInstanceOfSatisfying(CompressException.class,
