@@ -71,6 +71,16 @@ class QuantizerTest {
         return ops;
     }
 
+    /** The INT8 file evaluated on the 2000 held-out images with its fp32 model as baseline. */
+    private static EvalReport heldOutAgainstFp32(Path int8, OnnxModel fp32) {
+        return Evaluator.builder()
+                .setModel(int8)
+                .optBaseline(fp32.source().orElseThrow())
+                .setData(images(fp32, "heldout"))
+                .build()
+                .evaluate();
+    }
+
     private static long count(OnnxModel model, String op) {
         return model.graph().nodes().stream().filter(n -> n.getOpType().equals(op)).count();
     }
@@ -92,12 +102,7 @@ class QuantizerTest {
         assertThat(ops.getOrDefault("com.microsoft:QGemm", 0)).isEqualTo((int) count(model, "Gemm"));
         assertThat(ops).doesNotContainKeys("Conv", "Gemm", "com.microsoft:FusedConv");
 
-        EvalReport report = Evaluator.builder()
-                .setModel(int8)
-                .optBaseline(fp32File)
-                .setData(images(model, "heldout"))
-                .build()
-                .evaluate();
+        EvalReport report = heldOutAgainstFp32(int8, model);
         assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(1.0);
         assertThat(report.baseline().agreement().fraction()).isGreaterThanOrEqualTo(0.98);
         assertThat(result.report().calibrationSamples()).isEqualTo(500);
@@ -148,12 +153,7 @@ class QuantizerTest {
         assertThat(result.report().activations()).allSatisfy(a -> assertThat(a.zeroPoint()).isZero());
         Path int8 = dir.resolve("resnet-int8-sym.onnx");
         result.model().save(int8);
-        EvalReport report = Evaluator.builder()
-                .setModel(int8)
-                .optBaseline(model.source().orElseThrow())
-                .setData(images(model, "heldout"))
-                .build()
-                .evaluate();
+        EvalReport report = heldOutAgainstFp32(int8, model);
         assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(1.5);
         assertThat(optimizedOps(int8)).containsKey("QLinearConv");
     }
@@ -183,12 +183,7 @@ class QuantizerTest {
                 .allSatisfy(n -> assertThat(dev.compress.graph.Nodes.attribute(n, "axis")).isEmpty());
         Path int8 = dir.resolve("cnn-opset11-int8.onnx");
         result.model().save(int8);
-        EvalReport report = Evaluator.builder()
-                .setModel(int8)
-                .optBaseline(model.source().orElseThrow())
-                .setData(images(model, "heldout"))
-                .build()
-                .evaluate();
+        EvalReport report = heldOutAgainstFp32(int8, model);
         assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(1.5);
         assertThat(optimizedOps(int8)).containsKey("QLinearConv");
     }
