@@ -8,6 +8,7 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
@@ -124,7 +125,7 @@ public final class Quantizer {
                 countByOp(plan.quantizedNodes),
                 countByOp(plan.floatNodes.keySet()),
                 plan.floatNodes.entrySet().stream().collect(Collectors.toMap(
-                        e -> dev.compress.graph.Nodes.describe(e.getKey()), Map.Entry::getValue,
+                        e -> Nodes.describe(e.getKey()), Map.Entry::getValue,
                         (a, b) -> a, TreeMap::new)),
                 folded,
                 ranges);

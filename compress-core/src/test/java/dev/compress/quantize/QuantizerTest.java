@@ -10,6 +10,7 @@ import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
+import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Tensors;
 import dev.compress.onnx.proto.Onnx.NodeProto;
@@ -180,7 +181,7 @@ class QuantizerTest {
         QuantizationResult result = quantize(model, ActivationType.UINT8, List.of());
         assertThat(result.report().perChannel()).isFalse();
         assertThat(result.model().graph().nodes()).filteredOn(n -> n.getOpType().equals("DequantizeLinear"))
-                .allSatisfy(n -> assertThat(dev.compress.graph.Nodes.attribute(n, "axis")).isEmpty());
+                .allSatisfy(n -> assertThat(Nodes.attribute(n, "axis")).isEmpty());
         Path int8 = dir.resolve("cnn-opset11-int8.onnx");
         result.model().save(int8);
         EvalReport report = heldOutAgainstFp32(int8, model);
