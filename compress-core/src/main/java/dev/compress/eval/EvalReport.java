@@ -141,13 +141,13 @@ public record EvalReport(
         }
 
         /** {@code count} of {@code samples}, with its interval. */
-        static Proportion of(long count, long samples) {
+        public static Proportion of(long count, long samples) {
             Statistics.Interval interval = Statistics.wilson(count, samples);
             return new Proportion(count, (double) count / samples, interval.low(), interval.high());
         }
 
         /** e.g. {@code 89.55% (95% CI 88.14-90.81%)}. */
-        String describe() {
+        public String describe() {
             return String.format(Locale.ROOT, "%.2f%% (95%% CI %.2f-%.2f%%)", 100 * fraction, 100 * ci95Low,
                     100 * ci95High);
         }

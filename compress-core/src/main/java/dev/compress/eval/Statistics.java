@@ -4,13 +4,16 @@ import org.apache.commons.math3.distribution.BinomialDistribution;
 import org.apache.commons.math3.distribution.ChiSquaredDistribution;
 import org.apache.commons.math3.distribution.NormalDistribution;
 
-/** The statistics behind a report: Wilson score intervals and McNemar's paired test. */
-final class Statistics {
+/**
+ * The statistics behind a report: Wilson score intervals and McNemar's paired test. Public so that other reports
+ * (e.g. teacher-student scoring) use the same intervals.
+ */
+public final class Statistics {
     /** Significance level of the McNemar test and 1 − coverage of the intervals. */
     static final double ALPHA = 0.05;
 
     /** Two-sided 95% standard normal quantile (1.959964…); computed rather than typed so it has full precision. */
-    static final double Z95 = new NormalDistribution(null, 0, 1).inverseCumulativeProbability(1 - ALPHA / 2);
+    public static final double Z95 = new NormalDistribution(null, 0, 1).inverseCumulativeProbability(1 - ALPHA / 2);
 
     /**
      * Below this many discordant pairs McNemar's test uses the exact binomial distribution. This is the usual rule
@@ -28,7 +31,7 @@ final class Statistics {
     private Statistics() {}
 
     /** A closed interval of proportions. */
-    record Interval(double low, double high) {}
+    public record Interval(double low, double high) {}
 
     /**
      * The 95% Wilson score interval for {@code hits} successes in {@code n > 0} trials. Wilson rather than the
@@ -36,7 +39,7 @@ final class Statistics {
      * for small n, exactly where per-model accuracies near 100% or small test sets put us; Wilson stays inside [0, 1]
      * and keeps close to its nominal coverage there.
      */
-    static Interval wilson(long hits, long n) {
+    public static Interval wilson(long hits, long n) {
         if (n <= 0 || hits < 0 || hits > n) {
             throw new IllegalArgumentException("need 0 <= hits <= n and n > 0, got " + hits + "/" + n);
         }
