@@ -7,14 +7,18 @@ import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
 import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
 import dev.compress.onnx.proto.Onnx.StringStringEntryProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * An ONNX model in memory: the model-level fields (opsets, metadata, producer) and one mutable {@link Graph} that
@@ -142,6 +146,25 @@ public final class OnnxModel {
     /** A deep copy, so a stage can rewrite it without touching this one. */
     public OnnxModel copy() {
         return new OnnxModel(source, toProto());
+    }
+
+    /**
+     * A copy that also outputs {@code tensors}: ONNX Runtime returns graph outputs only, so calibration and
+     * layer-wise debugging fetch intermediate tensors this way. Tensors that already are inputs or outputs are skipped.
+     */
+    public OnnxModel withExtraOutputs(Collection<String> tensors) {
+        OnnxModel probe = copy();
+        Graph probeGraph = probe.graph();
+        Set<String> present = new LinkedHashSet<>();
+        probeGraph.declaredInputs().forEach(input -> present.add(input.getName()));
+        probeGraph.outputs().forEach(output -> present.add(output.getName()));
+        for (String tensor : tensors) {
+            if (present.add(tensor)) {
+                // ONNX Runtime infers the type and shape; only the name is needed
+                probeGraph.outputs().add(ValueInfoProto.newBuilder().setName(tensor).build());
+            }
+        }
+        return probe;
     }
 
     /** The model as a protobuf message, with the current graph. */

@@ -1,0 +1,307 @@
+package dev.compress.debug;
+
+import dev.compress.CompressException;
+import dev.compress.Progress;
+import dev.compress.data.Batch;
+import dev.compress.data.Dataset;
+import dev.compress.graph.Graph;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.OrtModel.FloatOutput;
+import dev.compress.runtime.RuntimeOptions;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Finds where a quantized model loses fidelity: runs the fp32 model and its INT8 (QDQ) rewrite on the same samples,
+ * matches their activations by name and ranks layers by the SQNR of the INT8 activation against fp32 — what ONNX
+ * Runtime's {@code qdq_loss_debug} and torch's numeric suite do.
+ *
+ * <p>Matching across the QDQ rewrite: the rewrite keeps node and tensor names; a quantized activation {@code X}
+ * gets {@code X -> QuantizeLinear -> DequantizeLinear -> X'} and consumers read {@code X'}. The INT8 side of
+ * {@code X} is therefore {@code X'} when that pair exists (the value the next layer really sees), else {@code X}.
+ * A ReLU folded into its producer makes that producer write the ReLU's output name, so the fp32 ReLU output is
+ * compared with what the folded producer writes, and the layer is the producer. Layer names are node names of the
+ * fp32 model, which {@code compress quantize --exclude} accepts.
+ *
+ * <p>Memory: per tensor only two running sums (signal and noise energy) are kept, whatever the sample count.
+ *
+ * <pre>{@code
+ * LayerReport report = LayerDebugger.builder()
+ *         .setFloatModel(OnnxModel.load(fp32))
+ *         .setQuantizedModel(OnnxModel.load(int8))
+ *         .setData(dataset)
+ *         .build()
+ *         .run();
+ * }</pre>
+ */
+public final class LayerDebugger {
+    private static final Set<String> QDQ_OPS = Set.of("QuantizeLinear", "DequantizeLinear");
+
+    private final OnnxModel fp32;
+    private final OnnxModel int8;
+    private final Dataset data;
+    private final int batchSize;
+    private final Progress progress;
+
+    private LayerDebugger(Builder b) {
+        this.fp32 = b.fp32;
+        this.int8 = b.int8;
+        this.data = b.data;
+        this.batchSize = b.batchSize;
+        this.progress = b.progress;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** One fp32 activation and where its INT8 counterpart is read. */
+    private record Match(String tensor, String quantizedTensor, NodeProto layer, boolean excludable) {}
+
+    /**
+     * Runs both models over the data once.
+     *
+     * @throws CompressException BAD_INPUT if the data is empty, the models do not share inputs and outputs, or no
+     *     activation of the fp32 model is found in the INT8 one (not a QDQ rewrite of it)
+     */
+    public LayerReport run() {
+        if (data.size() == 0) {
+            throw CompressException.badInput(data.source(), "has no samples");
+        }
+        checkSameInterface();
+        List<Match> matches = match();
+        if (matches.isEmpty()) {
+            throw CompressException.badInput(int8.source().orElse(null), "shares no activation names with "
+                    + fp32.displayName() + "; it must be a QDQ rewrite of it (e.g. from compress quantize)");
+        }
+        String output = fp32.graph().outputs().get(0).getName();
+        Set<String> fp32Fetch = new LinkedHashSet<>();
+        Set<String> int8Fetch = new LinkedHashSet<>();
+        for (Match m : matches) {
+            fp32Fetch.add(m.tensor());
+            int8Fetch.add(m.quantizedTensor());
+        }
+        fp32Fetch.add(output);
+        int8Fetch.add(output);
+        Map<String, Energy> energies = new LinkedHashMap<>();
+        Energy outputEnergy = new Energy();
+        long samples = 0;
+        try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fp32Fetch), RuntimeOptions.defaults());
+                OrtModel b = OrtModel.open(int8.withExtraOutputs(int8Fetch), RuntimeOptions.defaults())) {
+            // integer tensors (shapes, indices) have no SQNR
+            Set<String> skip = new HashSet<>(a.nonFloatOutputs());
+            Set<String> skipInt8 = b.nonFloatOutputs();
+            List<Match> kept = new ArrayList<>();
+            for (Match m : matches) {
+                if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())) {
+                    kept.add(m);
+                    energies.put(m.tensor(), new Energy());
+                }
+            }
+            matches = kept;
+            fp32Fetch.removeAll(skip);
+            int8Fetch.removeAll(skipInt8);
+            progress.start("compare layers", data.size());
+            try {
+                Iterator<Batch> batches = data.batches(batchSize);
+                while (batches.hasNext()) {
+                    Batch batch = batches.next();
+                    Map<String, FloatOutput> reference = a.run(batch, fp32Fetch);
+                    Map<String, FloatOutput> quantized = b.run(batch, int8Fetch);
+                    for (Match m : matches) {
+                        energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()),
+                                quantized.get(m.quantizedTensor()), m.tensor()), quantized.get(m.quantizedTensor()));
+                    }
+                    outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
+                            quantized.get(output));
+                    samples += batch.size();
+                    progress.advance(batch.size());
+                }
+            } finally {
+                progress.finish();
+            }
+        }
+        List<LayerReport.Layer> layers = new ArrayList<>();
+        for (Match m : matches) {
+            Energy e = energies.get(m.tensor());
+            layers.add(new LayerReport.Layer(m.layer().getName(), m.layer().getOpType(), m.tensor(),
+                    m.quantizedTensor(), m.excludable(), e.sqnrDb(), e.maxAbsError()));
+        }
+        // worst first; equal SQNR keeps graph order, so the ranking is deterministic
+        layers.sort(Comparator.comparingDouble(LayerDebugger::rankKey));
+        return new LayerReport(fp32.displayName(), int8.displayName(), data.source().toString(), samples,
+                new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), layers);
+    }
+
+    private FloatOutput checkShape(FloatOutput reference, FloatOutput quantized, String tensor) {
+        if (!Arrays.equals(reference.shape(), quantized.shape())) {
+            throw CompressException.badInput(int8.source().orElse(null), "tensor '" + tensor + "' has shape "
+                    + Arrays.toString(quantized.shape()) + " here but " + Arrays.toString(reference.shape()) + " in "
+                    + fp32.displayName() + "; it must be a QDQ rewrite of it");
+        }
+        return reference;
+    }
+
+    private static double rankKey(LayerReport.Layer layer) {
+        return layer.sqnrDb() == null ? Double.POSITIVE_INFINITY : layer.sqnrDb();
+    }
+
+    private void checkSameInterface() {
+        List<String> fp32Inputs = fp32.graph().inputs().stream().map(ValueInfoProto::getName).toList();
+        List<String> int8Inputs = int8.graph().inputs().stream().map(ValueInfoProto::getName).toList();
+        if (!fp32Inputs.equals(int8Inputs)) {
+            throw CompressException.badInput(int8.source().orElse(null), "takes inputs " + int8Inputs + " but "
+                    + fp32.displayName() + " takes " + fp32Inputs + "; it must be a quantized copy of it");
+        }
+        String fp32Output = fp32.graph().outputs().get(0).getName();
+        if (int8.graph().outputs().stream().noneMatch(o -> o.getName().equals(fp32Output))) {
+            throw CompressException.badInput(int8.source().orElse(null), "has no output '" + fp32Output + "' of "
+                    + fp32.displayName() + "; it must be a quantized copy of it");
+        }
+    }
+
+    /** The fp32 activations found in the INT8 graph, in fp32 graph order. */
+    private List<Match> match() {
+        Graph quantizedGraph = int8.graph();
+        Graph.Index index = quantizedGraph.index();
+        Set<String> graphOutputs = new HashSet<>();
+        fp32.graph().outputs().forEach(o -> graphOutputs.add(o.getName()));
+        List<Match> matches = new ArrayList<>();
+        for (NodeProto node : fp32.graph().nodes()) {
+            for (String tensor : node.getOutputList()) {
+                if (tensor.isEmpty() || graphOutputs.contains(tensor)) {
+                    continue; // the model output is reported on its own
+                }
+                NodeProto producer = index.producer(tensor).orElse(null);
+                if (producer == null || QDQ_OPS.contains(producer.getOpType()) || producer.getName().isEmpty()) {
+                    continue;
+                }
+                matches.add(new Match(tensor, dequantized(index, tensor), producer,
+                        readsQuantizedWeight(quantizedGraph, index, producer)));
+            }
+        }
+        return matches;
+    }
+
+    /** {@code tensor}'s QuantizeLinear -> DequantizeLinear output, or {@code tensor} itself without that pair. */
+    private static String dequantized(Graph.Index index, String tensor) {
+        for (NodeProto q : index.consumers(tensor)) {
+            if (q.getOpType().equals("QuantizeLinear") && q.getInput(0).equals(tensor)) {
+                for (NodeProto dq : index.consumers(q.getOutput(0))) {
+                    if (dq.getOpType().equals("DequantizeLinear") && dq.getInput(0).equals(q.getOutput(0))) {
+                        return dq.getOutput(0);
+                    }
+                }
+            }
+        }
+        return tensor;
+    }
+
+    /**
+     * Whether the node reads an INT8 weight (a DequantizeLinear of an initializer): only then does excluding it
+     * change the model. Elementwise and pooling ops follow the quantization of their neighbours' outputs.
+     */
+    private static boolean readsQuantizedWeight(Graph graph, Graph.Index index, NodeProto node) {
+        for (String input : node.getInputList()) {
+            NodeProto producer = index.producer(input).orElse(null);
+            if (producer != null && producer.getOpType().equals("DequantizeLinear")
+                    && graph.initializer(producer.getInput(0)).isPresent()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Signal and noise energy of one tensor over all samples. */
+    private static final class Energy {
+        private double signal;
+        private double noise;
+        private double maxAbsError;
+
+        void add(FloatOutput reference, FloatOutput quantized) {
+            float[] x = reference.values();
+            float[] y = quantized.values();
+            for (int i = 0; i < x.length; i++) {
+                double diff = (double) x[i] - y[i];
+                signal += (double) x[i] * x[i];
+                noise += diff * diff;
+                maxAbsError = Math.max(maxAbsError, Math.abs(diff));
+            }
+        }
+
+        /** 10·log10(signal / noise); {@code null} when the INT8 values are exact (no noise). */
+        Double sqnrDb() {
+            if (noise == 0) {
+                return null;
+            }
+            return 10 * Math.log10(signal / noise);
+        }
+
+        double maxAbsError() {
+            return maxAbsError;
+        }
+    }
+
+    /** Configures a {@link LayerDebugger}: {@code set*} are required, {@code opt*} optional. */
+    public static final class Builder {
+        private OnnxModel fp32;
+        private OnnxModel int8;
+        private Dataset data;
+        private int batchSize = 32;
+        private Progress progress = Progress.NONE;
+
+        private Builder() {}
+
+        /** The fp32 model the INT8 one was quantized from. */
+        public Builder setFloatModel(OnnxModel fp32) {
+            this.fp32 = Objects.requireNonNull(fp32, "fp32");
+            return this;
+        }
+
+        /** The QDQ model (e.g. written by {@code compress quantize}). */
+        public Builder setQuantizedModel(OnnxModel int8) {
+            this.int8 = Objects.requireNonNull(int8, "int8");
+            return this;
+        }
+
+        /** Samples for both models; labels are not needed. */
+        public Builder setData(Dataset data) {
+            this.data = Objects.requireNonNull(data, "data");
+            return this;
+        }
+
+        /** Samples per model run. Default: 32. */
+        public Builder optBatchSize(int batchSize) {
+            if (batchSize < 1) {
+                throw CompressException.badInput("batch size must be at least 1, got " + batchSize);
+            }
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        public Builder optProgress(Progress progress) {
+            this.progress = Objects.requireNonNull(progress, "progress");
+            return this;
+        }
+
+        /** @throws IllegalStateException if a model or the data is not set */
+        public LayerDebugger build() {
+            if (fp32 == null || int8 == null || data == null) {
+                throw new IllegalStateException("setFloatModel, setQuantizedModel and setData are required");
+            }
+            return new LayerDebugger(this);
+        }
+    }
+}

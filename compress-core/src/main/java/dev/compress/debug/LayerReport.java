@@ -1,0 +1,115 @@
+package dev.compress.debug;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import dev.compress.Json;
+import dev.compress.StagedFile;
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The layers of a quantized model ranked by how far their INT8 activations are from fp32, worst first.
+ *
+ * <p>SQNR = 10·log10(Σ x² / Σ (x − x̂)²) over all elements and samples, x the fp32 activation and x̂ the INT8
+ * model's (dequantized) value. Higher is better; every 6 dB is about one bit. Errors accumulate along the network,
+ * so a layer's SQNR includes what earlier layers lost (as in ONNX Runtime's qdq_loss_debug and torch's numeric
+ * suite); see docs/scoring.md for how to read the ranking.
+ *
+ * @param fp32 the fp32 model
+ * @param int8 the quantized model
+ * @param data the samples
+ * @param samples number of samples run
+ * @param output the model output's SQNR: the end-to-end effect
+ * @param layers one entry per matched activation, lowest SQNR first
+ */
+@JsonPropertyOrder({"fp32", "int8", "data", "samples", "output", "layers"})
+public record LayerReport(String fp32, String int8, String data, long samples, Output output, List<Layer> layers) {
+    public LayerReport {
+        layers = List.copyOf(layers);
+    }
+
+    static Double round(Double value) {
+        return value == null ? null : new BigDecimal(value).round(new MathContext(7)).doubleValue();
+    }
+
+    /**
+     * The model output compared end to end.
+     *
+     * @param tensor the output name
+     * @param sqnrDb its SQNR, {@code null} when identical
+     * @param maxAbsError the largest |fp32 − INT8| over all elements
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"tensor", "sqnrDb", "maxAbsError"})
+    public record Output(String tensor, Double sqnrDb, double maxAbsError) {
+        public Output {
+            sqnrDb = round(sqnrDb);
+            maxAbsError = round(maxAbsError);
+        }
+    }
+
+    /**
+     * One layer.
+     *
+     * @param node the node name (in both models; what {@code compress quantize --exclude} takes)
+     * @param opType its operator
+     * @param tensor the fp32 activation compared
+     * @param int8Tensor the INT8 model's tensor it is compared with (the dequantized copy when there is one)
+     * @param excludable whether the node has INT8 weights, so that {@code --exclude} of it changes the model
+     * @param sqnrDb SQNR in dB, {@code null} when the values are identical
+     * @param maxAbsError the largest |fp32 − INT8| over all elements
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"node", "opType", "tensor", "int8Tensor", "excludable", "sqnrDb", "maxAbsError"})
+    public record Layer(String node, String opType, String tensor, String int8Tensor, boolean excludable,
+            Double sqnrDb, double maxAbsError) {
+        public Layer {
+            sqnrDb = round(sqnrDb);
+            maxAbsError = round(maxAbsError);
+        }
+    }
+
+    /** The layers to try keeping in float ({@code --exclude}), worst first: at most {@code n} node names. */
+    @JsonIgnore
+    public List<String> suggestions(int n) {
+        return layers.stream().filter(Layer::excludable).filter(l -> l.sqnrDb() != null).limit(n)
+                .map(Layer::node).distinct().toList();
+    }
+
+    /** Pretty-printed JSON ending with a newline. */
+    public String toJson() {
+        return Json.pretty(this);
+    }
+
+    /** Writes {@link #toJson()} atomically. */
+    public void writeJson(Path file) {
+        StagedFile.writeString(file, toJson());
+    }
+
+    /**
+     * Writes a PNG bar chart of the {@code maxLayers} worst layers' SQNR, atomically; the same report gives the same
+     * bytes on the same machine (fonts come from the system).
+     */
+    public void writeChart(Path file, int maxLayers) {
+        SqnrChart.write(this, file, maxLayers);
+    }
+
+    /** A table of the {@code maxLayers} worst layers for the terminal. */
+    public String summary(int maxLayers) {
+        StringBuilder out = new StringBuilder();
+        out.append(String.format(Locale.ROOT, "%s vs %s on %s (%d samples)\n", int8, fp32, data, samples));
+        out.append(String.format(Locale.ROOT, "output %s: SQNR %s\n", output.tensor(), db(output.sqnrDb())));
+        out.append(String.format(Locale.ROOT, "%-10s  %-20s  %s\n", "SQNR dB", "op", "node"));
+        layers.stream().limit(maxLayers).forEach(l -> out.append(String.format(Locale.ROOT, "%-10s  %-20s  %s%s\n",
+                db(l.sqnrDb()), l.opType(), l.node(), l.excludable() ? "" : " (follows its inputs)")));
+        return out.toString();
+    }
+
+    private static String db(Double value) {
+        return value == null ? "exact" : String.format(Locale.ROOT, "%.2f", value);
+    }
+}
