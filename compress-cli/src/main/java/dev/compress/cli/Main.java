@@ -13,12 +13,15 @@ import picocli.CommandLine.Mixin;
         name = "compress",
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
-        description = "Compress ONNX models: INT8 quantization, accuracy evaluation and accuracy gates.",
+        description = "Compress ONNX models: INT8 quantization, accuracy evaluation and gates, teacher-student scoring,"
+                + " layer-wise debugging.",
         subcommands = {
             QuantizeCommand.class,
             EvalCommand.class,
             GateCommand.class,
             InspectCommand.class,
+            ScoreCommand.class,
+            DebugCommand.class,
             HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",
@@ -39,6 +42,10 @@ public final class Main {
         // progress and errors; and no SLF4J self-diagnostics if the backend is missing
         if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
             System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        }
+        // DJL's PyTorch engine warns on every start of a CPU-only machine that it found no CUDA driver
+        if (System.getProperty("org.slf4j.simpleLogger.log.ai.djl.util.cuda.CudaUtils") == null) {
+            System.setProperty("org.slf4j.simpleLogger.log.ai.djl.util.cuda.CudaUtils", "error");
         }
         if (System.getProperty("slf4j.internal.verbosity") == null) {
             System.setProperty("slf4j.internal.verbosity", "ERROR");

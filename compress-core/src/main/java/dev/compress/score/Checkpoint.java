@@ -9,7 +9,6 @@ import dev.compress.runtime.RuntimeOptions;
 import dev.compress.torch.TorchScriptModel;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 
@@ -21,14 +20,9 @@ abstract class Checkpoint implements AutoCloseable {
         this.file = file;
     }
 
-    /** Whether {@code file} is taken for TorchScript: {@code .pt}, {@code .pth} or {@code .ts}; anything else is ONNX. */
-    static boolean isTorchScript(Path file) {
-        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        return name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".ts");
-    }
-
     static Checkpoint open(Path file, RuntimeOptions options) {
-        if (isTorchScript(file)) {
+        // TorchScript by its name (.pt, .pth, .ts); anything else is ONNX
+        if (TorchScriptModel.isTorchScriptName(file)) {
             return new TorchScript(file, TorchScriptModel.load(file));
         }
         OnnxModel.load(file); // the same clear error as everywhere for a missing, non-ONNX or truncated file

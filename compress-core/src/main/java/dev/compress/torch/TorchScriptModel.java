@@ -56,6 +56,12 @@ public final class TorchScriptModel implements AutoCloseable {
         this.predictor = model.newPredictor(new ToFloats());
     }
 
+    /** Whether {@code file}'s name marks TorchScript: {@code .pt}, {@code .pth} or {@code .ts} (any case). */
+    public static boolean isTorchScriptName(Path file) {
+        String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        return name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".ts");
+    }
+
     /**
      * Loads a TorchScript checkpoint on the CPU.
      *
