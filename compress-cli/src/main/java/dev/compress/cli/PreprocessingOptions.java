@@ -10,8 +10,9 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * Image preprocessing flags shared by {@code quantize} and {@code eval}. Each overrides one key of what the model's
- * input shape and its {@code compress.preprocess} metadata say; malformed values are usage errors.
+ * Image preprocessing flags shared by {@code quantize}, {@code eval}, {@code score} and {@code debug}. Each overrides
+ * one key of what the model's input shape and its {@code compress.preprocess} metadata say; malformed values are
+ * usage errors.
  */
 public final class PreprocessingOptions {
     @Spec(Spec.Target.MIXEE)

@@ -68,7 +68,7 @@ class UsageTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "quantize", "eval", "gate", "inspect"})
+    @ValueSource(strings = {"", "quantize", "eval", "gate", "inspect", "score", "debug"})
     void helpExitsZero(String command) {
         Cli.Result result = command.isEmpty() ? Cli.run("--help") : Cli.run(command, "--help");
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
@@ -79,12 +79,12 @@ class UsageTest {
     @Test
     void topLevelHelpListsCommandsAndExitCodes() {
         Cli.Result result = Cli.run("--help");
-        assertThat(result.out()).contains("quantize", "eval", "gate", "inspect", "Exit codes:");
+        assertThat(result.out()).contains("quantize", "eval", "gate", "inspect", "score", "debug", "Exit codes:");
         assertThat(Cli.run("help", "quantize").out()).contains("--calib", "--image-size", "--preprocess");
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "quantize", "eval", "gate", "inspect"})
+    @ValueSource(strings = {"", "quantize", "eval", "gate", "inspect", "score", "debug"})
     void versionExitsZero(String command) {
         Cli.Result result = command.isEmpty() ? Cli.run("--version") : Cli.run(command, "--version");
         assertThat(result.exitCode()).isEqualTo(ExitCode.OK);

@@ -87,6 +87,10 @@ public final class TorchScriptModel implements AutoCloseable {
 
     /** DJL's PyTorch engine, started offline; errors name the missing artifact. */
     static Engine engine() {
+        // belt and braces beside DJL_OFFLINE / OPT_OUT_TRACKING in the environment: a library user who forgot them
+        // still gets neither a native download nor usage telemetry (DJL reads both as system properties too)
+        System.setProperty("ai.djl.offline", "true");
+        System.setProperty("OPT_OUT_TRACKING", "true");
         try {
             return Engine.getEngine(ENGINE);
         } catch (EngineException | IllegalArgumentException | UnsatisfiedLinkError e) {
