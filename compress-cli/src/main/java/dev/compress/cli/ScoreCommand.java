@@ -133,7 +133,8 @@ final class ScoreCommand implements Callable<Integer> {
             }
         }
         // the ONNX side names the input and carries the preprocessing metadata; TorchScript has neither
-        Path onnx = !TorchScriptModel.isTorchScriptName(student) ? student : !TorchScriptModel.isTorchScriptName(teacher) ? teacher : null;
+        Path onnx = !TorchScriptModel.isTorchScriptName(student) ? student
+                : !TorchScriptModel.isTorchScriptName(teacher) ? teacher : null;
         if (onnx == null) {
             throw CompressException.badInput("at least one of --teacher and --student must be an .onnx model: its"
                     + " input name and metadata define how the data is fed (both are TorchScript here)");

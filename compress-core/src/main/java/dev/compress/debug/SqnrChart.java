@@ -36,7 +36,8 @@ final class SqnrChart {
         }
         CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT)
                 .title("INT8 vs fp32: SQNR per layer, worst first (output " + db(report.output().sqnrDb()) + ")")
-                .xAxisTitle("layer (node name for compress quantize --exclude; * = no weights, follows its inputs)").yAxisTitle("SQNR (dB)").build();
+                .xAxisTitle("layer (node name for compress quantize --exclude; * = no weights, follows its inputs)")
+                .yAxisTitle("SQNR (dB)").build();
         Styler styler = chart.getStyler();
         styler.setLegendVisible(false);
         styler.setChartBackgroundColor(Color.WHITE);

@@ -21,7 +21,9 @@ final class CosineHistogram {
 
     void add(double cosine) {
         double d = 1 - cosine;
-        int bin = d < MIN_DISTANCE ? 0 : 1 + (int) Math.floor((Math.log10(d) - LOG_MIN) * BINS_PER_DECADE);
+        // NaN (a broken output) counts as the worst possible cosine rather than as a perfect one
+        int bin = Double.isNaN(d) ? BINS - 1
+                : d < MIN_DISTANCE ? 0 : 1 + (int) Math.floor((Math.log10(d) - LOG_MIN) * BINS_PER_DECADE);
         counts[Math.min(bin, BINS - 1)]++;
         total++;
     }

@@ -205,7 +205,8 @@ final class ScoreTally {
                         Proportion.of(studentRight, labeledSamples), perClass);
             }
         }
-        double relative = maxAbsTeacher > 0 ? maxAbsDiff / maxAbsTeacher : (maxAbsDiff == 0 ? 0 : Double.POSITIVE_INFINITY);
+        double relative = maxAbsTeacher > 0
+                ? maxAbsDiff / maxAbsTeacher : (maxAbsDiff == 0 ? 0 : Double.POSITIVE_INFINITY);
         ScoreReport.Parity parity = new ScoreReport.Parity(maxAbsDiff, sumAbsDiff / elements, relative, tolerance,
                 relative <= tolerance);
         ScoreReport.Cosine cos = new ScoreReport.Cosine(mean(cosine, 1), cosines.lowerPercentile(5), cosine.getMin());

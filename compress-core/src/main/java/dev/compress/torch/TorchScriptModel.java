@@ -197,7 +197,8 @@ public final class TorchScriptModel implements AutoCloseable {
         public List<FloatOutput> processOutput(TranslatorContext ctx, NDList list) {
             List<FloatOutput> outputs = new ArrayList<>(list.size());
             for (NDArray array : list) {
-                NDArray floats = array.getDataType() == DataType.FLOAT32 ? array : array.toType(DataType.FLOAT32, false);
+                NDArray floats = array.getDataType() == DataType.FLOAT32
+                        ? array : array.toType(DataType.FLOAT32, false);
                 outputs.add(new FloatOutput(array.getShape().getShape(), floats.toFloatArray()));
             }
             return outputs;
