@@ -113,15 +113,20 @@ class TorchScriptModelTest {
     }
 
     /**
-     * A fresh JVM with an empty DJL cache folder and every Java network connection routed to a closed port: the engine
-     * unpacks libtorch from the Maven artifact into that folder and runs the checkpoint; nothing is downloaded.
+     * The must-show: a fresh JVM with an empty DJL cache folder and every Java network connection routed to a closed
+     * port loads the ResNet checkpoint (DJL unpacks libtorch from the Maven artifact into that folder; nothing is
+     * downloaded) and matches its ONNX export within 1e-4 on all 2000 held-out images.
      */
     @Test
-    void startsOfflineWithAFreshEmptyCache() throws Exception {
+    void startsOfflineWithAFreshEmptyCacheAndMatchesTheOnnxExport() throws Exception {
         Path cache = Files.createDirectories(dir.resolve("djl-cache"));
-        Probe probe = probe(classPath(), cache, TestData.model("resnet-fp32.pt"));
-        assertThat(probe.output()).startsWith("ok 10 ").contains("parameters=");
-        assertThat(probe.exitCode()).isZero();
+        Probe probe = probe(classPath(), cache, "resnet");
+        assertThat(probe.exitCode()).as(probe.output()).isZero();
+        String[] fields = probe.output().split(" ");
+        assertThat(fields[0]).as(probe.output()).isEqualTo("ok");
+        assertThat(Long.parseLong(fields[1])).isEqualTo(2000);
+        assertThat(Double.parseDouble(fields[2])).isLessThanOrEqualTo(1e-4);
+        assertThat(Integer.parseInt(fields[3])).isPositive();
         try (Stream<Path> files = Files.walk(cache)) {
             assertThat(files.map(p -> p.getFileName().toString())).contains("libtorch_cpu.so")
                     .anyMatch(n -> n.endsWith("libdjl_torch.so"));
@@ -132,7 +137,7 @@ class TorchScriptModelTest {
     void missingNativeLibraryNamesTheArtifact() throws Exception {
         List<String> withoutNative = classPath().stream().filter(e -> !e.contains("pytorch-native-cpu")).toList();
         Path cache = Files.createDirectories(dir.resolve("empty-cache"));
-        Probe probe = probe(withoutNative, cache, TestData.model("cnn-fp32.pt"));
+        Probe probe = probe(withoutNative, cache, "cnn");
         assertThat(probe.exitCode()).isEqualTo(1);
         assertThat(probe.output()).startsWith("error cannot start DJL's PyTorch engine offline")
                 .contains("add the Maven artifact " + TorchScriptModel.NATIVE_ARTIFACT);
@@ -142,7 +147,7 @@ class TorchScriptModelTest {
     void missingJniLibraryNamesTheArtifact() throws Exception {
         List<String> withoutJni = classPath().stream().filter(e -> !e.contains("pytorch-jni")).toList();
         Path cache = Files.createDirectories(dir.resolve("empty-cache"));
-        Probe probe = probe(withoutJni, cache, TestData.model("cnn-fp32.pt"));
+        Probe probe = probe(withoutJni, cache, "cnn");
         assertThat(probe.exitCode()).isEqualTo(1);
         assertThat(probe.output()).contains("add the Maven artifact " + TorchScriptModel.JNI_ARTIFACT);
     }
@@ -153,7 +158,8 @@ class TorchScriptModelTest {
 
     private record Probe(int exitCode, String output) {}
 
-    private Probe probe(List<String> classPath, Path cache, Path model) throws Exception {
+    /** Runs {@link TorchScriptProbe} on {@code <model>-fp32.pt} and its ONNX export over the held-out images. */
+    private Probe probe(List<String> classPath, Path cache, String model) throws Exception {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         List<String> command = new ArrayList<>(List.of(java.toString(), "-Xmx512m",
                 "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
@@ -163,7 +169,9 @@ class TorchScriptModelTest {
                 "-Dhttp.proxyHost=127.0.0.1", "-Dhttp.proxyPort=9",
                 "-Dhttps.proxyHost=127.0.0.1", "-Dhttps.proxyPort=9",
                 "-cp", String.join(File.pathSeparator, classPath),
-                TorchScriptProbe.class.getName(), model.toString()));
+                TorchScriptProbe.class.getName(), TestData.model(model + "-fp32.pt").toString(),
+                TestData.model(model + "-fp32.onnx").toString(),
+                TestData.fashionMnist().resolve("heldout").toString()));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(false);
         builder.environment().put("DJL_CACHE_DIR", cache.toString());
         builder.environment().put("ENGINE_CACHE_DIR", cache.toString());
@@ -175,7 +183,7 @@ class TorchScriptModelTest {
         try (var in = process.getInputStream()) {
             output = new String(in.readAllBytes(), StandardCharsets.UTF_8).strip();
         }
-        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        assertThat(process.waitFor(300, TimeUnit.SECONDS)).isTrue();
         return new Probe(process.exitValue(), output.lines().collect(Collectors.joining(" | ")));
     }
 }
