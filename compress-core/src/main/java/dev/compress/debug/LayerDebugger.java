@@ -67,8 +67,18 @@ public final class LayerDebugger {
         return new Builder();
     }
 
-    /** One fp32 activation and where its INT8 counterpart is read. */
-    private record Match(String tensor, String quantizedTensor, NodeProto layer, boolean excludable) {}
+    /**
+     * One fp32 activation and where its INT8 counterpart is read.
+     *
+     * @param quantizedTensor the INT8 model's value of {@code tensor}: its DequantizeLinear output, else itself
+     * @param foldedRelu the INT8 producer writes {@code tensor} before the ReLU that its QDQ pair now applies
+     */
+    private record Match(String tensor, String quantizedTensor, NodeProto layer, boolean excludable,
+            boolean foldedRelu) {
+        boolean hasQdq() {
+            return !quantizedTensor.equals(tensor);
+        }
+    }
 
     /**
      * Runs both models over the data once.
@@ -92,10 +102,14 @@ public final class LayerDebugger {
         for (Match m : matches) {
             fp32Fetch.add(m.tensor());
             int8Fetch.add(m.quantizedTensor());
+            if (m.hasQdq()) {
+                int8Fetch.add(m.tensor()); // before its own QDQ: isolates this tensor's rounding noise
+            }
         }
         fp32Fetch.add(output);
         int8Fetch.add(output);
         Map<String, Energy> energies = new LinkedHashMap<>();
+        Map<String, Energy> ownEnergies = new LinkedHashMap<>();
         Energy outputEnergy = new Energy();
         long samples = 0;
         try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fp32Fetch), RuntimeOptions.defaults());
@@ -105,9 +119,13 @@ public final class LayerDebugger {
             Set<String> skipInt8 = b.nonFloatOutputs();
             List<Match> kept = new ArrayList<>();
             for (Match m : matches) {
-                if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())) {
+                if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())
+                        && !skipInt8.contains(m.tensor())) {
                     kept.add(m);
                     energies.put(m.tensor(), new Energy());
+                    if (m.hasQdq()) {
+                        ownEnergies.put(m.tensor(), new Energy());
+                    }
                 }
             }
             matches = kept;
@@ -121,8 +139,12 @@ public final class LayerDebugger {
                     Map<String, FloatOutput> reference = a.run(batch, fp32Fetch);
                     Map<String, FloatOutput> quantized = b.run(batch, int8Fetch);
                     for (Match m : matches) {
-                        energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()),
-                                quantized.get(m.quantizedTensor()), m.tensor()), quantized.get(m.quantizedTensor()));
+                        FloatOutput value = quantized.get(m.quantizedTensor());
+                        energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
+                        if (m.hasQdq()) {
+                            FloatOutput before = quantized.get(m.tensor());
+                            ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
+                        }
                     }
                     outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
                             quantized.get(output));
@@ -136,8 +158,10 @@ public final class LayerDebugger {
         List<LayerReport.Layer> layers = new ArrayList<>();
         for (Match m : matches) {
             Energy e = energies.get(m.tensor());
+            Energy own = ownEnergies.get(m.tensor());
             layers.add(new LayerReport.Layer(m.layer().getName(), m.layer().getOpType(), m.tensor(),
-                    m.quantizedTensor(), m.excludable(), e.sqnrDb(), e.maxAbsError()));
+                    m.quantizedTensor(), m.excludable(), e.sqnrDb(), own == null ? null : own.sqnrDb(),
+                    e.maxAbsError()));
         }
         // worst first; equal SQNR keeps graph order, so the ranking is deterministic
         layers.sort(Comparator.comparingDouble(LayerDebugger::rankKey));
@@ -152,6 +176,15 @@ public final class LayerDebugger {
                     + fp32.displayName() + "; it must be a QDQ rewrite of it");
         }
         return reference;
+    }
+
+    /** The ReLU a folded producer leaves to its QDQ pair, applied to the value before that pair. */
+    private static FloatOutput relu(FloatOutput value) {
+        float[] values = value.values().clone();
+        for (int i = 0; i < values.length; i++) {
+            values[i] = Math.max(0, values[i]);
+        }
+        return new FloatOutput(value.shape(), values);
     }
 
     private static double rankKey(LayerReport.Layer layer) {
@@ -188,8 +221,9 @@ public final class LayerDebugger {
                 if (producer == null || QDQ_OPS.contains(producer.getOpType()) || producer.getName().isEmpty()) {
                     continue;
                 }
+                boolean folded = node.getOpType().equals("Relu") && !producer.getOpType().equals("Relu");
                 matches.add(new Match(tensor, dequantized(index, tensor), producer,
-                        readsQuantizedWeight(quantizedGraph, index, producer)));
+                        readsQuantizedWeight(quantizedGraph, index, producer), folded));
             }
         }
         return matches;

@@ -60,15 +60,20 @@ public record LayerReport(String fp32, String int8, String data, long samples, O
      * @param tensor the fp32 activation compared
      * @param int8Tensor the INT8 model's tensor it is compared with (the dequantized copy when there is one)
      * @param excludable whether the node has INT8 weights, so that {@code --exclude} of it changes the model
-     * @param sqnrDb SQNR in dB, {@code null} when the values are identical
+     * @param sqnrDb SQNR in dB, {@code null} when the values are identical: the accumulated loss up to here
+     * @param ownSqnrDb SQNR of this tensor's own quantize-dequantize step inside the INT8 model (its value before
+     *     the QDQ pair against after it): the rounding noise this tensor adds, whatever came before; absent when the
+     *     tensor has no QDQ pair
      * @param maxAbsError the largest |fp32 − INT8| over all elements
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"node", "opType", "tensor", "int8Tensor", "excludable", "sqnrDb", "maxAbsError"})
+    @JsonPropertyOrder({"node", "opType", "tensor", "int8Tensor", "excludable", "sqnrDb", "ownSqnrDb",
+        "maxAbsError"})
     public record Layer(String node, String opType, String tensor, String int8Tensor, boolean excludable,
-            Double sqnrDb, double maxAbsError) {
+            Double sqnrDb, Double ownSqnrDb, double maxAbsError) {
         public Layer {
             sqnrDb = round(sqnrDb);
+            ownSqnrDb = round(ownSqnrDb);
             maxAbsError = round(maxAbsError);
         }
     }
@@ -103,9 +108,10 @@ public record LayerReport(String fp32, String int8, String data, long samples, O
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%s vs %s on %s (%d samples)\n", int8, fp32, data, samples));
         out.append(String.format(Locale.ROOT, "output %s: SQNR %s\n", output.tensor(), db(output.sqnrDb())));
-        out.append(String.format(Locale.ROOT, "%-10s  %-20s  %s\n", "SQNR dB", "op", "node"));
-        layers.stream().limit(maxLayers).forEach(l -> out.append(String.format(Locale.ROOT, "%-10s  %-20s  %s%s\n",
-                db(l.sqnrDb()), l.opType(), l.node(), l.excludable() ? "" : " (follows its inputs)")));
+        out.append(String.format(Locale.ROOT, "%-8s  %-8s  %-18s  %s\n", "SQNR dB", "own dB", "op", "node"));
+        layers.stream().limit(maxLayers).forEach(l -> out.append(String.format(Locale.ROOT,
+                "%-8s  %-8s  %-18s  %s%s\n", db(l.sqnrDb()), l.ownSqnrDb() == null ? "-" : db(l.ownSqnrDb()),
+                l.opType(), l.node(), l.excludable() ? "" : " (follows its inputs)")));
         return out.toString();
     }
 

@@ -77,6 +77,11 @@ class LayerDebuggerTest {
         assertThat(fp32.graph().producer(stem.tensor()).orElseThrow().getOpType()).isEqualTo("Relu");
         assertThat(stem.int8Tensor()).isNotEqualTo(stem.tensor());
         assertThat(stem.excludable()).isTrue();
+        // its own QDQ step is judged after the ReLU the QDQ pair applies: rounding noise, not the clipped negatives
+        assertThat(stem.ownSqnrDb()).isBetween(25.0, 60.0);
+        // a tensor's own rounding noise is part of what it accumulated, so its own SQNR is the higher one
+        assertThat(report.layers()).filteredOn(l -> l.ownSqnrDb() != null).isNotEmpty()
+                .allMatch(l -> l.ownSqnrDb() >= l.sqnrDb());
     }
 
     @Test
