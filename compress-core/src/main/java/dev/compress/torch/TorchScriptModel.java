@@ -38,7 +38,7 @@ import java.util.Map;
  * and benchmarks set them) so that DJL neither fetches natives nor sends usage telemetry.
  */
 public final class TorchScriptModel implements AutoCloseable {
-    /** The Maven artifact holding libtorch itself. */
+    /** The Maven artifact holding libtorch itself (kept equal to the pom by a test). */
     public static final String NATIVE_ARTIFACT = "ai.djl.pytorch:pytorch-native-cpu:2.7.1:linux-x86_64";
 
     /** The Maven artifact holding DJL's JNI bridge to libtorch; its version suffix must equal the DJL version. */

@@ -133,6 +133,16 @@ class TorchScriptModelTest {
         }
     }
 
+    /** The artifacts error messages name are the ones the build puts on the class path (pom and constants agree). */
+    @Test
+    void namedArtifactsAreOnTheClassPath() {
+        for (String coordinates : List.of(TorchScriptModel.NATIVE_ARTIFACT, TorchScriptModel.JNI_ARTIFACT)) {
+            String[] parts = coordinates.split(":"); // group:artifact:version[:classifier]
+            String jar = parts[1] + "-" + parts[2] + (parts.length > 3 ? "-" + parts[3] : "") + ".jar";
+            assertThat(classPath()).anyMatch(entry -> entry.endsWith(File.separator + jar));
+        }
+    }
+
     @Test
     void missingNativeLibraryNamesTheArtifact() throws Exception {
         List<String> withoutNative = classPath().stream().filter(e -> !e.contains("pytorch-native-cpu")).toList();
