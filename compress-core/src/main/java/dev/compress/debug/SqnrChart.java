@@ -25,6 +25,7 @@ final class SqnrChart {
         System.setProperty("java.awt.headless", "true");
         List<String> names = new ArrayList<>();
         List<Double> values = new ArrayList<>();
+        List<Double> own = new ArrayList<>();
         for (LayerReport.Layer layer : report.layers()) {
             if (names.size() == maxLayers) {
                 break;
@@ -32,6 +33,7 @@ final class SqnrChart {
             if (layer.sqnrDb() != null) {
                 names.add(layer.node() + (layer.excludable() ? "" : " *"));
                 values.add(layer.sqnrDb());
+                own.add(layer.ownSqnrDb()); // null (no bar) for tensors without their own QDQ pair
             }
         }
         CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT)
@@ -39,16 +41,19 @@ final class SqnrChart {
                 .xAxisTitle("layer (node name for compress quantize --exclude; * = no weights, follows its inputs)")
                 .yAxisTitle("SQNR (dB)").build();
         Styler styler = chart.getStyler();
-        styler.setLegendVisible(false);
+        styler.setLegendPosition(Styler.LegendPosition.OutsideS);
+        styler.setLegendLayout(Styler.LegendLayout.Horizontal);
         styler.setChartBackgroundColor(Color.WHITE);
-        styler.setSeriesColors(new Color[] {new Color(0x3b6ea5)});
+        styler.setSeriesColors(new Color[] {new Color(0x3b6ea5), new Color(0xe0a030)});
         chart.getStyler().setXAxisLabelRotation(60);
         chart.getStyler().setAntiAlias(true);
         if (names.isEmpty()) {
             names.add("(all layers exact)");
             values.add(0.0);
+            own.add(null);
         }
-        chart.addSeries("SQNR", names, values);
+        chart.addSeries("accumulated up to this layer", names, values);
+        chart.addSeries("own quantize-dequantize step", names, own);
         try (StagedFile staged = StagedFile.create(file)) {
             try (OutputStream out = staged.open()) {
                 BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
