@@ -13,9 +13,10 @@ import picocli.CommandLine.Mixin;
         name = "compress",
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
-        description = "Compress ONNX models: INT8 quantization, accuracy evaluation and accuracy gates.",
+        description = "Compress ONNX models: INT8 quantization, pruning, accuracy evaluation and accuracy gates.",
         subcommands = {
             QuantizeCommand.class,
+            PruneCommand.class,
             EvalCommand.class,
             GateCommand.class,
             InspectCommand.class,
