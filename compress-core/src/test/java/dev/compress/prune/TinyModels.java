@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.Random;
 
 /** Small ONNX graphs built in memory for shapes the fixtures do not have (Concat, BatchNormalization, sharing). */
-final class TinyModels {
+public final class TinyModels {
     private final GraphProto.Builder graph = GraphProto.newBuilder().setName("tiny");
     private final Random random = new Random(7);
 
@@ -85,7 +85,7 @@ final class TinyModels {
      * Two conv branches (one with BatchNormalization, mean and shift 0 so a zero channel stays zero) joined by
      * Concat and added to a 1x1 conv of the input, then a conv, global pooling and a dense classifier.
      */
-    static OnnxModel concatResidual() {
+    public static OnnxModel concatResidual() {
         TinyModels m = new TinyModels().input("x", -1, 3, 8, 8).output("y");
         m.weight("wa", 4, 3, 3, 3).weight("ba", 4).weight("wb", 4, 3, 3, 3).weight("bb", 4)
                 .weight("wd", 8, 3, 1, 1).weight("bd", 8).weight("we", 6, 8, 3, 3).weight("be", 6)
@@ -110,7 +110,7 @@ final class TinyModels {
     }
 
     /** Two dense layers that read the same weight. */
-    static OnnxModel sharedWeight() {
+    public static OnnxModel sharedWeight() {
         return new TinyModels().input("x", -1, 4).output("y")
                 .weight("w", 4, 4).weight("b1", 4).weight("b2", 4)
                 .node("Gemm", "fc1", List.of("x", "w", "b1"), "h0")
