@@ -1,14 +1,11 @@
 package dev.compress.cli;
 
 import dev.compress.CompressException;
+import dev.compress.ZippedSize;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.zip.Deflater;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipOutputStream;
 
 /** Checks on output paths made before any work, so a long run does not fail at the end for a typo in a path. */
 final class Outputs {
@@ -63,35 +60,10 @@ final class Outputs {
     }
 
     /**
-     * Bytes of a zip archive holding the model file (and its external data file): Deflate at the highest level.
-     * Zeros from unstructured pruning shrink this, not the file itself.
+     * Bytes of a zip archive holding the model file (and its external data file), see {@link ZippedSize}.
      */
     static long zippedBytes(Path model) {
-        long[] count = new long[1];
-        OutputStream counter = new OutputStream() {
-            @Override
-            public void write(int b) {
-                count[0]++;
-            }
-
-            @Override
-            public void write(byte[] b, int off, int len) {
-                count[0] += len;
-            }
-        };
-        try (ZipOutputStream archive = new ZipOutputStream(counter)) {
-            archive.setLevel(Deflater.BEST_COMPRESSION);
-            for (Path file : new Path[] {model, model.resolveSibling(model.getFileName() + ".data")}) {
-                if (Files.isRegularFile(file)) {
-                    archive.putNextEntry(new ZipEntry(file.getFileName().toString()));
-                    Files.copy(file, archive);
-                    archive.closeEntry();
-                }
-            }
-        } catch (IOException e) {
-            return -1;
-        }
-        return count[0];
+        return ZippedSize.of(model, model.resolveSibling(model.getFileName() + ".data"));
     }
 
     /** Bytes of a model file plus its external data file ({@code <name>.data}) if there is one. */
