@@ -1,0 +1,181 @@
+package dev.compress.torch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.compress.CompressException;
+import dev.compress.data.Batch;
+import dev.compress.data.Dataset;
+import dev.compress.data.ImageDataset;
+import dev.compress.data.ModelInputs;
+import dev.compress.data.Preprocessing;
+import dev.compress.graph.OnnxModel;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.OrtModel.FloatOutput;
+import dev.compress.runtime.RuntimeOptions;
+import dev.compress.testing.TestData;
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Runs the shipped TorchScript fixtures through DJL's PyTorch engine and compares them with their ONNX exports. */
+class TorchScriptModelTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cnn", "resnet"})
+    void matchesItsOnnxExportOnHeldOutImages(String name) {
+        OnnxModel onnx = OnnxModel.load(TestData.model(name + "-fp32.onnx"));
+        Dataset data = ImageDataset.builder()
+                .setRoot(TestData.fashionMnist().resolve("heldout"))
+                .setInputName(ModelInputs.imageInput(onnx).getName())
+                .setPreprocessing(ModelInputs.imagePreprocessing(onnx, Preprocessing.Overrides.NONE))
+                .build();
+        double maxDiff = 0;
+        long compared = 0;
+        try (TorchScriptModel torch = TorchScriptModel.load(TestData.model(name + "-fp32.pt"));
+                OrtModel ort = OrtModel.open(onnx, RuntimeOptions.defaults())) {
+            Iterator<Batch> batches = data.batches(200);
+            for (int i = 0; i < 2; i++) {
+                Batch batch = batches.next();
+                List<FloatOutput> fromTorch = torch.run(batch);
+                FloatOutput fromOrt = ort.run(batch).values().iterator().next();
+                assertThat(fromTorch).hasSize(1);
+                assertThat(fromTorch.get(0).shape()).containsExactly(fromOrt.shape());
+                for (int k = 0; k < fromOrt.values().length; k++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(fromTorch.get(0).values()[k] - fromOrt.values()[k]));
+                    compared++;
+                }
+            }
+        }
+        assertThat(compared).isEqualTo(400 * 10);
+        assertThat(maxDiff).isLessThanOrEqualTo(1e-4);
+    }
+
+    @Test
+    void listsNamedParametersWithShapesAndValues() {
+        try (TorchScriptModel torch = TorchScriptModel.load(TestData.model("cnn-fp32.pt"))) {
+            Map<String, TorchScriptModel.NamedParameter> parameters = torch.parameters();
+            assertThat(parameters).isNotEmpty();
+            assertThat(parameters.keySet()).allMatch(n -> n.endsWith(".weight") || n.endsWith(".bias"));
+            for (TorchScriptModel.NamedParameter p : parameters.values()) {
+                long count = Arrays.stream(p.shape()).reduce(1, (a, b) -> a * b);
+                assertThat(p.values()).hasSize((int) count);
+            }
+            // the first parameter is the first convolution's weight: out x in x kh x kw, one input channel
+            TorchScriptModel.NamedParameter first = parameters.values().iterator().next();
+            assertThat(first.shape()).hasSize(4);
+            assertThat(first.shape()[1]).isEqualTo(1);
+            // trained weights, not zeros
+            double norm = 0;
+            for (float v : first.values()) {
+                norm += v * v;
+            }
+            assertThat(norm).isGreaterThan(0.1);
+        }
+    }
+
+    @Test
+    void missingFileIsBadInput() {
+        Path missing = dir.resolve("nope.pt");
+        assertThatThrownBy(() -> TorchScriptModel.load(missing))
+                .isInstanceOfSatisfying(CompressException.class,
+                        e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.BAD_INPUT))
+                .hasMessage(missing + ": no such file");
+    }
+
+    @Test
+    void onnxFileAndTextFileAreNotTorchScript() throws IOException {
+        Path onnxRenamed = Files.copy(TestData.model("cnn-fp32.onnx"), dir.resolve("cnn.pt"));
+        Path text = Files.writeString(dir.resolve("notes.pt"), "not a checkpoint\n");
+        for (Path file : List.of(onnxRenamed, text)) {
+            assertThatThrownBy(() -> TorchScriptModel.load(file))
+                    .isInstanceOfSatisfying(CompressException.class,
+                            e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.BAD_INPUT))
+                    .hasMessageStartingWith(file + ": not a TorchScript checkpoint (")
+                    .hasMessageNotContaining("\n");
+        }
+    }
+
+    /**
+     * A fresh JVM with an empty DJL cache folder and every Java network connection routed to a closed port: the engine
+     * unpacks libtorch from the Maven artifact into that folder and runs the checkpoint; nothing is downloaded.
+     */
+    @Test
+    void startsOfflineWithAFreshEmptyCache() throws Exception {
+        Path cache = Files.createDirectories(dir.resolve("djl-cache"));
+        Probe probe = probe(classPath(), cache, TestData.model("resnet-fp32.pt"));
+        assertThat(probe.output()).startsWith("ok 10 ").contains("parameters=");
+        assertThat(probe.exitCode()).isZero();
+        try (Stream<Path> files = Files.walk(cache)) {
+            assertThat(files.map(p -> p.getFileName().toString())).contains("libtorch_cpu.so")
+                    .anyMatch(n -> n.endsWith("libdjl_torch.so"));
+        }
+    }
+
+    @Test
+    void missingNativeLibraryNamesTheArtifact() throws Exception {
+        List<String> withoutNative = classPath().stream().filter(e -> !e.contains("pytorch-native-cpu")).toList();
+        Path cache = Files.createDirectories(dir.resolve("empty-cache"));
+        Probe probe = probe(withoutNative, cache, TestData.model("cnn-fp32.pt"));
+        assertThat(probe.exitCode()).isEqualTo(1);
+        assertThat(probe.output()).startsWith("error cannot start DJL's PyTorch engine offline")
+                .contains("add the Maven artifact " + TorchScriptModel.NATIVE_ARTIFACT);
+    }
+
+    @Test
+    void missingJniLibraryNamesTheArtifact() throws Exception {
+        List<String> withoutJni = classPath().stream().filter(e -> !e.contains("pytorch-jni")).toList();
+        Path cache = Files.createDirectories(dir.resolve("empty-cache"));
+        Probe probe = probe(withoutJni, cache, TestData.model("cnn-fp32.pt"));
+        assertThat(probe.exitCode()).isEqualTo(1);
+        assertThat(probe.output()).contains("add the Maven artifact " + TorchScriptModel.JNI_ARTIFACT);
+    }
+
+    private static List<String> classPath() {
+        return Arrays.asList(System.getProperty("java.class.path").split(File.pathSeparator));
+    }
+
+    private record Probe(int exitCode, String output) {}
+
+    private Probe probe(List<String> classPath, Path cache, Path model) throws Exception {
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        List<String> command = new ArrayList<>(List.of(java.toString(), "-Xmx512m",
+                "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
+                "-Dai.djl.offline=true",
+                // any Java-side download attempt fails at once instead of reaching the network
+                "-DsocksProxyHost=127.0.0.1", "-DsocksProxyPort=9",
+                "-Dhttp.proxyHost=127.0.0.1", "-Dhttp.proxyPort=9",
+                "-Dhttps.proxyHost=127.0.0.1", "-Dhttps.proxyPort=9",
+                "-cp", String.join(File.pathSeparator, classPath),
+                TorchScriptProbe.class.getName(), model.toString()));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(false);
+        builder.environment().put("DJL_CACHE_DIR", cache.toString());
+        builder.environment().put("ENGINE_CACHE_DIR", cache.toString());
+        builder.environment().put("DJL_OFFLINE", "true");
+        builder.environment().put("OPT_OUT_TRACKING", "true");
+        builder.redirectError(dir.resolve("probe-stderr.txt").toFile());
+        Process process = builder.start();
+        String output;
+        try (var in = process.getInputStream()) {
+            output = new String(in.readAllBytes(), StandardCharsets.UTF_8).strip();
+        }
+        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        return new Probe(process.exitValue(), output.lines().collect(Collectors.joining(" | ")));
+    }
+}
