@@ -60,11 +60,13 @@ public record PruneMasks(String format, int version, String kind, String model, 
      * @param bits unstructured: the pruned elements as a packed bit set, base64
      * @param axis structured: the weight axis of output channels
      * @param removedChannels structured: the removed output channels, ascending
+     * @param layer position of the layer among the model's prunable layers (Conv, Gemm, MatMul with an initializer
+     *     weight) in graph order; maps the entry to checkpoints that name weights differently (TorchScript)
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"node", "weight", "shape", "sparsity", "pruned", "bits", "axis", "removedChannels"})
+    @JsonPropertyOrder({"layer", "node", "weight", "shape", "sparsity", "pruned", "bits", "axis", "removedChannels"})
     public record Entry(String node, String weight, List<Long> shape, double sparsity, Long pruned, String bits,
-            Integer axis, List<Integer> removedChannels) {
+            Integer axis, List<Integer> removedChannels, Integer layer) {
         void check(boolean structured) {
             Objects.requireNonNull(node, "missing 'node'");
             Objects.requireNonNull(weight, "missing 'weight'");

@@ -174,7 +174,8 @@ public final class Pruner {
             boolean[] mask = masksByLayer.get(layer);
             if (mask != null) {
                 entries.add(new PruneMasks.Entry(layer.name(), layer.weight(), shape(layer.dims()),
-                        zero(graph, layer, mask), (long) count(mask), PruneMasks.Entry.pack(mask), null, null));
+                        zero(graph, layer, mask), (long) count(mask), PruneMasks.Entry.pack(mask), null, null,
+                        layers.indexOf(layer)));
             }
         }
         PruneMasks out = new PruneMasks(PruneMasks.FORMAT, PruneMasks.VERSION, PruneMasks.UNSTRUCTURED,

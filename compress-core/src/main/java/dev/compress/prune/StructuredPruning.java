@@ -133,7 +133,7 @@ final class StructuredPruning {
             if (channels.isProducer(layer)) {
                 entries.add(new PruneMasks.Entry(layer.name(), layer.weight(), Pruner.shape(layer.dims()),
                         PruneReport.ratio(cut.length, channelCount), null, null, layer.outAxis(),
-                        Arrays.stream(cut).boxed().toList()));
+                        Arrays.stream(cut).boxed().toList(), layers.indexOf(layer)));
             }
             long pruned = layer.elements() - afterElements;
             results.add(new PruneReport.LayerResult(layer.name(), layer.node().getOpType(), layer.weight(),

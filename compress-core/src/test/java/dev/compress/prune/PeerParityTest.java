@@ -36,7 +36,7 @@ class PeerParityTest {
         for (PruneMasks.Entry entry : result.masks().tensors()) {
             boolean[] ours = entry.prunedElements();
             PruneMasks.Entry torch = new PruneMasks.Entry(entry.node(), entry.weight(), entry.shape(), 0, null,
-                    peer.path("masks").path(key).path(entry.weight()).asText(), null, null);
+                    peer.path("masks").path(key).path(entry.weight()).asText(), null, null, null);
             boolean[] theirs = torch.prunedElements();
             float[] w = Tensors.toFloats(model.graph().initializers().get(entry.weight()));
             // ties aside: elements may differ only where |w| equals the largest pruned magnitude

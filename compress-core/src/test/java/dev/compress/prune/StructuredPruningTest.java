@@ -156,7 +156,8 @@ class StructuredPruningTest {
         for (PruneMasks.Entry e : result.masks().tensors()) {
             // the stem keeps its channels, its residual partner loses them
             entries.add(e.node().equals("/stem/stem.0/Conv")
-                    ? new PruneMasks.Entry(e.node(), e.weight(), e.shape(), 0, null, null, e.axis(), List.of()) : e);
+                    ? new PruneMasks.Entry(e.node(), e.weight(), e.shape(), 0, null, null, e.axis(), List.of(),
+                            e.layer()) : e);
         }
         Path file = dir.resolve("broken.json");
         new PruneMasks(PruneMasks.FORMAT, 1, "structured", "x", entries).write(file);
