@@ -12,6 +12,8 @@ import dev.compress.prune.PruneResult;
 import dev.compress.prune.Pruner;
 import dev.compress.prune.SensitivityReport;
 import dev.compress.prune.SensitivityScan;
+import dev.compress.prune.TorchScriptMasks;
+import dev.compress.torch.TorchScriptModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,6 +58,7 @@ import picocli.CommandLine.Spec;
             "  compress prune --model resnet-fp32.onnx --sparsity 0.25 --structured --out resnet-small.onnx \\",
             "      --eval calibration-data/fashion-mnist/heldout",
             "  compress prune --model tuned.onnx --apply-masks resnet-sparse.masks.json --out tuned-sparse.onnx",
+            "  compress prune --model resnet-fp32.pt --apply-masks resnet-sparse.masks.json --out resnet-sparse.pt",
             "  compress prune --model resnet-fp32.onnx --scan --eval calibration-data/fashion-mnist/heldout \\",
             "      --out scan.json"
         })
@@ -67,7 +70,7 @@ final class PruneCommand implements Callable<Integer> {
     GlobalOptions global;
 
     @Option(names = "--model", required = true, paramLabel = "MODEL", order = 1,
-            description = "The .onnx model to prune.")
+            description = "The .onnx model to prune; or a TorchScript .pt checkpoint to apply --apply-masks to.")
     Path model;
 
     private Double sparsity;
@@ -167,7 +170,59 @@ final class PruneCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         checkOptions();
+        if (isTorchScript(model)) {
+            return applyToTorchScript();
+        }
         return scan ? scan() : prune();
+    }
+
+    private static boolean isTorchScript(Path file) {
+        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        return name.endsWith(".pt") || name.endsWith(".pth");
+    }
+
+    /** Masks computed on an ONNX export, applied to the TorchScript checkpoint's named parameters. */
+    private Integer applyToTorchScript() {
+        if (applyMasks == null || scan || eval != null || masks != null) {
+            throw usage("a TorchScript checkpoint (" + model + ") takes --apply-masks FILE only: prune its ONNX "
+                    + "export, then apply the mask file here");
+        }
+        Path reportFile = report != null ? report : beside(out, ".json");
+        for (Path p : List.of(out, reportFile)) {
+            Outputs.checkCanWrite(p);
+            Outputs.checkNotSame(p, model);
+        }
+        if (distinct(List.of(out, reportFile)) < 2) {
+            throw usage("--out and --report must name different files");
+        }
+        PruneMasks given = PruneMasks.read(applyMasks);
+        Map<String, String> applied;
+        try (TorchScriptModel checkpoint = TorchScriptModel.loadEditable(model)) {
+            applied = TorchScriptMasks.apply(checkpoint, given, applyMasks);
+            checkpoint.save(out);
+        }
+        ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("model", model.toString());
+        root.put("output", out.toString());
+        root.put("masks", applyMasks.toString());
+        root.set("appliedTo", Json.MAPPER.valueToTree(applied));
+        ObjectNode size = root.putObject("size");
+        size.put("inputBytes", Outputs.modelBytes(model));
+        size.put("outputBytes", Outputs.modelBytes(out));
+        size.put("inputZippedBytes", Outputs.zippedBytes(model));
+        size.put("outputZippedBytes", Outputs.zippedBytes(out));
+        try {
+            Json.write(reportFile, root);
+        } catch (RuntimeException e) {
+            deleteQuietly(out);
+            throw e;
+        }
+        var stdout = global.out();
+        stdout.println("wrote " + out);
+        applied.forEach((from, to) -> stdout.println("  " + from + " -> " + to));
+        stdout.println("report: " + reportFile);
+        stdout.flush();
+        return ExitCode.OK;
     }
 
     private void checkOptions() {
@@ -341,8 +396,9 @@ final class PruneCommand implements Callable<Integer> {
     /** {@code model.onnx} → {@code model<suffix>}; other names get the suffix appended. */
     private static Path beside(Path file, String suffix) {
         String name = file.getFileName().toString();
-        String base = name.toLowerCase(Locale.ROOT).endsWith(".onnx") || name.toLowerCase(Locale.ROOT).endsWith(".json")
-                ? name.substring(0, name.length() - 5) : name;
+        String lower = name.toLowerCase(Locale.ROOT);
+        String base = lower.endsWith(".onnx") || lower.endsWith(".json") ? name.substring(0, name.length() - 5)
+                : lower.endsWith(".pt") ? name.substring(0, name.length() - 3) : name;
         return file.resolveSibling(base + suffix);
     }
 

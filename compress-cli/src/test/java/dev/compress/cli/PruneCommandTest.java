@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.Json;
 import dev.compress.graph.OnnxModel;
 import dev.compress.prune.TinyModels;
+import dev.compress.torch.TorchScriptModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -72,6 +73,28 @@ class PruneCommandTest {
         assertThat(apply.exitCode()).as(apply.toString()).isZero();
         assertThat(OnnxModel.load(again).graph().initializers())
                 .isEqualTo(OnnxModel.load(small).graph().initializers());
+    }
+
+    @Test
+    void masksApplyToTheTorchScriptCheckpoint() throws IOException {
+        Path sparse = outDir.resolve("cnn-sparse.onnx");
+        assertThat(Cli.run("prune", "--model", Fixtures.cnn().toString(), "--sparsity", "0.5", "--out",
+                sparse.toString(), "-q").exitCode()).isZero();
+        Path pt = outDir.resolve("cnn-sparse.pt");
+        Cli.Result result = Cli.run("prune", "--model", Fixtures.cnn().resolveSibling("cnn-fp32.pt").toString(),
+                "--apply-masks", outDir.resolve("cnn-sparse.masks.json").toString(), "--out", pt.toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).contains("conv1.weight -> conv1.weight");
+        try (TorchScriptModel reloaded = TorchScriptModel.load(pt)) {
+            float[] w = reloaded.parameters().get("fc1.weight").values();
+            long zeros = 0;
+            for (float v : w) {
+                zeros += v == 0f ? 1 : 0;
+            }
+            assertThat((double) zeros / w.length).isCloseTo(0.5, org.assertj.core.data.Offset.offset(0.005));
+        }
+        assertThat(Json.MAPPER.readTree(outDir.resolve("cnn-sparse.json").toFile()).at("/appliedTo/fc2.weight")
+                .asText()).isEqualTo("fc2.weight");
     }
 
     @Test
