@@ -100,7 +100,7 @@ public final class Pruner {
             Set<Layer> skip = excludedLayers(pruned, targets);
             Map<Layer, Double> requested = requestedSparsities(pruned, targets, skip);
             result = structured
-                    ? StructuredPruning.prune(model, pruned, targets, requested, skip)
+                    ? StructuredPruning.prune(model, pruned, targets, sparsity, requested, skip)
                     : unstructured(pruned, targets, requested, skip);
         }
         pruned.setProducer("compress", Version.get());

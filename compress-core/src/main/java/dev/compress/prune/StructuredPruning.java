@@ -28,11 +28,11 @@ import java.util.Set;
 final class StructuredPruning {
     private StructuredPruning() {}
 
-    static PruneResult prune(OnnxModel original, OnnxModel target, List<Layer> layers, Map<Layer, Double> requested,
-            Set<Layer> excluded) {
+    static PruneResult prune(OnnxModel original, OnnxModel target, List<Layer> layers, double sparsity,
+            Map<Layer, Double> requested, Set<Layer> excluded) {
         ChannelGraph channels = ChannelGraph.analyze(target, layers, excluded);
         Map<Layer, int[]> removed = channels.choose(requested);
-        return rewrite(original, target, layers, channels, removed, requested, excluded, "per-group");
+        return rewrite(original, target, layers, channels, removed, sparsity, requested, excluded, "per-group");
     }
 
     static PruneResult apply(OnnxModel original, OnnxModel target, List<Layer> layers, PruneMasks masks,
@@ -50,7 +50,7 @@ final class StructuredPruning {
                     .toArray());
         }
         channels.checkConsistent(removed, source);
-        return rewrite(original, target, layers, channels, removed, Map.of(), Set.of(), "masks");
+        return rewrite(original, target, layers, channels, removed, null, Map.of(), Set.of(), "masks");
     }
 
     /**
@@ -75,8 +75,8 @@ final class StructuredPruning {
     }
 
     private static PruneResult rewrite(OnnxModel original, OnnxModel target, List<Layer> layers,
-            ChannelGraph channels, Map<Layer, int[]> removed, Map<Layer, Double> requested, Set<Layer> excluded,
-            String scope) {
+            ChannelGraph channels, Map<Layer, int[]> removed, Double sparsity, Map<Layer, Double> requested,
+            Set<Layer> excluded, String scope) {
         Graph graph = target.graph();
         Graph.Index index = graph.index();
         boolean[] gone = channels.removedAtoms(removed);
@@ -145,8 +145,7 @@ final class StructuredPruning {
         }
         PruneMasks masks = new PruneMasks(PruneMasks.FORMAT, PruneMasks.VERSION, PruneMasks.STRUCTURED,
                 original.displayName(), entries);
-        Double asked = requested.isEmpty() ? null : requested.values().stream().max(Double::compare).orElse(null);
-        PruneReport report = new PruneReport(original.displayName(), PruneMasks.STRUCTURED, scope, asked, results,
+        PruneReport report = new PruneReport(original.displayName(), PruneMasks.STRUCTURED, scope, sparsity, results,
                 elements, prunedElements, PruneReport.ratio(prunedElements, elements));
         return new PruneResult(target, masks, report);
     }
