@@ -25,7 +25,7 @@ import java.util.Locale;
  * to trust on a shared machine.
  *
  * <p>Run: {@code java -cp 'benchmarks/target/classes:benchmarks/target/lib/*' dev.compress.benchmarks.PruneHarness
- * [rounds]}
+ * [rounds] [latency]}; {@code latency} skips the size and accuracy table (it needs the structured model only)
  */
 public final class PruneHarness {
     private static final int THREADS = 2;
@@ -36,12 +36,13 @@ public final class PruneHarness {
 
     public static void main(String[] args) throws IOException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 30;
+        boolean latencyOnly = args.length > 1 && args[1].equals("latency");
         Path work = Files.createTempDirectory("prune-harness");
         System.out.println("load average before: " + loadAverage());
         System.out.println();
         System.out.println("| model | pruning | file bytes | zipped bytes | held-out top-1 (2000) | test top-1 (10k) |");
         System.out.println("|---|---|---|---|---|---|");
-        for (String name : new String[] {"cnn", "resnet"}) {
+        for (String name : latencyOnly ? new String[0] : new String[] {"cnn", "resnet"}) {
             Path dense = Fixtures.model(name);
             row(name, "none (fp32)", dense, dense);
             for (double s : new double[] {0.3, 0.5}) {
@@ -61,6 +62,9 @@ public final class PruneHarness {
 
         Path dense = Fixtures.model("resnet");
         Path pruned = work.resolve("resnet-structured-0.25.onnx");
+        if (latencyOnly) {
+            prune(dense, Pruner.builder().setSparsity(0.25).optStructured(true)).model().save(pruned);
+        }
         System.out.println();
         System.out.println("| model | batch | threads | dense p50 | pruned p50 | dense p90 | pruned p90 | pruned/dense"
                 + " (p50) | calls each |");

@@ -206,7 +206,7 @@ public final class Pruner {
         return new PruneResult(target, masks, report(layers, masksByLayer, Map.of(), Set.of(), "masks", null));
     }
 
-    /** Zeroes the masked weights of {@code layer}; returns the resulting fraction of zero weights. */
+    /** Zeroes the masked weights of {@code layer}; returns the fraction of its weights the mask prunes. */
     private static double zero(Graph graph, Layer layer, boolean[] mask) {
         float[] w = weights(graph, layer);
         for (int i = 0; i < w.length; i++) {
