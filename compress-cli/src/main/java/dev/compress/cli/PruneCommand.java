@@ -55,8 +55,8 @@ import picocli.CommandLine.Spec;
             "Examples:",
             "  compress prune --model resnet-fp32.onnx --sparsity 0.5 --exclude /stem/stem.0/Conv,/fc/Gemm \\",
             "      --out resnet-sparse.onnx",
-            "  compress prune --model resnet-fp32.onnx --sparsity 0.25 --structured --out resnet-small.onnx \\",
-            "      --eval calibration-data/fashion-mnist/heldout",
+            "  compress prune --model resnet-fp32.onnx --sparsity 0.1 --structured --out resnet-small.onnx \\",
+            "      --calib calibration-data/fashion-mnist/calib --eval calibration-data/fashion-mnist/heldout",
             "  compress prune --model tuned.onnx --apply-masks resnet-sparse.masks.json --out tuned-sparse.onnx",
             "  compress prune --model resnet-fp32.pt --apply-masks resnet-sparse.masks.json --out resnet-sparse.pt",
             "  compress prune --model resnet-fp32.onnx --scan --eval calibration-data/fashion-mnist/heldout \\",
@@ -99,6 +99,11 @@ final class PruneCommand implements Callable<Integer> {
             description = "Remove whole output channels / neurons with the smallest L1 norm and shrink the graph; "
                     + "channels tied by residual Adds or Concat go together.")
     boolean structured;
+
+    @Option(names = "--calib", paramLabel = "DIR", order = 7,
+            description = "With --structured: sample data (labels not needed); each removed channel is replaced by "
+                    + "its mean on it, folded into the biases of the layers reading it.")
+    Path calib;
 
     private final Map<String, Double> layerSparsity = new LinkedHashMap<>();
 
@@ -183,7 +188,7 @@ final class PruneCommand implements Callable<Integer> {
 
     /** Masks computed on an ONNX export, applied to the TorchScript checkpoint's named parameters. */
     private Integer applyToTorchScript() {
-        if (applyMasks == null || scan || eval != null || masks != null) {
+        if (applyMasks == null || scan || eval != null || masks != null || calib != null) {
             throw usage("a TorchScript checkpoint (" + model + ") takes --apply-masks FILE only: prune its ONNX "
                     + "export, then apply the mask file here");
         }
@@ -231,7 +236,7 @@ final class PruneCommand implements Callable<Integer> {
                 throw usage("--scan needs --eval DIR (labeled data to measure accuracy on)");
             }
             if (sparsity != null || structured || globalScope || applyMasks != null || masks != null
-                    || !layerSparsity.isEmpty() || report != null) {
+                    || !layerSparsity.isEmpty() || report != null || calib != null) {
                 throw usage("--scan takes --model, --eval, --out, --plot, --scan-sparsities and --exclude only");
             }
             return;
@@ -246,6 +251,8 @@ final class PruneCommand implements Callable<Integer> {
             }
         } else if (sparsity == null) {
             throw usage("--sparsity S is required (or --apply-masks FILE, or --scan)");
+        } else if (calib != null && !structured) {
+            throw usage("--calib applies to --structured pruning (removed channels are compensated by their mean)");
         }
         if (structured && globalScope) {
             throw usage("--global applies to unstructured pruning; --structured prunes each group of tied "
@@ -272,8 +279,13 @@ final class PruneCommand implements Callable<Integer> {
         OnnxModel original = OnnxModel.load(model);
         PruneMasks given = applyMasks == null ? null : PruneMasks.read(applyMasks);
         Datasets.Opened evaluation = eval == null ? null : Datasets.open(eval, original, preprocessing, labels);
+        Datasets.Opened calibration = calib == null ? null : Datasets.open(calib, original, preprocessing, labels);
 
-        Pruner.Builder builder = Pruner.builder().setModel(original);
+        Pruner.Builder builder = Pruner.builder().setModel(original).optBatchSize(batchSize)
+                .optProgress(global.progress());
+        if (calibration != null) {
+            builder.optCalibrationData(calibration.dataset());
+        }
         if (given != null) {
             builder.optMasks(given, applyMasks);
         } else {

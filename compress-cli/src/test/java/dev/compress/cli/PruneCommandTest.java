@@ -61,15 +61,17 @@ class PruneCommandTest {
     void structuredPruningShrinksTheFileAndMasksReapply() throws IOException {
         Path small = outDir.resolve("cnn-small.onnx");
         Cli.Result result = Cli.run("prune", "--model", Fixtures.cnn().toString(), "--sparsity", "0.25",
-                "--structured", "--out", small.toString());
+                "--structured", "--calib", Fixtures.calib().toString(), "--out", small.toString());
         assertThat(result.exitCode()).as(result.toString()).isZero();
         JsonNode report = Json.MAPPER.readTree(outDir.resolve("cnn-small.json").toFile());
         assertThat(report.at("/size/outputBytes").asDouble()).isLessThan(0.8 * report.at("/size/inputBytes").asLong());
         assertThat(report.at("/pruning/kind").asText()).isEqualTo("structured");
+        assertThat(report.at("/pruning/compensation").asText()).isEqualTo("channel means on 500 samples");
 
         Path again = outDir.resolve("cnn-again.onnx");
         Cli.Result apply = Cli.run("prune", "--model", Fixtures.cnn().toString(), "--apply-masks",
-                outDir.resolve("cnn-small.masks.json").toString(), "--out", again.toString(), "-q");
+                outDir.resolve("cnn-small.masks.json").toString(), "--calib", Fixtures.calib().toString(),
+                "--out", again.toString(), "-q");
         assertThat(apply.exitCode()).as(apply.toString()).isZero();
         assertThat(OnnxModel.load(again).graph().initializers())
                 .isEqualTo(OnnxModel.load(small).graph().initializers());
@@ -127,6 +129,9 @@ class PruneCommandTest {
         assertRefused(Cli.run("prune", "--model", Fixtures.cnn().toString(), "--sparsity", "0.5",
                 "--layer-sparsity", "/fc2/Gemm=1.0", "--out", outDir.resolve("x.onnx").toString()), ExitCode.USAGE,
                 "error: ", "--layer-sparsity /fc2/Gemm must be in [0, 1)");
+        assertRefused(Cli.run("prune", "--model", Fixtures.cnn().toString(), "--sparsity", "0.5",
+                "--calib", Fixtures.calib().toString(), "--out", outDir.resolve("x.onnx").toString()), ExitCode.USAGE,
+                "error: ", "--calib applies to --structured");
     }
 
     @Test

@@ -7,14 +7,18 @@ import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
 import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
 import dev.compress.onnx.proto.Onnx.StringStringEntryProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * An ONNX model in memory: the model-level fields (opsets, metadata, producer) and one mutable {@link Graph} that
@@ -142,6 +146,23 @@ public final class OnnxModel {
     /** A deep copy, so a stage can rewrite it without touching this one. */
     public OnnxModel copy() {
         return new OnnxModel(source, toProto());
+    }
+
+    /**
+     * A copy that also outputs {@code tensors} (intermediate tensors to observe): ONNX Runtime only returns graph
+     * outputs. Only names are added; ONNX Runtime infers types and shapes.
+     */
+    public OnnxModel withOutputs(Collection<String> tensors) {
+        OnnxModel probe = copy();
+        Set<String> present = new LinkedHashSet<>();
+        probe.graph.declaredInputs().forEach(input -> present.add(input.getName()));
+        probe.graph.outputs().forEach(output -> present.add(output.getName()));
+        for (String tensor : tensors) {
+            if (present.add(tensor)) {
+                probe.graph.outputs().add(ValueInfoProto.newBuilder().setName(tensor).build());
+            }
+        }
+        return probe;
     }
 
     /** The model as a protobuf message, with the current graph. */

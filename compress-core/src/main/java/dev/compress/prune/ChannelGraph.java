@@ -536,6 +536,17 @@ final class ChannelGraph {
         return kept(in, gone);
     }
 
+    /** The input tensor of each layer that loses input features. */
+    Map<Layer, String> shrunkInputs(boolean[] gone) {
+        Map<Layer, String> shrunk = new LinkedHashMap<>();
+        inputs.forEach((layer, layout) -> {
+            if (kept(layout, gone).length < layout.atoms().length * layout.repeat()) {
+                shrunk.put(layer, layer.node().getInput(0));
+            }
+        });
+        return shrunk;
+    }
+
     /** Kept channels of each BatchNormalization whose input shrinks. */
     Map<NodeProto, int[]> keptNormalized(boolean[] gone) {
         Map<NodeProto, int[]> kept = new LinkedHashMap<>();

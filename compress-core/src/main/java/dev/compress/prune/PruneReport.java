@@ -13,16 +13,17 @@ import java.util.Locale;
  * @param kind {@code unstructured} or {@code structured}
  * @param scope {@code per-layer}, {@code global} or {@code masks} (re-applied from a mask file)
  * @param requestedSparsity the sparsity asked for (null when masks were re-applied)
+ * @param compensation structured: how removed channels were compensated in the consumers' biases, or null
  * @param layers every prunable layer, in graph order
  * @param elements weight elements of all prunable layers before pruning
  * @param prunedElements weight elements zeroed (unstructured) or removed (structured)
  * @param sparsity {@code prunedElements / elements}
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@JsonPropertyOrder({"model", "kind", "scope", "requestedSparsity", "elements", "prunedElements", "sparsity",
-        "layers"})
-public record PruneReport(String model, String kind, String scope, Double requestedSparsity, List<LayerResult> layers,
-        long elements, long prunedElements, double sparsity) {
+@JsonPropertyOrder({"model", "kind", "scope", "requestedSparsity", "compensation", "elements", "prunedElements",
+        "sparsity", "layers"})
+public record PruneReport(String model, String kind, String scope, Double requestedSparsity, String compensation,
+        List<LayerResult> layers, long elements, long prunedElements, double sparsity) {
 
     /**
      * One layer.

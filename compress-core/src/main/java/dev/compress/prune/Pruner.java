@@ -2,7 +2,9 @@ package dev.compress.prune;
 
 import dev.compress.CompressException;
 import dev.compress.Json;
+import dev.compress.Progress;
 import dev.compress.Version;
+import dev.compress.data.Dataset;
 import dev.compress.graph.Graph;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Tensors;
@@ -60,6 +62,9 @@ public final class Pruner {
     private final Set<String> excluded;
     private final PruneMasks masks;
     private final Path masksSource;
+    private final Dataset calibration;
+    private final int batchSize;
+    private final Progress progress;
 
     private Pruner(Builder b) {
         this.model = b.model;
@@ -70,6 +75,9 @@ public final class Pruner {
         this.excluded = b.excluded;
         this.masks = b.masks;
         this.masksSource = b.masksSource;
+        this.calibration = b.calibration;
+        this.batchSize = b.batchSize;
+        this.progress = b.progress;
     }
 
     public static Builder builder() {
@@ -94,13 +102,13 @@ public final class Pruner {
         PruneResult result;
         if (masks != null) {
             result = PruneMasks.STRUCTURED.equals(masks.kind())
-                    ? StructuredPruning.apply(model, pruned, targets, masks, masksSource)
+                    ? StructuredPruning.apply(model, pruned, targets, masks, masksSource, calibration())
                     : applyUnstructured(pruned, targets);
         } else {
             Set<Layer> skip = excludedLayers(pruned, targets);
             Map<Layer, Double> requested = requestedSparsities(pruned, targets, skip);
             result = structured
-                    ? StructuredPruning.prune(model, pruned, targets, sparsity, requested, skip)
+                    ? StructuredPruning.prune(model, pruned, targets, sparsity, requested, skip, calibration())
                     : unstructured(pruned, targets, requested, skip);
         }
         pruned.setProducer("compress", Version.get());
@@ -114,6 +122,10 @@ public final class Pruner {
         provenance.put("layerSparsity", overrides);
         pruned.metadata().put("compress.pruning", Json.compact(provenance));
         return result;
+    }
+
+    private StructuredPruning.Calibration calibration() {
+        return calibration == null ? null : new StructuredPruning.Calibration(calibration, batchSize, progress);
     }
 
     /** Sparsity per layer, excluded layers left out. */
@@ -232,7 +244,7 @@ public final class Pruner {
             elements += layer.elements();
             prunedElements += pruned;
         }
-        return new PruneReport(model.displayName(), PruneMasks.UNSTRUCTURED, scopeName, requestedSparsity, results,
+        return new PruneReport(model.displayName(), PruneMasks.UNSTRUCTURED, scopeName, requestedSparsity, null, results,
                 elements, prunedElements, PruneReport.ratio(prunedElements, elements));
     }
 
@@ -265,6 +277,9 @@ public final class Pruner {
         private Set<String> excluded = Set.of();
         private PruneMasks masks;
         private Path masksSource;
+        private Dataset calibration;
+        private int batchSize = 32;
+        private Progress progress = Progress.NONE;
 
         private Builder() {}
 
@@ -327,6 +342,31 @@ public final class Pruner {
             return this;
         }
 
+        /**
+         * Structured pruning only: representative samples (labels not needed) on which the mean of every removed
+         * channel is measured and folded into the biases of the layers reading it, so those layers see the
+         * channel's average instead of zero. Default: none (removed channels count as zero).
+         */
+        public Builder optCalibrationData(Dataset calibration) {
+            this.calibration = calibration;
+            return this;
+        }
+
+        /** Samples per ONNX Runtime call while measuring channel means (default 32). */
+        public Builder optBatchSize(int batchSize) {
+            if (batchSize < 1) {
+                throw CompressException.badInput("batch size must be at least 1, got " + batchSize);
+            }
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        /** Told the calibration samples, then each batch. */
+        public Builder optProgress(Progress progress) {
+            this.progress = progress;
+            return this;
+        }
+
         private static double checkSparsity(double value, String what) {
             if (!(value >= 0 && value < 1)) {
                 throw CompressException.badInput(what + " must be in [0, 1), got " + value);
@@ -346,6 +386,11 @@ public final class Pruner {
                     || !excluded.isEmpty())) {
                 throw CompressException.badInput("re-applied masks fix what is pruned; sparsity, --structured, "
                         + "layer overrides and exclusions do not apply");
+            }
+            boolean structuredRun = masks != null ? PruneMasks.STRUCTURED.equals(masks.kind()) : structured;
+            if (calibration != null && !structuredRun) {
+                throw CompressException.badInput("calibration data compensates removed channels in structured "
+                        + "pruning; unstructured pruning does not use it");
             }
             if (structured && scope == Scope.GLOBAL) {
                 throw CompressException.badInput("structured pruning is per group of tied channels; the global "

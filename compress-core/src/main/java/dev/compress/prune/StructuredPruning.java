@@ -1,6 +1,8 @@
 package dev.compress.prune;
 
 import dev.compress.CompressException;
+import dev.compress.Progress;
+import dev.compress.data.Dataset;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
@@ -12,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -28,15 +31,19 @@ import java.util.Set;
 final class StructuredPruning {
     private StructuredPruning() {}
 
+    /** Calibration data for mean compensation: removed input channels replaced by their mean on this data. */
+    record Calibration(Dataset data, int batchSize, Progress progress) {}
+
     static PruneResult prune(OnnxModel original, OnnxModel target, List<Layer> layers, double sparsity,
-            Map<Layer, Double> requested, Set<Layer> excluded) {
+            Map<Layer, Double> requested, Set<Layer> excluded, Calibration calibration) {
         ChannelGraph channels = ChannelGraph.analyze(target, layers, excluded);
         Map<Layer, int[]> removed = channels.choose(requested);
-        return rewrite(original, target, layers, channels, removed, sparsity, requested, excluded, "per-group");
+        return rewrite(original, target, layers, channels, removed, sparsity, requested, excluded, "per-group",
+                calibration);
     }
 
     static PruneResult apply(OnnxModel original, OnnxModel target, List<Layer> layers, PruneMasks masks,
-            Path source) {
+            Path source, Calibration calibration) {
         ChannelGraph channels = ChannelGraph.analyze(target, layers, Set.of());
         Map<Layer, int[]> removed = new LinkedHashMap<>();
         for (PruneMasks.Entry entry : masks.tensors()) {
@@ -50,7 +57,8 @@ final class StructuredPruning {
                     .toArray());
         }
         channels.checkConsistent(removed, source);
-        return rewrite(original, target, layers, channels, removed, null, Map.of(), Set.of(), "masks");
+        return rewrite(original, target, layers, channels, removed, null, Map.of(), Set.of(), "masks",
+                calibration);
     }
 
     /**
@@ -76,10 +84,13 @@ final class StructuredPruning {
 
     private static PruneResult rewrite(OnnxModel original, OnnxModel target, List<Layer> layers,
             ChannelGraph channels, Map<Layer, int[]> removed, Double sparsity, Map<Layer, Double> requested,
-            Set<Layer> excluded, String scope) {
+            Set<Layer> excluded, String scope, Calibration calibration) {
         Graph graph = target.graph();
         Graph.Index index = graph.index();
         boolean[] gone = channels.removedAtoms(removed);
+        // computed on the dense weights, before anything shrinks
+        Map<Layer, float[]> compensation = calibration == null ? Map.of()
+                : compensation(target, channels, layers, gone, calibration);
         Map<Layer, long[]> newDims = new IdentityHashMap<>();
         for (Layer layer : layers) {
             int[] keepOut = channels.isProducer(layer) ? channels.keptOutputs(layer, gone) : null;
@@ -108,6 +119,11 @@ final class StructuredPruning {
             if (keepOut != null && !bias.isEmpty() && Tensors.elementCount(graph.initializers().get(bias)) > 1) {
                 Layers.checkNotShared(target, index, layer.node(), bias, fix);
                 slice1d(graph, bias, keepOut);
+            }
+            float[] delta = compensation.get(layer);
+            if (delta != null) {
+                Layers.checkNotShared(target, index, layer.node(), bias, fix);
+                addToBias(graph, layer, bias, keepOut == null ? delta : pick(delta, keepOut));
             }
         }
         for (Map.Entry<NodeProto, int[]> bn : channels.keptNormalized(gone).entrySet()) {
@@ -145,9 +161,91 @@ final class StructuredPruning {
         }
         PruneMasks masks = new PruneMasks(PruneMasks.FORMAT, PruneMasks.VERSION, PruneMasks.STRUCTURED,
                 original.displayName(), entries);
-        PruneReport report = new PruneReport(original.displayName(), PruneMasks.STRUCTURED, scope, sparsity, results,
+        PruneReport report = new PruneReport(original.displayName(), PruneMasks.STRUCTURED, scope, sparsity,
+                calibration == null ? null : "channel means on " + calibration.data().size() + " samples", results,
                 elements, prunedElements, PruneReport.ratio(prunedElements, elements));
         return new PruneResult(target, masks, report);
+    }
+
+    /**
+     * Per layer whose input loses channels, what those channels contributed on average to each output: the mean of
+     * each removed input channel on the calibration data times its weights. Added to the bias, it replaces the
+     * removed channel by its mean instead of by zero (exact up to zero padding at the borders). MatMul has no bias
+     * to take it and is left out.
+     */
+    private static Map<Layer, float[]> compensation(OnnxModel dense, ChannelGraph channels, List<Layer> layers,
+            boolean[] gone, Calibration calibration) {
+        Map<Layer, String> shrunk = new LinkedHashMap<>(channels.shrunkInputs(gone));
+        shrunk.keySet().removeIf(l -> l.node().getOpType().equals("MatMul"));
+        Map<String, double[]> means = ChannelMeans.of(dense, new LinkedHashSet<>(shrunk.values()),
+                calibration.data(), calibration.batchSize(), calibration.progress());
+        Map<Layer, float[]> deltas = new IdentityHashMap<>();
+        for (Map.Entry<Layer, String> entry : shrunk.entrySet()) {
+            Layer layer = entry.getKey();
+            double[] mean = means.get(entry.getValue());
+            long[] dims = layer.dims();
+            int features = (int) dims[layer.inAxis()];
+            if (mean == null || mean.length != features) {
+                continue; // not a per-channel tensor ONNX Runtime could report; no compensation
+            }
+            boolean[] kept = new boolean[features];
+            for (int f : channels.keptInputs(layer, gone)) {
+                kept[f] = true;
+            }
+            float[] w = Tensors.toFloats(dense.graph().initializers().get(layer.weight()));
+            int d1 = (int) dims[1];
+            int inner = (int) (w.length / (dims[0] * dims[1]));
+            int outputs = (int) dims[layer.outAxis()];
+            double[] delta = new double[outputs];
+            for (int o = 0; o < outputs; o++) {
+                for (int f = 0; f < features; f++) {
+                    if (kept[f] || mean[f] == 0) {
+                        continue;
+                    }
+                    int row = layer.outAxis() == 0 ? o : f;
+                    int col = layer.outAxis() == 0 ? f : o;
+                    double sum = 0;
+                    for (int k = 0; k < inner; k++) {
+                        sum += w[(row * d1 + col) * inner + k];
+                    }
+                    delta[o] += sum * mean[f];
+                }
+            }
+            float[] out = new float[outputs];
+            for (int o = 0; o < outputs; o++) {
+                out[o] = (float) delta[o];
+            }
+            deltas.put(layer, out);
+        }
+        return deltas;
+    }
+
+    private static float[] pick(float[] values, int[] keep) {
+        float[] kept = new float[keep.length];
+        for (int i = 0; i < keep.length; i++) {
+            kept[i] = values[keep[i]];
+        }
+        return kept;
+    }
+
+    /** Adds {@code delta} (one value per output) to the layer's bias, creating or widening the bias as needed. */
+    private static void addToBias(Graph graph, Layer layer, String bias, float[] delta) {
+        float[] values = new float[delta.length];
+        if (!bias.isEmpty()) {
+            float[] old = Tensors.toFloats(graph.initializers().get(bias));
+            for (int i = 0; i < values.length; i++) {
+                values[i] = old.length == 1 ? old[0] : old[i];
+            }
+        }
+        for (int i = 0; i < values.length; i++) {
+            values[i] += delta[i];
+        }
+        String name = bias.isEmpty() ? graph.uniqueName(layer.weight() + "_bias") : bias;
+        graph.putInitializer(Tensors.floats(name, new long[] {values.length}, values));
+        if (bias.isEmpty()) {
+            int at = graph.nodes().indexOf(layer.node());
+            graph.nodes().set(at, layer.node().toBuilder().addInput(name).build());
+        }
     }
 
     private static void slice1d(Graph graph, String name, int[] keep) {

@@ -89,7 +89,7 @@ public final class Quantizer {
             throw CompressException.badInput(model.source().orElse(null),
                     "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found");
         }
-        try (OrtModel probe = OrtModel.open(withOutputs(model, guess.activations), RuntimeOptions.defaults())) {
+        try (OrtModel probe = OrtModel.open(model.withOutputs(guess.activations), RuntimeOptions.defaults())) {
             // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
             Set<String> notFloat = probe.nonFloatOutputs();
             plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
@@ -157,22 +157,6 @@ public final class Quantizer {
             counts.merge(node.getOpType(), 1, Integer::sum);
         }
         return counts;
-    }
-
-    /** A copy of {@code model} that also outputs {@code tensors}: ONNX Runtime only returns graph outputs. */
-    private static OnnxModel withOutputs(OnnxModel model, Set<String> tensors) {
-        OnnxModel probe = model.copy();
-        Graph graph = probe.graph();
-        Set<String> present = new LinkedHashSet<>();
-        graph.declaredInputs().forEach(input -> present.add(input.getName()));
-        graph.outputs().forEach(output -> present.add(output.getName()));
-        for (String tensor : tensors) {
-            if (!present.contains(tensor)) {
-                // ONNX Runtime infers the type and shape; only the name is needed
-                graph.outputs().add(ValueInfoProto.newBuilder().setName(tensor).build());
-            }
-        }
-        return probe;
     }
 
     /** Runs the probe model over the calibration set and records the range of every planned activation. */
