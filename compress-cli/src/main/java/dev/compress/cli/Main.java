@@ -13,10 +13,11 @@ import picocli.CommandLine.Mixin;
         name = "compress",
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
-        description = "Compress ONNX models: INT8 quantization, accuracy evaluation and gates, teacher-student scoring,"
-                + " layer-wise debugging.",
+        description = "Compress ONNX models: INT8 quantization and calibration, pruning, accuracy evaluation and gates,"
+                + " teacher-student scoring, layer-wise debugging.",
         subcommands = {
             QuantizeCommand.class,
+            PruneCommand.class,
             EvalCommand.class,
             GateCommand.class,
             InspectCommand.class,

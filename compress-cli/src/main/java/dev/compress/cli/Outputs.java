@@ -1,6 +1,7 @@
 package dev.compress.cli;
 
 import dev.compress.CompressException;
+import dev.compress.ZippedSize;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,6 +57,13 @@ final class Outputs {
         String name = model.getFileName().toString();
         String base = name.toLowerCase(Locale.ROOT).endsWith(".onnx") ? name.substring(0, name.length() - 5) : name;
         return model.resolveSibling(base + ".json");
+    }
+
+    /**
+     * Bytes of a zip archive holding the model file (and its external data file), see {@link ZippedSize}.
+     */
+    static long zippedBytes(Path model) {
+        return ZippedSize.of(model, model.resolveSibling(model.getFileName() + ".data"));
     }
 
     /** Bytes of a model file plus its external data file ({@code <name>.data}) if there is one. */

@@ -189,6 +189,9 @@ final class QuantizeCommand implements Callable<Integer> {
         size.put("fp32Bytes", fp32Bytes);
         size.put("int8Bytes", int8Bytes);
         size.put("ratio", ratio(fp32Bytes, int8Bytes));
+        // zeros left by unstructured pruning shrink only the compressed size
+        size.put("fp32ZippedBytes", Outputs.zippedBytes(model));
+        size.put("int8ZippedBytes", Outputs.zippedBytes(out));
         if (calibration.preprocessing() != null) {
             root.set("preprocessing", Json.MAPPER.valueToTree(calibration.preprocessingMap()));
         }
@@ -215,8 +218,9 @@ final class QuantizeCommand implements Callable<Integer> {
             long fp32Bytes, long int8Bytes, Path reportFile) {
         var stdout = global.out();
         stdout.println("wrote " + out);
-        stdout.println(String.format(Locale.ROOT, "size: %s -> %s (%.2fx smaller)", ModelSummary.bytes(fp32Bytes),
-                ModelSummary.bytes(int8Bytes), ratio(fp32Bytes, int8Bytes)));
+        stdout.println(String.format(Locale.ROOT, "size: %s -> %s (%.2fx smaller); zipped: %s -> %s",
+                ModelSummary.bytes(fp32Bytes), ModelSummary.bytes(int8Bytes), ratio(fp32Bytes, int8Bytes),
+                ModelSummary.bytes(Outputs.zippedBytes(model)), ModelSummary.bytes(Outputs.zippedBytes(out))));
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
         stdout.println("quantized: " + quantization.quantizedNodeCount() + " nodes " + counts(quantization.quantizedOps())
                 + "; left in float: " + floatCount + " nodes" + (floatCount == 0 ? "" : " " + counts(quantization.floatOps())));

@@ -16,11 +16,16 @@ import ai.djl.translate.TranslateException;
 import ai.djl.translate.Translator;
 import ai.djl.translate.TranslatorContext;
 import ai.djl.util.Pair;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.compress.CompressException;
+import dev.compress.StagedFile;
 import dev.compress.data.Batch;
 import dev.compress.data.HostTensor;
 import dev.compress.runtime.OrtModel.FloatOutput;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -69,6 +74,20 @@ public final class TorchScriptModel implements AutoCloseable {
      *     Maven artifact to add if libtorch or its JNI bridge is not on the class path
      */
     public static TorchScriptModel load(Path file) {
+        return load(file, Map.of());
+    }
+
+    /**
+     * Loads a TorchScript checkpoint whose parameters {@link #setParameter} may change: libtorch loads tensors
+     * for inference only otherwise, and refuses to update those in place.
+     *
+     * @throws CompressException as {@link #load(Path)}
+     */
+    public static TorchScriptModel loadEditable(Path file) {
+        return load(file, Map.of("trainParam", "true"));
+    }
+
+    private static TorchScriptModel load(Path file, Map<String, ?> options) {
         if (!Files.isRegularFile(file)) {
             throw CompressException.badInput(file, Files.exists(file) ? "not a regular file" : "no such file");
         }
@@ -76,7 +95,7 @@ public final class TorchScriptModel implements AutoCloseable {
         Model model = engine.newModel(fileName(file), Device.cpu());
         try {
             // the parent folder plus the file name as prefix: DJL then loads exactly this file
-            model.load(file.toAbsolutePath().getParent(), fileName(file));
+            model.load(file.toAbsolutePath().getParent(), fileName(file), options);
             return new TorchScriptModel(file, model);
         } catch (IOException | MalformedModelException | RuntimeException e) {
             model.close();
@@ -170,6 +189,52 @@ public final class TorchScriptModel implements AutoCloseable {
             parameters.put(entry.getKey(), new NamedParameter(entry.getKey(), array.getShape().getShape(), values));
         }
         return Collections.unmodifiableMap(parameters);
+    }
+
+    /**
+     * Overwrites a named parameter of the loaded module in place (e.g. with pruned weights); {@link #run} and
+     * {@link #save} see the new values. The checkpoint must have been loaded with {@link #loadEditable}.
+     *
+     * @throws CompressException BAD_INPUT naming the checkpoint if it has no such parameter or its shape differs
+     */
+    public void setParameter(String name, float[] values) {
+        for (Pair<String, Parameter> entry : model.getBlock().getParameters()) {
+            if (entry.getKey().equals(name)) {
+                NDArray array = entry.getValue().getArray();
+                if (array.getShape().size() != values.length || array.getDataType() != DataType.FLOAT32) {
+                    throw CompressException.badInput(file, "parameter '" + name + "' is " + array.getDataType()
+                            + " " + array.getShape() + "; cannot set " + values.length + " floats");
+                }
+                // copies into the module's own storage, so the module (and a saved copy) holds the new values;
+                // autograd must not record the copy into a parameter
+                boolean grad = JniUtils.isGradMode();
+                JniUtils.setGradMode(false);
+                try {
+                    array.set(FloatBuffer.wrap(values));
+                } finally {
+                    JniUtils.setGradMode(grad);
+                }
+                return;
+            }
+        }
+        throw CompressException.badInput(file, "has no parameter '" + name + "'");
+    }
+
+    /**
+     * Writes the module with its current parameters as a TorchScript file ({@code torch.jit.load} reads it),
+     * atomically.
+     *
+     * @throws CompressException BAD_INPUT naming {@code out} if it cannot be written
+     */
+    public void save(Path out) {
+        try (StagedFile staged = StagedFile.create(out)) {
+            try (OutputStream stream = staged.open()) {
+                JniUtils.writeModule((PtSymbolBlock) model.getBlock(), stream, false);
+            }
+            staged.commit();
+        } catch (IOException e) {
+            throw CompressException.badInput(out, "cannot write (" + e.getMessage() + ")", e);
+        }
     }
 
     @Override

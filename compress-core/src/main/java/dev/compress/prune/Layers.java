@@ -1,0 +1,72 @@
+package dev.compress.prune;
+
+import dev.compress.CompressException;
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/** The prunable layers of a model and the names users give them. */
+final class Layers {
+    private Layers() {}
+
+    /** Conv, Gemm and MatMul nodes with a float initializer weight, in graph order. */
+    static List<Layer> find(OnnxModel model) {
+        Graph graph = model.graph();
+        List<Layer> layers = new ArrayList<>();
+        for (NodeProto node : graph.nodes()) {
+            if (node.getInputCount() > 1) {
+                Layer layer = Layer.of(node, graph.initializers().get(node.getInput(1)));
+                if (layer != null) {
+                    layers.add(layer);
+                }
+            }
+        }
+        return layers;
+    }
+
+    /**
+     * {@code names} (node or weight names) mapped to their layers, in the order given.
+     *
+     * @throws CompressException BAD_INPUT for a name that is no prunable layer, listing the ones there are
+     */
+    static <V> Map<Layer, V> resolve(OnnxModel model, List<Layer> layers, Map<String, V> byName, String what) {
+        Map<Layer, V> resolved = new LinkedHashMap<>();
+        for (Map.Entry<String, V> entry : byName.entrySet()) {
+            Layer layer = layers.stream()
+                    .filter(l -> l.node().getName().equals(entry.getKey()) || l.weight().equals(entry.getKey()))
+                    .findFirst()
+                    .orElseThrow(() -> CompressException.badInput(model.source().orElse(null), what + " names '"
+                            + entry.getKey() + "', which is not a prunable layer of this model (layers: "
+                            + describe(layers) + ")"));
+            resolved.put(layer, entry.getValue());
+        }
+        return resolved;
+    }
+
+    /**
+     * Fails if a tensor pruning rewrites is read by any node other than {@code layer}'s: changing it would change
+     * those nodes too.
+     */
+    static void checkNotShared(OnnxModel model, Graph.Index index, NodeProto owner, String tensor, String fix) {
+        List<NodeProto> readers = index.consumers(tensor);
+        if (readers.size() > 1) {
+            throw CompressException.badInput(model.source().orElse(null), "tensor '" + tensor + "' is shared by "
+                    + readers.size() + " nodes (" + readers.stream().map(Nodes::describe)
+                    .collect(Collectors.joining(", ")) + "); pruning it for " + Nodes.describe(owner)
+                    + " would change the others too" + fix);
+        }
+    }
+
+    static String describe(List<Layer> layers) {
+        if (layers.isEmpty()) {
+            return "none";
+        }
+        return layers.stream().map(l -> l.name() + " (" + l.weight() + ")").collect(Collectors.joining(", "));
+    }
+}
