@@ -4,20 +4,19 @@ import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.Progress;
 import dev.compress.Version;
-import dev.compress.data.Batch;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.calibrate.CalibrationTable;
+import dev.compress.calibrate.Calibrator;
+import dev.compress.calibrate.TensorRange;
 import dev.compress.data.Dataset;
-import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -50,6 +49,13 @@ public final class Quantizer {
     private final Set<String> excluded;
     private final int batchSize;
     private final Progress progress;
+    private final CalibrationSettings settings;
+    private final CalibrationTable table;
+    private final boolean reusableTable;
+    private final boolean symmetricActivations;
+    private final int maxSamples;
+    private final int sessions;
+    private final int intraOpThreads;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -58,6 +64,13 @@ public final class Quantizer {
         this.excluded = builder.excluded;
         this.batchSize = builder.batchSize;
         this.progress = builder.progress;
+        this.settings = builder.settings;
+        this.table = builder.table;
+        this.reusableTable = builder.reusableTable;
+        this.symmetricActivations = builder.symmetricActivations;
+        this.maxSamples = builder.maxSamples;
+        this.sessions = builder.sessions;
+        this.intraOpThreads = builder.intraOpThreads;
     }
 
     public static Builder builder() {
@@ -81,44 +94,64 @@ public final class Quantizer {
         List<String> folded = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
-        QuantizationPlan plan;
-        long samples;
-        MinMaxCalibrator calibrator;
         QuantizationPlan guess = QuantizationPlan.of(graph, excluded, Set.of());
         if (guess.quantizedNodes.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null),
                     "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found");
         }
-        try (OrtModel probe = OrtModel.open(withOutputs(model, guess.activations), RuntimeOptions.defaults())) {
-            // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
-            Set<String> notFloat = probe.nonFloatOutputs();
-            plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
-            calibrator = new MinMaxCalibrator(plan.activations);
-            samples = calibrate(probe, plan.activations, calibrator);
+        Set<String> candidates = new LinkedHashSet<>(guess.activations);
+        if (reusableTable) {
+            candidates.addAll(allActivations(Set.of()));
         }
+        Set<String> notFloat;
+        try (OrtModel probe = OrtModel.open(Calibrator.withOutputs(model, candidates), RuntimeOptions.defaults())) {
+            // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
+            notFloat = probe.nonFloatOutputs();
+        }
+        QuantizationPlan plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
+        checkPerTensorMethods(plan.activations);
+        CalibrationTable table = this.table;
+        if (table != null) {
+            table.checkModel(model);
+        } else {
+            // a table meant for reuse covers the activations of both activation types and any exclusion
+            Set<String> tensors = reusableTable ? allActivations(notFloat) : plan.activations;
+            table = Calibrator.builder()
+                    .setModel(model)
+                    .setData(calibration)
+                    .setTensors(tensors)
+                    .optBins(reusableTable || settings.needsHistograms() ? settings.bins() : 0)
+                    .optMovingAverage(settings.movingAverage())
+                    .optBatchSize(batchSize)
+                    .optMaxSamples(maxSamples)
+                    .optThreads(sessions, intraOpThreads)
+                    .optProgress(progress)
+                    .build()
+                    .calibrate();
+        }
+        boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
+        Map<String, TensorRange> calibrated = table.ranges(settings, plan.activations, symmetric);
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
         for (String tensor : plan.activations) {
             String source = plan.sharedParams.get(tensor);
-            float[] range = calibrator.range(tensor);
-            if (!Float.isFinite(range[0]) || !Float.isFinite(range[1])) {
-                throw CompressException.badInput(calibration.source(), "tensor '" + tensor
-                        + "' reached infinity during calibration; the model overflows on these samples");
-            }
+            TensorRange range = calibrated.get(tensor);
             QuantParams p = source != null
                     ? params.get(source)
-                    : QuantParams.forRange(range[0], range[1], activationType);
+                    : QuantParams.forRange(range.min(), range.max(), activationType);
             params.put(tensor, p);
             ranges.add(new QuantizationReport.ActivationRange(
-                    tensor, range[0], range[1], p.scale(), p.zeroPoint(), source));
+                    tensor, range.min(), range.max(), p.scale(), p.zeroPoint(), source));
         }
+        long samples = table.samples();
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
-                "minmax",
-                activationType.name().toLowerCase(),
+                settings.method().id(),
+                activationType.name().toLowerCase()
+                        + (symmetricActivations && activationType == ActivationType.UINT8 ? " symmetric" : ""),
                 "int8 symmetric",
                 perChannel,
                 samples,
@@ -128,16 +161,20 @@ public final class Quantizer {
                         e -> Nodes.describe(e.getKey()), Map.Entry::getValue,
                         (a, b) -> a, TreeMap::new)),
                 folded,
-                ranges);
+                ranges,
+                table.warnings());
         // the exported model says how it was made, for whoever deploys it
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
         provenance.put("activations", report.activationType());
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor"));
         provenance.put("calibrationSamples", samples);
+        if (!settings.perTensor().isEmpty()) {
+            provenance.put("methodPerTensor", settings.perTensorIds());
+        }
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
         quantized.metadata().put("compress.quantization", Json.compact(provenance));
-        return new QuantizationResult(quantized, report);
+        return new QuantizationResult(quantized, report, table);
     }
 
     private void checkExcludedNodesExist() {
@@ -159,55 +196,25 @@ public final class Quantizer {
         return counts;
     }
 
-    /** A copy of {@code model} that also outputs {@code tensors}: ONNX Runtime only returns graph outputs. */
-    private static OnnxModel withOutputs(OnnxModel model, Set<String> tensors) {
-        OnnxModel probe = model.copy();
-        Graph graph = probe.graph();
-        Set<String> present = new LinkedHashSet<>();
-        graph.declaredInputs().forEach(input -> present.add(input.getName()));
-        graph.outputs().forEach(output -> present.add(output.getName()));
-        for (String tensor : tensors) {
-            if (!present.contains(tensor)) {
-                // ONNX Runtime infers the type and shape; only the name is needed
-                graph.outputs().add(ValueInfoProto.newBuilder().setName(tensor).build());
-            }
-        }
-        return probe;
+    /**
+     * The activations a plan would quantize with either activation type (ReLUs folded for uint8, not for int8) and
+     * no exclusions: what a calibration table must hold to serve any later setting.
+     */
+    private Set<String> allActivations(Set<String> notFloat) {
+        Set<String> all = new LinkedHashSet<>(QuantizationPlan.of(model.copy().graph(), Set.of(), notFloat).activations);
+        Graph folded = model.copy().graph();
+        QuantizationPlan.foldRelus(folded, Set.of());
+        all.addAll(QuantizationPlan.of(folded, Set.of(), notFloat).activations);
+        return all;
     }
 
-    /** Runs the probe model over the calibration set and records the range of every planned activation. */
-    private long calibrate(OrtModel probe, Set<String> activations, MinMaxCalibrator calibrator) {
-        Set<String> graphInputs = new LinkedHashSet<>();
-        for (ValueInfoProto input : model.graph().inputs()) {
-            graphInputs.add(input.getName());
-        }
-        Set<String> fetched = new LinkedHashSet<>(activations);
-        fetched.removeAll(graphInputs);
-        long samples = 0;
-        progress.start("calibrating", calibration.size());
-        try {
-            Iterator<Batch> batches = calibration.batches(batchSize);
-            while (batches.hasNext()) {
-                Batch batch = batches.next();
-                for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
-                    if (activations.contains(input.getKey())) {
-                        FloatBuffer values = input.getValue().floats();
-                        float[] copy = new float[values.remaining()];
-                        values.get(copy);
-                        calibrator.observe(input.getKey(), copy);
-                    }
-                }
-                probe.run(batch, fetched).forEach((name, output) -> calibrator.observe(name, output.values()));
-                samples += batch.size();
-                progress.advance(batch.size());
+    private void checkPerTensorMethods(Set<String> activations) {
+        for (String tensor : settings.perTensor().keySet()) {
+            if (!activations.contains(tensor)) {
+                throw CompressException.badInput(model.source().orElse(null), "a per-tensor calibration method names '"
+                        + tensor + "', which is not a quantized activation of this model (the report lists them)");
             }
-        } finally {
-            progress.finish();
         }
-        if (samples == 0) {
-            throw CompressException.badInput(calibration.source(), "no calibration samples");
-        }
-        return samples;
     }
 
     /** Configures a {@link Quantizer}: {@code set*} are required, {@code opt*} optional. */
@@ -218,6 +225,13 @@ public final class Quantizer {
         private Set<String> excluded = Set.of();
         private int batchSize = 32;
         private Progress progress = Progress.NONE;
+        private CalibrationSettings settings = CalibrationSettings.defaults();
+        private CalibrationTable table;
+        private boolean reusableTable;
+        private boolean symmetricActivations;
+        private int maxSamples;
+        private int sessions = Calibrator.Builder.defaultSessions();
+        private int intraOpThreads = 1;
 
         private Builder() {}
 
@@ -245,6 +259,56 @@ public final class Quantizer {
             return this;
         }
 
+        /** How ranges are chosen (default: MinMax); see {@link CalibrationSettings}. */
+        public Builder optCalibration(CalibrationSettings settings) {
+            this.settings = settings;
+            return this;
+        }
+
+        /**
+         * Takes ranges from a calibration table instead of running the model over data; the table must belong to this
+         * model ({@link CalibrationTable#checkModel}). Calibration data is then not needed.
+         */
+        public Builder optTable(CalibrationTable table) {
+            this.table = table;
+            return this;
+        }
+
+        /**
+         * Calibrates for a table to keep: histograms for every method, and the activations of both activation types
+         * with no exclusions, at some extra calibration time (the result carries the table).
+         */
+        public Builder optReusableTable(boolean reusable) {
+            this.reusableTable = reusable;
+            return this;
+        }
+
+        /** Symmetric ranges [-t, t] for uint8 activations too (zero point 128); int8 activations always are. */
+        public Builder optSymmetricActivations(boolean symmetric) {
+            this.symmetricActivations = symmetric;
+            return this;
+        }
+
+        /** Calibrates on at most this many samples, spread evenly over the data (0 = all, the default). */
+        public Builder optMaxSamples(int maxSamples) {
+            if (maxSamples < 0) {
+                throw new IllegalArgumentException("max samples must be at least 1, got " + maxSamples);
+            }
+            this.maxSamples = maxSamples;
+            return this;
+        }
+
+        /** Parallel ONNX Runtime sessions and intra-op threads each, for calibration; ranges do not depend on them. */
+        public Builder optThreads(int sessions, int intraOpThreads) {
+            if (sessions < 1 || intraOpThreads < 0) {
+                throw new IllegalArgumentException("sessions must be at least 1 and intra-op threads at least 0, got "
+                        + sessions + " and " + intraOpThreads);
+            }
+            this.sessions = sessions;
+            this.intraOpThreads = intraOpThreads;
+            return this;
+        }
+
         /** Samples per ONNX Runtime call during calibration (default 32); ranges do not depend on it. */
         public Builder optBatchSize(int batchSize) {
             if (batchSize < 1) {
@@ -260,8 +324,8 @@ public final class Quantizer {
         }
 
         public Quantizer build() {
-            if (model == null || calibration == null) {
-                throw new IllegalStateException("setModel and setCalibrationData are required");
+            if (model == null || (calibration == null && table == null)) {
+                throw new IllegalStateException("setModel and setCalibrationData (or optTable) are required");
             }
             return new Quantizer(this);
         }

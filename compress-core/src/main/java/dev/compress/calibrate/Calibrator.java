@@ -1,0 +1,310 @@
+package dev.compress.calibrate;
+
+import dev.compress.CompressException;
+import dev.compress.Progress;
+import dev.compress.data.Batch;
+import dev.compress.data.Dataset;
+import dev.compress.data.HostTensor;
+import dev.compress.graph.Graph;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.RuntimeOptions;
+import java.nio.FloatBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Deque;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * Runs a model over calibration data with ONNX Runtime and collects, for each named tensor, the statistics every
+ * calibration method needs, in one pass and in memory that does not grow with the number of samples.
+ *
+ * <pre>{@code
+ * CalibrationTable table = Calibrator.builder()
+ *         .setModel(model)
+ *         .setData(dataset)
+ *         .setTensors(activations)
+ *         .build()
+ *         .calibrate();
+ * Map<String, TensorRange> ranges = table.ranges(CalibrationSettings.of(CalibrationMethod.ENTROPY), activations, false);
+ * }</pre>
+ *
+ * <p>Batches run on several ONNX Runtime sessions at once; each batch's statistics are merged in sample order, and
+ * every statistic is an exact function of the set of values (see {@link Histogram}), so the table is byte-identical
+ * whatever the batch size, the number of sessions or threads.
+ */
+public final class Calibrator {
+    private final OnnxModel model;
+    private final Dataset data;
+    private final Set<String> tensors;
+    private final int bins;
+    private final double movingAverage;
+    private final int batchSize;
+    private final int maxSamples;
+    private final int sessions;
+    private final int intraOpThreads;
+    private final Progress progress;
+
+    private Calibrator(Builder builder) {
+        this.model = builder.model;
+        this.data = builder.data;
+        this.tensors = builder.tensors;
+        this.bins = builder.bins;
+        this.movingAverage = builder.movingAverage;
+        this.batchSize = builder.batchSize;
+        this.maxSamples = builder.maxSamples;
+        this.sessions = builder.sessions;
+        this.intraOpThreads = builder.intraOpThreads;
+        this.progress = builder.progress;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Calibrates.
+     *
+     * @throws CompressException BAD_INPUT for unreadable data, no samples, or a model ONNX Runtime cannot run
+     */
+    public CalibrationTable calibrate() {
+        Set<String> graphInputs = new LinkedHashSet<>();
+        for (ValueInfoProto input : model.graph().inputs()) {
+            graphInputs.add(input.getName());
+        }
+        Set<String> fetched = new LinkedHashSet<>(tensors);
+        fetched.removeAll(graphInputs);
+        Map<String, TensorStatistics> totals = newStatistics();
+        OnnxModel probe = withOutputs(model, fetched);
+        int total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
+        BlockingQueue<OrtModel> idle = new ArrayBlockingQueue<>(sessions);
+        ExecutorService workers = Executors.newFixedThreadPool(sessions, runnable -> {
+            Thread thread = new Thread(runnable, "compress-calibrate");
+            thread.setDaemon(true);
+            return thread;
+        });
+        long samples = 0;
+        progress.start("calibrating", total);
+        try {
+            RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(intraOpThreads);
+            for (int i = 0; i < sessions; i++) {
+                idle.add(OrtModel.open(probe, options));
+            }
+            Deque<Future<Chunk>> inFlight = new ArrayDeque<>();
+            Iterator<Batch> batches = new SampleSelection(data, batchSize, total);
+            while (batches.hasNext()) {
+                Batch batch = batches.next();
+                inFlight.add(workers.submit(() -> observe(batch, fetched, idle)));
+                // one batch queued per session beyond the running ones bounds memory; merging in order keeps results
+                // independent of which session finished first
+                while (inFlight.size() > sessions) {
+                    samples += merge(inFlight.removeFirst(), totals);
+                }
+            }
+            while (!inFlight.isEmpty()) {
+                samples += merge(inFlight.removeFirst(), totals);
+            }
+        } finally {
+            workers.shutdownNow();
+            progress.finish();
+            List<OrtModel> open = new ArrayList<>(idle);
+            open.forEach(OrtModel::close);
+        }
+        if (samples == 0) {
+            throw CompressException.badInput(data.source(), "no calibration samples");
+        }
+        return new CalibrationTable(model.displayName(), CalibrationTable.modelHash(model), samples, bins,
+                movingAverage, totals, null);
+    }
+
+    private Map<String, TensorStatistics> newStatistics() {
+        Map<String, TensorStatistics> stats = new LinkedHashMap<>();
+        for (String tensor : tensors) {
+            stats.put(tensor, new TensorStatistics(bins, movingAverage));
+        }
+        return stats;
+    }
+
+    /** The statistics of one batch, and its size. */
+    private record Chunk(Map<String, TensorStatistics> stats, int samples) {}
+
+    private Chunk observe(Batch batch, Set<String> fetched, BlockingQueue<OrtModel> idle) throws InterruptedException {
+        Map<String, TensorStatistics> stats = newStatistics();
+        for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
+            if (stats.containsKey(input.getKey())) {
+                FloatBuffer values = input.getValue().floats();
+                float[] copy = new float[values.remaining()];
+                values.get(copy);
+                observe(stats, input.getKey(), copy, batch.size());
+            }
+        }
+        OrtModel session = idle.take();
+        Map<String, OrtModel.FloatOutput> outputs;
+        try {
+            outputs = session.run(batch, fetched);
+        } finally {
+            idle.add(session);
+        }
+        outputs.forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
+        return new Chunk(stats, batch.size());
+    }
+
+    private void observe(Map<String, TensorStatistics> stats, String name, float[] values, int samples) {
+        if (!stats.get(name).observe(values, samples)) {
+            throw CompressException.badInput(model.source().orElse(null), "tensor '" + name + "' does not have the"
+                    + " batch as its first dimension, which the moving average needs; calibrate it without one");
+        }
+    }
+
+    private long merge(Future<Chunk> future, Map<String, TensorStatistics> totals) {
+        Chunk chunk;
+        try {
+            chunk = future.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw CompressException.internal("calibration was interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+            throw CompressException.internal("calibration failed: " + e.getCause(), e.getCause());
+        }
+        chunk.stats().forEach((name, stats) -> totals.get(name).merge(stats));
+        progress.advance(chunk.samples());
+        return chunk.samples();
+    }
+
+    /** A copy of {@code model} that also outputs {@code tensors}: ONNX Runtime only returns graph outputs. */
+    public static OnnxModel withOutputs(OnnxModel model, Collection<String> tensors) {
+        OnnxModel probe = model.copy();
+        Graph graph = probe.graph();
+        Set<String> present = new LinkedHashSet<>();
+        graph.declaredInputs().forEach(input -> present.add(input.getName()));
+        graph.outputs().forEach(output -> present.add(output.getName()));
+        for (String tensor : tensors) {
+            if (!present.contains(tensor)) {
+                // ONNX Runtime infers the type and shape; only the name is needed
+                graph.outputs().add(ValueInfoProto.newBuilder().setName(tensor).build());
+            }
+        }
+        return probe;
+    }
+
+    /** Configures a {@link Calibrator}: {@code set*} are required, {@code opt*} optional. */
+    public static final class Builder {
+        private OnnxModel model;
+        private Dataset data;
+        private Set<String> tensors;
+        private int bins = CalibrationSettings.DEFAULT_BINS;
+        private double movingAverage;
+        private int batchSize = 32;
+        private int maxSamples;
+        private int sessions = defaultSessions();
+        private int intraOpThreads = 1;
+        private Progress progress = Progress.NONE;
+
+        private Builder() {}
+
+        /** The fp32 model. */
+        public Builder setModel(OnnxModel model) {
+            this.model = model;
+            return this;
+        }
+
+        /** Representative samples; labels are not needed. */
+        public Builder setData(Dataset data) {
+            this.data = data;
+            return this;
+        }
+
+        /** Float tensors to observe: graph inputs or values computed by the graph. */
+        public Builder setTensors(Collection<String> tensors) {
+            this.tensors = new LinkedHashSet<>(tensors);
+            return this;
+        }
+
+        /** Histogram bins per side of zero (default 2048), or 0 to keep extremes only (enough for MinMax). */
+        public Builder optBins(int bins) {
+            if (bins != 0 && (bins < CalibrationSettings.MIN_BINS || bins > CalibrationSettings.MAX_BINS)) {
+                throw new IllegalArgumentException("histogram bins must be between " + CalibrationSettings.MIN_BINS
+                        + " and " + CalibrationSettings.MAX_BINS + ", got " + bins);
+            }
+            this.bins = bins;
+            return this;
+        }
+
+        /** Also keep a moving average of per-sample extremes with this constant in (0, 1]; 0 (default) = off. */
+        public Builder optMovingAverage(double constant) {
+            if (!(constant >= 0 && constant <= 1)) {
+                throw new IllegalArgumentException("moving-average constant must be in (0, 1], got " + constant);
+            }
+            this.movingAverage = constant;
+            return this;
+        }
+
+        /** Samples per ONNX Runtime call (default 32); the table does not depend on it. */
+        public Builder optBatchSize(int batchSize) {
+            if (batchSize < 1) {
+                throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
+            }
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        /**
+         * Uses at most this many samples (0 = all), spread evenly over the dataset's fixed order, so a class-sorted
+         * folder still gives every class.
+         */
+        public Builder optMaxSamples(int maxSamples) {
+            if (maxSamples < 0) {
+                throw new IllegalArgumentException("max samples must be at least 1, got " + maxSamples);
+            }
+            this.maxSamples = maxSamples;
+            return this;
+        }
+
+        /**
+         * ONNX Runtime sessions run in parallel (default: one per core), each with {@code intraOpThreads} threads
+         * (default 1; 0 = ONNX Runtime's choice). The table does not depend on either.
+         */
+        public Builder optThreads(int sessions, int intraOpThreads) {
+            if (sessions < 1 || intraOpThreads < 0) {
+                throw new IllegalArgumentException("sessions must be at least 1 and intra-op threads at least 0, got "
+                        + sessions + " and " + intraOpThreads);
+            }
+            this.sessions = sessions;
+            this.intraOpThreads = intraOpThreads;
+            return this;
+        }
+
+        public Builder optProgress(Progress progress) {
+            this.progress = progress;
+            return this;
+        }
+
+        /** One session per available core. */
+        public static int defaultSessions() {
+            return Runtime.getRuntime().availableProcessors();
+        }
+
+        public Calibrator build() {
+            if (model == null || data == null || tensors == null) {
+                throw new IllegalStateException("setModel, setData and setTensors are required");
+            }
+            return new Calibrator(this);
+        }
+    }
+}
