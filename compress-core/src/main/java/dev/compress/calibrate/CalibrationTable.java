@@ -84,6 +84,11 @@ public final class CalibrationTable {
         return tensors.keySet();
     }
 
+    /** The statistics of one tensor, or null. */
+    TensorStatistics statistics(String tensor) {
+        return tensors.get(tensor);
+    }
+
     /**
      * Refuses a table made for another model.
      *
@@ -298,6 +303,9 @@ public final class CalibrationTable {
 
     private static TensorStatistics readTensor(JsonNode node, int bins, double movingAverage) {
         JsonNode histogram = node.get("histogram");
+        if (histogram != null && bins < CalibrationSettings.MIN_BINS) {
+            throw new IllegalArgumentException("histogram with " + bins + " bins");
+        }
         TensorStatistics stats = new TensorStatistics(histogram == null ? 0 : bins, movingAverage);
         stats.count = required(node, "count").asLong();
         stats.nonFinite = required(node, "nonFinite").asLong();

@@ -164,13 +164,17 @@ final class RangeSearch {
             }
             pLogQ += mass * Math.log(groupCount / groupNonzero / slice);
         }
-        // outliers landing on an empty edge bin, where Q is 0: smoothed
+        // outliers landing on an empty edge bin, where Q is 0: smoothed, then q renormalized so that KL stays >= 0
+        int smoothed = 0;
         if (first == 0 && left > 0) {
             pLogQ += left * Math.log(EMPTY_Q);
+            smoothed++;
         }
         if (last == 0 && right > 0) {
             pLogQ += right * Math.log(EMPTY_Q);
+            smoothed++;
         }
+        pLogQ -= total * Math.log1p(smoothed * EMPTY_Q);
         // T * KL = sum P log P - T log T - sum P log q
         return pLogP - total * Math.log(total) - pLogQ;
     }
