@@ -245,21 +245,15 @@ public final class CalibrationTable {
                 percentiles.put(Double.toString(p), search.percentile(p)[1]);
             }
         }
-        node.set("positive", sparse(h.pos));
-        node.set("negative", sparse(h.neg));
-        return node;
-    }
-
-    /** Non-empty bins as a flat list: index, count, index, count, ... */
-    private static ArrayNode sparse(long[] counts) {
-        ArrayNode array = Json.MAPPER.createArrayNode();
-        for (int k = 0; k < counts.length; k++) {
-            if (counts[k] != 0) {
-                array.add(k);
-                array.add(counts[k]);
+        // non-empty bins as a flat list: i, count, i, count, ... where bin i holds [i w, (i + 1) w)
+        ArrayNode counts = node.putArray("counts");
+        for (int k = 0; k < h.counts.length; k++) {
+            if (h.counts[k] != 0) {
+                counts.add(k - h.bins);
+                counts.add(h.counts[k]);
             }
         }
-        return array;
+        return node;
     }
 
     /**
@@ -322,16 +316,12 @@ public final class CalibrationTable {
             JsonNode exponent = histogram.get("exponent");
             h.exponent = exponent == null || exponent.isNull() ? Histogram.EMPTY : exponent.asInt();
             h.zeros = required(histogram, "zeros").asLong();
-            readSparse(required(histogram, "positive"), h.pos);
-            readSparse(required(histogram, "negative"), h.neg);
+            JsonNode counts = required(histogram, "counts");
+            for (int i = 0; i + 1 < counts.size(); i += 2) {
+                h.counts[bins + counts.get(i).asInt()] = counts.get(i + 1).asLong();
+            }
         }
         return stats;
-    }
-
-    private static void readSparse(JsonNode array, long[] counts) {
-        for (int i = 0; i + 1 < array.size(); i += 2) {
-            counts[array.get(i).asInt()] = array.get(i + 1).asLong();
-        }
     }
 
     private static JsonNode required(JsonNode node, String field) {

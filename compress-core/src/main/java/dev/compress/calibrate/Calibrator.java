@@ -6,7 +6,10 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
@@ -88,7 +91,7 @@ public final class Calibrator {
         Set<String> fetched = new LinkedHashSet<>(tensors);
         fetched.removeAll(graphInputs);
         Map<String, TensorStatistics> totals = newStatistics();
-        OnnxModel probe = withOutputs(model, fetched);
+        Probe probe = Probe.of(model, fetched, bins > 0 || movingAverage > 0);
         int total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
         BlockingQueue<OrtModel> idle = new ArrayBlockingQueue<>(sessions);
         ExecutorService workers = Executors.newFixedThreadPool(sessions, runnable -> {
@@ -101,13 +104,13 @@ public final class Calibrator {
         try {
             RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(intraOpThreads);
             for (int i = 0; i < sessions; i++) {
-                idle.add(OrtModel.open(probe, options));
+                idle.add(OrtModel.open(probe.model, options));
             }
             Deque<Future<Chunk>> inFlight = new ArrayDeque<>();
             Iterator<Batch> batches = new SampleSelection(data, batchSize, total);
             while (batches.hasNext()) {
                 Batch batch = batches.next();
-                inFlight.add(workers.submit(() -> observe(batch, fetched, idle)));
+                inFlight.add(workers.submit(() -> observe(batch, probe, idle)));
                 // one batch queued per session beyond the running ones bounds memory; merging in order keeps results
                 // independent of which session finished first
                 while (inFlight.size() > sessions) {
@@ -141,7 +144,7 @@ public final class Calibrator {
     /** The statistics of one batch, and its size. */
     private record Chunk(Map<String, TensorStatistics> stats, int samples) {}
 
-    private Chunk observe(Batch batch, Set<String> fetched, BlockingQueue<OrtModel> idle) throws InterruptedException {
+    private Chunk observe(Batch batch, Probe probe, BlockingQueue<OrtModel> idle) throws InterruptedException {
         Map<String, TensorStatistics> stats = newStatistics();
         for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
             if (stats.containsKey(input.getKey())) {
@@ -151,15 +154,42 @@ public final class Calibrator {
                 observe(stats, input.getKey(), copy, batch.size());
             }
         }
+        Set<String> unclean = new LinkedHashSet<>();
         OrtModel session = idle.take();
-        Map<String, OrtModel.FloatOutput> outputs;
         try {
-            outputs = session.run(batch, fetched);
+            if (movingAverage > 0) {
+                // per-sample extremes need the whole tensors
+                session.run(batch, probe.reductions.keySet())
+                        .forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
+                return new Chunk(stats, batch.size());
+            }
+            Map<String, OrtModel.FloatOutput> outputs = session.run(batch, probe.requested(bins > 0));
+            probe.reductions.forEach((tensor, r) -> {
+                float[] values = bins > 0 ? outputs.get(tensor).values() : null;
+                boolean clean = stats.get(tensor).observeReduced(scalar(outputs, r.min()), scalar(outputs, r.max()),
+                        scalar(outputs, r.sum()), (long) scalar(outputs, r.count()), values);
+                if (!clean && values != null) {
+                    observe(stats, tensor, values, batch.size());
+                } else if (!clean) {
+                    unclean.add(tensor);
+                }
+            });
         } finally {
             idle.add(session);
         }
-        outputs.forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
+        if (!unclean.isEmpty()) {
+            // NaN or infinities: run the batch again, fetching those tensors to count them and leave them out
+            try (OrtModel full = OrtModel.open(withOutputs(model, unclean), RuntimeOptions.defaults()
+                    .withIntraOpThreads(intraOpThreads))) {
+                full.run(batch, unclean).forEach((name, output) -> observe(stats, name, output.values(),
+                        batch.size()));
+            }
+        }
         return new Chunk(stats, batch.size());
+    }
+
+    private static float scalar(Map<String, OrtModel.FloatOutput> outputs, String name) {
+        return outputs.get(name).values()[0];
     }
 
     private void observe(Map<String, TensorStatistics> stats, String name, float[] values, int samples) {
@@ -185,6 +215,61 @@ public final class Calibrator {
         chunk.stats().forEach((name, stats) -> totals.get(name).merge(stats));
         progress.advance(chunk.samples());
         return chunk.samples();
+    }
+
+    /** Names of the outputs ONNX Runtime computes from one tensor: its extremes, sum and element count. */
+    private record Reduction(String min, String max, String sum, String count) {}
+
+    /**
+     * The model extended for calibration: each observed tensor is a graph output, and so are its min, max, sum and
+     * size, computed by ONNX Runtime. MinMax then copies four scalars per tensor out of native memory instead of
+     * whole activations; the sum is NaN or infinite exactly when a value is, which sends the batch to the slow path.
+     */
+    private record Probe(OnnxModel model, Map<String, Reduction> reductions) {
+        /**
+         * @param outputTensors whether the tensors themselves are outputs too (histograms, moving averages); when
+         *     not, ONNX Runtime may reuse their buffers, and MinMax runs closer to plain inference
+         */
+        static Probe of(OnnxModel original, Collection<String> tensors, boolean outputTensors) {
+            OnnxModel model = outputTensors ? withOutputs(original, tensors) : original.copy();
+            Graph graph = model.graph();
+            Map<String, Reduction> reductions = new LinkedHashMap<>();
+            for (String tensor : tensors) {
+                Reduction r = new Reduction(graph.uniqueName(tensor + "/calibration_min"),
+                        graph.uniqueName(tensor + "/calibration_max"), graph.uniqueName(tensor + "/calibration_sum"),
+                        graph.uniqueName(tensor + "/calibration_count"));
+                String size = graph.uniqueName(tensor + "/calibration_size");
+                // no axes: every axis is reduced, in every opset
+                graph.nodes().add(reduce(graph, "ReduceMin", tensor, r.min()));
+                graph.nodes().add(reduce(graph, "ReduceMax", tensor, r.max()));
+                graph.nodes().add(reduce(graph, "ReduceSum", tensor, r.sum()));
+                graph.nodes().add(Nodes.node("Size", graph.uniqueName(size), List.of(tensor), List.of(size)).build());
+                graph.nodes().add(Nodes.node("Cast", graph.uniqueName(r.count()), List.of(size), List.of(r.count()))
+                        .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
+                for (String output : List.of(r.min(), r.max(), r.sum(), r.count())) {
+                    graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
+                }
+                reductions.put(tensor, r);
+            }
+            return new Probe(model, reductions);
+        }
+
+        private static NodeProto reduce(Graph graph, String op, String tensor, String output) {
+            return Nodes.node(op, graph.uniqueName(output), List.of(tensor), List.of(output))
+                    .addAttribute(Nodes.intAttribute("keepdims", 0)).build();
+        }
+
+        /** The reductions, and the tensors themselves when histograms are kept. */
+        Set<String> requested(boolean histograms) {
+            Set<String> names = new LinkedHashSet<>();
+            reductions.forEach((tensor, r) -> {
+                if (histograms) {
+                    names.add(tensor);
+                }
+                names.addAll(List.of(r.min(), r.max(), r.sum(), r.count()));
+            });
+            return names;
+        }
     }
 
     /** A copy of {@code model} that also outputs {@code tensors}: ONNX Runtime only returns graph outputs. */

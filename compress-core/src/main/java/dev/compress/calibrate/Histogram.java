@@ -3,14 +3,15 @@ package dev.compress.calibrate;
 import java.util.Arrays;
 
 /**
- * A streaming histogram on a fixed grid: {@code bins} bins on each side of zero over [-2^e, 2^e), plus an exact count
- * of zeros. When a larger value arrives, e grows and adjacent bins merge (2^shift into one); samples are never kept.
+ * A streaming histogram on a fixed grid: {@code 2 * bins} bins of width w = 2^e / bins over [-2^e, 2^e), bin i
+ * (i from -bins to bins - 1) holding [i w, (i + 1) w), plus an exact count of zeros (which bin 0 also holds). When a
+ * larger value arrives, e grows and adjacent bins merge (2^shift into one); samples are never kept.
  *
- * <p>Why powers of two: a value's bin is {@code floor(|v| * bins / 2^e)}, computed exactly in double arithmetic, and
- * merging bins is integer division by a power of two, so binning directly at the final e and binning at a smaller e
+ * <p>Why powers of two: a value's bin is {@code floor(v * bins / 2^e)}, computed exactly in double arithmetic, and
+ * merging bins is floor division by a power of two, so binning directly at the final e and binning at a smaller e
  * then merging give the same counts. The final histogram therefore depends only on the multiset of values seen, not on
- * how they were split into batches, threads or merge order. Between {@code bins/2} and {@code bins} bins per side are
- * occupied by the data.
+ * how they were split into batches, threads or merge order. Between {@code bins/2} and {@code bins} bins on the wider
+ * side are occupied by the data.
  */
 final class Histogram {
     /** Exponent of an empty histogram (no non-zero value seen). */
@@ -19,17 +20,14 @@ final class Histogram {
     final int bins;
     /** The grid covers [-2^exponent, 2^exponent). */
     int exponent = EMPTY;
-    /** pos[k] counts values in [k w, (k+1) w) with w = 2^exponent / bins, excluding exact zeros. */
-    long[] pos;
-    /** neg[k] counts values in (-(k+1) w, -k w]. */
-    long[] neg;
-    /** Values exactly 0 (or -0). */
+    /** counts[bins + i] counts values in [i w, (i + 1) w). */
+    long[] counts;
+    /** Values exactly 0 (or -0), also counted in bin 0. */
     long zeros;
 
     Histogram(int bins) {
         this.bins = bins;
-        this.pos = new long[bins];
-        this.neg = new long[bins];
+        this.counts = new long[2 * bins];
     }
 
     /** The exponent whose grid holds {@code absMax}: the smallest e with absMax < 2^e. */
@@ -43,34 +41,50 @@ final class Histogram {
     }
 
     /**
-     * Counts {@code values[from, to)}; non-finite values are skipped (the caller counts them).
+     * Counts {@code values}, all of which must be finite.
+     *
+     * @param absMax the largest magnitude among them
+     */
+    void addFinite(float[] values, float absMax) {
+        double perUnit = prepare(absMax);
+        long[] c = counts;
+        int offset = bins;
+        long zeroCount = 0;
+        for (float v : values) {
+            if (v == 0) {
+                // counted apart: ReLU outputs are half zeros, and incrementing one counter back to back stalls
+                zeroCount++;
+            } else {
+                // floor keeps the grid signed without a branch on the sign; exact, see the class comment
+                c[offset + (int) Math.floor(v * perUnit)]++;
+            }
+        }
+        c[offset] += zeroCount;
+        zeros += zeroCount;
+    }
+
+    /**
+     * Counts the finite values among {@code values}; NaN and infinities are skipped (the caller counts them).
      *
      * @param absMax the largest finite magnitude among them
      */
-    void add(float[] values, int from, int to, float absMax) {
+    void addSkippingNonFinite(float[] values, float absMax) {
+        double perUnit = prepare(absMax);
+        for (float v : values) {
+            if (Float.isFinite(v)) {
+                counts[bins + (int) Math.floor(v * perUnit)]++;
+                zeros += v == 0 ? 1 : 0;
+            }
+        }
+    }
+
+    /** Grows the grid to hold {@code absMax}; returns bins per unit, {@code bins * 2^-e}. */
+    private double prepare(float absMax) {
         if (absMax > 0) {
             growTo(exponentFor(absMax));
         }
-        // bins * 2^-e is exact, and so is v * it: a float has 24 significant bits, bins fewer than 29
-        double perUnit = exponent == EMPTY ? 0 : bins * Math.scalb(1.0, -exponent);
-        long zeroCount = 0;
-        long[] p = pos;
-        long[] n = neg;
-        for (int i = from; i < to; i++) {
-            float v = values[i];
-            if (v > 0) {
-                if (v <= Float.MAX_VALUE) {
-                    p[(int) (v * perUnit)]++;
-                }
-            } else if (v < 0) {
-                if (v >= -Float.MAX_VALUE) {
-                    n[(int) (-v * perUnit)]++;
-                }
-            } else if (v == 0) {
-                zeroCount++;
-            }
-        }
-        zeros += zeroCount;
+        // bins * 2^-e is exact, and so is v times it: a float has 24 significant bits, bins at most 17
+        return exponent == EMPTY ? 0 : bins * Math.scalb(1.0, -exponent);
     }
 
     /** Adds {@code other}'s counts; the result is the same in any merge order. */
@@ -80,12 +94,11 @@ final class Histogram {
         }
         zeros += other.zeros;
         if (other.exponent == EMPTY) {
+            counts[bins] += other.counts[bins];
             return;
         }
         growTo(other.exponent);
-        int shift = exponent - other.exponent;
-        addShifted(other.pos, pos, shift);
-        addShifted(other.neg, neg, shift);
+        addShifted(other.counts, counts, exponent - other.exponent);
     }
 
     private void growTo(int newExponent) {
@@ -96,40 +109,29 @@ final class Histogram {
         if (newExponent <= exponent) {
             return;
         }
-        int shift = newExponent - exponent;
-        long[] newPos = new long[bins];
-        long[] newNeg = new long[bins];
-        addShifted(pos, newPos, shift);
-        addShifted(neg, newNeg, shift);
-        pos = newPos;
-        neg = newNeg;
+        long[] grown = new long[2 * bins];
+        addShifted(counts, grown, newExponent - exponent);
+        counts = grown;
         exponent = newExponent;
     }
 
-    private static void addShifted(long[] from, long[] to, int shift) {
+    /** Bin i of the finer grid falls in bin floor(i / 2^shift) of the coarser one (an arithmetic shift). */
+    private void addShifted(long[] from, long[] to, int shift) {
+        int s = Math.min(shift, 31);
         for (int k = 0; k < from.length; k++) {
             if (from[k] != 0) {
-                to[shift >= 31 ? 0 : k >> shift] += from[k];
+                to[bins + ((k - bins) >> s)] += from[k];
             }
         }
     }
 
     /** Total count, zeros included. */
     long total() {
-        return zeros + Arrays.stream(pos).sum() + Arrays.stream(neg).sum();
+        return Arrays.stream(counts).sum();
     }
 
-    /**
-     * The histogram as one signed array of {@code 2 * bins} bins: index {@code bins + k} is pos[k] (with the zeros
-     * added to pos[0]), index {@code bins - 1 - k} is neg[k]. Bin i covers [(i - bins) w, (i - bins + 1) w).
-     */
+    /** The counts, bin i at index {@code bins + i}. */
     long[] signed() {
-        long[] signed = new long[2 * bins];
-        for (int k = 0; k < bins; k++) {
-            signed[bins + k] = pos[k];
-            signed[bins - 1 - k] = neg[k];
-        }
-        signed[bins] += zeros;
-        return signed;
+        return counts.clone();
     }
 }

@@ -40,6 +40,7 @@ final class TensorStatistics {
             return false;
         }
         int parts = perSample ? samples : 1;
+        long nonFiniteBefore = nonFinite;
         int stride = values.length / parts;
         float chunkMin = Float.POSITIVE_INFINITY;
         float chunkMax = Float.NEGATIVE_INFINITY;
@@ -78,7 +79,33 @@ final class TensorStatistics {
         min = Math.min(min, chunkMin);
         max = Math.max(max, chunkMax);
         if (histogram != null && chunkMin <= chunkMax) {
-            histogram.add(values, 0, values.length, Math.max(-chunkMin, chunkMax));
+            float absMax = Math.max(-chunkMin, chunkMax);
+            if (nonFiniteBefore == nonFinite) {
+                histogram.addFinite(values, absMax);
+            } else {
+                histogram.addSkippingNonFinite(values, absMax);
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Observes one batch from extremes and a sum ONNX Runtime computed, and {@code values} if a histogram is kept.
+     *
+     * @return false, observing nothing, when the sum or an extreme is not finite: NaN or infinities are present and
+     *     the caller must pass the values to {@link #observe} so they are counted and left out
+     */
+    boolean observeReduced(float lo, float hi, float sum, long elements, float[] values) {
+        if (!(Float.isFinite(lo) && Float.isFinite(hi) && Float.isFinite(sum))) {
+            return false;
+        }
+        count += elements;
+        if (elements > 0) {
+            min = Math.min(min, lo);
+            max = Math.max(max, hi);
+            if (histogram != null) {
+                histogram.addFinite(values, Math.max(-lo, hi));
+            }
         }
         return true;
     }

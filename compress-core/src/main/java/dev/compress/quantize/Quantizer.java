@@ -83,11 +83,7 @@ public final class Quantizer {
      * @throws CompressException BAD_INPUT for a model that cannot be quantized or unreadable calibration data
      */
     public QuantizationResult quantize() {
-        long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
-        if (opset < MIN_OPSET) {
-            throw CompressException.badInput(model.source().orElse(null), "opset " + opset
-                    + " is too old to quantize (QuantizeLinear needs opset " + MIN_OPSET + " or later)");
-        }
+        long opset = checkOpset();
         checkExcludedNodesExist();
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
@@ -103,39 +99,26 @@ public final class Quantizer {
         if (reusableTable) {
             candidates.addAll(allActivations(Set.of()));
         }
-        Set<String> notFloat;
-        try (OrtModel probe = OrtModel.open(Calibrator.withOutputs(model, candidates), RuntimeOptions.defaults())) {
-            // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
-            notFloat = probe.nonFloatOutputs();
-        }
+        Set<String> notFloat = nonFloat(candidates);
         QuantizationPlan plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
         checkPerTensorMethods(plan.activations);
+        // pass-through outputs take their input's parameters, so only the other activations need statistics
+        Set<String> own = new LinkedHashSet<>(plan.activations);
+        own.removeAll(plan.sharedParams.keySet());
         CalibrationTable table = this.table;
         if (table != null) {
             table.checkModel(model);
         } else {
-            // a table meant for reuse covers the activations of both activation types and any exclusion
-            Set<String> tensors = reusableTable ? allActivations(notFloat) : plan.activations;
-            table = Calibrator.builder()
-                    .setModel(model)
-                    .setData(calibration)
-                    .setTensors(tensors)
-                    .optBins(reusableTable || settings.needsHistograms() ? settings.bins() : 0)
-                    .optMovingAverage(settings.movingAverage())
-                    .optBatchSize(batchSize)
-                    .optMaxSamples(maxSamples)
-                    .optThreads(sessions, intraOpThreads)
-                    .optProgress(progress)
-                    .build()
-                    .calibrate();
+            table = runCalibration(reusableTable ? allActivations(notFloat) : own, reusableTable);
         }
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
-        Map<String, TensorRange> calibrated = table.ranges(settings, plan.activations, symmetric);
+        Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
         for (String tensor : plan.activations) {
             String source = plan.sharedParams.get(tensor);
-            TensorRange range = calibrated.get(tensor);
+            TensorRange range = source != null ? calibrated.get(source) : calibrated.get(tensor);
+            calibrated.put(tensor, range);
             QuantParams p = source != null
                     ? params.get(source)
                     : QuantParams.forRange(range.min(), range.max(), activationType);
@@ -177,6 +160,15 @@ public final class Quantizer {
         return new QuantizationResult(quantized, report, table);
     }
 
+    private long checkOpset() {
+        long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
+        if (opset < MIN_OPSET) {
+            throw CompressException.badInput(model.source().orElse(null), "opset " + opset
+                    + " is too old to quantize (QuantizeLinear needs opset " + MIN_OPSET + " or later)");
+        }
+        return opset;
+    }
+
     private void checkExcludedNodesExist() {
         Set<String> names = model.graph().nodes().stream().map(NodeProto::getName).collect(Collectors.toSet());
         for (String name : excluded) {
@@ -194,6 +186,40 @@ public final class Quantizer {
             counts.merge(node.getOpType(), 1, Integer::sum);
         }
         return counts;
+    }
+
+    /**
+     * Calibrates without quantizing: a table that later runs reuse ({@link Builder#optTable}) with any method,
+     * activation type or exclusion, since it holds histograms of every activation either activation type quantizes.
+     */
+    public CalibrationTable calibrate() {
+        if (calibration == null) {
+            throw new IllegalStateException("calibrate() needs setCalibrationData");
+        }
+        checkOpset();
+        return runCalibration(allActivations(nonFloat(allActivations(Set.of()))), true);
+    }
+
+    /** Tensors among {@code candidates} that ONNX Runtime reports as not float (the graph's own types may be missing). */
+    private Set<String> nonFloat(Set<String> candidates) {
+        try (OrtModel probe = OrtModel.open(Calibrator.withOutputs(model, candidates), RuntimeOptions.defaults())) {
+            return probe.nonFloatOutputs();
+        }
+    }
+
+    private CalibrationTable runCalibration(Set<String> tensors, boolean reusable) {
+        return Calibrator.builder()
+                .setModel(model)
+                .setData(calibration)
+                .setTensors(tensors)
+                .optBins(reusable || settings.needsHistograms() ? settings.bins() : 0)
+                .optMovingAverage(settings.movingAverage())
+                .optBatchSize(batchSize)
+                .optMaxSamples(maxSamples)
+                .optThreads(sessions, intraOpThreads)
+                .optProgress(progress)
+                .build()
+                .calibrate();
     }
 
     /**

@@ -207,7 +207,7 @@ class CalibratorsTest {
         TensorStatistics stats = table.statistics("x");
         int extent = 0;
         for (int k = 0; k < BINS; k++) {
-            if (stats.histogram.pos[k] + stats.histogram.neg[k] != 0) {
+            if (stats.histogram.counts[BINS + k] + stats.histogram.counts[BINS - 1 - k] != 0) {
                 extent = k + 1;
             }
         }
