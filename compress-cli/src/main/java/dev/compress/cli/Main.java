@@ -16,6 +16,7 @@ import picocli.CommandLine.Mixin;
         description = "Compress ONNX models: INT8 quantization, accuracy evaluation and accuracy gates.",
         subcommands = {
             QuantizeCommand.class,
+            CalibrateCommand.class,
             EvalCommand.class,
             GateCommand.class,
             InspectCommand.class,

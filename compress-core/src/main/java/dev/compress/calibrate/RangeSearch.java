@@ -97,13 +97,19 @@ final class RangeSearch {
         return finish(Double.isNaN(lo) ? min : (float) lo, Double.isNaN(hi) ? max : (float) hi);
     }
 
-    /** The candidate whose quantized histogram has the least KL divergence from the observed one (TensorRT). */
+    /**
+     * The candidate whose quantized histogram has the least KL divergence from the observed one (TensorRT's method),
+     * with exact zeros left out of both: zero is always representable, and a ReLU's spike of zeros would otherwise
+     * dominate the divergence of the first group and push the range far too narrow.
+     */
     float[] entropy() {
         int extent = Math.max(negExtent, posExtent);
         int first = firstCandidate(extent);
         if (first < 0) {
             return minMax();
         }
+        long[] counts = this.counts.clone();
+        counts[bins] -= (long) zeros;
         double[] c = new double[counts.length + 1];
         double[] nonzero = new double[counts.length + 1];
         double[] cLogC = new double[counts.length + 1];
@@ -118,7 +124,7 @@ final class RangeSearch {
         for (int i = first; i <= extent; i++) {
             int s = bins - negBins(i, extent);
             int e = bins + posBins(i, extent);
-            double kl = divergence(s, e, c, nonzero, cLogC);
+            double kl = divergence(counts, s, e, c, nonzero, cLogC);
             if (kl < best) {
                 best = kl;
                 bestI = i;
@@ -132,8 +138,9 @@ final class RangeSearch {
      * edge bins, and Q is that slice merged into {@code levels} groups and spread back evenly over each group's
      * non-empty bins.
      */
-    private double divergence(int s, int e, double[] c, double[] nonzero, double[] cLogC) {
+    private double divergence(long[] counts, int s, int e, double[] c, double[] nonzero, double[] cLogC) {
         int n = e - s;
+        double total = c[counts.length];
         double left = c[s];
         double right = c[counts.length] - c[e];
         double slice = c[e] - c[s];

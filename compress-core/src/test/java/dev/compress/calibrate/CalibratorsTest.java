@@ -212,6 +212,7 @@ class CalibratorsTest {
             }
         }
         long[] signed = stats.histogram.signed();
+        signed[BINS] -= stats.histogram.zeros; // zeros are exact, left out of the divergence
         double best = Double.POSITIVE_INFINITY;
         int bestI = -1;
         for (int i = 128; i <= extent; i++) {
@@ -226,6 +227,17 @@ class CalibratorsTest {
         assertThat((double) range.max()).isCloseTo(expected, within(1e-6));
         // and it clips: the Gaussian's own tail ends near 4.5, the outliers at 50
         assertThat(range.max()).isBetween(2.5f, 8f);
+    }
+
+    @Test
+    void entropyOfReluIsNotPulledInByItsZeros() {
+        // half the values are exactly 0; left in, that spike makes the narrowest candidates look best
+        float[] relu = relu(gaussian(200_000, 0));
+        TensorRange range = range(relu, method(CalibrationMethod.ENTROPY), false);
+        assertThat(range.min()).isEqualTo(0f);
+        assertThat(range.max()).isBetween(2.5f, 4.6f);
+        TensorRange twoSided = range(gaussian(200_000, 0), method(CalibrationMethod.ENTROPY), true);
+        assertThat(Math.abs(range.max() - twoSided.max())).isLessThan(0.5f);
     }
 
     /** KL(P || Q), written out as TensorRT describes it, over bins [s, e) of a signed histogram. */
