@@ -51,16 +51,17 @@ final class Histogram {
         int offset = bins;
         long zeroCount = 0;
         for (float v : values) {
-            if (v == 0) {
-                // counted apart: ReLU outputs are half zeros, and incrementing one counter back to back stalls
-                zeroCount++;
-            } else {
-                // floor keeps the grid signed without a branch on the sign; exact, see the class comment
-                c[offset + (int) Math.floor(v * perUnit)]++;
-            }
+            c[offset + floor(v * perUnit)]++;
+            // branch-free: ReLU outputs mix zeros and positives unpredictably
+            zeroCount += v == 0 ? 1 : 0;
         }
-        c[offset] += zeroCount;
         zeros += zeroCount;
+    }
+
+    /** floor(x) for |x| < 2^31; Math.floor is not always compiled to one instruction and was 3x slower here. */
+    private static int floor(double x) {
+        int t = (int) x;
+        return x < t ? t - 1 : t;
     }
 
     /**
@@ -72,7 +73,7 @@ final class Histogram {
         double perUnit = prepare(absMax);
         for (float v : values) {
             if (Float.isFinite(v)) {
-                counts[bins + (int) Math.floor(v * perUnit)]++;
+                counts[bins + floor(v * perUnit)]++;
                 zeros += v == 0 ? 1 : 0;
             }
         }
