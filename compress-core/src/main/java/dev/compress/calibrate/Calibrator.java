@@ -30,6 +30,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Runs a model over calibration data with ONNX Runtime and collects, for each named tensor, the statistics every
@@ -94,6 +95,7 @@ public final class Calibrator {
         Probe probe = Probe.of(model, fetched, bins > 0 || movingAverage > 0);
         int total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
         BlockingQueue<OrtModel> idle = new ArrayBlockingQueue<>(sessions);
+        List<OrtModel> opened = new ArrayList<>();
         ExecutorService workers = Executors.newFixedThreadPool(sessions, runnable -> {
             Thread thread = new Thread(runnable, "compress-calibrate");
             thread.setDaemon(true);
@@ -104,7 +106,9 @@ public final class Calibrator {
         try {
             RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(intraOpThreads);
             for (int i = 0; i < sessions; i++) {
-                idle.add(OrtModel.open(probe.model, options));
+                OrtModel session = OrtModel.open(probe.model, options);
+                opened.add(session);
+                idle.add(session);
             }
             Deque<Future<Chunk>> inFlight = new ArrayDeque<>();
             Iterator<Batch> batches = new SampleSelection(data, batchSize, total);
@@ -121,10 +125,15 @@ public final class Calibrator {
                 samples += merge(inFlight.removeFirst(), totals);
             }
         } finally {
+            // after a failure, batches still running must end before their sessions close
             workers.shutdownNow();
+            try {
+                workers.awaitTermination(1, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             progress.finish();
-            List<OrtModel> open = new ArrayList<>(idle);
-            open.forEach(OrtModel::close);
+            opened.forEach(OrtModel::close);
         }
         if (samples == 0) {
             throw CompressException.badInput(data.source(), "no calibration samples");
