@@ -34,7 +34,18 @@ final class ConsoleProgress {
                 && System.getenv("CI") == null;
     }
 
-    /** A me.tongfei progress bar on System.err. */
+    /** {@code "calibrating: 4000/10000 samples, 850/s, about 7 s left"}. */
+    static String status(String task, long done, long total, double seconds) {
+        double rate = seconds > 0 ? done / seconds : 0;
+        String text = String.format(Locale.ROOT, "%s: %d%s samples, %.0f/s", task, done,
+                total >= 0 ? "/" + total : "", rate);
+        if (total >= 0 && rate > 0) {
+            text += String.format(Locale.ROOT, ", about %.0f s left", (total - done) / rate);
+        }
+        return text;
+    }
+
+    /** A me.tongfei progress bar on System.err, with rate and ETA. */
     private static final class Bar implements Progress {
         private ProgressBar bar;
 
@@ -68,15 +79,18 @@ final class ConsoleProgress {
     }
 
     /**
-     * One line per completed loop, {@code "calibrating: 500 samples in 1.2 s"}; nothing while it runs and nothing
-     * for a loop cut short by an error, so a CI log holds the outcome and the error, not a stream of updates.
+     * One line per completed loop, {@code "calibrating: 500 samples in 1.2 s"}; for long loops also a line every
+     * {@link #INTERVAL_NANOS} with the rate and the time left; nothing for a loop cut short by an error, so a CI log
+     * holds the outcome and the error, not a stream of updates.
      */
     private static final class Plain implements Progress {
+        static final long INTERVAL_NANOS = 10_000_000_000L;
         private final PrintWriter err;
         private String task;
         private long total;
         private long done;
         private long startNanos;
+        private long lastLineNanos;
 
         Plain(PrintWriter err) {
             this.err = err;
@@ -88,11 +102,18 @@ final class ConsoleProgress {
             this.total = total;
             this.done = 0;
             this.startNanos = System.nanoTime();
+            this.lastLineNanos = startNanos;
         }
 
         @Override
         public void advance(long done) {
             this.done += done;
+            long now = System.nanoTime();
+            if (task != null && now - lastLineNanos >= INTERVAL_NANOS) {
+                lastLineNanos = now;
+                err.println(status(task, this.done, total, (now - startNanos) / 1e9));
+                err.flush();
+            }
         }
 
         @Override

@@ -17,6 +17,7 @@ import picocli.CommandLine.Mixin;
                 + " teacher-student scoring, layer-wise debugging.",
         subcommands = {
             QuantizeCommand.class,
+            CalibrateCommand.class,
             PruneCommand.class,
             EvalCommand.class,
             GateCommand.class,

@@ -3,6 +3,8 @@ package dev.compress.cli;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.compress.CompressException;
 import dev.compress.Json;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.calibrate.CalibrationTable;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
 import dev.compress.eval.Gate;
@@ -60,10 +62,20 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "The fp32 .onnx model.")
     Path model;
 
-    @Option(names = "--calib", required = true, paramLabel = "DIR", order = 2,
+    @Option(names = "--calib", paramLabel = "DIR", order = 2,
             description = "Calibration samples: a folder of images (class sub-folders or loose images), a .csv of "
-                    + "path,label lines, or a folder of .npy files. Labels are not needed.")
+                    + "path,label lines, or a folder of .npy files. Labels are not needed. Not needed with --table.")
     Path calib;
+
+    @Option(names = "--table", paramLabel = "FILE.json", order = 2,
+            description = "Take activation statistics from this calibration table (from --save-table or compress"
+                    + " calibrate) instead of running the model over --calib; it must be of the same model.")
+    Path table;
+
+    @Option(names = "--save-table", paramLabel = "FILE.json", order = 2,
+            description = "Also write the calibration table, for later runs with --table and any --method,"
+                    + " --activations or --exclude.")
+    Path saveTable;
 
     @Option(names = "--out", required = true, paramLabel = "OUT", order = 3,
             description = "Where to write the INT8 model (.onnx). Its folder must exist.")
@@ -108,6 +120,13 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Where to write the JSON report. Default: OUT with .json instead of .onnx.")
     Path report;
 
+    @Option(names = "--symmetric", order = 5,
+            description = "Symmetric ranges [-t, t] for uint8 activations too (zero point 128); int8 always is.")
+    boolean symmetric;
+
+    @Mixin
+    CalibrationOptions calibrationOptions;
+
     @Mixin
     PreprocessingOptions preprocessing;
 
@@ -120,31 +139,57 @@ final class QuantizeCommand implements Callable<Integer> {
         if (reportFile.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
             throw new ParameterException(spec.commandLine(), "--report and --out name the same file: " + out);
         }
+        if ((calib == null) == (table == null)) {
+            throw new ParameterException(spec.commandLine(), calib == null
+                    ? "Missing calibration data: give --calib DIR, or --table FILE.json from an earlier calibration"
+                    : "--calib and --table are alternatives: the table already holds the calibration");
+        }
+        if (saveTable != null && table != null) {
+            throw new ParameterException(spec.commandLine(), "--save-table needs --calib: with --table there is"
+                    + " nothing new to save");
+        }
+        CalibrationSettings settings = calibrationOptions.settings();
         Outputs.checkCanWrite(out);
         Outputs.checkCanWrite(reportFile);
         Outputs.checkNotSame(out, model);
+        if (saveTable != null) {
+            Outputs.checkCanWrite(saveTable);
+            for (Path other : new Path[] {out, reportFile, model}) {
+                Outputs.checkNotSame(saveTable, other);
+            }
+        }
 
         global.debug("loading " + model);
         OnnxModel fp32 = OnnxModel.load(model);
-        Datasets.Opened calibration = Datasets.open(calib, fp32, preprocessing, labels);
+        CalibrationTable reused = table == null ? null : CalibrationTable.load(table);
+        Datasets.Opened calibration = calib == null ? null : Datasets.open(calib, fp32, preprocessing, labels);
         Datasets.Opened evaluation = eval == null ? null : Datasets.open(eval, fp32, preprocessing, labels);
         if (evaluation != null && evaluation.dataset().classNames().isEmpty()) {
             // found now rather than after calibration
             throw CompressException.badInput(eval, "has no labels; --eval needs labeled samples (class folders, "
                     + "a .csv of path,label lines, or .npy data with labels.npy)");
         }
-        global.debug("calibration data: " + calibration.dataset().size() + " samples from " + calib
-                + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
+        if (calibration != null) {
+            global.debug("calibration data: " + calibration.dataset().size() + " samples from " + calib
+                    + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
+        }
 
         QuantizationResult result = Quantizer.builder()
                 .setModel(fp32)
-                .setCalibrationData(calibration.dataset())
+                .setCalibrationData(calibration == null ? null : calibration.dataset())
+                .optTable(reused)
+                .optReusableTable(saveTable != null)
+                .optCalibration(settings)
+                .optSymmetricActivations(symmetric)
+                .optMaxSamples(calibrationOptions.maxSamples)
+                .optThreads(calibrationOptions.sessions(), 1)
                 .optActivationType(activations)
                 .optExclude(exclude)
                 .optBatchSize(batchSize)
                 .optProgress(global.progress())
                 .build()
                 .quantize();
+        result.report().warnings().forEach(warning -> global.err().println("warning: " + warning));
 
         EvalReport evalReport = null;
         GateResult gate = null;
@@ -176,6 +221,9 @@ final class QuantizeCommand implements Callable<Integer> {
             throw e;
         }
 
+        if (saveTable != null) {
+            result.table().save(saveTable, settings, symmetric || activations == ActivationType.INT8);
+        }
         printSummary(result.report(), evalReport, gate, fp32Bytes, int8Bytes, reportFile);
         return gate != null && !gate.passed() ? ExitCode.GATE_FAILED : ExitCode.OK;
     }
@@ -192,7 +240,7 @@ final class QuantizeCommand implements Callable<Integer> {
         // zeros left by unstructured pruning shrink only the compressed size
         size.put("fp32ZippedBytes", Outputs.zippedBytes(model));
         size.put("int8ZippedBytes", Outputs.zippedBytes(out));
-        if (calibration.preprocessing() != null) {
+        if (calibration != null && calibration.preprocessing() != null) {
             root.set("preprocessing", Json.MAPPER.valueToTree(calibration.preprocessingMap()));
         }
         root.set("quantization", Json.MAPPER.valueToTree(quantization));
@@ -224,7 +272,8 @@ final class QuantizeCommand implements Callable<Integer> {
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
         stdout.println("quantized: " + quantization.quantizedNodeCount() + " nodes " + counts(quantization.quantizedOps())
                 + "; left in float: " + floatCount + " nodes" + (floatCount == 0 ? "" : " " + counts(quantization.floatOps())));
-        stdout.println("calibration: " + quantization.calibrationSamples() + " samples, " + quantization.activationType()
+        stdout.println("calibration: " + quantization.method() + " over " + quantization.calibrationSamples()
+                + " samples" + (table != null ? " (from " + table + ")" : "") + ", " + quantization.activationType()
                 + " activations, int8 weights " + (quantization.perChannel() ? "per channel" : "per tensor"));
         if (evaluation != null) {
             stdout.print(evaluation.summary());
@@ -233,6 +282,9 @@ final class QuantizeCommand implements Callable<Integer> {
             stdout.println(gate.message());
         }
         stdout.println("report: " + reportFile);
+        if (saveTable != null) {
+            stdout.println("calibration table: " + saveTable);
+        }
         stdout.flush();
     }
 

@@ -36,7 +36,7 @@ class UsageTest {
 
     @Test
     void missingRequiredOptions() {
-        assertUsage(Cli.run("quantize", "--model", "m.onnx"), "--calib");
+        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--out", "x.onnx"), "--calib");
     }
 
     @Test

@@ -10,8 +10,8 @@ import java.util.Map;
  * range of every activation. Deterministic (no timings), so reports of the same inputs are byte-identical.
  *
  * @param model the fp32 model quantized
- * @param method calibration method ("minmax")
- * @param activationType uint8 or int8
+ * @param method calibration method: minmax, percentile, entropy or mse
+ * @param activationType uint8 or int8, "symmetric" added for symmetric uint8
  * @param weightType always int8 symmetric; per channel unless the opset forced per tensor
  * @param perChannel whether weights are quantized per output channel
  * @param calibrationSamples samples the calibration ran over
@@ -20,9 +20,10 @@ import java.util.Map;
  * @param floatNodes node name to the reason it stays float
  * @param foldedRelus ReLU nodes folded into the quantized op before them
  * @param activations calibrated ranges and quantization parameters, in graph order
+ * @param warnings calibration findings to act on, e.g. NaN or infinite values left out of a range
  */
 @JsonPropertyOrder({"model", "method", "activationType", "weightType", "perChannel", "calibrationSamples",
-        "quantizedOps", "floatOps", "floatNodes", "foldedRelus", "activations"})
+        "quantizedOps", "floatOps", "floatNodes", "foldedRelus", "activations", "warnings"})
 public record QuantizationReport(
         String model,
         String method,
@@ -34,7 +35,8 @@ public record QuantizationReport(
         Map<String, Integer> floatOps,
         Map<String, String> floatNodes,
         List<String> foldedRelus,
-        List<ActivationRange> activations) {
+        List<ActivationRange> activations,
+        List<String> warnings) {
 
     /** The calibrated range of one activation and the parameters derived from it. */
     @JsonPropertyOrder({"tensor", "min", "max", "scale", "zeroPoint", "sharedWith"})

@@ -1,6 +1,7 @@
 package dev.compress.quantize;
 
+import dev.compress.calibrate.CalibrationTable;
 import dev.compress.graph.OnnxModel;
 
-/** The quantized model (not yet saved) and what was done to it. */
-public record QuantizationResult(OnnxModel model, QuantizationReport report) {}
+/** The quantized model (not yet saved), what was done to it, and the calibration table its ranges came from. */
+public record QuantizationResult(OnnxModel model, QuantizationReport report, CalibrationTable table) {}

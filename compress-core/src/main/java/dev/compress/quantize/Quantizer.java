@@ -4,20 +4,19 @@ import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.Progress;
 import dev.compress.Version;
-import dev.compress.data.Batch;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.calibrate.CalibrationTable;
+import dev.compress.calibrate.Calibrator;
+import dev.compress.calibrate.TensorRange;
 import dev.compress.data.Dataset;
-import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -50,6 +49,13 @@ public final class Quantizer {
     private final Set<String> excluded;
     private final int batchSize;
     private final Progress progress;
+    private final CalibrationSettings settings;
+    private final CalibrationTable table;
+    private final boolean reusableTable;
+    private final boolean symmetricActivations;
+    private final int maxSamples;
+    private final int sessions;
+    private final int intraOpThreads;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -58,6 +64,13 @@ public final class Quantizer {
         this.excluded = builder.excluded;
         this.batchSize = builder.batchSize;
         this.progress = builder.progress;
+        this.settings = builder.settings;
+        this.table = builder.table;
+        this.reusableTable = builder.reusableTable;
+        this.symmetricActivations = builder.symmetricActivations;
+        this.maxSamples = builder.maxSamples;
+        this.sessions = builder.sessions;
+        this.intraOpThreads = builder.intraOpThreads;
     }
 
     public static Builder builder() {
@@ -70,55 +83,58 @@ public final class Quantizer {
      * @throws CompressException BAD_INPUT for a model that cannot be quantized or unreadable calibration data
      */
     public QuantizationResult quantize() {
-        long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
-        if (opset < MIN_OPSET) {
-            throw CompressException.badInput(model.source().orElse(null), "opset " + opset
-                    + " is too old to quantize (QuantizeLinear needs opset " + MIN_OPSET + " or later)");
-        }
+        long opset = checkOpset();
         checkExcludedNodesExist();
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         List<String> folded = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
-        QuantizationPlan plan;
-        long samples;
-        MinMaxCalibrator calibrator;
         QuantizationPlan guess = QuantizationPlan.of(graph, excluded, Set.of());
         if (guess.quantizedNodes.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null),
                     "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found");
         }
-        try (OrtModel probe = OrtModel.open(model.withExtraOutputs(guess.activations), RuntimeOptions.defaults())) {
-            // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
-            Set<String> notFloat = probe.nonFloatOutputs();
-            plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
-            calibrator = new MinMaxCalibrator(plan.activations);
-            samples = calibrate(probe, plan.activations, calibrator);
+        Set<String> candidates = new LinkedHashSet<>(guess.activations);
+        if (reusableTable) {
+            candidates.addAll(allActivations(Set.of()));
         }
+        Set<String> notFloat = nonFloat(candidates);
+        QuantizationPlan plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
+        checkPerTensorMethods(plan.activations);
+        // pass-through outputs take their input's parameters, so only the other activations need statistics
+        Set<String> own = new LinkedHashSet<>(plan.activations);
+        own.removeAll(plan.sharedParams.keySet());
+        CalibrationTable table = this.table;
+        if (table != null) {
+            table.checkModel(model);
+        } else {
+            table = runCalibration(reusableTable ? allActivations(notFloat) : own, reusableTable);
+        }
+        boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
+        Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
         for (String tensor : plan.activations) {
             String source = plan.sharedParams.get(tensor);
-            float[] range = calibrator.range(tensor);
-            if (!Float.isFinite(range[0]) || !Float.isFinite(range[1])) {
-                throw CompressException.badInput(calibration.source(), "tensor '" + tensor
-                        + "' reached infinity during calibration; the model overflows on these samples");
-            }
+            TensorRange range = source != null ? calibrated.get(source) : calibrated.get(tensor);
+            calibrated.put(tensor, range);
             QuantParams p = source != null
                     ? params.get(source)
-                    : QuantParams.forRange(range[0], range[1], activationType);
+                    : QuantParams.forRange(range.min(), range.max(), activationType);
             params.put(tensor, p);
             ranges.add(new QuantizationReport.ActivationRange(
-                    tensor, range[0], range[1], p.scale(), p.zeroPoint(), source));
+                    tensor, range.min(), range.max(), p.scale(), p.zeroPoint(), source));
         }
+        long samples = table.samples();
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
-                "minmax",
-                activationType.name().toLowerCase(),
+                settings.method().id(),
+                activationType.name().toLowerCase()
+                        + (symmetricActivations && activationType == ActivationType.UINT8 ? " symmetric" : ""),
                 "int8 symmetric",
                 perChannel,
                 samples,
@@ -128,16 +144,29 @@ public final class Quantizer {
                         e -> Nodes.describe(e.getKey()), Map.Entry::getValue,
                         (a, b) -> a, TreeMap::new)),
                 folded,
-                ranges);
+                ranges,
+                table.warnings());
         // the exported model says how it was made, for whoever deploys it
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
         provenance.put("activations", report.activationType());
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor"));
         provenance.put("calibrationSamples", samples);
+        if (!settings.perTensor().isEmpty()) {
+            provenance.put("methodPerTensor", settings.perTensorIds());
+        }
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
         quantized.metadata().put("compress.quantization", Json.compact(provenance));
-        return new QuantizationResult(quantized, report);
+        return new QuantizationResult(quantized, report, table);
+    }
+
+    private long checkOpset() {
+        long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
+        if (opset < MIN_OPSET) {
+            throw CompressException.badInput(model.source().orElse(null), "opset " + opset
+                    + " is too old to quantize (QuantizeLinear needs opset " + MIN_OPSET + " or later)");
+        }
+        return opset;
     }
 
     private void checkExcludedNodesExist() {
@@ -159,39 +188,59 @@ public final class Quantizer {
         return counts;
     }
 
-    /** Runs the probe model over the calibration set and records the range of every planned activation. */
-    private long calibrate(OrtModel probe, Set<String> activations, MinMaxCalibrator calibrator) {
-        Set<String> graphInputs = new LinkedHashSet<>();
-        for (ValueInfoProto input : model.graph().inputs()) {
-            graphInputs.add(input.getName());
+    /**
+     * Calibrates without quantizing: a table that later runs reuse ({@link Builder#optTable}) with any method,
+     * activation type or exclusion, since it holds histograms of every activation either activation type quantizes.
+     */
+    public CalibrationTable calibrate() {
+        if (calibration == null) {
+            throw new IllegalStateException("calibrate() needs setCalibrationData");
         }
-        Set<String> fetched = new LinkedHashSet<>(activations);
-        fetched.removeAll(graphInputs);
-        long samples = 0;
-        progress.start("calibrating", calibration.size());
-        try {
-            Iterator<Batch> batches = calibration.batches(batchSize);
-            while (batches.hasNext()) {
-                Batch batch = batches.next();
-                for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
-                    if (activations.contains(input.getKey())) {
-                        FloatBuffer values = input.getValue().floats();
-                        float[] copy = new float[values.remaining()];
-                        values.get(copy);
-                        calibrator.observe(input.getKey(), copy);
-                    }
-                }
-                probe.run(batch, fetched).forEach((name, output) -> calibrator.observe(name, output.values()));
-                samples += batch.size();
-                progress.advance(batch.size());
+        checkOpset();
+        return runCalibration(allActivations(nonFloat(allActivations(Set.of()))), true);
+    }
+
+    /** Tensors among {@code candidates} that ONNX Runtime reports as not float (the graph's own types may be missing). */
+    private Set<String> nonFloat(Set<String> candidates) {
+        try (OrtModel probe = OrtModel.open(model.withExtraOutputs(candidates), RuntimeOptions.defaults())) {
+            return probe.nonFloatOutputs();
+        }
+    }
+
+    private CalibrationTable runCalibration(Set<String> tensors, boolean reusable) {
+        return Calibrator.builder()
+                .setModel(model)
+                .setData(calibration)
+                .setTensors(tensors)
+                .optBins(reusable || settings.needsHistograms() ? settings.bins() : 0)
+                .optMovingAverage(settings.movingAverage())
+                .optBatchSize(batchSize)
+                .optMaxSamples(maxSamples)
+                .optThreads(sessions, intraOpThreads)
+                .optProgress(progress)
+                .build()
+                .calibrate();
+    }
+
+    /**
+     * The activations a plan would quantize with either activation type (ReLUs folded for uint8, not for int8) and
+     * no exclusions: what a calibration table must hold to serve any later setting.
+     */
+    private Set<String> allActivations(Set<String> notFloat) {
+        Set<String> all = new LinkedHashSet<>(QuantizationPlan.of(model.copy().graph(), Set.of(), notFloat).activations);
+        Graph folded = model.copy().graph();
+        QuantizationPlan.foldRelus(folded, Set.of());
+        all.addAll(QuantizationPlan.of(folded, Set.of(), notFloat).activations);
+        return all;
+    }
+
+    private void checkPerTensorMethods(Set<String> activations) {
+        for (String tensor : settings.perTensor().keySet()) {
+            if (!activations.contains(tensor)) {
+                throw CompressException.badInput(model.source().orElse(null), "a per-tensor calibration method names '"
+                        + tensor + "', which is not a quantized activation of this model (the report lists them)");
             }
-        } finally {
-            progress.finish();
         }
-        if (samples == 0) {
-            throw CompressException.badInput(calibration.source(), "no calibration samples");
-        }
-        return samples;
     }
 
     /** Configures a {@link Quantizer}: {@code set*} are required, {@code opt*} optional. */
@@ -202,6 +251,13 @@ public final class Quantizer {
         private Set<String> excluded = Set.of();
         private int batchSize = 32;
         private Progress progress = Progress.NONE;
+        private CalibrationSettings settings = CalibrationSettings.defaults();
+        private CalibrationTable table;
+        private boolean reusableTable;
+        private boolean symmetricActivations;
+        private int maxSamples;
+        private int sessions = Calibrator.Builder.defaultSessions();
+        private int intraOpThreads = 1;
 
         private Builder() {}
 
@@ -229,6 +285,56 @@ public final class Quantizer {
             return this;
         }
 
+        /** How ranges are chosen (default: MinMax); see {@link CalibrationSettings}. */
+        public Builder optCalibration(CalibrationSettings settings) {
+            this.settings = settings;
+            return this;
+        }
+
+        /**
+         * Takes ranges from a calibration table instead of running the model over data; the table must belong to this
+         * model ({@link CalibrationTable#checkModel}). Calibration data is then not needed.
+         */
+        public Builder optTable(CalibrationTable table) {
+            this.table = table;
+            return this;
+        }
+
+        /**
+         * Calibrates for a table to keep: histograms for every method, and the activations of both activation types
+         * with no exclusions, at some extra calibration time (the result carries the table).
+         */
+        public Builder optReusableTable(boolean reusable) {
+            this.reusableTable = reusable;
+            return this;
+        }
+
+        /** Symmetric ranges [-t, t] for uint8 activations too (zero point 128); int8 activations always are. */
+        public Builder optSymmetricActivations(boolean symmetric) {
+            this.symmetricActivations = symmetric;
+            return this;
+        }
+
+        /** Calibrates on at most this many samples, spread evenly over the data (0 = all, the default). */
+        public Builder optMaxSamples(int maxSamples) {
+            if (maxSamples < 0) {
+                throw new IllegalArgumentException("max samples must be at least 1, got " + maxSamples);
+            }
+            this.maxSamples = maxSamples;
+            return this;
+        }
+
+        /** Parallel ONNX Runtime sessions and intra-op threads each, for calibration; ranges do not depend on them. */
+        public Builder optThreads(int sessions, int intraOpThreads) {
+            if (sessions < 1 || intraOpThreads < 0) {
+                throw new IllegalArgumentException("sessions must be at least 1 and intra-op threads at least 0, got "
+                        + sessions + " and " + intraOpThreads);
+            }
+            this.sessions = sessions;
+            this.intraOpThreads = intraOpThreads;
+            return this;
+        }
+
         /** Samples per ONNX Runtime call during calibration (default 32); ranges do not depend on it. */
         public Builder optBatchSize(int batchSize) {
             if (batchSize < 1) {
@@ -244,8 +350,8 @@ public final class Quantizer {
         }
 
         public Quantizer build() {
-            if (model == null || calibration == null) {
-                throw new IllegalStateException("setModel and setCalibrationData are required");
+            if (model == null || (calibration == null && table == null)) {
+                throw new IllegalStateException("setModel and setCalibrationData (or optTable) are required");
             }
             return new Quantizer(this);
         }

@@ -166,8 +166,15 @@ public final class OrtModel implements AutoCloseable {
                         + value.getInfo() + ")");
             }
             FloatBuffer buffer = tensor.getFloatBuffer();
-            float[] values = new float[buffer.remaining()];
-            buffer.get(values);
+            // ONNX Runtime already copied the native tensor into a fresh heap buffer: take its array, not a 2nd copy
+            float[] values;
+            if (buffer.hasArray() && buffer.arrayOffset() == 0 && buffer.position() == 0
+                    && buffer.remaining() == buffer.array().length) {
+                values = buffer.array();
+            } else {
+                values = new float[buffer.remaining()];
+                buffer.get(values);
+            }
             return new FloatOutput(tensor.getInfo().getShape(), values);
         }
 

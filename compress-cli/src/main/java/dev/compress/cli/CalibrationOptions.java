@@ -1,0 +1,110 @@
+package dev.compress.cli;
+
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.calibrate.Calibrator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
+
+/** Calibration options shared by {@code quantize} and {@code calibrate}; see docs/calibration.md. */
+final class CalibrationOptions {
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec spec;
+
+    @Option(names = "--method", paramLabel = "minmax|percentile|entropy|mse", defaultValue = "minmax",
+            converter = MethodConverter.class,
+            description = "How activation ranges are chosen: minmax (observed extremes), percentile (clips the rarest"
+                    + " values), entropy (least KL divergence, TensorRT's), mse (least squared error)."
+                    + " Default: ${DEFAULT-VALUE}.")
+    CalibrationMethod method;
+
+    @Option(names = "--tensor-method", paramLabel = "TENSOR=METHOD", mapFallbackValue = "",
+            description = "A method for one tensor instead of --method; repeatable. Tensor names are in the report's"
+                    + " activations.")
+    Map<String, String> tensorMethods = new LinkedHashMap<>();
+
+    @Option(names = "--percentile", paramLabel = "P", defaultValue = "99.99",
+            description = "For --method percentile: the share of values kept, in (0, 100]. Default: ${DEFAULT-VALUE}.")
+    double percentile;
+
+    @Option(names = "--bins", paramLabel = "N", defaultValue = "2048",
+            description = "Histogram bins on each side of zero, at least 128. Default: ${DEFAULT-VALUE}.")
+    int bins;
+
+    @Option(names = "--moving-average", paramLabel = "C", defaultValue = "0",
+            description = "For --method minmax: average per-sample extremes, avg += C * (x - avg), in sample order;"
+                    + " C in (0, 1]. Default: off (true extremes).")
+    double movingAverage;
+
+    @Option(names = "--max-samples", paramLabel = "N", defaultValue = "0",
+            description = "Calibrate on at most N samples, spread evenly over the data's fixed order. Default: all.")
+    int maxSamples;
+
+    @Option(names = "--threads", paramLabel = "N",
+            description = "ONNX Runtime sessions run in parallel for calibration, one thread each. Results do not"
+                    + " depend on it. Default: the number of cores.")
+    Integer threads;
+
+    /** The settings, or a usage error (exit 2) naming the bad option. */
+    CalibrationSettings settings() {
+        Map<String, CalibrationMethod> perTensor = new LinkedHashMap<>();
+        tensorMethods.forEach((tensor, name) -> {
+            if (tensor.isBlank() || name.isBlank()) {
+                throw new ParameterException(spec.commandLine(),
+                        "--tensor-method needs TENSOR=METHOD, got '" + tensor + "=" + name + "'");
+            }
+            perTensor.put(tensor, parse(name));
+        });
+        if (maxSamples < 0) {
+            throw new ParameterException(spec.commandLine(), "--max-samples must be at least 1, got " + maxSamples);
+        }
+        if (threads != null && threads < 1) {
+            throw new ParameterException(spec.commandLine(), "--threads must be at least 1, got " + threads);
+        }
+        try {
+            return new CalibrationSettings(method, percentile, bins, movingAverage, perTensor);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--" + option(e.getMessage()) + ": " + e.getMessage());
+        }
+    }
+
+    private static String option(String message) {
+        if (message.startsWith("percentile")) {
+            return "percentile";
+        }
+        if (message.startsWith("histogram bins")) {
+            return "bins";
+        }
+        return message.startsWith("moving-average") ? "moving-average" : "method";
+    }
+
+    int sessions() {
+        return threads != null ? threads : Calibrator.Builder.defaultSessions();
+    }
+
+    private CalibrationMethod parse(String name) {
+        try {
+            return CalibrationMethod.parse(name);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--tensor-method: " + e.getMessage());
+        }
+    }
+
+    /** Method names, any case; anything else is a usage error listing the choices. */
+    static final class MethodConverter implements ITypeConverter<CalibrationMethod> {
+        @Override
+        public CalibrationMethod convert(String value) {
+            try {
+                return CalibrationMethod.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+}

@@ -1,0 +1,388 @@
+package dev.compress.calibrate;
+
+import dev.compress.CompressException;
+import dev.compress.Progress;
+import dev.compress.data.Batch;
+import dev.compress.data.Dataset;
+import dev.compress.data.HostTensor;
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.RuntimeOptions;
+import java.nio.FloatBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Deque;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs a model over calibration data with ONNX Runtime and collects, for each named tensor, the statistics every
+ * calibration method needs, in one pass and in memory that does not grow with the number of samples.
+ *
+ * <pre>{@code
+ * CalibrationTable table = Calibrator.builder()
+ *         .setModel(model)
+ *         .setData(dataset)
+ *         .setTensors(activations)
+ *         .build()
+ *         .calibrate();
+ * Map<String, TensorRange> ranges = table.ranges(CalibrationSettings.of(CalibrationMethod.ENTROPY), activations, false);
+ * }</pre>
+ *
+ * <p>Batches run on several ONNX Runtime sessions at once; each batch's statistics are merged in sample order, and
+ * every statistic is an exact function of the set of values (see {@link Histogram}), so the table is byte-identical
+ * whatever the batch size, the number of sessions or threads.
+ */
+public final class Calibrator {
+    private final OnnxModel model;
+    private final Dataset data;
+    private final Set<String> tensors;
+    private final int bins;
+    private final double movingAverage;
+    private final int batchSize;
+    private final int maxSamples;
+    private final int sessions;
+    private final int intraOpThreads;
+    private final Progress progress;
+
+    private Calibrator(Builder builder) {
+        this.model = builder.model;
+        this.data = builder.data;
+        this.tensors = builder.tensors;
+        this.bins = builder.bins;
+        this.movingAverage = builder.movingAverage;
+        this.batchSize = builder.batchSize;
+        this.maxSamples = builder.maxSamples;
+        this.sessions = builder.sessions;
+        this.intraOpThreads = builder.intraOpThreads;
+        this.progress = builder.progress;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Calibrates.
+     *
+     * @throws CompressException BAD_INPUT for unreadable data, no samples, or a model ONNX Runtime cannot run
+     */
+    public CalibrationTable calibrate() {
+        Set<String> graphInputs = new LinkedHashSet<>();
+        for (ValueInfoProto input : model.graph().inputs()) {
+            graphInputs.add(input.getName());
+        }
+        Set<String> fetched = new LinkedHashSet<>(tensors);
+        fetched.removeAll(graphInputs);
+        Map<String, TensorStatistics> totals = newStatistics();
+        Probe probe = Probe.of(model, fetched, bins > 0 || movingAverage > 0);
+        int total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
+        BlockingQueue<OrtModel> idle = new ArrayBlockingQueue<>(sessions);
+        List<OrtModel> opened = new ArrayList<>();
+        ExecutorService workers = Executors.newFixedThreadPool(sessions, runnable -> {
+            Thread thread = new Thread(runnable, "compress-calibrate");
+            thread.setDaemon(true);
+            return thread;
+        });
+        long samples = 0;
+        progress.start("calibrating", total);
+        try {
+            RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(intraOpThreads);
+            for (int i = 0; i < sessions; i++) {
+                OrtModel session = OrtModel.open(probe.model, options);
+                opened.add(session);
+                idle.add(session);
+            }
+            Deque<Future<Chunk>> inFlight = new ArrayDeque<>();
+            Iterator<Batch> batches = new SampleSelection(data, batchSize, total);
+            while (batches.hasNext()) {
+                Batch batch = batches.next();
+                inFlight.add(workers.submit(() -> observe(batch, probe, idle)));
+                // one batch queued per session beyond the running ones bounds memory; merging in order keeps results
+                // independent of which session finished first
+                while (inFlight.size() > sessions) {
+                    samples += merge(inFlight.removeFirst(), totals);
+                }
+            }
+            while (!inFlight.isEmpty()) {
+                samples += merge(inFlight.removeFirst(), totals);
+            }
+        } finally {
+            // after a failure, batches still running must end before their sessions close
+            workers.shutdownNow();
+            try {
+                workers.awaitTermination(1, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            progress.finish();
+            opened.forEach(OrtModel::close);
+        }
+        if (samples == 0) {
+            throw CompressException.badInput(data.source(), "no calibration samples");
+        }
+        return new CalibrationTable(model.displayName(), CalibrationTable.modelHash(model), samples, bins,
+                movingAverage, totals, null);
+    }
+
+    private Map<String, TensorStatistics> newStatistics() {
+        Map<String, TensorStatistics> stats = new LinkedHashMap<>();
+        for (String tensor : tensors) {
+            stats.put(tensor, new TensorStatistics(bins, movingAverage));
+        }
+        return stats;
+    }
+
+    /** The statistics of one batch, and its size. */
+    private record Chunk(Map<String, TensorStatistics> stats, int samples) {}
+
+    private Chunk observe(Batch batch, Probe probe, BlockingQueue<OrtModel> idle) throws InterruptedException {
+        Map<String, TensorStatistics> stats = newStatistics();
+        for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
+            if (stats.containsKey(input.getKey())) {
+                FloatBuffer values = input.getValue().floats();
+                float[] copy = new float[values.remaining()];
+                values.get(copy);
+                observe(stats, input.getKey(), copy, batch.size());
+            }
+        }
+        Set<String> unclean = new LinkedHashSet<>();
+        OrtModel session = idle.take();
+        try {
+            if (movingAverage > 0) {
+                // per-sample extremes need the whole tensors
+                session.run(batch, probe.reductions.keySet())
+                        .forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
+                return new Chunk(stats, batch.size());
+            }
+            Map<String, OrtModel.FloatOutput> outputs = session.run(batch, probe.requested(bins > 0));
+            probe.reductions.forEach((tensor, r) -> {
+                float[] values = bins > 0 ? outputs.get(tensor).values() : null;
+                boolean clean = stats.get(tensor).observeReduced(scalar(outputs, r.min()), scalar(outputs, r.max()),
+                        scalar(outputs, r.sum()), (long) scalar(outputs, r.count()), values);
+                if (!clean && values != null) {
+                    observe(stats, tensor, values, batch.size());
+                } else if (!clean) {
+                    unclean.add(tensor);
+                }
+            });
+        } finally {
+            idle.add(session);
+        }
+        if (!unclean.isEmpty()) {
+            // NaN or infinities: run the batch again, fetching those tensors to count them and leave them out
+            try (OrtModel full = OrtModel.open(model.withExtraOutputs(unclean), RuntimeOptions.defaults()
+                    .withIntraOpThreads(intraOpThreads))) {
+                full.run(batch, unclean).forEach((name, output) -> observe(stats, name, output.values(),
+                        batch.size()));
+            }
+        }
+        return new Chunk(stats, batch.size());
+    }
+
+    private static float scalar(Map<String, OrtModel.FloatOutput> outputs, String name) {
+        return outputs.get(name).values()[0];
+    }
+
+    private void observe(Map<String, TensorStatistics> stats, String name, float[] values, int samples) {
+        if (!stats.get(name).observe(values, samples)) {
+            throw CompressException.badInput(model.source().orElse(null), "tensor '" + name + "' does not have the"
+                    + " batch as its first dimension, which the moving average needs; calibrate it without one");
+        }
+    }
+
+    private long merge(Future<Chunk> future, Map<String, TensorStatistics> totals) {
+        Chunk chunk;
+        try {
+            chunk = future.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw CompressException.internal("calibration was interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+            throw CompressException.internal("calibration failed: " + e.getCause(), e.getCause());
+        }
+        chunk.stats().forEach((name, stats) -> totals.get(name).merge(stats));
+        progress.advance(chunk.samples());
+        return chunk.samples();
+    }
+
+    /** Names of the outputs ONNX Runtime computes from one tensor: its extremes, sum and element count. */
+    private record Reduction(String min, String max, String sum, String count) {}
+
+    /**
+     * The model extended for calibration: each observed tensor is a graph output, and so are its min, max, sum and
+     * size, computed by ONNX Runtime. MinMax then copies four scalars per tensor out of native memory instead of
+     * whole activations; the sum is NaN or infinite exactly when a value is, which sends the batch to the slow path.
+     */
+    private record Probe(OnnxModel model, Map<String, Reduction> reductions) {
+        /**
+         * @param outputTensors whether the tensors themselves are outputs too (histograms, moving averages); when
+         *     not, ONNX Runtime may reuse their buffers, and MinMax runs closer to plain inference
+         */
+        static Probe of(OnnxModel original, Collection<String> tensors, boolean outputTensors) {
+            OnnxModel model = outputTensors ? original.withExtraOutputs(tensors) : original.copy();
+            Graph graph = model.graph();
+            Map<String, Reduction> reductions = new LinkedHashMap<>();
+            for (String tensor : tensors) {
+                Reduction r = new Reduction(graph.uniqueName(tensor + "/calibration_min"),
+                        graph.uniqueName(tensor + "/calibration_max"), graph.uniqueName(tensor + "/calibration_sum"),
+                        graph.uniqueName(tensor + "/calibration_count"));
+                String size = graph.uniqueName(tensor + "/calibration_size");
+                // no axes: every axis is reduced, in every opset
+                graph.nodes().add(reduce(graph, "ReduceMin", tensor, r.min()));
+                graph.nodes().add(reduce(graph, "ReduceMax", tensor, r.max()));
+                graph.nodes().add(reduce(graph, "ReduceSum", tensor, r.sum()));
+                graph.nodes().add(Nodes.node("Size", graph.uniqueName(size), List.of(tensor), List.of(size)).build());
+                graph.nodes().add(Nodes.node("Cast", graph.uniqueName(r.count()), List.of(size), List.of(r.count()))
+                        .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
+                for (String output : List.of(r.min(), r.max(), r.sum(), r.count())) {
+                    graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
+                }
+                reductions.put(tensor, r);
+            }
+            return new Probe(model, reductions);
+        }
+
+        private static NodeProto reduce(Graph graph, String op, String tensor, String output) {
+            return Nodes.node(op, graph.uniqueName(output), List.of(tensor), List.of(output))
+                    .addAttribute(Nodes.intAttribute("keepdims", 0)).build();
+        }
+
+        /** The reductions, and the tensors themselves when histograms are kept. */
+        Set<String> requested(boolean histograms) {
+            Set<String> names = new LinkedHashSet<>();
+            reductions.forEach((tensor, r) -> {
+                if (histograms) {
+                    names.add(tensor);
+                }
+                names.addAll(List.of(r.min(), r.max(), r.sum(), r.count()));
+            });
+            return names;
+        }
+    }
+
+    /** Configures a {@link Calibrator}: {@code set*} are required, {@code opt*} optional. */
+    public static final class Builder {
+        private OnnxModel model;
+        private Dataset data;
+        private Set<String> tensors;
+        private int bins = CalibrationSettings.DEFAULT_BINS;
+        private double movingAverage;
+        private int batchSize = 32;
+        private int maxSamples;
+        private int sessions = defaultSessions();
+        private int intraOpThreads = 1;
+        private Progress progress = Progress.NONE;
+
+        private Builder() {}
+
+        /** The fp32 model. */
+        public Builder setModel(OnnxModel model) {
+            this.model = model;
+            return this;
+        }
+
+        /** Representative samples; labels are not needed. */
+        public Builder setData(Dataset data) {
+            this.data = data;
+            return this;
+        }
+
+        /** Float tensors to observe: graph inputs or values computed by the graph. */
+        public Builder setTensors(Collection<String> tensors) {
+            this.tensors = new LinkedHashSet<>(tensors);
+            return this;
+        }
+
+        /** Histogram bins per side of zero (default 2048), or 0 to keep extremes only (enough for MinMax). */
+        public Builder optBins(int bins) {
+            if (bins != 0 && (bins < CalibrationSettings.MIN_BINS || bins > CalibrationSettings.MAX_BINS)) {
+                throw new IllegalArgumentException("histogram bins must be between " + CalibrationSettings.MIN_BINS
+                        + " and " + CalibrationSettings.MAX_BINS + ", got " + bins);
+            }
+            this.bins = bins;
+            return this;
+        }
+
+        /** Also keep a moving average of per-sample extremes with this constant in (0, 1]; 0 (default) = off. */
+        public Builder optMovingAverage(double constant) {
+            if (!(constant >= 0 && constant <= 1)) {
+                throw new IllegalArgumentException("moving-average constant must be in (0, 1], got " + constant);
+            }
+            this.movingAverage = constant;
+            return this;
+        }
+
+        /** Samples per ONNX Runtime call (default 32); the table does not depend on it. */
+        public Builder optBatchSize(int batchSize) {
+            if (batchSize < 1) {
+                throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
+            }
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        /**
+         * Uses at most this many samples (0 = all), spread evenly over the dataset's fixed order, so a class-sorted
+         * folder still gives every class.
+         */
+        public Builder optMaxSamples(int maxSamples) {
+            if (maxSamples < 0) {
+                throw new IllegalArgumentException("max samples must be at least 1, got " + maxSamples);
+            }
+            this.maxSamples = maxSamples;
+            return this;
+        }
+
+        /**
+         * ONNX Runtime sessions run in parallel (default: one per core), each with {@code intraOpThreads} threads
+         * (default 1; 0 = ONNX Runtime's choice). The table does not depend on either.
+         */
+        public Builder optThreads(int sessions, int intraOpThreads) {
+            if (sessions < 1 || intraOpThreads < 0) {
+                throw new IllegalArgumentException("sessions must be at least 1 and intra-op threads at least 0, got "
+                        + sessions + " and " + intraOpThreads);
+            }
+            this.sessions = sessions;
+            this.intraOpThreads = intraOpThreads;
+            return this;
+        }
+
+        public Builder optProgress(Progress progress) {
+            this.progress = progress;
+            return this;
+        }
+
+        /** One session per available core. */
+        public static int defaultSessions() {
+            return Runtime.getRuntime().availableProcessors();
+        }
+
+        public Calibrator build() {
+            if (model == null || data == null || tensors == null) {
+                throw new IllegalStateException("setModel, setData and setTensors are required");
+            }
+            return new Calibrator(this);
+        }
+    }
+}

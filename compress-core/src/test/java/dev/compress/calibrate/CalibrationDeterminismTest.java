@@ -1,0 +1,66 @@
+package dev.compress.calibrate;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.compress.data.Dataset;
+import dev.compress.data.ImageDataset;
+import dev.compress.data.ModelInputs;
+import dev.compress.data.Preprocessing;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.testing.TestData;
+import java.util.LinkedHashSet;
+import java.util.Set;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The table is a function of the samples only: byte-identical for batch sizes 1, 8 and 32 and for 1 and 2 parallel
+ * sessions (and 2 intra-op threads), on the shipped models and calibration images.
+ */
+class CalibrationDeterminismTest {
+    static Dataset calib(OnnxModel model) {
+        return ImageDataset.builder()
+                .setRoot(TestData.fashionMnist().resolve("calib"))
+                .setInputName(ModelInputs.imageInput(model).getName())
+                .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
+                .build();
+    }
+
+    /** Every float tensor a node computes, plus the image input: more than any plan needs. */
+    static Set<String> allComputed(OnnxModel model) {
+        Set<String> tensors = new LinkedHashSet<>();
+        tensors.add(ModelInputs.imageInput(model).getName());
+        for (NodeProto node : model.graph().nodes()) {
+            tensors.addAll(node.getOutputList());
+        }
+        return tensors;
+    }
+
+    private static String table(OnnxModel model, int batchSize, int sessions, int intraOpThreads, int maxSamples) {
+        CalibrationTable table = Calibrator.builder()
+                .setModel(model)
+                .setData(calib(model))
+                .setTensors(allComputed(model))
+                .optMovingAverage(0.01)
+                .optBatchSize(batchSize)
+                .optMaxSamples(maxSamples)
+                .optThreads(sessions, intraOpThreads)
+                .build()
+                .calibrate();
+        return table.toJson(CalibrationSettings.of(CalibrationMethod.ENTROPY), false);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cnn", "resnet"})
+    void tableDoesNotDependOnBatchSizeOrThreads(String name) {
+        OnnxModel model = OnnxModel.load(TestData.model(name + "-fp32.onnx"));
+        int samples = name.equals("cnn") ? 0 : 160; // all 500 for the CNN; the ResNet at batch 1 is slower
+        String reference = table(model, 32, 1, 1, samples);
+        assertThat(reference).contains("\"samples\" : " + (samples == 0 ? 500 : samples));
+        assertThat(table(model, 8, 1, 1, samples)).isEqualTo(reference);
+        assertThat(table(model, 1, 2, 1, samples)).isEqualTo(reference);
+        assertThat(table(model, 32, 2, 1, samples)).isEqualTo(reference);
+        assertThat(table(model, 8, 1, 2, samples)).isEqualTo(reference);
+    }
+}

@@ -1,0 +1,65 @@
+package dev.compress.quantize;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.calibrate.CalibrationTable;
+import dev.compress.eval.EvalReport;
+import dev.compress.eval.Evaluator;
+import dev.compress.graph.OnnxModel;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Every calibrator gives a usable INT8 CNN from one reusable table, judged on the 2000 held-out images. */
+class CalibrationMethodsTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void everyMethodStaysCloseToFp32AndChoosesItsOwnRanges() {
+        OnnxModel fp32 = QuantizerTest.fp32("cnn");
+        CalibrationTable table = Quantizer.builder().setModel(fp32)
+                .setCalibrationData(QuantizerTest.images(fp32, "calib")).build().calibrate();
+        assertThat(table.samples()).isEqualTo(500);
+        float minmaxMax = 0;
+        for (CalibrationMethod method : CalibrationMethod.values()) {
+            QuantizationResult result = Quantizer.builder().setModel(fp32).optTable(table)
+                    .optCalibration(CalibrationSettings.of(method)).build().quantize();
+            assertThat(result.report().method()).isEqualTo(method.id());
+            // the last ReLU before the classifier: clipping methods cut its long tail, MinMax keeps it
+            float max = result.report().activations().get(result.report().activations().size() - 1).max();
+            if (method == CalibrationMethod.MINMAX) {
+                minmaxMax = max;
+            } else {
+                assertThat(max).as(method.id()).isLessThan(minmaxMax);
+            }
+            Path int8 = dir.resolve("cnn-" + method.id() + ".onnx");
+            result.model().save(int8);
+            EvalReport report = Evaluator.builder().setModel(int8).optBaseline(fp32.source().orElseThrow())
+                    .setData(QuantizerTest.images(fp32, "heldout")).build().evaluate();
+            assertThat(report.baseline().dropPoints()).as(method.id()).isLessThanOrEqualTo(1.0);
+            assertThat(report.baseline().agreement().fraction()).as(method.id()).isGreaterThanOrEqualTo(0.95);
+        }
+    }
+
+    @Test
+    void perTensorOverrideAppliesToThatTensorOnly() {
+        OnnxModel fp32 = QuantizerTest.fp32("cnn");
+        QuantizationResult entropy = Quantizer.builder().setModel(fp32)
+                .setCalibrationData(QuantizerTest.images(fp32, "calib"))
+                .optCalibration(CalibrationSettings.of(CalibrationMethod.ENTROPY)).build().quantize();
+        String first = entropy.report().activations().get(1).tensor();
+        QuantizationResult mixed = Quantizer.builder().setModel(fp32)
+                .setCalibrationData(QuantizerTest.images(fp32, "calib"))
+                .optCalibration(CalibrationSettings.of(CalibrationMethod.ENTROPY)
+                        .withPerTensor(Map.of(first, CalibrationMethod.MINMAX))).build().quantize();
+        QuantizationResult minmax = QuantizerTest.quantize(fp32, ActivationType.UINT8, java.util.List.of());
+        assertThat(mixed.report().activations().get(1).max()).isEqualTo(minmax.report().activations().get(1).max());
+        assertThat(mixed.report().activations().get(1).max())
+                .isGreaterThan(entropy.report().activations().get(1).max());
+        assertThat(mixed.report().activations().get(3).max()).isEqualTo(entropy.report().activations().get(3).max());
+    }
+}
