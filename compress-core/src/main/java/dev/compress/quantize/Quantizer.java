@@ -50,6 +50,7 @@ public final class Quantizer {
     private final Set<String> excluded;
     private final int batchSize;
     private final Progress progress;
+    private final DynamicFormat dynamic;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -58,6 +59,7 @@ public final class Quantizer {
         this.excluded = builder.excluded;
         this.batchSize = builder.batchSize;
         this.progress = builder.progress;
+        this.dynamic = builder.dynamic;
     }
 
     public static Builder builder() {
@@ -70,6 +72,10 @@ public final class Quantizer {
      * @throws CompressException BAD_INPUT for a model that cannot be quantized or unreadable calibration data
      */
     public QuantizationResult quantize() {
+        if (dynamic != null) {
+            checkExcludedNodesExist();
+            return DynamicQuantization.quantize(model, excluded, dynamic);
+        }
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         if (opset < MIN_OPSET) {
             throw CompressException.badInput(model.source().orElse(null), "opset " + opset
@@ -78,6 +84,7 @@ public final class Quantizer {
         checkExcludedNodesExist();
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
+        graph.promoteConstants();
         List<String> folded = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
@@ -86,8 +93,11 @@ public final class Quantizer {
         MinMaxCalibrator calibrator;
         QuantizationPlan guess = QuantizationPlan.of(graph, excluded, Set.of());
         if (guess.quantizedNodes.isEmpty()) {
+            Map<NodeProto, String> weighted = new LinkedHashMap<>(guess.floatNodes);
+            weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.getOpType()));
             throw CompressException.badInput(model.source().orElse(null),
-                    "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found");
+                    "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found"
+                            + (weighted.isEmpty() ? "" : " (" + describeReasons(weighted) + ")"));
         }
         try (OrtModel probe = OrtModel.open(withOutputs(model, guess.activations), RuntimeOptions.defaults())) {
             // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
@@ -114,6 +124,13 @@ public final class Quantizer {
         }
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QdqRewriter.rewrite(graph, plan, params, perChannel);
+        // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
+        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
+        List<NodeProto> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
+        quantizedNodes.addAll(embeddings.quantized());
+        Map<NodeProto, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
+        embeddings.quantized().forEach(floatNodes::remove);
+        floatNodes.putAll(embeddings.keptFloat());
         quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
@@ -122,11 +139,9 @@ public final class Quantizer {
                 "int8 symmetric",
                 perChannel,
                 samples,
-                countByOp(plan.quantizedNodes),
-                countByOp(plan.floatNodes.keySet()),
-                plan.floatNodes.entrySet().stream().collect(Collectors.toMap(
-                        e -> Nodes.describe(e.getKey()), Map.Entry::getValue,
-                        (a, b) -> a, TreeMap::new)),
+                countByOp(quantizedNodes),
+                countByOp(floatNodes.keySet()),
+                describe(floatNodes),
                 folded,
                 ranges);
         // the exported model says how it was made, for whoever deploys it
@@ -151,7 +166,21 @@ public final class Quantizer {
         }
     }
 
-    private static Map<String, Integer> countByOp(Collection<NodeProto> nodes) {
+    /** Node name to reason, sorted by name, for reports. */
+    static Map<String, String> describe(Map<NodeProto, String> floatNodes) {
+        return floatNodes.entrySet().stream().collect(Collectors.toMap(
+                e -> Nodes.describe(e.getKey()), Map.Entry::getValue, (a, b) -> a, TreeMap::new));
+    }
+
+    /** The distinct reasons with a count, e.g. "2x weight is FLOAT16", for one-line errors. */
+    static String describeReasons(Map<NodeProto, String> floatNodes) {
+        Map<String, Integer> counts = new TreeMap<>();
+        floatNodes.values().forEach(reason -> counts.merge(reason, 1, Integer::sum));
+        return counts.entrySet().stream().map(e -> e.getValue() + "x " + e.getKey())
+                .collect(Collectors.joining("; "));
+    }
+
+    static Map<String, Integer> countByOp(Collection<NodeProto> nodes) {
         Map<String, Integer> counts = new TreeMap<>();
         for (NodeProto node : nodes) {
             counts.merge(node.getOpType(), 1, Integer::sum);
@@ -218,6 +247,7 @@ public final class Quantizer {
         private Set<String> excluded = Set.of();
         private int batchSize = 32;
         private Progress progress = Progress.NONE;
+        private DynamicFormat dynamic;
 
         private Builder() {}
 
@@ -259,9 +289,24 @@ public final class Quantizer {
             return this;
         }
 
+        /**
+         * Dynamic quantization: int8 weights only, activations quantized by ONNX Runtime on each call; no
+         * calibration data is needed (it is ignored if set). Written as {@link DynamicFormat#MATMUL_INTEGER}.
+         */
+        public Builder optDynamic(boolean dynamic) {
+            this.dynamic = dynamic ? DynamicFormat.MATMUL_INTEGER : null;
+            return this;
+        }
+
+        /** Dynamic quantization written in the given form (for measuring the alternatives). */
+        public Builder optDynamic(DynamicFormat format) {
+            this.dynamic = format;
+            return this;
+        }
+
         public Quantizer build() {
-            if (model == null || calibration == null) {
-                throw new IllegalStateException("setModel and setCalibrationData are required");
+            if (model == null || calibration == null && dynamic == null) {
+                throw new IllegalStateException("setModel and setCalibrationData (or optDynamic) are required");
             }
             return new Quantizer(this);
         }
