@@ -36,6 +36,9 @@ final class QuantizationPlan {
     static final Set<String> PASS_THROUGH_OPS =
             Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze");
 
+    /** Ops with subgraphs, whose bodies are left in float. */
+    static final Set<String> CONTROL_FLOW_OPS = Set.of("If", "Loop", "Scan");
+
     /** Activation tensors to calibrate and quantize, in graph order. */
     final Set<String> activations = new LinkedHashSet<>();
     /** Pass-through outputs that reuse the parameters of another tensor (output -> input). */
@@ -107,6 +110,16 @@ final class QuantizationPlan {
      * @param notFloat tensors ONNX Runtime reported as non-float, which the graph's own type records missed
      */
     static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> notFloat) {
+        return of(graph, excluded, notFloat, Map.of());
+    }
+
+    /**
+     * Plans the rewrite, keeping some tensors in float.
+     *
+     * @param keepFloat tensors that must not be quantized, with the reason (e.g. an attention mask whose calibrated
+     *     range, down to -3.4e38, leaves no resolution for anything else); nodes reading them stay float
+     */
+    static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> notFloat, Map<String, String> keepFloat) {
         QuantizationPlan plan = new QuantizationPlan();
         Set<String> graphOutputs = outputNames(graph);
         Set<String> floatTensors = floatTensors(graph);
@@ -152,6 +165,14 @@ final class QuantizationPlan {
                 reason = "input is not quantized";
             } else {
                 ok = false;
+                if (CONTROL_FLOW_OPS.contains(op)) {
+                    reason = "subgraph left in float (only the main graph is quantized)";
+                }
+            }
+            String kept = inputs.stream().filter(keepFloat::containsKey).findFirst().orElse(null);
+            if (ok && kept != null) {
+                ok = false;
+                reason = "input " + kept + " " + keepFloat.get(kept);
             }
             if (ok && inputs.stream().anyMatch(t -> !floatTensors.contains(t))) {
                 ok = false;
@@ -172,7 +193,8 @@ final class QuantizationPlan {
             if (weighted) {
                 plan.weightedNodes.add(node);
             }
-            if (!graphOutputs.contains(output) && !index.consumers(output).isEmpty()) {
+            if (!graphOutputs.contains(output) && !index.consumers(output).isEmpty()
+                    && !keepFloat.containsKey(output)) {
                 plan.activations.add(output);
                 if (passThrough) {
                     plan.sharedParams.put(output, node.getInput(0));
@@ -189,7 +211,9 @@ final class QuantizationPlan {
             return "weight is not an initializer";
         }
         if (!Tensors.isFloat(weight)) {
-            return "weight is " + Tensors.typeName(weight.getDataType());
+            return "weight is " + Tensors.typeName(weight.getDataType())
+                    + (weight.getDataType() == TensorProto.DataType.FLOAT16_VALUE
+                    ? " (fp16 models are not quantized: convert to fp32 first)" : "");
         }
         int rank = weight.getDimsCount();
         boolean conv = node.getOpType().startsWith("Conv");

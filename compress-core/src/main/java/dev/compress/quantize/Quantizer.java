@@ -43,6 +43,8 @@ public final class Quantizer {
     /** QuantizeLinear exists from opset 10; its per-axis form from opset 13. */
     static final long MIN_OPSET = 10;
     static final long PER_CHANNEL_OPSET = 13;
+    /** Largest activation magnitude quantized; beyond it a tensor stays float (see {@link #tooWide}). */
+    static final float MAX_ACTIVATION = 1000f;
 
     private final OnnxModel model;
     private final Dataset calibration;
@@ -105,6 +107,11 @@ public final class Quantizer {
             plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
             calibrator = new MinMaxCalibrator(plan.activations);
             samples = calibrate(probe, plan.activations, calibrator);
+            Map<String, String> tooWide = tooWide(plan.activations, calibrator);
+            if (!tooWide.isEmpty()) {
+                // planned again without them; the new plan's activations are a subset, all calibrated
+                plan = QuantizationPlan.of(graph, excluded, notFloat, tooWide);
+            }
         }
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
@@ -153,6 +160,25 @@ public final class Quantizer {
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
         quantized.metadata().put("compress.quantization", Json.compact(provenance));
         return new QuantizationResult(quantized, report);
+    }
+
+    /**
+     * Activations whose calibrated magnitude exceeds {@link #MAX_ACTIVATION}: 8 bits spread over such a range leave
+     * nothing for ordinary values. Transformer exporters add attention masks of -10000 or -3.4e38 to the scores;
+     * quantizing that sum destroys every score, so those tensors stay float.
+     */
+    private static Map<String, String> tooWide(Set<String> activations, MinMaxCalibrator calibrator) {
+        Map<String, String> wide = new LinkedHashMap<>();
+        for (String tensor : activations) {
+            float[] range = calibrator.range(tensor);
+            // infinite ranges are left to the overflow error below
+            if (Float.isFinite(range[0]) && Float.isFinite(range[1])
+                    && Math.max(-range[0], range[1]) > MAX_ACTIVATION) {
+                wide.put(tensor, String.format(java.util.Locale.ROOT,
+                        "has calibrated range [%.3g, %.3g], too wide for 8 bits (attention mask?)", range[0], range[1]));
+            }
+        }
+        return wide;
     }
 
     private void checkExcludedNodesExist() {
