@@ -10,6 +10,7 @@ import dev.compress.eval.GateResult;
 import dev.compress.graph.OnnxModel;
 import dev.compress.inspect.ModelSummary;
 import dev.compress.quantize.ActivationType;
+import dev.compress.quantize.DynamicFormat;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
@@ -60,10 +61,27 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "The fp32 .onnx model.")
     Path model;
 
-    @Option(names = "--calib", required = true, paramLabel = "DIR", order = 2,
+    @Option(names = "--calib", paramLabel = "DIR", order = 2,
             description = "Calibration samples: a folder of images (class sub-folders or loose images), a .csv of "
-                    + "path,label lines, or a folder of .npy files. Labels are not needed.")
+                    + "path,label lines, a folder of .npy files, a .jsonl file of token ids (one JSON object of named "
+                    + "integer arrays per line), or with --tokenizer a text file (one text per line). Labels are not "
+                    + "needed. Not used with --dynamic.")
     Path calib;
+
+    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", order = 2,
+            description = "With a text file as --calib: the HuggingFace tokenizer.json that turns each line into the "
+                    + "model's input_ids, attention_mask and token_type_ids.")
+    Path tokenizer;
+
+    @Option(names = "--dynamic", order = 2,
+            description = "Dynamic quantization: int8 MatMul/Gemm weights (per channel) and Gather tables (per row); "
+                    + "ONNX Runtime quantizes activations on each call. Needs no calibration data.")
+    boolean dynamic;
+
+    @Option(names = "--dynamic-format", paramLabel = "FORMAT", order = 2, converter = DynamicFormatConverter.class,
+            description = "With --dynamic: matmul-integer (default; fastest here, see docs/transformers.md), qdq, "
+                    + "or weight-only.")
+    DynamicFormat dynamicFormat;
 
     @Option(names = "--out", required = true, paramLabel = "OUT", order = 3,
             description = "Where to write the INT8 model (.onnx). Its folder must exist.")
@@ -113,6 +131,19 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (dynamic && calib != null) {
+            throw new ParameterException(spec.commandLine(), "--dynamic needs no calibration data; drop --calib");
+        }
+        if (!dynamic && calib == null) {
+            throw new ParameterException(spec.commandLine(),
+                    "Missing required option: '--calib=DIR' (or --dynamic, which needs no calibration data)");
+        }
+        if (dynamicFormat != null && !dynamic) {
+            throw new ParameterException(spec.commandLine(), "--dynamic-format applies to --dynamic only");
+        }
+        if (tokenizer != null && calib == null) {
+            throw new ParameterException(spec.commandLine(), "--tokenizer needs --calib TEXT-FILE");
+        }
         if (maxDrop != null && eval == null) {
             throw new ParameterException(spec.commandLine(), "--max-drop needs --eval DIR (data to measure the drop on)");
         }
@@ -126,19 +157,24 @@ final class QuantizeCommand implements Callable<Integer> {
 
         global.debug("loading " + model);
         OnnxModel fp32 = OnnxModel.load(model);
-        Datasets.Opened calibration = Datasets.open(calib, fp32, preprocessing, labels);
+        Datasets.Opened calibration = calib == null ? null
+                : tokenizer != null ? Datasets.text(calib, tokenizer, fp32)
+                : Datasets.open(calib, fp32, preprocessing, labels);
         Datasets.Opened evaluation = eval == null ? null : Datasets.open(eval, fp32, preprocessing, labels);
         if (evaluation != null && evaluation.dataset().classNames().isEmpty()) {
             // found now rather than after calibration
             throw CompressException.badInput(eval, "has no labels; --eval needs labeled samples (class folders, "
                     + "a .csv of path,label lines, or .npy data with labels.npy)");
         }
-        global.debug("calibration data: " + calibration.dataset().size() + " samples from " + calib
-                + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
+        if (calibration != null) {
+            global.debug("calibration data: " + calibration.dataset().size() + " samples from " + calib
+                    + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
+        }
 
         QuantizationResult result = Quantizer.builder()
                 .setModel(fp32)
-                .setCalibrationData(calibration.dataset())
+                .setCalibrationData(calibration == null ? null : calibration.dataset())
+                .optDynamic(dynamic ? (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER : dynamicFormat) : null)
                 .optActivationType(activations)
                 .optExclude(exclude)
                 .optBatchSize(batchSize)
@@ -189,7 +225,7 @@ final class QuantizeCommand implements Callable<Integer> {
         size.put("fp32Bytes", fp32Bytes);
         size.put("int8Bytes", int8Bytes);
         size.put("ratio", ratio(fp32Bytes, int8Bytes));
-        if (calibration.preprocessing() != null) {
+        if (calibration != null && calibration.preprocessing() != null) {
             root.set("preprocessing", Json.MAPPER.valueToTree(calibration.preprocessingMap()));
         }
         root.set("quantization", Json.MAPPER.valueToTree(quantization));
@@ -220,8 +256,9 @@ final class QuantizeCommand implements Callable<Integer> {
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
         stdout.println("quantized: " + quantization.quantizedNodeCount() + " nodes " + counts(quantization.quantizedOps())
                 + "; left in float: " + floatCount + " nodes" + (floatCount == 0 ? "" : " " + counts(quantization.floatOps())));
-        stdout.println("calibration: " + quantization.calibrationSamples() + " samples, " + quantization.activationType()
-                + " activations, int8 weights " + (quantization.perChannel() ? "per channel" : "per tensor"));
+        stdout.println((dynamic ? "dynamic: no calibration, " : "calibration: " + quantization.calibrationSamples()
+                + " samples, ") + quantization.activationType() + " activations, int8 weights "
+                + (quantization.perChannel() ? "per channel" : "per tensor"));
         if (evaluation != null) {
             stdout.print(evaluation.summary());
         }
@@ -236,6 +273,18 @@ final class QuantizeCommand implements Callable<Integer> {
         StringBuilder text = new StringBuilder("(");
         ops.forEach((op, n) -> text.append(text.length() > 1 ? ", " : "").append(op).append(' ').append(n));
         return text.append(')').toString();
+    }
+
+    /** {@code matmul-integer} / {@code qdq} / {@code weight-only}; anything else is a usage error. */
+    static final class DynamicFormatConverter implements picocli.CommandLine.ITypeConverter<DynamicFormat> {
+        @Override
+        public DynamicFormat convert(String value) {
+            try {
+                return DynamicFormat.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     /** {@code uint8} / {@code int8}, any case; anything else is a usage error listing the choices. */
