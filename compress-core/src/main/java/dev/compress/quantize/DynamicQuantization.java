@@ -133,6 +133,9 @@ final class DynamicQuantization {
 
     /** Why {@code node} cannot be quantized dynamically, or null. */
     private String problem(NodeProto node) {
+        if (node.getInputCount() < 2 || node.getOutputCount() < 1) {
+            return "malformed: " + node.getInputCount() + " inputs";
+        }
         TensorProto weight = graph.initializer(node.getInput(1)).orElse(null);
         if (graph.initializer(node.getInput(0)).isPresent()) {
             return "first input is a constant";

@@ -38,6 +38,7 @@ final class EmbeddingQuantizer {
         List<NodeProto> rewritten = new ArrayList<>();
         for (NodeProto node : graph.nodes()) {
             TensorProto table = node.getOpType().equals("Gather") && node.getDomain().isEmpty()
+                    && node.getInputCount() == 2 && node.getOutputCount() == 1
                     ? graph.initializer(node.getInput(0)).orElse(null)
                     : null;
             if (table == null || table.getDataType() != TensorProto.DataType.FLOAT_VALUE
