@@ -57,6 +57,21 @@ public final class MiniLm {
         return TokenDataset.text(text, dir.resolve(TOKENIZER), inputShapes(OnnxModel.load(dir.resolve(FP32))));
     }
 
+    /**
+     * The second MatMul of each feed-forward block (weight [1536, 384], input the GELU output): its input's
+     * outliers make it the one layer that static per-tensor INT8 cannot take (docs/transformers.md).
+     */
+    public static List<String> ffnDownMatMuls(OnnxModel model) {
+        List<String> names = new ArrayList<>();
+        for (var node : model.graph().nodes()) {
+            var weight = node.getOpType().equals("MatMul") ? model.graph().initializer(node.getInput(1)) : null;
+            if (weight != null && weight.isPresent() && weight.get().getDims(0) > weight.get().getDims(1)) {
+                names.add(node.getName());
+            }
+        }
+        return names;
+    }
+
     public static Map<String, long[]> inputShapes(OnnxModel model) {
         Map<String, long[]> shapes = new LinkedHashMap<>();
         for (ValueInfoProto input : model.graph().inputs()) {

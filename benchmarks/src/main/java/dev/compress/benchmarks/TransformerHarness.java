@@ -50,12 +50,21 @@ public final class TransformerHarness {
                     .model().save(out);
             models.put("compress dynamic, " + format.cliName(), out);
         }
-        Path staticFile = work.resolve("static.onnx");
-        QuantizationResult staticResult = Quantizer.builder().setModel(OnnxModel.load(fp32File))
-                .setCalibrationData(calibration).optBatchSize(16).build().quantize();
-        staticResult.model().save(staticFile);
-        models.put("compress static (" + calibration.size() + " calibration sentences)", staticFile);
-        System.err.println("static: " + staticResult.report().summary());
+        List<String> ffnDown = MiniLm.ffnDownMatMuls(OnnxModel.load(fp32File));
+        Map<String, Quantizer.Builder> statics = new LinkedHashMap<>();
+        statics.put("compress static, all ops", Quantizer.builder());
+        statics.put("compress static, --ops MatMul", Quantizer.builder().optOpTypes(List.of("MatMul")));
+        statics.put("compress static, --ops MatMul, FFN-down MatMuls float",
+                Quantizer.builder().optOpTypes(List.of("MatMul")).optExclude(ffnDown));
+        int k = 0;
+        for (Map.Entry<String, Quantizer.Builder> variant : statics.entrySet()) {
+            Path out = work.resolve("static-" + k++ + ".onnx");
+            QuantizationResult result = variant.getValue().setModel(OnnxModel.load(fp32File))
+                    .setCalibrationData(calibration).optBatchSize(16).build().quantize();
+            result.model().save(out);
+            models.put(variant.getKey(), out);
+            System.err.println(variant.getKey() + ": " + result.report().summary());
+        }
 
         List<float[]> reference = MiniLm.embed(fp32File, eval, 16);
         Map<String, double[]> cosines = new LinkedHashMap<>();

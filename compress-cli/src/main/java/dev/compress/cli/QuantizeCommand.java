@@ -101,6 +101,11 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Node names to keep in float, comma-separated (see: compress inspect).")
     List<String> exclude = new ArrayList<>();
 
+    @Option(names = "--ops", paramLabel = "OP", split = ",", order = 6,
+            description = "Quantize only these op types, comma-separated (e.g. MatMul for a transformer). Default:"
+                    + " every op that can be (Conv, ConvTranspose, Gemm, MatMul, Add, Mul, pooling, reshapes).")
+    List<String> ops = new ArrayList<>();
+
     private int batchSize = 32;
 
     @Option(names = "--batch-size", paramLabel = "N", order = 7, defaultValue = "32",
@@ -141,6 +146,16 @@ final class QuantizeCommand implements Callable<Integer> {
         if (dynamicFormat != null && !dynamic) {
             throw new ParameterException(spec.commandLine(), "--dynamic-format applies to --dynamic only");
         }
+        if (!ops.isEmpty() && dynamic) {
+            throw new ParameterException(spec.commandLine(), "--ops applies to static quantization; --dynamic always"
+                    + " quantizes MatMul, Gemm and Gather");
+        }
+        for (String op : ops) {
+            if (!Quantizer.supportedOpTypes().contains(op)) {
+                throw new ParameterException(spec.commandLine(), "--ops: cannot quantize op type '" + op
+                        + "'; supported: " + String.join(", ", new java.util.TreeSet<>(Quantizer.supportedOpTypes())));
+            }
+        }
         if (tokenizer != null && calib == null) {
             throw new ParameterException(spec.commandLine(), "--tokenizer needs --calib TEXT-FILE");
         }
@@ -177,6 +192,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .optDynamic(dynamic ? (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER : dynamicFormat) : null)
                 .optActivationType(activations)
                 .optExclude(exclude)
+                .optOpTypes(ops)
                 .optBatchSize(batchSize)
                 .optProgress(global.progress())
                 .build()

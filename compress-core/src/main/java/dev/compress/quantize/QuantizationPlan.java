@@ -110,16 +110,18 @@ final class QuantizationPlan {
      * @param notFloat tensors ONNX Runtime reported as non-float, which the graph's own type records missed
      */
     static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> notFloat) {
-        return of(graph, excluded, notFloat, Map.of());
+        return of(graph, excluded, Set.of(), notFloat, Map.of());
     }
 
     /**
      * Plans the rewrite, keeping some tensors in float.
      *
+     * @param opTypes the op types to quantize; empty for all that can be
      * @param keepFloat tensors that must not be quantized, with the reason (e.g. an attention mask whose calibrated
      *     range, down to -3.4e38, leaves no resolution for anything else); nodes reading them stay float
      */
-    static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> notFloat, Map<String, String> keepFloat) {
+    static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> opTypes, Set<String> notFloat,
+            Map<String, String> keepFloat) {
         QuantizationPlan plan = new QuantizationPlan();
         Set<String> graphOutputs = outputNames(graph);
         Set<String> floatTensors = floatTensors(graph);
@@ -129,6 +131,10 @@ final class QuantizationPlan {
             String op = node.getOpType();
             if (excluded.contains(node.getName())) {
                 plan.floatNodes.put(node, "excluded");
+                continue;
+            }
+            if (!opTypes.isEmpty() && !opTypes.contains(op)) {
+                plan.floatNodes.put(node, "op type not selected");
                 continue;
             }
             if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx")) {

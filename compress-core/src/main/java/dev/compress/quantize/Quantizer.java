@@ -53,6 +53,7 @@ public final class Quantizer {
     private final int batchSize;
     private final Progress progress;
     private final DynamicFormat dynamic;
+    private final Set<String> opTypes;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -62,6 +63,16 @@ public final class Quantizer {
         this.batchSize = builder.batchSize;
         this.progress = builder.progress;
         this.dynamic = builder.dynamic;
+        this.opTypes = builder.opTypes;
+    }
+
+    /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
+    public static Set<String> supportedOpTypes() {
+        Set<String> ops = new LinkedHashSet<>(QuantizationPlan.WEIGHTED_OPS);
+        ops.addAll(QuantizationPlan.ELEMENTWISE_OPS);
+        ops.addAll(QuantizationPlan.POOLING_OPS);
+        ops.addAll(QuantizationPlan.PASS_THROUGH_OPS);
+        return ops;
     }
 
     public static Builder builder() {
@@ -93,7 +104,7 @@ public final class Quantizer {
         QuantizationPlan plan;
         long samples;
         MinMaxCalibrator calibrator;
-        QuantizationPlan guess = QuantizationPlan.of(graph, excluded, Set.of());
+        QuantizationPlan guess = QuantizationPlan.of(graph, excluded, opTypes, Set.of(), Map.of());
         if (guess.quantizedNodes.isEmpty()) {
             Map<NodeProto, String> weighted = new LinkedHashMap<>(guess.floatNodes);
             weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.getOpType()));
@@ -104,13 +115,13 @@ public final class Quantizer {
         try (OrtModel probe = OrtModel.open(withOutputs(model, guess.activations), RuntimeOptions.defaults())) {
             // the plan guessed tensor types; ONNX Runtime knows them, so drop what is not float and plan again
             Set<String> notFloat = probe.nonFloatOutputs();
-            plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
+            plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, opTypes, notFloat, Map.of());
             calibrator = new MinMaxCalibrator(plan.activations);
             samples = calibrate(probe, plan.activations, calibrator);
             Map<String, String> tooWide = tooWide(plan.activations, calibrator);
             if (!tooWide.isEmpty()) {
                 // planned again without them; the new plan's activations are a subset, all calibrated
-                plan = QuantizationPlan.of(graph, excluded, notFloat, tooWide);
+                plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
             }
         }
         Map<String, QuantParams> params = new LinkedHashMap<>();
@@ -274,6 +285,7 @@ public final class Quantizer {
         private int batchSize = 32;
         private Progress progress = Progress.NONE;
         private DynamicFormat dynamic;
+        private Set<String> opTypes = Set.of();
 
         private Builder() {}
 
@@ -298,6 +310,21 @@ public final class Quantizer {
         /** Node names kept in float. */
         public Builder optExclude(Collection<String> nodeNames) {
             this.excluded = Set.copyOf(nodeNames);
+            return this;
+        }
+
+        /**
+         * Static quantization of only these op types (e.g. {@code MatMul} for a transformer, whose residual Adds
+         * and LayerNorm inputs lose most in 8 bits); empty (the default) quantizes every op that can be.
+         */
+        public Builder optOpTypes(Collection<String> opTypes) {
+            for (String op : opTypes) {
+                if (!supportedOpTypes().contains(op)) {
+                    throw new IllegalArgumentException("cannot quantize op type '" + op + "'; supported: "
+                            + new java.util.TreeSet<>(supportedOpTypes()));
+                }
+            }
+            this.opTypes = Set.copyOf(opTypes);
             return this;
         }
 
