@@ -56,6 +56,9 @@ public final class TransformerHarness {
         statics.put("compress static, --ops MatMul", Quantizer.builder().optOpTypes(List.of("MatMul")));
         statics.put("compress static, --ops MatMul, FFN-down MatMuls float",
                 Quantizer.builder().optOpTypes(List.of("MatMul")).optExclude(ffnDown));
+        statics.put("compress static, --upgrade-opset", Quantizer.builder().optUpgradeOpset(true));
+        statics.put("compress static, --ops MatMul --upgrade-opset",
+                Quantizer.builder().optOpTypes(List.of("MatMul")).optUpgradeOpset(true));
         int k = 0;
         for (Map.Entry<String, Quantizer.Builder> variant : statics.entrySet()) {
             Path out = work.resolve("static-" + k++ + ".onnx");

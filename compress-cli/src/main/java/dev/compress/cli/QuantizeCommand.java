@@ -106,6 +106,11 @@ final class QuantizeCommand implements Callable<Integer> {
                     + " every op that can be (Conv, ConvTranspose, Gemm, MatMul, Add, Mul, pooling, reshapes).")
     List<String> ops = new ArrayList<>();
 
+    @Option(names = "--upgrade-opset", order = 6,
+            description = "Static: move an opset 11/12 model to opset 13 first (when every op means the same there),"
+                    + " so weights are quantized per channel instead of per tensor.")
+    boolean upgradeOpset;
+
     private int batchSize = 32;
 
     @Option(names = "--batch-size", paramLabel = "N", order = 7, defaultValue = "32",
@@ -145,6 +150,10 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         if (dynamicFormat != null && !dynamic) {
             throw new ParameterException(spec.commandLine(), "--dynamic-format applies to --dynamic only");
+        }
+        if (upgradeOpset && dynamic) {
+            throw new ParameterException(spec.commandLine(), "--upgrade-opset applies to static quantization;"
+                    + " --dynamic is per channel at any opset");
         }
         if (!ops.isEmpty() && dynamic) {
             throw new ParameterException(spec.commandLine(), "--ops applies to static quantization; --dynamic always"
@@ -193,6 +202,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .optActivationType(activations)
                 .optExclude(exclude)
                 .optOpTypes(ops)
+                .optUpgradeOpset(upgradeOpset)
                 .optBatchSize(batchSize)
                 .optProgress(global.progress())
                 .build()

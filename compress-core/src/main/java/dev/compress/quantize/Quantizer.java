@@ -54,6 +54,7 @@ public final class Quantizer {
     private final Progress progress;
     private final DynamicFormat dynamic;
     private final Set<String> opTypes;
+    private final boolean upgradeOpset;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -64,6 +65,7 @@ public final class Quantizer {
         this.progress = builder.progress;
         this.dynamic = builder.dynamic;
         this.opTypes = builder.opTypes;
+        this.upgradeOpset = builder.upgradeOpset;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -98,6 +100,8 @@ public final class Quantizer {
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         graph.promoteConstants();
+        String upgrade = upgradeOpset && opset < PER_CHANNEL_OPSET ? PerChannelUpgrade.apply(quantized) : null;
+        opset = quantized.opset(OnnxModel.DEFAULT_DOMAIN);
         List<String> folded = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
@@ -168,6 +172,9 @@ public final class Quantizer {
         provenance.put("activations", report.activationType());
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor"));
         provenance.put("calibrationSamples", samples);
+        if (upgradeOpset) {
+            provenance.put("opsetUpgrade", upgrade == null ? "to " + opset : "not done: " + upgrade);
+        }
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
         quantized.metadata().put("compress.quantization", Json.compact(provenance));
         return new QuantizationResult(quantized, report);
@@ -226,7 +233,7 @@ public final class Quantizer {
     }
 
     /** A copy of {@code model} that also outputs {@code tensors}: ONNX Runtime only returns graph outputs. */
-    private static OnnxModel withOutputs(OnnxModel model, Set<String> tensors) {
+    static OnnxModel withOutputs(OnnxModel model, Set<String> tensors) {
         OnnxModel probe = model.copy();
         Graph graph = probe.graph();
         Set<String> present = new LinkedHashSet<>();
@@ -286,6 +293,7 @@ public final class Quantizer {
         private Progress progress = Progress.NONE;
         private DynamicFormat dynamic;
         private Set<String> opTypes = Set.of();
+        private boolean upgradeOpset;
 
         private Builder() {}
 
@@ -325,6 +333,16 @@ public final class Quantizer {
                 }
             }
             this.opTypes = Set.copyOf(opTypes);
+            return this;
+        }
+
+        /**
+         * Moves an opset 11/12 model to opset 13 first, when every op means the same there, so weights get
+         * per-channel scales (DequantizeLinear has no axis before 13). Off by default: the output then needs an
+         * opset-13 runtime (ONNX Runtime 1.6 or later).
+         */
+        public Builder optUpgradeOpset(boolean upgradeOpset) {
+            this.upgradeOpset = upgradeOpset;
             return this;
         }
 
