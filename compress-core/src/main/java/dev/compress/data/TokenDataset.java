@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -245,7 +246,7 @@ public final class TokenDataset implements Dataset {
             for (String name : inputs.keySet()) {
                 if (!sample.containsKey(name)) {
                     long[] fill = new long[length];
-                    java.util.Arrays.fill(fill, DEFAULTS.get(name));
+                    Arrays.fill(fill, DEFAULTS.get(name));
                     sample.put(name, fill);
                 }
             }
@@ -298,7 +299,7 @@ public final class TokenDataset implements Dataset {
 
     private static int[] filled(int n) {
         int[] labels = new int[n];
-        java.util.Arrays.fill(labels, -1);
+        Arrays.fill(labels, -1);
         return labels;
     }
 }
