@@ -59,6 +59,8 @@ public final class TransformerHarness {
         statics.put("compress static, --upgrade-opset", Quantizer.builder().optUpgradeOpset(true));
         statics.put("compress static, --ops MatMul --upgrade-opset",
                 Quantizer.builder().optOpTypes(List.of("MatMul")).optUpgradeOpset(true));
+        statics.put("compress static, --ops MatMul --upgrade-opset --weight-only FFN-down",
+                Quantizer.builder().optOpTypes(List.of("MatMul")).optUpgradeOpset(true).optWeightOnly(ffnDown));
         int k = 0;
         for (Map.Entry<String, Quantizer.Builder> variant : statics.entrySet()) {
             Path out = work.resolve("static-" + k++ + ".onnx");

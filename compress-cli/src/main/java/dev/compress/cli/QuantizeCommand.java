@@ -111,6 +111,11 @@ final class QuantizeCommand implements Callable<Integer> {
                     + " so weights are quantized per channel instead of per tensor.")
     boolean upgradeOpset;
 
+    @Option(names = "--weight-only", paramLabel = "NODE", split = ",", order = 6,
+            description = "Static: MatMul/Gemm node names that get int8 weights but keep float activations (layers"
+                    + " whose inputs 8-bit static ranges cannot hold).")
+    List<String> weightOnly = new ArrayList<>();
+
     private int batchSize = 32;
 
     @Option(names = "--batch-size", paramLabel = "N", order = 7, defaultValue = "32",
@@ -154,6 +159,9 @@ final class QuantizeCommand implements Callable<Integer> {
         if (upgradeOpset && dynamic) {
             throw new ParameterException(spec.commandLine(), "--upgrade-opset applies to static quantization;"
                     + " --dynamic is per channel at any opset");
+        }
+        if (!weightOnly.isEmpty() && dynamic) {
+            throw new ParameterException(spec.commandLine(), "--weight-only applies to static quantization");
         }
         if (!ops.isEmpty() && dynamic) {
             throw new ParameterException(spec.commandLine(), "--ops applies to static quantization; --dynamic always"
@@ -203,6 +211,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .optExclude(exclude)
                 .optOpTypes(ops)
                 .optUpgradeOpset(upgradeOpset)
+                .optWeightOnly(weightOnly)
                 .optBatchSize(batchSize)
                 .optProgress(global.progress())
                 .build()

@@ -36,7 +36,9 @@ class UsageTest {
 
     @Test
     void missingRequiredOptions() {
-        assertUsage(Cli.run("quantize", "--model", "m.onnx"), "--calib");
+        assertUsage(Cli.run("quantize", "--model", "m.onnx"), "--out");
+        // --calib is required unless --dynamic
+        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--out", "m-int8.onnx"), "--calib");
     }
 
     @Test

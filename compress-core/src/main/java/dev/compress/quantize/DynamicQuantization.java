@@ -39,11 +39,29 @@ final class DynamicQuantization {
     /** Weight key (name, transposed) -> {int8 weight, scale, zero point}. */
     private final Map<String, String[]> quantizedWeights = new HashMap<>();
     private final Set<String> replaced = new HashSet<>();
+    /** Names of the nodes to rewrite, or null for every MatMul and Gemm. */
+    private final Set<String> only;
 
-    private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel) {
+    private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only) {
         this.graph = graph;
         this.format = format;
         this.perChannel = perChannel;
+        this.only = only;
+    }
+
+    /**
+     * Gives the named MatMul/Gemm nodes int8 weights with float activations ({@link DynamicFormat#WEIGHT_ONLY}),
+     * for layers too sensitive for static activation quantization.
+     *
+     * @param floatNodes receives each named node that could not be rewritten, with the reason
+     * @return the nodes rewritten
+     */
+    static List<NodeProto> weightOnly(Graph graph, Set<String> names, boolean perChannel,
+            Map<NodeProto, String> floatNodes) {
+        DynamicQuantization rewrite = new DynamicQuantization(graph, DynamicFormat.WEIGHT_ONLY, perChannel, names);
+        List<NodeProto> done = rewrite.run(Set.of(), floatNodes);
+        rewrite.removeReplacedWeights();
+        return done;
     }
 
     static QuantizationResult quantize(OnnxModel model, Set<String> excluded, DynamicFormat format) {
@@ -62,7 +80,7 @@ final class DynamicQuantization {
         // MatMulInteger scales are applied by a separate Mul, so per-channel works at any opset; the QDQ forms
         // need DequantizeLinear's axis attribute (opset 13)
         boolean perChannel = format == DynamicFormat.MATMUL_INTEGER || opset >= Quantizer.PER_CHANNEL_OPSET;
-        DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel);
+        DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel, null);
         Map<NodeProto, String> floatNodes = new LinkedHashMap<>();
         List<NodeProto> done = rewrite.run(excluded, floatNodes);
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
@@ -104,7 +122,15 @@ final class DynamicQuantization {
         for (NodeProto node : graph.nodes()) {
             String op = node.getOpType();
             boolean candidate = node.getDomain().isEmpty() && (op.equals("MatMul") || op.equals("Gemm"));
-            if (CONTROL_FLOW.contains(op) && node.getDomain().isEmpty()) {
+            if (only != null) {
+                if (!only.contains(node.getName())) {
+                    rewritten.add(node);
+                    continue;
+                }
+                if (!candidate) {
+                    floatNodes.put(node, "weight-only applies to MatMul and Gemm");
+                }
+            } else if (CONTROL_FLOW.contains(op) && node.getDomain().isEmpty()) {
                 floatNodes.put(node, "subgraph left in float (dynamic quantization rewrites the main graph only)");
             } else if (node.getDomain().isEmpty() && (op.startsWith("Conv") || op.equals("Attention"))) {
                 floatNodes.put(node, "dynamic mode quantizes MatMul, Gemm and Gather; use static quantization");

@@ -55,10 +55,13 @@ final class QuantizationPlan {
      * With uint8 activations the ReLU's calibrated range starts at 0, so the zero point is 0 and QuantizeLinear's
      * clamp computes the ReLU exactly; ONNX Runtime then fuses the pair into one integer kernel.
      *
-     * @return the names of the removed ReLU nodes
+     * <p>The clamp only exists where the output gets a QuantizeLinear: call {@link #restoreRelus} once the plan is
+     * final, to put back each ReLU whose output the plan leaves float.
+     *
+     * @return the removed ReLU nodes and the tensor their producer wrote before
      */
-    static List<String> foldRelus(Graph graph, Set<String> excluded) {
-        List<String> folded = new ArrayList<>();
+    static List<FoldedRelu> foldRelus(Graph graph, Set<String> excluded) {
+        List<FoldedRelu> folded = new ArrayList<>();
         Set<String> graphOutputs = outputNames(graph);
         Graph.Index index = graph.index();
         List<NodeProto> nodes = graph.nodes();
@@ -80,7 +83,7 @@ final class QuantizationPlan {
             }
             renamed.put(input, relu.getOutput(0));
             removed.add(relu);
-            folded.add(Nodes.describe(relu));
+            folded.add(new FoldedRelu(relu, input));
         }
         if (removed.isEmpty()) {
             return folded;
@@ -102,6 +105,56 @@ final class QuantizationPlan {
         nodes.clear();
         nodes.addAll(rewritten);
         return folded;
+    }
+
+    /** A ReLU removed by {@link #foldRelus}; its producer now writes the ReLU's output instead of {@code input}. */
+    record FoldedRelu(NodeProto relu, String input) {}
+
+    /**
+     * Puts back the folded ReLUs whose output the plan does not quantize (its consumers stay float, or it is a graph
+     * output): without a QuantizeLinear there is no clamp, and the ReLU would be lost.
+     *
+     * @return the names of the ReLUs that stay folded, for the report
+     */
+    List<String> restoreRelus(Graph graph, List<FoldedRelu> folded) {
+        List<String> kept = new ArrayList<>();
+        for (FoldedRelu fold : folded) {
+            String output = fold.relu().getOutput(0);
+            if (activations.contains(output)) {
+                kept.add(Nodes.describe(fold.relu()));
+                continue;
+            }
+            List<NodeProto> nodes = graph.nodes();
+            for (int i = 0; i < nodes.size(); i++) {
+                NodeProto producer = nodes.get(i);
+                int slot = producer.getOutputList().indexOf(output);
+                if (slot < 0) {
+                    continue;
+                }
+                NodeProto restored = producer.toBuilder().setOutput(slot, fold.input()).build();
+                nodes.set(i, restored);
+                nodes.add(i + 1, fold.relu());
+                replaceNode(producer, restored);
+                floatNodes.put(fold.relu(), "ReLU kept: its output is not quantized");
+                break;
+            }
+        }
+        return kept;
+    }
+
+    /** Swaps {@code old} for {@code replacement} wherever the plan refers to it. */
+    private void replaceNode(NodeProto old, NodeProto replacement) {
+        int index = quantizedNodes.indexOf(old);
+        if (index >= 0) {
+            quantizedNodes.set(index, replacement);
+        }
+        if (weightedNodes.remove(old)) {
+            weightedNodes.add(replacement);
+        }
+        String reason = floatNodes.remove(old);
+        if (reason != null) {
+            floatNodes.put(replacement, reason);
+        }
     }
 
     /**

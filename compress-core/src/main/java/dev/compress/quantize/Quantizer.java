@@ -55,6 +55,7 @@ public final class Quantizer {
     private final DynamicFormat dynamic;
     private final Set<String> opTypes;
     private final boolean upgradeOpset;
+    private final Set<String> weightOnly;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -66,6 +67,7 @@ public final class Quantizer {
         this.dynamic = builder.dynamic;
         this.opTypes = builder.opTypes;
         this.upgradeOpset = builder.upgradeOpset;
+        this.weightOnly = builder.weightOnly;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -97,12 +99,14 @@ public final class Quantizer {
                     + " is too old to quantize (QuantizeLinear needs opset " + MIN_OPSET + " or later)");
         }
         checkExcludedNodesExist();
+        Set<String> excluded = new java.util.HashSet<>(this.excluded);
+        excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         graph.promoteConstants();
         String upgrade = upgradeOpset && opset < PER_CHANNEL_OPSET ? PerChannelUpgrade.apply(quantized) : null;
         opset = quantized.opset(OnnxModel.DEFAULT_DOMAIN);
-        List<String> folded = activationType == ActivationType.UINT8
+        List<QuantizationPlan.FoldedRelu> folds = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
         QuantizationPlan plan;
@@ -144,6 +148,7 @@ public final class Quantizer {
             ranges.add(new QuantizationReport.ActivationRange(
                     tensor, range[0], range[1], p.scale(), p.zeroPoint(), source));
         }
+        List<String> folded = plan.restoreRelus(graph, folds);
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
@@ -153,6 +158,13 @@ public final class Quantizer {
         Map<NodeProto, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
         embeddings.quantized().forEach(floatNodes::remove);
         floatNodes.putAll(embeddings.keptFloat());
+        if (!weightOnly.isEmpty()) {
+            Map<NodeProto, String> notDone = new LinkedHashMap<>();
+            for (NodeProto node : DynamicQuantization.weightOnly(graph, weightOnly, perChannel, notDone)) {
+                floatNodes.put(node, "weight-only: int8 weight, float activations");
+            }
+            floatNodes.putAll(notDone);
+        }
         quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
@@ -175,7 +187,10 @@ public final class Quantizer {
         if (upgradeOpset) {
             provenance.put("opsetUpgrade", upgrade == null ? "to " + opset : "not done: " + upgrade);
         }
-        provenance.put("excludedNodes", excluded.stream().sorted().toList());
+        provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
+        if (!weightOnly.isEmpty()) {
+            provenance.put("weightOnlyNodes", weightOnly.stream().sorted().toList());
+        }
         quantized.metadata().put("compress.quantization", Json.compact(provenance));
         return new QuantizationResult(quantized, report);
     }
@@ -201,10 +216,13 @@ public final class Quantizer {
 
     private void checkExcludedNodesExist() {
         Set<String> names = model.graph().nodes().stream().map(NodeProto::getName).collect(Collectors.toSet());
-        for (String name : excluded) {
+        Set<String> named = new LinkedHashSet<>(excluded);
+        named.addAll(weightOnly);
+        for (String name : named) {
             if (!names.contains(name)) {
                 throw CompressException.badInput(model.source().orElse(null),
-                        "--exclude names node '" + name + "', which the model does not have"
+                        (excluded.contains(name) ? "--exclude" : "--weight-only") + " names node '" + name
+                                + "', which the model does not have"
                                 + " (list them with: compress inspect --nodes)");
             }
         }
@@ -294,6 +312,7 @@ public final class Quantizer {
         private DynamicFormat dynamic;
         private Set<String> opTypes = Set.of();
         private boolean upgradeOpset;
+        private Set<String> weightOnly = Set.of();
 
         private Builder() {}
 
@@ -343,6 +362,15 @@ public final class Quantizer {
          */
         public Builder optUpgradeOpset(boolean upgradeOpset) {
             this.upgradeOpset = upgradeOpset;
+            return this;
+        }
+
+        /**
+         * MatMul/Gemm node names that get int8 weights but keep float activations: for the few layers whose inputs
+         * static 8-bit ranges cannot hold (e.g. a transformer's feed-forward output MatMuls). Static mode only.
+         */
+        public Builder optWeightOnly(Collection<String> nodeNames) {
+            this.weightOnly = Set.copyOf(nodeNames);
             return this;
         }
 

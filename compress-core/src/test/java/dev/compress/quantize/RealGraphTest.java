@@ -309,6 +309,27 @@ class RealGraphTest {
         }
     }
 
+    @Test
+    void weightOnlyNodesGetInt8WeightsAndFloatActivations() {
+        OnnxModel fp32 = model(twoHeads(false).build(), 13);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(twoHeadsData())
+                .optWeightOnly(List.of("mm2")).build().quantize();
+        assertThat(result.report().floatNodes()).containsEntry("mm2", "weight-only: int8 weight, float activations");
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1).containsEntry("Gemm", 1);
+        NodeProto mm2 = nodes(result.model(), "MatMul").stream().filter(n -> n.getName().equals("mm2"))
+                .findFirst().orElseThrow();
+        // the activation input is the float tensor, the weight an int8 initializer behind a per-channel DQ
+        assertThat(mm2.getInput(0)).isEqualTo("h3");
+        NodeProto dq = result.model().graph().producer(mm2.getInput(1)).orElseThrow();
+        assertThat(dq.getOpType()).isEqualTo("DequantizeLinear");
+        assertThat(Nodes.intAttribute(dq, "axis", -1)).isEqualTo(1);
+        assertThat(result.model().graph().initializers()).doesNotContainKey("W2");
+        assertThat(TestGraphs.relativeError(fp32, result.model(), twoHeadsData())).isLessThan(0.03);
+        assertThatThrownBy(() -> Quantizer.builder().setModel(fp32).setCalibrationData(twoHeadsData())
+                .optWeightOnly(List.of("nope")).build().quantize())
+                .hasMessageContaining("names node 'nope'");
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"static", "dynamic"})
     void excludedNodesStayFloatAndAreReported(String mode) {
@@ -318,5 +339,24 @@ class RealGraphTest {
                 ? builder.setCalibrationData(twoHeadsData()) : builder.optDynamic(true)).build().quantize();
         assertThat(result.report().floatNodes()).containsEntry("mm2", "excluded");
         assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1);
+        // relu1 feeds only the float mm2, so it must not be folded away (no QuantizeLinear would clamp)
+        assertThat(TestGraphs.relativeError(fp32, result.model(), twoHeadsData())).isLessThan(0.03);
+    }
+
+    @Test
+    void aReluWritingAGraphOutputIsKept() {
+        GraphProto graph = GraphProto.newBuilder()
+                .addInput(value("x", FLOAT, "n", 16L))
+                .addOutput(value("y", FLOAT, "n", 8L))
+                .addInitializer(weight("W", 16, 8, 9))
+                .addNode(Nodes.node("MatMul", "mm", List.of("x", "W"), List.of("h")))
+                .addNode(Nodes.node("Relu", "relu", List.of("h"), List.of("y")))
+                .build();
+        OnnxModel fp32 = model(graph, 13);
+        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {3, 16}), 4);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data).build().quantize();
+        assertThat(nodes(result.model(), "Relu")).hasSize(1);
+        assertThat(result.report().foldedRelus()).isEmpty();
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.03);
     }
 }
