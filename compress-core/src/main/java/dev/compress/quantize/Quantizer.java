@@ -160,6 +160,8 @@ public final class Quantizer {
         floatNodes.putAll(embeddings.keptFloat());
         if (!weightOnly.isEmpty()) {
             Map<NodeProto, String> notDone = new LinkedHashMap<>();
+            // planned as "excluded"; the QDQ rewrite may have renamed their inputs, so match by name
+            floatNodes.keySet().removeIf(node -> weightOnly.contains(node.getName()));
             for (NodeProto node : DynamicQuantization.weightOnly(graph, weightOnly, perChannel, notDone)) {
                 floatNodes.put(node, "weight-only: int8 weight, float activations");
             }
