@@ -204,7 +204,8 @@ final class QuantizationPlan {
                     inputs.add(node.getInput(0));
                     weighted = true;
                     ok = true;
-                } else if (op.equals("MatMul") && !isInitializer(graph, node.getInput(1))) {
+                } else if (op.equals("MatMul") && node.getInputCount() == 2
+                        && !isInitializer(graph, node.getInput(1))) {
                     inputs.add(node.getInput(0));
                     inputs.add(node.getInput(1)); // activation x activation, e.g. attention scores
                     ok = true;
@@ -219,8 +220,8 @@ final class QuantizationPlan {
                 inputs.addAll(node.getInputList());
                 reason = "an input is a constant";
             } else if (POOLING_OPS.contains(op) || PASS_THROUGH_OPS.contains(op)) {
-                ok = plan.activations.contains(node.getInput(0));
-                inputs.add(node.getInput(0));
+                ok = plan.activations.contains(Nodes.input(node, 0));
+                inputs.add(Nodes.input(node, 0));
                 reason = "input is not quantized";
             } else {
                 ok = false;

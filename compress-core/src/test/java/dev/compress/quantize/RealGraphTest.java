@@ -344,6 +344,24 @@ class RealGraphTest {
     }
 
     @Test
+    void aMalformedNodeIsABadInputNotACrash() {
+        GraphProto graph = GraphProto.newBuilder()
+                .addInput(value("x", FLOAT, "n", 16L))
+                .addOutput(value("y", FLOAT, "n", 16L))
+                .addInitializer(weight("W", 16, 16, 13))
+                .addNode(Nodes.node("MatMul", "good", List.of("x", "W"), List.of("h")))
+                .addNode(Nodes.node("MatMul", "broken", List.of("h"), List.of("y")))
+                .build();
+        OnnxModel model = model(graph, 13);
+        QuantizationResult dynamicResult = dynamic(model, DynamicFormat.MATMUL_INTEGER);
+        assertThat(dynamicResult.report().floatNodes()).containsEntry("broken", "malformed: 1 inputs");
+        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {2, 16}), 2);
+        assertThatThrownBy(() -> Quantizer.builder().setModel(model).setCalibrationData(data).build().quantize())
+                .isInstanceOf(CompressException.class)
+                .hasMessageContaining("ONNX Runtime cannot load the model");
+    }
+
+    @Test
     void aReluWritingAGraphOutputIsKept() {
         GraphProto graph = GraphProto.newBuilder()
                 .addInput(value("x", FLOAT, "n", 16L))
