@@ -49,6 +49,11 @@ final class Datasets {
             }
             return new Opened(TokenDataset.jsonl(data, inputShapes(model)), null);
         }
+        if (data.getFileName() != null && data.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".txt")
+                && Files.isRegularFile(data)) {
+            throw CompressException.badInput(data, "is a text file: give the model's tokenizer with --tokenizer"
+                    + " tokenizer.json, or token ids as .jsonl");
+        }
         if (Files.isDirectory(data) && holdsNpy(data)) {
             if (labels != null) {
                 throw CompressException.badInput(labels, "--labels applies to image data; .npy data takes class "

@@ -113,6 +113,16 @@ class TransformerCliTest {
     }
 
     @Test
+    void textWithoutATokenizerSaysWhatIsMissing() throws IOException {
+        Path text = Files.write(temp.resolve("sentences.txt"), sentences, StandardCharsets.UTF_8);
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--calib", text.toString(),
+                "--out", temp.resolve("never.onnx").toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).hasSize(1).first().asString().contains("sentences.txt: is a text file",
+                "--tokenizer");
+    }
+
+    @Test
     void dynamicOptionsAreCheckedAsUsage() {
         String out = temp.resolve("x.onnx").toString();
         Cli.Result both = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--calib", "x", "--out", out);
