@@ -132,6 +132,19 @@ class RealGraphTest {
     }
 
     @Test
+    void sameInputsGiveByteIdenticalModels() {
+        OnnxModel fp32 = model(twoHeads(true).build(), 11);
+        for (DynamicFormat format : DynamicFormat.values()) {
+            assertThat(dynamic(fp32, format).model().toBytes()).isEqualTo(dynamic(fp32, format).model().toBytes());
+        }
+        byte[] first = Quantizer.builder().setModel(fp32).setCalibrationData(twoHeadsData()).optUpgradeOpset(true)
+                .build().quantize().model().toBytes();
+        byte[] second = Quantizer.builder().setModel(fp32).setCalibrationData(twoHeadsData()).optUpgradeOpset(true)
+                .build().quantize().model().toBytes();
+        assertThat(first).isEqualTo(second);
+    }
+
+    @Test
     void dynamicQuantizationBelowOpset11IsRefused() {
         OnnxModel fp32 = model(twoHeads(false).build(), 10);
         assertThatThrownBy(() -> dynamic(fp32, DynamicFormat.MATMUL_INTEGER))
