@@ -83,6 +83,11 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "or weight-only.")
     DynamicFormat dynamicFormat;
 
+    @Option(names = "--reduce-range", order = 2,
+            description = "With --dynamic: 7-bit weights [-64, 64] for CPUs without VNNI (AVX2 only), whose"
+                    + " integer kernels can saturate with full-range weights.")
+    boolean reduceRange;
+
     @Option(names = "--out", required = true, paramLabel = "OUT", order = 3,
             description = "Where to write the INT8 model (.onnx). Its folder must exist.")
     Path out;
@@ -153,6 +158,9 @@ final class QuantizeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(),
                     "Missing required option: '--calib=DIR' (or --dynamic, which needs no calibration data)");
         }
+        if (reduceRange && !dynamic) {
+            throw new ParameterException(spec.commandLine(), "--reduce-range applies to --dynamic only");
+        }
         if (dynamicFormat != null && !dynamic) {
             throw new ParameterException(spec.commandLine(), "--dynamic-format applies to --dynamic only");
         }
@@ -212,6 +220,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .optOpTypes(ops)
                 .optUpgradeOpset(upgradeOpset)
                 .optWeightOnly(weightOnly)
+                .optReduceRange(reduceRange)
                 .optBatchSize(batchSize)
                 .optProgress(global.progress())
                 .build()

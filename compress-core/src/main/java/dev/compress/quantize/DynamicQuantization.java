@@ -26,6 +26,8 @@ import java.util.Set;
 final class DynamicQuantization {
     /** DynamicQuantizeLinear exists from opset 11. */
     static final long MIN_OPSET = 11;
+    /** Weight range with reduce-range, as ONNX Runtime's quantize_dynamic uses it. */
+    static final int REDUCED_MAX = 64;
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
 
     private final Graph graph;
@@ -41,12 +43,16 @@ final class DynamicQuantization {
     private final Set<String> replaced = new HashSet<>();
     /** Names of the nodes to rewrite, or null for every MatMul and Gemm. */
     private final Set<String> only;
+    /** Largest weight magnitude: 127, or 64 for 7-bit weights. */
+    private final int weightMax;
 
-    private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only) {
+    private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only,
+            int weightMax) {
         this.graph = graph;
         this.format = format;
         this.perChannel = perChannel;
         this.only = only;
+        this.weightMax = weightMax;
     }
 
     /**
@@ -58,13 +64,19 @@ final class DynamicQuantization {
      */
     static List<NodeProto> weightOnly(Graph graph, Set<String> names, boolean perChannel,
             Map<NodeProto, String> floatNodes) {
-        DynamicQuantization rewrite = new DynamicQuantization(graph, DynamicFormat.WEIGHT_ONLY, perChannel, names);
+        DynamicQuantization rewrite = new DynamicQuantization(graph, DynamicFormat.WEIGHT_ONLY, perChannel, names,
+                QuantParams.INT8_MAX);
         List<NodeProto> done = rewrite.run(Set.of(), floatNodes);
         rewrite.removeReplacedWeights();
         return done;
     }
 
-    static QuantizationResult quantize(OnnxModel model, Set<String> excluded, DynamicFormat format) {
+    /**
+     * @param reduceRange 7-bit weights in [-64, 64]: on CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels add
+     *     pairs of products in 16 bits, which full-range weights can saturate
+     */
+    static QuantizationResult quantize(OnnxModel model, Set<String> excluded, DynamicFormat format,
+            boolean reduceRange) {
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         if (opset < MIN_OPSET && format != DynamicFormat.WEIGHT_ONLY) {
             throw CompressException.badInput(model.source().orElse(null), "opset " + opset + " is too old for"
@@ -80,7 +92,8 @@ final class DynamicQuantization {
         // MatMulInteger scales are applied by a separate Mul, so per-channel works at any opset; the QDQ forms
         // need DequantizeLinear's axis attribute (opset 13)
         boolean perChannel = format == DynamicFormat.MATMUL_INTEGER || opset >= Quantizer.PER_CHANNEL_OPSET;
-        DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel, null);
+        int weightMax = reduceRange ? REDUCED_MAX : QuantParams.INT8_MAX;
+        DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel, null, weightMax);
         Map<NodeProto, String> floatNodes = new LinkedHashMap<>();
         List<NodeProto> done = rewrite.run(excluded, floatNodes);
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
@@ -97,7 +110,7 @@ final class DynamicQuantization {
                 model.displayName(),
                 "dynamic",
                 "uint8 dynamic (" + format.cliName() + ")",
-                "int8 symmetric",
+                reduceRange ? "int8 symmetric, 7-bit range [-64, 64]" : "int8 symmetric",
                 perChannel,
                 0,
                 Quantizer.countByOp(done),
@@ -110,6 +123,7 @@ final class DynamicQuantization {
         provenance.put("format", format.cliName());
         provenance.put("activations", "uint8, quantized at run time");
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor")
+                + (reduceRange ? ", 7-bit range" : "")
                 + "; Gather tables int8 per row");
         provenance.put("constantsPromoted", promoted.size());
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
@@ -290,13 +304,13 @@ final class DynamicQuantization {
             }
             float[] scales = new float[channels];
             for (int c = 0; c < channels; c++) {
-                scales[c] = QuantParams.weightScale(absMax[c]);
+                scales[c] = QuantParams.weightScale(absMax[c], weightMax);
             }
             byte[] q = new byte[values.length];
             for (int k = 0; k < rows; k++) {
                 for (int n = 0; n < cols; n++) {
                     float v = values[transposed ? n * rows + k : k * cols + n];
-                    q[k * cols + n] = QuantParams.quantizeWeight(v, scales[perChannel ? n : 0]);
+                    q[k * cols + n] = QuantParams.quantizeWeight(v, scales[perChannel ? n : 0], weightMax);
                 }
             }
             long[] paramDims = perChannel ? new long[] {channels} : new long[0];

@@ -56,6 +56,7 @@ public final class Quantizer {
     private final Set<String> opTypes;
     private final boolean upgradeOpset;
     private final Set<String> weightOnly;
+    private final boolean reduceRange;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -68,6 +69,7 @@ public final class Quantizer {
         this.opTypes = builder.opTypes;
         this.upgradeOpset = builder.upgradeOpset;
         this.weightOnly = builder.weightOnly;
+        this.reduceRange = builder.reduceRange;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -91,7 +93,7 @@ public final class Quantizer {
     public QuantizationResult quantize() {
         if (dynamic != null) {
             checkExcludedNodesExist();
-            return DynamicQuantization.quantize(model, excluded, dynamic);
+            return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         if (opset < MIN_OPSET) {
@@ -315,6 +317,7 @@ public final class Quantizer {
         private Set<String> opTypes = Set.of();
         private boolean upgradeOpset;
         private Set<String> weightOnly = Set.of();
+        private boolean reduceRange;
 
         private Builder() {}
 
@@ -396,6 +399,15 @@ public final class Quantizer {
          */
         public Builder optDynamic(boolean dynamic) {
             this.dynamic = dynamic ? DynamicFormat.MATMUL_INTEGER : null;
+            return this;
+        }
+
+        /**
+         * Dynamic mode: 7-bit weights in [-64, 64], as ONNX Runtime suggests for CPUs without VNNI (AVX2 only),
+         * whose uint8 x int8 kernels can saturate 16-bit pair sums with full-range weights. Default off.
+         */
+        public Builder optReduceRange(boolean reduceRange) {
+            this.reduceRange = reduceRange;
             return this;
         }
 

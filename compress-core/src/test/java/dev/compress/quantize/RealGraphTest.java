@@ -145,6 +145,24 @@ class RealGraphTest {
     }
 
     @Test
+    void reduceRangeKeepsWeightsWithin7Bits() {
+        OnnxModel fp32 = model(twoHeads(false).build(), 13);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).optDynamic(true).optReduceRange(true).build()
+                .quantize();
+        assertThat(result.report().weightType()).contains("7-bit");
+        for (NodeProto node : nodes(result.model(), "MatMulInteger")) {
+            byte[] weights = result.model().graph().initializer(node.getInput(1)).orElseThrow().getRawData()
+                    .toByteArray();
+            int max = 0;
+            for (byte w : weights) {
+                max = Math.max(max, Math.abs(w));
+            }
+            assertThat(max).isEqualTo(64); // each column's largest weight maps to 64
+        }
+        assertThat(TestGraphs.relativeError(fp32, result.model(), twoHeadsData())).isLessThan(0.03);
+    }
+
+    @Test
     void dynamicQuantizationBelowOpset11IsRefused() {
         OnnxModel fp32 = model(twoHeads(false).build(), 10);
         assertThatThrownBy(() -> dynamic(fp32, DynamicFormat.MATMUL_INTEGER))
