@@ -6,6 +6,7 @@ import dev.compress.data.HostTensor.ElementType;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.NpyDataset;
+import dev.compress.data.TokenDataset;
 import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
 import dev.compress.inspect.ModelInspector;
@@ -40,6 +41,19 @@ final class Datasets {
     }
 
     static Opened open(Path data, OnnxModel model, PreprocessingOptions options, Path labels) {
+        if (data.getFileName() != null
+                && data.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl")) {
+            if (options.isSet() || labels != null) {
+                throw CompressException.badInput(data, "holds token ids, which are fed as they are; "
+                        + "the preprocessing options and --labels apply to images only");
+            }
+            return new Opened(TokenDataset.jsonl(data, inputShapes(model)), null);
+        }
+        if (data.getFileName() != null && data.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".txt")
+                && Files.isRegularFile(data)) {
+            throw CompressException.badInput(data, "is a text file: give the model's tokenizer with --tokenizer"
+                    + " tokenizer.json, or token ids as .jsonl");
+        }
         if (Files.isDirectory(data) && holdsNpy(data)) {
             if (labels != null) {
                 throw CompressException.badInput(labels, "--labels applies to image data; .npy data takes class "
@@ -64,6 +78,24 @@ final class Datasets {
             builder.optLabelsFile(labels);
         }
         return new Opened(builder.build(), preprocessing);
+    }
+
+    /** Raw text, one sample per line, tokenized with a HuggingFace tokenizer.json for the model's inputs. */
+    static Opened text(Path data, Path tokenizer, OnnxModel model) {
+        return new Opened(TokenDataset.text(data, tokenizer, inputShapes(model)), null);
+    }
+
+    private static Map<String, long[]> inputShapes(OnnxModel model) {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        for (ValueInfoProto input : model.graph().inputs()) {
+            if (input.getType().getTensorType().getElemType() != DataType.INT64_VALUE) {
+                throw CompressException.badInput(model.source().orElse(null), "token samples feed int64 inputs,"
+                        + " but input '" + input.getName() + "' is "
+                        + dev.compress.graph.Tensors.typeName(input.getType().getTensorType().getElemType()));
+            }
+            shapes.put(input.getName(), ModelInputs.shape(input));
+        }
+        return shapes;
     }
 
     /** Whether {@code folder} holds .npy samples: directly, or in one sub-folder per model input. */

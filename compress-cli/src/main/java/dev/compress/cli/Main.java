@@ -45,7 +45,7 @@ public final class Main {
         if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
             System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         }
-        // DJL's PyTorch engine warns on every start of a CPU-only machine that it found no CUDA driver
+        // DJL's PyTorch engine and its tokenizers probe for CUDA and warn on every CPU-only run; not a problem here
         if (System.getProperty("org.slf4j.simpleLogger.log.ai.djl.util.cuda.CudaUtils") == null) {
             System.setProperty("org.slf4j.simpleLogger.log.ai.djl.util.cuda.CudaUtils", "error");
         }

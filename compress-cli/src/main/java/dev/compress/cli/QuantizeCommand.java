@@ -12,6 +12,7 @@ import dev.compress.eval.GateResult;
 import dev.compress.graph.OnnxModel;
 import dev.compress.inspect.ModelSummary;
 import dev.compress.quantize.ActivationType;
+import dev.compress.quantize.DynamicFormat;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
@@ -64,8 +65,30 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(names = "--calib", paramLabel = "DIR", order = 2,
             description = "Calibration samples: a folder of images (class sub-folders or loose images), a .csv of "
-                    + "path,label lines, or a folder of .npy files. Labels are not needed. Not needed with --table.")
+                    + "path,label lines, a folder of .npy files, a .jsonl file of token ids (one JSON object of named "
+                    + "integer arrays per line), or with --tokenizer a text file (one text per line). Labels are not "
+                    + "needed. Not used with --dynamic or --table.")
     Path calib;
+
+    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", order = 2,
+            description = "With a text file as --calib: the HuggingFace tokenizer.json that turns each line into the "
+                    + "model's input_ids, attention_mask and token_type_ids.")
+    Path tokenizer;
+
+    @Option(names = "--dynamic", order = 2,
+            description = "Dynamic quantization: int8 MatMul/Gemm weights (per channel) and Gather tables (per row); "
+                    + "ONNX Runtime quantizes activations on each call. Needs no calibration data.")
+    boolean dynamic;
+
+    @Option(names = "--dynamic-format", paramLabel = "FORMAT", order = 2, converter = DynamicFormatConverter.class,
+            description = "With --dynamic: matmul-integer (default; fastest here, see docs/transformers.md), qdq, "
+                    + "or weight-only.")
+    DynamicFormat dynamicFormat;
+
+    @Option(names = "--reduce-range", order = 2,
+            description = "With --dynamic: 7-bit weights [-64, 64] for CPUs without VNNI (AVX2 only), whose"
+                    + " integer kernels can saturate with full-range weights.")
+    boolean reduceRange;
 
     @Option(names = "--table", paramLabel = "FILE.json", order = 2,
             description = "Take activation statistics from this calibration table (from --save-table or compress"
@@ -94,6 +117,21 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--exclude", paramLabel = "NODE", split = ",", order = 6,
             description = "Node names to keep in float, comma-separated (see: compress inspect).")
     List<String> exclude = new ArrayList<>();
+
+    @Option(names = "--ops", paramLabel = "OP", split = ",", order = 6,
+            description = "Quantize only these op types, comma-separated (e.g. MatMul for a transformer). Default:"
+                    + " every op that can be (Conv, ConvTranspose, Gemm, MatMul, Add, Mul, pooling, reshapes).")
+    List<String> ops = new ArrayList<>();
+
+    @Option(names = "--upgrade-opset", order = 6,
+            description = "Static: move an opset 11/12 model to opset 13 first (when every op means the same there),"
+                    + " so weights are quantized per channel instead of per tensor.")
+    boolean upgradeOpset;
+
+    @Option(names = "--weight-only", paramLabel = "NODE", split = ",", order = 6,
+            description = "Static: MatMul/Gemm node names that get int8 weights but keep float activations (layers"
+                    + " whose inputs 8-bit static ranges cannot hold).")
+    List<String> weightOnly = new ArrayList<>();
 
     private int batchSize = 32;
 
@@ -132,17 +170,50 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (dynamic && (calib != null || table != null || saveTable != null)) {
+            throw new ParameterException(spec.commandLine(), "--dynamic needs no calibration data; drop --calib,"
+                    + " --table and --save-table");
+        }
+        if (!dynamic && calib == null && table == null) {
+            throw new ParameterException(spec.commandLine(), "Missing required option: '--calib=DIR' (or --table"
+                    + " FILE.json from an earlier calibration, or --dynamic, which needs no calibration data)");
+        }
+        if (calib != null && table != null) {
+            throw new ParameterException(spec.commandLine(),
+                    "--calib and --table are alternatives: the table already holds the calibration");
+        }
+        if (reduceRange && !dynamic) {
+            throw new ParameterException(spec.commandLine(), "--reduce-range applies to --dynamic only");
+        }
+        if (dynamicFormat != null && !dynamic) {
+            throw new ParameterException(spec.commandLine(), "--dynamic-format applies to --dynamic only");
+        }
+        if (upgradeOpset && dynamic) {
+            throw new ParameterException(spec.commandLine(), "--upgrade-opset applies to static quantization;"
+                    + " --dynamic is per channel at any opset");
+        }
+        if (!weightOnly.isEmpty() && dynamic) {
+            throw new ParameterException(spec.commandLine(), "--weight-only applies to static quantization");
+        }
+        if (!ops.isEmpty() && dynamic) {
+            throw new ParameterException(spec.commandLine(), "--ops applies to static quantization; --dynamic always"
+                    + " quantizes MatMul, Gemm and Gather");
+        }
+        for (String op : ops) {
+            if (!Quantizer.supportedOpTypes().contains(op)) {
+                throw new ParameterException(spec.commandLine(), "--ops: cannot quantize op type '" + op
+                        + "'; supported: " + String.join(", ", new java.util.TreeSet<>(Quantizer.supportedOpTypes())));
+            }
+        }
+        if (tokenizer != null && calib == null) {
+            throw new ParameterException(spec.commandLine(), "--tokenizer needs --calib TEXT-FILE");
+        }
         if (maxDrop != null && eval == null) {
             throw new ParameterException(spec.commandLine(), "--max-drop needs --eval DIR (data to measure the drop on)");
         }
         Path reportFile = report != null ? report : Outputs.jsonBeside(out);
         if (reportFile.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
             throw new ParameterException(spec.commandLine(), "--report and --out name the same file: " + out);
-        }
-        if ((calib == null) == (table == null)) {
-            throw new ParameterException(spec.commandLine(), calib == null
-                    ? "Missing calibration data: give --calib DIR, or --table FILE.json from an earlier calibration"
-                    : "--calib and --table are alternatives: the table already holds the calibration");
         }
         if (saveTable != null && table != null) {
             throw new ParameterException(spec.commandLine(), "--save-table needs --calib: with --table there is"
@@ -162,7 +233,9 @@ final class QuantizeCommand implements Callable<Integer> {
         global.debug("loading " + model);
         OnnxModel fp32 = OnnxModel.load(model);
         CalibrationTable reused = table == null ? null : CalibrationTable.load(table);
-        Datasets.Opened calibration = calib == null ? null : Datasets.open(calib, fp32, preprocessing, labels);
+        Datasets.Opened calibration = calib == null ? null
+                : tokenizer != null ? Datasets.text(calib, tokenizer, fp32)
+                : Datasets.open(calib, fp32, preprocessing, labels);
         Datasets.Opened evaluation = eval == null ? null : Datasets.open(eval, fp32, preprocessing, labels);
         if (evaluation != null && evaluation.dataset().classNames().isEmpty()) {
             // found now rather than after calibration
@@ -183,8 +256,13 @@ final class QuantizeCommand implements Callable<Integer> {
                 .optSymmetricActivations(symmetric)
                 .optMaxSamples(calibrationOptions.maxSamples)
                 .optThreads(calibrationOptions.sessions(), 1)
+                .optDynamic(dynamic ? (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER : dynamicFormat) : null)
                 .optActivationType(activations)
                 .optExclude(exclude)
+                .optOpTypes(ops)
+                .optUpgradeOpset(upgradeOpset)
+                .optWeightOnly(weightOnly)
+                .optReduceRange(reduceRange)
                 .optBatchSize(batchSize)
                 .optProgress(global.progress())
                 .build()
@@ -272,9 +350,10 @@ final class QuantizeCommand implements Callable<Integer> {
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
         stdout.println("quantized: " + quantization.quantizedNodeCount() + " nodes " + counts(quantization.quantizedOps())
                 + "; left in float: " + floatCount + " nodes" + (floatCount == 0 ? "" : " " + counts(quantization.floatOps())));
-        stdout.println("calibration: " + quantization.method() + " over " + quantization.calibrationSamples()
-                + " samples" + (table != null ? " (from " + table + ")" : "") + ", " + quantization.activationType()
-                + " activations, int8 weights " + (quantization.perChannel() ? "per channel" : "per tensor"));
+        stdout.println((dynamic ? "dynamic: no calibration, " : "calibration: " + quantization.method() + " over "
+                + quantization.calibrationSamples() + " samples" + (table != null ? " (from " + table + ")" : "") + ", ")
+                + quantization.activationType() + " activations, int8 weights "
+                + (quantization.perChannel() ? "per channel" : "per tensor"));
         if (evaluation != null) {
             stdout.print(evaluation.summary());
         }
@@ -292,6 +371,18 @@ final class QuantizeCommand implements Callable<Integer> {
         StringBuilder text = new StringBuilder("(");
         ops.forEach((op, n) -> text.append(text.length() > 1 ? ", " : "").append(op).append(' ').append(n));
         return text.append(')').toString();
+    }
+
+    /** {@code matmul-integer} / {@code qdq} / {@code weight-only}; anything else is a usage error. */
+    static final class DynamicFormatConverter implements picocli.CommandLine.ITypeConverter<DynamicFormat> {
+        @Override
+        public DynamicFormat convert(String value) {
+            try {
+                return DynamicFormat.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     /** {@code uint8} / {@code int8}, any case; anything else is a usage error listing the choices. */

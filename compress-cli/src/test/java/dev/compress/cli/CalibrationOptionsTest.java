@@ -116,7 +116,7 @@ class CalibrationOptionsTest {
                 "--tensor-method: unknown calibration method 'fast'");
         assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--max-samples", "-1"),
                 "--max-samples must be at least 1");
-        assertUsage(quantize("--model", model, "--out", out), "Missing calibration data");
+        assertUsage(quantize("--model", model, "--out", out), "--table FILE.json from an earlier calibration");
         assertUsage(quantize("--model", model, "--calib", calib, "--table", "t.json", "--out", out),
                 "--calib and --table are alternatives");
     }

@@ -36,7 +36,9 @@ class UsageTest {
 
     @Test
     void missingRequiredOptions() {
-        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--out", "x.onnx"), "--calib");
+        assertUsage(Cli.run("quantize", "--model", "m.onnx"), "--out");
+        // --calib is required unless --dynamic or --table
+        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--out", "m-int8.onnx"), "--calib");
     }
 
     @Test

@@ -1,6 +1,6 @@
 package dev.compress.graph;
 
-import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.compress.CompressException;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
@@ -114,10 +114,11 @@ final class ExternalData {
                 }
             }
             buffer.flip();
+            // wrapped, not copied: the buffer is never touched again, so the model holds the only copy
             return tensor.toBuilder()
                     .clearExternalData()
                     .clearDataLocation()
-                    .setRawData(ByteString.copyFrom(buffer))
+                    .setRawData(UnsafeByteOperations.unsafeWrap(buffer))
                     .build();
         } catch (IOException e) {
             throw CompressException.badInput(dataFile, "cannot read external data of tensor '" + tensor.getName()

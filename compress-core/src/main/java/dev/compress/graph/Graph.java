@@ -104,6 +104,38 @@ public final class Graph {
         initializers.put(tensor.getName(), tensor);
     }
 
+    /**
+     * Turns Constant nodes of the main graph into initializers of the same name, so later stages see one kind of
+     * weight: exporters (TensorFlow, some PyTorch paths) put weights in Constant nodes. Constants that are graph
+     * outputs, sparse, or string-valued stay nodes. Subgraph constants are left alone (they belong to their body).
+     *
+     * @return the names of the promoted tensors, in graph order
+     */
+    public List<String> promoteConstants() {
+        Set<String> graphOutputs = new HashSet<>();
+        outputs.forEach(o -> graphOutputs.add(o.getName()));
+        List<String> promoted = new ArrayList<>();
+        List<NodeProto> kept = new ArrayList<>(nodes.size());
+        for (NodeProto node : nodes) {
+            TensorProto value = node.getOpType().equals("Constant")
+                    && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"))
+                    && node.getOutputCount() == 1
+                    && !graphOutputs.contains(node.getOutput(0))
+                    && !initializers.containsKey(node.getOutput(0))
+                    ? Tensors.constantValue(node).orElse(null)
+                    : null;
+            if (value == null) {
+                kept.add(node);
+                continue;
+            }
+            initializers.put(node.getOutput(0), value.toBuilder().setName(node.getOutput(0)).build());
+            promoted.add(node.getOutput(0));
+        }
+        nodes.clear();
+        nodes.addAll(kept);
+        return promoted;
+    }
+
     /** The node whose output is {@code tensor}, if a node produces it (not for inputs and initializers). */
     public Optional<NodeProto> producer(String tensor) {
         return index().producer(tensor);

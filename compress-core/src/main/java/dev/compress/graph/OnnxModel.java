@@ -183,6 +183,13 @@ public final class OnnxModel {
         return toProto().toByteArray();
     }
 
+    /** Raises the IR version to at least {@code version} (newer opsets need newer IR versions). */
+    public void raiseIrVersion(long version) {
+        if (header.getIrVersion() < version) {
+            header = header.toBuilder().setIrVersion(version).build();
+        }
+    }
+
     /** Sets the producer fields recorded in the file. */
     public void setProducer(String name, String version) {
         header = header.toBuilder().setProducerName(name).setProducerVersion(version).build();

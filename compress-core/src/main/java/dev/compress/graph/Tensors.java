@@ -1,11 +1,14 @@
 package dev.compress.graph;
 
 import com.google.protobuf.ByteString;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.Optional;
 
 /** Reading and building ONNX tensors (initializers, constants). ONNX raw data is little-endian. */
 public final class Tensors {
@@ -71,6 +74,34 @@ public final class Tensors {
             values[i] = tensor.getFloatData(i);
         }
         return values;
+    }
+
+    /**
+     * The value of a Constant node as a tensor: its {@code value} attribute, or a tensor built from
+     * {@code value_float(s)} / {@code value_int(s)}; empty for sparse and string constants.
+     */
+    public static Optional<TensorProto> constantValue(NodeProto constant) {
+        for (AttributeProto attr : constant.getAttributeList()) {
+            TensorProto tensor = switch (attr.getName()) {
+                case "value" -> attr.getT().getDataType() == DataType.STRING_VALUE ? null : attr.getT();
+                case "value_float" -> floats("", new long[0], new float[] {attr.getF()});
+                case "value_floats" -> {
+                    float[] values = new float[attr.getFloatsCount()];
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] = attr.getFloats(i);
+                    }
+                    yield floats("", new long[] {values.length}, values);
+                }
+                case "value_int" -> int64s("", new long[0], new long[] {attr.getI()});
+                case "value_ints" -> int64s("", new long[] {attr.getIntsCount()},
+                        attr.getIntsList().stream().mapToLong(Long::longValue).toArray());
+                default -> null;
+            };
+            if (tensor != null) {
+                return Optional.of(tensor);
+            }
+        }
+        return Optional.empty();
     }
 
     public static TensorProto floats(String name, long[] dims, float[] values) {

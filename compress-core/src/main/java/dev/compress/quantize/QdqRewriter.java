@@ -212,15 +212,14 @@ final class QdqRewriter {
     }
 
     private void removeUnused(Set<String> candidates) {
-        Set<String> stillRead = new HashSet<>();
-        for (NodeProto node : graph.nodes()) {
-            stillRead.addAll(node.getInputList());
-        }
+        // the index counts reads from If/Loop/Scan bodies too, which may use an outer weight by name
+        Graph.Index index = graph.index();
+        Set<String> outputs = new HashSet<>();
         for (ValueInfoProto output : graph.outputs()) {
-            stillRead.add(output.getName());
+            outputs.add(output.getName());
         }
         for (String name : candidates) {
-            if (!stillRead.contains(name)) {
+            if (index.consumers(name).isEmpty() && !outputs.contains(name)) {
                 graph.initializers().remove(name);
                 graph.declaredInputs().removeIf(input -> input.getName().equals(name));
             }

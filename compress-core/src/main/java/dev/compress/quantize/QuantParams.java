@@ -32,8 +32,18 @@ record QuantParams(float scale, int zeroPoint, ActivationType type) {
 
     /** Quantizes a weight to [-127, 127]; the restricted range keeps the int8 grid symmetric around zero. */
     static byte quantizeWeight(float value, float scale) {
+        return quantizeWeight(value, scale, INT8_MAX);
+    }
+
+    /** Symmetric scale mapping {@code absMax} to ±{@code max} (64 for 7-bit "reduce range" weights). */
+    static float weightScale(double absMax, int max) {
+        return absMax == 0 ? 1f : (float) (absMax / max);
+    }
+
+    /** Quantizes a weight to [-max, max]. */
+    static byte quantizeWeight(float value, float scale, int max) {
         double q = Math.rint(value / (double) scale);
-        return (byte) Math.max(-INT8_MAX, Math.min(INT8_MAX, q));
+        return (byte) Math.max(-max, Math.min(max, q));
     }
 
     /** Quantizes a bias to int32 at scale {@code inputScale * weightScale}. */

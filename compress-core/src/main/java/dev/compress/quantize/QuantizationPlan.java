@@ -36,6 +36,9 @@ final class QuantizationPlan {
     static final Set<String> PASS_THROUGH_OPS =
             Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze");
 
+    /** Ops with subgraphs, whose bodies are left in float. */
+    static final Set<String> CONTROL_FLOW_OPS = Set.of("If", "Loop", "Scan");
+
     /** Activation tensors to calibrate and quantize, in graph order. */
     final Set<String> activations = new LinkedHashSet<>();
     /** Pass-through outputs that reuse the parameters of another tensor (output -> input). */
@@ -52,10 +55,13 @@ final class QuantizationPlan {
      * With uint8 activations the ReLU's calibrated range starts at 0, so the zero point is 0 and QuantizeLinear's
      * clamp computes the ReLU exactly; ONNX Runtime then fuses the pair into one integer kernel.
      *
-     * @return the names of the removed ReLU nodes
+     * <p>The clamp only exists where the output gets a QuantizeLinear: call {@link #restoreRelus} once the plan is
+     * final, to put back each ReLU whose output the plan leaves float.
+     *
+     * @return the removed ReLU nodes and the tensor their producer wrote before
      */
-    static List<String> foldRelus(Graph graph, Set<String> excluded) {
-        List<String> folded = new ArrayList<>();
+    static List<FoldedRelu> foldRelus(Graph graph, Set<String> excluded) {
+        List<FoldedRelu> folded = new ArrayList<>();
         Set<String> graphOutputs = outputNames(graph);
         Graph.Index index = graph.index();
         List<NodeProto> nodes = graph.nodes();
@@ -77,7 +83,7 @@ final class QuantizationPlan {
             }
             renamed.put(input, relu.getOutput(0));
             removed.add(relu);
-            folded.add(Nodes.describe(relu));
+            folded.add(new FoldedRelu(relu, input));
         }
         if (removed.isEmpty()) {
             return folded;
@@ -101,12 +107,74 @@ final class QuantizationPlan {
         return folded;
     }
 
+    /** A ReLU removed by {@link #foldRelus}; its producer now writes the ReLU's output instead of {@code input}. */
+    record FoldedRelu(NodeProto relu, String input) {}
+
+    /**
+     * Puts back the folded ReLUs whose output the plan does not quantize (its consumers stay float, or it is a graph
+     * output): without a QuantizeLinear there is no clamp, and the ReLU would be lost.
+     *
+     * @return the names of the ReLUs that stay folded, for the report
+     */
+    List<String> restoreRelus(Graph graph, List<FoldedRelu> folded) {
+        List<String> kept = new ArrayList<>();
+        for (FoldedRelu fold : folded) {
+            String output = fold.relu().getOutput(0);
+            if (activations.contains(output)) {
+                kept.add(Nodes.describe(fold.relu()));
+                continue;
+            }
+            List<NodeProto> nodes = graph.nodes();
+            for (int i = 0; i < nodes.size(); i++) {
+                NodeProto producer = nodes.get(i);
+                int slot = producer.getOutputList().indexOf(output);
+                if (slot < 0) {
+                    continue;
+                }
+                NodeProto restored = producer.toBuilder().setOutput(slot, fold.input()).build();
+                nodes.set(i, restored);
+                nodes.add(i + 1, fold.relu());
+                replaceNode(producer, restored);
+                floatNodes.put(fold.relu(), "ReLU kept: its output is not quantized");
+                break;
+            }
+        }
+        return kept;
+    }
+
+    /** Swaps {@code old} for {@code replacement} wherever the plan refers to it. */
+    private void replaceNode(NodeProto old, NodeProto replacement) {
+        int index = quantizedNodes.indexOf(old);
+        if (index >= 0) {
+            quantizedNodes.set(index, replacement);
+        }
+        if (weightedNodes.remove(old)) {
+            weightedNodes.add(replacement);
+        }
+        String reason = floatNodes.remove(old);
+        if (reason != null) {
+            floatNodes.put(replacement, reason);
+        }
+    }
+
     /**
      * Plans the rewrite.
      *
      * @param notFloat tensors ONNX Runtime reported as non-float, which the graph's own type records missed
      */
     static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> notFloat) {
+        return of(graph, excluded, Set.of(), notFloat, Map.of());
+    }
+
+    /**
+     * Plans the rewrite, keeping some tensors in float.
+     *
+     * @param opTypes the op types to quantize; empty for all that can be
+     * @param keepFloat tensors that must not be quantized, with the reason (e.g. an attention mask whose calibrated
+     *     range, down to -3.4e38, leaves no resolution for anything else); nodes reading them stay float
+     */
+    static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> opTypes, Set<String> notFloat,
+            Map<String, String> keepFloat) {
         QuantizationPlan plan = new QuantizationPlan();
         Set<String> graphOutputs = outputNames(graph);
         Set<String> floatTensors = floatTensors(graph);
@@ -116,6 +184,10 @@ final class QuantizationPlan {
             String op = node.getOpType();
             if (excluded.contains(node.getName())) {
                 plan.floatNodes.put(node, "excluded");
+                continue;
+            }
+            if (!opTypes.isEmpty() && !opTypes.contains(op)) {
+                plan.floatNodes.put(node, "op type not selected");
                 continue;
             }
             if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx")) {
@@ -132,7 +204,8 @@ final class QuantizationPlan {
                     inputs.add(node.getInput(0));
                     weighted = true;
                     ok = true;
-                } else if (op.equals("MatMul") && !isInitializer(graph, node.getInput(1))) {
+                } else if (op.equals("MatMul") && node.getInputCount() == 2
+                        && !isInitializer(graph, node.getInput(1))) {
                     inputs.add(node.getInput(0));
                     inputs.add(node.getInput(1)); // activation x activation, e.g. attention scores
                     ok = true;
@@ -147,11 +220,19 @@ final class QuantizationPlan {
                 inputs.addAll(node.getInputList());
                 reason = "an input is a constant";
             } else if (POOLING_OPS.contains(op) || PASS_THROUGH_OPS.contains(op)) {
-                ok = plan.activations.contains(node.getInput(0));
-                inputs.add(node.getInput(0));
+                ok = plan.activations.contains(Nodes.input(node, 0));
+                inputs.add(Nodes.input(node, 0));
                 reason = "input is not quantized";
             } else {
                 ok = false;
+                if (CONTROL_FLOW_OPS.contains(op)) {
+                    reason = "subgraph left in float (only the main graph is quantized)";
+                }
+            }
+            String kept = inputs.stream().filter(keepFloat::containsKey).findFirst().orElse(null);
+            if (ok && kept != null) {
+                ok = false;
+                reason = "input " + kept + " " + keepFloat.get(kept);
             }
             if (ok && inputs.stream().anyMatch(t -> !floatTensors.contains(t))) {
                 ok = false;
@@ -172,7 +253,8 @@ final class QuantizationPlan {
             if (weighted) {
                 plan.weightedNodes.add(node);
             }
-            if (!graphOutputs.contains(output) && !index.consumers(output).isEmpty()) {
+            if (!graphOutputs.contains(output) && !index.consumers(output).isEmpty()
+                    && !keepFloat.containsKey(output)) {
                 plan.activations.add(output);
                 if (passThrough) {
                     plan.sharedParams.put(output, node.getInput(0));
@@ -189,7 +271,9 @@ final class QuantizationPlan {
             return "weight is not an initializer";
         }
         if (!Tensors.isFloat(weight)) {
-            return "weight is " + Tensors.typeName(weight.getDataType());
+            return "weight is " + Tensors.typeName(weight.getDataType())
+                    + (weight.getDataType() == TensorProto.DataType.FLOAT16_VALUE
+                    ? " (fp16 models are not quantized: convert to fp32 first)" : "");
         }
         int rank = weight.getDimsCount();
         boolean conv = node.getOpType().startsWith("Conv");

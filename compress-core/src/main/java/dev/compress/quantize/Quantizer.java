@@ -42,6 +42,8 @@ public final class Quantizer {
     /** QuantizeLinear exists from opset 10; its per-axis form from opset 13. */
     static final long MIN_OPSET = 10;
     static final long PER_CHANNEL_OPSET = 13;
+    /** Largest activation magnitude quantized; beyond it a tensor stays float (see {@link #tooWide}). */
+    static final float MAX_ACTIVATION = 1000f;
 
     private final OnnxModel model;
     private final Dataset calibration;
@@ -56,6 +58,11 @@ public final class Quantizer {
     private final int maxSamples;
     private final int sessions;
     private final int intraOpThreads;
+    private final DynamicFormat dynamic;
+    private final Set<String> opTypes;
+    private final boolean upgradeOpset;
+    private final Set<String> weightOnly;
+    private final boolean reduceRange;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -71,6 +78,20 @@ public final class Quantizer {
         this.maxSamples = builder.maxSamples;
         this.sessions = builder.sessions;
         this.intraOpThreads = builder.intraOpThreads;
+        this.dynamic = builder.dynamic;
+        this.opTypes = builder.opTypes;
+        this.upgradeOpset = builder.upgradeOpset;
+        this.weightOnly = builder.weightOnly;
+        this.reduceRange = builder.reduceRange;
+    }
+
+    /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
+    public static Set<String> supportedOpTypes() {
+        Set<String> ops = new LinkedHashSet<>(QuantizationPlan.WEIGHTED_OPS);
+        ops.addAll(QuantizationPlan.ELEMENTWISE_OPS);
+        ops.addAll(QuantizationPlan.POOLING_OPS);
+        ops.addAll(QuantizationPlan.PASS_THROUGH_OPS);
+        return ops;
     }
 
     public static Builder builder() {
@@ -83,24 +104,37 @@ public final class Quantizer {
      * @throws CompressException BAD_INPUT for a model that cannot be quantized or unreadable calibration data
      */
     public QuantizationResult quantize() {
+        if (dynamic != null) {
+            checkExcludedNodesExist();
+            return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
+        }
         long opset = checkOpset();
         checkExcludedNodesExist();
+        Set<String> excluded = new java.util.HashSet<>(this.excluded);
+        excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
-        List<String> folded = activationType == ActivationType.UINT8
+        graph.promoteConstants();
+        String upgrade = upgradeOpset && opset < PER_CHANNEL_OPSET ? PerChannelUpgrade.apply(quantized) : null;
+        opset = quantized.opset(OnnxModel.DEFAULT_DOMAIN);
+        List<QuantizationPlan.FoldedRelu> folds = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
-        QuantizationPlan guess = QuantizationPlan.of(graph, excluded, Set.of());
+        QuantizationPlan guess = QuantizationPlan.of(graph, excluded, opTypes, Set.of(), Map.of());
         if (guess.quantizedNodes.isEmpty()) {
+            Map<NodeProto, String> weighted = new LinkedHashMap<>(guess.floatNodes);
+            weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.getOpType()));
             throw CompressException.badInput(model.source().orElse(null),
-                    "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found");
+                    "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found"
+                            + (weighted.isEmpty() ? "" : " (" + describeReasons(weighted) + ")"));
         }
         Set<String> candidates = new LinkedHashSet<>(guess.activations);
         if (reusableTable) {
             candidates.addAll(allActivations(Set.of()));
         }
         Set<String> notFloat = nonFloat(candidates);
-        QuantizationPlan plan = notFloat.isEmpty() ? guess : QuantizationPlan.of(graph, excluded, notFloat);
+        QuantizationPlan plan = notFloat.isEmpty()
+                ? guess : QuantizationPlan.of(graph, excluded, opTypes, notFloat, Map.of());
         checkPerTensorMethods(plan.activations);
         // pass-through outputs take their input's parameters, so only the other activations need statistics
         Set<String> own = new LinkedHashSet<>(plan.activations);
@@ -113,6 +147,11 @@ public final class Quantizer {
         }
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
         Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
+        Map<String, String> tooWide = tooWide(calibrated);
+        if (!tooWide.isEmpty()) {
+            // planned again without them; the new plan's activations are a subset, all calibrated
+            plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
+        }
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
         for (String tensor : plan.activations) {
@@ -127,8 +166,25 @@ public final class Quantizer {
                     tensor, range.min(), range.max(), p.scale(), p.zeroPoint(), source));
         }
         long samples = table.samples();
+        List<String> folded = plan.restoreRelus(graph, folds);
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QdqRewriter.rewrite(graph, plan, params, perChannel);
+        // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
+        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
+        List<NodeProto> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
+        quantizedNodes.addAll(embeddings.quantized());
+        Map<NodeProto, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
+        embeddings.quantized().forEach(floatNodes::remove);
+        floatNodes.putAll(embeddings.keptFloat());
+        if (!weightOnly.isEmpty()) {
+            Map<NodeProto, String> notDone = new LinkedHashMap<>();
+            // planned as "excluded"; the QDQ rewrite may have renamed their inputs, so match by name
+            floatNodes.keySet().removeIf(node -> weightOnly.contains(node.getName()));
+            for (NodeProto node : DynamicQuantization.weightOnly(graph, weightOnly, perChannel, notDone)) {
+                floatNodes.put(node, "weight-only: int8 weight, float activations");
+            }
+            floatNodes.putAll(notDone);
+        }
         quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
@@ -138,11 +194,9 @@ public final class Quantizer {
                 "int8 symmetric",
                 perChannel,
                 samples,
-                countByOp(plan.quantizedNodes),
-                countByOp(plan.floatNodes.keySet()),
-                plan.floatNodes.entrySet().stream().collect(Collectors.toMap(
-                        e -> Nodes.describe(e.getKey()), Map.Entry::getValue,
-                        (a, b) -> a, TreeMap::new)),
+                countByOp(quantizedNodes),
+                countByOp(floatNodes.keySet()),
+                describe(floatNodes),
                 folded,
                 ranges,
                 table.warnings());
@@ -155,7 +209,13 @@ public final class Quantizer {
         if (!settings.perTensor().isEmpty()) {
             provenance.put("methodPerTensor", settings.perTensorIds());
         }
-        provenance.put("excludedNodes", excluded.stream().sorted().toList());
+        if (upgradeOpset) {
+            provenance.put("opsetUpgrade", upgrade == null ? "to " + opset : "not done: " + upgrade);
+        }
+        provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
+        if (!weightOnly.isEmpty()) {
+            provenance.put("weightOnlyNodes", weightOnly.stream().sorted().toList());
+        }
         quantized.metadata().put("compress.quantization", Json.compact(provenance));
         return new QuantizationResult(quantized, report, table);
     }
@@ -169,18 +229,52 @@ public final class Quantizer {
         return opset;
     }
 
+    /**
+     * Activations whose calibrated magnitude exceeds {@link #MAX_ACTIVATION}: 8 bits spread over such a range leave
+     * nothing for ordinary values. Transformer exporters add attention masks of -10000 or -3.4e38 to the scores;
+     * quantizing that sum destroys every score, so those tensors stay float.
+     */
+    private static Map<String, String> tooWide(Map<String, TensorRange> calibrated) {
+        Map<String, String> wide = new LinkedHashMap<>();
+        calibrated.forEach((tensor, range) -> {
+            if (Math.max(-range.min(), range.max()) > MAX_ACTIVATION) {
+                wide.put(tensor, String.format(java.util.Locale.ROOT,
+                        "has calibrated range [%.3g, %.3g], too wide for 8 bits (attention mask?)",
+                        range.min(), range.max()));
+            }
+        });
+        return wide;
+    }
+
     private void checkExcludedNodesExist() {
         Set<String> names = model.graph().nodes().stream().map(NodeProto::getName).collect(Collectors.toSet());
-        for (String name : excluded) {
+        Set<String> named = new LinkedHashSet<>(excluded);
+        named.addAll(weightOnly);
+        for (String name : named) {
             if (!names.contains(name)) {
                 throw CompressException.badInput(model.source().orElse(null),
-                        "--exclude names node '" + name + "', which the model does not have"
+                        (excluded.contains(name) ? "--exclude" : "--weight-only") + " names node '" + name
+                                + "', which the model does not have"
                                 + " (list them with: compress inspect --nodes)");
             }
         }
     }
 
-    private static Map<String, Integer> countByOp(Collection<NodeProto> nodes) {
+    /** Node name to reason, sorted by name, for reports. */
+    static Map<String, String> describe(Map<NodeProto, String> floatNodes) {
+        return floatNodes.entrySet().stream().collect(Collectors.toMap(
+                e -> Nodes.describe(e.getKey()), Map.Entry::getValue, (a, b) -> a, TreeMap::new));
+    }
+
+    /** The distinct reasons with a count, e.g. "2x weight is FLOAT16", for one-line errors. */
+    static String describeReasons(Map<NodeProto, String> floatNodes) {
+        Map<String, Integer> counts = new TreeMap<>();
+        floatNodes.values().forEach(reason -> counts.merge(reason, 1, Integer::sum));
+        return counts.entrySet().stream().map(e -> e.getValue() + "x " + e.getKey())
+                .collect(Collectors.joining("; "));
+    }
+
+    static Map<String, Integer> countByOp(Collection<NodeProto> nodes) {
         Map<String, Integer> counts = new TreeMap<>();
         for (NodeProto node : nodes) {
             counts.merge(node.getOpType(), 1, Integer::sum);
@@ -227,8 +321,11 @@ public final class Quantizer {
      * no exclusions: what a calibration table must hold to serve any later setting.
      */
     private Set<String> allActivations(Set<String> notFloat) {
-        Set<String> all = new LinkedHashSet<>(QuantizationPlan.of(model.copy().graph(), Set.of(), notFloat).activations);
+        Graph plain = model.copy().graph();
+        plain.promoteConstants();
+        Set<String> all = new LinkedHashSet<>(QuantizationPlan.of(plain, Set.of(), notFloat).activations);
         Graph folded = model.copy().graph();
+        folded.promoteConstants();
         QuantizationPlan.foldRelus(folded, Set.of());
         all.addAll(QuantizationPlan.of(folded, Set.of(), notFloat).activations);
         return all;
@@ -258,6 +355,11 @@ public final class Quantizer {
         private int maxSamples;
         private int sessions = Calibrator.Builder.defaultSessions();
         private int intraOpThreads = 1;
+        private DynamicFormat dynamic;
+        private Set<String> opTypes = Set.of();
+        private boolean upgradeOpset;
+        private Set<String> weightOnly = Set.of();
+        private boolean reduceRange;
 
         private Builder() {}
 
@@ -292,11 +394,36 @@ public final class Quantizer {
         }
 
         /**
+         * Static quantization of only these op types (e.g. {@code MatMul} for a transformer, whose residual Adds
+         * and LayerNorm inputs lose most in 8 bits); empty (the default) quantizes every op that can be.
+         */
+        public Builder optOpTypes(Collection<String> opTypes) {
+            for (String op : opTypes) {
+                if (!supportedOpTypes().contains(op)) {
+                    throw new IllegalArgumentException("cannot quantize op type '" + op + "'; supported: "
+                            + new java.util.TreeSet<>(supportedOpTypes()));
+                }
+            }
+            this.opTypes = Set.copyOf(opTypes);
+            return this;
+        }
+
+        /**
          * Takes ranges from a calibration table instead of running the model over data; the table must belong to this
          * model ({@link CalibrationTable#checkModel}). Calibration data is then not needed.
          */
         public Builder optTable(CalibrationTable table) {
             this.table = table;
+            return this;
+        }
+
+        /**
+         * Moves an opset 11/12 model to opset 13 first, when every op means the same there, so weights get
+         * per-channel scales (DequantizeLinear has no axis before 13). Off by default: the output then needs an
+         * opset-13 runtime (ONNX Runtime 1.6 or later).
+         */
+        public Builder optUpgradeOpset(boolean upgradeOpset) {
+            this.upgradeOpset = upgradeOpset;
             return this;
         }
 
@@ -335,6 +462,15 @@ public final class Quantizer {
             return this;
         }
 
+        /**
+         * MatMul/Gemm node names that get int8 weights but keep float activations: for the few layers whose inputs
+         * static 8-bit ranges cannot hold (e.g. a transformer's feed-forward output MatMuls). Static mode only.
+         */
+        public Builder optWeightOnly(Collection<String> nodeNames) {
+            this.weightOnly = Set.copyOf(nodeNames);
+            return this;
+        }
+
         /** Samples per ONNX Runtime call during calibration (default 32); ranges do not depend on it. */
         public Builder optBatchSize(int batchSize) {
             if (batchSize < 1) {
@@ -349,9 +485,33 @@ public final class Quantizer {
             return this;
         }
 
+        /**
+         * Dynamic quantization: int8 weights only, activations quantized by ONNX Runtime on each call; no
+         * calibration data is needed (it is ignored if set). Written as {@link DynamicFormat#MATMUL_INTEGER}.
+         */
+        public Builder optDynamic(boolean dynamic) {
+            this.dynamic = dynamic ? DynamicFormat.MATMUL_INTEGER : null;
+            return this;
+        }
+
+        /**
+         * Dynamic mode: 7-bit weights in [-64, 64], as ONNX Runtime suggests for CPUs without VNNI (AVX2 only),
+         * whose uint8 x int8 kernels can saturate 16-bit pair sums with full-range weights. Default off.
+         */
+        public Builder optReduceRange(boolean reduceRange) {
+            this.reduceRange = reduceRange;
+            return this;
+        }
+
+        /** Dynamic quantization written in the given form (for measuring the alternatives). */
+        public Builder optDynamic(DynamicFormat format) {
+            this.dynamic = format;
+            return this;
+        }
+
         public Quantizer build() {
-            if (model == null || (calibration == null && table == null)) {
-                throw new IllegalStateException("setModel and setCalibrationData (or optTable) are required");
+            if (model == null || (calibration == null && table == null && dynamic == null)) {
+                throw new IllegalStateException("setModel and setCalibrationData (or optTable, or optDynamic) are required");
             }
             return new Quantizer(this);
         }
