@@ -97,7 +97,7 @@ class TransformerCliTest {
         Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--calib", text.toString(),
                 "--tokenizer", tokenizer.toString(), "--out", out.toString());
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
-        assertThat(result.out()).contains("calibration: " + sentences.size() + " samples");
+        assertThat(result.out()).contains("over " + sentences.size() + " samples");
     }
 
     @Test
