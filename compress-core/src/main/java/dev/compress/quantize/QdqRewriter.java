@@ -7,6 +7,7 @@ import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -27,6 +28,10 @@ final class QdqRewriter {
     private final Map<String, String> dequantized = new HashMap<>();
     private final Map<String, String> quantizedWeights = new HashMap<>();
     private final Map<String, float[]> weightScales = new HashMap<>();
+    /** Activation tensor -> its QuantizeLinear output. */
+    private final Map<String, String> quantizedActivations = new HashMap<>();
+    /** Activation tensor and axis -> a per-axis DequantizeLinear output for float Conv/Gemm (see below). */
+    private final Map<String, String> perAxisDequantized = new HashMap<>();
 
     private QdqRewriter(Graph graph, QuantizationPlan plan, Map<String, QuantParams> params, boolean perChannel) {
         this.graph = graph;
@@ -59,6 +64,9 @@ final class QdqRewriter {
             NodeProto.Builder builder = node.toBuilder();
             for (int i = 0; i < builder.getInputCount(); i++) {
                 String replacement = dequantized.get(builder.getInput(i));
+                if (replacement != null && i == 0 && keepsFloatWeight(node)) {
+                    replacement = perAxisDequantized(node);
+                }
                 if (replacement != null) {
                     builder.setInput(i, replacement);
                 }
@@ -94,10 +102,68 @@ final class QdqRewriter {
                 ? Tensors.uint8s(zeroPoint, new long[0], zp)
                 : Tensors.int8s(zeroPoint, new long[0], zp));
         String quantized = graph.uniqueName(tensor + "_quantized");
+        quantizedActivations.put(tensor, quantized);
         rewritten.add(Nodes.node("QuantizeLinear", graph.uniqueName(tensor + "_QuantizeLinear"),
                 List.of(tensor, scale, zeroPoint), List.of(quantized)).build());
         rewritten.add(Nodes.node("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear"),
                 List.of(quantized, scale, zeroPoint), List.of(dequantized.get(tensor))).build());
+    }
+
+    /**
+     * Whether {@code node} is a Conv, ConvTranspose or Gemm left in float (excluded, or its op type not selected)
+     * whose float weight is an initializer. ONNX Runtime (1.20 and later, optimization level BASIC and up: its
+     * WeightBiasQuantization pass) quantizes such a weight itself, per tensor, when the input comes from a
+     * DequantizeLinear with a scalar scale, undoing the exclusion with a coarser weight than ours (docs/scoring.md).
+     */
+    private boolean keepsFloatWeight(NodeProto node) {
+        String op = node.getOpType();
+        if (!perChannel || plan.weightedNodes.contains(node)
+                || !(op.equals("Conv") || op.equals("ConvTranspose") || op.equals("Gemm"))) {
+            return false;
+        }
+        TensorProto weight = graph.initializer(Nodes.input(node, 1)).orElse(null);
+        return weight != null && Tensors.isFloat(weight) && weight.getDimsCount() >= 2;
+    }
+
+    /**
+     * A DequantizeLinear of {@code node}'s input 0 with the per-tensor scale and zero point repeated along the
+     * input's channel axis: the same values, but not the scalar-scale pattern ONNX Runtime's WeightBiasQuantization
+     * looks for, so the node really runs with its float weight.
+     */
+    private String perAxisDequantized(NodeProto node) {
+        TensorProto weight = graph.initializer(node.getInput(1)).orElseThrow();
+        String op = node.getOpType();
+        int axis = op.equals("Gemm") && Nodes.intAttribute(node, "transA", 0) == 1 ? 0 : 1;
+        long channels = switch (op) {
+            case "Conv" -> weight.getDims(1) * Nodes.intAttribute(node, "group", 1);
+            case "ConvTranspose" -> weight.getDims(0);
+            default -> weight.getDims(Nodes.intAttribute(node, "transB", 0) == 1 ? 1 : 0); // Gemm: K
+        };
+        String tensor = node.getInput(0);
+        String key = tensor + "@" + axis + "x" + channels;
+        String existing = perAxisDequantized.get(key);
+        if (existing != null) {
+            return existing;
+        }
+        QuantParams p = params.get(tensor);
+        int n = (int) channels;
+        float[] scales = new float[n];
+        Arrays.fill(scales, p.scale());
+        byte[] zeroPoints = new byte[n];
+        Arrays.fill(zeroPoints, (byte) p.zeroPoint());
+        String scale = graph.uniqueName(tensor + "_axis_scale");
+        String zeroPoint = graph.uniqueName(tensor + "_axis_zero_point");
+        long[] dims = {n};
+        graph.putInitializer(Tensors.floats(scale, dims, scales));
+        graph.putInitializer(p.type() == ActivationType.UINT8
+                ? Tensors.uint8s(zeroPoint, dims, zeroPoints)
+                : Tensors.int8s(zeroPoint, dims, zeroPoints));
+        String output = graph.uniqueName(tensor + "_dequantized_axis");
+        rewritten.add(Nodes.node("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear_axis"),
+                        List.of(quantizedActivations.get(tensor), scale, zeroPoint), List.of(output))
+                .addAttribute(Nodes.intAttribute("axis", axis)).build());
+        perAxisDequantized.put(key, output);
+        return output;
     }
 
     /** Output-channel axis of the weight, or -1 to quantize it per tensor. */
