@@ -109,7 +109,9 @@ final class DebugCommand implements Callable<Integer> {
         global.out().print(report.summary(top));
         List<String> worst = report.suggestions(1);
         if (!worst.isEmpty()) {
-            global.out().println("to keep the worst layer in float: compress quantize ... --exclude " + worst.get(0));
+            // --exclude removes only the layer's weight rounding; its 8-bit input and output stay (docs/scoring.md)
+            global.out().println("to try the worst layer's weights in float (its input and output stay 8-bit; "
+                    + "re-measure after): compress quantize ... --exclude " + worst.get(0));
         }
         global.out().flush();
         return ExitCode.OK;
