@@ -89,7 +89,24 @@ final class QdqRewriter {
         }
         graph.nodes().clear();
         graph.nodes().addAll(rewritten);
+        removeUnusedDequantizers();
         removeUnused(replacedInitializers);
+    }
+
+    /** Drops an activation's shared DequantizeLinear when only per-axis ones (see below) are read. */
+    private void removeUnusedDequantizers() {
+        if (perAxisDequantized.isEmpty()) {
+            return;
+        }
+        Graph.Index index = graph.index();
+        Set<String> unused = new HashSet<>();
+        for (String output : dequantized.values()) {
+            if (index.consumers(output).isEmpty()) {
+                unused.add(output);
+            }
+        }
+        graph.outputs().forEach(o -> unused.remove(o.getName()));
+        graph.nodes().removeIf(n -> n.getOpType().equals("DequantizeLinear") && unused.contains(n.getOutput(0)));
     }
 
     private void emitQdq(String tensor) {

@@ -193,6 +193,10 @@ class QuantizerTest {
                 .findFirst().orElseThrow();
         assertThat(result.model().graph().producer(conv.getInput(0)).orElseThrow().getOpType())
                 .isEqualTo("DequantizeLinear");
+        // and nothing else reads that input, so no unused DequantizeLinear is left behind
+        var index = result.model().graph().index();
+        assertThat(result.model().graph().nodes()).filteredOn(n -> n.getOpType().equals("DequantizeLinear"))
+                .allSatisfy(n -> assertThat(index.consumers(n.getOutput(0))).isNotEmpty());
 
         Path basic = dir.resolve("basic.onnx");
         try (OrtModel ignored = OrtModel.open(int8, RuntimeOptions.defaults()
