@@ -67,7 +67,7 @@ final class Histogram {
         for (int k = 0; k < width; k++) {
             c[k] += (long) lanes[k] + lanes[width + k] + lanes[2 * width + k] + lanes[3 * width + k];
         }
-        long zeroCount = 0;
+        int zeroCount = 0;
         for (float v : values) {
             // branch-free: ReLU outputs mix zeros and positives unpredictably
             zeroCount += v == 0 ? 1 : 0;
