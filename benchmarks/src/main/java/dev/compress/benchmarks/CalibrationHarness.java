@@ -83,29 +83,35 @@ public final class CalibrationHarness {
         List<String> tensors = activations(model);
         int[][] configs = {{2, 1}, {1, 2}};
         Map<String, List<Double>> seconds = new LinkedHashMap<>();
+        Map<String, List<Double>> cpuSeconds = new LinkedHashMap<>();
         for (int round = 0; round <= rounds; round++) { // round 0 warms up and is not counted
             for (int[] config : configs) {
                 String suffix = " " + config[0] + "x" + config[1];
-                record(seconds, "fp32 inference" + suffix, round, () -> infer(model, data, samples, config));
+                record(seconds, cpuSeconds, "fp32 inference" + suffix, round,
+                        () -> infer(model, data, samples, config));
                 for (CalibrationMethod method : CalibrationMethod.values()) {
-                    record(seconds, method.id() + suffix, round, () -> calibrate(model, data, tensors, samples,
-                            method, config));
+                    record(seconds, cpuSeconds, method.id() + suffix, round, () -> calibrate(model, data, tensors,
+                            samples, method, config));
                 }
             }
         }
         System.out.printf(Locale.ROOT, "%s: %d samples, batch %d, %d tensors, median of %d rounds%n", name,
                 samples, BATCH, tensors.size(), rounds);
         System.out.println("| sessions x threads | run | median s | samples/s | time / fp32 inference"
-                + " | time / minmax |");
-        System.out.println("|---|---|---|---|---|---|");
+                + " | time / minmax | median CPU s | CPU / fp32 inference | CPU / minmax |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
         for (int[] config : configs) {
             String suffix = " " + config[0] + "x" + config[1];
             double plain = median(seconds.get("fp32 inference" + suffix));
             double minmax = median(seconds.get("minmax" + suffix));
+            double plainCpu = median(cpuSeconds.get("fp32 inference" + suffix));
+            double minmaxCpu = median(cpuSeconds.get("minmax" + suffix));
             for (String run : List.of("fp32 inference", "minmax", "percentile", "entropy", "mse")) {
                 double s = median(seconds.get(run + suffix));
-                System.out.printf(Locale.ROOT, "| %dx%d | %s | %.2f | %.0f | %.2f | %.2f |%n", config[0], config[1],
-                        run, s, samples / s, s / plain, s / minmax);
+                double cpu = median(cpuSeconds.get(run + suffix));
+                System.out.printf(Locale.ROOT, "| %dx%d | %s | %.2f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |%n",
+                        config[0], config[1], run, s, samples / s, s / plain, s / minmax, cpu, cpu / plainCpu,
+                        cpu / minmaxCpu);
             }
         }
     }
@@ -114,12 +120,22 @@ public final class CalibrationHarness {
         void run() throws Exception;
     }
 
-    private static void record(Map<String, List<Double>> seconds, String key, int round, Run run) throws Exception {
+    /**
+     * Wall time, and the CPU time of the whole process (all threads, ONNX Runtime's included): on a machine shared
+     * with other jobs, the CPU time a run needs is less disturbed by the load than its wall time.
+     */
+    private static void record(Map<String, List<Double>> seconds, Map<String, List<Double>> cpuSeconds, String key,
+            int round, Run run) throws Exception {
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        long cpuStart = os.getProcessCpuTime();
         long start = System.nanoTime();
         run.run();
         double elapsed = (System.nanoTime() - start) / 1e9;
+        double cpu = (os.getProcessCpuTime() - cpuStart) / 1e9;
         if (round > 0) {
             seconds.computeIfAbsent(key, k -> new ArrayList<>()).add(elapsed);
+            cpuSeconds.computeIfAbsent(key, k -> new ArrayList<>()).add(cpu);
         }
     }
 
