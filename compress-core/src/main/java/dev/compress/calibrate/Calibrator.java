@@ -166,16 +166,20 @@ public final class Calibrator {
         Set<String> unclean = new LinkedHashSet<>();
         OrtModel session = idle.take();
         try {
-            if (probe.reductions.isEmpty()) {
-                // histograms and moving averages need the whole tensors; their extremes are one more pass in Java
-                session.run(batch, probe.fetched)
+            if (movingAverage > 0) {
+                // per-sample extremes need the whole tensors
+                session.run(batch, probe.reductions.keySet())
                         .forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
                 return new Chunk(stats, batch.size());
             }
-            Map<String, OrtModel.FloatOutput> outputs = session.run(batch, probe.requested());
+            Map<String, OrtModel.FloatOutput> outputs = session.run(batch, probe.requested(bins > 0));
             probe.reductions.forEach((tensor, r) -> {
-                if (!stats.get(tensor).observeReduced(scalar(outputs, r.min()), scalar(outputs, r.max()),
-                        scalar(outputs, r.sum()), (long) scalar(outputs, r.count()))) {
+                float[] values = bins > 0 ? outputs.get(tensor).values() : null;
+                boolean clean = stats.get(tensor).observeReduced(scalar(outputs, r.min()), scalar(outputs, r.max()),
+                        scalar(outputs, r.sum()), (long) scalar(outputs, r.count()), values);
+                if (!clean && values != null) {
+                    observe(stats, tensor, values, batch.size());
+                } else if (!clean) {
                     unclean.add(tensor);
                 }
             });
@@ -226,23 +230,17 @@ public final class Calibrator {
     private record Reduction(String min, String max, String sum, String count) {}
 
     /**
-     * The model extended for calibration. With histograms or moving averages, each observed tensor is a graph output
-     * and Java reads every value anyway, so it also finds the extremes (one vectorised pass; ONNX Runtime's three
-     * reductions on top of the copy cost more). For plain MinMax, the tensors stay internal (ONNX Runtime may reuse
-     * their buffers) and their min, max, sum and size are the outputs, computed by ONNX Runtime: four scalars per
-     * tensor instead of whole activations. The sum is NaN or infinite exactly when a value is (ONNX Runtime's
-     * ReduceMin/ReduceMax do not reliably propagate NaN), which sends the batch to the slow path.
-     *
-     * @param fetched the observed tensors computed by the graph
-     * @param reductions per tensor, the outputs holding its reductions; empty when the tensors themselves are fetched
+     * The model extended for calibration: each observed tensor is a graph output, and so are its min, max, sum and
+     * size, computed by ONNX Runtime. MinMax then copies four scalars per tensor out of native memory instead of
+     * whole activations; the sum is NaN or infinite exactly when a value is, which sends the batch to the slow path.
      */
-    private record Probe(OnnxModel model, Set<String> fetched, Map<String, Reduction> reductions) {
+    private record Probe(OnnxModel model, Map<String, Reduction> reductions) {
+        /**
+         * @param outputTensors whether the tensors themselves are outputs too (histograms, moving averages); when
+         *     not, ONNX Runtime may reuse their buffers, and MinMax runs closer to plain inference
+         */
         static Probe of(OnnxModel original, Collection<String> tensors, boolean outputTensors) {
-            Set<String> fetched = new LinkedHashSet<>(tensors);
-            if (outputTensors) {
-                return new Probe(original.withExtraOutputs(tensors), fetched, Map.of());
-            }
-            OnnxModel model = original.copy();
+            OnnxModel model = outputTensors ? original.withExtraOutputs(tensors) : original.copy();
             Graph graph = model.graph();
             Map<String, Reduction> reductions = new LinkedHashMap<>();
             for (String tensor : tensors) {
@@ -262,7 +260,7 @@ public final class Calibrator {
                 }
                 reductions.put(tensor, r);
             }
-            return new Probe(model, fetched, reductions);
+            return new Probe(model, reductions);
         }
 
         private static NodeProto reduce(Graph graph, String op, String tensor, String output) {
@@ -270,10 +268,15 @@ public final class Calibrator {
                     .addAttribute(Nodes.intAttribute("keepdims", 0)).build();
         }
 
-        /** The outputs holding the reductions. */
-        Set<String> requested() {
+        /** The reductions, and the tensors themselves when histograms are kept. */
+        Set<String> requested(boolean histograms) {
             Set<String> names = new LinkedHashSet<>();
-            reductions.values().forEach(r -> names.addAll(List.of(r.min(), r.max(), r.sum(), r.count())));
+            reductions.forEach((tensor, r) -> {
+                if (histograms) {
+                    names.add(tensor);
+                }
+                names.addAll(List.of(r.min(), r.max(), r.sum(), r.count()));
+            });
             return names;
         }
     }

@@ -90,12 +90,12 @@ final class TensorStatistics {
     }
 
     /**
-     * Observes one batch from extremes and a sum ONNX Runtime computed (no histogram is kept).
+     * Observes one batch from extremes and a sum ONNX Runtime computed, and {@code values} if a histogram is kept.
      *
      * @return false, observing nothing, when the sum or an extreme is not finite: NaN or infinities are present and
      *     the caller must pass the values to {@link #observe} so they are counted and left out
      */
-    boolean observeReduced(float lo, float hi, float sum, long elements) {
+    boolean observeReduced(float lo, float hi, float sum, long elements, float[] values) {
         if (!(Float.isFinite(lo) && Float.isFinite(hi) && Float.isFinite(sum))) {
             return false;
         }
@@ -103,6 +103,9 @@ final class TensorStatistics {
         if (elements > 0) {
             min = Math.min(min, lo);
             max = Math.max(max, hi);
+            if (histogram != null) {
+                histogram.addFinite(values, Math.max(-lo, hi));
+            }
         }
         return true;
     }
