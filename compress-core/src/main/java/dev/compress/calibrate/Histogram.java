@@ -47,41 +47,11 @@ final class Histogram {
      */
     void addFinite(float[] values, float absMax) {
         double perUnit = prepare(absMax);
-        int width = counts.length;
-        int offset = bins;
-        int n = values.length;
-        if (n < 2 * width) {
-            // few values (small tensors, batch size 1): not worth clearing and folding the partial histograms
-            long[] c = counts;
-            for (float v : values) {
-                c[offset + floor(v * perUnit)]++;
-            }
-            countZeros(values);
-            return;
-        }
-        // four partial histograms, one per lane: runs of equal values (the zeros of ReLU outputs) would otherwise
-        // make each increment wait for the previous one to the same counter; ints suffice for one call's counts
-        int[] lanes = new int[4 * width];
-        int i = 0;
-        for (; i + 3 < n; i += 4) {
-            lanes[offset + floor(values[i] * perUnit)]++;
-            lanes[width + offset + floor(values[i + 1] * perUnit)]++;
-            lanes[2 * width + offset + floor(values[i + 2] * perUnit)]++;
-            lanes[3 * width + offset + floor(values[i + 3] * perUnit)]++;
-        }
-        for (; i < n; i++) {
-            lanes[offset + floor(values[i] * perUnit)]++;
-        }
         long[] c = counts;
-        for (int k = 0; k < width; k++) {
-            c[k] += (long) lanes[k] + lanes[width + k] + lanes[2 * width + k] + lanes[3 * width + k];
-        }
-        countZeros(values);
-    }
-
-    private void countZeros(float[] values) {
-        int zeroCount = 0;
+        int offset = bins;
+        long zeroCount = 0;
         for (float v : values) {
+            c[offset + floor(v * perUnit)]++;
             // branch-free: ReLU outputs mix zeros and positives unpredictably
             zeroCount += v == 0 ? 1 : 0;
         }
