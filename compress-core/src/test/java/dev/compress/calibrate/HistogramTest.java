@@ -28,7 +28,7 @@ class HistogramTest {
 
     @Test
     void countsFollowTheDefinition() {
-        float[] values = reluLike(50_003, 7); // above the partial-histogram threshold, not a multiple of 4
+        float[] values = reluLike(50_003, 7);
         Histogram whole = new Histogram(2048);
         whole.addFinite(values, absMax(values));
         // the definition: bin floor(v * bins / 2^e) on the grid of the largest magnitude
