@@ -10,7 +10,12 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import dev.compress.quantize.ActivationType;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.Quantizer;
@@ -21,11 +26,14 @@ import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutorService;
@@ -41,6 +49,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>{@code throughput MODEL [samples] [rounds]}: plain fp32 inference, MinMax, Entropy and MSE calibration over the
  *       same samples, interleaved round by round so machine load hits all alike; prints medians and ratios, for two
  *       ways to use the cores (sessions x intra-op threads: 2x1 and 1x2).
+ *   <li>{@code probes MODEL [samples] [rounds]}: where MinMax's extra time goes: the CPU time of one session with one
+ *       thread (ONNX Runtime then runs on the calling thread) over the same preloaded batches, for the plain model and
+ *       for graphs that observe the calibrated tensors in different ways.
  *   <li>{@code memory MODEL samples}: one Entropy calibration with a table for reuse; prints peak heap. Run it in a
  *       fresh JVM per sample count, e.g. with {@code -Xmx512m}.
  *   <li>{@code accuracy}: for each model and calibrator, INT8 top-1 on all 10,000 test images, calibrated on the 500
@@ -57,13 +68,16 @@ public final class CalibrationHarness {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: CalibrationHarness throughput MODEL [samples] [rounds] | memory MODEL samples"
+            System.err.println("usage: CalibrationHarness throughput MODEL [samples] [rounds] | probes MODEL [samples] [rounds]"
+                    + " | memory MODEL samples"
                     + " | accuracy");
             System.exit(2);
         }
         switch (args[0]) {
             case "throughput" -> throughput(args[1], args.length > 2 ? Integer.parseInt(args[2]) : 10_000,
                     args.length > 3 ? Integer.parseInt(args[3]) : 3);
+            case "probes" -> probes(args[1], args.length > 2 ? Integer.parseInt(args[2]) : 5000,
+                    args.length > 3 ? Integer.parseInt(args[3]) : 5);
             case "memory" -> memory(args[1], Integer.parseInt(args[2]));
             case "accuracy" -> accuracy();
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
@@ -83,29 +97,35 @@ public final class CalibrationHarness {
         List<String> tensors = activations(model);
         int[][] configs = {{2, 1}, {1, 2}};
         Map<String, List<Double>> seconds = new LinkedHashMap<>();
+        Map<String, List<Double>> cpuSeconds = new LinkedHashMap<>();
         for (int round = 0; round <= rounds; round++) { // round 0 warms up and is not counted
             for (int[] config : configs) {
                 String suffix = " " + config[0] + "x" + config[1];
-                record(seconds, "fp32 inference" + suffix, round, () -> infer(model, data, samples, config));
+                record(seconds, cpuSeconds, "fp32 inference" + suffix, round,
+                        () -> infer(model, data, samples, config));
                 for (CalibrationMethod method : CalibrationMethod.values()) {
-                    record(seconds, method.id() + suffix, round, () -> calibrate(model, data, tensors, samples,
-                            method, config));
+                    record(seconds, cpuSeconds, method.id() + suffix, round, () -> calibrate(model, data, tensors,
+                            samples, method, config));
                 }
             }
         }
         System.out.printf(Locale.ROOT, "%s: %d samples, batch %d, %d tensors, median of %d rounds%n", name,
                 samples, BATCH, tensors.size(), rounds);
         System.out.println("| sessions x threads | run | median s | samples/s | time / fp32 inference"
-                + " | time / minmax |");
-        System.out.println("|---|---|---|---|---|---|");
+                + " | time / minmax | median CPU s | CPU / fp32 inference | CPU / minmax |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
         for (int[] config : configs) {
             String suffix = " " + config[0] + "x" + config[1];
             double plain = median(seconds.get("fp32 inference" + suffix));
             double minmax = median(seconds.get("minmax" + suffix));
+            double plainCpu = median(cpuSeconds.get("fp32 inference" + suffix));
+            double minmaxCpu = median(cpuSeconds.get("minmax" + suffix));
             for (String run : List.of("fp32 inference", "minmax", "percentile", "entropy", "mse")) {
                 double s = median(seconds.get(run + suffix));
-                System.out.printf(Locale.ROOT, "| %dx%d | %s | %.2f | %.0f | %.2f | %.2f |%n", config[0], config[1],
-                        run, s, samples / s, s / plain, s / minmax);
+                double cpu = median(cpuSeconds.get(run + suffix));
+                System.out.printf(Locale.ROOT, "| %dx%d | %s | %.2f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |%n",
+                        config[0], config[1], run, s, samples / s, s / plain, s / minmax, cpu, cpu / plainCpu,
+                        cpu / minmaxCpu);
             }
         }
     }
@@ -114,12 +134,22 @@ public final class CalibrationHarness {
         void run() throws Exception;
     }
 
-    private static void record(Map<String, List<Double>> seconds, String key, int round, Run run) throws Exception {
+    /**
+     * Wall time, and the CPU time of the whole process (all threads, ONNX Runtime's included): on a machine shared
+     * with other jobs, the CPU time a run needs is less disturbed by the load than its wall time.
+     */
+    private static void record(Map<String, List<Double>> seconds, Map<String, List<Double>> cpuSeconds, String key,
+            int round, Run run) throws Exception {
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        long cpuStart = os.getProcessCpuTime();
         long start = System.nanoTime();
         run.run();
         double elapsed = (System.nanoTime() - start) / 1e9;
+        double cpu = (os.getProcessCpuTime() - cpuStart) / 1e9;
         if (round > 0) {
             seconds.computeIfAbsent(key, k -> new ArrayList<>()).add(elapsed);
+            cpuSeconds.computeIfAbsent(key, k -> new ArrayList<>()).add(cpu);
         }
     }
 
@@ -184,6 +214,79 @@ public final class CalibrationHarness {
                 .build()
                 .calibrate();
         table.ranges(settings, tensors, false);
+    }
+
+    private static void probes(String name, int samples, int rounds) throws IOException {
+        OnnxModel model = OnnxModel.load(Fixtures.model(name));
+        Dataset data = Fixtures.testSet(model);
+        Set<String> inputs = new HashSet<>();
+        model.graph().inputs().forEach(input -> inputs.add(input.getName()));
+        List<String> tensors = activations(model).stream().filter(t -> !inputs.contains(t)).toList();
+        List<Batch> batches = new ArrayList<>();
+        Iterator<Batch> source = data.batches(BATCH);
+        for (int done = 0; source.hasNext() && done < samples; ) {
+            Batch batch = source.next();
+            batches.add(batch);
+            done += batch.size();
+        }
+        Map<String, OnnxModel> variants = new LinkedHashMap<>();
+        variants.put("plain fp32 model", model);
+        variants.put("ReduceMin+ReduceMax+ReduceSum+Size (MinMax calibration)",
+                reduced(model, tensors, List.of("ReduceMin", "ReduceMax", "ReduceSum", "Size")));
+        variants.put("ReduceMin+ReduceMax", reduced(model, tensors, List.of("ReduceMin", "ReduceMax")));
+        variants.put("ReduceMax only", reduced(model, tensors, List.of("ReduceMax")));
+        variants.put("tensors as outputs, copied to Java", model.withExtraOutputs(tensors));
+        Map<String, OrtModel> sessions = new LinkedHashMap<>();
+        variants.forEach((key, variant) -> sessions.put(key, OrtModel.open(variant,
+                RuntimeOptions.defaults().withIntraOpThreads(1))));
+        java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        Map<String, List<Double>> cpu = new LinkedHashMap<>();
+        try {
+            for (int round = 0; round <= rounds; round++) {
+                for (Map.Entry<String, OrtModel> entry : sessions.entrySet()) {
+                    Set<String> outputs = new LinkedHashSet<>(entry.getValue().outputNames());
+                    long start = threads.getCurrentThreadCpuTime();
+                    for (Batch batch : batches) {
+                        entry.getValue().run(batch, outputs);
+                    }
+                    if (round > 0) {
+                        cpu.computeIfAbsent(entry.getKey(), k -> new ArrayList<>())
+                                .add((threads.getCurrentThreadCpuTime() - start) / 1e9);
+                    }
+                }
+            }
+        } finally {
+            sessions.values().forEach(OrtModel::close);
+        }
+        System.out.printf(Locale.ROOT, "%s: %d samples, batch %d, %d tensors, 1 session x 1 thread, median of %d"
+                + " rounds%n| graph | CPU s | / plain |%n|---|---|---|%n", name, samples, BATCH, tensors.size(), rounds);
+        double plain = median(cpu.get("plain fp32 model"));
+        cpu.forEach((key, values) -> System.out.printf(Locale.ROOT, "| %s | %.3f | %.2f |%n", key, median(values),
+                median(values) / plain));
+    }
+
+    /** The model with these whole-tensor reductions of each tensor as extra outputs. */
+    private static OnnxModel reduced(OnnxModel original, List<String> tensors, List<String> ops) {
+        OnnxModel model = original.copy();
+        Graph graph = model.graph();
+        for (String tensor : tensors) {
+            for (String op : ops) {
+                String output = graph.uniqueName(tensor + "/" + op);
+                NodeProto.Builder node = Nodes.node(op, graph.uniqueName(output), List.of(tensor), List.of(output));
+                if (op.startsWith("Reduce")) {
+                    node.addAttribute(Nodes.intAttribute("keepdims", 0));
+                }
+                graph.nodes().add(node.build());
+                if (op.equals("Size")) { // int64; fetched outputs must be float, as in Calibrator
+                    String cast = graph.uniqueName(output + "/float");
+                    graph.nodes().add(Nodes.node("Cast", graph.uniqueName(cast), List.of(output), List.of(cast))
+                            .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
+                    output = cast;
+                }
+                graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
+            }
+        }
+        return model;
     }
 
     private static void memory(String name, int samples) throws IOException {
