@@ -27,7 +27,7 @@ import picocli.CommandLine.Spec;
             "",
             "Reports KL divergence of the softened outputs at temperature T (with the T² scaling of distillation"
                     + " losses), top-1 agreement, top-5 overlap, cosine similarity and MSE of the outputs, per-class"
-                    + " agreement when the data has labels (each with a 95% interval), and the max/mean absolute"
+                    + " agreement when the data has labels (each with a 95%% interval), and the max/mean absolute"
                     + " difference that judges an export. Teacher and student are .onnx models or TorchScript"
                     + " checkpoints (.pt, run offline through DJL's PyTorch engine). With --parity, exits 4 when the"
                     + " student is not a faithful export of the teacher.",
