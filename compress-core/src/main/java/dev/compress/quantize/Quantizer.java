@@ -147,7 +147,7 @@ public final class Quantizer {
         }
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
         Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
-        Map<String, String> tooWide = tooWide(calibrated);
+        Map<String, String> tooWide = tooWide(table, own);
         if (!tooWide.isEmpty()) {
             // planned again without them; the new plan's activations are a subset, all calibrated
             plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
@@ -230,14 +230,20 @@ public final class Quantizer {
     }
 
     /**
-     * Activations whose calibrated magnitude exceeds {@link #MAX_ACTIVATION}: 8 bits spread over such a range leave
-     * nothing for ordinary values. Transformer exporters add attention masks of -10000 or -3.4e38 to the scores;
-     * quantizing that sum destroys every score, so those tensors stay float.
+     * Activations that reached a magnitude beyond {@link #MAX_ACTIVATION}, or held infinite values, during
+     * calibration: 8 bits spread over such a range leave nothing for ordinary values. Transformer exporters add
+     * attention masks of -10000, -3.4e38 or -inf to the scores; quantizing that sum destroys every score, so those
+     * tensors stay float. Judged on the exact observed extremes, not on the method's range: a percentile or entropy
+     * range would clip the mask (padding is a small share of the values) and quantize it all the same.
      */
-    private static Map<String, String> tooWide(Map<String, TensorRange> calibrated) {
+    private static Map<String, String> tooWide(CalibrationTable table, Set<String> tensors) {
         Map<String, String> wide = new LinkedHashMap<>();
-        calibrated.forEach((tensor, range) -> {
-            if (Math.max(-range.min(), range.max()) > MAX_ACTIVATION) {
+        table.observed(tensors).forEach((tensor, range) -> {
+            long nonFinite = table.nonFinite(tensor);
+            if (nonFinite > 0) {
+                wide.put(tensor, "held " + nonFinite + " NaN or infinite values during calibration, which 8 bits"
+                        + " cannot hold (attention mask?)");
+            } else if (Math.max(-range.min(), range.max()) > MAX_ACTIVATION) {
                 wide.put(tensor, String.format(java.util.Locale.ROOT,
                         "has calibrated range [%.3g, %.3g], too wide for 8 bits (attention mask?)",
                         range.min(), range.max()));
