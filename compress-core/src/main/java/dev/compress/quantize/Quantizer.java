@@ -148,6 +148,7 @@ public final class Quantizer {
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
         Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
         Map<String, String> tooWide = tooWide(table, own);
+        maskDerived(graph, own).forEach(tooWide::putIfAbsent);
         if (!tooWide.isEmpty()) {
             // planned again without them; the new plan's activations are a subset, all calibrated
             plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
@@ -250,6 +251,46 @@ public final class Quantizer {
             }
         });
         return wide;
+    }
+
+    /**
+     * Float activations computed from non-float model inputs and scalar constants alone, such as the additive
+     * attention mask {@code (1 - float(attention_mask)) * -3.4e38}. Their range depends only on which input values
+     * calibration happened to see: calibrated without padding (batch size 1, or sentences of one length) the mask
+     * term is all zeros, and quantized with that range it would wipe out every mask at run time. So they stay float.
+     */
+    private static Map<String, String> maskDerived(Graph graph, Set<String> tensors) {
+        Set<String> derived = new java.util.HashSet<>();
+        graph.inputs().stream()
+                .filter(input -> input.getType().getTensorType().getElemType()
+                        != dev.compress.onnx.proto.Onnx.TensorProto.DataType.FLOAT_VALUE)
+                .forEach(input -> derived.add(input.getName()));
+        if (derived.isEmpty()) {
+            return Map.of();
+        }
+        graph.initializers().forEach((name, tensor) -> {
+            if (dev.compress.graph.Tensors.elementCount(tensor) <= 1) {
+                derived.add(name);
+            }
+        });
+        boolean any = false;
+        for (NodeProto node : graph.nodes()) { // topological order
+            if (node.getInputCount() > 0 && node.getInputList().stream()
+                    .allMatch(input -> input.isEmpty() || derived.contains(input))) {
+                derived.addAll(node.getOutputList());
+                any = true;
+            }
+        }
+        Map<String, String> keep = new LinkedHashMap<>();
+        if (any) {
+            for (String tensor : tensors) {
+                if (derived.contains(tensor)) {
+                    keep.put(tensor, "is computed from non-float model inputs alone (attention mask?): its range"
+                            + " depends on which masks calibration saw");
+                }
+            }
+        }
+        return keep;
     }
 
     private void checkExcludedNodesExist() {

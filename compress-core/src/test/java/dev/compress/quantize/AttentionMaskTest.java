@@ -14,6 +14,7 @@ import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import java.nio.file.Path;
@@ -23,6 +24,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -35,12 +37,14 @@ class AttentionMaskTest {
     private static final int ROWS = 16;
     private static final int WIDTH = 64;
     private static final int BATCHES = 4;
+    private static final int INT64 = dev.compress.onnx.proto.Onnx.TensorProto.DataType.INT64_VALUE;
 
-    private static OnnxModel maskedSoftmax() {
-        GraphProto graph = GraphProto.newBuilder()
+    /** softmax(x W1 + (1 - mask) * -10000) W2; an int64 mask is cast to float first, as BERT exports do. */
+    private static OnnxModel maskedSoftmax(boolean longMask) {
+        GraphProto.Builder graph = GraphProto.newBuilder()
                 .setName("masked-softmax")
                 .addInput(value("x", FLOAT, "n", 16))
-                .addInput(value("mask", FLOAT, "n", WIDTH))
+                .addInput(value(longMask ? "mask_ids" : "mask", longMask ? INT64 : FLOAT, "n", WIDTH))
                 .addOutput(value("y", FLOAT, "n", 8))
                 .addInitializer(weight("w1", 16, WIDTH, 1))
                 .addInitializer(weight("w2", WIDTH, 8, 2))
@@ -51,23 +55,35 @@ class AttentionMaskTest {
                 .addNode(node("Mul", "mask_term", List.of("inverted_mask", "big"), "mask_bias"))
                 .addNode(node("Add", "masked", List.of("scores", "mask_bias"), "masked_scores"))
                 .addNode(node("Softmax", "softmax", List.of("masked_scores"), "probs"))
-                .addNode(node("MatMul", "out_mm", List.of("probs", "w2"), "y"))
-                .build();
-        return model(graph, 13);
+                .addNode(node("MatMul", "out_mm", List.of("probs", "w2"), "y"));
+        if (longMask) {
+            graph.addNode(NodeProto.newBuilder().setOpType("Cast").setName("cast").addInput("mask_ids")
+                    .addOutput("mask").addAttribute(AttributeProto.newBuilder().setName("to").setI(FLOAT)
+                            .setType(AttributeProto.AttributeType.INT)));
+            // Cast first: nodes in topological order
+            NodeProto cast = graph.getNode(graph.getNodeCount() - 1);
+            graph.removeNode(graph.getNodeCount() - 1);
+            List<NodeProto> rest = new ArrayList<>(graph.getNodeList());
+            graph.clearNode().addNode(cast).addAllNode(rest);
+        }
+        return model(graph.build(), 13);
     }
 
     private static NodeProto node(String op, String name, List<String> inputs, String output) {
         NodeProto.Builder node = NodeProto.newBuilder().setOpType(op).setName(name).addAllInput(inputs)
                 .addOutput(output);
         if (op.equals("Softmax")) {
-            node.addAttribute(dev.compress.onnx.proto.Onnx.AttributeProto.newBuilder().setName("axis").setI(-1)
-                    .setType(dev.compress.onnx.proto.Onnx.AttributeProto.AttributeType.INT));
+            node.addAttribute(AttributeProto.newBuilder().setName("axis").setI(-1)
+                    .setType(AttributeProto.AttributeType.INT));
         }
         return node.build();
     }
 
-    /** Four batches of 16 rows; in one row of the last batch all but the first four positions are masked. */
-    private static Dataset data() {
+    /**
+     * Four batches of 16 rows; with {@code padded}, all but the first four positions of one row of the last batch are
+     * masked, else none.
+     */
+    private static Dataset data(boolean longMask, boolean padded) {
         return new Dataset() {
             @Override
             public Path source() {
@@ -94,12 +110,21 @@ class AttentionMaskTest {
                     }
                     float[] mask = new float[ROWS * WIDTH];
                     Arrays.fill(mask, 1f);
-                    if (b == BATCHES - 1) {
+                    if (padded && b == BATCHES - 1) {
                         Arrays.fill(mask, 5 * WIDTH + 4, 6 * WIDTH, 0f);
                     }
                     Map<String, HostTensor> inputs = new LinkedHashMap<>();
                     inputs.put("x", HostTensor.ofFloats(new long[] {ROWS, 16}, x));
-                    inputs.put("mask", HostTensor.ofFloats(new long[] {ROWS, WIDTH}, mask));
+                    long[] shape = {ROWS, WIDTH};
+                    if (longMask) {
+                        long[] ids = new long[mask.length];
+                        for (int i = 0; i < ids.length; i++) {
+                            ids[i] = (long) mask[i];
+                        }
+                        inputs.put("mask_ids", HostTensor.ofLongs(shape, ids));
+                    } else {
+                        inputs.put("mask", HostTensor.ofFloats(shape, mask));
+                    }
                     int[] labels = new int[ROWS];
                     Arrays.fill(labels, -1);
                     list.add(new Batch(inputs, labels, java.util.Collections.nCopies(ROWS, Path.of("b" + b))));
@@ -112,12 +137,12 @@ class AttentionMaskTest {
     @ParameterizedTest
     @EnumSource(CalibrationMethod.class)
     void theMaskSumStaysFloatWhateverTheMethod(CalibrationMethod method) {
-        OnnxModel fp32 = maskedSoftmax();
+        OnnxModel fp32 = maskedSoftmax(false);
         // the method on the two mask tensors only: clipping elsewhere (the softmax output, the output of the
         // mostly masked row) costs accuracy of its own and would hide what the mask does
         CalibrationSettings settings = CalibrationSettings.of(CalibrationMethod.MINMAX).withPercentile(98)
                 .withPerTensor(Map.of("mask_bias", method, "masked_scores", method));
-        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data())
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data(false, true))
                 .optCalibration(settings).build().quantize();
 
         // a percentile range clips the mask away (so judging by it would quantize the sum); entropy and MSE keep
@@ -135,6 +160,18 @@ class AttentionMaskTest {
 
         assertThat(result.report().quantizedOps()).containsEntry("MatMul", 2);
         // and the masked positions get no weight (with the sum quantized at the percentile range: error 0.50)
-        assertThat(TestGraphs.relativeError(fp32, result.model(), data())).isLessThan(0.1);
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data(false, true))).isLessThan(0.1);
+    }
+
+    @Test
+    void aMaskFromIntegerInputsStaysFloatEvenIfCalibrationSawNoPadding() {
+        OnnxModel fp32 = maskedSoftmax(true);
+        // calibrated without padding, the mask term is all zeros: a range that would wipe out masks at run time
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data(true, false))
+                .build().quantize();
+        assertThat(result.report().floatNodes()).hasEntrySatisfying("masked",
+                reason -> assertThat(reason).contains("non-float model inputs alone"));
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 2);
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data(true, true))).isLessThan(0.1);
     }
 }
