@@ -174,4 +174,33 @@ class AttentionMaskTest {
         assertThat(result.report().quantizedOps()).containsEntry("MatMul", 2);
         assertThat(TestGraphs.relativeError(fp32, result.model(), data(true, true))).isLessThan(0.1);
     }
+
+    @Test
+    void anInfiniteMaskStaysFloat() {
+        // scores + Where(mask == 0, -inf, 0): calibration leaves the -inf out of the range, so only the rule on
+        // NaN/Inf keeps the sum from being quantized (and the -inf from being clamped to a finite score)
+        GraphProto graph = GraphProto.newBuilder()
+                .setName("inf-masked-softmax")
+                .addInput(value("x", FLOAT, "n", 16))
+                .addInput(value("mask", FLOAT, "n", WIDTH))
+                .addOutput(value("y", FLOAT, "n", 8))
+                .addInitializer(weight("w1", 16, WIDTH, 1))
+                .addInitializer(weight("w2", WIDTH, 8, 2))
+                .addInitializer(Tensors.floats("zero", new long[0], new float[] {0f}))
+                .addInitializer(Tensors.floats("minus_inf", new long[0], new float[] {Float.NEGATIVE_INFINITY}))
+                .addNode(node("MatMul", "scores_mm", List.of("x", "w1"), "scores"))
+                .addNode(node("Equal", "is_padding", List.of("mask", "zero"), "padding"))
+                .addNode(node("Where", "mask_term", List.of("padding", "minus_inf", "zero"), "mask_bias"))
+                .addNode(node("Add", "masked", List.of("scores", "mask_bias"), "masked_scores"))
+                .addNode(node("Softmax", "softmax", List.of("masked_scores"), "probs"))
+                .addNode(node("MatMul", "out_mm", List.of("probs", "w2"), "y"))
+                .build();
+        OnnxModel fp32 = model(graph, 13);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data(false, true))
+                .build().quantize();
+        assertThat(result.report().floatNodes()).hasEntrySatisfying("masked",
+                reason -> assertThat(reason).contains("NaN or infinite values during calibration"));
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 2);
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data(false, true))).isLessThan(0.1);
+    }
 }
