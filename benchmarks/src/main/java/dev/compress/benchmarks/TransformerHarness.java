@@ -1,5 +1,8 @@
 package dev.compress.benchmarks;
 
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.calibrate.CalibrationTable;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
@@ -76,7 +79,8 @@ public final class TransformerHarness {
         for (Map.Entry<String, Path> model : models.entrySet()) {
             cosines.put(model.getKey(), MiniLm.cosines(reference, MiniLm.embed(model.getValue(), eval, 16)));
         }
-        Map<String, double[]> latency = latency(models, eval, rounds, threads);
+        Map<String, double[]> methods = methods(fp32File, calibration, eval, reference, ffnDown, work);
+        Map<String, double[]> latency = rounds > 0 ? latency(models, eval, rounds, threads) : Map.of();
 
         long fp32Size = Files.size(fp32File);
         System.out.println("Sentences: " + sentences.size() + " (evaluation), calibration " + calibration.size()
@@ -87,10 +91,63 @@ public final class TransformerHarness {
         for (Map.Entry<String, Path> model : models.entrySet()) {
             long size = Files.size(model.getValue());
             double[] c = cosines.get(model.getKey());
-            double[] ms = latency.get(model.getKey());
+            double[] ms = latency.getOrDefault(model.getKey(), new double[] {Double.NaN, Double.NaN});
             System.out.println(String.format(Locale.ROOT, "| %s | %,d | %.3f | %.4f | %.4f | %.2f | %.2f |",
                     model.getKey(), size, (double) size / fp32Size, c[0], c[1], ms[0], ms[1]));
         }
+        System.out.println();
+        System.out.println("Static INT8 by calibration method (one calibration table, " + calibration.size()
+                + " sentences; uint8 activations; --ops MatMul --upgrade-opset unless stated)");
+        System.out.println("| method | variant | size (bytes) | / fp32 | mean cosine | min cosine |");
+        System.out.println("|---|---|---|---|---|---|");
+        methods.forEach((name, row) -> System.out.println(String.format(Locale.ROOT,
+                "| %s | %,d | %.3f | %.4f | %.4f |", name, (long) row[2], row[2] / fp32Size, row[0], row[1])));
+    }
+
+    /**
+     * Static INT8 under each calibration method, from one calibration table collected once with histograms (as
+     * {@code --save-table} / {@code --table} do): {mean cosine, min cosine, size} per "method | variant".
+     */
+    private static Map<String, double[]> methods(Path fp32File, Dataset calibration, Dataset eval,
+            List<float[]> reference, List<String> ffnDown, Path work) throws IOException {
+        CalibrationTable table = Quantizer.builder().setModel(OnnxModel.load(fp32File))
+                .setCalibrationData(calibration).optBatchSize(16).build().calibrate();
+        Map<String, CalibrationSettings> settings = new LinkedHashMap<>();
+        settings.put("minmax", CalibrationSettings.of(CalibrationMethod.MINMAX));
+        for (double p : new double[] {99.9, 99.99, 99.999}) {
+            settings.put(String.format(Locale.ROOT, "percentile %s", p),
+                    CalibrationSettings.of(CalibrationMethod.PERCENTILE).withPercentile(p));
+        }
+        settings.put("entropy", CalibrationSettings.of(CalibrationMethod.ENTROPY));
+        settings.put("mse", CalibrationSettings.of(CalibrationMethod.MSE));
+        Map<String, CalibrationMethod> softmaxOutputs = new LinkedHashMap<>();
+        OnnxModel.load(fp32File).graph().nodes().stream().filter(n -> n.getOpType().equals("Softmax"))
+                .forEach(n -> softmaxOutputs.put(n.getOutput(0), CalibrationMethod.MINMAX));
+        Map<String, double[]> rows = new LinkedHashMap<>();
+        int k = 0;
+        for (Map.Entry<String, CalibrationSettings> method : settings.entrySet()) {
+            Map<String, Quantizer.Builder> variants = new LinkedHashMap<>();
+            variants.put("all ops", Quantizer.builder());
+            variants.put("--ops MatMul", Quantizer.builder().optOpTypes(List.of("MatMul")).optUpgradeOpset(true));
+            variants.put("--ops MatMul --weight-only FFN-down", Quantizer.builder().optOpTypes(List.of("MatMul"))
+                    .optUpgradeOpset(true).optWeightOnly(ffnDown));
+            // attention probabilities near 1 are rare but matter: the same with the Softmax outputs at minmax
+            variants.put("--ops MatMul, Softmax outputs minmax", Quantizer.builder().optOpTypes(List.of("MatMul"))
+                    .optUpgradeOpset(true));
+            for (Map.Entry<String, Quantizer.Builder> variant : variants.entrySet()) {
+                Path out = work.resolve("method-" + k++ + ".onnx");
+                CalibrationSettings chosen = variant.getKey().contains("Softmax")
+                        ? method.getValue().withPerTensor(softmaxOutputs) : method.getValue();
+                QuantizationResult result = variant.getValue().setModel(OnnxModel.load(fp32File)).optTable(table)
+                        .optCalibration(chosen).build().quantize();
+                result.model().save(out);
+                double[] c = MiniLm.cosines(reference, MiniLm.embed(out, eval, 16));
+                String name = method.getKey() + " | " + variant.getKey();
+                rows.put(name, new double[] {c[0], c[1], Files.size(out)});
+                System.err.println(String.format(Locale.ROOT, "%s: mean cosine %.4f, min %.4f", name, c[0], c[1]));
+            }
+        }
+        return rows;
     }
 
     /** Median milliseconds per call at batch 1 and batch 8, for each model. */

@@ -2,6 +2,8 @@ package dev.compress.benchmarks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.QuantizationReport;
@@ -18,7 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The acceptance figures of the transformer work, on the real all-MiniLM-L6-v2 and the 530 evaluation sentences
  * from Debian's license texts: dynamic INT8 at most 0.30x the fp32 size, with mean cosine similarity of sentence
- * embeddings to fp32 of at least 0.99 and at least that of ONNX Runtime's own quantize_dynamic artifact.
+ * embeddings to fp32 of at least 0.99 and at least that of ONNX Runtime's own quantize_dynamic artifact; the same
+ * for the static recipe (MatMuls, opset upgrade, weight-only feed-forward outputs, MSE ranges).
  */
 class MiniLmQuantizationTest {
     @TempDir
@@ -84,13 +87,14 @@ class MiniLmQuantizationTest {
         // floors, not targets (figures in docs/transformers.md): without the mask rule this falls to about 0.37
         assertThat(meanCosine(allFile)).isGreaterThan(0.70);
 
-        // the recommended static recipe: MatMuls only, per-channel weights after the opset 11 -> 13 upgrade, and
-        // the six feed-forward output MatMuls (GELU outliers) with int8 weights but float activations
+        // the recommended static recipe: MatMuls only, per-channel weights after the opset 11 -> 13 upgrade, the
+        // six feed-forward output MatMuls (GELU outliers) with int8 weights but float activations, MSE ranges
         List<String> ffnDown = MiniLm.ffnDownMatMuls(OnnxModel.load(fp32));
         assertThat(ffnDown).hasSize(6);
         QuantizationResult recipe = Quantizer.builder().setModel(OnnxModel.load(fp32))
                 .setCalibrationData(calibration).optBatchSize(16).optOpTypes(List.of("MatMul"))
-                .optUpgradeOpset(true).optWeightOnly(ffnDown).build().quantize();
+                .optUpgradeOpset(true).optWeightOnly(ffnDown)
+                .optCalibration(CalibrationSettings.of(CalibrationMethod.MSE)).build().quantize();
         Path recipeFile = work.resolve("minilm-static-recipe.onnx");
         recipe.model().save(recipeFile);
         assertThat(recipe.report().perChannel()).isTrue();
@@ -98,7 +102,9 @@ class MiniLmQuantizationTest {
         assertThat(recipe.report().floatNodes().values())
                 .filteredOn(reason -> reason.startsWith("weight-only")).hasSize(6);
         assertThat((double) sizeOf(recipeFile) / sizeOf(fp32)).isLessThanOrEqualTo(0.30);
-        assertThat(meanCosine(recipeFile)).isGreaterThan(0.985);
+        // measured 0.9913 against -q's 0.9906 (min/max ranges: 0.9902)
+        assertThat(meanCosine(recipeFile)).isGreaterThanOrEqualTo(0.99)
+                .isGreaterThanOrEqualTo(meanCosine(dir.resolve(MiniLm.ORT_QUANTIZED)));
     }
 
     private static long sizeOf(Path file) {

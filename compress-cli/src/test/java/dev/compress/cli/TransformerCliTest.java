@@ -69,8 +69,7 @@ class TransformerCliTest {
         assertThat(OnnxModel.load(out).graph().nodes()).anyMatch(n -> n.getOpType().equals("MatMulInteger"));
     }
 
-    @Test
-    void staticFromTokenIdsInJsonl() throws IOException {
+    private Path tokensJsonl() throws IOException {
         List<String> lines = new ArrayList<>();
         try (HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(tokenizer)) {
             for (String sentence : sentences) {
@@ -78,7 +77,12 @@ class TransformerCliTest {
                 lines.add(Json.compact(Map.of("input_ids", e.getIds(), "attention_mask", e.getAttentionMask())));
             }
         }
-        Path jsonl = Files.write(temp.resolve("tokens.jsonl"), lines, StandardCharsets.UTF_8);
+        return Files.write(temp.resolve("tokens.jsonl"), lines, StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void staticFromTokenIdsInJsonl() throws IOException {
+        Path jsonl = tokensJsonl();
         Path out = temp.resolve("minilm-static.onnx");
         Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--calib", jsonl.toString(),
                 "--out", out.toString(), "--batch-size", "4");
@@ -88,6 +92,31 @@ class TransformerCliTest {
         assertThat(report.at("/quantization/quantizedOps/MatMul").asInt()).isEqualTo(48);
         // the attention-mask sums (-3.4e38 after masking) are left in float, with the reason
         assertThat(report.at("/quantization/floatNodes").toString()).contains("too wide for 8 bits");
+    }
+
+    @Test
+    void aTableFromUnpaddedTokenIdsServesAnotherMethodAndKeepsTheMasksFloat() throws IOException {
+        // batch size 1: no padding, so the mask term is all zeros and nothing is beyond +-1000; the mask Adds must
+        // stay float all the same (they read a tensor computed from attention_mask alone)
+        Path table = temp.resolve("minilm-table.json");
+        Cli.Result first = Cli.run("quantize", "--model", model.toString(), "--calib", tokensJsonl().toString(),
+                "--max-samples", "5", "--batch-size", "1", "--save-table", table.toString(),
+                "--out", temp.resolve("a.onnx").toString());
+        assertThat(first.exitCode()).as(first.toString()).isEqualTo(ExitCode.OK);
+        Cli.Result second = Cli.run("quantize", "--model", model.toString(), "--table", table.toString(),
+                "--method", "percentile", "--out", temp.resolve("b.onnx").toString());
+        assertThat(second.exitCode()).as(second.toString()).isEqualTo(ExitCode.OK);
+        for (String name : List.of("a.json", "b.json")) {
+            JsonNode report = Json.MAPPER.readTree(temp.resolve(name).toFile());
+            assertThat(report.at("/quantization/calibrationSamples").asInt()).isEqualTo(5);
+            JsonNode floatNodes = report.at("/quantization/floatNodes");
+            for (int layer = 0; layer < 6; layer++) {
+                assertThat(floatNodes.get("/encoder/layer." + layer + "/attention/self/Add").asText())
+                        .as(name).contains("non-float model inputs alone");
+            }
+        }
+        assertThat(Json.MAPPER.readTree(temp.resolve("b.json").toFile()).at("/quantization/method").asText())
+                .isEqualTo("percentile");
     }
 
     @Test

@@ -84,6 +84,22 @@ public final class CalibrationTable {
         return tensors.keySet();
     }
 
+    /**
+     * The exact finite extremes observed for each of {@code names}, whatever method the ranges use: what a tensor
+     * really reached, e.g. to keep an attention mask in float even when a clipping method would cut it off.
+     *
+     * @throws CompressException BAD_INPUT as {@link #ranges}
+     */
+    public Map<String, TensorRange> observed(Collection<String> names) {
+        return ranges(CalibrationSettings.defaults(), names, false);
+    }
+
+    /** NaN and infinite values calibration saw in a tensor (left out of its range); 0 for an unknown tensor. */
+    public long nonFinite(String tensor) {
+        TensorStatistics stats = tensors.get(tensor);
+        return stats == null ? 0 : stats.nonFinite;
+    }
+
     /** The statistics of one tensor, or null. */
     TensorStatistics statistics(String tensor) {
         return tensors.get(tensor);

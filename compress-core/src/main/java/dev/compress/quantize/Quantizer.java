@@ -147,7 +147,8 @@ public final class Quantizer {
         }
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
         Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
-        Map<String, String> tooWide = tooWide(calibrated);
+        Map<String, String> tooWide = tooWide(table, own);
+        maskDerived(graph, own).forEach(tooWide::putIfAbsent);
         if (!tooWide.isEmpty()) {
             // planned again without them; the new plan's activations are a subset, all calibrated
             plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
@@ -230,20 +231,66 @@ public final class Quantizer {
     }
 
     /**
-     * Activations whose calibrated magnitude exceeds {@link #MAX_ACTIVATION}: 8 bits spread over such a range leave
-     * nothing for ordinary values. Transformer exporters add attention masks of -10000 or -3.4e38 to the scores;
-     * quantizing that sum destroys every score, so those tensors stay float.
+     * Activations that reached a magnitude beyond {@link #MAX_ACTIVATION}, or held infinite values, during
+     * calibration: 8 bits spread over such a range leave nothing for ordinary values. Transformer exporters add
+     * attention masks of -10000, -3.4e38 or -inf to the scores; quantizing that sum destroys every score, so those
+     * tensors stay float. Judged on the exact observed extremes, not on the method's range: a percentile or entropy
+     * range would clip the mask (padding is a small share of the values) and quantize it all the same.
      */
-    private static Map<String, String> tooWide(Map<String, TensorRange> calibrated) {
+    private static Map<String, String> tooWide(CalibrationTable table, Set<String> tensors) {
         Map<String, String> wide = new LinkedHashMap<>();
-        calibrated.forEach((tensor, range) -> {
-            if (Math.max(-range.min(), range.max()) > MAX_ACTIVATION) {
+        table.observed(tensors).forEach((tensor, range) -> {
+            long nonFinite = table.nonFinite(tensor);
+            if (nonFinite > 0) {
+                wide.put(tensor, "held " + nonFinite + " NaN or infinite values during calibration, which 8 bits"
+                        + " cannot hold (attention mask?)");
+            } else if (Math.max(-range.min(), range.max()) > MAX_ACTIVATION) {
                 wide.put(tensor, String.format(java.util.Locale.ROOT,
                         "has calibrated range [%.3g, %.3g], too wide for 8 bits (attention mask?)",
                         range.min(), range.max()));
             }
         });
         return wide;
+    }
+
+    /**
+     * Float activations computed from non-float model inputs and scalar constants alone, such as the additive
+     * attention mask {@code (1 - float(attention_mask)) * -3.4e38}. Their range depends only on which input values
+     * calibration happened to see: calibrated without padding (batch size 1, or sentences of one length) the mask
+     * term is all zeros, and quantized with that range it would wipe out every mask at run time. So they stay float.
+     */
+    private static Map<String, String> maskDerived(Graph graph, Set<String> tensors) {
+        Set<String> derived = new java.util.HashSet<>();
+        graph.inputs().stream()
+                .filter(input -> input.getType().getTensorType().getElemType()
+                        != dev.compress.onnx.proto.Onnx.TensorProto.DataType.FLOAT_VALUE)
+                .forEach(input -> derived.add(input.getName()));
+        if (derived.isEmpty()) {
+            return Map.of();
+        }
+        graph.initializers().forEach((name, tensor) -> {
+            if (dev.compress.graph.Tensors.elementCount(tensor) <= 1) {
+                derived.add(name);
+            }
+        });
+        boolean any = false;
+        for (NodeProto node : graph.nodes()) { // topological order
+            if (node.getInputCount() > 0 && node.getInputList().stream()
+                    .allMatch(input -> input.isEmpty() || derived.contains(input))) {
+                derived.addAll(node.getOutputList());
+                any = true;
+            }
+        }
+        Map<String, String> keep = new LinkedHashMap<>();
+        if (any) {
+            for (String tensor : tensors) {
+                if (derived.contains(tensor)) {
+                    keep.put(tensor, "is computed from non-float model inputs alone (attention mask?): its range"
+                            + " depends on which masks calibration saw");
+                }
+            }
+        }
+        return keep;
     }
 
     private void checkExcludedNodesExist() {
