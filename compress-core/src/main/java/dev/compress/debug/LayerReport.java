@@ -171,7 +171,7 @@ public record LayerReport(String fp32, String int8, String data, long samples, O
                     "excluded node"));
             sensitivity.layers().stream().limit(maxLayers).forEach(g -> out.append(String.format(Locale.ROOT,
                     "%-8s  %-8s  %-18s  %s\n", g.gainDb() == null ? "-" : String.format(Locale.ROOT, "%+.2f",
-                            g.gainDb()), db(g.outputSqnrDb()), g.opType(), g.node())));
+                            Math.round(g.gainDb() * 100) / 100.0), db(g.outputSqnrDb()), g.opType(), g.node())));
         }
         return out.toString();
     }
