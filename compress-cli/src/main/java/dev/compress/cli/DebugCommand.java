@@ -5,6 +5,7 @@ import dev.compress.debug.LayerReport;
 import dev.compress.graph.OnnxModel;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -31,7 +32,9 @@ import picocli.CommandLine.Spec;
             "",
             "Example:",
             "  compress debug --fp32 calibration-data/models/resnet-fp32.onnx --int8 resnet-int8.onnx \\",
-            "      --data calibration-data/fashion-mnist/heldout --json layers.json --chart layers.png"
+            "      --data calibration-data/fashion-mnist/heldout --json layers.json --chart layers.png",
+            "  compress debug --fp32 ... --int8 ... --data calibration-data/fashion-mnist/heldout \\",
+            "      --sensitivity --calib calibration-data/fashion-mnist/calib"
         })
 final class DebugCommand implements Callable<Integer> {
     @Spec
@@ -79,11 +82,27 @@ final class DebugCommand implements Callable<Integer> {
         batchSize = Checks.batchSize(spec, value);
     }
 
+    @Option(names = "--sensitivity", order = 8,
+            description = "Also rank the weighted layers by what excluding each gains at the output: re-quantizes"
+                    + " the fp32 model once per layer with the INT8 model's recorded settings and ranges from"
+                    + " --calib (one model run per layer and sample). The suggested --exclude is then the layer"
+                    + " with the largest gain.")
+    boolean sensitivity;
+
+    @Option(names = "--calib", paramLabel = "DIR", order = 9,
+            description = "Calibration samples for --sensitivity: the data the INT8 model was calibrated on.")
+    Path calib;
+
     @Mixin
     PreprocessingOptions preprocessing;
 
     @Override
     public Integer call() {
+        if (sensitivity != (calib != null)) {
+            throw new ParameterException(spec.commandLine(), sensitivity
+                    ? "--sensitivity needs --calib DIR (the INT8 model's calibration data)"
+                    : "--calib is only used with --sensitivity");
+        }
         for (Path out : new Path[] {json, chart}) {
             if (out != null) {
                 Outputs.checkCanWrite(out);
@@ -92,14 +111,16 @@ final class DebugCommand implements Callable<Integer> {
         OnnxModel reference = OnnxModel.load(fp32);
         OnnxModel quantized = OnnxModel.load(int8);
         Datasets.Opened opened = Datasets.open(data, reference, preprocessing, null);
-        LayerReport report = LayerDebugger.builder()
+        LayerDebugger.Builder debugger = LayerDebugger.builder()
                 .setFloatModel(reference)
                 .setQuantizedModel(quantized)
                 .setData(opened.dataset())
                 .optBatchSize(batchSize)
-                .optProgress(global.progress())
-                .build()
-                .run();
+                .optProgress(global.progress());
+        if (sensitivity) {
+            debugger.optSensitivity(Datasets.open(calib, reference, preprocessing, null).dataset());
+        }
+        LayerReport report = debugger.build().run();
         if (json != null) {
             report.writeJson(json);
         }
@@ -108,7 +129,13 @@ final class DebugCommand implements Callable<Integer> {
         }
         global.out().print(report.summary(top));
         List<String> worst = report.suggestions(1);
-        if (!worst.isEmpty()) {
+        if (sensitivity) {
+            global.out().println(report.bestExclusion()
+                    .map(g -> String.format(Locale.ROOT, "largest gain (%s dB at the output on this data): compress"
+                            + " quantize ... --exclude %s", g.gainDb() == null ? "exact" : String.format(Locale.ROOT,
+                                    "%+.2f", g.gainDb()), g.node()))
+                    .orElse("no single exclusion raises output SQNR on this data; keep the model as it is"));
+        } else if (!worst.isEmpty()) {
             // --exclude removes only the layer's weight rounding; its 8-bit input and output stay (docs/scoring.md)
             global.out().println("to try the worst layer's weights in float (its input and output stay 8-bit; "
                     + "re-measure after): compress quantize ... --exclude " + worst.get(0));

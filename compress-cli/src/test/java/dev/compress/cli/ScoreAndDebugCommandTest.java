@@ -96,4 +96,31 @@ class ScoreAndDebugCommandTest {
                 Fixtures.calib().toString(), "--out", again.toString(), "--exclude", worst);
         assertThat(excluded.exitCode()).as(excluded.toString()).isZero();
     }
+
+    /** --sensitivity adds the exclusion ranking to the table and JSON and suggests its top layer. */
+    @Test
+    void debugSensitivitySuggestsTheLayerWithTheLargestGain() throws IOException {
+        Path int8 = temp.resolve("resnet-int8.onnx");
+        Cli.Result quantized = Cli.run("quantize", "-q", "--model", Fixtures.resnet().toString(), "--calib",
+                Fixtures.calib().toString(), "--out", int8.toString());
+        assertThat(quantized.exitCode()).as(quantized.toString()).isZero();
+        Path json = temp.resolve("layers.json");
+        Cli.Result result = Cli.run("debug", "-q", "--fp32", Fixtures.resnet().toString(), "--int8", int8.toString(),
+                "--data", Fixtures.calib().toString(), "--sensitivity", "--calib", Fixtures.calib().toString(),
+                "--json", json.toString(), "--batch-size", "100");
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        var top = Json.MAPPER.readTree(json.toFile()).at("/sensitivity/layers/0");
+        assertThat(top.path("node").asText()).isNotEmpty();
+        assertThat(result.out()).contains("exclusion sensitivity");
+        if (top.path("gainDb").asDouble() > 0) {
+            assertThat(result.out()).contains("--exclude " + top.path("node").asText());
+        } else {
+            assertThat(result.out()).contains("no single exclusion raises output SQNR");
+        }
+
+        Cli.Result noCalib = Cli.run("debug", "--fp32", Fixtures.resnet().toString(), "--int8", int8.toString(),
+                "--data", Fixtures.calib().toString(), "--sensitivity");
+        assertThat(noCalib.exitCode()).isEqualTo(ExitCode.USAGE);
+        assertThat(noCalib.err()).contains("--sensitivity needs --calib DIR");
+    }
 }

@@ -42,6 +42,7 @@ import java.util.Set;
  *         .setFloatModel(OnnxModel.load(fp32))
  *         .setQuantizedModel(OnnxModel.load(int8))
  *         .setData(dataset)
+ *         .optSensitivity(calibrationData) // optional: what each --exclude gains
  *         .build()
  *         .run();
  * }</pre>
@@ -54,6 +55,7 @@ public final class LayerDebugger {
     private final Dataset data;
     private final int batchSize;
     private final Progress progress;
+    private final Dataset calibration;
 
     private LayerDebugger(Builder b) {
         this.fp32 = b.fp32;
@@ -61,6 +63,7 @@ public final class LayerDebugger {
         this.data = b.data;
         this.batchSize = b.batchSize;
         this.progress = b.progress;
+        this.calibration = b.calibration;
     }
 
     public static Builder builder() {
@@ -165,8 +168,11 @@ public final class LayerDebugger {
         }
         // worst first; equal SQNR keeps graph order, so the ranking is deterministic
         layers.sort(Comparator.comparingDouble(LayerDebugger::rankKey));
+        LayerReport.Sensitivity sensitivity = calibration == null ? null
+                : ExclusionSensitivity.rank(fp32, int8, calibration, data, batchSize, progress);
         return new LayerReport(fp32.displayName(), int8.displayName(), data.source().toString(), samples,
-                new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), layers);
+                new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), layers,
+                sensitivity);
     }
 
     private FloatOutput checkShape(FloatOutput reference, FloatOutput quantized, String tensor) {
@@ -295,6 +301,7 @@ public final class LayerDebugger {
         private Dataset data;
         private int batchSize = 32;
         private Progress progress = Progress.NONE;
+        private Dataset calibration;
 
         private Builder() {}
 
@@ -327,6 +334,18 @@ public final class LayerDebugger {
 
         public Builder optProgress(Progress progress) {
             this.progress = Objects.requireNonNull(progress, "progress");
+            return this;
+        }
+
+        /**
+         * Also ranks the weighted layers by what excluding each really gains at the output
+         * ({@link LayerReport#sensitivity()}): the fp32 model is re-quantized once per layer with the INT8 model's
+         * recorded settings (its {@code compress.quantization} metadata, so it must come from {@code compress
+         * quantize}) and ranges from one calibration pass over {@code calibration}, which should be the data the INT8
+         * model was calibrated on. Costs one model run per layer and sample.
+         */
+        public Builder optSensitivity(Dataset calibration) {
+            this.calibration = Objects.requireNonNull(calibration, "calibration");
             return this;
         }
 

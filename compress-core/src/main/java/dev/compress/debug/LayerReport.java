@@ -25,11 +25,63 @@ import java.util.Locale;
  * @param samples number of samples run
  * @param output the model output's SQNR: the end-to-end effect
  * @param layers one entry per matched activation, lowest SQNR first
+ * @param sensitivity what excluding each weighted layer gains at the output; {@code null} unless asked for
  */
-@JsonPropertyOrder({"fp32", "int8", "data", "samples", "output", "layers"})
-public record LayerReport(String fp32, String int8, String data, long samples, Output output, List<Layer> layers) {
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@JsonPropertyOrder({"fp32", "int8", "data", "samples", "output", "layers", "sensitivity"})
+public record LayerReport(String fp32, String int8, String data, long samples, Output output, List<Layer> layers,
+        Sensitivity sensitivity) {
     public LayerReport {
         layers = List.copyOf(layers);
+    }
+
+    /**
+     * The output SQNR of the fp32 model re-quantized with each weighted layer excluded in turn (same settings and
+     * calibration ranges as the INT8 model), on the report's data.
+     *
+     * @param calibration the calibration samples the ranges came from
+     * @param baselineSqnrDb output SQNR of the re-quantized model with no extra exclusion
+     * @param baselineTop1Agreement its samples whose top-1 matches fp32
+     * @param layers largest gain first
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"calibration", "baselineSqnrDb", "baselineTop1Agreement", "layers"})
+    public record Sensitivity(String calibration, Double baselineSqnrDb, long baselineTop1Agreement,
+            List<Gain> layers) {
+        public Sensitivity {
+            baselineSqnrDb = round(baselineSqnrDb);
+            layers = List.copyOf(layers);
+        }
+    }
+
+    /**
+     * One weighted layer's exclusion.
+     *
+     * @param node the node name {@code compress quantize --exclude} takes
+     * @param opType its operator
+     * @param outputSqnrDb output SQNR with it excluded, {@code null} when exact
+     * @param gainDb that minus the baseline: positive when excluding it helps
+     * @param top1Agreement samples whose top-1 matches fp32 with it excluded
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"node", "opType", "outputSqnrDb", "gainDb", "top1Agreement"})
+    public record Gain(String node, String opType, Double outputSqnrDb, Double gainDb, long top1Agreement) {
+        public Gain {
+            outputSqnrDb = round(outputSqnrDb);
+            gainDb = round(gainDb);
+        }
+    }
+
+    /**
+     * The layer whose exclusion raises the output SQNR most, if the sensitivity ranking was run and any exclusion
+     * raises it at all.
+     */
+    @JsonIgnore
+    public java.util.Optional<Gain> bestExclusion() {
+        if (sensitivity == null) {
+            return java.util.Optional.empty();
+        }
+        return sensitivity.layers().stream().filter(g -> g.gainDb() == null || g.gainDb() > 0).findFirst();
     }
 
     static Double round(Double value) {
@@ -112,6 +164,15 @@ public record LayerReport(String fp32, String int8, String data, long samples, O
         layers.stream().limit(maxLayers).forEach(l -> out.append(String.format(Locale.ROOT,
                 "%-8s  %-8s  %-18s  %s%s\n", db(l.sqnrDb()), l.ownSqnrDb() == null ? "-" : db(l.ownSqnrDb()),
                 l.opType(), l.node(), l.excludable() ? "" : " (follows its inputs)")));
+        if (sensitivity != null) {
+            out.append(String.format(Locale.ROOT, "exclusion sensitivity (re-quantized, ranges from %s): output SQNR"
+                    + " %s with no extra exclusion\n", sensitivity.calibration(), db(sensitivity.baselineSqnrDb())));
+            out.append(String.format(Locale.ROOT, "%-8s  %-8s  %-18s  %s\n", "gain dB", "output", "op",
+                    "excluded node"));
+            sensitivity.layers().stream().limit(maxLayers).forEach(g -> out.append(String.format(Locale.ROOT,
+                    "%-8s  %-8s  %-18s  %s\n", g.gainDb() == null ? "-" : String.format(Locale.ROOT, "%+.2f",
+                            Math.round(g.gainDb() * 100) / 100.0), db(g.outputSqnrDb()), g.opType(), g.node())));
+        }
         return out.toString();
     }
 
