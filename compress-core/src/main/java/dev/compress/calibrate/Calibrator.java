@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -89,10 +90,17 @@ public final class Calibrator {
         for (ValueInfoProto input : model.graph().inputs()) {
             graphInputs.add(input.getName());
         }
-        Set<String> fetched = new LinkedHashSet<>(tensors);
+        // a reshaped copy holds the very same values: observe it once (per-sample extremes may split differently)
+        Map<String, String> copies = movingAverage > 0 ? Map.of() : sameValues(model.graph(), tensors);
+        Set<String> measured = new LinkedHashSet<>(tensors);
+        measured.removeAll(copies.keySet());
+        Set<String> fetched = new LinkedHashSet<>(measured);
         fetched.removeAll(graphInputs);
-        Map<String, TensorStatistics> totals = newStatistics();
+        Map<String, TensorStatistics> totals = newStatistics(measured);
         Probe probe = Probe.of(model, fetched, bins > 0 || movingAverage > 0);
+        ExtremesProbe extremes = bins > 0 || movingAverage > 0 ? null
+                : extremesProbe(fetched);
+        OnnxModel probeModel = extremes == null ? probe.model : extremes.model;
         int total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
         BlockingQueue<OrtModel> idle = new ArrayBlockingQueue<>(sessions);
         List<OrtModel> opened = new ArrayList<>();
@@ -106,7 +114,7 @@ public final class Calibrator {
         try {
             RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(intraOpThreads);
             for (int i = 0; i < sessions; i++) {
-                OrtModel session = OrtModel.open(probe.model, options);
+                OrtModel session = OrtModel.open(probeModel, options);
                 opened.add(session);
                 idle.add(session);
             }
@@ -114,7 +122,8 @@ public final class Calibrator {
             Iterator<Batch> batches = new SampleSelection(data, batchSize, total);
             while (batches.hasNext()) {
                 Batch batch = batches.next();
-                inFlight.add(workers.submit(() -> observe(batch, probe, idle)));
+                inFlight.add(workers.submit(() -> extremes == null ? observe(batch, measured, probe, idle)
+                        : observe(batch, measured, extremes, idle)));
                 // one batch queued per session beyond the running ones bounds memory; merging in order keeps results
                 // independent of which session finished first
                 while (inFlight.size() > sessions) {
@@ -138,13 +147,69 @@ public final class Calibrator {
         if (samples == 0) {
             throw CompressException.badInput(data.source(), "no calibration samples");
         }
+        recordNonNegativeLowerExtremes(totals);
+        Map<String, TensorStatistics> all = new LinkedHashMap<>();
+        for (String tensor : tensors) {
+            all.put(tensor, copies.containsKey(tensor) ? totals.get(copies.get(tensor)).copy() : totals.get(tensor));
+        }
         return new CalibrationTable(model.displayName(), CalibrationTable.modelHash(model), samples, bins,
-                movingAverage, totals, null);
+                movingAverage, all, null);
     }
 
-    private Map<String, TensorStatistics> newStatistics() {
-        Map<String, TensorStatistics> stats = new LinkedHashMap<>();
+    /**
+     * Every range contains 0, so the lower extreme of a tensor that cannot be negative changes no range; it is
+     * recorded as 0 whichever way it was observed, and MinMax calibration does not measure it.
+     */
+    private void recordNonNegativeLowerExtremes(Map<String, TensorStatistics> totals) {
+        Graph graph = model.graph();
+        Graph.Index index = graph.index();
+        Map<String, Boolean> memo = new LinkedHashMap<>();
+        totals.forEach((tensor, stats) -> {
+            if (stats.seen() && ExtremesProbe.isNonNegative(graph, index, tensor, memo)) {
+                stats.min = 0;
+            }
+        });
+    }
+
+    /** The fast probe, built on the shapes ONNX Runtime infers for these tensors. */
+    private ExtremesProbe extremesProbe(Set<String> fetched) {
+        try (OrtModel shapes = OrtModel.open(model.withExtraOutputs(fetched),
+                RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.NONE).withIntraOpThreads(1))) {
+            return ExtremesProbe.of(model, fetched, shapes.outputShapes(), shapes.outputDimensionNames());
+        }
+    }
+
+    /**
+     * Tensors that are another observed tensor with its shape changed (Identity, Flatten, Reshape, Squeeze, Unsqueeze,
+     * Transpose), mapped to the tensor first in that chain.
+     */
+    static Map<String, String> sameValues(Graph graph, Set<String> tensors) {
+        Graph.Index index = graph.index();
+        Map<String, String> copies = new LinkedHashMap<>();
         for (String tensor : tensors) {
+            String source = tensor;
+            while (true) {
+                Optional<NodeProto> producer = index.producer(source);
+                if (producer.isEmpty() || !producer.get().getDomain().isEmpty()
+                        || !RESHAPING.contains(producer.get().getOpType())
+                        || !tensors.contains(producer.get().getInput(0))) {
+                    break;
+                }
+                source = producer.get().getInput(0);
+            }
+            if (!source.equals(tensor)) {
+                copies.put(tensor, source);
+            }
+        }
+        return copies;
+    }
+
+    private static final Set<String> RESHAPING = Set.of("Identity", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
+            "Transpose");
+
+    private Map<String, TensorStatistics> newStatistics(Set<String> measured) {
+        Map<String, TensorStatistics> stats = new LinkedHashMap<>();
+        for (String tensor : measured) {
             stats.put(tensor, new TensorStatistics(bins, movingAverage));
         }
         return stats;
@@ -153,16 +218,10 @@ public final class Calibrator {
     /** The statistics of one batch, and its size. */
     private record Chunk(Map<String, TensorStatistics> stats, int samples) {}
 
-    private Chunk observe(Batch batch, Probe probe, BlockingQueue<OrtModel> idle) throws InterruptedException {
-        Map<String, TensorStatistics> stats = newStatistics();
-        for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
-            if (stats.containsKey(input.getKey())) {
-                FloatBuffer values = input.getValue().floats();
-                float[] copy = new float[values.remaining()];
-                values.get(copy);
-                observe(stats, input.getKey(), copy, batch.size());
-            }
-        }
+    private Chunk observe(Batch batch, Set<String> measured, Probe probe, BlockingQueue<OrtModel> idle)
+            throws InterruptedException {
+        Map<String, TensorStatistics> stats = newStatistics(measured);
+        observeInputs(batch, stats);
         Set<String> unclean = new LinkedHashSet<>();
         OrtModel session = idle.take();
         try {
@@ -186,15 +245,70 @@ public final class Calibrator {
         } finally {
             idle.add(session);
         }
-        if (!unclean.isEmpty()) {
-            // NaN or infinities: run the batch again, fetching those tensors to count them and leave them out
-            try (OrtModel full = OrtModel.open(model.withExtraOutputs(unclean), RuntimeOptions.defaults()
-                    .withIntraOpThreads(intraOpThreads))) {
-                full.run(batch, unclean).forEach((name, output) -> observe(stats, name, output.values(),
-                        batch.size()));
+        observeWhole(batch, unclean, stats);
+        return new Chunk(stats, batch.size());
+    }
+
+    /** The fast path: extremes measured inside ONNX Runtime, see {@link ExtremesProbe}. */
+    private Chunk observe(Batch batch, Set<String> measured, ExtremesProbe probe, BlockingQueue<OrtModel> idle)
+            throws InterruptedException {
+        Map<String, TensorStatistics> stats = newStatistics(measured);
+        boolean finiteInputs = observeInputs(batch, stats);
+        Map<String, ExtremesProbe.Extremes> figures;
+        OrtModel session = idle.take();
+        try {
+            figures = probe.read(session.run(batch, probe.outputs()));
+        } finally {
+            idle.add(session);
+        }
+        Set<String> unclean = new LinkedHashSet<>();
+        figures.forEach((tensor, e) -> {
+            // on a NaN-safe graph a NaN can only come from the inputs, and max-pooling may have skipped it
+            if (e.clean() && (finiteInputs || !probe.nanSafe())) {
+                stats.get(tensor).observeReduced(e.min(), e.max(), 0, e.count(), null);
+            } else {
+                unclean.add(tensor);
+            }
+        });
+        observeWhole(batch, unclean, stats);
+        return new Chunk(stats, batch.size());
+    }
+
+    /**
+     * Observes the float graph inputs that are calibrated, in Java.
+     *
+     * @return whether every float input value of the batch is finite, calibrated or not
+     */
+    private boolean observeInputs(Batch batch, Map<String, TensorStatistics> stats) {
+        boolean finite = true;
+        for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
+            if (input.getValue().type() != HostTensor.ElementType.FLOAT) {
+                continue;
+            }
+            FloatBuffer values = input.getValue().floats();
+            float[] copy = new float[values.remaining()];
+            values.get(copy);
+            if (stats.containsKey(input.getKey())) {
+                observe(stats, input.getKey(), copy, batch.size());
+                finite &= stats.get(input.getKey()).nonFinite == 0;
+            } else {
+                for (float v : copy) {
+                    finite &= Float.isFinite(v);
+                }
             }
         }
-        return new Chunk(stats, batch.size());
+        return finite;
+    }
+
+    /** NaN or infinities: runs the batch again, fetching these tensors whole to count them and leave them out. */
+    private void observeWhole(Batch batch, Set<String> tensors, Map<String, TensorStatistics> stats) {
+        if (tensors.isEmpty()) {
+            return;
+        }
+        try (OrtModel full = OrtModel.open(model.withExtraOutputs(tensors), RuntimeOptions.defaults()
+                .withIntraOpThreads(intraOpThreads))) {
+            full.run(batch, tensors).forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
+        }
     }
 
     private static float scalar(Map<String, OrtModel.FloatOutput> outputs, String name) {

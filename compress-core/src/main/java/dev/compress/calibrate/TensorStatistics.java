@@ -148,6 +148,15 @@ final class TensorStatistics {
         }
     }
 
+    /** An independent copy, for a tensor that holds the same values as this one. */
+    TensorStatistics copy() {
+        TensorStatistics copy = new TensorStatistics(histogram == null ? 0 : histogram.bins, averaging);
+        copy.merge(this);
+        copy.averageMin = averageMin;
+        copy.averageMax = averageMax;
+        return copy;
+    }
+
     /** Whether any finite value was seen. */
     boolean seen() {
         return min <= max;

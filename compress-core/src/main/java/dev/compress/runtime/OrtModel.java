@@ -86,6 +86,14 @@ public final class OrtModel implements AutoCloseable {
         return shapes(infos(false));
     }
 
+    /** Output names to the names of their dimensions: the symbol of a dynamic one (may be empty), else "". */
+    public Map<String, String[]> outputDimensionNames() {
+        Map<String, String[]> names = new LinkedHashMap<>();
+        infos(false).forEach((key, info) -> names.put(key,
+                info.getInfo() instanceof TensorInfo t ? t.getDimensionNames() : new String[0]));
+        return names;
+    }
+
     private Map<String, NodeInfo> infos(boolean inputs) {
         try {
             return inputs ? session.getInputInfo() : session.getOutputInfo();

@@ -1,0 +1,459 @@
+package dev.compress.calibrate;
+
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.runtime.OrtModel;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The model extended so that ONNX Runtime measures the extremes of the calibrated tensors while it runs, at close to
+ * the cost of plain inference (MinMax calibration, and every sample a histogram is not kept for).
+ *
+ * <p>Observing a tensor costs time because ONNX Runtime must then keep it, and because its CPU provider runs
+ * convolutions in a blocked channel layout (NCHWc) and would copy an observed tensor back to plain layout for a
+ * reduction. So, per tensor:
+ *
+ * <ul>
+ *   <li>4-d tensors with static channels and spatial size are reduced by GlobalMaxPool, which ONNX Runtime runs in the
+ *       blocked layout; Java takes the maximum of the small [N, C, 1, 1] result. Their minimum is the negated maximum
+ *       of a depthwise 1x1 convolution with weight -1, also blocked. Other tensors use ReduceMax/ReduceMin.
+ *   <li>Tensors non-negative by construction (ReLU, Sigmoid, Softmax, pooling or reshaping of such) need no minimum:
+ *       every range contains 0, so their lower extreme is recorded as 0.
+ *   <li>A max-pool whose windows cover its input has the same maximum as that input: the input's maximum is read from
+ *       the (smaller) output.
+ * </ul>
+ *
+ * <p>A NaN does not order, so a max-pool may skip it. Unless every operator of the graph is one that cannot make NaN
+ * from finite values ({@link #NAN_SAFE}), each tensor also gets a per-channel mean (or a sum), which is NaN or
+ * infinite exactly when a value is; infinities show in the extremes. A batch whose figures are not finite is
+ * observed again on whole tensors (the caller's slow path), which counts the bad values and leaves them out.
+ */
+final class ExtremesProbe {
+    /** Operators that give finite outputs for finite inputs, or overflow to infinity, never NaN. */
+    static final Set<String> NAN_SAFE = Set.of("Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat",
+            "Constant", "Conv", "ConvTranspose", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool",
+            "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad",
+            "PRelu", "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Split", "Squeeze", "Sub",
+            "Tanh", "Transpose", "Unsqueeze", "Upsample");
+    private static final Set<String> NON_NEGATIVE_RESULT = Set.of("Relu", "Sigmoid", "Softmax", "Abs");
+    /** Operators whose output 0 holds only values of input 0, so it is non-negative when that input is. */
+    private static final Set<String> SUBSET_OF_INPUT = Set.of("MaxPool", "AveragePool", "GlobalMaxPool",
+            "GlobalAveragePool", "Identity", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose");
+
+    /**
+     * Where one figure sits in a fetched output: columns {@code [offset, offset + width)} of each row of {@code stride}
+     * values. Per-channel figures of tensors sharing a batch dimension are concatenated into one [N, sum of C]
+     * output, and scalars into one vector, so a batch fetches a few outputs instead of several per tensor.
+     */
+    private record Part(String output, int offset, int width, int stride) {
+        /** Rows of the output: N for per-channel figures, 1 for scalars. */
+        long rows(Map<String, OrtModel.FloatOutput> outputs) {
+            return outputs.get(output).values().length / stride;
+        }
+
+        /** The largest value; NaN if any is NaN. */
+        float largest(Map<String, OrtModel.FloatOutput> outputs) {
+            float[] values = outputs.get(output).values();
+            float max = Float.NEGATIVE_INFINITY;
+            for (int row = 0; row < values.length; row += stride) {
+                for (int i = row + offset; i < row + offset + width; i++) {
+                    max = Math.max(max, values[i]); // propagates NaN, which marks the batch unclean
+                }
+            }
+            return max;
+        }
+
+        boolean finite(Map<String, OrtModel.FloatOutput> outputs) {
+            float[] values = outputs.get(output).values();
+            boolean finite = true;
+            for (int row = 0; row < values.length; row += stride) {
+                for (int i = row + offset; i < row + offset + width; i++) {
+                    finite &= Float.isFinite(values[i]);
+                }
+            }
+            return finite;
+        }
+    }
+
+    /**
+     * How one tensor's figures are read; parts are null where not measured. A 4-d tensor reduced per channel
+     * ({@code spatial} = its static H x W, else 0) has N x C x H x W values, N x C being the size of its per-channel
+     * part {@code channels}; {@code maxSource} is the max-pool output whose maximum this tensor shares.
+     */
+    private record Measure(Part max, Part min, Part check, Part count, long spatial, Part channels,
+            String maxSource) {}
+
+    /** Extremes and element count of one tensor in one batch; {@code clean} is false if a figure was not finite. */
+    record Extremes(float min, float max, long count, boolean clean) {}
+
+    final OnnxModel model;
+    private final Map<String, Measure> measures;
+    private final Set<String> nonNegative;
+    private final boolean nanSafe;
+
+    private ExtremesProbe(OnnxModel model, Map<String, Measure> measures, Set<String> nonNegative, boolean nanSafe) {
+        this.model = model;
+        this.measures = measures;
+        this.nonNegative = nonNegative;
+        this.nanSafe = nanSafe;
+    }
+
+    /**
+     * @param tensors tensors computed by the graph (not graph inputs)
+     * @param shapes their shapes as ONNX Runtime infers them, -1 for dynamic dimensions
+     * @param dimensionNames the symbols of their dynamic dimensions, as ONNX Runtime reports them
+     */
+    static ExtremesProbe of(OnnxModel original, Collection<String> tensors, Map<String, long[]> shapes,
+            Map<String, String[]> dimensionNames) {
+        OnnxModel model = original.copy();
+        Graph graph = model.graph();
+        Graph.Index index = graph.index();
+        Set<String> nonNegative = new LinkedHashSet<>();
+        for (String tensor : tensors) {
+            if (isNonNegative(graph, index, tensor, new LinkedHashMap<>())) {
+                nonNegative.add(tensor);
+            }
+        }
+        boolean nanSafe = graph.nodes().stream().allMatch(node -> node.getDomain().isEmpty()
+                && NAN_SAFE.contains(node.getOpType()));
+        Map<String, String> maxFromPool = poolsCoveringInput(graph, index, tensors, shapes);
+        Outputs outputs = new Outputs(graph);
+        Map<String, Measure> measures = new LinkedHashMap<>();
+        for (String tensor : tensors) {
+            long[] shape = shapes.getOrDefault(tensor, new long[0]);
+            String maxSource = maxFromPool.get(tensor);
+            boolean needsMin = !nonNegative.contains(tensor);
+            Part max = null;
+            Part min = null;
+            Part check = null;
+            Part count = null;
+            long spatial = 0;
+            if (blocked(shape)) {
+                spatial = shape[2] * shape[3];
+                int channels = (int) shape[1];
+                String batch = batchKey(tensor, shape, dimensionNames.get(tensor));
+                if (maxSource == null) {
+                    max = outputs.perChannel(batch, globalMax(graph, tensor, tensor), channels);
+                }
+                if (needsMin) {
+                    min = outputs.perChannel(batch, globalMax(graph, negated(graph, tensor, channels),
+                            tensor + "/negated"), channels);
+                }
+                if (!nanSafe) {
+                    check = outputs.perChannel(batch, add(graph, "GlobalAveragePool", tensor,
+                            tensor + "/calibration_mean", false), channels);
+                }
+            } else {
+                max = outputs.scalar(add(graph, "ReduceMax", tensor, tensor + "/calibration_max", true));
+                if (needsMin) {
+                    min = outputs.scalar(add(graph, "ReduceMin", tensor, tensor + "/calibration_min", true));
+                }
+                if (!nanSafe) {
+                    check = outputs.scalar(add(graph, "ReduceSum", tensor, tensor + "/calibration_sum", true));
+                }
+                String size = add(graph, "Size", tensor, tensor + "/calibration_size", false);
+                String cast = graph.uniqueName(tensor + "/calibration_count");
+                graph.nodes().add(Nodes.node("Cast", graph.uniqueName(cast), List.of(size), List.of(cast))
+                        .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
+                count = outputs.scalar(cast);
+            }
+            measures.put(tensor, new Measure(max, min, check, count, spatial, max != null ? max : min, maxSource));
+        }
+        Map<Part, Part> placed = outputs.concatenate();
+        measures.replaceAll((tensor, m) -> new Measure(placed.get(m.max()), placed.get(m.min()),
+                placed.get(m.check()), placed.get(m.count()), m.spatial(), placed.get(m.channels()), m.maxSource()));
+        // a pooled input's N x C comes from its pool's output, which has the same batch and channels
+        measures.replaceAll((tensor, m) -> m.maxSource() == null ? m : new Measure(m.max(), m.min(), m.check(),
+                m.count(), m.spatial(), measures.get(m.maxSource()).max(), m.maxSource()));
+        return new ExtremesProbe(model, measures, nonNegative, nanSafe);
+    }
+
+    /** The outputs to fetch. */
+    Set<String> outputs() {
+        Set<String> names = new LinkedHashSet<>();
+        measures.values().forEach(m -> {
+            for (Part part : new Part[] {m.max(), m.min(), m.check(), m.count()}) {
+                if (part != null) {
+                    names.add(part.output());
+                }
+            }
+        });
+        return names;
+    }
+
+    /** Whether this tensor is non-negative by construction (its lower extreme is recorded as 0). */
+    boolean nonNegative(String tensor) {
+        return nonNegative.contains(tensor);
+    }
+
+    /** Whether NaN can only come from the graph inputs, which the caller must then check. */
+    boolean nanSafe() {
+        return nanSafe;
+    }
+
+    /** The figures of every tensor for one batch run with {@link #outputs()}. */
+    Map<String, Extremes> read(Map<String, OrtModel.FloatOutput> outputs) {
+        Map<String, Extremes> result = new LinkedHashMap<>();
+        measures.forEach((tensor, m) -> {
+            Part maxPart = m.maxSource() == null ? m.max() : measures.get(m.maxSource()).max();
+            float max = maxPart.largest(outputs);
+            // a negated maximum, or a scalar minimum
+            float min = m.min() == null ? 0 : m.spatial() > 0 ? -m.min().largest(outputs) : m.min().largest(outputs);
+            long count = m.spatial() > 0 ? m.channels().rows(outputs) * m.channels().width() * m.spatial()
+                    : (long) m.count().largest(outputs);
+            boolean clean = Float.isFinite(min) && Float.isFinite(max)
+                    && (m.check() == null || m.check().finite(outputs));
+            result.put(tensor, new Extremes(min, max, count, clean));
+        });
+        return result;
+    }
+
+    /** Groups 4-d tensors whose first dimension is the same (a static size or a named symbol). */
+    private static String batchKey(String tensor, long[] shape, String[] names) {
+        if (shape[0] > 0) {
+            return "size " + shape[0];
+        }
+        return names != null && names.length > 0 && !names[0].isEmpty() ? "symbol " + names[0] : "tensor " + tensor;
+    }
+
+    /** Collects the figures and concatenates them into few outputs. */
+    private static final class Outputs {
+        private final Graph graph;
+        private final Map<String, List<Part>> perChannel = new LinkedHashMap<>();
+        private final List<Part> scalars = new ArrayList<>();
+
+        Outputs(Graph graph) {
+            this.graph = graph;
+        }
+
+        /** An [N, C, 1, 1] figure of a tensor whose first dimension is {@code batch}. */
+        Part perChannel(String batch, String tensor, int channels) {
+            Part part = new Part(tensor, 0, channels, channels);
+            perChannel.computeIfAbsent(batch, k -> new ArrayList<>()).add(part);
+            return part;
+        }
+
+        Part scalar(String tensor) {
+            Part part = new Part(tensor, 0, 1, 1);
+            scalars.add(part);
+            return part;
+        }
+
+        /** Adds the concatenating nodes and graph outputs; returns where each part ended up. */
+        Map<Part, Part> concatenate() {
+            Map<Part, Part> placed = new HashMap<>();
+            for (List<Part> group : perChannel.values()) {
+                int total = group.stream().mapToInt(Part::width).sum();
+                List<String> flattened = new ArrayList<>();
+                for (Part part : group) {
+                    String flat = graph.uniqueName(part.output() + "/flat");
+                    graph.nodes().add(Nodes.node("Flatten", graph.uniqueName(flat), List.of(part.output()),
+                            List.of(flat)).build());
+                    flattened.add(flat);
+                }
+                String output = concat(flattened, 1, "calibration_channel_figures");
+                int offset = 0;
+                for (Part part : group) {
+                    placed.put(part, new Part(output, offset, part.width(), total));
+                    offset += part.width();
+                }
+            }
+            if (!scalars.isEmpty()) {
+                String shape = graph.uniqueName("calibration_shape_1");
+                graph.putInitializer(TensorProto.newBuilder().setName(shape)
+                        .setDataType(TensorProto.DataType.INT64_VALUE).addDims(1).addInt64Data(1).build());
+                List<String> vectors = new ArrayList<>();
+                for (Part part : scalars) {
+                    String vector = graph.uniqueName(part.output() + "/vector");
+                    graph.nodes().add(Nodes.node("Reshape", graph.uniqueName(vector), List.of(part.output(), shape),
+                            List.of(vector)).build());
+                    vectors.add(vector);
+                }
+                String output = concat(vectors, 0, "calibration_scalar_figures");
+                for (int i = 0; i < scalars.size(); i++) {
+                    placed.put(scalars.get(i), new Part(output, i, 1, scalars.size()));
+                }
+            }
+            return placed;
+        }
+
+        private String concat(List<String> inputs, int axis, String base) {
+            String output = graph.uniqueName(base);
+            graph.nodes().add(Nodes.node("Concat", graph.uniqueName(output), inputs, List.of(output))
+                    .addAttribute(Nodes.intAttribute("axis", axis)).build());
+            graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
+            return output;
+        }
+
+    }
+
+    private static boolean blocked(long[] shape) {
+        return shape.length == 4 && shape[1] > 0 && shape[2] > 0 && shape[3] > 0;
+    }
+
+    private static String globalMax(Graph graph, String tensor, String base) {
+        return add(graph, "GlobalMaxPool", tensor, base + "/calibration_channel_max", false);
+    }
+
+    /** -x as a depthwise 1x1 convolution, which ONNX Runtime keeps in its blocked layout (Neg or Mul it does not). */
+    private static String negated(Graph graph, String tensor, int channels) {
+        String weight = graph.uniqueName(tensor + "/calibration_minus_one");
+        TensorProto.Builder w = TensorProto.newBuilder().setName(weight)
+                .setDataType(TensorProto.DataType.FLOAT_VALUE).addAllDims(List.of((long) channels, 1L, 1L, 1L));
+        for (int c = 0; c < channels; c++) {
+            w.addFloatData(-1f);
+        }
+        graph.putInitializer(w.build());
+        String output = graph.uniqueName(tensor + "/calibration_negated");
+        graph.nodes().add(Nodes.node("Conv", graph.uniqueName(output), List.of(tensor, weight), List.of(output))
+                .addAttribute(Nodes.intAttribute("group", channels)).build());
+        return output;
+    }
+
+    private static String add(Graph graph, String op, String tensor, String base, boolean reduceAll) {
+        String output = graph.uniqueName(base);
+        NodeProto.Builder node = Nodes.node(op, graph.uniqueName(output), List.of(tensor), List.of(output));
+        if (reduceAll) {
+            // no axes: every axis is reduced, in every opset
+            node.addAttribute(Nodes.intAttribute("keepdims", 0));
+        }
+        graph.nodes().add(node.build());
+        return output;
+    }
+
+    /** Whether every value of {@code tensor} is >= 0 whatever the inputs, judged from the operators producing it. */
+    static boolean isNonNegative(Graph graph, Graph.Index index, String tensor, Map<String, Boolean> memo) {
+        Boolean known = memo.get(tensor);
+        if (known != null) {
+            return known;
+        }
+        memo.put(tensor, false); // a cycle (malformed graph) proves nothing
+        Optional<NodeProto> producer = index.producer(tensor);
+        boolean result = false;
+        if (producer.isPresent() && producer.get().getDomain().isEmpty()) {
+            NodeProto node = producer.get();
+            String op = node.getOpType();
+            if (NON_NEGATIVE_RESULT.contains(op)) {
+                result = true;
+            } else if (op.equals("Clip")) {
+                result = clipLowerBound(graph, node) >= 0;
+            } else if (SUBSET_OF_INPUT.contains(op) && node.getOutput(0).equals(tensor)) {
+                result = isNonNegative(graph, index, node.getInput(0), memo);
+            } else if (op.equals("Concat")) {
+                result = node.getInputList().stream().allMatch(in -> isNonNegative(graph, index, in, memo));
+            }
+        }
+        memo.put(tensor, result);
+        return result;
+    }
+
+    private static double clipLowerBound(Graph graph, NodeProto clip) {
+        Optional<AttributeProto> attribute = Nodes.attribute(clip, "min");
+        if (attribute.isPresent()) {
+            return attribute.get().getF(); // opset < 11
+        }
+        if (clip.getInputCount() < 2 || clip.getInput(1).isEmpty()) {
+            return Double.NEGATIVE_INFINITY;
+        }
+        Optional<TensorProto> min = graph.initializer(clip.getInput(1));
+        if (min.isEmpty() || min.get().getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+            return Double.NEGATIVE_INFINITY;
+        }
+        TensorProto t = min.get();
+        if (t.getFloatDataCount() == 1) {
+            return t.getFloatData(0);
+        }
+        if (t.getRawData().size() == 4) {
+            return java.nio.ByteBuffer.wrap(t.getRawData().toByteArray()).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .getFloat();
+        }
+        return Double.NEGATIVE_INFINITY;
+    }
+
+    /**
+     * Observed max-pool inputs whose maximum equals the maximum of the pool's (also observed) output: windows without
+     * dilation, strides not longer than the kernel, and the last window reaching the end of each spatial axis.
+     */
+    private static Map<String, String> poolsCoveringInput(Graph graph, Graph.Index index, Collection<String> tensors,
+            Map<String, long[]> shapes) {
+        Map<String, String> maxFrom = new LinkedHashMap<>();
+        for (String tensor : tensors) {
+            Optional<NodeProto> producer = index.producer(tensor);
+            if (producer.isEmpty() || !producer.get().getOpType().equals("MaxPool")
+                    || !producer.get().getDomain().isEmpty() || !tensor.equals(producer.get().getOutput(0))) {
+                continue;
+            }
+            NodeProto pool = producer.get();
+            String input = pool.getInput(0);
+            long[] inShape = shapes.get(input);
+            long[] outShape = shapes.get(tensor);
+            if (tensors.contains(input) && inShape != null && outShape != null && blocked(inShape)
+                    && blocked(outShape) && covers(pool, inShape, outShape)) {
+                maxFrom.put(input, tensor);
+            }
+        }
+        // pool after pool: each input takes the maximum of the last output, the one that is measured
+        maxFrom.replaceAll((input, output) -> {
+            String last = output;
+            while (maxFrom.containsKey(last)) {
+                last = maxFrom.get(last);
+            }
+            return last;
+        });
+        return maxFrom;
+    }
+
+    private static boolean covers(NodeProto pool, long[] in, long[] out) {
+        String autoPad = Nodes.attribute(pool, "auto_pad").map(a -> a.getS().toStringUtf8()).orElse("NOTSET");
+        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) {
+            return false;
+        }
+        List<Long> kernel = Nodes.attribute(pool, "kernel_shape").map(AttributeProto::getIntsList).orElse(List.of());
+        int spatial = in.length - 2;
+        if (kernel.size() != spatial) {
+            return false;
+        }
+        List<Long> strides = ints(pool, "strides", spatial, 1);
+        List<Long> dilations = ints(pool, "dilations", spatial, 1);
+        List<Long> pads = autoPad.equals("VALID") ? ints(null, "pads", 2 * spatial, 0)
+                : ints(pool, "pads", 2 * spatial, 0);
+        for (int i = 0; i < spatial; i++) {
+            long size = in[i + 2];
+            long outputs = out[i + 2];
+            if (size <= 0 || outputs <= 0 || dilations.get(i) != 1 || strides.get(i) > kernel.get(i)) {
+                return false;
+            }
+            long lastCovered = (outputs - 1) * strides.get(i) - pads.get(i) + kernel.get(i) - 1;
+            if (lastCovered < size - 1) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static List<Long> ints(NodeProto node, String name, int count, long fallback) {
+        List<Long> values = node == null ? List.of()
+                : Nodes.attribute(node, name).map(AttributeProto::getIntsList).orElse(List.of());
+        if (values.size() == count) {
+            return values;
+        }
+        List<Long> defaults = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            defaults.add(fallback);
+        }
+        return defaults;
+    }
+}
