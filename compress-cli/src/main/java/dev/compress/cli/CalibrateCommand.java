@@ -90,6 +90,7 @@ final class CalibrateCommand implements Callable<Integer> {
                 .setCalibrationData(calibration.dataset())
                 .optCalibration(settings)
                 .optMaxSamples(calibrationOptions.maxSamples)
+                .optHistogramSamples(calibrationOptions.histogramSamples)
                 .optThreads(calibrationOptions.sessions(), 1)
                 .optBatchSize(batchSize)
                 .optProgress(global.progress())

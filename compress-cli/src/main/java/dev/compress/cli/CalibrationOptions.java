@@ -1,6 +1,7 @@
 package dev.compress.cli;
 
 import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.Calibrator;
 import java.util.LinkedHashMap;
@@ -46,6 +47,13 @@ final class CalibrationOptions {
             description = "Calibrate on at most N samples, spread evenly over the data's fixed order. Default: all.")
     int maxSamples;
 
+    @Option(names = "--histogram-samples", paramLabel = "N",
+            defaultValue = "" + Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES,
+            description = "Percentile, entropy and mse build their histograms from at most N samples, spread evenly"
+                    + " over the calibration samples; extremes always use every sample. 0 = all (slower: every value"
+                    + " of every sample is binned). Default: ${DEFAULT-VALUE}.")
+    int histogramSamples;
+
     @Option(names = "--threads", paramLabel = "N",
             description = "ONNX Runtime sessions run in parallel for calibration, one thread each. Results do not"
                     + " depend on it. Default: the number of cores.")
@@ -63,6 +71,10 @@ final class CalibrationOptions {
         });
         if (maxSamples < 0) {
             throw new ParameterException(spec.commandLine(), "--max-samples must be at least 1, got " + maxSamples);
+        }
+        if (histogramSamples < 0) {
+            throw new ParameterException(spec.commandLine(),
+                    "--histogram-samples must be at least 1 (or 0 for all), got " + histogramSamples);
         }
         if (threads != null && threads < 1) {
             throw new ParameterException(spec.commandLine(), "--threads must be at least 1, got " + threads);

@@ -255,6 +255,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .optCalibration(settings)
                 .optSymmetricActivations(symmetric)
                 .optMaxSamples(calibrationOptions.maxSamples)
+                .optHistogramSamples(calibrationOptions.histogramSamples)
                 .optThreads(calibrationOptions.sessions(), 1)
                 .optDynamic(dynamic ? (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER : dynamicFormat) : null)
                 .optActivationType(activations)

@@ -36,16 +36,18 @@ public final class CalibrationTable {
     private final String modelName;
     private final String modelSha256;
     private final long samples;
+    private final long histogramSamples;
     private final int bins;
     private final double movingAverage;
     private final Map<String, TensorStatistics> tensors;
     private final Path source;
 
-    CalibrationTable(String modelName, String modelSha256, long samples, int bins, double movingAverage,
-            Map<String, TensorStatistics> tensors, Path source) {
+    CalibrationTable(String modelName, String modelSha256, long samples, long histogramSamples, int bins,
+            double movingAverage, Map<String, TensorStatistics> tensors, Path source) {
         this.modelName = modelName;
         this.modelSha256 = modelSha256;
         this.samples = samples;
+        this.histogramSamples = histogramSamples;
         this.bins = bins;
         this.movingAverage = movingAverage;
         this.tensors = tensors;
@@ -63,6 +65,11 @@ public final class CalibrationTable {
 
     public long samples() {
         return samples;
+    }
+
+    /** How many of the samples the histograms were built from (0 without histograms); extremes use all. */
+    public long histogramSamples() {
+        return histogramSamples;
     }
 
     /** Histogram bins per side, or 0 if the table holds extremes only. */
@@ -215,6 +222,7 @@ public final class CalibrationTable {
         model.put("name", modelName);
         model.put("sha256", modelSha256);
         root.put("samples", samples);
+        root.put("histogramSamples", histogramSamples);
         root.put("bins", bins);
         root.put("movingAverage", movingAverage);
         ObjectNode ranges = root.putObject("ranges");
@@ -304,8 +312,11 @@ public final class CalibrationTable {
                 tensors.put(entry.getKey(), readTensor(entry.getValue(), bins, movingAverage));
             }
             JsonNode model = required(root, "model");
+            long samples = required(root, "samples").asLong();
+            // tables written before histograms could use a subset built them from every sample
+            long histogramSamples = root.path("histogramSamples").asLong(bins == 0 ? 0 : samples);
             return new CalibrationTable(required(model, "name").asText(), required(model, "sha256").asText(),
-                    required(root, "samples").asLong(), bins, movingAverage, tensors, file);
+                    samples, histogramSamples, bins, movingAverage, tensors, file);
         } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException e) {
             throw CompressException.badInput(file, "damaged calibration table (" + e.getMessage() + ")", e);
         }

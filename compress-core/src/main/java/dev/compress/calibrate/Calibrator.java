@@ -27,11 +27,13 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 
 /**
  * Runs a model over calibration data with ONNX Runtime and collects, for each named tensor, the statistics every
@@ -59,6 +61,7 @@ public final class Calibrator {
     private final double movingAverage;
     private final int batchSize;
     private final int maxSamples;
+    private final int histogramSamples;
     private final int sessions;
     private final int intraOpThreads;
     private final Progress progress;
@@ -71,6 +74,7 @@ public final class Calibrator {
         this.movingAverage = builder.movingAverage;
         this.batchSize = builder.batchSize;
         this.maxSamples = builder.maxSamples;
+        this.histogramSamples = builder.histogramSamples;
         this.sessions = builder.sessions;
         this.intraOpThreads = builder.intraOpThreads;
         this.progress = builder.progress;
@@ -97,13 +101,12 @@ public final class Calibrator {
         Set<String> fetched = new LinkedHashSet<>(measured);
         fetched.removeAll(graphInputs);
         Map<String, TensorStatistics> totals = newStatistics(measured);
-        Probe probe = Probe.of(model, fetched, bins > 0 || movingAverage > 0);
-        ExtremesProbe extremes = bins > 0 || movingAverage > 0 ? null
-                : extremesProbe(fetched);
-        OnnxModel probeModel = extremes == null ? probe.model : extremes.model;
         int total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
-        BlockingQueue<OrtModel> idle = new ArrayBlockingQueue<>(sessions);
-        List<OrtModel> opened = new ArrayList<>();
+        int histogramTotal = bins == 0 ? 0 : histogramSamples == 0 ? total : Math.min(histogramSamples, total);
+        boolean whole = bins > 0 || movingAverage > 0;
+        Probe probe = whole ? Probe.of(model, fetched) : null;
+        ExtremesProbe extremes = movingAverage == 0 && histogramTotal < total ? extremesProbe(fetched) : null;
+        Sessions pools = new Sessions();
         ExecutorService workers = Executors.newFixedThreadPool(sessions, runnable -> {
             Thread thread = new Thread(runnable, "compress-calibrate");
             thread.setDaemon(true);
@@ -113,21 +116,56 @@ public final class Calibrator {
         progress.start("calibrating", total);
         try {
             RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(intraOpThreads);
-            for (int i = 0; i < sessions; i++) {
-                OrtModel session = OrtModel.open(probeModel, options);
-                opened.add(session);
-                idle.add(session);
+            if (probe != null) {
+                pools.whole = pools.open(probe.model, options);
+            }
+            if (extremes != null) {
+                pools.extremes = pools.open(extremes.model, options);
             }
             Deque<Future<Chunk>> inFlight = new ArrayDeque<>();
             Iterator<Batch> batches = new SampleSelection(data, batchSize, total);
-            while (batches.hasNext()) {
-                Batch batch = batches.next();
-                inFlight.add(workers.submit(() -> extremes == null ? observe(batch, measured, probe, idle)
-                        : observe(batch, measured, extremes, idle)));
-                // one batch queued per session beyond the running ones bounds memory; merging in order keeps results
-                // independent of which session finished first
-                while (inFlight.size() > sessions) {
-                    samples += merge(inFlight.removeFirst(), totals);
+            // samples that feed histograms are gathered into full batches of their own: one or two per batch,
+            // fetched whole with the rest, would make every call a slow one
+            List<Batch> gatheredFrom = new ArrayList<>();
+            List<Integer> gatheredRows = new ArrayList<>();
+            long next = 0;
+            while (batches.hasNext() || !gatheredRows.isEmpty()) {
+                List<Callable<Chunk>> work = new ArrayList<>();
+                if (batches.hasNext()) {
+                    Batch batch = batches.next();
+                    long first = next;
+                    next += batch.size();
+                    if (extremes == null) {
+                        work.add(() -> observe(batch, measured, probe, pools.whole));
+                    } else {
+                        int[] rest = IntStream.range(0, batch.size())
+                                .filter(row -> !feedsHistogram(first + row, total, histogramTotal)).toArray();
+                        for (int row = 0; row < batch.size(); row++) {
+                            if (!feedsHistogram(first + row, total, histogramTotal)) {
+                                continue;
+                            }
+                            gatheredFrom.add(batch);
+                            gatheredRows.add(row);
+                        }
+                        if (rest.length > 0) {
+                            Batch part = rest.length == batch.size() ? batch : batch.rows(rest);
+                            work.add(() -> observe(part, measured, extremes, pools.extremes));
+                        }
+                    }
+                }
+                if (gatheredRows.size() >= batchSize || (!batches.hasNext() && !gatheredRows.isEmpty())) {
+                    Batch gathered = Batch.gather(gatheredFrom, gatheredRows);
+                    gatheredFrom = new ArrayList<>();
+                    gatheredRows = new ArrayList<>();
+                    work.add(() -> observe(gathered, measured, probe, pools.whole));
+                }
+                for (Callable<Chunk> task : work) {
+                    inFlight.add(workers.submit(task));
+                    // one batch queued per session beyond the running ones bounds memory; statistics are exact
+                    // functions of the values, so merging in any grouping gives the same table
+                    while (inFlight.size() > sessions) {
+                        samples += merge(inFlight.removeFirst(), totals);
+                    }
                 }
             }
             while (!inFlight.isEmpty()) {
@@ -142,7 +180,7 @@ public final class Calibrator {
                 Thread.currentThread().interrupt();
             }
             progress.finish();
-            opened.forEach(OrtModel::close);
+            pools.opened.forEach(OrtModel::close);
         }
         if (samples == 0) {
             throw CompressException.badInput(data.source(), "no calibration samples");
@@ -152,8 +190,8 @@ public final class Calibrator {
         for (String tensor : tensors) {
             all.put(tensor, copies.containsKey(tensor) ? totals.get(copies.get(tensor)).copy() : totals.get(tensor));
         }
-        return new CalibrationTable(model.displayName(), CalibrationTable.modelHash(model), samples, bins,
-                movingAverage, all, null);
+        return new CalibrationTable(model.displayName(), CalibrationTable.modelHash(model), samples,
+                bins == 0 ? 0 : Math.min(histogramTotal, samples), bins, movingAverage, all, null);
     }
 
     /**
@@ -218,34 +256,53 @@ public final class Calibrator {
     /** The statistics of one batch, and its size. */
     private record Chunk(Map<String, TensorStatistics> stats, int samples) {}
 
+    /** ONNX Runtime sessions of the two probes, each pool one session per parallel batch. */
+    private final class Sessions {
+        final List<OrtModel> opened = new ArrayList<>();
+        BlockingQueue<OrtModel> whole;
+        BlockingQueue<OrtModel> extremes;
+
+        BlockingQueue<OrtModel> open(OnnxModel probeModel, RuntimeOptions options) {
+            BlockingQueue<OrtModel> idle = new ArrayBlockingQueue<>(sessions);
+            for (int i = 0; i < sessions; i++) {
+                OrtModel session = OrtModel.open(probeModel, options);
+                opened.add(session);
+                idle.add(session);
+            }
+            return idle;
+        }
+    }
+
+    /** Sample i of n is one of the k evenly spread ones when floor((i + 1) k / n) > floor(i k / n). */
+    static boolean feedsHistogram(long sample, int total, int histogramTotal) {
+        return (sample + 1) * histogramTotal / total > sample * histogramTotal / total;
+    }
+
+    /** Whole tensors: histograms, or per-sample extremes for a moving average. */
     private Chunk observe(Batch batch, Set<String> measured, Probe probe, BlockingQueue<OrtModel> idle)
             throws InterruptedException {
         Map<String, TensorStatistics> stats = newStatistics(measured);
-        observeInputs(batch, stats);
-        Set<String> unclean = new LinkedHashSet<>();
+        observeInputs(batch, stats, true);
         OrtModel session = idle.take();
         try {
             if (movingAverage > 0) {
                 // per-sample extremes need the whole tensors
                 session.run(batch, probe.reductions.keySet())
-                        .forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
+                        .forEach((name, output) -> observe(stats, name, output.values(), batch.size(), true));
                 return new Chunk(stats, batch.size());
             }
-            Map<String, OrtModel.FloatOutput> outputs = session.run(batch, probe.requested(bins > 0));
+            Map<String, OrtModel.FloatOutput> outputs = session.run(batch, probe.requested());
             probe.reductions.forEach((tensor, r) -> {
-                float[] values = bins > 0 ? outputs.get(tensor).values() : null;
+                float[] values = outputs.get(tensor).values();
                 boolean clean = stats.get(tensor).observeReduced(scalar(outputs, r.min()), scalar(outputs, r.max()),
                         scalar(outputs, r.sum()), (long) scalar(outputs, r.count()), values);
-                if (!clean && values != null) {
-                    observe(stats, tensor, values, batch.size());
-                } else if (!clean) {
-                    unclean.add(tensor);
+                if (!clean) {
+                    observe(stats, tensor, values, batch.size(), true);
                 }
             });
         } finally {
             idle.add(session);
         }
-        observeWhole(batch, unclean, stats);
         return new Chunk(stats, batch.size());
     }
 
@@ -253,7 +310,7 @@ public final class Calibrator {
     private Chunk observe(Batch batch, Set<String> measured, ExtremesProbe probe, BlockingQueue<OrtModel> idle)
             throws InterruptedException {
         Map<String, TensorStatistics> stats = newStatistics(measured);
-        boolean finiteInputs = observeInputs(batch, stats);
+        boolean finiteInputs = observeInputs(batch, stats, false);
         Map<String, ExtremesProbe.Extremes> figures;
         OrtModel session = idle.take();
         try {
@@ -277,9 +334,10 @@ public final class Calibrator {
     /**
      * Observes the float graph inputs that are calibrated, in Java.
      *
+     * @param histogram whether their values go into histograms (this batch's samples feed them)
      * @return whether every float input value of the batch is finite, calibrated or not
      */
-    private boolean observeInputs(Batch batch, Map<String, TensorStatistics> stats) {
+    private boolean observeInputs(Batch batch, Map<String, TensorStatistics> stats, boolean histogram) {
         boolean finite = true;
         for (Map.Entry<String, HostTensor> input : batch.inputs().entrySet()) {
             if (input.getValue().type() != HostTensor.ElementType.FLOAT) {
@@ -289,7 +347,7 @@ public final class Calibrator {
             float[] copy = new float[values.remaining()];
             values.get(copy);
             if (stats.containsKey(input.getKey())) {
-                observe(stats, input.getKey(), copy, batch.size());
+                observe(stats, input.getKey(), copy, batch.size(), histogram);
                 finite &= stats.get(input.getKey()).nonFinite == 0;
             } else {
                 for (float v : copy) {
@@ -300,14 +358,18 @@ public final class Calibrator {
         return finite;
     }
 
-    /** NaN or infinities: runs the batch again, fetching these tensors whole to count them and leave them out. */
+    /**
+     * NaN or infinities: runs the batch again, fetching these tensors whole to count them and leave them out; the
+     * values go into no histogram (only the fast path, for samples that do not feed histograms, comes here).
+     */
     private void observeWhole(Batch batch, Set<String> tensors, Map<String, TensorStatistics> stats) {
         if (tensors.isEmpty()) {
             return;
         }
         try (OrtModel full = OrtModel.open(model.withExtraOutputs(tensors), RuntimeOptions.defaults()
                 .withIntraOpThreads(intraOpThreads))) {
-            full.run(batch, tensors).forEach((name, output) -> observe(stats, name, output.values(), batch.size()));
+            full.run(batch, tensors).forEach((name, output) -> observe(stats, name, output.values(), batch.size(),
+                    false));
         }
     }
 
@@ -315,8 +377,9 @@ public final class Calibrator {
         return outputs.get(name).values()[0];
     }
 
-    private void observe(Map<String, TensorStatistics> stats, String name, float[] values, int samples) {
-        if (!stats.get(name).observe(values, samples)) {
+    private void observe(Map<String, TensorStatistics> stats, String name, float[] values, int samples,
+            boolean histogram) {
+        if (!stats.get(name).observe(values, samples, histogram)) {
             throw CompressException.badInput(model.source().orElse(null), "tensor '" + name + "' does not have the"
                     + " batch as its first dimension, which the moving average needs; calibrate it without one");
         }
@@ -344,17 +407,13 @@ public final class Calibrator {
     private record Reduction(String min, String max, String sum, String count) {}
 
     /**
-     * The model extended for calibration: each observed tensor is a graph output, and so are its min, max, sum and
-     * size, computed by ONNX Runtime. MinMax then copies four scalars per tensor out of native memory instead of
-     * whole activations; the sum is NaN or infinite exactly when a value is, which sends the batch to the slow path.
+     * The model extended to fetch whole tensors (for histograms and moving averages), with each tensor's min, max, sum
+     * and size computed by ONNX Runtime; the sum is NaN or infinite exactly when a value is, which sends the tensor to
+     * the slow path that counts those values and leaves them out.
      */
     private record Probe(OnnxModel model, Map<String, Reduction> reductions) {
-        /**
-         * @param outputTensors whether the tensors themselves are outputs too (histograms, moving averages); when
-         *     not, ONNX Runtime may reuse their buffers, and MinMax runs closer to plain inference
-         */
-        static Probe of(OnnxModel original, Collection<String> tensors, boolean outputTensors) {
-            OnnxModel model = outputTensors ? original.withExtraOutputs(tensors) : original.copy();
+        static Probe of(OnnxModel original, Collection<String> tensors) {
+            OnnxModel model = original.withExtraOutputs(tensors);
             Graph graph = model.graph();
             Map<String, Reduction> reductions = new LinkedHashMap<>();
             for (String tensor : tensors) {
@@ -382,13 +441,11 @@ public final class Calibrator {
                     .addAttribute(Nodes.intAttribute("keepdims", 0)).build();
         }
 
-        /** The reductions, and the tensors themselves when histograms are kept. */
-        Set<String> requested(boolean histograms) {
+        /** The tensors and their reductions. */
+        Set<String> requested() {
             Set<String> names = new LinkedHashSet<>();
             reductions.forEach((tensor, r) -> {
-                if (histograms) {
-                    names.add(tensor);
-                }
+                names.add(tensor);
                 names.addAll(List.of(r.min(), r.max(), r.sum(), r.count()));
             });
             return names;
@@ -397,6 +454,7 @@ public final class Calibrator {
 
     /** Configures a {@link Calibrator}: {@code set*} are required, {@code opt*} optional. */
     public static final class Builder {
+        public static final int DEFAULT_HISTOGRAM_SAMPLES = 512;
         private OnnxModel model;
         private Dataset data;
         private Set<String> tensors;
@@ -404,6 +462,7 @@ public final class Calibrator {
         private double movingAverage;
         private int batchSize = 32;
         private int maxSamples;
+        private int histogramSamples = DEFAULT_HISTOGRAM_SAMPLES;
         private int sessions = defaultSessions();
         private int intraOpThreads = 1;
         private Progress progress = Progress.NONE;
@@ -444,6 +503,21 @@ public final class Calibrator {
                 throw new IllegalArgumentException("moving-average constant must be in (0, 1], got " + constant);
             }
             this.movingAverage = constant;
+            return this;
+        }
+
+        /**
+         * Histograms are built from at most this many samples, spread evenly over the calibration samples (default
+         * {@value #DEFAULT_HISTOGRAM_SAMPLES}; 0 = all); the extremes always come from every sample. Fetching whole
+         * tensors out of ONNX Runtime and binning every value costs 2-5x plain inference, while a 2048-bin histogram
+         * has long converged after a few hundred samples.
+         */
+        public Builder optHistogramSamples(int histogramSamples) {
+            if (histogramSamples < 0) {
+                throw new IllegalArgumentException("histogram samples must be at least 1 (or 0 for all), got "
+                        + histogramSamples);
+            }
+            this.histogramSamples = histogramSamples;
             return this;
         }
 

@@ -2,15 +2,9 @@ package dev.compress.calibrate;
 
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
-import dev.compress.data.HostTensor;
-import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.NoSuchElementException;
 
 /**
@@ -74,50 +68,20 @@ final class SampleSelection implements Iterator<Batch> {
 
     /** Rows copied out of dataset batches, stacked into a new batch. */
     private static final class Rows {
-        private final Map<String, List<HostTensor>> tensors = new LinkedHashMap<>();
-        private final Map<String, List<Integer>> indices = new LinkedHashMap<>();
-        private final List<Integer> labels = new ArrayList<>();
-        private final List<Path> sources = new ArrayList<>();
+        private final List<Batch> batches = new ArrayList<>();
+        private final List<Integer> rows = new ArrayList<>();
 
         void add(Batch batch, int row) {
-            batch.inputs().forEach((name, tensor) -> {
-                tensors.computeIfAbsent(name, k -> new ArrayList<>()).add(tensor);
-                indices.computeIfAbsent(name, k -> new ArrayList<>()).add(row);
-            });
-            labels.add(batch.labels()[row]);
-            sources.add(batch.sources().get(row));
+            batches.add(batch);
+            rows.add(row);
         }
 
         int size() {
-            return labels.size();
+            return rows.size();
         }
 
         Batch toBatch() {
-            Map<String, HostTensor> inputs = new LinkedHashMap<>();
-            tensors.forEach((name, list) -> inputs.put(name, stack(list, indices.get(name))));
-            return new Batch(inputs, labels.stream().mapToInt(Integer::intValue).toArray(), sources);
-        }
-
-        private static HostTensor stack(List<HostTensor> from, List<Integer> rows) {
-            long[] shape = from.get(0).shape();
-            int per = (int) (HostTensor.elementCount(shape) / shape[0]);
-            shape[0] = rows.size();
-            if (from.get(0).type() == HostTensor.ElementType.FLOAT) {
-                float[] values = new float[per * rows.size()];
-                for (int i = 0; i < rows.size(); i++) {
-                    FloatBuffer buffer = from.get(i).floats();
-                    buffer.position(rows.get(i) * per);
-                    buffer.get(values, i * per, per);
-                }
-                return HostTensor.ofFloats(shape, values);
-            }
-            long[] values = new long[per * rows.size()];
-            for (int i = 0; i < rows.size(); i++) {
-                LongBuffer buffer = from.get(i).longs();
-                buffer.position(rows.get(i) * per);
-                buffer.get(values, i * per, per);
-            }
-            return HostTensor.ofLongs(shape, values);
+            return Batch.gather(batches, rows);
         }
     }
 }

@@ -32,9 +32,10 @@ final class TensorStatistics {
     /**
      * Observes one batch of this tensor: {@code samples} samples stacked along the first axis of {@code values}.
      *
+     * @param intoHistogram whether the values also go into the histogram (if one is kept)
      * @return false if the values do not split into {@code samples} equal parts (only matters for moving averages)
      */
-    boolean observe(float[] values, int samples) {
+    boolean observe(float[] values, int samples, boolean intoHistogram) {
         boolean perSample = averaging > 0;
         if (perSample && (samples == 0 || values.length % samples != 0)) {
             return false;
@@ -78,7 +79,7 @@ final class TensorStatistics {
         }
         min = Math.min(min, chunkMin);
         max = Math.max(max, chunkMax);
-        if (histogram != null && chunkMin <= chunkMax) {
+        if (histogram != null && intoHistogram && chunkMin <= chunkMax) {
             float absMax = Math.max(-chunkMin, chunkMax);
             if (nonFiniteBefore == nonFinite) {
                 histogram.addFinite(values, absMax);
@@ -90,7 +91,8 @@ final class TensorStatistics {
     }
 
     /**
-     * Observes one batch from extremes and a sum ONNX Runtime computed, and {@code values} if a histogram is kept.
+     * Observes one batch from extremes and a sum ONNX Runtime computed, and {@code values} into the histogram unless
+     * null.
      *
      * @return false, observing nothing, when the sum or an extreme is not finite: NaN or infinities are present and
      *     the caller must pass the values to {@link #observe} so they are counted and left out
@@ -103,7 +105,7 @@ final class TensorStatistics {
         if (elements > 0) {
             min = Math.min(min, lo);
             max = Math.max(max, hi);
-            if (histogram != null) {
+            if (histogram != null && values != null) {
                 histogram.addFinite(values, Math.max(-lo, hi));
             }
         }

@@ -56,6 +56,7 @@ public final class Quantizer {
     private final boolean reusableTable;
     private final boolean symmetricActivations;
     private final int maxSamples;
+    private final int histogramSamples;
     private final int sessions;
     private final int intraOpThreads;
     private final DynamicFormat dynamic;
@@ -76,6 +77,7 @@ public final class Quantizer {
         this.reusableTable = builder.reusableTable;
         this.symmetricActivations = builder.symmetricActivations;
         this.maxSamples = builder.maxSamples;
+        this.histogramSamples = builder.histogramSamples;
         this.sessions = builder.sessions;
         this.intraOpThreads = builder.intraOpThreads;
         this.dynamic = builder.dynamic;
@@ -357,6 +359,7 @@ public final class Quantizer {
                 .optMovingAverage(settings.movingAverage())
                 .optBatchSize(batchSize)
                 .optMaxSamples(maxSamples)
+                .optHistogramSamples(histogramSamples)
                 .optThreads(sessions, intraOpThreads)
                 .optProgress(progress)
                 .build()
@@ -400,6 +403,7 @@ public final class Quantizer {
         private boolean reusableTable;
         private boolean symmetricActivations;
         private int maxSamples;
+        private int histogramSamples = Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES;
         private int sessions = Calibrator.Builder.defaultSessions();
         private int intraOpThreads = 1;
         private DynamicFormat dynamic;
@@ -495,6 +499,16 @@ public final class Quantizer {
                 throw new IllegalArgumentException("max samples must be at least 1, got " + maxSamples);
             }
             this.maxSamples = maxSamples;
+            return this;
+        }
+
+        /** See {@link Calibrator.Builder#optHistogramSamples(int)}. */
+        public Builder optHistogramSamples(int histogramSamples) {
+            if (histogramSamples < 0) {
+                throw new IllegalArgumentException("histogram samples must be at least 1 (or 0 for all), got "
+                        + histogramSamples);
+            }
+            this.histogramSamples = histogramSamples;
             return this;
         }
 

@@ -21,12 +21,12 @@ class CalibratorsTest {
         TensorStatistics total = new TensorStatistics(BINS, 0);
         for (int from = 0; from < values.length; from += chunk) {
             TensorStatistics part = new TensorStatistics(BINS, 0);
-            part.observe(Arrays.copyOfRange(values, from, Math.min(values.length, from + chunk)), 1);
+            part.observe(Arrays.copyOfRange(values, from, Math.min(values.length, from + chunk)), 1, true);
             total.merge(part);
         }
         Map<String, TensorStatistics> tensors = new LinkedHashMap<>();
         tensors.put("x", total);
-        return new CalibrationTable("synthetic", "0", 1, BINS, 0, tensors, null);
+        return new CalibrationTable("synthetic", "0", 1, 1, BINS, 0, tensors, null);
     }
 
     static TensorRange range(float[] values, CalibrationSettings settings, boolean symmetric) {
@@ -95,7 +95,7 @@ class CalibratorsTest {
         float[] values = {-1, 1, 0.5f, -3, 3, 0, -2, 2, 1};
         TensorStatistics stats = new TensorStatistics(0, 0.5);
         TensorStatistics chunk = new TensorStatistics(0, 0.5);
-        chunk.observe(values, 3);
+        chunk.observe(values, 3, true);
         stats.merge(chunk);
         assertThat(stats.averageMin).isEqualTo(-2f);
         assertThat(stats.averageMax).isEqualTo(2f);
