@@ -47,10 +47,19 @@ final class Fixtures {
 
     /** All 10,000 Fashion-MNIST test images from Debian's dataset-fashion-mnist package. */
     static Dataset testSet(OnnxModel model) throws IOException {
+        return idx(model, "t10k");
+    }
+
+    /** The 60,000 Fashion-MNIST training images: calibration data apart from the test set. */
+    static Dataset trainSet(OnnxModel model) throws IOException {
+        return idx(model, "train");
+    }
+
+    private static Dataset idx(OnnxModel model, String prefix) throws IOException {
         Path folder = Path.of(System.getProperty("compress.fashion.mnist.dir", "/usr/share/datasets/fashion-mnist"));
         return IdxDataset.builder()
-                .setImages(folder.resolve("t10k-images-idx3-ubyte.gz"))
-                .setLabels(folder.resolve("t10k-labels-idx1-ubyte.gz"))
+                .setImages(folder.resolve(prefix + "-images-idx3-ubyte.gz"))
+                .setLabels(folder.resolve(prefix + "-labels-idx1-ubyte.gz"))
                 .setInputName(ModelInputs.imageInput(model).getName())
                 .setPreprocessing(preprocessing(model))
                 .optClassNames(Files.readAllLines(fashionMnist().resolve("labels.txt")))

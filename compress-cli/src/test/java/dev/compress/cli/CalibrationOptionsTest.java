@@ -116,6 +116,8 @@ class CalibrationOptionsTest {
                 "--tensor-method: unknown calibration method 'fast'");
         assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--max-samples", "-1"),
                 "--max-samples must be at least 1");
+        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--histogram-samples", "-5"),
+                "--histogram-samples must be at least 1 (or 0 for all), got -5");
         assertUsage(quantize("--model", model, "--out", out), "--table FILE.json from an earlier calibration");
         assertUsage(quantize("--model", model, "--calib", calib, "--table", "t.json", "--out", out),
                 "--calib and --table are alternatives");

@@ -51,6 +51,39 @@ class CalibrationDeterminismTest {
         return table.toJson(CalibrationSettings.of(CalibrationMethod.ENTROPY), false);
     }
 
+    private static CalibrationTable subsetTable(OnnxModel model, int bins, int batchSize, int sessions) {
+        return Calibrator.builder()
+                .setModel(model)
+                .setData(calib(model))
+                .setTensors(allComputed(model))
+                .optBins(bins)
+                .optHistogramSamples(100)
+                .optMaxSamples(300)
+                .optBatchSize(batchSize)
+                .optThreads(sessions, 1)
+                .build()
+                .calibrate();
+    }
+
+    /**
+     * Histograms from an evenly spread subset, extremes measured inside ONNX Runtime for the other samples: still a
+     * function of the samples only, and the extremes are those of the extremes-only (MinMax) calibration.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"cnn", "resnet"})
+    void histogramSubsetDoesNotDependOnBatchSizeOrThreads(String name) {
+        OnnxModel model = OnnxModel.load(TestData.model(name + "-fp32.onnx"));
+        CalibrationSettings entropy = CalibrationSettings.of(CalibrationMethod.ENTROPY);
+        CalibrationTable reference = subsetTable(model, 2048, 32, 1);
+        assertThat(reference.samples()).isEqualTo(300);
+        assertThat(reference.histogramSamples()).isEqualTo(100);
+        String json = reference.toJson(entropy, false);
+        assertThat(subsetTable(model, 2048, 7, 2).toJson(entropy, false)).isEqualTo(json);
+        assertThat(subsetTable(model, 2048, 1, 1).toJson(entropy, false)).isEqualTo(json);
+        Set<String> tensors = allComputed(model);
+        assertThat(subsetTable(model, 0, 32, 2).observed(tensors)).isEqualTo(reference.observed(tensors));
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"cnn", "resnet"})
     void tableDoesNotDependOnBatchSizeOrThreads(String name) {
