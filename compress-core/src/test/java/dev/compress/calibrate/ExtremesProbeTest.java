@@ -442,6 +442,36 @@ class ExtremesProbeTest {
         });
     }
 
+    /**
+     * Sqrt makes NaN from a finite input, so the graph is not NaN-safe: the per-channel mean of each 4-d tensor must
+     * reveal the NaN that max-pooling may skip, though every graph input is finite.
+     */
+    @Test
+    void nanMadeInsideAGraphThatIsNotNanSafeIsCountedAndLeftOut() {
+        OnnxModel model = new TinyGraph(1, 8, 8)
+                .weight("w", 2, 1, 3, 3)
+                .node("Sqrt", List.of("x"), "s")
+                .node("Conv", List.of("s", "w"), "c", ints("pads", 1, 1, 1, 1))
+                .node("MaxPool", List.of("c"), "p", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+                .build("p");
+        assertThat(model.graph().nodes()).anyMatch(n -> !ExtremesProbe.NAN_SAFE.contains(n.getOpType()));
+        List<float[]> samples = uniform(10, 64);
+        samples.forEach(sample -> {
+            for (int i = 0; i < sample.length; i++) {
+                sample[i] = Math.abs(sample[i]);
+            }
+        });
+        samples.get(6)[2 * 8 + 5] = -1; // the one NaN of s
+        Dataset data = samples(new long[] {1, 8, 8}, samples);
+        Set<String> tensors = new LinkedHashSet<>(List.of("s", "c", "p"));
+        Map<String, Whole> whole = wholeTensors(model, tensors, data, data.size(), 4);
+        assertThat(whole.get("s").nonFinite).isEqualTo(1);
+        assertThat(whole.get("c").nonFinite).isGreaterThan(1);
+        CalibrationTable table = minMax(model, tensors, data, 0, 4);
+        assertTableExact(table, model, whole);
+        assertThat(table.warnings()).hasSize(whole.get("p").nonFinite > 0 ? 3 : 2);
+    }
+
     @Test
     void aFlattenedTensorGetsTheStatisticsOfItsSource() {
         OnnxModel model = nanSafeModel();
