@@ -36,6 +36,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -484,5 +485,32 @@ class ExtremesProbeTest {
         assertThat(describe(f.min, f.max, f.count, f.nonFinite)).isEqualTo(describe(p.min, p.max, p.count,
                 p.nonFinite));
         assertThat(Calibrator.sameValues(model.graph(), tensors)).containsExactly(Map.entry("f", "p"));
+    }
+
+    /**
+     * A graph whose operators cannot make NaN from finite inputs: but an overflow to infinity in one convolution
+     * becomes NaN (inf - inf) in the next, though every graph input is finite. The fast path counts that NaN as a
+     * finite value: max-pooling skips it, and on a NaN-safe graph only the graph inputs are checked.
+     */
+    @Disabled("known gap of ExtremesProbe: overflow then inf - inf makes NaN inside a NaN-safe graph; see report")
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void nanMadeFromAnOverflowInsideANanSafeGraphIsCounted(boolean observeOverflow) {
+        OnnxModel model = new TinyGraph(1, 4, 4)
+                .constant("w1", new long[] {2, 1, 1, 1}, 10f, 10f)
+                .constant("w2", new long[] {1, 2, 1, 1}, 1f, -1f)
+                .node("Conv", List.of("x", "w1"), "a")
+                .node("Conv", List.of("a", "w2"), "b")
+                .node("MaxPool", List.of("b"), "p", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+                .build("p");
+        assertThat(model.graph().nodes()).allMatch(n -> ExtremesProbe.NAN_SAFE.contains(n.getOpType()));
+        List<float[]> samples = uniform(8, 16);
+        samples.get(2)[5] = 1e38f; // finite; 10 x 1e38 overflows
+        Dataset data = samples(new long[] {1, 4, 4}, samples);
+        Set<String> tensors = new LinkedHashSet<>(observeOverflow ? List.of("a", "b", "p") : List.of("b", "p"));
+        Map<String, Whole> whole = wholeTensors(model, tensors, data, data.size(), 4);
+        assertThat(whole.get("b").nonFinite).isEqualTo(1);
+        CalibrationTable table = minMax(model, tensors, data, 0, 4);
+        assertTableExact(table, model, whole);
     }
 }
