@@ -381,6 +381,59 @@ class ExtremesProbeTest {
         assertCalibrationExact(model, tensors, data);
     }
 
+    /** Pool after pool: both inputs take their maximum from the last output, which alone is measured. */
+    @Test
+    void chainedMaxPoolsGiveExactExtremes() {
+        OnnxModel model = new TinyGraph(2, 8, 8)
+                .weight("w", 3, 2, 1, 1)
+                .node("Conv", List.of("x", "w"), "c")
+                .node("MaxPool", List.of("c"), "p1", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+                .node("MaxPool", List.of("p1"), "p2", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+                .node("MaxPool", List.of("p2"), "p3", ints("kernel_shape", 1, 1), ints("strides", 2, 2))
+                .build("p3");
+        Dataset data = samples(new long[] {2, 8, 8}, uniform(10, 128));
+        assertCalibrationExact(model, new LinkedHashSet<>(List.of("c", "p1", "p2", "p3")), data);
+    }
+
+    /**
+     * Operators that do or do not prove a tensor non-negative: only the first kind may skip the minimum, and the
+     * others' minima, negative here, must be measured.
+     */
+    @Test
+    void nonNegativeByConstructionIsJudgedFromTheOperators() {
+        OnnxModel model = new TinyGraph(2, 6, 6)
+                .weight("w", 4, 2, 3, 3)
+                .constant("zero", new long[0], 0f)
+                .constant("six", new long[0], 6f)
+                .constant("minus", new long[0], -0.25f)
+                .int64s("perm", 0, 1, 3, 2)
+                .node("Conv", List.of("x", "w"), "c", ints("pads", 1, 1, 1, 1))
+                .node("Sigmoid", List.of("c"), "sigmoid")
+                .node("Softmax", List.of("c"), "softmax", Nodes.intAttribute("axis", 1))
+                .node("Clip", List.of("c", "zero", "six"), "relu6")
+                .node("Clip", List.of("c", "minus", "six"), "clipped")
+                .node("Relu", List.of("c"), "relu")
+                .node("AveragePool", List.of("relu"), "average", ints("kernel_shape", 3, 3))
+                .node("Concat", List.of("relu", "relu6"), "both", Nodes.intAttribute("axis", 1))
+                .node("Concat", List.of("relu", "c"), "mixed", Nodes.intAttribute("axis", 1))
+                .node("Abs", List.of("clipped"), "abs")
+                .node("Sub", List.of("relu", "sigmoid"), "difference")
+                .node("Add", List.of("difference", "abs"), "sum")
+                .build("sum");
+        Dataset data = samples(new long[] {2, 6, 6}, uniform(10, 72));
+        Set<String> tensors = new LinkedHashSet<>(List.of("c", "sigmoid", "softmax", "relu6", "clipped", "relu",
+                "average", "both", "mixed", "abs", "difference", "sum"));
+        Map<String, Whole> whole = wholeTensors(model, tensors, data, data.size(), 4);
+        Set<String> nonNegative = new LinkedHashSet<>(tensors);
+        nonNegative.removeIf(t -> !nonNegative(model, t));
+        assertThat(nonNegative).containsExactlyInAnyOrder("sigmoid", "softmax", "relu6", "relu", "average", "both",
+                "abs");
+        // the others really are negative somewhere, so a wrong judgement shows as a wrong minimum
+        tensors.stream().filter(t -> !nonNegative.contains(t)).forEach(t -> assertThat(whole.get(t).min).as(t)
+                .isNegative());
+        assertCalibrationExact(model, tensors, data);
+    }
+
     /**
      * Reshaping [N, 4, 4, 4] to [2N, 2, 4, 4] gives 4-d tensors of two different batch sizes, whose per-channel figures
      * cannot be concatenated together.
