@@ -295,7 +295,7 @@ public final class Calibrator {
             probe.reductions.forEach((tensor, r) -> {
                 float[] values = outputs.get(tensor).values();
                 boolean clean = stats.get(tensor).observeReduced(scalar(outputs, r.min()), scalar(outputs, r.max()),
-                        scalar(outputs, r.sum()), (long) scalar(outputs, r.count()), values);
+                        scalar(outputs, r.sum()), values.length, values);
                 if (!clean) {
                     observe(stats, tensor, values, batch.size(), true);
                 }
@@ -319,9 +319,11 @@ public final class Calibrator {
             idle.add(session);
         }
         Set<String> unclean = new LinkedHashSet<>();
+        // on a NaN-safe graph NaN comes from non-finite inputs, or from an infinity (an overflow) meeting another
+        // inside the graph; max-pooling may have skipped it in every other tensor, so all are observed again
+        boolean suspect = probe.nanSafe() && (!finiteInputs || figures.values().stream().anyMatch(e -> !e.clean()));
         figures.forEach((tensor, e) -> {
-            // on a NaN-safe graph a NaN can only come from the inputs, and max-pooling may have skipped it
-            if (e.clean() && (finiteInputs || !probe.nanSafe())) {
+            if (e.clean() && !suspect) {
                 stats.get(tensor).observeReduced(e.min(), e.max(), 0, e.count(), null);
             } else {
                 unclean.add(tensor);
@@ -403,12 +405,12 @@ public final class Calibrator {
         return chunk.samples();
     }
 
-    /** Names of the outputs ONNX Runtime computes from one tensor: its extremes, sum and element count. */
-    private record Reduction(String min, String max, String sum, String count) {}
+    /** Names of the outputs ONNX Runtime computes from one tensor: its extremes and sum. */
+    private record Reduction(String min, String max, String sum) {}
 
     /**
-     * The model extended to fetch whole tensors (for histograms and moving averages), with each tensor's min, max, sum
-     * and size computed by ONNX Runtime; the sum is NaN or infinite exactly when a value is, which sends the tensor to
+     * The model extended to fetch whole tensors (for histograms and moving averages), with each tensor's min, max and
+     * sum computed by ONNX Runtime; the sum is NaN or infinite exactly when a value is, which sends the tensor to
      * the slow path that counts those values and leaves them out.
      */
     private record Probe(OnnxModel model, Map<String, Reduction> reductions) {
@@ -418,17 +420,12 @@ public final class Calibrator {
             Map<String, Reduction> reductions = new LinkedHashMap<>();
             for (String tensor : tensors) {
                 Reduction r = new Reduction(graph.uniqueName(tensor + "/calibration_min"),
-                        graph.uniqueName(tensor + "/calibration_max"), graph.uniqueName(tensor + "/calibration_sum"),
-                        graph.uniqueName(tensor + "/calibration_count"));
-                String size = graph.uniqueName(tensor + "/calibration_size");
+                        graph.uniqueName(tensor + "/calibration_max"), graph.uniqueName(tensor + "/calibration_sum"));
                 // no axes: every axis is reduced, in every opset
                 graph.nodes().add(reduce(graph, "ReduceMin", tensor, r.min()));
                 graph.nodes().add(reduce(graph, "ReduceMax", tensor, r.max()));
                 graph.nodes().add(reduce(graph, "ReduceSum", tensor, r.sum()));
-                graph.nodes().add(Nodes.node("Size", graph.uniqueName(size), List.of(tensor), List.of(size)).build());
-                graph.nodes().add(Nodes.node("Cast", graph.uniqueName(r.count()), List.of(size), List.of(r.count()))
-                        .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
-                for (String output : List.of(r.min(), r.max(), r.sum(), r.count())) {
+                for (String output : List.of(r.min(), r.max(), r.sum())) {
                     graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
                 }
                 reductions.put(tensor, r);
@@ -446,7 +443,7 @@ public final class Calibrator {
             Set<String> names = new LinkedHashSet<>();
             reductions.forEach((tensor, r) -> {
                 names.add(tensor);
-                names.addAll(List.of(r.min(), r.max(), r.sum(), r.count()));
+                names.addAll(List.of(r.min(), r.max(), r.sum()));
             });
             return names;
         }

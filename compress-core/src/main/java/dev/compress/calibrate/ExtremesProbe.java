@@ -91,9 +91,10 @@ final class ExtremesProbe {
     /**
      * How one tensor's figures are read; parts are null where not measured. A 4-d tensor reduced per channel
      * ({@code spatial} = its static H x W, else 0) has N x C x H x W values, N x C being the size of its per-channel
-     * part {@code channels}; {@code maxSource} is the max-pool output whose maximum this tensor shares.
+     * part {@code channels}; other tensors' counts are {@code count} x 2^24 + {@code countLow}; {@code maxSource} is
+     * the max-pool output whose maximum this tensor shares.
      */
-    private record Measure(Part max, Part min, Part check, Part count, long spatial, Part channels,
+    private record Measure(Part max, Part min, Part check, Part count, Part countLow, long spatial, Part channels,
             String maxSource) {}
 
     /** Extremes and element count of one tensor in one batch; {@code clean} is false if a figure was not finite. */
@@ -140,6 +141,7 @@ final class ExtremesProbe {
             Part min = null;
             Part check = null;
             Part count = null;
+            Part countLow = null;
             long spatial = 0;
             if (blocked(shape)) {
                 spatial = shape[2] * shape[3];
@@ -165,19 +167,21 @@ final class ExtremesProbe {
                     check = outputs.scalar(add(graph, "ReduceSum", tensor, tensor + "/calibration_sum", true));
                 }
                 String size = add(graph, "Size", tensor, tensor + "/calibration_size", false);
-                String cast = graph.uniqueName(tensor + "/calibration_count");
-                graph.nodes().add(Nodes.node("Cast", graph.uniqueName(cast), List.of(size), List.of(cast))
-                        .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
-                count = outputs.scalar(cast);
+                // a float holds integers exactly only up to 2^24: the count travels as high and low 24 bits
+                String[] parts = countParts(graph, size, tensor + "/calibration_count");
+                count = outputs.scalar(parts[0]);
+                countLow = outputs.scalar(parts[1]);
             }
-            measures.put(tensor, new Measure(max, min, check, count, spatial, max != null ? max : min, maxSource));
+            measures.put(tensor, new Measure(max, min, check, count, countLow, spatial, max != null ? max : min,
+                    maxSource));
         }
         Map<Part, Part> placed = outputs.concatenate();
         measures.replaceAll((tensor, m) -> new Measure(placed.get(m.max()), placed.get(m.min()),
-                placed.get(m.check()), placed.get(m.count()), m.spatial(), placed.get(m.channels()), m.maxSource()));
+                placed.get(m.check()), placed.get(m.count()), placed.get(m.countLow()), m.spatial(),
+                placed.get(m.channels()), m.maxSource()));
         // a pooled input's N x C comes from its pool's output, which has the same batch and channels
         measures.replaceAll((tensor, m) -> m.maxSource() == null ? m : new Measure(m.max(), m.min(), m.check(),
-                m.count(), m.spatial(), measures.get(m.maxSource()).max(), m.maxSource()));
+                m.count(), m.countLow(), m.spatial(), measures.get(m.maxSource()).max(), m.maxSource()));
         return new ExtremesProbe(model, measures, nonNegative, nanSafe);
     }
 
@@ -213,7 +217,7 @@ final class ExtremesProbe {
             // a negated maximum, or a scalar minimum
             float min = m.min() == null ? 0 : m.spatial() > 0 ? -m.min().largest(outputs) : m.min().largest(outputs);
             long count = m.spatial() > 0 ? m.channels().rows(outputs) * m.channels().width() * m.spatial()
-                    : (long) m.count().largest(outputs);
+                    : ((long) m.count().largest(outputs) << 24) + (long) m.countLow().largest(outputs);
             boolean clean = Float.isFinite(min) && Float.isFinite(max)
                     && (m.check() == null || m.check().finite(outputs));
             result.put(tensor, new Extremes(min, max, count, clean));
@@ -320,6 +324,30 @@ final class ExtremesProbe {
         String output = graph.uniqueName(tensor + "/calibration_negated");
         graph.nodes().add(Nodes.node("Conv", graph.uniqueName(output), List.of(tensor, weight), List.of(output))
                 .addAttribute(Nodes.intAttribute("group", channels)).build());
+        return output;
+    }
+
+    /**
+     * {@code Size / 2^24} and {@code Size - 2^24 (Size / 2^24)} as floats, both below 2^24 and so exact (Div, Mul and
+     * Sub exist in every opset; Mod only from 10).
+     */
+    private static String[] countParts(Graph graph, String size, String base) {
+        String unit = graph.uniqueName(base + "/two_to_24");
+        graph.putInitializer(TensorProto.newBuilder().setName(unit).setDataType(TensorProto.DataType.INT64_VALUE)
+                .addInt64Data(1L << 24).build());
+        String high = graph.uniqueName(base + "/high_int");
+        graph.nodes().add(Nodes.node("Div", graph.uniqueName(high), List.of(size, unit), List.of(high)).build());
+        String whole = graph.uniqueName(base + "/high_whole");
+        graph.nodes().add(Nodes.node("Mul", graph.uniqueName(whole), List.of(high, unit), List.of(whole)).build());
+        String low = graph.uniqueName(base + "/low_int");
+        graph.nodes().add(Nodes.node("Sub", graph.uniqueName(low), List.of(size, whole), List.of(low)).build());
+        return new String[] {toFloat(graph, high, base + "/high"), toFloat(graph, low, base + "/low")};
+    }
+
+    private static String toFloat(Graph graph, String tensor, String base) {
+        String output = graph.uniqueName(base);
+        graph.nodes().add(Nodes.node("Cast", graph.uniqueName(output), List.of(tensor), List.of(output))
+                .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
         return output;
     }
 

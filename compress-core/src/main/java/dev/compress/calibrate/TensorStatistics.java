@@ -77,8 +77,9 @@ final class TensorStatistics {
             chunkMin = Math.min(chunkMin, lo);
             chunkMax = Math.max(chunkMax, hi);
         }
-        min = Math.min(min, chunkMin);
-        max = Math.max(max, chunkMax);
+        // -0.0 and 0.0 are one value to a range; + 0f keeps tables identical however the extreme was found
+        min = Math.min(min, chunkMin + 0f);
+        max = Math.max(max, chunkMax + 0f);
         if (histogram != null && intoHistogram && chunkMin <= chunkMax) {
             float absMax = Math.max(-chunkMin, chunkMax);
             if (nonFiniteBefore == nonFinite) {
@@ -103,8 +104,8 @@ final class TensorStatistics {
         }
         count += elements;
         if (elements > 0) {
-            min = Math.min(min, lo);
-            max = Math.max(max, hi);
+            min = Math.min(min, lo + 0f);
+            max = Math.max(max, hi + 0f);
             if (histogram != null && values != null) {
                 histogram.addFinite(values, Math.max(-lo, hi));
             }
