@@ -52,8 +52,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>{@code probes MODEL [samples] [rounds]}: where MinMax's extra time goes: the CPU time of one session with one
  *       thread (ONNX Runtime then runs on the calling thread) over the same preloaded batches, for the plain model and
  *       for graphs that observe the calibrated tensors in different ways.
- *   <li>{@code memory MODEL samples}: one Entropy calibration with a table for reuse; prints peak heap. Run it in a
- *       fresh JVM per sample count, e.g. with {@code -Xmx512m}.
+ *   <li>{@code memory MODEL samples [histogram-samples]}: one Entropy calibration with a table for reuse; prints peak
+ *       heap. Run it in a fresh JVM per sample count, e.g. with {@code -Xmx512m}.
  *   <li>{@code subset [samples]}: whether building histograms from the default evenly spread subset
  *       ({@value Calibrator.Builder#DEFAULT_HISTOGRAM_SAMPLES} samples) instead of from every sample changes accuracy:
  *       each model calibrated on {@code samples} training images both ways, INT8 top-1 on all 10,000 test images for
@@ -82,7 +82,8 @@ public final class CalibrationHarness {
                     args.length > 3 ? Integer.parseInt(args[3]) : 3);
             case "probes" -> probes(args[1], args.length > 2 ? Integer.parseInt(args[2]) : 5000,
                     args.length > 3 ? Integer.parseInt(args[3]) : 5);
-            case "memory" -> memory(args[1], Integer.parseInt(args[2]));
+            case "memory" -> memory(args[1], Integer.parseInt(args[2]),
+                    args.length > 3 ? Integer.parseInt(args[3]) : Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES);
             case "accuracy" -> accuracy();
             case "subset" -> subset(args.length > 1 ? Integer.parseInt(args[1]) : 10_000);
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
@@ -295,18 +296,19 @@ public final class CalibrationHarness {
         return model;
     }
 
-    private static void memory(String name, int samples) throws IOException {
+    private static void memory(String name, int samples, int histogramSamples) throws IOException {
         OnnxModel model = OnnxModel.load(Fixtures.model(name));
         Dataset data = Fixtures.testSet(model);
         System.gc();
         // peak[0]: heap in use, sampled every 2 ms (depends on when the collector runs); peak[1]: heap in use right
-        // after a full collection forced every 200 ms, the most of any: what calibration really keeps
+        // after a full collection forced every 20 ms, the most of any: what calibration really keeps (often enough to
+        // catch the few batches fetched whole for histograms)
         long[] peak = {0, 0};
         Thread sampler = new Thread(() -> {
             Runtime rt = Runtime.getRuntime();
             for (int tick = 1; !Thread.currentThread().isInterrupted(); tick++) {
                 peak[0] = Math.max(peak[0], rt.totalMemory() - rt.freeMemory());
-                if (tick % 100 == 0) {
+                if (tick % 10 == 0) {
                     System.gc();
                     peak[1] = Math.max(peak[1], rt.totalMemory() - rt.freeMemory());
                 }
@@ -325,12 +327,13 @@ public final class CalibrationHarness {
                 .setCalibrationData(data)
                 .optCalibration(CalibrationSettings.of(CalibrationMethod.ENTROPY))
                 .optMaxSamples(samples)
+                .optHistogramSamples(histogramSamples)
                 .build()
                 .calibrate();
         double seconds = (System.nanoTime() - start) / 1e9;
         sampler.interrupt();
-        System.out.printf(Locale.ROOT, "| %s | %d | %.0f MiB | %.1f MiB | %.1f MiB | %.1f s |%n", name,
-                table.samples(), Runtime.getRuntime().maxMemory() / 1048576.0, peak[1] / 1048576.0,
+        System.out.printf(Locale.ROOT, "| %s | %d | %d | %.0f MiB | %.1f MiB | %.1f MiB | %.1f s |%n", name,
+                table.samples(), table.histogramSamples(), Runtime.getRuntime().maxMemory() / 1048576.0, peak[1] / 1048576.0,
                 peak[0] / 1048576.0, seconds);
     }
 
