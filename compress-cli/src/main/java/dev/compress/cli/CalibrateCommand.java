@@ -99,8 +99,11 @@ final class CalibrateCommand implements Callable<Integer> {
         table.warnings().forEach(warning -> global.err().println("warning: " + warning));
         table.save(out, settings, symmetric);
         var stdout = global.out();
+        String histograms = table.histogramSamples() < table.samples() && table.bins() > 0
+                ? " (histograms from " + table.histogramSamples() + ")" : "";
         stdout.println("wrote " + out + ": " + table.tensors().size() + " tensors, " + table.samples()
-                + " samples, " + table.bins() + " bins per side, model sha256 " + table.modelSha256());
+                + " samples" + histograms + ", " + table.bins() + " bins per side, model sha256 "
+                + table.modelSha256());
         stdout.flush();
         return ExitCode.OK;
     }

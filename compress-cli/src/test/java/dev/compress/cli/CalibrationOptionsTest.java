@@ -40,6 +40,7 @@ class CalibrationOptionsTest {
         assertThat(json.path("format").asText()).isEqualTo("compress-calibration-table");
         assertThat(json.path("model").path("sha256").asText()).hasSize(64);
         assertThat(json.path("samples").asInt()).isEqualTo(64);
+        assertThat(json.path("histogramSamples").asInt()).isEqualTo(64);
 
         for (String method : new String[] {"minmax", "percentile", "entropy", "mse"}) {
             Path direct = temp.resolve("direct-" + method + ".onnx");
@@ -71,6 +72,22 @@ class CalibrationOptionsTest {
                 "--out", temp.resolve("b.onnx").toString(), "--method", "mse");
         assertThat(second.exitCode()).as(second.toString()).isZero();
         assertThat(Files.readAllBytes(temp.resolve("b.onnx"))).isEqualTo(Files.readAllBytes(temp.resolve("a.onnx")));
+    }
+
+    @Test
+    void histogramsCanComeFromFewerSamplesThanTheExtremes() throws IOException {
+        Path calib = Fixtures.smallCalib(temp.resolve("calib"), 64);
+        Path table = temp.resolve("cnn-table.json");
+        Cli.Result calibrated = Cli.run("calibrate", "--model", Fixtures.cnn().toString(), "--calib",
+                calib.toString(), "--out", table.toString(), "--histogram-samples", "10");
+        assertThat(calibrated.exitCode()).as(calibrated.toString()).isZero();
+        assertThat(calibrated.out()).contains("64 samples (histograms from 10), 2048 bins per side");
+        JsonNode json = Json.MAPPER.readTree(Files.readString(table));
+        assertThat(json.path("samples").asInt()).isEqualTo(64);
+        assertThat(json.path("histogramSamples").asInt()).isEqualTo(10);
+        Cli.Result quantized = quantize("--model", Fixtures.cnn().toString(), "--table", table.toString(),
+                "--out", temp.resolve("x.onnx").toString(), "--method", "entropy");
+        assertThat(quantized.exitCode()).as(quantized.toString()).isZero();
     }
 
     @Test

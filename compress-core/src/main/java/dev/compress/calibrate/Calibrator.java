@@ -49,9 +49,11 @@ import java.util.stream.IntStream;
  * Map<String, TensorRange> ranges = table.ranges(CalibrationSettings.of(CalibrationMethod.ENTROPY), activations, false);
  * }</pre>
  *
- * <p>Batches run on several ONNX Runtime sessions at once; each batch's statistics are merged in sample order, and
- * every statistic is an exact function of the set of values (see {@link Histogram}), so the table is byte-identical
- * whatever the batch size, the number of sessions or threads.
+ * <p>Batches run on several ONNX Runtime sessions at once, their statistics merged in the order the batches were
+ * formed (sample order, which the moving average needs). Extremes are measured inside ONNX Runtime
+ * ({@link ExtremesProbe}); histograms are built from an evenly spread subset of the samples
+ * ({@link Builder#optHistogramSamples}), fetched whole. Every statistic is an exact function of the set of values
+ * (see {@link Histogram}), so the table is byte-identical whatever the batch size, the number of sessions or threads.
  */
 public final class Calibrator {
     private final OnnxModel model;

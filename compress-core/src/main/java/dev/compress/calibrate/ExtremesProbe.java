@@ -39,10 +39,14 @@ import java.util.Set;
  * <p>A NaN does not order, so a max-pool may skip it. Unless every operator of the graph is one that cannot make NaN
  * from finite values ({@link #NAN_SAFE}), each tensor also gets a per-channel mean (or a sum), which is NaN or
  * infinite exactly when a value is; infinities show in the extremes. A batch whose figures are not finite is
- * observed again on whole tensors (the caller's slow path), which counts the bad values and leaves them out.
+ * observed again on whole tensors (the caller's slow path), which counts the bad values and leaves them out. On a
+ * NaN-safe graph NaN needs a non-finite input, or an overflow to infinity meeting another (inf - inf): the caller
+ * checks the inputs and, when any figure of a batch is infinite, observes all its tensors again. An overflow in a
+ * tensor that is not observed can still become a NaN that is skipped rather than counted; ranges are then those of
+ * the finite values.
  */
 final class ExtremesProbe {
-    /** Operators that give finite outputs for finite inputs, or overflow to infinity, never NaN. */
+    /** Operators that turn finite inputs into finite outputs unless the arithmetic overflows to infinity. */
     static final Set<String> NAN_SAFE = Set.of("Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat",
             "Constant", "Conv", "ConvTranspose", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool",
             "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad",
@@ -203,7 +207,7 @@ final class ExtremesProbe {
         return nonNegative.contains(tensor);
     }
 
-    /** Whether NaN can only come from the graph inputs, which the caller must then check. */
+    /** Whether NaN can only come from non-finite graph inputs or an infinity, which the caller must then check. */
     boolean nanSafe() {
         return nanSafe;
     }
