@@ -59,7 +59,7 @@ final class ExtremesProbe {
 
     /**
      * Where one figure sits in a fetched output: columns {@code [offset, offset + width)} of each row of {@code stride}
-     * values. Per-channel figures of tensors sharing a batch dimension are concatenated into one [N, sum of C]
+     * values. Per-channel figures of tensors sharing a batch dimension are concatenated into one [N, sum of C, 1, 1]
      * output, and scalars into one vector, so a batch fetches a few outputs instead of several per tensor.
      */
     private record Part(String output, int offset, int width, int stride) {
@@ -265,14 +265,9 @@ final class ExtremesProbe {
             Map<Part, Part> placed = new HashMap<>();
             for (List<Part> group : perChannel.values()) {
                 int total = group.stream().mapToInt(Part::width).sum();
-                List<String> flattened = new ArrayList<>();
-                for (Part part : group) {
-                    String flat = graph.uniqueName(part.output() + "/flat");
-                    graph.nodes().add(Nodes.node("Flatten", graph.uniqueName(flat), List.of(part.output()),
-                            List.of(flat)).build());
-                    flattened.add(flat);
-                }
-                String output = concat(flattened, 1, "calibration_channel_figures");
+                // [N, C, 1, 1] parts concatenated as they are: ONNX Runtime keeps the Concat in its blocked layout
+                // and reorders once (a Flatten per part would cost a reorder and a node each, 4% of the ResNet)
+                String output = concat(group.stream().map(Part::output).toList(), 1, "calibration_channel_figures");
                 int offset = 0;
                 for (Part part : group) {
                     placed.put(part, new Part(output, offset, part.width(), total));
