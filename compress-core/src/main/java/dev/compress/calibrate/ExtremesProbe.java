@@ -135,6 +135,7 @@ final class ExtremesProbe {
         boolean nanSafe = graph.nodes().stream().allMatch(node -> node.getDomain().isEmpty()
                 && NAN_SAFE.contains(node.getOpType()));
         Map<String, String> maxFromPool = poolsCoveringInput(graph, index, tensors, shapes);
+        restoreResidualFusion(graph, index, tensors, shapes);
         Outputs outputs = new Outputs(graph);
         Map<String, Measure> measures = new LinkedHashMap<>();
         for (String tensor : tensors) {
@@ -314,12 +315,7 @@ final class ExtremesProbe {
     /** -x as a depthwise 1x1 convolution, which ONNX Runtime keeps in its blocked layout (Neg or Mul it does not). */
     private static String negated(Graph graph, String tensor, int channels) {
         String weight = graph.uniqueName(tensor + "/calibration_minus_one");
-        TensorProto.Builder w = TensorProto.newBuilder().setName(weight)
-                .setDataType(TensorProto.DataType.FLOAT_VALUE).addAllDims(List.of((long) channels, 1L, 1L, 1L));
-        for (int c = 0; c < channels; c++) {
-            w.addFloatData(-1f);
-        }
-        graph.putInitializer(w.build());
+        graph.putInitializer(channelConstant(weight, channels, -1f));
         String output = graph.uniqueName(tensor + "/calibration_negated");
         graph.nodes().add(Nodes.node("Conv", graph.uniqueName(output), List.of(tensor, weight), List.of(output))
                 .addAttribute(Nodes.intAttribute("group", channels)).build());
@@ -348,6 +344,16 @@ final class ExtremesProbe {
         graph.nodes().add(Nodes.node("Cast", graph.uniqueName(output), List.of(tensor), List.of(output))
                 .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
         return output;
+    }
+
+    /** A depthwise 1x1 convolution weight [C, 1, 1, 1] of one value. */
+    private static TensorProto channelConstant(String name, int channels, float value) {
+        TensorProto.Builder w = TensorProto.newBuilder().setName(name)
+                .setDataType(TensorProto.DataType.FLOAT_VALUE).addAllDims(List.of((long) channels, 1L, 1L, 1L));
+        for (int c = 0; c < channels; c++) {
+            w.addFloatData(value);
+        }
+        return w.build();
     }
 
     private static String add(Graph graph, String op, String tensor, String base, boolean reduceAll) {
@@ -408,6 +414,45 @@ final class ExtremesProbe {
                     .getFloat();
         }
         return Double.NEGATIVE_INFINITY;
+    }
+
+    /**
+     * An observed Conv output that feeds a residual Add keeps ONNX Runtime from fusing the Add (and a ReLU after it)
+     * into the convolution, which then costs two more passes over the tensor. The Add is given a depthwise 1x1
+     * convolution with weight 1 of that tensor instead: the same values exactly (1 x v = v), and ONNX Runtime fuses
+     * the Add and ReLU into it. Only where both Add inputs have the same static shape (no broadcasting).
+     */
+    private static void restoreResidualFusion(Graph graph, Graph.Index index, Collection<String> tensors,
+            Map<String, long[]> shapes) {
+        // one convolution fuses with an Add; when both inputs are observed Conv outputs, the first is copied
+        Set<String> rewired = new LinkedHashSet<>();
+        for (String tensor : tensors) {
+            long[] shape = shapes.get(tensor);
+            Optional<NodeProto> producer = index.producer(tensor);
+            if (shape == null || !blocked(shape) || producer.isEmpty() || !producer.get().getOpType().equals("Conv")
+                    || !producer.get().getDomain().isEmpty()) {
+                continue;
+            }
+            for (NodeProto add : index.consumers(tensor)) {
+                if (!add.getOpType().equals("Add") || !add.getDomain().isEmpty() || add.getInputCount() != 2
+                        || add.getInput(0).equals(add.getInput(1)) || !rewired.add(add.getOutput(0))) {
+                    continue;
+                }
+                String other = add.getInput(0).equals(tensor) ? add.getInput(1) : add.getInput(0);
+                if (!java.util.Arrays.equals(shapes.get(other), shape)) {
+                    continue;
+                }
+                String weight = graph.uniqueName(tensor + "/calibration_one");
+                graph.putInitializer(channelConstant(weight, (int) shape[1], 1f));
+                String identity = graph.uniqueName(tensor + "/calibration_identity");
+                NodeProto copy = Nodes.node("Conv", graph.uniqueName(identity), List.of(tensor, weight),
+                        List.of(identity)).addAttribute(Nodes.intAttribute("group", shape[1])).build();
+                int at = graph.nodes().indexOf(add);
+                graph.nodes().set(at, add.toBuilder().setInput(add.getInput(0).equals(tensor) ? 0 : 1, identity)
+                        .build());
+                graph.nodes().add(at, copy);
+            }
+        }
     }
 
     /**
