@@ -587,4 +587,31 @@ class ExtremesProbeTest {
         assertThat(table.statistics("r").count).isEqualTo(size);
         assertThat(table.statistics("n").count).isEqualTo(size);
     }
+
+    /**
+     * The probe of the ResNet's calibrated tensors, as ONNX Runtime optimizes it: every convolution stays in the
+     * blocked layout and the residual Adds and ReLUs are fused into convolutions again, as in the plain model (an
+     * observed Conv output alone would leave them as separate passes); only the figures are reordered.
+     */
+    @Test
+    void theResNetProbeKeepsOnnxRuntimesFusions(@org.junit.jupiter.api.io.TempDir Path temp) {
+        OnnxModel model = OnnxModel.load(TestData.model("resnet-fp32.onnx"));
+        Set<String> tensors = quantizedActivations(model);
+        tensors.removeAll(graphInputs(model));
+        tensors.removeAll(Calibrator.sameValues(model.graph(), tensors).keySet()); // as the calibrator does
+        ExtremesProbe probe;
+        try (OrtModel shapes = OrtModel.open(model.withExtraOutputs(tensors),
+                RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.NONE).withIntraOpThreads(1))) {
+            probe = ExtremesProbe.of(model, tensors, shapes.outputShapes(), shapes.outputDimensionNames());
+        }
+        Path optimized = temp.resolve("probe-optimized.onnx");
+        OrtModel.open(probe.model, RuntimeOptions.defaults().withIntraOpThreads(1).withOptimizedModelFile(optimized))
+                .close();
+        Map<String, Integer> ops = new LinkedHashMap<>();
+        OnnxModel.load(optimized).graph().nodes().forEach(n -> ops.merge(n.getOpType(), 1, Integer::sum));
+        assertThat(ops).doesNotContainKeys("Add", "Relu", "ReduceMax", "ReduceMin", "Neg", "Mul");
+        // the plain model's reorders (one before the pooling head) plus one for the concatenated figures
+        assertThat(ops.get("ReorderOutput")).isEqualTo(2);
+        assertThat(ops.get("Concat")).isEqualTo(1);
+    }
 }
