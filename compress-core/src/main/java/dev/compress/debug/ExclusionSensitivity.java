@@ -6,6 +6,7 @@ import dev.compress.Json;
 import dev.compress.Progress;
 import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.CalibrationTable;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
@@ -190,8 +191,8 @@ public final class ExclusionSensitivity {
 
     /**
      * A quantizer builder with the INT8 model's recorded settings: activation type (and symmetric uint8), method and
-     * per-tensor methods, opset upgrade and weight-only nodes. Method parameters (percentile, bins) are not recorded,
-     * so the defaults apply.
+     * per-tensor methods, percentile, bins, histogram samples and moving average (defaults where a model made before
+     * they were recorded lacks them), opset upgrade and weight-only nodes.
      */
     private static Quantizer.Builder settingsOf(OnnxModel fp32, OnnxModel int8) {
         JsonNode p = provenance(int8);
@@ -205,9 +206,13 @@ public final class ExclusionSensitivity {
             if (!perTensor.isEmpty()) {
                 settings = settings.withPerTensor(perTensor);
             }
+            settings = settings.withPercentile(p.path("percentile").asDouble(CalibrationSettings.DEFAULT_PERCENTILE))
+                    .withBins(p.path("bins").asInt(CalibrationSettings.DEFAULT_BINS))
+                    .withMovingAverage(p.path("movingAverage").asDouble(0));
             List<String> weightOnly = new ArrayList<>();
             p.path("weightOnlyNodes").forEach(n -> weightOnly.add(n.asText()));
             return Quantizer.builder().setModel(fp32)
+                    .optHistogramSamples(p.path("histogramSamples").asInt(Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES))
                     .optActivationType(ActivationType.parse(activations.split(" ")[0]))
                     .optSymmetricActivations(activations.endsWith(" symmetric"))
                     .optCalibration(settings)

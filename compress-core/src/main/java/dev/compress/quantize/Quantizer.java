@@ -209,6 +209,15 @@ public final class Quantizer {
         provenance.put("activations", report.activationType());
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor"));
         provenance.put("calibrationSamples", samples);
+        // what the ranges depend on besides the samples, so that they can be calibrated again alike
+        if (settings.needsHistograms()) {
+            provenance.put("percentile", settings.percentile());
+            provenance.put("bins", settings.bins());
+            provenance.put("histogramSamples", table.histogramSamples());
+        }
+        if (settings.movingAverage() > 0) {
+            provenance.put("movingAverage", settings.movingAverage());
+        }
         if (!settings.perTensor().isEmpty()) {
             provenance.put("methodPerTensor", settings.perTensorIds());
         }

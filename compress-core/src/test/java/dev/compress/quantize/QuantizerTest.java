@@ -17,6 +17,10 @@ import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.compress.Json;
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.testing.TestData;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -145,6 +149,26 @@ class QuantizerTest {
         byte[] first = quantize(fp32("cnn"), ActivationType.UINT8, List.of()).model().toBytes();
         byte[] second = quantize(fp32("cnn"), ActivationType.UINT8, List.of()).model().toBytes();
         assertThat(second).isEqualTo(first);
+    }
+
+    /** Everything the ranges depend on is in the model's metadata, so they can be calibrated again alike. */
+    @Test
+    void theModelRecordsItsCalibrationParameters() throws IOException {
+        OnnxModel model = fp32("cnn");
+        QuantizationResult result = Quantizer.builder()
+                .setModel(model)
+                .setCalibrationData(images(model, "calib"))
+                .optCalibration(CalibrationSettings.of(CalibrationMethod.PERCENTILE).withPercentile(99.9).withBins(512))
+                .optMaxSamples(100)
+                .optHistogramSamples(40)
+                .build()
+                .quantize();
+        JsonNode provenance = Json.MAPPER.readTree(result.model().metadata().get("compress.quantization"));
+        assertThat(provenance.path("method").asText()).isEqualTo("percentile");
+        assertThat(provenance.path("percentile").asDouble()).isEqualTo(99.9);
+        assertThat(provenance.path("bins").asInt()).isEqualTo(512);
+        assertThat(provenance.path("calibrationSamples").asInt()).isEqualTo(100);
+        assertThat(provenance.path("histogramSamples").asInt()).isEqualTo(40);
     }
 
     @Test
