@@ -140,14 +140,18 @@ public final class Calibrator {
                     if (extremes == null) {
                         work.add(() -> observe(batch, measured, probe, pools.whole));
                     } else {
+                        int[] chosen = IntStream.range(0, batch.size())
+                                .filter(row -> feedsHistogram(first + row, total, histogramTotal)).toArray();
                         int[] rest = IntStream.range(0, batch.size())
                                 .filter(row -> !feedsHistogram(first + row, total, histogramTotal)).toArray();
-                        for (int row = 0; row < batch.size(); row++) {
-                            if (!feedsHistogram(first + row, total, histogramTotal)) {
-                                continue;
+                        if (chosen.length > 0) {
+                            // a copy of the chosen rows only: holding whole batches until enough rows are gathered
+                            // would keep up to batch-size batches alive
+                            Batch rows = batch.rows(chosen);
+                            for (int row = 0; row < rows.size(); row++) {
+                                gatheredFrom.add(rows);
+                                gatheredRows.add(row);
                             }
-                            gatheredFrom.add(batch);
-                            gatheredRows.add(row);
                         }
                         if (rest.length > 0) {
                             Batch part = rest.length == batch.size() ? batch : batch.rows(rest);
@@ -192,8 +196,10 @@ public final class Calibrator {
         for (String tensor : tensors) {
             all.put(tensor, copies.containsKey(tensor) ? totals.get(copies.get(tensor)).copy() : totals.get(tensor));
         }
-        return new CalibrationTable(model.displayName(), CalibrationTable.modelHash(model), samples,
-                bins == 0 ? 0 : Math.min(histogramTotal, samples), bins, movingAverage, all, null);
+        // without the extremes probe (moving averages, or a subset as large as the data) every sample was fetched whole
+        long histogramCount = bins == 0 ? 0 : extremes == null ? samples : Math.min(histogramTotal, samples);
+        return new CalibrationTable(model.displayName(), CalibrationTable.modelHash(model), samples, histogramCount,
+                bins, movingAverage, all, null);
     }
 
     /**
