@@ -285,7 +285,7 @@ class ExtremesProbeTest {
     }
 
     /** In-memory samples of input x, one float array each. */
-    private static Dataset samples(long[] sampleShape, List<float[]> samples) {
+    static Dataset samples(long[] sampleShape, List<float[]> samples) {
         return new Dataset() {
             @Override
             public Path source() {

@@ -49,40 +49,11 @@ class NonFiniteCalibrationTest {
 
     /** {@code count} samples of [1, e, -1, 0] (or all -1 when {@code allNegative}). */
     private static Dataset samples(int count, boolean allNegative) {
-        return new Dataset() {
-            @Override
-            public Path source() {
-                return Path.of("synthetic");
-            }
-
-            @Override
-            public int size() {
-                return count;
-            }
-
-            @Override
-            public List<String> classNames() {
-                return List.of();
-            }
-
-            @Override
-            public Iterator<Batch> batches(int batchSize) {
-                List<Batch> batches = new ArrayList<>();
-                for (int from = 0; from < count; from += batchSize) {
-                    int n = Math.min(batchSize, count - from);
-                    float[] values = new float[4 * n];
-                    List<Path> sources = new ArrayList<>();
-                    for (int i = 0; i < n; i++) {
-                        float[] row = allNegative ? new float[] {-1, -1, -1, -1} : new float[] {1, (float) Math.E, -1, 0};
-                        System.arraycopy(row, 0, values, 4 * i, 4);
-                        sources.add(Path.of("sample-" + (from + i)));
-                    }
-                    batches.add(new Batch(Map.of("x", HostTensor.ofFloats(new long[] {n, 4}, values)), new int[n],
-                            sources));
-                }
-                return batches.iterator();
-            }
-        };
+        List<float[]> samples = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            samples.add(allNegative ? new float[] {-1, -1, -1, -1} : new float[] {1, (float) Math.E, -1, 0});
+        }
+        return ExtremesProbeTest.samples(new long[] {4}, samples);
     }
 
     private static CalibrationTable calibrate(int bins, boolean allNegative) {
