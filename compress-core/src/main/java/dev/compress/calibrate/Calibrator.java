@@ -9,7 +9,6 @@ import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
