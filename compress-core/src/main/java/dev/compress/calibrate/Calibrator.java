@@ -517,12 +517,17 @@ public final class Calibrator {
          * has long converged after a few hundred samples.
          */
         public Builder optHistogramSamples(int histogramSamples) {
+            this.histogramSamples = checkedHistogramSamples(histogramSamples);
+            return this;
+        }
+
+        /** {@code histogramSamples} if valid (0 or more), else IllegalArgumentException; for builders passing it on. */
+        public static int checkedHistogramSamples(int histogramSamples) {
             if (histogramSamples < 0) {
                 throw new IllegalArgumentException("histogram samples must be at least 1 (or 0 for all), got "
                         + histogramSamples);
             }
-            this.histogramSamples = histogramSamples;
-            return this;
+            return histogramSamples;
         }
 
         /** Samples per ONNX Runtime call (default 32); the table does not depend on it. */

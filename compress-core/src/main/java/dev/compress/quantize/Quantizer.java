@@ -513,11 +513,7 @@ public final class Quantizer {
 
         /** See {@link Calibrator.Builder#optHistogramSamples(int)}. */
         public Builder optHistogramSamples(int histogramSamples) {
-            if (histogramSamples < 0) {
-                throw new IllegalArgumentException("histogram samples must be at least 1 (or 0 for all), got "
-                        + histogramSamples);
-            }
-            this.histogramSamples = histogramSamples;
+            this.histogramSamples = Calibrator.Builder.checkedHistogramSamples(histogramSamples);
             return this;
         }
 
