@@ -1,0 +1,149 @@
+package dev.compress.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.compress.Json;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every command on the shipped fixtures against what it wrote before the stage-contract rework: models and
+ * calibration tables byte for byte (SHA-256), reports by JSON content (paths replaced by placeholders).
+ *
+ * <p>The golden files in {@code src/test/resources/golden/} were written by this test on the code before the rework;
+ * to write them again after a deliberate change of outputs, run it with {@code -Dgolden.update=true} and say why in
+ * the commit.
+ */
+class GoldenOutputsTest {
+    private static final Path GOLDEN = Path.of("src/test/resources/golden");
+    private static final boolean UPDATE = Boolean.getBoolean("golden.update");
+
+    @TempDir
+    Path temp;
+
+    private final Map<String, String> hashes = new TreeMap<>();
+    private final ObjectNode reports = Json.MAPPER.createObjectNode();
+
+    @Test
+    void everyCommandWritesWhatItWroteBefore() throws IOException {
+        String cnn = Fixtures.cnn().toString();
+        String resnet = Fixtures.resnet().toString();
+        String calib = Fixtures.calib().toString();
+        String heldout = Fixtures.heldout().toString();
+
+        run("quantize", "--model", cnn, "--calib", calib, "--out", file("a.onnx"), "--save-table", file("a.table.json"),
+                "--eval", heldout, "--max-drop", "5");
+        hash("a.onnx", "a.table.json");
+        report("a.json");
+
+        run("calibrate", "--model", resnet, "--calib", calib, "--out", file("b.table.json"));
+        run("quantize", "--model", resnet, "--table", file("b.table.json"), "--method", "entropy",
+                "--activations", "int8", "--out", file("b.onnx"));
+        hash("b.table.json", "b.onnx");
+        report("b.json");
+
+        run("quantize", "--model", resnet, "--calib", calib, "--method", "percentile", "--exclude",
+                "/stem/stem.0/Conv", "--out", file("c.onnx"));
+        hash("c.onnx");
+        report("c.json");
+
+        run("quantize", "--model", cnn, "--dynamic", "--out", file("d.onnx"));
+        hash("d.onnx");
+        report("d.json");
+
+        run("prune", "--model", cnn, "--sparsity", "0.5", "--out", file("e.onnx"), "--eval", heldout);
+        hash("e.onnx", "e.masks.json");
+        report("e.json");
+
+        run("prune", "--model", resnet, "--sparsity", "0.6", "--global", "--out", file("f.onnx"));
+        hash("f.onnx", "f.masks.json");
+        report("f.json");
+
+        run("prune", "--model", resnet, "--sparsity", "0.25", "--structured", "--calib", calib,
+                "--out", file("g.onnx"));
+        hash("g.onnx", "g.masks.json");
+        report("g.json");
+
+        run("prune", "--model", cnn, "--apply-masks", file("e.masks.json"), "--out", file("h.onnx"));
+        hash("h.onnx", "h.masks.json");
+        report("h.json");
+
+        run("prune", "--model", cnn, "--scan", "--eval", heldout, "--scan-sparsities", "0.5,0.9",
+                "--out", file("i.json"));
+        report("i.json");
+
+        run("eval", "--model", file("a.onnx"), "--data", heldout, "--baseline", cnn, "--report", file("j.json"));
+        report("j.json");
+
+        run("score", "--teacher", cnn, "--student", file("a.onnx"), "--data", heldout, "--json", file("k.json"));
+        report("k.json");
+
+        run("debug", "--fp32", resnet, "--int8", file("c.onnx"), "--data", heldout, "--json", file("l.json"));
+        report("l.json");
+
+        Cli.Result inspect = run("inspect", resnet, "--json");
+        reports.set("inspect", normalized(Json.MAPPER.readTree(inspect.out())));
+
+        Path hashFile = GOLDEN.resolve("hashes.json");
+        Path reportFile = GOLDEN.resolve("reports.json");
+        if (UPDATE) {
+            Files.createDirectories(GOLDEN);
+            Json.write(hashFile, hashes);
+            Json.write(reportFile, reports);
+        }
+        Map<?, ?> expectedHashes = Json.MAPPER.readValue(hashFile.toFile(), TreeMap.class);
+        assertThat(hashes).isEqualTo(expectedHashes);
+        JsonNode expectedReports = Json.MAPPER.readTree(reportFile.toFile());
+        for (var names = expectedReports.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            assertThat(reports.get(name)).as(name).isEqualTo(expectedReports.get(name));
+        }
+        assertThat(reports.size()).isEqualTo(expectedReports.size());
+    }
+
+    private String file(String name) {
+        return temp.resolve(name).toString();
+    }
+
+    private Cli.Result run(String... args) {
+        Cli.Result result = Cli.run(args);
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        return result;
+    }
+
+    private void hash(String... names) throws IOException {
+        for (String name : names) {
+            hashes.put(name, sha256(Files.readAllBytes(temp.resolve(name))));
+        }
+    }
+
+    private void report(String name) throws IOException {
+        reports.set(name, normalized(Json.MAPPER.readTree(temp.resolve(name).toFile())));
+    }
+
+    /** The report with the temporary folder and the fixture folder replaced by placeholders. */
+    private JsonNode normalized(JsonNode report) throws IOException {
+        String text = Json.MAPPER.writeValueAsString(report)
+                .replace(temp.toString(), "$OUT")
+                .replace(Fixtures.calib().getParent().getParent().toString(), "$DATA");
+        return Json.MAPPER.readTree(text);
+    }
+
+    private static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
