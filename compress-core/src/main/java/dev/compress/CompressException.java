@@ -7,7 +7,7 @@ import java.nio.file.Path;
  *
  * <p>The message is one line and names the file when there is one: {@code "model.onnx: not an ONNX model (...)"}.
  * Front ends print {@link #getMessage()} and map {@link #kind()} to an exit code; they never print a stack trace
- * for {@link Kind#BAD_INPUT}.
+ * for {@link Kind#BAD_INPUT} or {@link Kind#INVALID_SETTINGS}.
  */
 public final class CompressException extends RuntimeException {
     private static final long serialVersionUID = 1L;
@@ -16,6 +16,11 @@ public final class CompressException extends RuntimeException {
     public enum Kind {
         /** The user's files, data or options are wrong; fixing them fixes the run. */
         BAD_INPUT,
+        /**
+         * Settings that contradict each other or name something that does not exist (a pass, an op type); the
+         * library's callers map it to a usage error.
+         */
+        INVALID_SETTINGS,
         /** A bug or an environment problem (native library, disk). */
         INTERNAL
     }
@@ -42,6 +47,11 @@ public final class CompressException extends RuntimeException {
     /** Bad input not tied to a file, e.g. an inconsistent option. */
     public static CompressException badInput(String problem) {
         return new CompressException(Kind.BAD_INPUT, null, problem, null);
+    }
+
+    /** Settings that cannot work together, or an unknown name among them: {@code problem} says which. */
+    public static CompressException invalidSettings(String problem) {
+        return new CompressException(Kind.INVALID_SETTINGS, null, problem, null);
     }
 
     /** An internal failure (a bug here or in a native library). */

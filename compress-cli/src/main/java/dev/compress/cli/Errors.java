@@ -17,6 +17,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
  *   <li>command-line mistakes: {@code error: <what>} plus a pointer to --help, exit {@link ExitCode#USAGE};
  *   <li>{@link CompressException} of kind BAD_INPUT: {@code error: <file>: <problem>}, exit
  *       {@link ExitCode#BAD_INPUT}, no stack trace unless --verbose;
+ *   <li>{@link CompressException} of kind INVALID_SETTINGS (the core's check of option combinations):
+ *       {@code error: <problem>}, exit {@link ExitCode#USAGE};
  *   <li>anything else: {@code internal error: <what>} and a hint to rerun with --verbose, exit
  *       {@link ExitCode#INTERNAL}.
  * </ul>
@@ -29,7 +31,8 @@ final class Errors implements IExecutionExceptionHandler, IParameterExceptionHan
         if (t instanceof CompressException e && e.kind() == CompressException.Kind.BAD_INPUT) {
             return ExitCode.BAD_INPUT;
         }
-        if (t instanceof ParameterException) {
+        if (t instanceof ParameterException
+                || t instanceof CompressException e && e.kind() == CompressException.Kind.INVALID_SETTINGS) {
             return ExitCode.USAGE;
         }
         return ExitCode.INTERNAL;
@@ -52,7 +55,7 @@ final class Errors implements IExecutionExceptionHandler, IParameterExceptionHan
         PrintWriter err = command.getErr();
         boolean verbose = verbose(command);
         int code = getExitCode(t);
-        if (code == ExitCode.BAD_INPUT) {
+        if (code == ExitCode.BAD_INPUT || code == ExitCode.USAGE) {
             err.println("error: " + oneLine(t.getMessage()));
             if (verbose) {
                 t.printStackTrace(err);

@@ -1,14 +1,17 @@
 package dev.compress.prune;
 
 import dev.compress.CompressException;
-import dev.compress.Json;
 import dev.compress.Progress;
-import dev.compress.Version;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Graph;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Tensors;
 import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.pipeline.ModelPass;
+import dev.compress.pipeline.PassContext;
+import dev.compress.pipeline.PassResult;
+import dev.compress.pipeline.Pipeline;
+import dev.compress.pipeline.Provenance;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -45,7 +48,7 @@ import java.util.stream.Collectors;
  * result.masks().write(masksFile);
  * }</pre>
  */
-public final class Pruner {
+public final class Pruner implements ModelPass<PruneResult> {
     /** Where one unstructured threshold applies. */
     public enum Scope {
         /** Each layer reaches the sparsity on its own. */
@@ -84,13 +87,28 @@ public final class Pruner {
         return new Builder();
     }
 
+    @Override
+    public String id() {
+        return masks != null ? "prune-masks" : structured ? "prune-structured" : "prune-unstructured";
+    }
+
     /**
-     * Prunes a copy of the model; the input model is not changed.
+     * Prunes a copy of the model set on the builder, through a {@link Pipeline} (which records the provenance); the
+     * input model is not changed.
      *
      * @throws CompressException BAD_INPUT for an unknown layer name, a weight shared by several nodes, a mask file
      *     made for another model, or a model without prunable layers
      */
     public PruneResult prune() {
+        if (model == null) {
+            throw new IllegalStateException("prune() needs setModel; as a pass, use apply(model, context)");
+        }
+        return Pipeline.of(this).run(model, PassContext.of(progress)).report(PruneResult.class);
+    }
+
+    /** Prunes a copy of {@code model}; the report is the whole {@link PruneResult} (with the masks). */
+    @Override
+    public PassResult<PruneResult> apply(OnnxModel model, PassContext context) {
         List<Layer> layers = Layers.find(model);
         if (layers.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null),
@@ -102,16 +120,15 @@ public final class Pruner {
         PruneResult result;
         if (masks != null) {
             result = PruneMasks.STRUCTURED.equals(masks.kind())
-                    ? StructuredPruning.apply(model, pruned, targets, masks, masksSource, calibration())
+                    ? StructuredPruning.apply(model, pruned, targets, masks, masksSource, calibration(context))
                     : applyUnstructured(pruned, targets);
         } else {
             Set<Layer> skip = excludedLayers(pruned, targets);
             Map<Layer, Double> requested = requestedSparsities(pruned, targets, skip);
             result = structured
-                    ? StructuredPruning.prune(model, pruned, targets, sparsity, requested, skip, calibration())
+                    ? StructuredPruning.prune(model, pruned, targets, sparsity, requested, skip, calibration(context))
                     : unstructured(pruned, targets, requested, skip);
         }
-        pruned.setProducer("compress", Version.get());
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("kind", result.report().kind());
         provenance.put("scope", result.report().scope());
@@ -120,12 +137,12 @@ public final class Pruner {
         }
         provenance.put("excludedLayers", excluded.stream().sorted().toList());
         provenance.put("layerSparsity", overrides);
-        pruned.metadata().put("compress.pruning", Json.compact(provenance));
-        return result;
+        return new PassResult<>(result.model(), result, new Provenance("compress.pruning", provenance));
     }
 
-    private StructuredPruning.Calibration calibration() {
-        return calibration == null ? null : new StructuredPruning.Calibration(calibration, batchSize, progress);
+    private StructuredPruning.Calibration calibration(PassContext context) {
+        return calibration == null ? null
+                : new StructuredPruning.Calibration(calibration, batchSize, context.progress());
     }
 
     /** Sparsity per layer, excluded layers left out. */
@@ -191,12 +208,12 @@ public final class Pruner {
             }
         }
         PruneMasks out = new PruneMasks(PruneMasks.FORMAT, PruneMasks.VERSION, PruneMasks.UNSTRUCTURED,
-                model.displayName(), entries);
+                target.displayName(), entries);
         String scopeName = scope == Scope.GLOBAL ? "global" : "per-layer";
         Map<Layer, Double> asked = new LinkedHashMap<>(requested);
         // a layer's share of a global threshold is not asked, it results
         asked.keySet().removeAll(pooled);
-        return new PruneResult(target, out, report(layers, masksByLayer, asked, skip, scopeName, sparsity));
+        return new PruneResult(target, out, report(target, layers, masksByLayer, asked, skip, scopeName, sparsity));
     }
 
     private PruneResult applyUnstructured(OnnxModel target, List<Layer> layers) {
@@ -215,7 +232,7 @@ public final class Pruner {
             zero(graph, layer, mask);
             masksByLayer.put(layer, mask);
         }
-        return new PruneResult(target, masks, report(layers, masksByLayer, Map.of(), Set.of(), "masks", null));
+        return new PruneResult(target, masks, report(target, layers, masksByLayer, Map.of(), Set.of(), "masks", null));
     }
 
     /** Zeroes the masked weights of {@code layer}; returns the fraction of its weights the mask prunes. */
@@ -230,7 +247,7 @@ public final class Pruner {
         return PruneReport.ratio(count(mask), mask.length);
     }
 
-    private PruneReport report(List<Layer> layers, Map<Layer, boolean[]> masksByLayer, Map<Layer, Double> requested,
+    private PruneReport report(OnnxModel target, List<Layer> layers, Map<Layer, boolean[]> masksByLayer, Map<Layer, Double> requested,
             Set<Layer> skip, String scopeName, Double requestedSparsity) {
         List<PruneReport.LayerResult> results = new ArrayList<>();
         long elements = 0;
@@ -244,7 +261,7 @@ public final class Pruner {
             elements += layer.elements();
             prunedElements += pruned;
         }
-        return new PruneReport(model.displayName(), PruneMasks.UNSTRUCTURED, scopeName, requestedSparsity, null, results,
+        return new PruneReport(target.displayName(), PruneMasks.UNSTRUCTURED, scopeName, requestedSparsity, null, results,
                 elements, prunedElements, PruneReport.ratio(prunedElements, elements));
     }
 
@@ -283,7 +300,7 @@ public final class Pruner {
 
         private Builder() {}
 
-        /** The model to prune. */
+        /** The model {@link #prune()} works on; not needed to use it as a pass. */
         public Builder setModel(OnnxModel model) {
             this.model = model;
             return this;
@@ -374,11 +391,8 @@ public final class Pruner {
             return value;
         }
 
-        /** @throws IllegalStateException if the model, or the sparsity when no masks are given, is not set */
+        /** @throws IllegalStateException if the sparsity is not set and no masks are given */
         public Pruner build() {
-            if (model == null) {
-                throw new IllegalStateException("setModel is required");
-            }
             if (masks == null && Double.isNaN(sparsity)) {
                 throw new IllegalStateException("setSparsity is required unless masks are re-applied");
             }

@@ -1,8 +1,7 @@
 package dev.compress.quantize;
 
 import dev.compress.CompressException;
-import dev.compress.Json;
-import dev.compress.Version;
+
 import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
@@ -10,6 +9,8 @@ import dev.compress.graph.Tensors;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.pipeline.PassResult;
+import dev.compress.pipeline.Provenance;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -75,7 +76,7 @@ final class DynamicQuantization {
      * @param reduceRange 7-bit weights in [-64, 64]: on CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels add
      *     pairs of products in 16 bits, which full-range weights can saturate
      */
-    static QuantizationResult quantize(OnnxModel model, Set<String> excluded, DynamicFormat format,
+    static PassResult<QuantizationResult> quantize(OnnxModel model, Set<String> excluded, DynamicFormat format,
             boolean reduceRange) {
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         if (opset < MIN_OPSET && format != DynamicFormat.WEIGHT_ONLY) {
@@ -105,7 +106,6 @@ final class DynamicQuantization {
                     : " that can be quantized (" + Quantizer.describeReasons(floatNodes) + ")"));
         }
         rewrite.removeReplacedWeights();
-        quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
                 "dynamic",
@@ -128,8 +128,8 @@ final class DynamicQuantization {
                 + "; Gather tables int8 per row");
         provenance.put("constantsPromoted", promoted.size());
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
-        quantized.metadata().put("compress.quantization", Json.compact(provenance));
-        return new QuantizationResult(quantized, report, null);
+        return new PassResult<>(quantized, new QuantizationResult(quantized, report, null),
+                new Provenance(Quantizer.PROVENANCE, provenance));
     }
 
     private List<NodeProto> run(Set<String> excluded, Map<NodeProto, String> floatNodes) {

@@ -1,9 +1,7 @@
 package dev.compress.quantize;
 
 import dev.compress.CompressException;
-import dev.compress.Json;
 import dev.compress.Progress;
-import dev.compress.Version;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
 import dev.compress.calibrate.Calibrator;
@@ -13,6 +11,11 @@ import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.pipeline.ModelPass;
+import dev.compress.pipeline.PassContext;
+import dev.compress.pipeline.PassResult;
+import dev.compress.pipeline.Pipeline;
+import dev.compress.pipeline.Provenance;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.util.ArrayList;
@@ -38,12 +41,14 @@ import java.util.stream.Collectors;
  * result.model().save(int8);
  * }</pre>
  */
-public final class Quantizer {
+public final class Quantizer implements ModelPass<QuantizationResult> {
     /** QuantizeLinear exists from opset 10; its per-axis form from opset 13. */
     static final long MIN_OPSET = 10;
     static final long PER_CHANNEL_OPSET = 13;
     /** Largest activation magnitude quantized; beyond it a tensor stays float (see {@link #tooWide}). */
     static final float MAX_ACTIVATION = 1000f;
+    /** The metadata entry both static and dynamic quantization record. */
+    static final String PROVENANCE = "compress.quantization";
 
     private final OnnxModel model;
     private final Dataset calibration;
@@ -100,18 +105,38 @@ public final class Quantizer {
         return new Builder();
     }
 
+    @Override
+    public String id() {
+        return dynamic != null ? "quantize-dynamic" : "quantize-static";
+    }
+
     /**
-     * Calibrates and rewrites a copy of the model; the input model is not changed.
+     * Calibrates and rewrites a copy of the model set on the builder, through a {@link Pipeline} (which records the
+     * provenance); the input model is not changed.
      *
      * @throws CompressException BAD_INPUT for a model that cannot be quantized or unreadable calibration data
      */
     public QuantizationResult quantize() {
+        if (model == null) {
+            throw new IllegalStateException("quantize() needs setModel; as a pass, use apply(model, context)");
+        }
+        QuantizationResult result = Pipeline.of(this).run(model, PassContext.of(progress))
+                .report(QuantizationResult.class);
+        return result;
+    }
+
+    /**
+     * Calibrates and rewrites a copy of {@code model}; the report is the whole {@link QuantizationResult} (with the
+     * calibration table).
+     */
+    @Override
+    public PassResult<QuantizationResult> apply(OnnxModel model, PassContext context) {
         if (dynamic != null) {
-            checkExcludedNodesExist();
+            checkExcludedNodesExist(model);
             return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
-        long opset = checkOpset();
-        checkExcludedNodesExist();
+        long opset = checkOpset(model);
+        checkExcludedNodesExist(model);
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
         excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
         OnnxModel quantized = model.copy();
@@ -132,12 +157,12 @@ public final class Quantizer {
         }
         Set<String> candidates = new LinkedHashSet<>(guess.activations);
         if (reusableTable) {
-            candidates.addAll(allActivations(Set.of()));
+            candidates.addAll(allActivations(model, Set.of()));
         }
-        Set<String> notFloat = nonFloat(candidates);
+        Set<String> notFloat = nonFloat(model, candidates);
         QuantizationPlan plan = notFloat.isEmpty()
                 ? guess : QuantizationPlan.of(graph, excluded, opTypes, notFloat, Map.of());
-        checkPerTensorMethods(plan.activations);
+        checkPerTensorMethods(model, plan.activations);
         // pass-through outputs take their input's parameters, so only the other activations need statistics
         Set<String> own = new LinkedHashSet<>(plan.activations);
         own.removeAll(plan.sharedParams.keySet());
@@ -145,7 +170,8 @@ public final class Quantizer {
         if (table != null) {
             table.checkModel(model);
         } else {
-            table = runCalibration(reusableTable ? allActivations(notFloat) : own, reusableTable);
+            table = runCalibration(model, reusableTable ? allActivations(model, notFloat) : own, reusableTable,
+                    context.progress());
         }
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
         Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
@@ -188,7 +214,6 @@ public final class Quantizer {
             }
             floatNodes.putAll(notDone);
         }
-        quantized.setProducer("compress", Version.get());
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
                 settings.method().id(),
@@ -203,13 +228,12 @@ public final class Quantizer {
                 folded,
                 ranges,
                 table.warnings());
-        // the exported model says how it was made, for whoever deploys it
+        // what the ranges depend on besides the samples, so that they can be calibrated again alike
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
         provenance.put("activations", report.activationType());
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor"));
         provenance.put("calibrationSamples", samples);
-        // what the ranges depend on besides the samples, so that they can be calibrated again alike
         if (settings.needsHistograms()) {
             provenance.put("percentile", settings.percentile());
             provenance.put("bins", settings.bins());
@@ -228,11 +252,11 @@ public final class Quantizer {
         if (!weightOnly.isEmpty()) {
             provenance.put("weightOnlyNodes", weightOnly.stream().sorted().toList());
         }
-        quantized.metadata().put("compress.quantization", Json.compact(provenance));
-        return new QuantizationResult(quantized, report, table);
+        return new PassResult<>(quantized, new QuantizationResult(quantized, report, table),
+                new Provenance(PROVENANCE, provenance));
     }
 
-    private long checkOpset() {
+    private static long checkOpset(OnnxModel model) {
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         if (opset < MIN_OPSET) {
             throw CompressException.badInput(model.source().orElse(null), "opset " + opset
@@ -304,7 +328,7 @@ public final class Quantizer {
         return keep;
     }
 
-    private void checkExcludedNodesExist() {
+    private void checkExcludedNodesExist(OnnxModel model) {
         Set<String> names = model.graph().nodes().stream().map(NodeProto::getName).collect(Collectors.toSet());
         Set<String> named = new LinkedHashSet<>(excluded);
         named.addAll(weightOnly);
@@ -345,21 +369,23 @@ public final class Quantizer {
      * activation type or exclusion, since it holds histograms of every activation either activation type quantizes.
      */
     public CalibrationTable calibrate() {
-        if (calibration == null) {
-            throw new IllegalStateException("calibrate() needs setCalibrationData");
+        if (model == null || calibration == null) {
+            throw new IllegalStateException("calibrate() needs setModel and setCalibrationData");
         }
-        checkOpset();
-        return runCalibration(allActivations(nonFloat(allActivations(Set.of()))), true);
+        checkOpset(model);
+        return runCalibration(model, allActivations(model, nonFloat(model, allActivations(model, Set.of()))), true,
+                progress);
     }
 
     /** Tensors among {@code candidates} that ONNX Runtime reports as not float (the graph's own types may be missing). */
-    private Set<String> nonFloat(Set<String> candidates) {
+    private static Set<String> nonFloat(OnnxModel model, Set<String> candidates) {
         try (OrtModel probe = OrtModel.open(model.withExtraOutputs(candidates), RuntimeOptions.defaults())) {
             return probe.nonFloatOutputs();
         }
     }
 
-    private CalibrationTable runCalibration(Set<String> tensors, boolean reusable) {
+    private CalibrationTable runCalibration(OnnxModel model, Set<String> tensors, boolean reusable,
+            Progress progress) {
         return Calibrator.builder()
                 .setModel(model)
                 .setData(calibration)
@@ -379,7 +405,7 @@ public final class Quantizer {
      * The activations a plan would quantize with either activation type (ReLUs folded for uint8, not for int8) and
      * no exclusions: what a calibration table must hold to serve any later setting.
      */
-    private Set<String> allActivations(Set<String> notFloat) {
+    private static Set<String> allActivations(OnnxModel model, Set<String> notFloat) {
         Graph plain = model.copy().graph();
         plain.promoteConstants();
         Set<String> all = new LinkedHashSet<>(QuantizationPlan.of(plain, Set.of(), notFloat).activations);
@@ -390,7 +416,7 @@ public final class Quantizer {
         return all;
     }
 
-    private void checkPerTensorMethods(Set<String> activations) {
+    private void checkPerTensorMethods(OnnxModel model, Set<String> activations) {
         for (String tensor : settings.perTensor().keySet()) {
             if (!activations.contains(tensor)) {
                 throw CompressException.badInput(model.source().orElse(null), "a per-tensor calibration method names '"
@@ -423,7 +449,7 @@ public final class Quantizer {
 
         private Builder() {}
 
-        /** The fp32 model to quantize. */
+        /** The fp32 model {@link #quantize()} and {@link #calibrate()} work on; not needed to use it as a pass. */
         public Builder setModel(OnnxModel model) {
             this.model = model;
             return this;
@@ -576,8 +602,8 @@ public final class Quantizer {
         }
 
         public Quantizer build() {
-            if (model == null || (calibration == null && table == null && dynamic == null)) {
-                throw new IllegalStateException("setModel and setCalibrationData (or optTable, or optDynamic) are required");
+            if (calibration == null && table == null && dynamic == null) {
+                throw new IllegalStateException("setCalibrationData (or optTable, or optDynamic) is required");
             }
             return new Quantizer(this);
         }
