@@ -1,15 +1,27 @@
 package dev.compress;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.nio.file.Path;
 
-/** JSON as every report and metadata entry writes it: stable key order, UTF-8, files written atomically. */
+/**
+ * JSON as every file, report and metadata entry of the project is written: one mapper, one printer, stable key order,
+ * UTF-8, {@code \n} line endings whatever the platform, files written atomically. Nothing else creates an
+ * {@link ObjectMapper} for writing.
+ */
 public final class Json {
     /** Shared mapper; map keys sorted so that output does not depend on hash order. */
     public static final ObjectMapper MAPPER = new ObjectMapper()
             .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
+
+    // Jackson's default layout ("key" : value, short arrays on one line), but objects broken with '\n' instead of the
+    // platform's line separator, so the bytes are the same on every machine
+    private static final ObjectWriter PRETTY = MAPPER.writer(
+            new DefaultPrettyPrinter().withObjectIndenter(new DefaultIndenter("  ", "\n")));
 
     private Json() {}
 
@@ -22,13 +34,18 @@ public final class Json {
         }
     }
 
-    /** Indented, ending with a newline, for report files. */
+    /** Indented, ending with a newline, for report files and stdout. */
     public static String pretty(Object value) {
         try {
-            return MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(value) + "\n";
+            return PRETTY.writeValueAsString(value) + "\n";
         } catch (JsonProcessingException e) {
             throw CompressException.internal("cannot serialize " + value.getClass().getSimpleName(), e);
         }
+    }
+
+    /** The indented writer behind {@link #pretty}, for writing JSON as a stream in the same layout. */
+    public static ObjectWriter prettyWriter() {
+        return PRETTY;
     }
 
     /** Writes {@code value} as indented JSON to {@code file}, atomically (see {@link StagedFile}). */

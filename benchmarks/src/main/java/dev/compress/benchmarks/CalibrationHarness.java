@@ -2,6 +2,7 @@ package dev.compress.benchmarks;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.Json;
+import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
@@ -55,7 +56,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>{@code memory MODEL samples [histogram-samples]}: one Entropy calibration with a table for reuse; prints peak
  *       heap. Run it in a fresh JVM per sample count, e.g. with {@code -Xmx512m}.
  *   <li>{@code subset [samples]}: whether building histograms from the default evenly spread subset
- *       ({@value Calibrator.Builder#DEFAULT_HISTOGRAM_SAMPLES} samples) instead of from every sample changes accuracy:
+ *       ({@value CalibrationBuilder#DEFAULT_HISTOGRAM_SAMPLES} samples) instead of from every sample changes accuracy:
  *       each model calibrated on {@code samples} training images both ways, INT8 top-1 on all 10,000 test images for
  *       each histogram method.
  *   <li>{@code accuracy}: for each model and calibrator, INT8 top-1 on all 10,000 test images, calibrated on the 500
@@ -83,7 +84,7 @@ public final class CalibrationHarness {
             case "probes" -> probes(args[1], args.length > 2 ? Integer.parseInt(args[2]) : 5000,
                     args.length > 3 ? Integer.parseInt(args[3]) : 5);
             case "memory" -> memory(args[1], Integer.parseInt(args[2]),
-                    args.length > 3 ? Integer.parseInt(args[3]) : Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES);
+                    args.length > 3 ? Integer.parseInt(args[3]) : CalibrationBuilder.DEFAULT_HISTOGRAM_SAMPLES);
             case "accuracy" -> accuracy();
             case "subset" -> subset(args.length > 1 ? Integer.parseInt(args[1]) : 10_000);
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
@@ -375,7 +376,7 @@ public final class CalibrationHarness {
         System.out.printf(Locale.ROOT, "calibration: %d of the 60,000 training images; INT8 (uint8) top-1 on the 10,000"
                 + " test images%n", samples);
         System.out.println("| model | calibrator | histograms from all samples | from "
-                + Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES + " samples | fp32 |");
+                + CalibrationBuilder.DEFAULT_HISTOGRAM_SAMPLES + " samples | fp32 |");
         System.out.println("|---|---|---|---|---|");
         for (String name : new String[] {"cnn", "resnet"}) {
             Path fp32File = Fixtures.model(name);

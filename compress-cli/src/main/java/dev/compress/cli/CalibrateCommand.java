@@ -2,15 +2,13 @@ package dev.compress.cli;
 
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
+import dev.compress.data.DataSources;
 import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.Quantizer;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code compress calibrate}: runs the model over calibration data once and writes a calibration table, which
@@ -32,41 +30,21 @@ import picocli.CommandLine.Spec;
             "",
             "Example:",
             "  compress calibrate --model calibration-data/models/resnet-fp32.onnx \\",
-            "      --calib calibration-data/fashion-mnist/calib --out resnet-table.json",
+            "      --data calibration-data/fashion-mnist/calib --out resnet-table.json",
             "  compress quantize --model calibration-data/models/resnet-fp32.onnx \\",
             "      --table resnet-table.json --method entropy --out resnet-int8.onnx"
         })
-final class CalibrateCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    GlobalOptions global;
-
+final class CalibrateCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "MODEL", order = 1,
             description = "The fp32 .onnx model.")
     Path model;
 
-    @Option(names = "--calib", required = true, paramLabel = "DIR", order = 2,
-            description = "Calibration samples: a folder of images (class sub-folders or loose images), a .csv of "
-                    + "path,label lines, or a folder of .npy files.")
-    Path calib;
+    @Mixin
+    CalibDataOptions data;
 
     @Option(names = "--out", required = true, paramLabel = "FILE.json", order = 3,
             description = "Where to write the calibration table. Its folder must exist.")
     Path out;
-
-    @Option(names = "--labels", paramLabel = "FILE", order = 4,
-            description = "Class names, one per line (only used to read labeled data layouts).")
-    Path labels;
-
-    private int batchSize = 32;
-
-    @Option(names = "--batch-size", paramLabel = "N", order = 5, defaultValue = "32",
-            description = "Samples per ONNX Runtime call. The table does not depend on it. Default: ${DEFAULT-VALUE}.")
-    void setBatchSize(int value) {
-        batchSize = Checks.batchSize(spec, value);
-    }
 
     @Option(names = "--symmetric", order = 6,
             description = "Show symmetric ranges in the table's range fields (statistics are the same either way).")
@@ -76,7 +54,7 @@ final class CalibrateCommand implements Callable<Integer> {
     CalibrationOptions calibrationOptions;
 
     @Mixin
-    PreprocessingOptions preprocessing;
+    RunOptions run;
 
     @Override
     public Integer call() {
@@ -84,15 +62,13 @@ final class CalibrateCommand implements Callable<Integer> {
         Outputs.checkCanWrite(out);
         Outputs.checkNotSame(out, model);
         OnnxModel fp32 = OnnxModel.load(model);
-        Datasets.Opened calibration = Datasets.open(calib, fp32, preprocessing, labels);
+        DataSources.Opened calibration = data.open(fp32);
         CalibrationTable table = Quantizer.builder()
                 .setModel(fp32)
                 .setCalibrationData(calibration.dataset())
                 .optCalibration(settings)
-                .optMaxSamples(calibrationOptions.maxSamples)
-                .optHistogramSamples(calibrationOptions.histogramSamples)
-                .optThreads(calibrationOptions.sessions(), 1)
-                .optBatchSize(batchSize)
+                .optSampling(calibrationOptions.sampling())
+                .optBatchSize(run.batchSize())
                 .optProgress(global.progress())
                 .build()
                 .calibrate();

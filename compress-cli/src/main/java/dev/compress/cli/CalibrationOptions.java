@@ -1,9 +1,9 @@
 package dev.compress.cli;
 
+import dev.compress.CompressException;
+import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.calibrate.CalibrationMethod;
-import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.CalibrationSettings;
-import dev.compress.calibrate.Calibrator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import picocli.CommandLine.ITypeConverter;
@@ -48,7 +48,7 @@ final class CalibrationOptions {
     int maxSamples;
 
     @Option(names = "--histogram-samples", paramLabel = "N",
-            defaultValue = "" + Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES,
+            defaultValue = "" + CalibrationBuilder.DEFAULT_HISTOGRAM_SAMPLES,
             description = "Percentile, entropy and mse build their histograms from at most N samples, spread evenly"
                     + " over the calibration samples; extremes always use every sample. 0 = all (slower: every value"
                     + " of every sample is binned). Default: ${DEFAULT-VALUE}.")
@@ -81,7 +81,7 @@ final class CalibrationOptions {
         }
         try {
             return new CalibrationSettings(method, percentile, bins, movingAverage, perTensor);
-        } catch (IllegalArgumentException e) {
+        } catch (CompressException e) {
             throw new ParameterException(spec.commandLine(), "--" + option(e.getMessage()) + ": " + e.getMessage());
         }
     }
@@ -96,8 +96,10 @@ final class CalibrationOptions {
         return message.startsWith("moving-average") ? "moving-average" : "method";
     }
 
-    int sessions() {
-        return threads != null ? threads : Calibrator.Builder.defaultSessions();
+    /** Which samples are calibrated on, by how many sessions; a usage error for bad values (call after settings). */
+    CalibrationBuilder.Sampling sampling() {
+        return new CalibrationBuilder.Sampling(maxSamples, histogramSamples,
+                threads != null ? threads : CalibrationBuilder.defaultSessions(), 1);
     }
 
     private CalibrationMethod parse(String name) {

@@ -1,18 +1,15 @@
 package dev.compress.cli;
 
+import dev.compress.data.DataSources;
 import dev.compress.debug.LayerDebugger;
 import dev.compress.debug.LayerReport;
 import dev.compress.graph.OnnxModel;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 /** {@code compress debug}: where a quantized model loses fidelity, layer by layer. */
 @Command(
@@ -31,33 +28,44 @@ import picocli.CommandLine.Spec;
         footer = {
             "",
             "Example:",
-            "  compress debug --fp32 calibration-data/models/resnet-fp32.onnx --int8 resnet-int8.onnx \\",
-            "      --data calibration-data/fashion-mnist/heldout --json layers.json --chart layers.png",
-            "  compress debug --fp32 ... --int8 ... --data calibration-data/fashion-mnist/heldout \\",
+            "  compress debug --model resnet-int8.onnx --baseline calibration-data/models/resnet-fp32.onnx \\",
+            "      --data calibration-data/fashion-mnist/heldout --report layers.json --chart layers.png",
+            "  compress debug --model ... --baseline ... --data calibration-data/fashion-mnist/heldout \\",
             "      --sensitivity --calib calibration-data/fashion-mnist/calib"
         })
-final class DebugCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+final class DebugCommand extends BaseCommand {
+    private Path int8;
+    private Path fp32;
+
+    @Option(names = "--model", paramLabel = "MODEL", order = 1,
+            description = "The QDQ .onnx model (e.g. written by compress quantize).")
+    void setModel(Path int8) {
+        this.int8 = int8;
+    }
+
+    @Option(names = "--baseline", paramLabel = "MODEL", order = 1,
+            description = "The fp32 .onnx model that was quantized.")
+    void setBaseline(Path fp32) {
+        this.fp32 = fp32;
+    }
+
+    @Option(names = "--int8", paramLabel = "MODEL", hidden = true)
+    void setInt8(Path int8) {
+        Deprecation.warn(spec, "--int8", "--model");
+        this.int8 = int8;
+    }
+
+    @Option(names = "--fp32", paramLabel = "MODEL", hidden = true)
+    void setFp32(Path fp32) {
+        Deprecation.warn(spec, "--fp32", "--baseline");
+        this.fp32 = fp32;
+    }
 
     @Mixin
-    GlobalOptions global;
+    DataOptions data;
 
-    @Option(names = "--fp32", required = true, paramLabel = "MODEL", order = 1,
-            description = "The fp32 .onnx model that was quantized.")
-    Path fp32;
-
-    @Option(names = "--int8", required = true, paramLabel = "MODEL", order = 2,
-            description = "The QDQ .onnx model (e.g. written by compress quantize).")
-    Path int8;
-
-    @Option(names = "--data", required = true, paramLabel = "DIR", order = 3,
-            description = "Samples: a folder of images, a .csv of path,label lines, or a folder of .npy files."
-                    + " Labels are not needed.")
-    Path data;
-
-    @Option(names = "--json", paramLabel = "FILE.json", order = 4, description = "Write the full ranking as JSON.")
-    Path json;
+    @Mixin
+    ReportOption report;
 
     @Option(names = "--chart", paramLabel = "FILE.png", order = 5,
             description = "Write a PNG bar chart of the worst --top layers.")
@@ -69,17 +77,9 @@ final class DebugCommand implements Callable<Integer> {
             description = "Layers printed and charted. Default: ${DEFAULT-VALUE}.")
     void setTop(int value) {
         if (value < 1) {
-            throw new ParameterException(spec.commandLine(), "--top must be at least 1, got " + value);
+            throw usage("--top must be at least 1, got " + value);
         }
         top = value;
-    }
-
-    private int batchSize = 32;
-
-    @Option(names = "--batch-size", paramLabel = "N", order = 7, defaultValue = "32",
-            description = "Samples per ONNX Runtime call. Default: ${DEFAULT-VALUE}.")
-    void setBatchSize(int value) {
-        batchSize = Checks.batchSize(spec, value);
     }
 
     @Option(names = "--sensitivity", order = 8,
@@ -94,43 +94,47 @@ final class DebugCommand implements Callable<Integer> {
     Path calib;
 
     @Mixin
-    PreprocessingOptions preprocessing;
+    RunOptions run;
 
     @Override
     public Integer call() {
+        if (int8 == null || fp32 == null) {
+            throw usage("Missing required options: '--model=MODEL' (the INT8 model) and '--baseline=MODEL' (its fp32"
+                    + " source)");
+        }
         if (sensitivity != (calib != null)) {
-            throw new ParameterException(spec.commandLine(), sensitivity
+            throw usage(sensitivity
                     ? "--sensitivity needs --calib DIR (the INT8 model's calibration data)"
                     : "--calib is only used with --sensitivity");
         }
-        for (Path out : new Path[] {json, chart}) {
+        for (Path out : new Path[] {report.report(), chart}) {
             if (out != null) {
                 Outputs.checkCanWrite(out);
             }
         }
         OnnxModel reference = OnnxModel.load(fp32);
         OnnxModel quantized = OnnxModel.load(int8);
-        Datasets.Opened opened = Datasets.open(data, reference, preprocessing, null);
+        DataSources.Opened opened = data.open(reference);
         LayerDebugger.Builder debugger = LayerDebugger.builder()
                 .setFloatModel(reference)
                 .setQuantizedModel(quantized)
                 .setData(opened.dataset())
-                .optBatchSize(batchSize)
+                .optBatchSize(run.batchSize())
                 .optProgress(global.progress());
         if (sensitivity) {
-            debugger.optSensitivity(Datasets.open(calib, reference, preprocessing, null).dataset());
+            debugger.optSensitivity(data.open(calib, reference).dataset());
         }
-        LayerReport report = debugger.build().run();
-        if (json != null) {
-            report.writeJson(json);
+        LayerReport layers = debugger.build().run();
+        if (report.report() != null) {
+            layers.writeJson(report.report());
         }
         if (chart != null) {
-            report.writeChart(chart, top);
+            layers.writeChart(chart, top);
         }
-        global.out().print(report.summary(top));
-        List<String> worst = report.suggestions(1);
+        global.out().print(layers.summary(top));
+        List<String> worst = layers.suggestions(1);
         if (sensitivity) {
-            global.out().println(report.bestExclusion()
+            global.out().println(layers.bestExclusion()
                     .map(g -> String.format(Locale.ROOT, "largest gain (%s dB at the output on this data): compress"
                             + " quantize ... --exclude %s", g.gainDb() == null ? "exact" : String.format(Locale.ROOT,
                                     "%+.2f", g.gainDb()), g.node()))

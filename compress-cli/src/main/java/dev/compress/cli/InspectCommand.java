@@ -8,10 +8,10 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /** {@code compress inspect MODEL [--json]}. */
 @Command(
@@ -50,7 +50,7 @@ final class InspectCommand implements Callable<Integer> {
         OnnxModel loaded = OnnxModel.load(model);
         ModelSummary summary = ModelInspector.inspect(loaded);
         if (json) {
-            global.out().println(summary.toJson());
+            global.out().print(summary.toJson());
         } else {
             global.out().print(summary.summary());
         }

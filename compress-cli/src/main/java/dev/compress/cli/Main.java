@@ -1,9 +1,9 @@
 package dev.compress.cli;
 
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.HelpCommand;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine;
 
 /**
  * The {@code compress} command. Subcommands only parse arguments and call compress-core; results go to stdout,
@@ -24,6 +24,7 @@ import picocli.CommandLine.Mixin;
             InspectCommand.class,
             ScoreCommand.class,
             DebugCommand.class,
+            RunCommand.class,
             HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",

@@ -5,7 +5,6 @@ import dev.compress.ZippedSize;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 
 /** Checks on output paths made before any work, so a long run does not fail at the end for a typo in a path. */
 final class Outputs {
@@ -43,20 +42,17 @@ final class Outputs {
 
     /** Removes a model this run wrote (and its external data file), best effort. */
     static void deleteModel(Path model) {
-        for (Path file : new Path[] {model, model.resolveSibling(model.getFileName() + ".data")}) {
-            try {
-                Files.deleteIfExists(file);
-            } catch (IOException ignored) {
-                // the original error is the one to report
-            }
-        }
+        deleteQuietly(model);
+        deleteQuietly(model.resolveSibling(model.getFileName() + ".data"));
     }
 
-    /** {@code model.onnx} → {@code model.json}; other names get {@code .json} appended. */
-    static Path jsonBeside(Path model) {
-        String name = model.getFileName().toString();
-        String base = name.toLowerCase(Locale.ROOT).endsWith(".onnx") ? name.substring(0, name.length() - 5) : name;
-        return model.resolveSibling(base + ".json");
+    /** Removes a file this run wrote, best effort. */
+    static void deleteQuietly(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException ignored) {
+            // the original error is the one to report
+        }
     }
 
     /**

@@ -3,38 +3,33 @@ package dev.compress.cli;
 import dev.compress.CompressException;
 import dev.compress.data.Preprocessing;
 import java.nio.file.Path;
-import java.util.function.Consumer;
+import java.util.function.Supplier;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 
 /**
- * Image preprocessing flags shared by {@code quantize}, {@code eval}, {@code score} and {@code debug}. Each overrides
- * one key of what the model's input shape and its {@code compress.preprocess} metadata say; malformed values are
- * usage errors.
+ * Image preprocessing flags of every command that reads images. Each overrides one key of what the model's input
+ * shape and its {@code compress.preprocess} metadata say; text is parsed here, by picocli converters, and malformed
+ * values are usage errors.
  */
 public final class PreprocessingOptions {
     @Spec(Spec.Target.MIXEE)
     private CommandSpec mixee;
-
-    private String imageSize;
-    private Integer channels;
-    private String mean;
-    private String std;
-    private String layout;
 
     @Option(names = "--preprocess", paramLabel = "FILE", order = 100,
             description = "Preprocessing JSON (keys: resize, crop, channels, mean, std, layout, scale);"
                     + " overrides the model's compress.preprocess metadata.")
     Path preprocessFile;
 
-    @Option(names = "--image-size", paramLabel = "N|HxW", order = 101,
+    @Option(names = "--image-size", paramLabel = "N|HxW", order = 101, converter = SizeConverter.class,
             description = "Resize images to N x N or H x W pixels. Default: from the model input shape.")
-    void setImageSize(String value) {
-        check(value, v -> Preprocessing.parseSize(v));
-        imageSize = value;
-    }
+    Preprocessing.Size imageSize;
+
+    private Integer channels;
 
     @Option(names = "--channels", paramLabel = "1|3", order = 102,
             description = "1 (grayscale) or 3 (RGB). Default: from the model input shape.")
@@ -45,40 +40,30 @@ public final class PreprocessingOptions {
         channels = value;
     }
 
+    // arrays would make picocli expect several values; one comma-separated value is parsed here
+    private float[] mean;
+    private float[] std;
+
     @Option(names = "--mean", paramLabel = "a,b,c", order = 103,
             description = "Mean subtracted per channel after scaling to [0,1]. Default: metadata, else 0.")
     void setMean(String value) {
-        check(value, v -> Preprocessing.Overrides.builder().optMean(v));
-        mean = value;
+        mean = usageError(() -> Preprocessing.parseFloats("mean", value));
     }
 
     @Option(names = "--std", paramLabel = "a,b,c", order = 104,
             description = "Standard deviation divided per channel. Default: metadata, else 1.")
     void setStd(String value) {
-        check(value, v -> Preprocessing.Overrides.builder().optStd(v));
-        std = value;
-    }
-
-    @Option(names = "--layout", paramLabel = "NCHW|NHWC", order = 105,
-            description = "Axis order of the image input. Default: from the model input shape.")
-    void setLayout(String value) {
-        check(value, v -> Preprocessing.Layout.parse(v));
-        layout = value;
-    }
-
-    private void check(String value, Consumer<String> parser) {
-        try {
-            parser.accept(value);
-        } catch (CompressException e) {
-            throw new ParameterException(mixee.commandLine(), e.getMessage());
+        std = usageError(() -> Preprocessing.parseFloats("std", value));
+        for (float v : std) {
+            if (!(v > 0)) {
+                throw new ParameterException(mixee.commandLine(), "std '" + value + "' must be positive (it divides)");
+            }
         }
     }
 
-    /** Whether any preprocessing option was given. */
-    public boolean isSet() {
-        return preprocessFile != null || imageSize != null || channels != null || mean != null || std != null
-                || layout != null;
-    }
+    @Option(names = "--layout", paramLabel = "NCHW|NHWC", order = 105, converter = LayoutConverter.class,
+            description = "Axis order of the image input. Default: from the model input shape.")
+    Preprocessing.Layout layout;
 
     /** The flags as core overrides; unset flags leave the model's own settings in place. */
     public Preprocessing.Overrides overrides() {
@@ -90,5 +75,37 @@ public final class PreprocessingOptions {
                 .optStd(std)
                 .optLayout(layout)
                 .build();
+    }
+
+    /** A core parser's one-line complaint as a usage error. */
+    private <T> T usageError(Supplier<T> parser) {
+        try {
+            return parser.get();
+        } catch (CompressException e) {
+            throw new ParameterException(mixee.commandLine(), e.getMessage());
+        }
+    }
+
+    /** A core parser's one-line complaint as a conversion error, which picocli reports as a usage error. */
+    private static <T> T parse(Supplier<T> parser) {
+        try {
+            return parser.get();
+        } catch (CompressException e) {
+            throw new TypeConversionException(e.getMessage());
+        }
+    }
+
+    static final class SizeConverter implements ITypeConverter<Preprocessing.Size> {
+        @Override
+        public Preprocessing.Size convert(String value) {
+            return parse(() -> Preprocessing.parseSize(value));
+        }
+    }
+
+    static final class LayoutConverter implements ITypeConverter<Preprocessing.Layout> {
+        @Override
+        public Preprocessing.Layout convert(String value) {
+            return parse(() -> Preprocessing.Layout.parse(value));
+        }
     }
 }

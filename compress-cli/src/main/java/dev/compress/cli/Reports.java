@@ -9,18 +9,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Evaluation reports inside the JSON files the CLI writes. */
+/** Evaluation reports from the JSON files the CLI writes. */
 final class Reports {
     private Reports() {}
-
-    /** The report as a JSON tree, with the numbers exactly as {@link EvalReport#toJson()} writes them. */
-    static JsonNode toTree(EvalReport report) {
-        try {
-            return Json.MAPPER.readTree(report.toJson());
-        } catch (JsonProcessingException e) {
-            throw CompressException.internal("cannot embed the evaluation report", e);
-        }
-    }
 
     /**
      * Reads an evaluation report: a file written by {@code compress eval --report}, or a {@code compress quantize}

@@ -1,6 +1,7 @@
 package dev.compress.cli;
 
 import dev.compress.CompressException;
+import dev.compress.data.DataSources;
 import dev.compress.graph.OnnxModel;
 import dev.compress.score.ScoreReport;
 import dev.compress.score.Scorer;
@@ -8,13 +9,9 @@ import dev.compress.torch.TorchScriptModel;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 /** {@code compress score}: how faithfully a student imitates its teacher, and TorchScript-vs-ONNX export parity. */
 @Command(
@@ -43,13 +40,7 @@ import picocli.CommandLine.Spec;
             "      --student calibration-data/models/resnet-fp32.onnx --data calibration-data/fashion-mnist/heldout"
                     + " --parity"
         })
-final class ScoreCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    GlobalOptions global;
-
+final class ScoreCommand extends BaseCommand {
     @Option(names = "--teacher", required = true, paramLabel = "MODEL", order = 1,
             description = "The reference model: .onnx, or a TorchScript checkpoint (.pt, .pth, .ts).")
     Path teacher;
@@ -58,15 +49,8 @@ final class ScoreCommand implements Callable<Integer> {
             description = "The model judged against the teacher, in either format.")
     Path student;
 
-    @Option(names = "--data", required = true, paramLabel = "DIR", order = 3,
-            description = "Samples: a folder of images (class sub-folders for labels, or loose images), a .csv of "
-                    + "path,label lines, or a folder of .npy files. Labels are optional.")
-    Path data;
-
-    @Option(names = "--labels", paramLabel = "FILE", order = 4,
-            description = "Class names, one per line, in the models' output order."
-                    + " Default: labels.txt beside the data or in its parent folder.")
-    Path labels;
+    @Mixin
+    DataOptions data;
 
     private double[] temperatures = {1};
 
@@ -75,7 +59,7 @@ final class ScoreCommand implements Callable<Integer> {
     void setTemperatures(List<Double> values) {
         for (double t : values) {
             if (!(t > 0) || Double.isInfinite(t)) {
-                throw new ParameterException(spec.commandLine(), "--temperature must be a number > 0, got " + t);
+                throw usage("--temperature must be a number > 0, got " + t);
             }
         }
         temperatures = values.stream().mapToDouble(Double::doubleValue).toArray();
@@ -97,37 +81,28 @@ final class ScoreCommand implements Callable<Integer> {
             description = "Largest max|teacher - student| / max|teacher| of a faithful export. Default: 1e-4.")
     void setParityTolerance(double value) {
         if (!(value > 0) || Double.isInfinite(value)) {
-            throw new ParameterException(spec.commandLine(), "--parity-tolerance must be a number > 0, got " + value);
+            throw usage("--parity-tolerance must be a number > 0, got " + value);
         }
         parityTolerance = value;
     }
 
-    @Option(names = "--json", paramLabel = "FILE.json", order = 9, description = "Write the report as JSON.")
-    Path json;
+    @Mixin
+    ReportOption report;
 
     @Option(names = "--markdown", paramLabel = "FILE.md", order = 10, description = "Write the report as Markdown.")
     Path markdown;
 
-    private int batchSize = 32;
-
-    @Option(names = "--batch-size", paramLabel = "N", order = 11, defaultValue = "32",
-            description = "Samples per model call. Default: ${DEFAULT-VALUE}.")
-    void setBatchSize(int value) {
-        batchSize = Checks.batchSize(spec, value);
-    }
-
     @Mixin
-    PreprocessingOptions preprocessing;
+    RunOptions run;
 
     @Override
     public Integer call() {
         Scorer.Outputs kind = switch (outputs.toLowerCase(Locale.ROOT)) {
             case "logits" -> Scorer.Outputs.LOGITS;
             case "embedding" -> Scorer.Outputs.EMBEDDING;
-            default -> throw new ParameterException(spec.commandLine(),
-                    "--outputs must be logits or embedding, got " + outputs);
+            default -> throw usage("--outputs must be logits or embedding, got " + outputs);
         };
-        for (Path out : new Path[] {json, markdown}) {
+        for (Path out : new Path[] {report.report(), markdown}) {
             if (out != null) {
                 Outputs.checkCanWrite(out);
             }
@@ -142,30 +117,30 @@ final class ScoreCommand implements Callable<Integer> {
         if (onnx == student && !TorchScriptModel.isTorchScriptName(teacher)) {
             OnnxModel.load(teacher); // a broken teacher is reported before the data is read
         }
-        Datasets.Opened opened = Datasets.open(data, OnnxModel.load(onnx), preprocessing, labels);
-        ScoreReport report = Scorer.builder()
+        DataSources.Opened opened = data.open(OnnxModel.load(onnx));
+        ScoreReport scores = Scorer.builder()
                 .setTeacher(teacher)
                 .setStudent(student)
                 .setData(opened.dataset())
                 .optTemperatures(temperatures)
                 .optOutputs(kind)
                 .optParityTolerance(parityTolerance)
-                .optBatchSize(batchSize)
+                .optBatchSize(run.batchSize())
                 .optProgress(global.progress())
                 .build()
                 .score();
-        if (json != null) {
-            report.writeJson(json);
+        if (report.report() != null) {
+            scores.writeJson(report.report());
         }
         if (markdown != null) {
-            report.writeMarkdown(markdown);
+            scores.writeMarkdown(markdown);
         }
-        global.out().print(report.summary());
+        global.out().print(scores.summary());
         if (parity) {
-            global.out().println(report.parity().withinTolerance()
+            global.out().println(scores.parity().withinTolerance()
                     ? "export parity: OK" : "export parity: BROKEN (relative max difference above tolerance)");
         }
         global.out().flush();
-        return parity && !report.parity().withinTolerance() ? ExitCode.GATE_FAILED : ExitCode.OK;
+        return parity && !scores.parity().withinTolerance() ? ExitCode.GATE_FAILED : ExitCode.OK;
     }
 }

@@ -2,10 +2,14 @@ package dev.compress.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.compress.Json;
 import java.io.IOException;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,6 +18,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,18 +48,18 @@ class GoldenOutputsTest {
         String calib = Fixtures.calib().toString();
         String heldout = Fixtures.heldout().toString();
 
-        run("quantize", "--model", cnn, "--calib", calib, "--out", file("a.onnx"), "--save-table", file("a.table.json"),
+        run("quantize", "--model", cnn, "--data", calib, "--out", file("a.onnx"), "--save-table", file("a.table.json"),
                 "--eval", heldout, "--max-drop", "5");
         hash("a.onnx", "a.table.json");
         report("a.json");
 
-        run("calibrate", "--model", resnet, "--calib", calib, "--out", file("b.table.json"));
+        run("calibrate", "--model", resnet, "--data", calib, "--out", file("b.table.json"));
         run("quantize", "--model", resnet, "--table", file("b.table.json"), "--method", "entropy",
                 "--activations", "int8", "--out", file("b.onnx"));
         hash("b.table.json", "b.onnx");
         report("b.json");
 
-        run("quantize", "--model", resnet, "--calib", calib, "--method", "percentile", "--exclude",
+        run("quantize", "--model", resnet, "--data", calib, "--method", "percentile", "--exclude",
                 "/stem/stem.0/Conv", "--out", file("c.onnx"));
         hash("c.onnx");
         report("c.json");
@@ -71,7 +76,7 @@ class GoldenOutputsTest {
         hash("f.onnx", "f.masks.json");
         report("f.json");
 
-        run("prune", "--model", resnet, "--sparsity", "0.25", "--structured", "--calib", calib,
+        run("prune", "--model", resnet, "--sparsity", "0.25", "--structured", "--data", calib,
                 "--out", file("g.onnx"));
         hash("g.onnx", "g.masks.json");
         report("g.json");
@@ -80,17 +85,16 @@ class GoldenOutputsTest {
         hash("h.onnx", "h.masks.json");
         report("h.json");
 
-        run("prune", "--model", cnn, "--scan", "--eval", heldout, "--scan-sparsities", "0.5,0.9",
-                "--out", file("i.json"));
+        run("prune", "scan", "--model", cnn, "--data", heldout, "--sparsities", "0.5,0.9", "--out", file("i.json"));
         report("i.json");
 
         run("eval", "--model", file("a.onnx"), "--data", heldout, "--baseline", cnn, "--report", file("j.json"));
         report("j.json");
 
-        run("score", "--teacher", cnn, "--student", file("a.onnx"), "--data", heldout, "--json", file("k.json"));
+        run("score", "--teacher", cnn, "--student", file("a.onnx"), "--data", heldout, "--report", file("k.json"));
         report("k.json");
 
-        run("debug", "--fp32", resnet, "--int8", file("c.onnx"), "--data", heldout, "--json", file("l.json"));
+        run("debug", "--model", file("c.onnx"), "--baseline", resnet, "--data", heldout, "--report", file("l.json"));
         report("l.json");
 
         Cli.Result inspect = run("inspect", resnet, "--json");
@@ -111,6 +115,34 @@ class GoldenOutputsTest {
             assertThat(reports.get(name)).as(name).isEqualTo(expectedReports.get(name));
         }
         assertThat(reports.size()).isEqualTo(expectedReports.size());
+
+        // every JSON file the commands wrote, and inspect's JSON on stdout, in the one layout of Json.pretty
+        try (Stream<Path> files = Files.list(temp)) {
+            for (Path json : files.filter(f -> f.toString().endsWith(".json")).sorted().toList()) {
+                String text = Files.readString(json, StandardCharsets.UTF_8);
+                assertThat(text).as(json.toString()).isEqualTo(reprinted(text));
+            }
+        }
+        assertThat(inspect.out()).isEqualTo(reprinted(inspect.out()));
+    }
+
+    /**
+     * {@code text} written again token by token through {@link Json#prettyWriter()}, numbers as they are spelled: equal
+     * to {@code text} only if it was written in that layout (LF line ends, the same indentation and separators).
+     */
+    private static String reprinted(String text) throws IOException {
+        StringWriter out = new StringWriter();
+        try (JsonParser parser = Json.MAPPER.createParser(text);
+                JsonGenerator generator = Json.prettyWriter().createGenerator(out)) {
+            for (JsonToken token = parser.nextToken(); token != null; token = parser.nextToken()) {
+                if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {
+                    generator.writeNumber(parser.getText());
+                } else {
+                    generator.copyCurrentEvent(parser);
+                }
+            }
+        }
+        return out + "\n";
     }
 
     private String file(String name) {

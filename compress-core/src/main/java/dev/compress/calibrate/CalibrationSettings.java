@@ -1,5 +1,6 @@
 package dev.compress.calibrate;
 
+import dev.compress.CompressException;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -26,17 +27,17 @@ public record CalibrationSettings(
 
     public CalibrationSettings {
         if (method == null) {
-            throw new IllegalArgumentException("calibration method is missing");
+            throw CompressException.invalidSettings("calibration method is missing");
         }
         if (!(percentile > 0 && percentile <= 100)) {
-            throw new IllegalArgumentException("percentile must be in (0, 100], got " + percentile);
+            throw CompressException.invalidSettings("percentile must be in (0, 100], got " + percentile);
         }
         if (bins < MIN_BINS || bins > MAX_BINS) {
-            throw new IllegalArgumentException(
+            throw CompressException.invalidSettings(
                     "histogram bins must be between " + MIN_BINS + " and " + MAX_BINS + ", got " + bins);
         }
         if (!(movingAverage >= 0 && movingAverage <= 1)) {
-            throw new IllegalArgumentException("moving-average constant must be in (0, 1] (0 = off), got "
+            throw CompressException.invalidSettings("moving-average constant must be in (0, 1] (0 = off), got "
                     + movingAverage);
         }
         perTensor = Map.copyOf(perTensor);

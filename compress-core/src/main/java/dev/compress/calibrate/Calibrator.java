@@ -73,12 +73,12 @@ public final class Calibrator {
         this.tensors = builder.tensors;
         this.bins = builder.bins;
         this.movingAverage = builder.movingAverage;
-        this.batchSize = builder.batchSize;
-        this.maxSamples = builder.maxSamples;
-        this.histogramSamples = builder.histogramSamples;
-        this.sessions = builder.sessions;
-        this.intraOpThreads = builder.intraOpThreads;
-        this.progress = builder.progress;
+        this.batchSize = builder.batchSize();
+        this.maxSamples = builder.sampling().maxSamples();
+        this.histogramSamples = builder.sampling().histogramSamples();
+        this.sessions = builder.sampling().sessions();
+        this.intraOpThreads = builder.sampling().intraOpThreads();
+        this.progress = builder.progress();
     }
 
     public static Builder builder() {
@@ -457,19 +457,17 @@ public final class Calibrator {
     }
 
     /** Configures a {@link Calibrator}: {@code set*} are required, {@code opt*} optional. */
-    public static final class Builder {
-        public static final int DEFAULT_HISTOGRAM_SAMPLES = 512;
+    public static final class Builder extends CalibrationBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private OnnxModel model;
         private Dataset data;
         private Set<String> tensors;
         private int bins = CalibrationSettings.DEFAULT_BINS;
         private double movingAverage;
-        private int batchSize = 32;
-        private int maxSamples;
-        private int histogramSamples = DEFAULT_HISTOGRAM_SAMPLES;
-        private int sessions = defaultSessions();
-        private int intraOpThreads = 1;
-        private Progress progress = Progress.NONE;
 
         private Builder() {}
 
@@ -494,7 +492,7 @@ public final class Calibrator {
         /** Histogram bins per side of zero (default 2048), or 0 to keep extremes only (enough for MinMax). */
         public Builder optBins(int bins) {
             if (bins != 0 && (bins < CalibrationSettings.MIN_BINS || bins > CalibrationSettings.MAX_BINS)) {
-                throw new IllegalArgumentException("histogram bins must be between " + CalibrationSettings.MIN_BINS
+                throw CompressException.invalidSettings("histogram bins must be between " + CalibrationSettings.MIN_BINS
                         + " and " + CalibrationSettings.MAX_BINS + ", got " + bins);
             }
             this.bins = bins;
@@ -504,76 +502,18 @@ public final class Calibrator {
         /** Also keep a moving average of per-sample extremes with this constant in (0, 1]; 0 (default) = off. */
         public Builder optMovingAverage(double constant) {
             if (!(constant >= 0 && constant <= 1)) {
-                throw new IllegalArgumentException("moving-average constant must be in (0, 1], got " + constant);
+                throw CompressException.invalidSettings("moving-average constant must be in (0, 1], got " + constant);
             }
             this.movingAverage = constant;
             return this;
         }
 
-        /**
-         * Histograms are built from at most this many samples, spread evenly over the calibration samples (default
-         * {@value #DEFAULT_HISTOGRAM_SAMPLES}; 0 = all); the extremes always come from every sample. Fetching whole
-         * tensors out of ONNX Runtime and binning every value costs 2-5x plain inference, while a 2048-bin histogram
-         * has long converged after a few hundred samples.
-         */
-        public Builder optHistogramSamples(int histogramSamples) {
-            this.histogramSamples = checkedHistogramSamples(histogramSamples);
-            return this;
-        }
 
-        /** {@code histogramSamples} if valid (0 or more), else IllegalArgumentException; for builders passing it on. */
-        public static int checkedHistogramSamples(int histogramSamples) {
-            if (histogramSamples < 0) {
-                throw new IllegalArgumentException("histogram samples must be at least 1 (or 0 for all), got "
-                        + histogramSamples);
-            }
-            return histogramSamples;
-        }
 
-        /** Samples per ONNX Runtime call (default 32); the table does not depend on it. */
-        public Builder optBatchSize(int batchSize) {
-            if (batchSize < 1) {
-                throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
-            }
-            this.batchSize = batchSize;
-            return this;
-        }
 
-        /**
-         * Uses at most this many samples (0 = all), spread evenly over the dataset's fixed order, so a class-sorted
-         * folder still gives every class.
-         */
-        public Builder optMaxSamples(int maxSamples) {
-            if (maxSamples < 0) {
-                throw new IllegalArgumentException("max samples must be at least 1, got " + maxSamples);
-            }
-            this.maxSamples = maxSamples;
-            return this;
-        }
 
-        /**
-         * ONNX Runtime sessions run in parallel (default: one per core), each with {@code intraOpThreads} threads
-         * (default 1; 0 = ONNX Runtime's choice). The table does not depend on either.
-         */
-        public Builder optThreads(int sessions, int intraOpThreads) {
-            if (sessions < 1 || intraOpThreads < 0) {
-                throw new IllegalArgumentException("sessions must be at least 1 and intra-op threads at least 0, got "
-                        + sessions + " and " + intraOpThreads);
-            }
-            this.sessions = sessions;
-            this.intraOpThreads = intraOpThreads;
-            return this;
-        }
 
-        public Builder optProgress(Progress progress) {
-            this.progress = progress;
-            return this;
-        }
 
-        /** One session per available core. */
-        public static int defaultSessions() {
-            return Runtime.getRuntime().availableProcessors();
-        }
 
         public Calibrator build() {
             if (model == null || data == null || tensors == null) {

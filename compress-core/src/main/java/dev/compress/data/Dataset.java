@@ -1,8 +1,10 @@
 package dev.compress.data;
 
+import dev.compress.Progress;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Samples for calibration or evaluation, read lazily in batches so memory does not grow with the sample count.
@@ -26,4 +28,22 @@ public interface Dataset {
      * @throws dev.compress.CompressException of kind BAD_INPUT naming the file, for an unreadable sample
      */
     Iterator<Batch> batches(int batchSize);
+
+    /**
+     * Runs {@code body} on every batch in order, reporting each to {@code progress} as one {@code task}: the loop
+     * every stage runs over its data.
+     */
+    default void forEachBatch(int batchSize, Progress progress, String task, Consumer<Batch> body) {
+        progress.start(task, size());
+        try {
+            Iterator<Batch> batches = batches(batchSize);
+            while (batches.hasNext()) {
+                Batch batch = batches.next();
+                body.accept(batch);
+                progress.advance(batch.size());
+            }
+        } finally {
+            progress.finish();
+        }
+    }
 }

@@ -2,7 +2,7 @@ package dev.compress.data;
 
 import dev.compress.CompressException;
 import dev.compress.graph.OnnxModel;
-import dev.compress.inspect.ModelInspector;
+import dev.compress.graph.Tensors;
 import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
 import dev.compress.onnx.proto.Onnx.TensorShapeProto;
 import dev.compress.onnx.proto.Onnx.TypeProto;
@@ -28,7 +28,7 @@ public final class ModelInputs {
         if (floats.size() == 1) {
             return floats.get(0);
         }
-        String listed = inputs.isEmpty() ? "none" : inputs.stream().map(i -> ModelInspector.describe(i).toString())
+        String listed = inputs.isEmpty() ? "none" : inputs.stream().map(Tensors::describe)
                 .collect(Collectors.joining(", "));
         if (floats.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null),

@@ -358,8 +358,8 @@ public final class Preprocessing {
     }
 
     /**
-     * What the user asked for on top of the model's own preprocessing; every setting is optional. The builder takes
-     * the command-line string forms so front ends only pass them through.
+     * What the user asked for on top of the model's own preprocessing; every setting is optional. Front ends parse
+     * their text forms with {@link #parseSize}, {@link #parseFloats} and {@link Layout#parse}.
      */
     public static final class Overrides {
         /** No overrides: the model's shape and metadata decide. */
@@ -385,9 +385,15 @@ public final class Preprocessing {
             return new Builder();
         }
 
+        /** Whether nothing is overridden. */
+        public boolean isEmpty() {
+            return preprocessFile == null && resize == null && channels == null && mean == null && std == null
+                    && layout == null;
+        }
+
         /**
-         * Builds {@link Overrides}. Every method ignores {@code null}, so unset command-line options pass straight
-         * through, and throws {@link CompressException} BAD_INPUT for a malformed value.
+         * Builds {@link Overrides}. Every method takes {@code null} for "not overridden", and throws
+         * {@link CompressException} INVALID_SETTINGS for a value no image can take.
          */
         public static final class Builder {
             private Path preprocessFile;
@@ -405,46 +411,43 @@ public final class Preprocessing {
                 return this;
             }
 
-            /** {@code N} or {@code HxW}: the size images are resized to ({@code --image-size}). */
-            public Builder optImageSize(String size) {
-                this.resize = size == null ? null : parseSize(size);
+            /** The size images are resized to. */
+            public Builder optImageSize(Size size) {
+                this.resize = size;
                 return this;
             }
 
-            /** 1 or 3 ({@code --channels}). */
+            /** 1 or 3. */
             public Builder optChannels(Integer channels) {
                 if (channels != null && channels != 1 && channels != 3) {
-                    throw CompressException.badInput("channels must be 1 or 3, got " + channels);
+                    throw CompressException.invalidSettings("channels must be 1 or 3, got " + channels);
                 }
                 this.channels = channels;
                 return this;
             }
 
-            /** Comma-separated, one value or one per channel ({@code --mean}). */
-            public Builder optMean(String mean) {
-                this.mean = mean == null ? null : parseFloats("mean", mean);
+            /** One value, or one per channel. */
+            public Builder optMean(float[] mean) {
+                this.mean = mean == null ? null : mean.clone();
                 return this;
             }
 
-            /** Comma-separated positive values, one or one per channel ({@code --std}). */
-            public Builder optStd(String std) {
-                if (std == null) {
-                    this.std = null;
-                    return this;
-                }
-                float[] values = parseFloats("std", std);
-                for (float v : values) {
-                    if (!(v > 0)) {
-                        throw CompressException.badInput("std '" + std + "' must be positive (it divides)");
+            /** Positive values, one or one per channel. */
+            public Builder optStd(float[] std) {
+                if (std != null) {
+                    for (float v : std) {
+                        if (!(v > 0)) {
+                            throw CompressException.invalidSettings("std " + Arrays.toString(std)
+                                    + " must be positive (it divides)");
+                        }
                     }
                 }
-                this.std = values;
+                this.std = std == null ? null : std.clone();
                 return this;
             }
 
-            /** {@code NCHW} or {@code NHWC} ({@code --layout}). */
-            public Builder optLayout(String layout) {
-                this.layout = layout == null ? null : Layout.parse(layout);
+            public Builder optLayout(Layout layout) {
+                this.layout = layout;
                 return this;
             }
 

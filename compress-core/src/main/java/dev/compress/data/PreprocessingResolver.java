@@ -1,11 +1,12 @@
 package dev.compress.data;
 
 import com.fasterxml.jackson.core.JsonLocation;
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import dev.compress.CompressException;
+import dev.compress.Json;
 import dev.compress.data.Preprocessing.Layout;
 import dev.compress.data.Preprocessing.Overrides;
 import dev.compress.data.Preprocessing.Size;
@@ -20,8 +21,9 @@ import java.util.function.Function;
 /** Layers the sources of {@link Preprocessing#resolve}, remembering where each setting came from for errors. */
 final class PreprocessingResolver {
     private static final List<String> KEYS = List.of("resize", "crop", "channels", "scale", "mean", "std", "layout");
-    private static final ObjectMapper JSON =
-            new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+    // reading only: a duplicated key in a hand-written file is a mistake to report, not to resolve silently
+    private static final ObjectReader JSON =
+            Json.MAPPER.reader().with(StreamReadFeature.STRICT_DUPLICATE_DETECTION);
 
     private PreprocessingResolver() {}
 

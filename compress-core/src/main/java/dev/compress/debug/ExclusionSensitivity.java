@@ -4,24 +4,22 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.Progress;
+import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
-import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.CalibrationTable;
-import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.quantize.ActivationType;
 import dev.compress.quantize.Quantizer;
-import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.OrtModel.FloatOutput;
+import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -60,49 +58,39 @@ public final class ExclusionSensitivity {
                 sessions.add(OrtModel.open(candidate, options));
             }
             String output = reference.graph().outputs().get(0).getName();
-            double signal = 0;
+            double[] signal = new double[1]; // summed in the batch loop below
             double[] noise = new double[candidates.size()];
             long[] agree = new long[candidates.size()];
-            long samples = 0;
-            progress.start("compare outputs", data.size());
-            try {
-                Iterator<Batch> batches = data.batches(batchSize);
-                while (batches.hasNext()) {
-                    Batch batch = batches.next();
-                    FloatOutput x = fp32.run(batch, Set.of(output)).get(output);
-                    float[] xs = x.values();
-                    for (float v : xs) {
-                        signal += (double) v * v;
-                    }
-                    int width = (int) (xs.length / batch.size());
-                    for (int c = 0; c < sessions.size(); c++) {
-                        FloatOutput y = sessions.get(c).run(batch, Set.of(output)).get(output);
-                        if (!Arrays.equals(x.shape(), y.shape())) {
-                            throw CompressException.badInput(candidates.get(c).source().orElse(null),
-                                    "output '" + output + "' has shape " + Arrays.toString(y.shape()) + " but "
-                                            + Arrays.toString(x.shape()) + " in " + reference.displayName());
-                        }
-                        float[] ys = y.values();
-                        for (int i = 0; i < xs.length; i++) {
-                            double d = (double) xs[i] - ys[i];
-                            noise[c] += d * d;
-                        }
-                        for (int r = 0; r < batch.size(); r++) {
-                            if (argmax(xs, r * width, width) == argmax(ys, r * width, width)) {
-                                agree[c]++;
-                            }
-                        }
-                    }
-                    samples += batch.size();
-                    progress.advance(batch.size());
+            data.forEachBatch(batchSize, progress, "compare outputs", batch -> {
+                FloatOutput x = fp32.run(batch, Set.of(output)).get(output);
+                float[] xs = x.values();
+                for (float v : xs) {
+                    signal[0] += (double) v * v;
                 }
-            } finally {
-                progress.finish();
-            }
+                int width = (int) (xs.length / batch.size());
+                for (int c = 0; c < sessions.size(); c++) {
+                    FloatOutput y = sessions.get(c).run(batch, Set.of(output)).get(output);
+                    if (!Arrays.equals(x.shape(), y.shape())) {
+                        throw CompressException.badInput(candidates.get(c).source().orElse(null),
+                                "output '" + output + "' has shape " + Arrays.toString(y.shape()) + " but "
+                                        + Arrays.toString(x.shape()) + " in " + reference.displayName());
+                    }
+                    float[] ys = y.values();
+                    for (int i = 0; i < xs.length; i++) {
+                        double d = (double) xs[i] - ys[i];
+                        noise[c] += d * d;
+                    }
+                    for (int r = 0; r < batch.size(); r++) {
+                        if (argmax(xs, r * width, width) == argmax(ys, r * width, width)) {
+                            agree[c]++;
+                        }
+                    }
+                }
+            });
             List<OutputComparison> result = new ArrayList<>();
             for (int c = 0; c < sessions.size(); c++) {
-                result.add(new OutputComparison(noise[c] == 0 ? null : 10 * Math.log10(signal / noise[c]),
-                        agree[c], samples));
+                result.add(new OutputComparison(noise[c] == 0 ? null : 10 * Math.log10(signal[0] / noise[c]),
+                        agree[c], data.size()));
             }
             return result;
         } finally {
@@ -212,7 +200,7 @@ public final class ExclusionSensitivity {
             List<String> weightOnly = new ArrayList<>();
             p.path("weightOnlyNodes").forEach(n -> weightOnly.add(n.asText()));
             return Quantizer.builder().setModel(fp32)
-                    .optHistogramSamples(p.path("histogramSamples").asInt(Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES))
+                    .optHistogramSamples(p.path("histogramSamples").asInt(CalibrationBuilder.DEFAULT_HISTOGRAM_SAMPLES))
                     .optActivationType(ActivationType.parse(activations.split(" ")[0]))
                     .optSymmetricActivations(activations.endsWith(" symmetric"))
                     .optCalibration(settings)

@@ -1,21 +1,20 @@
 package dev.compress.debug;
 
+import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
-import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Graph;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
-import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.OrtModel.FloatOutput;
+import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -61,8 +60,8 @@ public final class LayerDebugger {
         this.fp32 = b.fp32;
         this.int8 = b.int8;
         this.data = b.data;
-        this.batchSize = b.batchSize;
-        this.progress = b.progress;
+        this.batchSize = b.batchSize();
+        this.progress = b.progress();
         this.calibration = b.calibration;
     }
 
@@ -134,29 +133,22 @@ public final class LayerDebugger {
             matches = kept;
             fp32Fetch.removeAll(skip);
             int8Fetch.removeAll(skipInt8);
-            progress.start("compare layers", data.size());
-            try {
-                Iterator<Batch> batches = data.batches(batchSize);
-                while (batches.hasNext()) {
-                    Batch batch = batches.next();
-                    Map<String, FloatOutput> reference = a.run(batch, fp32Fetch);
-                    Map<String, FloatOutput> quantized = b.run(batch, int8Fetch);
-                    for (Match m : matches) {
-                        FloatOutput value = quantized.get(m.quantizedTensor());
-                        energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
-                        if (m.hasQdq()) {
-                            FloatOutput before = quantized.get(m.tensor());
-                            ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
-                        }
+            List<Match> compared = matches;
+            data.forEachBatch(batchSize, progress, "compare layers", batch -> {
+                Map<String, FloatOutput> reference = a.run(batch, fp32Fetch);
+                Map<String, FloatOutput> quantized = b.run(batch, int8Fetch);
+                for (Match m : compared) {
+                    FloatOutput value = quantized.get(m.quantizedTensor());
+                    energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
+                    if (m.hasQdq()) {
+                        FloatOutput before = quantized.get(m.tensor());
+                        ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
                     }
-                    outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
-                            quantized.get(output));
-                    samples += batch.size();
-                    progress.advance(batch.size());
                 }
-            } finally {
-                progress.finish();
-            }
+                outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
+                        quantized.get(output));
+            });
+            samples = data.size();
         }
         List<LayerReport.Layer> layers = new ArrayList<>();
         for (Match m : matches) {
@@ -295,12 +287,15 @@ public final class LayerDebugger {
     }
 
     /** Configures a {@link LayerDebugger}: {@code set*} are required, {@code opt*} optional. */
-    public static final class Builder {
+    public static final class Builder extends BaseBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private OnnxModel fp32;
         private OnnxModel int8;
         private Dataset data;
-        private int batchSize = 32;
-        private Progress progress = Progress.NONE;
         private Dataset calibration;
 
         private Builder() {}
@@ -323,19 +318,7 @@ public final class LayerDebugger {
             return this;
         }
 
-        /** Samples per model run. Default: 32. */
-        public Builder optBatchSize(int batchSize) {
-            if (batchSize < 1) {
-                throw CompressException.badInput("batch size must be at least 1, got " + batchSize);
-            }
-            this.batchSize = batchSize;
-            return this;
-        }
 
-        public Builder optProgress(Progress progress) {
-            this.progress = Objects.requireNonNull(progress, "progress");
-            return this;
-        }
 
         /**
          * Also ranks the weighted layers by what excluding each really gains at the output

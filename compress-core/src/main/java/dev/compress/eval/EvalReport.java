@@ -3,6 +3,7 @@ package dev.compress.eval;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.databind.annotation.JsonSerialize;
+import dev.compress.Json;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -74,14 +75,19 @@ public record EvalReport(
         }
     }
 
+    /** This report under another model name, e.g. the file an in-memory model is about to be written to. */
+    public EvalReport withModel(String model) {
+        return new EvalReport(model, data, samples, classes, top1, top5, perClass, baseline, preprocessing);
+    }
+
     /** This report with {@code preprocessing} recorded (e.g. {@code Preprocessing.toMap()}); {@code null} clears it. */
     public EvalReport withPreprocessing(Map<String, Object> preprocessing) {
         return new EvalReport(model, data, samples, classes, top1, top5, perClass, baseline, preprocessing);
     }
 
-    /** Pretty-printed JSON, fields in a fixed order, '\n' line ends, ending with a newline. */
+    /** Pretty-printed JSON ({@link Json#pretty}), fields in a fixed order. */
     public String toJson() {
-        return ReportJson.write(this);
+        return Json.pretty(this);
     }
 
     /**
@@ -92,7 +98,7 @@ public record EvalReport(
      *     written
      */
     public void writeJson(Path file) {
-        ReportJson.write(this, file);
+        Json.write(file, this);
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.compress.eval;
 
+import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Batch;
@@ -9,7 +10,6 @@ import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
@@ -44,8 +44,8 @@ public final class Evaluator {
         this.model = b.model;
         this.data = b.data;
         this.baseline = b.baseline;
-        this.batchSize = b.batchSize;
-        this.progress = b.progress;
+        this.batchSize = b.batchSize();
+        this.progress = b.progress();
         this.runtimeOptions = b.runtimeOptions;
         this.outputName = b.outputName;
     }
@@ -73,24 +73,16 @@ public final class Evaluator {
         // a null baseline runner is skipped by try-with-resources
         try (Runner runner = new Runner(model, runtimeOptions, outputName);
                 Runner baselineRunner = baseline == null ? null : new Runner(baseline, runtimeOptions, outputName)) {
-            progress.start("evaluate", data.size());
-            try {
-                Iterator<Batch> batches = data.batches(batchSize);
-                while (batches.hasNext()) {
-                    Batch batch = batches.next();
-                    float[] scores = runner.scores(batch, classes.size(), data);
-                    float[] baselineScores = baselineRunner == null
-                            ? null : baselineRunner.scores(batch, classes.size(), data);
-                    int[] labels = batch.labels();
-                    for (int i = 0; i < batch.size(); i++) {
-                        tally.add(checkLabel(labels[i], classes.size(), batch.sources().get(i)), scores,
-                                baselineScores, i * classes.size());
-                    }
-                    progress.advance(batch.size());
+            data.forEachBatch(batchSize, progress, "evaluate", batch -> {
+                float[] scores = runner.scores(batch, classes.size(), data);
+                float[] baselineScores = baselineRunner == null
+                        ? null : baselineRunner.scores(batch, classes.size(), data);
+                int[] labels = batch.labels();
+                for (int i = 0; i < batch.size(); i++) {
+                    tally.add(checkLabel(labels[i], classes.size(), batch.sources().get(i)), scores,
+                            baselineScores, i * classes.size());
                 }
-            } finally {
-                progress.finish();
-            }
+            });
         }
         return tally.report(model.name(), data.source().toString(), classes,
                 baseline == null ? null : baseline.name());
@@ -178,12 +170,15 @@ public final class Evaluator {
     }
 
     /** Builds an {@link Evaluator}: {@code set*} are required, {@code opt*} optional. */
-    public static final class Builder {
+    public static final class Builder extends BaseBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private ModelRef model;
         private Dataset data;
         private ModelRef baseline;
-        private int batchSize = 32;
-        private Progress progress = Progress.NONE;
         private RuntimeOptions runtimeOptions = RuntimeOptions.defaults();
         private String outputName;
 
@@ -219,20 +214,7 @@ public final class Evaluator {
             return this;
         }
 
-        /** Samples per model run. Default: 32. */
-        public Builder optBatchSize(int batchSize) {
-            if (batchSize < 1) {
-                throw CompressException.badInput("batch size must be at least 1, got " + batchSize);
-            }
-            this.batchSize = batchSize;
-            return this;
-        }
 
-        /** Told the number of samples, then each batch. Default: {@link Progress#NONE}. */
-        public Builder optProgress(Progress progress) {
-            this.progress = Objects.requireNonNull(progress, "progress");
-            return this;
-        }
 
         /** ONNX Runtime session settings for both models. Default: {@link RuntimeOptions#defaults()}. */
         public Builder optRuntimeOptions(RuntimeOptions runtimeOptions) {

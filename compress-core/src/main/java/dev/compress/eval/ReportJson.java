@@ -3,25 +3,17 @@ package dev.compress.eval;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.core.util.DefaultIndenter;
-import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
-import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.ObjectWriter;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.ser.std.StdSerializer;
 import dev.compress.CompressException;
-import dev.compress.StagedFile;
+import dev.compress.Json;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Collections;
 import java.util.Locale;
 import java.util.Map;
@@ -31,15 +23,9 @@ import java.util.stream.Collectors;
 final class ReportJson {
     private static final int DECIMALS = 6;
 
-    // map keys sorted so free-form maps (preprocessing) come out the same whatever order they were built in
-    private static final ObjectMapper MAPPER =
-            new ObjectMapper().enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
-
-    // '\n' rather than the platform line separator, and "key": value, so the bytes do not depend on the machine
-    private static final ObjectWriter PRETTY = MAPPER.writer(new DefaultPrettyPrinter(
-                    Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
-            .withObjectIndenter(new DefaultIndenter("  ", "\n"))
-            .withArrayIndenter(new DefaultIndenter("  ", "\n")));
+    // map keys sorted (Json.MAPPER) so free-form maps (preprocessing) come out the same whatever order they were
+    // built in
+    private static final ObjectMapper MAPPER = Json.MAPPER;
 
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() {};
 
@@ -79,18 +65,6 @@ final class ReportJson {
             throw new IllegalArgumentException("preprocessing is not representable as JSON: " + e.getOriginalMessage(),
                     e);
         }
-    }
-
-    static String write(EvalReport report) {
-        try {
-            return PRETTY.writeValueAsString(report) + "\n";
-        } catch (JsonProcessingException e) {
-            throw CompressException.internal("cannot write the report as JSON", e);
-        }
-    }
-
-    static void write(EvalReport report, Path file) {
-        StagedFile.writeString(file, write(report));
     }
 
     static EvalReport read(Path file) {

@@ -5,10 +5,14 @@ import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
+import dev.compress.onnx.proto.Onnx.TensorShapeProto;
+import dev.compress.onnx.proto.Onnx.TypeProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Optional;
+import java.util.StringJoiner;
 
 /** Reading and building ONNX tensors (initializers, constants). ONNX raw data is little-endian. */
 public final class Tensors {
@@ -40,6 +44,26 @@ public final class Tensors {
             case COMPLEX128 -> 16;
             default -> 0;
         };
+    }
+
+    /**
+     * A graph input, output or value info for messages, e.g. {@code input FLOAT [batch,1,28,28]}: {@code ?} for a
+     * dimension with neither a size nor a name; no shape when none is recorded.
+     */
+    public static String describe(ValueInfoProto info) {
+        TypeProto type = info.getType();
+        if (type.getValueCase() != TypeProto.ValueCase.TENSOR_TYPE) {
+            return info.getName() + " " + type.getValueCase().name().toLowerCase(java.util.Locale.ROOT);
+        }
+        String text = info.getName() + " " + typeName(type.getTensorType().getElemType());
+        if (!type.getTensorType().hasShape()) {
+            return text;
+        }
+        StringJoiner dims = new StringJoiner(",", "[", "]");
+        for (TensorShapeProto.Dimension d : type.getTensorType().getShape().getDimList()) {
+            dims.add(d.hasDimValue() ? Long.toString(d.getDimValue()) : d.hasDimParam() ? d.getDimParam() : "?");
+        }
+        return text + " " + dims;
     }
 
     /** The name ONNX gives a data type, e.g. {@code FLOAT}, {@code INT8}; numeric for types newer than ONNX 1.12. */

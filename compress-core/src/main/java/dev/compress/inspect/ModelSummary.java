@@ -4,8 +4,7 @@ import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonValue;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.compress.Json;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,8 +50,6 @@ public record ModelSummary(
         long parameterBytes,
         Map<String, ParameterStats> parametersByType,
         Map<String, String> metadata) {
-
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public ModelSummary {
         opsets = unmodifiable(opsets);
@@ -130,19 +127,15 @@ public record ModelSummary(
     /** Parameter tensors of one element type. */
     public record ParameterStats(long tensors, long elements, long bytes) {}
 
-    /** Pretty-printed JSON. */
+    /** Pretty-printed JSON ({@link Json#pretty}). */
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot serialize model summary", e);
-        }
+        return Json.pretty(this);
     }
 
     /** Reads what {@link #toJson()} wrote. */
     public static ModelSummary fromJson(String json) {
         try {
-            return JSON.readValue(json, ModelSummary.class);
+            return Json.MAPPER.readValue(json, ModelSummary.class);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("not a model summary: " + e.getOriginalMessage(), e);
         }
@@ -188,7 +181,7 @@ public record ModelSummary(
         if (!metadata.isEmpty()) {
             out.append(String.format(Locale.ROOT, "metadata%n"));
             metadata.forEach((key, value) -> out.append("  ").append(key).append(" = ")
-                    .append(value.replace("\n", "\\n")).append(System.lineSeparator()));
+                    .append(value.replace("\n", "\\n")).append('\n'));
         }
         return out.toString();
     }
@@ -212,7 +205,7 @@ public record ModelSummary(
                 String pad = " ".repeat(widths[c] - cell.length());
                 line.append(c == 0 ? "" : "  ").append(numeric ? pad + cell : cell + (c < row.length - 1 ? pad : ""));
             }
-            out.append(line.toString().stripTrailing()).append(System.lineSeparator());
+            out.append(line.toString().stripTrailing()).append('\n');
         }
     }
 

@@ -2,12 +2,10 @@ package dev.compress.prune;
 
 import dev.compress.CompressException;
 import dev.compress.Progress;
-import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -26,11 +24,8 @@ final class ChannelMeans {
         if (tensors.isEmpty()) {
             return sums;
         }
-        progress.start("channel means", data.size());
         try (OrtModel probe = OrtModel.open(model.withExtraOutputs(tensors), RuntimeOptions.defaults())) {
-            Iterator<Batch> batches = data.batches(batchSize);
-            while (batches.hasNext()) {
-                Batch batch = batches.next();
+            data.forEachBatch(batchSize, progress, "channel means", batch -> {
                 for (Map.Entry<String, OrtModel.FloatOutput> out : probe.run(batch, tensors).entrySet()) {
                     long[] shape = out.getValue().shape();
                     float[] values = out.getValue().values();
@@ -45,10 +40,7 @@ final class ChannelMeans {
                     }
                     counts.merge(out.getKey(), shape[0] * inner, Long::sum);
                 }
-                progress.advance(batch.size());
-            }
-        } finally {
-            progress.finish();
+            });
         }
         if (counts.isEmpty()) {
             throw CompressException.badInput(data.source(), "no calibration samples");

@@ -1,5 +1,6 @@
 package dev.compress.prune;
 
+import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
@@ -79,8 +80,8 @@ public final class Pruner implements ModelPass<PruneResult> {
         this.masks = b.masks;
         this.masksSource = b.masksSource;
         this.calibration = b.calibration;
-        this.batchSize = b.batchSize;
-        this.progress = b.progress;
+        this.batchSize = b.batchSize();
+        this.progress = b.progress();
     }
 
     public static Builder builder() {
@@ -285,7 +286,12 @@ public final class Pruner implements ModelPass<PruneResult> {
     }
 
     /** Configures a {@link Pruner}: {@code set*} are required, {@code opt*} optional. */
-    public static final class Builder {
+    public static final class Builder extends BaseBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private OnnxModel model;
         private double sparsity = Double.NaN;
         private Scope scope = Scope.PER_LAYER;
@@ -295,8 +301,6 @@ public final class Pruner implements ModelPass<PruneResult> {
         private PruneMasks masks;
         private Path masksSource;
         private Dataset calibration;
-        private int batchSize = 32;
-        private Progress progress = Progress.NONE;
 
         private Builder() {}
 
@@ -369,46 +373,35 @@ public final class Pruner implements ModelPass<PruneResult> {
             return this;
         }
 
-        /** Samples per ONNX Runtime call while measuring channel means (default 32). */
-        public Builder optBatchSize(int batchSize) {
-            if (batchSize < 1) {
-                throw CompressException.badInput("batch size must be at least 1, got " + batchSize);
-            }
-            this.batchSize = batchSize;
-            return this;
-        }
-
-        /** Told the calibration samples, then each batch. */
-        public Builder optProgress(Progress progress) {
-            this.progress = progress;
-            return this;
-        }
-
         private static double checkSparsity(double value, String what) {
             if (!(value >= 0 && value < 1)) {
-                throw CompressException.badInput(what + " must be in [0, 1), got " + value);
+                throw CompressException.invalidSettings(what + " must be in [0, 1), got " + value);
             }
             return value;
         }
 
-        /** @throws IllegalStateException if the sparsity is not set and no masks are given */
+        /**
+         * @throws CompressException INVALID_SETTINGS for settings that contradict each other: no sparsity and no
+         *     masks, masks with a sparsity or layer choices, calibration data for unstructured pruning, the global
+         *     scope for structured pruning
+         */
         public Pruner build() {
             if (masks == null && Double.isNaN(sparsity)) {
-                throw new IllegalStateException("setSparsity is required unless masks are re-applied");
+                throw CompressException.invalidSettings("pruning needs a sparsity, or masks to re-apply");
             }
             if (masks != null && (!Double.isNaN(sparsity) || structured || !overrides.isEmpty()
                     || !excluded.isEmpty())) {
-                throw CompressException.badInput("re-applied masks fix what is pruned; sparsity, --structured, "
-                        + "layer overrides and exclusions do not apply");
+                throw CompressException.invalidSettings("re-applied masks fix what is pruned; a sparsity, structured"
+                        + " pruning, layer sparsities and exclusions do not apply");
             }
             boolean structuredRun = masks != null ? PruneMasks.STRUCTURED.equals(masks.kind()) : structured;
             if (calibration != null && !structuredRun) {
-                throw CompressException.badInput("calibration data compensates removed channels in structured "
-                        + "pruning; unstructured pruning does not use it");
+                throw CompressException.invalidSettings("calibration data compensates removed channels in structured"
+                        + " pruning; unstructured pruning does not use it");
             }
             if (structured && scope == Scope.GLOBAL) {
-                throw CompressException.badInput("structured pruning is per group of tied channels; the global "
-                        + "scope applies to unstructured pruning only");
+                throw CompressException.invalidSettings("structured pruning is per group of tied channels; the"
+                        + " global scope applies to unstructured pruning only");
             }
             return new Pruner(this);
         }

@@ -1,5 +1,6 @@
 package dev.compress.prune;
 
+import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
@@ -43,8 +44,8 @@ public final class SensitivityScan {
         this.layerSparsities = b.layerSparsities;
         this.globalSparsities = b.globalSparsities;
         this.excluded = b.excluded;
-        this.batchSize = b.batchSize;
-        this.progress = b.progress;
+        this.batchSize = b.batchSize();
+        this.progress = b.progress();
     }
 
     public static Builder builder() {
@@ -100,14 +101,17 @@ public final class SensitivityScan {
     }
 
     /** Configures a {@link SensitivityScan}: {@code set*} are required, {@code opt*} optional. */
-    public static final class Builder {
+    public static final class Builder extends BaseBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private OnnxModel model;
         private Dataset data;
         private List<Double> layerSparsities = DEFAULT_SPARSITIES;
         private List<Double> globalSparsities = DEFAULT_SPARSITIES;
         private Set<String> excluded = Set.of();
-        private int batchSize = 32;
-        private Progress progress = Progress.NONE;
 
         private Builder() {}
 
@@ -140,19 +144,7 @@ public final class SensitivityScan {
             return this;
         }
 
-        public Builder optBatchSize(int batchSize) {
-            if (batchSize < 1) {
-                throw CompressException.badInput("batch size must be at least 1, got " + batchSize);
-            }
-            this.batchSize = batchSize;
-            return this;
-        }
 
-        /** Told the number of evaluations, then each one done. */
-        public Builder optProgress(Progress progress) {
-            this.progress = progress;
-            return this;
-        }
 
         private static List<Double> checked(List<Double> sparsities) {
             for (double s : sparsities) {

@@ -2,6 +2,7 @@ package dev.compress.quantize;
 
 import dev.compress.CompressException;
 import dev.compress.Progress;
+import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
 import dev.compress.calibrate.Calibrator;
@@ -60,10 +61,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private final CalibrationTable table;
     private final boolean reusableTable;
     private final boolean symmetricActivations;
-    private final int maxSamples;
-    private final int histogramSamples;
-    private final int sessions;
-    private final int intraOpThreads;
+    private final CalibrationBuilder.Sampling sampling;
     private final DynamicFormat dynamic;
     private final Set<String> opTypes;
     private final boolean upgradeOpset;
@@ -75,16 +73,13 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.calibration = builder.calibration;
         this.activationType = builder.activationType;
         this.excluded = builder.excluded;
-        this.batchSize = builder.batchSize;
-        this.progress = builder.progress;
+        this.batchSize = builder.batchSize();
+        this.progress = builder.progress();
         this.settings = builder.settings;
         this.table = builder.table;
         this.reusableTable = builder.reusableTable;
         this.symmetricActivations = builder.symmetricActivations;
-        this.maxSamples = builder.maxSamples;
-        this.histogramSamples = builder.histogramSamples;
-        this.sessions = builder.sessions;
-        this.intraOpThreads = builder.intraOpThreads;
+        this.sampling = builder.sampling();
         this.dynamic = builder.dynamic;
         this.opTypes = builder.opTypes;
         this.upgradeOpset = builder.upgradeOpset;
@@ -393,9 +388,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 .optBins(reusable || settings.needsHistograms() ? settings.bins() : 0)
                 .optMovingAverage(settings.movingAverage())
                 .optBatchSize(batchSize)
-                .optMaxSamples(maxSamples)
-                .optHistogramSamples(histogramSamples)
-                .optThreads(sessions, intraOpThreads)
+                .optSampling(sampling)
                 .optProgress(progress)
                 .build()
                 .calibrate();
@@ -426,21 +419,20 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     }
 
     /** Configures a {@link Quantizer}: {@code set*} are required, {@code opt*} optional. */
-    public static final class Builder {
+    public static final class Builder extends CalibrationBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private OnnxModel model;
         private Dataset calibration;
         private ActivationType activationType = ActivationType.UINT8;
         private Set<String> excluded = Set.of();
-        private int batchSize = 32;
-        private Progress progress = Progress.NONE;
         private CalibrationSettings settings = CalibrationSettings.defaults();
         private CalibrationTable table;
         private boolean reusableTable;
         private boolean symmetricActivations;
-        private int maxSamples;
-        private int histogramSamples = Calibrator.Builder.DEFAULT_HISTOGRAM_SAMPLES;
-        private int sessions = Calibrator.Builder.defaultSessions();
-        private int intraOpThreads = 1;
         private DynamicFormat dynamic;
         private Set<String> opTypes = Set.of();
         private boolean upgradeOpset;
@@ -486,8 +478,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         public Builder optOpTypes(Collection<String> opTypes) {
             for (String op : opTypes) {
                 if (!supportedOpTypes().contains(op)) {
-                    throw new IllegalArgumentException("cannot quantize op type '" + op + "'; supported: "
-                            + new java.util.TreeSet<>(supportedOpTypes()));
+                    throw CompressException.invalidSettings("cannot quantize op type '" + op + "'; supported: "
+                            + String.join(", ", new java.util.TreeSet<>(supportedOpTypes())));
                 }
             }
             this.opTypes = Set.copyOf(opTypes);
@@ -528,31 +520,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return this;
         }
 
-        /** Calibrates on at most this many samples, spread evenly over the data (0 = all, the default). */
-        public Builder optMaxSamples(int maxSamples) {
-            if (maxSamples < 0) {
-                throw new IllegalArgumentException("max samples must be at least 1, got " + maxSamples);
-            }
-            this.maxSamples = maxSamples;
-            return this;
-        }
 
-        /** See {@link Calibrator.Builder#optHistogramSamples(int)}. */
-        public Builder optHistogramSamples(int histogramSamples) {
-            this.histogramSamples = Calibrator.Builder.checkedHistogramSamples(histogramSamples);
-            return this;
-        }
 
-        /** Parallel ONNX Runtime sessions and intra-op threads each, for calibration; ranges do not depend on them. */
-        public Builder optThreads(int sessions, int intraOpThreads) {
-            if (sessions < 1 || intraOpThreads < 0) {
-                throw new IllegalArgumentException("sessions must be at least 1 and intra-op threads at least 0, got "
-                        + sessions + " and " + intraOpThreads);
-            }
-            this.sessions = sessions;
-            this.intraOpThreads = intraOpThreads;
-            return this;
-        }
 
         /**
          * MatMul/Gemm node names that get int8 weights but keep float activations: for the few layers whose inputs
@@ -563,19 +532,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return this;
         }
 
-        /** Samples per ONNX Runtime call during calibration (default 32); ranges do not depend on it. */
-        public Builder optBatchSize(int batchSize) {
-            if (batchSize < 1) {
-                throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
-            }
-            this.batchSize = batchSize;
-            return this;
-        }
 
-        public Builder optProgress(Progress progress) {
-            this.progress = progress;
-            return this;
-        }
 
         /**
          * Dynamic quantization: int8 weights only, activations quantized by ONNX Runtime on each call; no
@@ -601,9 +558,39 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return this;
         }
 
+        /**
+         * @throws CompressException INVALID_SETTINGS for settings that contradict each other: dynamic quantization
+         *     with calibration data, a table or static-only options; static quantization with neither data nor
+         *     table, or with both
+         */
         public Quantizer build() {
-            if (calibration == null && table == null && dynamic == null) {
-                throw new IllegalStateException("setCalibrationData (or optTable, or optDynamic) is required");
+            if (dynamic != null) {
+                if (calibration != null || table != null || reusableTable) {
+                    throw CompressException.invalidSettings("dynamic quantization calibrates nothing: it takes no"
+                            + " calibration data or table, and makes no table to save");
+                }
+                if (upgradeOpset || !weightOnly.isEmpty() || !opTypes.isEmpty()) {
+                    throw CompressException.invalidSettings("opset upgrade, weight-only nodes and op types apply to"
+                            + " static quantization; dynamic quantization is per channel at any opset and always"
+                            + " quantizes MatMul, Gemm and Gather");
+                }
+            } else {
+                if (calibration == null && table == null) {
+                    throw CompressException.invalidSettings("static quantization needs calibration data or a"
+                            + " calibration table (dynamic quantization needs neither)");
+                }
+                if (calibration != null && table != null) {
+                    throw CompressException.invalidSettings("calibration data and a calibration table are"
+                            + " alternatives: the table already holds the calibration");
+                }
+                if (reusableTable && table != null) {
+                    throw CompressException.invalidSettings("a reusable table comes from calibration data; with a"
+                            + " table given there is nothing new to save");
+                }
+                if (reduceRange) {
+                    throw CompressException.invalidSettings("the 7-bit weight range applies to dynamic"
+                            + " quantization only");
+                }
             }
             return new Quantizer(this);
         }

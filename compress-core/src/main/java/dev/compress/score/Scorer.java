@@ -1,15 +1,14 @@
 package dev.compress.score;
 
+import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
-import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -64,8 +63,8 @@ public final class Scorer {
         this.temperatures = b.temperatures;
         this.outputs = b.outputs;
         this.parityTolerance = b.parityTolerance;
-        this.batchSize = b.batchSize;
-        this.progress = b.progress;
+        this.batchSize = b.batchSize();
+        this.progress = b.progress();
         this.runtimeOptions = b.runtimeOptions;
     }
 
@@ -86,37 +85,30 @@ public final class Scorer {
         try (Checkpoint t = Checkpoint.open(teacher, runtimeOptions);
                 Checkpoint s = Checkpoint.open(student, runtimeOptions)) {
             checkInputs(t, s);
-            ScoreTally tally = null;
-            List<Long> sampleShape = null;
-            progress.start("score", data.size());
-            try {
-                Iterator<Batch> batches = data.batches(batchSize);
-                while (batches.hasNext()) {
-                    Batch batch = batches.next();
-                    FloatOutput teacherOut = t.run(batch);
-                    FloatOutput studentOut = s.run(batch);
-                    long[] shape = checkShapes(teacherOut, studentOut, batch.size());
-                    if (tally == null) {
-                        sampleShape = sampleShape(shape);
-                        tally = new ScoreTally(width(shape), outputs == Outputs.LOGITS, temperatures,
-                                data.classNames());
-                    } else if (!sampleShape.equals(sampleShape(shape))) {
-                        throw CompressException.badInput(teacher, "output shape changed between batches, from "
-                                + sampleShape + " to " + sampleShape(shape) + " per sample");
-                    }
-                    int width = width(shape);
-                    int[] labels = batch.labels();
-                    for (int i = 0; i < batch.size(); i++) {
-                        tally.add(teacherOut.values(), studentOut.values(), i * width,
-                                checkLabel(labels[i], batch.sources().get(i)));
-                    }
-                    progress.advance(batch.size());
+            // sized by the first batch's output shape
+            ScoreTally[] tally = new ScoreTally[1];
+            List<List<Long>> sampleShape = new ArrayList<>(1);
+            data.forEachBatch(batchSize, progress, "score", batch -> {
+                FloatOutput teacherOut = t.run(batch);
+                FloatOutput studentOut = s.run(batch);
+                long[] shape = checkShapes(teacherOut, studentOut, batch.size());
+                if (tally[0] == null) {
+                    sampleShape.add(sampleShape(shape));
+                    tally[0] = new ScoreTally(width(shape), outputs == Outputs.LOGITS, temperatures,
+                            data.classNames());
+                } else if (!sampleShape.get(0).equals(sampleShape(shape))) {
+                    throw CompressException.badInput(teacher, "output shape changed between batches, from "
+                            + sampleShape.get(0) + " to " + sampleShape(shape) + " per sample");
                 }
-            } finally {
-                progress.finish();
-            }
-            return tally.report(teacher.toString(), student.toString(), data.source().toString(), sampleShape,
-                    parityTolerance);
+                int width = width(shape);
+                int[] labels = batch.labels();
+                for (int i = 0; i < batch.size(); i++) {
+                    tally[0].add(teacherOut.values(), studentOut.values(), i * width,
+                            checkLabel(labels[i], batch.sources().get(i)));
+                }
+            });
+            return tally[0].report(teacher.toString(), student.toString(), data.source().toString(),
+                    sampleShape.get(0), parityTolerance);
         }
     }
 
@@ -180,15 +172,18 @@ public final class Scorer {
     }
 
     /** Configures a {@link Scorer}: {@code set*} are required, {@code opt*} optional. */
-    public static final class Builder {
+    public static final class Builder extends BaseBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private Path teacher;
         private Path student;
         private Dataset data;
         private double[] temperatures = {1};
         private Outputs outputs = Outputs.LOGITS;
         private double parityTolerance = DEFAULT_PARITY_TOLERANCE;
-        private int batchSize = 32;
-        private Progress progress = Progress.NONE;
         private RuntimeOptions runtimeOptions = RuntimeOptions.defaults();
 
         private Builder() {}
@@ -248,19 +243,7 @@ public final class Scorer {
             return this;
         }
 
-        /** Samples per model run. Default: 32; the scores do not depend on it. */
-        public Builder optBatchSize(int batchSize) {
-            if (batchSize < 1) {
-                throw CompressException.badInput("batch size must be at least 1, got " + batchSize);
-            }
-            this.batchSize = batchSize;
-            return this;
-        }
 
-        public Builder optProgress(Progress progress) {
-            this.progress = Objects.requireNonNull(progress, "progress");
-            return this;
-        }
 
         /** ONNX Runtime settings for ONNX models. Default: {@link RuntimeOptions#defaults()}. */
         public Builder optRuntimeOptions(RuntimeOptions runtimeOptions) {

@@ -4,6 +4,7 @@ import static dev.compress.data.ImageDatasetTest.badInput;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.compress.CompressException;
 import dev.compress.data.Preprocessing.Layout;
 import dev.compress.data.Preprocessing.Overrides;
 import dev.compress.data.Preprocessing.Size;
@@ -73,7 +74,7 @@ class PreprocessingTest {
         Map<String, String> metadata = Map.of(Preprocessing.METADATA_KEY,
                 "{\"mean\":[0.1],\"std\":[0.2],\"scale\":\"0-255\",\"resize\":[40,40],\"crop\":[32,32]}");
         Path file = json("{\"std\":[0.3,0.4,0.5],\"resize\":36}");
-        Overrides overrides = Overrides.builder().optPreprocessFile(file).optMean("1,2,3").build();
+        Overrides overrides = Overrides.builder().optPreprocessFile(file).optMean(Preprocessing.parseFloats("mean", "1,2,3")).build();
 
         Preprocessing p = resolve(new long[] {-1, 3, 32, 32}, metadata, overrides);
 
@@ -90,10 +91,10 @@ class PreprocessingTest {
         Path file = json("{\"layout\":\"NCHW\",\"channels\":3}");
         Overrides overrides = Overrides.builder()
                 .optPreprocessFile(file)
-                .optImageSize("224x200")
+                .optImageSize(Preprocessing.parseSize("224x200"))
                 .optChannels(1)
-                .optStd("0.5")
-                .optLayout("nhwc")
+                .optStd(Preprocessing.parseFloats("std", "0.5"))
+                .optLayout(Preprocessing.Layout.parse("nhwc"))
                 .build();
 
         Preprocessing p = resolve(new long[] {-1, -1, -1, -1}, Map.of(), overrides);
@@ -108,11 +109,11 @@ class PreprocessingTest {
     void unsetOptionsChangeNothing() {
         Overrides nulls = Overrides.builder()
                 .optPreprocessFile(null)
-                .optImageSize(null)
+                .optImageSize((Preprocessing.Size) null)
                 .optChannels(null)
-                .optMean(null)
-                .optStd(null)
-                .optLayout(null)
+                .optMean((float[]) null)
+                .optStd((float[]) null)
+                .optLayout((Preprocessing.Layout) null)
                 .build();
 
         assertThat(resolve(new long[] {1, 3, 8, 8}, Map.of(), nulls)).isEqualTo(resolve(1, 3, 8, 8));
@@ -143,7 +144,7 @@ class PreprocessingTest {
         assertThat(badInput(() -> resolve(-1, 3, -1, -1))).hasMessage(
                 "model.onnx: input 'x' has dynamic height/width; pass --image-size HxW");
         assertThat(badInput(() -> resolve(-1, 3, 0, 32))).hasMessageEndingWith("pass --image-size HxW");
-        assertThat(resolve(new long[] {-1, 3, -1, -1}, Map.of(), Overrides.builder().optImageSize("64").build())
+        assertThat(resolve(new long[] {-1, 3, -1, -1}, Map.of(), Overrides.builder().optImageSize(Preprocessing.parseSize("64")).build())
                 .outputSize()).isEqualTo(new Size(64, 64));
     }
 
@@ -153,10 +154,10 @@ class PreprocessingTest {
                 "model.onnx: input 'x' [-1, 10] is not an image input: expected rank 4 (NCHW or NHWC)");
         assertThat(badInput(() -> resolve(-1, 5, 8, 8))).hasMessageStartingWith(
                 "model.onnx: input 'x' [-1, 5, 8, 8]: cannot tell the layout");
-        assertThat(badInput(() -> resolve(new long[0], Map.of(), Overrides.builder().optImageSize("8").build())))
+        assertThat(badInput(() -> resolve(new long[0], Map.of(), Overrides.builder().optImageSize(Preprocessing.parseSize("8")).build())))
                 .hasMessageContaining("cannot tell the layout");
         assertThat(badInput(() -> resolve(new long[] {-1, -1, 8, 8}, Map.of(),
-                Overrides.builder().optLayout("NCHW").build())))
+                Overrides.builder().optLayout(Preprocessing.Layout.parse("NCHW")).build())))
                 .hasMessage("model.onnx: input 'x' [-1, -1, 8, 8] has dynamic channels in layout NCHW; "
                         + "pass --channels 1 or 3");
     }
@@ -167,7 +168,7 @@ class PreprocessingTest {
                 Overrides.builder().optChannels(3).build())))
                 .hasMessage("channels is 3 but input 'x' [-1, 1, 28, 28] has 1 channels in layout NCHW");
         assertThat(badInput(() -> resolve(new long[] {-1, 1, 28, 28}, Map.of(),
-                Overrides.builder().optImageSize("32").build())))
+                Overrides.builder().optImageSize(Preprocessing.parseSize("32")).build())))
                 .hasMessage("preprocessing gives 32x32 images but input 'x' [-1, 1, 28, 28] expects 28x28");
         Path file = json("{\"resize\":[20,20],\"crop\":[24,24]}");
         assertThat(badInput(() -> resolve(new long[] {-1, 1, -1, -1}, Map.of(),
@@ -178,7 +179,7 @@ class PreprocessingTest {
     @Test
     void meanAndStdLengthsMustMatchChannels() {
         assertThat(badInput(() -> resolve(new long[] {-1, 1, 8, 8}, Map.of(),
-                Overrides.builder().optMean("0.1,0.2,0.3").build())))
+                Overrides.builder().optMean(Preprocessing.parseFloats("mean", "0.1,0.2,0.3")).build())))
                 .hasMessage("mean has 3 values but there are 1 channels; give 1 value or one per channel");
         assertThat(badInput(() -> resolve(new long[] {-1, 3, 8, 8},
                 Map.of(Preprocessing.METADATA_KEY, "{\"std\":[1,2]}"), Overrides.NONE)))
@@ -188,14 +189,15 @@ class PreprocessingTest {
 
     @Test
     void optionValueErrors() {
-        assertThat(badInput(() -> Overrides.builder().optStd("0.5,0"))).hasMessage(
-                "std '0.5,0' must be positive (it divides)");
-        assertThat(badInput(() -> Overrides.builder().optMean("0.5,abc"))).hasMessage(
+        assertThatThrownBy(() -> Overrides.builder().optStd(Preprocessing.parseFloats("std", "0.5,0")))
+                .isInstanceOf(CompressException.class).hasMessage("std [0.5, 0.0] must be positive (it divides)");
+        assertThat(badInput(() -> Overrides.builder().optMean(Preprocessing.parseFloats("mean", "0.5,abc")))).hasMessage(
                 "mean '0.5,abc' is not a comma-separated list of numbers");
-        assertThat(badInput(() -> Overrides.builder().optLayout("CHW"))).hasMessage(
+        assertThat(badInput(() -> Overrides.builder().optLayout(Preprocessing.Layout.parse("CHW")))).hasMessage(
                 "unknown layout 'CHW' (expected NCHW or NHWC)");
-        assertThat(badInput(() -> Overrides.builder().optChannels(2))).hasMessage("channels must be 1 or 3, got 2");
-        assertThat(badInput(() -> Overrides.builder().optImageSize("32x"))).hasMessage(
+        assertThatThrownBy(() -> Overrides.builder().optChannels(2))
+                .isInstanceOf(CompressException.class).hasMessage("channels must be 1 or 3, got 2");
+        assertThat(badInput(() -> Overrides.builder().optImageSize(Preprocessing.parseSize("32x")))).hasMessage(
                 "image size '32x' is not N or HxW (e.g. 32 or 224x224, at most 65536)");
     }
 

@@ -1,49 +1,47 @@
-package dev.compress.cli;
+package dev.compress.data;
 
 import dev.compress.CompressException;
-import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor.ElementType;
-import dev.compress.data.ImageDataset;
-import dev.compress.data.ModelInputs;
-import dev.compress.data.NpyDataset;
-import dev.compress.data.TokenDataset;
-import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
-import dev.compress.inspect.ModelInspector;
 import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
-import dev.compress.onnx.proto.Onnx.TensorShapeProto;
-import dev.compress.onnx.proto.Onnx.TypeProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
- * Opens the data a command names for a model: {@code .npy} files become an {@link NpyDataset} (fed to the model
- * inputs as they are); anything else is an {@link ImageDataset} for the model's float input, preprocessed as the
- * model's metadata and the flags say.
+ * Opens the data a user names for a model, by what the path holds: {@code .jsonl} token ids and folders of
+ * {@code .npy} files are fed to the model inputs as they are; anything else is an {@link ImageDataset} for the model's
+ * float input, preprocessed as the model's metadata and the overrides say.
  */
-final class Datasets {
-    private Datasets() {}
+public final class DataSources {
+    private DataSources() {}
 
-    /** A dataset and the preprocessing its images get ({@code null} for .npy data). */
-    record Opened(Dataset dataset, Preprocessing preprocessing) {
+    /** A dataset and the preprocessing its images get ({@code null} for token ids and .npy data). */
+    public record Opened(Dataset dataset, Preprocessing preprocessing) {
         /** The preprocessing as a map for reports, or {@code null}. */
-        Map<String, Object> preprocessingMap() {
+        public Map<String, Object> preprocessingMap() {
             return preprocessing == null ? null : preprocessing.toMap();
         }
     }
 
-    static Opened open(Path data, OnnxModel model, PreprocessingOptions options, Path labels) {
+    /**
+     * Opens {@code data} for {@code model}.
+     *
+     * @param overrides preprocessing settings that replace the model's own ({@link Preprocessing.Overrides#NONE} for
+     *     none); only images take them
+     * @param labels a class-names file, or {@code null} for labels.txt beside the data; only images take it
+     * @throws dev.compress.CompressException BAD_INPUT naming the data or labels file
+     */
+    public static Opened open(Path data, OnnxModel model, Preprocessing.Overrides overrides, Path labels) {
+        boolean overridden = !overrides.equals(Preprocessing.Overrides.NONE);
         if (data.getFileName() != null
                 && data.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl")) {
-            if (options.isSet() || labels != null) {
+            if (overridden || labels != null) {
                 throw CompressException.badInput(data, "holds token ids, which are fed as they are; "
                         + "the preprocessing options and --labels apply to images only");
             }
@@ -59,14 +57,14 @@ final class Datasets {
                 throw CompressException.badInput(labels, "--labels applies to image data; .npy data takes class "
                         + "names from labels.txt beside labels.npy in " + data);
             }
-            if (options.isSet()) {
+            if (overridden) {
                 throw CompressException.badInput(data, "holds .npy samples, which are fed as they are; "
                         + "the preprocessing options apply to images only");
             }
             return new Opened(npy(data, model), null);
         }
         ValueInfoProto input = ModelInputs.imageInput(model);
-        Preprocessing preprocessing = ModelInputs.imagePreprocessing(model, options.overrides());
+        Preprocessing preprocessing = ModelInputs.imagePreprocessing(model, overrides);
         ImageDataset.Builder builder = ImageDataset.builder()
                 .setRoot(data)
                 .setInputName(input.getName())
@@ -81,7 +79,7 @@ final class Datasets {
     }
 
     /** Raw text, one sample per line, tokenized with a HuggingFace tokenizer.json for the model's inputs. */
-    static Opened text(Path data, Path tokenizer, OnnxModel model) {
+    public static Opened text(Path data, Path tokenizer, OnnxModel model) {
         return new Opened(TokenDataset.text(data, tokenizer, inputShapes(model)), null);
     }
 
@@ -99,7 +97,7 @@ final class Datasets {
     }
 
     /** Whether {@code folder} holds .npy samples: directly, or in one sub-folder per model input. */
-    static boolean holdsNpy(Path folder) {
+    private static boolean holdsNpy(Path folder) {
         try (Stream<Path> files = Files.walk(folder, 2)) {
             return files.anyMatch(p -> {
                 String name = p.getFileName().toString().toLowerCase(Locale.ROOT);

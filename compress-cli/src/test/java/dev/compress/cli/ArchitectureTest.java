@@ -1,0 +1,54 @@
+package dev.compress.cli;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import org.junit.jupiter.api.Test;
+
+/** Which package may use what: the boundaries docs/design.md describes, checked on the compiled classes. */
+class ArchitectureTest {
+    private static final JavaClasses CLASSES = new ClassFileImporter()
+            .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+            .importPackages("dev.compress");
+
+    @Test
+    void theCoreKnowsNothingOfTheCommandLine() {
+        noClasses().that().resideOutsideOfPackage("dev.compress.cli..")
+                .should().dependOnClassesThat().resideInAPackage("picocli..")
+                .check(CLASSES);
+    }
+
+    @Test
+    void theCommandLineDoesNotTouchOnnxProtobufClasses() {
+        noClasses().that().resideInAPackage("dev.compress.cli..")
+                .should().dependOnClassesThat().resideInAPackage("dev.compress.onnx.proto..")
+                .check(CLASSES);
+    }
+
+    @Test
+    void theCoreDoesNotDependOnTheCommandLine() {
+        noClasses().that().resideOutsideOfPackage("dev.compress.cli..")
+                .should().dependOnClassesThat().resideInAPackage("dev.compress.cli..")
+                .check(CLASSES);
+    }
+
+    @Test
+    void dataDoesNotDependOnStages() {
+        noClasses().that().resideInAPackage("dev.compress.data..")
+                .should().dependOnClassesThat().resideInAnyPackage("dev.compress.inspect..",
+                        "dev.compress.quantize..", "dev.compress.prune..", "dev.compress.calibrate..",
+                        "dev.compress.eval..", "dev.compress.score..", "dev.compress.debug..")
+                .check(CLASSES);
+    }
+
+    @Test
+    void theStageContractDependsOnNoStage() {
+        noClasses().that().resideInAPackage("dev.compress.pipeline..")
+                .should().dependOnClassesThat().resideInAnyPackage("dev.compress.quantize..",
+                        "dev.compress.prune..", "dev.compress.calibrate..", "dev.compress.eval..",
+                        "dev.compress.score..", "dev.compress.debug..", "dev.compress.data..")
+                .check(CLASSES);
+    }
+}
