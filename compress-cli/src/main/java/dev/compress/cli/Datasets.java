@@ -34,9 +34,14 @@ final class Datasets {
 
     /** A dataset and the preprocessing its images get ({@code null} for .npy data). */
     record Opened(Dataset dataset, Preprocessing preprocessing) {
-        /** The preprocessing as a map for reports, or {@code null}. */
+        /** The preprocessing as a map for reports, with the images' conversion counts so far; {@code null} if none. */
         Map<String, Object> preprocessingMap() {
-            return preprocessing == null ? null : preprocessing.toMap();
+            if (!(dataset instanceof ImageDataset images)) {
+                return null;
+            }
+            Map<String, Object> map = new LinkedHashMap<>(preprocessing.toMap());
+            map.put("conversions", images.conversions());
+            return map;
         }
     }
 
