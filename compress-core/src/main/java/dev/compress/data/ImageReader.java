@@ -214,12 +214,9 @@ final class ImageReader {
         return converted;
     }
 
-    /** PIL keeps the high byte of 16-bit samples; fewer than 8 bits (e.g. 5-6-5 BMP) stretch to 0..255. */
+    /** As PIL: 16-bit samples keep their high byte; fewer bits (5-6-5 BMP) stretch to 0..255, rounding down. */
     private static int to8Bits(int sample, int bits) {
-        if (bits >= 8) {
-            return sample >> (bits - 8);
-        }
-        return Math.round(sample * 255f / ((1 << bits) - 1));
+        return bits >= 8 ? sample >> (bits - 8) : sample * 255 / ((1 << bits) - 1);
     }
 
     private static int maxSample(BufferedImage image) {

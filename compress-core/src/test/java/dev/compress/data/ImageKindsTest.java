@@ -9,6 +9,7 @@ import dev.compress.graph.OnnxModel;
 import dev.compress.prune.TinyModels;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -17,6 +18,7 @@ import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -150,6 +152,20 @@ class ImageKindsTest {
         assertThat(rgb.conversions()).containsExactly(entry("rgb16->rgb", 1L));
         assertThat(luma.values()).containsExactly(values(110, 15));
         assertThat(luma.conversions()).containsExactly(entry("rgb16->luma", 1L));
+    }
+
+    @Test
+    void fiveSixFiveBmpStretchesAsPilDoes() throws IOException {
+        BufferedImage image = new BufferedImage(4, 1, BufferedImage.TYPE_USHORT_565_RGB);
+        for (int x = 0; x < 4; x++) {
+            image.getRaster().setPixel(x, 0, new int[] {x, 2 * x + 1, 31 - x});
+        }
+        assertThat(ImageIO.write(image, "bmp", dir.resolve("c565.bmp").toFile())).isTrue();
+
+        Read read = read(1, 4, 3);
+
+        assertThat(read.values()).containsExactly(values(0, 4, 255, 8, 12, 246, 16, 20, 238, 24, 28, 230));
+        assertThat(read.conversions()).as("5-6-5 is RGB").isEmpty();
     }
 
     @Test
