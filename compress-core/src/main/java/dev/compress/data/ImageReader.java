@@ -30,8 +30,9 @@ import javax.imageio.stream.ImageInputStream;
  * a one-channel model and RGB images for a three-channel model keep their values (16-bit gray at full precision).
  *
  * <p>Differences from PIL: PIL clips 16-bit gray above 255 (nearly white), here it keeps its high byte as PIL does
- * for 16-bit RGB; CMYK and YCCK JPEGs are converted by the TwelveMonkeys JPEG plugin, within 1 of PIL's naive
- * formula when the file has no ICC profile, color-managed through the profile when it has one.
+ * for 16-bit RGB; CMYK and YCCK JPEGs are converted by the TwelveMonkeys JPEG plugin: within 1 of PIL's naive
+ * formula when the file has no ICC profile (on Linux: on macOS the plugin applies the system's generic CMYK profile),
+ * color-managed through the profile when it has one (PIL ignores it).
  */
 final class ImageReader {
     /** Pixels are read from BufferedImages: keep DJL's AWT factory even if OpenCV's joins the classpath. */
