@@ -83,15 +83,6 @@ class BadInputTest {
     }
 
     @Test
-    void rgbImageForGrayscaleModel() throws IOException {
-        Path calib = Fixtures.smallCalib(in.resolve("calib"), 4);
-        Path rgb = Fixtures.rgbPng(calib.resolve("zz-color.png"));
-        Cli.Result result = quantize(Fixtures.cnn(), calib, out);
-        assertBadInput(result, rgb, "expects 1");
-        assertThat(result.errLines().get(0)).contains("channel");
-    }
-
-    @Test
     void modelWithoutFloatInput() throws IOException {
         Path model = Fixtures.int64InputModel(in.resolve("int64-input.onnx"));
         Cli.Result result = quantize(model, Fixtures.smallCalib(in.resolve("calib"), 4), out);

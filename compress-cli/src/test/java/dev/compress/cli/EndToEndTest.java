@@ -141,6 +141,19 @@ class EndToEndTest {
                 .asLong()).isEqualTo(6);
     }
 
+    @Test
+    void rgbImagesForGrayscaleModelAreConvertedAndCounted() throws IOException {
+        Path calib = Fixtures.smallCalib(temp.resolve("calib"), 4);
+        Fixtures.rgbPng(calib.resolve("zz-color.png"));
+        Path report = temp.resolve("r.json");
+        Cli.Result result = Cli.run("--quiet", "quantize", "--model", Fixtures.cnn().toString(),
+                "--data", calib.toString(), "--out", temp.resolve("cnn-int8.onnx").toString(),
+                "--report", report.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
+        JsonNode conversions = Json.MAPPER.readTree(report.toFile()).at("/preprocessing/conversions");
+        assertThat(conversions.toString()).isEqualTo("{\"rgb->luma\":1}");
+    }
+
     /** A little-endian float32 .npy file, format version 1.0. */
     static void writeNpy(Path file, int[] shape, float[] values) throws IOException {
         StringBuilder dims = new StringBuilder();

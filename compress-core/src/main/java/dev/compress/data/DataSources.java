@@ -23,9 +23,19 @@ public final class DataSources {
 
     /** A dataset and the preprocessing its images get ({@code null} for token ids and .npy data). */
     public record Opened(Dataset dataset, Preprocessing preprocessing) {
-        /** The preprocessing as a map for reports, or {@code null}. */
+        /**
+         * The preprocessing as a map for reports, with the images' conversion counts so far when there were any
+         * (e.g. {@code gray->rgb}); {@code null} for data that is not images.
+         */
         public Map<String, Object> preprocessingMap() {
-            return preprocessing == null ? null : preprocessing.toMap();
+            if (!(dataset instanceof ImageDataset images)) {
+                return null;
+            }
+            Map<String, Object> map = new LinkedHashMap<>(preprocessing.toMap());
+            if (!images.conversions().isEmpty()) {
+                map.put("conversions", images.conversions());
+            }
+            return map;
         }
     }
 

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -16,6 +17,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Objects;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.stream.Stream;
 
@@ -33,8 +35,9 @@ import java.util.stream.Stream;
  * (in the folder, or the CSV's folder) or in its parent; without one, class names sorted by Unicode code point.
  * Images are .png .jpg .jpeg .bmp .gif (any case); files and folders whose name starts with '.' are ignored.
  *
- * <p>Order: folders by sorted class folder, then by path inside it; CSV by line. Only paths are kept; each batch
- * decodes its own images, so memory is one batch whatever the sample count.
+ * <p>Order: folders by sorted class folder, then by path inside it; CSV by line. Only paths (and counts of the
+ * conversions images needed, see {@link #conversions()}) are kept; each batch decodes its own images, so memory is one
+ * batch whatever the sample count.
  */
 public final class ImageDataset implements Dataset {
     private static final List<String> EXTENSIONS = List.of(".png", ".jpg", ".jpeg", ".bmp", ".gif");
@@ -46,6 +49,9 @@ public final class ImageDataset implements Dataset {
     private final List<String> classNames;
     private final List<Path> files;
     private final int[] labels;
+    /** Conversion counts of samples 0..counted-1: every pass reads in order from sample 0, so a prefix is counted. */
+    private final Map<String, Long> conversions = new TreeMap<>();
+    private int counted;
 
     private ImageDataset(
             Path source,
@@ -119,7 +125,7 @@ public final class ImageDataset implements Dataset {
                 long[] shape = preprocessing.batchShape(n);
                 float[] data = new float[Math.toIntExact(HostTensor.elementCount(shape))];
                 for (int i = 0; i < n; i++) {
-                    reader.read(files.get(next + i), data, i);
+                    count(next + i, reader.read(files.get(next + i), data, i));
                 }
                 Batch batch = new Batch(
                         Map.of(inputName, HostTensor.ofFloats(shape, data)),
@@ -129,6 +135,30 @@ public final class ImageDataset implements Dataset {
                 return batch;
             }
         };
+    }
+
+    /** Counts the conversion of {@code sample} the first time it is read, whichever pass reads it. */
+    private void count(int sample, String conversion) {
+        synchronized (conversions) {
+            if (sample == counted) {
+                counted++;
+                if (conversion != null) {
+                    conversions.merge(conversion, 1L, Long::sum);
+                }
+            }
+        }
+    }
+
+    /**
+     * How many of the images read so far were converted to the model's channels, by conversion, sorted: e.g.
+     * {@code gray->rgb}, {@code palette->rgb}, {@code rgba->rgb}, {@code cmyk->rgb}, {@code gray16->rgb}, or
+     * {@code rgb->luma} for a one-channel model. Each image counts once however often it is read, so after a full
+     * pass these are the counts over the whole dataset, whatever the batch size.
+     */
+    public Map<String, Long> conversions() {
+        synchronized (conversions) {
+            return Collections.unmodifiableMap(new TreeMap<>(conversions));
+        }
     }
 
     private static boolean isImage(Path file) {

@@ -9,16 +9,30 @@ import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
 import java.awt.image.IndexColorModel;
+import java.awt.image.Raster;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Iterator;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageTypeSpecifier;
+import javax.imageio.stream.ImageInputStream;
 
 /**
- * Decodes one image file through DJL's image API and writes it, preprocessed, into a batch array.
+ * Decodes one image file and writes it, preprocessed, into a batch array; DJL's image API resizes and crops.
  *
- * <p>Pixels are read from the {@link BufferedImage} itself (no DJL engine is needed): gray images from their raster,
- * because {@link BufferedImage#getRGB} converts linear gray to sRGB and changes the values; color and palette images
- * through {@code getRGB}, which is exact for them. Alpha is ignored.
+ * <p>Images are converted to the model's channels as PIL's {@code convert("RGB")} / {@code convert("L")} do (what
+ * torchvision's folder loader feeds training), so that calibration sees the pixels the model was trained on:
+ * gray is replicated, palettes are looked up, alpha is dropped (not composited), 16-bit samples keep their high
+ * byte, CMYK becomes RGB, and a one-channel model gets the luma {@code (19595 R + 38470 G + 7471 B + 0x8000) >> 16}
+ * (PIL's integer ITU-R 601 weights). Gray and RGB samples are read from the raster, not through
+ * {@link BufferedImage#getRGB}, which color-manages (Java's gray is linear: its values would change). Gray images for
+ * a one-channel model and RGB images for a three-channel model keep their values (16-bit gray at full precision).
+ *
+ * <p>Differences from PIL: PIL clips 16-bit gray above 255 (nearly white), here it keeps its high byte as PIL does
+ * for 16-bit RGB; CMYK and YCCK JPEGs are converted by the TwelveMonkeys JPEG plugin: within 1 of PIL's naive
+ * formula when the file has no ICC profile (on Linux: on macOS the plugin applies the system's generic CMYK profile),
+ * color-managed through the profile when it has one (PIL ignores it).
  */
 final class ImageReader {
     /** Pixels are read from BufferedImages: keep DJL's AWT factory even if OpenCV's joins the classpath. */
@@ -50,32 +64,52 @@ final class ImageReader {
         return expanded;
     }
 
-    /** Decodes {@code file} and writes it as sample {@code index} of {@code batch}. */
-    void read(Path file, float[] batch, int index) {
-        Image image = decode(file);
-        BufferedImage decoded = (BufferedImage) image.getWrappedImage();
-        int imageChannels = colorChannels(decoded);
-        if (imageChannels != channels) {
-            throw CompressException.badInput(file, "has " + describe(imageChannels) + ", the model input expects "
-                    + channels + " (" + (channels == 1 ? "grayscale" : "RGB") + "); convert the images or pass "
-                    + "--channels");
+    /**
+     * Decodes {@code file} and writes it as sample {@code index} of {@code batch}.
+     *
+     * @return the conversion it needed, {@code "<kind>-><rgb|luma>"} (kinds: gray, gray16, graya, palette, rgb, rgb16,
+     *     rgba, cmyk), or null when the image already had the model's channels
+     */
+    String read(Path file, float[] batch, int index) {
+        Decoded decoded = decode(file);
+        BufferedImage image = decoded.image();
+        String kind = decoded.kind();
+        String conversion = switch (kind) {
+            case "rgb" -> channels == 3 ? null : "rgb->luma";
+            case "gray", "gray16" -> channels == 1 ? null : kind + "->rgb";
+            default -> kind + (channels == 1 ? "->luma" : "->rgb");
+        };
+        // Gray (with or without alpha) for a one-channel model is written from its raster as it is.
+        boolean keepGray = channels == 1 && isComponentGray(image);
+        boolean resized = image.getWidth() != resize.width() || image.getHeight() != resize.height();
+        if (!keepGray || resized) {
+            // Also before resizing kept gray: DJL's resize draws into a new image of the same type, so gray would be
+            // color-converted, palettes requantized and TYPE_CUSTOM (e.g. gray+alpha, 16-bit) rejected.
+            image = toRgb(image);
         }
-        if (decoded.getWidth() != resize.width() || decoded.getHeight() != resize.height()) {
-            // DJL's resize draws into a new image of the same type: gray would be color-converted, palettes
-            // requantized and TYPE_CUSTOM (e.g. gray+alpha, 16-bit) rejected; plain RGB comes out exact.
-            image = factory.fromImage(toRgb(decoded)).resize(resize.width(), resize.height(), false);
+        Image pixels = factory.fromImage(image);
+        if (resized) {
+            pixels = pixels.resize(resize.width(), resize.height(), false);
         }
         if (!out.equals(resize)) {
-            image = image.getSubImage(
+            pixels = pixels.getSubImage(
                     (resize.width() - out.width()) / 2,
                     (resize.height() - out.height()) / 2,
                     out.width(),
                     out.height());
         }
-        write((BufferedImage) image.getWrappedImage(), batch, index);
+        write((BufferedImage) pixels.getWrappedImage(), batch, index);
+        return conversion;
     }
 
-    private Image decode(Path file) {
+    /** A decoded image and its kind, as named in the conversion counts. */
+    private record Decoded(BufferedImage image, String kind) {}
+
+    /**
+     * Decodes through ImageIO directly rather than DJL's {@code fromFile}: the JPEG plugin hands CMYK over already
+     * converted to RGB, and only the reader still knows the file held CMYK.
+     */
+    private static Decoded decode(Path file) {
         long size;
         try {
             size = Files.size(file);
@@ -85,16 +119,29 @@ final class ImageReader {
         if (size == 0) {
             throw CompressException.badInput(file, "cannot decode image (empty file)");
         }
-        try {
-            return factory.fromFile(file);
-        } catch (IOException e) {
-            // DJL throws a plain IOException when no ImageIO reader knows the format; decoders throw subclasses.
-            String reason = e.getClass() == IOException.class ? "unknown format" : describe(e);
-            throw CompressException.badInput(file, "cannot decode image (" + reason + ")", e);
-        } catch (RuntimeException e) {
+        BufferedImage image;
+        boolean cmyk;
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) {
+                throw CompressException.badInput(file, "cannot decode image (unknown format)");
+            }
+            javax.imageio.ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                ImageTypeSpecifier raw = reader.getRawImageType(0);
+                cmyk = raw != null && raw.getColorModel().getColorSpace().getType() == ColorSpace.TYPE_CMYK;
+                image = reader.read(0);
+            } finally {
+                reader.dispose();
+            }
+        } catch (CompressException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
             // Some ImageIO decoders fail on corrupt data with unchecked exceptions.
             throw CompressException.badInput(file, "cannot decode image (" + describe(e) + ")", e);
         }
+        return new Decoded(image, cmyk ? "cmyk" : kind(image, file));
     }
 
     private static String describe(Throwable e) {
@@ -107,23 +154,19 @@ final class ImageReader {
         return DataFiles.oneLine(text.toString());
     }
 
-    private static String describe(int imageChannels) {
-        return imageChannels == 1 ? "1 color channel (grayscale)" : "3 color channels (RGB)";
-    }
-
-    /** 1 for gray images and palettes of only grays, else 3; alpha does not count. */
-    private static int colorChannels(BufferedImage image) {
+    /** gray, gray16, graya, palette, rgb, rgb16 or rgba. */
+    private static String kind(BufferedImage image, Path file) {
         ColorModel model = image.getColorModel();
-        if (model instanceof IndexColorModel palette) {
-            for (int i = 0; i < palette.getMapSize(); i++) {
-                int r = palette.getRed(i);
-                if (r != palette.getGreen(i) || r != palette.getBlue(i)) {
-                    return 3;
-                }
-            }
-            return 1;
+        if (model instanceof IndexColorModel) {
+            return "palette";
         }
-        return isComponentGray(image) ? 1 : 3;
+        boolean wide = model.getComponentSize(0) > 8;
+        return switch (model.getColorSpace().getType()) {
+            case ColorSpace.TYPE_GRAY -> model.hasAlpha() ? "graya" : wide ? "gray16" : "gray";
+            case ColorSpace.TYPE_RGB -> model.hasAlpha() ? "rgba" : wide ? "rgb16" : "rgb";
+            default -> throw CompressException.badInput(file, "cannot decode image (color space type "
+                    + model.getColorSpace().getType() + " is neither gray nor RGB)");
+        };
     }
 
     /** A gray image stored as samples (not a palette): its values must be read from the raster. */
@@ -132,24 +175,49 @@ final class ImageReader {
         return !(model instanceof IndexColorModel) && model.getColorSpace().getType() == ColorSpace.TYPE_GRAY;
     }
 
-    /** The image as TYPE_INT_RGB with the same 8-bit values; gray is replicated to R, G and B. */
-    private static BufferedImage toRgb(BufferedImage image) {
+    /**
+     * The image as TYPE_INT_RGB with 8-bit values, converted as PIL's {@code convert("RGB")} does; for a one-channel
+     * model R = G = B = the luma PIL's {@code convert("L")} gives.
+     */
+    private BufferedImage toRgb(BufferedImage image) {
         int w = image.getWidth();
         int h = image.getHeight();
         int[] rgb;
-        if (isComponentGray(image)) {
-            rgb = image.getRaster().getSamples(0, 0, w, h, 0, (int[]) null);
-            int max = maxSample(image);
-            for (int i = 0; i < rgb.length; i++) {
-                int v = max == 255 ? rgb[i] : Math.round(rgb[i] * 255f / max);
-                rgb[i] = v << 16 | v << 8 | v;
-            }
+        if (image.getColorModel() instanceof IndexColorModel) {
+            rgb = image.getRGB(0, 0, w, h, null, 0, w); // palette entries as they are
         } else {
-            rgb = image.getRGB(0, 0, w, h, null, 0, w);
+            Raster raster = image.getRaster();
+            ColorModel model = image.getColorModel();
+            int[][] bands = new int[isComponentGray(image) ? 1 : 3][];
+            for (int b = 0; b < bands.length; b++) {
+                bands[b] = raster.getSamples(0, 0, w, h, b, (int[]) null);
+                int bits = model.getComponentSize(b);
+                for (int i = 0; i < bands[b].length; i++) {
+                    bands[b][i] = to8Bits(bands[b][i], bits);
+                }
+            }
+            rgb = new int[w * h];
+            for (int i = 0; i < rgb.length; i++) {
+                rgb[i] = bands.length == 1
+                        ? bands[0][i] * 0x010101
+                        : bands[0][i] << 16 | bands[1][i] << 8 | bands[2][i];
+            }
+        }
+        if (channels == 1 && !isComponentGray(image)) {
+            for (int i = 0; i < rgb.length; i++) {
+                int p = rgb[i];
+                int luma = ((p >> 16 & 0xFF) * 19595 + (p >> 8 & 0xFF) * 38470 + (p & 0xFF) * 7471 + 0x8000) >> 16;
+                rgb[i] = luma * 0x010101;
+            }
         }
         BufferedImage converted = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
         converted.setRGB(0, 0, w, h, rgb, 0, w);
         return converted;
+    }
+
+    /** As PIL: 16-bit samples keep their high byte; fewer bits (5-6-5 BMP) stretch to 0..255, rounding down. */
+    private static int to8Bits(int sample, int bits) {
+        return bits >= 8 ? sample >> (bits - 8) : sample * 255 / ((1 << bits) - 1);
     }
 
     private static int maxSample(BufferedImage image) {
@@ -174,7 +242,7 @@ final class ImageReader {
         for (int p = 0; p < pixels; p++) {
             int argb = rgb[p];
             for (int c = 0; c < channels; c++) {
-                // One channel here means a gray palette or replicated gray: R = G = B, so blue serves.
+                // One channel here means replicated gray or luma: R = G = B, so blue serves.
                 int shift = channels == 1 ? 0 : 16 - 8 * c;
                 int offset = nchw ? c * pixels + p : p * channels + c;
                 batch[base + offset] = normalize((argb >> shift) & 0xFF, 255, c);

@@ -47,7 +47,7 @@ class ImageDatasetTest {
         return batches;
     }
 
-    private static float[] floats(Batch batch) {
+    static float[] floats(Batch batch) {
         FloatBuffer buffer = batch.inputs().get("x").floats();
         float[] values = new float[buffer.remaining()];
         buffer.get(values);
@@ -289,22 +289,6 @@ class ImageDatasetTest {
         Path empty = Files.createFile(dir.resolve("empty.png"));
 
         assertThat(badInput(() -> single(dir, gray(2)))).hasMessage(empty + ": cannot decode image (empty file)");
-    }
-
-    @Test
-    void rgbImageForGrayInputIsAnError() {
-        Path color = TestImages.rgb(dir.resolve("color.png"), 1, 1, 0xFF0000);
-
-        assertThat(badInput(() -> single(dir, gray(1)))).hasMessage(color + ": has 3 color channels (RGB), the model "
-                + "input expects 1 (grayscale); convert the images or pass --channels");
-    }
-
-    @Test
-    void grayImageForRgbInputIsAnError() {
-        Path gray = TestImages.uniformGray(dir.resolve("g.png"), 1, 1, 3);
-
-        assertThat(badInput(() -> single(dir, raw(1, 1, 3, Layout.NCHW)))).hasMessageStartingWith(
-                gray + ": has 1 color channel (grayscale), the model input expects 3 (RGB)");
     }
 
     @Test

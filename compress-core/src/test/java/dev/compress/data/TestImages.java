@@ -41,13 +41,18 @@ final class TestImages {
 
     /** A gray PNG with an alpha channel (read back as TYPE_CUSTOM), fully opaque. */
     static Path grayAlpha(Path file, int width, int height, int... values) {
+        int[] opaque = new int[width * height];
+        Arrays.fill(opaque, 255);
+        return grayAlpha(file, width, height, values, opaque);
+    }
+
+    /** A gray PNG with an alpha channel; {@code values} and {@code alpha} row by row. */
+    static Path grayAlpha(Path file, int width, int height, int[] values, int[] alpha) {
         ComponentColorModel model = new ComponentColorModel(ColorSpace.getInstance(ColorSpace.CS_GRAY), true, false,
                 Transparency.TRANSLUCENT, DataBuffer.TYPE_BYTE);
         WritableRaster raster = model.createCompatibleWritableRaster(width, height);
         raster.setSamples(0, 0, width, height, 0, values);
-        int[] opaque = new int[width * height];
-        Arrays.fill(opaque, 255);
-        raster.setSamples(0, 0, width, height, 1, opaque);
+        raster.setSamples(0, 0, width, height, 1, alpha);
         return write(new BufferedImage(model, raster, false, null), file);
     }
 
@@ -58,13 +63,37 @@ final class TestImages {
         return write(image, file);
     }
 
+    /** An RGBA PNG (written from TYPE_INT_ARGB); {@code argb} as 0xAARRGGBB row by row. */
+    static Path argb(Path file, int width, int height, int... argb) {
+        BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_ARGB);
+        image.setRGB(0, 0, width, height, argb, 0, width);
+        return write(image, file);
+    }
+
+    /** A 16-bit RGB PNG; {@code samples} as r, g, b in 0..65535, pixel by pixel, row by row. */
+    static Path rgb16(Path file, int width, int height, int... samples) {
+        ComponentColorModel model = new ComponentColorModel(ColorSpace.getInstance(ColorSpace.CS_sRGB), false, false,
+                Transparency.OPAQUE, DataBuffer.TYPE_USHORT);
+        WritableRaster raster = model.createCompatibleWritableRaster(width, height);
+        raster.setPixels(0, 0, width, height, samples);
+        return write(new BufferedImage(model, raster, false, null), file);
+    }
+
     /** A palette PNG whose palette holds only grays; {@code indices} row by row, index i is gray level i * 16. */
     static Path grayPalette(Path file, int width, int height, int... indices) {
-        byte[] levels = new byte[16];
+        int[] levels = new int[16];
         for (int i = 0; i < 16; i++) {
-            levels[i] = (byte) (i * 16);
+            levels[i] = 0xFF000000 | i * 16 * 0x010101;
         }
-        IndexColorModel palette = new IndexColorModel(8, 16, levels, levels, levels);
+        return palette(file, width, height, levels, indices);
+    }
+
+    /**
+     * A palette PNG; {@code argb} the palette as 0xAARRGGBB (an alpha below 255 is written as a tRNS chunk),
+     * {@code indices} row by row.
+     */
+    static Path palette(Path file, int width, int height, int[] argb, int... indices) {
+        IndexColorModel palette = new IndexColorModel(8, argb.length, argb, 0, true, -1, DataBuffer.TYPE_BYTE);
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_INDEXED, palette);
         image.getRaster().setSamples(0, 0, width, height, 0, indices);
         return write(image, file);
