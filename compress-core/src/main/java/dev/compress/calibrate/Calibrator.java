@@ -10,6 +10,8 @@ import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.pipeline.ModelCheck;
+import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.FloatBuffer;
@@ -54,7 +56,7 @@ import java.util.stream.IntStream;
  * ({@link Builder#optHistogramSamples}), fetched whole. Every statistic is an exact function of the set of values
  * (see {@link Histogram}), so the table is byte-identical whatever the batch size, the number of sessions or threads.
  */
-public final class Calibrator {
+public final class Calibrator implements ModelCheck<CalibrationTable> {
     private final OnnxModel model;
     private final Dataset data;
     private final Set<String> tensors;
@@ -91,6 +93,18 @@ public final class Calibrator {
      * @throws CompressException BAD_INPUT for unreadable data, no samples, or a model ONNX Runtime cannot run
      */
     public CalibrationTable calibrate() {
+        return run(PassContext.of(progress));
+    }
+
+    @Override
+    public String id() {
+        return "calibrate";
+    }
+
+    /** Calibrates, with the context's progress instead of the builder's. */
+    @Override
+    public CalibrationTable run(PassContext context) {
+        Progress progress = context.progress();
         Set<String> graphInputs = new LinkedHashSet<>();
         for (ValueInfoProto input : model.graph().inputs()) {
             graphInputs.add(input.getName());
@@ -169,12 +183,12 @@ public final class Calibrator {
                     // one batch queued per session beyond the running ones bounds memory; statistics are exact
                     // functions of the values, so merging in any grouping gives the same table
                     while (inFlight.size() > sessions) {
-                        samples += merge(inFlight.removeFirst(), totals);
+                        samples += merge(inFlight.removeFirst(), totals, progress);
                     }
                 }
             }
             while (!inFlight.isEmpty()) {
-                samples += merge(inFlight.removeFirst(), totals);
+                samples += merge(inFlight.removeFirst(), totals, progress);
             }
         } finally {
             // after a failure, batches still running must end before their sessions close
@@ -394,7 +408,7 @@ public final class Calibrator {
         }
     }
 
-    private long merge(Future<Chunk> future, Map<String, TensorStatistics> totals) {
+    private long merge(Future<Chunk> future, Map<String, TensorStatistics> totals, Progress progress) {
         Chunk chunk;
         try {
             chunk = future.get();

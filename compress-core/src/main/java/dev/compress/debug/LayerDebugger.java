@@ -8,6 +8,8 @@ import dev.compress.graph.Graph;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.pipeline.ModelCheck;
+import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
@@ -46,7 +48,7 @@ import java.util.Set;
  *         .run();
  * }</pre>
  */
-public final class LayerDebugger {
+public final class LayerDebugger implements ModelCheck<LayerReport> {
     private static final Set<String> QDQ_OPS = Set.of("QuantizeLinear", "DequantizeLinear");
 
     private final OnnxModel fp32;
@@ -89,6 +91,17 @@ public final class LayerDebugger {
      *     activation of the fp32 model is found in the INT8 one (not a QDQ rewrite of it)
      */
     public LayerReport run() {
+        return run(PassContext.of(progress));
+    }
+
+    @Override
+    public String id() {
+        return "debug-layers";
+    }
+
+    /** Runs with the context's progress instead of the builder's. */
+    @Override
+    public LayerReport run(PassContext context) {
         if (data.size() == 0) {
             throw CompressException.badInput(data.source(), "has no samples");
         }
@@ -134,7 +147,7 @@ public final class LayerDebugger {
             fp32Fetch.removeAll(skip);
             int8Fetch.removeAll(skipInt8);
             List<Match> compared = matches;
-            data.forEachBatch(batchSize, progress, "compare layers", batch -> {
+            data.forEachBatch(batchSize, context.progress(), "compare layers", batch -> {
                 Map<String, FloatOutput> reference = a.run(batch, fp32Fetch);
                 Map<String, FloatOutput> quantized = b.run(batch, int8Fetch);
                 for (Match m : compared) {
@@ -161,7 +174,7 @@ public final class LayerDebugger {
         // worst first; equal SQNR keeps graph order, so the ranking is deterministic
         layers.sort(Comparator.comparingDouble(LayerDebugger::rankKey));
         LayerReport.Sensitivity sensitivity = calibration == null ? null
-                : ExclusionSensitivity.rank(fp32, int8, calibration, data, batchSize, progress);
+                : ExclusionSensitivity.rank(fp32, int8, calibration, data, batchSize, context.progress());
         return new LayerReport(fp32.displayName(), int8.displayName(), data.source().toString(), samples,
                 new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), layers,
                 sensitivity);

@@ -6,6 +6,8 @@ import dev.compress.Progress;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
+import dev.compress.pipeline.ModelCheck;
+import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
@@ -31,7 +33,7 @@ import java.util.Set;
  *         .evaluate();
  * }</pre>
  */
-public final class Evaluator {
+public final class Evaluator implements ModelCheck<EvalReport> {
     private final ModelRef model;
     private final Dataset data;
     private final ModelRef baseline;
@@ -61,6 +63,17 @@ public final class Evaluator {
      *     output does not fit the data's classes, naming a sample file if it has no label or cannot be read
      */
     public EvalReport evaluate() {
+        return run(PassContext.of(progress));
+    }
+
+    @Override
+    public String id() {
+        return "evaluate";
+    }
+
+    /** Runs with the context's progress instead of the builder's. */
+    @Override
+    public EvalReport run(PassContext context) {
         List<String> classes = data.classNames();
         if (classes.isEmpty()) {
             throw CompressException.badInput(data.source(),
@@ -73,7 +86,7 @@ public final class Evaluator {
         // a null baseline runner is skipped by try-with-resources
         try (Runner runner = new Runner(model, runtimeOptions, outputName);
                 Runner baselineRunner = baseline == null ? null : new Runner(baseline, runtimeOptions, outputName)) {
-            data.forEachBatch(batchSize, progress, "evaluate", batch -> {
+            data.forEachBatch(batchSize, context.progress(), "evaluate", batch -> {
                 float[] scores = runner.scores(batch, classes.size(), data);
                 float[] baselineScores = baselineRunner == null
                         ? null : baselineRunner.scores(batch, classes.size(), data);

@@ -6,6 +6,8 @@ import dev.compress.Progress;
 import dev.compress.data.Dataset;
 import dev.compress.eval.Evaluator;
 import dev.compress.graph.OnnxModel;
+import dev.compress.pipeline.ModelCheck;
+import dev.compress.pipeline.PassContext;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
@@ -27,7 +29,7 @@ import java.util.Set;
  * report.writePlot(Path.of("scan.png"));
  * }</pre>
  */
-public final class SensitivityScan {
+public final class SensitivityScan implements ModelCheck<SensitivityReport> {
     static final List<Double> DEFAULT_SPARSITIES = List.of(0.25, 0.5, 0.75, 0.9);
 
     private final OnnxModel model;
@@ -58,6 +60,17 @@ public final class SensitivityScan {
      * @throws CompressException BAD_INPUT as {@link Pruner#prune} and {@link Evaluator#evaluate} do
      */
     public SensitivityReport scan() {
+        return run(PassContext.of(progress));
+    }
+
+    @Override
+    public String id() {
+        return "prune-scan";
+    }
+
+    /** Runs with the context's progress instead of the builder's. */
+    @Override
+    public SensitivityReport run(PassContext context) {
         List<Layer> layers = Layers.find(model);
         Set<String> skip = new LinkedHashSet<>(excluded);
         // names are checked (and shared weights refused) by a dry run before any evaluation
@@ -65,10 +78,10 @@ public final class SensitivityScan {
         List<Layer> scanned = layers.stream()
                 .filter(l -> !skip.contains(l.name()) && !skip.contains(l.weight())).toList();
         int evaluations = 1 + scanned.size() * layerSparsities.size() + globalSparsities.size();
-        progress.start("sensitivity scan (evaluations)", evaluations);
+        context.progress().start("sensitivity scan (evaluations)", evaluations);
         try {
             double baseline = top1(model);
-            progress.advance(1);
+            context.progress().advance(1);
             List<SensitivityReport.LayerCurve> curves = new ArrayList<>();
             for (Layer layer : scanned) {
                 List<SensitivityReport.Point> points = new ArrayList<>();
@@ -76,7 +89,7 @@ public final class SensitivityScan {
                     OnnxModel pruned = Pruner.builder().setModel(model).setSparsity(0)
                             .optLayerSparsity(Map.of(layer.weight(), s)).build().prune().model();
                     points.add(new SensitivityReport.Point(s, top1(pruned)));
-                    progress.advance(1);
+                    context.progress().advance(1);
                 }
                 curves.add(new SensitivityReport.LayerCurve(layer.name(), layer.node().getOpType(), layer.weight(),
                         layer.elements(), points));
@@ -86,12 +99,12 @@ public final class SensitivityScan {
                 OnnxModel pruned = Pruner.builder().setModel(model).setSparsity(s).optScope(Pruner.Scope.GLOBAL)
                         .optExclude(skip).build().prune().model();
                 global.add(new SensitivityReport.Point(s, top1(pruned)));
-                progress.advance(1);
+                context.progress().advance(1);
             }
             return new SensitivityReport(model.displayName(), data.source().toString(), data.size(), baseline,
                     curves, global);
         } finally {
-            progress.finish();
+            context.progress().finish();
         }
     }
 

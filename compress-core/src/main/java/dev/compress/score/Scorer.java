@@ -4,6 +4,8 @@ import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
+import dev.compress.pipeline.ModelCheck;
+import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
@@ -34,7 +36,7 @@ import java.util.Set;
  *         .score();
  * }</pre>
  */
-public final class Scorer {
+public final class Scorer implements ModelCheck<ScoreReport> {
     /** What the compared outputs are. */
     public enum Outputs {
         /** Class scores ({@code [N, C]} or {@code [N, C, 1, 1]}): every metric. */
@@ -79,6 +81,17 @@ public final class Scorer {
      *     output shape do not fit the other model or the data, or if it cannot be loaded
      */
     public ScoreReport score() {
+        return run(PassContext.of(progress));
+    }
+
+    @Override
+    public String id() {
+        return "score";
+    }
+
+    /** Runs with the context's progress instead of the builder's. */
+    @Override
+    public ScoreReport run(PassContext context) {
         if (data.size() == 0) {
             throw CompressException.badInput(data.source(), "has no samples to score");
         }
@@ -88,7 +101,7 @@ public final class Scorer {
             // sized by the first batch's output shape
             ScoreTally[] tally = new ScoreTally[1];
             List<List<Long>> sampleShape = new ArrayList<>(1);
-            data.forEachBatch(batchSize, progress, "score", batch -> {
+            data.forEachBatch(batchSize, context.progress(), "score", batch -> {
                 FloatOutput teacherOut = t.run(batch);
                 FloatOutput studentOut = s.run(batch);
                 long[] shape = checkShapes(teacherOut, studentOut, batch.size());
