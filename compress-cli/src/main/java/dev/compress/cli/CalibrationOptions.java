@@ -6,12 +6,10 @@ import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.TypeConversionException;
 
 /** Calibration options shared by {@code quantize} and {@code calibrate}; see docs/calibration.md. */
 final class CalibrationOptions {
@@ -19,7 +17,7 @@ final class CalibrationOptions {
     CommandSpec spec;
 
     @Option(names = "--method", paramLabel = "minmax|percentile|entropy|mse", defaultValue = "minmax",
-            converter = MethodConverter.class,
+            converter = Converters.Method.class,
             description = "How activation ranges are chosen: minmax (observed extremes), percentile (clips the rarest"
                     + " values), entropy (least KL divergence, TensorRT's), mse (least squared error)."
                     + " Default: ${DEFAULT-VALUE}.")
@@ -107,18 +105,6 @@ final class CalibrationOptions {
             return CalibrationMethod.parse(name);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), "--tensor-method: " + e.getMessage());
-        }
-    }
-
-    /** Method names, any case; anything else is a usage error listing the choices. */
-    static final class MethodConverter implements ITypeConverter<CalibrationMethod> {
-        @Override
-        public CalibrationMethod convert(String value) {
-            try {
-                return CalibrationMethod.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
         }
     }
 }

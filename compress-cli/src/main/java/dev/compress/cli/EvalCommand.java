@@ -42,14 +42,8 @@ final class EvalCommand extends BaseCommand {
             description = "A reference model (e.g. the fp32 original) run on the same samples.")
     Path baseline;
 
-    private Double maxDrop;
-
-    @Option(names = "--max-drop", paramLabel = "PTS", order = 5,
-            description = "With --baseline: the largest top-1 drop allowed, in percentage points; above it the "
-                    + "command exits 4.")
-    void setMaxDrop(double value) {
-        maxDrop = Checks.maxDrop(spec, value);
-    }
+    @Mixin
+    MaxDropOption maxDrop;
 
     @Mixin
     ReportOption report;
@@ -59,7 +53,7 @@ final class EvalCommand extends BaseCommand {
 
     @Override
     public Integer call() {
-        if (maxDrop != null && baseline == null) {
+        if (maxDrop.maxDrop() != null && baseline == null) {
             throw usage("--max-drop needs --baseline MODEL (the model the drop is measured against)");
         }
         Path reportFile = report.report();
@@ -80,7 +74,7 @@ final class EvalCommand extends BaseCommand {
             evaluator.optBaseline(baseline);
         }
         EvalReport result = evaluator.build().evaluate().withPreprocessing(opened.preprocessingMap());
-        GateResult gate = maxDrop == null ? null : Gate.check(result, maxDrop);
+        GateResult gate = maxDrop.maxDrop() == null ? null : Gate.check(result, maxDrop.maxDrop());
         if (reportFile != null) {
             result.writeJson(reportFile);
         }

@@ -8,6 +8,7 @@ import dev.compress.eval.Gate;
 import dev.compress.eval.GateResult;
 import dev.compress.graph.OnnxModel;
 import java.nio.file.Path;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -25,14 +26,8 @@ final class EvalGateOptions {
             description = "Labeled data to evaluate the written model on, with the input model as baseline.")
     Path eval;
 
-    private Double maxDrop;
-
-    @Option(names = "--max-drop", paramLabel = "PTS", order = 21,
-            description = "With --eval: the largest top-1 accuracy drop allowed, in percentage points; above it "
-                    + "the command exits 4 (the model and report are still written).")
-    void setMaxDrop(double value) {
-        maxDrop = Checks.maxDrop(mixee, value);
-    }
+    @Mixin
+    MaxDropOption maxDrop;
 
     /** An evaluation and, with --max-drop, its gate (null without). */
     record Outcome(EvalReport report, GateResult gate) {
@@ -43,7 +38,7 @@ final class EvalGateOptions {
 
     /** Usage errors found before any work. */
     void check() {
-        if (maxDrop != null && eval == null) {
+        if (maxDrop.maxDrop() != null && eval == null) {
             throw new ParameterException(mixee.commandLine(), "--max-drop needs --eval DIR (data to measure the drop on)");
         }
     }
@@ -80,7 +75,7 @@ final class EvalGateOptions {
                 .evaluate()
                 .withPreprocessing(opened.preprocessingMap())
                 .withModel(output.toString());
-        return new Outcome(report, maxDrop == null ? null : Gate.check(report, maxDrop));
+        return new Outcome(report, maxDrop.maxDrop() == null ? null : Gate.check(report, maxDrop.maxDrop()));
     }
 
     /** Prints the evaluation summary and gate line, if there was an evaluation. */

@@ -4,12 +4,10 @@ import dev.compress.CompressException;
 import dev.compress.data.Preprocessing;
 import java.nio.file.Path;
 import java.util.function.Supplier;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.TypeConversionException;
 
 /**
  * Image preprocessing flags of every command that reads images. Each overrides one key of what the model's input
@@ -25,7 +23,7 @@ public final class PreprocessingOptions {
                     + " overrides the model's compress.preprocess metadata.")
     Path preprocessFile;
 
-    @Option(names = "--image-size", paramLabel = "N|HxW", order = 101, converter = SizeConverter.class,
+    @Option(names = "--image-size", paramLabel = "N|HxW", order = 101, converter = Converters.ImageSize.class,
             description = "Resize images to N x N or H x W pixels. Default: from the model input shape.")
     Preprocessing.Size imageSize;
 
@@ -61,7 +59,7 @@ public final class PreprocessingOptions {
         }
     }
 
-    @Option(names = "--layout", paramLabel = "NCHW|NHWC", order = 105, converter = LayoutConverter.class,
+    @Option(names = "--layout", paramLabel = "NCHW|NHWC", order = 105, converter = Converters.Layout.class,
             description = "Axis order of the image input. Default: from the model input shape.")
     Preprocessing.Layout layout;
 
@@ -83,29 +81,6 @@ public final class PreprocessingOptions {
             return parser.get();
         } catch (CompressException e) {
             throw new ParameterException(mixee.commandLine(), e.getMessage());
-        }
-    }
-
-    /** A core parser's one-line complaint as a conversion error, which picocli reports as a usage error. */
-    private static <T> T parse(Supplier<T> parser) {
-        try {
-            return parser.get();
-        } catch (CompressException e) {
-            throw new TypeConversionException(e.getMessage());
-        }
-    }
-
-    static final class SizeConverter implements ITypeConverter<Preprocessing.Size> {
-        @Override
-        public Preprocessing.Size convert(String value) {
-            return parse(() -> Preprocessing.parseSize(value));
-        }
-    }
-
-    static final class LayoutConverter implements ITypeConverter<Preprocessing.Layout> {
-        @Override
-        public Preprocessing.Layout convert(String value) {
-            return parse(() -> Preprocessing.Layout.parse(value));
         }
     }
 }

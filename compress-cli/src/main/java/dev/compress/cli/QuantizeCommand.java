@@ -17,10 +17,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.TypeConversionException;
 
 /**
  * {@code compress quantize}: static INT8 quantization calibrated on sample data (or dynamic INT8), optionally
@@ -64,7 +62,7 @@ final class QuantizeCommand extends BaseCommand {
                     + "ONNX Runtime quantizes activations on each call. Needs no calibration data.")
     boolean dynamic;
 
-    @Option(names = "--dynamic-format", paramLabel = "FORMAT", order = 5, converter = DynamicFormatConverter.class,
+    @Option(names = "--dynamic-format", paramLabel = "FORMAT", order = 5, converter = Converters.Dynamic.class,
             description = "With --dynamic: matmul-integer (default; fastest here, see docs/transformers.md), qdq, "
                     + "or weight-only.")
     DynamicFormat dynamicFormat;
@@ -88,7 +86,7 @@ final class QuantizeCommand extends BaseCommand {
     OutputOptions output;
 
     @Option(names = "--activations", paramLabel = "uint8|int8", order = 10, defaultValue = "uint8",
-            converter = ActivationTypeConverter.class,
+            converter = Converters.Activations.class,
             description = "Activation type: uint8 (asymmetric) or int8 (symmetric). Default: ${DEFAULT-VALUE}.")
     ActivationType activations;
 
@@ -219,29 +217,5 @@ final class QuantizeCommand extends BaseCommand {
         StringBuilder text = new StringBuilder("(");
         ops.forEach((op, n) -> text.append(text.length() > 1 ? ", " : "").append(op).append(' ').append(n));
         return text.append(')').toString();
-    }
-
-    /** {@code matmul-integer} / {@code qdq} / {@code weight-only}; anything else is a usage error. */
-    static final class DynamicFormatConverter implements ITypeConverter<DynamicFormat> {
-        @Override
-        public DynamicFormat convert(String value) {
-            try {
-                return DynamicFormat.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
-    }
-
-    /** {@code uint8} / {@code int8}, any case; anything else is a usage error listing the choices. */
-    static final class ActivationTypeConverter implements ITypeConverter<ActivationType> {
-        @Override
-        public ActivationType convert(String value) {
-            try {
-                return ActivationType.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
     }
 }
