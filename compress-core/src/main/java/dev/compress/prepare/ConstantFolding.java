@@ -33,32 +33,43 @@ import java.util.Set;
  * would compute.
  */
 final class ConstantFolding {
-    /** Results larger than this stay computed at run time, as ONNX Runtime's own folding would bloat the file. */
+    /** Results larger than this stay computed at run time, so folding never adds more than 4 MB (float) a value. */
     static final long MAX_FOLDED_ELEMENTS = 1L << 20;
 
-    /** Deterministic, shape-preserving-or-reshaping ops worth folding; no random, no control flow, no quantization. */
+    /**
+     * Deterministic arithmetic, shape and indexing ops; no randomness, no control flow, and no DequantizeLinear, so the
+     * weights of a quantized model stay quantized.
+     */
     private static final Set<String> SAFE = Set.of("Identity", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten",
             "Concat", "Gather", "Shape", "Size", "Slice", "Transpose", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt",
             "Reciprocal", "ConstantOfShape", "Range", "Equal", "Where", "Floor", "Ceil");
 
     private final OnnxModel model;
     private final Graph graph;
-    private final List<PreparationReport.Left> left;
-    int constants;
-    int shapes;
+    /** What the last round left: earlier rounds' entries may have been folded since. */
+    private final List<PreparationReport.Left> left = new ArrayList<>();
+    private int constants;
+    private int shapes;
 
-    private ConstantFolding(OnnxModel model, List<PreparationReport.Left> left) {
+    private ConstantFolding(OnnxModel model) {
         this.model = model;
         this.graph = model.graph();
-        this.left = left;
     }
 
     /** Folds what it can in {@code model}'s graph; returns {constants folded, shapes folded}. */
     static int[] apply(OnnxModel model, List<PreparationReport.Left> left) {
-        ConstantFolding folding = new ConstantFolding(model, left);
+        ConstantFolding folding = new ConstantFolding(model);
         folding.constants += folding.graph.promoteConstants().size();
-        folding.foldShapes();
         folding.foldSafeOps();
+        // a folded shape can make a Reshape target constant, which gives the shapes after it: repeat until stable
+        int before;
+        do {
+            before = folding.shapes;
+            folding.left.clear();
+            folding.foldShapes();
+            folding.foldSafeOps();
+        } while (folding.shapes > before);
+        left.addAll(folding.left);
         return new int[] {folding.constants, folding.shapes};
     }
 
@@ -240,7 +251,13 @@ final class ConstantFolding {
         if (candidates.isEmpty()) {
             return;
         }
-        Map<String, TensorProto> values = ConstantEvaluator.evaluate(evaluationModel(candidates));
+        Map<String, TensorProto> values;
+        try {
+            values = ConstantEvaluator.evaluate(evaluationModel(candidates));
+        } catch (CompressException e) {
+            // the unprepared model would fail the same way when run
+            throw CompressException.badInput(model.source().orElse(null), e.getMessage(), e);
+        }
         Set<String> folded = new HashSet<>(graph.initializers().keySet());
         for (NodeProto node : candidates) {
             String reason = null;

@@ -410,6 +410,29 @@ class GraphPreparationTest {
                                 "the output of Conv->raw has other readers"));
     }
 
+    @Test
+    void resultsOverTheSizeLimitStayComputed() {
+        GraphProto graph = GraphProto.newBuilder().setName("big")
+                .addInput(value("x", FLOAT, "batch", 1024L))
+                .addOutput(value("y", FLOAT, "batch", 1024L))
+                .addInitializer(random("A", 51, -1, 1, 513, 1024))
+                .addInitializer(random("B", 52, -1, 1, 513, 1024))
+                .addNode(op("Concat", List.of("A", "B"), "AB").addAttribute(Nodes.intAttribute("axis", 0)))
+                .addNode(op("ReduceMean", List.of("AB"), "m").addAttribute(ints("axes", 0))
+                        .addAttribute(Nodes.intAttribute("keepdims", 0)))
+                .addNode(op("Add", List.of("x", "m"), "y"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        assertThat(result.provenance()).isNull();
+        assertThat(result.model().toBytes()).isEqualTo(original.toBytes());
+        assertThat(result.report().left()).singleElement().satisfies(left -> {
+            assertThat(left.op()).isEqualTo("Concat");
+            assertThat(left.reason()).isEqualTo("its result has 1050624 elements, over the 1048576 folded at most");
+        });
+    }
+
     /** The shipped fixtures are clean torch exports: nothing to do, the model comes back byte for byte. */
     @ParameterizedTest
     @ValueSource(strings = {"cnn-fp32.onnx", "resnet-fp32.onnx"})
