@@ -19,8 +19,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -84,8 +86,11 @@ final class ConstantFolding {
     }
 
     private void foldShapes() {
+        // a graph output stays a node's output: folding it would make it an initializer
         List<NodeProto> shapeNodes = graph.nodes().stream()
-                .filter(n -> GraphPreparation.isOp(n, "Shape") && !isConstant(n.getInput(0))).toList();
+                .filter(n -> GraphPreparation.isOp(n, "Shape") && !isConstant(n.getInput(0))
+                        && !GraphPreparation.isGraphOutput(graph, n.getOutput(0)))
+                .toList();
         if (shapeNodes.isEmpty()) {
             return;
         }
@@ -112,7 +117,8 @@ final class ConstantFolding {
             for (NodeProto reader : index.consumers(output)) {
                 long[] picked = gatheredIndices(reader, output);
                 Dim[] gathered = picked == null ? null : pick(sliced, picked);
-                if (gathered == null || !Arrays.stream(gathered).allMatch(Dim::isStatic)) {
+                if (gathered == null || !Arrays.stream(gathered).allMatch(Dim::isStatic)
+                        || GraphPreparation.isGraphOutput(graph, reader.getOutput(0))) {
                     readers++;
                     continue;
                 }
@@ -259,6 +265,7 @@ final class ConstantFolding {
             throw CompressException.badInput(model.source().orElse(null), e.getMessage(), e);
         }
         Set<String> folded = new HashSet<>(graph.initializers().keySet());
+        Set<NodeProto> removed = Collections.newSetFromMap(new IdentityHashMap<>());
         for (NodeProto node : candidates) {
             String reason = null;
             for (String output : node.getOutputList()) {
@@ -277,13 +284,14 @@ final class ConstantFolding {
                 left.add(GraphPreparation.left(node, reason));
                 continue;
             }
-            graph.nodes().remove(node);
+            removed.add(node);
             for (String output : node.getOutputList()) {
                 graph.putInitializer(values.get(output));
                 folded.add(output);
             }
             constants++;
         }
+        graph.nodes().removeIf(removed::contains);
     }
 
     /** The candidates alone, reading the initializers they need and returning every value they compute. */
