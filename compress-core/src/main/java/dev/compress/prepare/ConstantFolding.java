@@ -307,9 +307,10 @@ final class ConstantFolding {
             }
             node.getOutputList().forEach(out -> body.addOutput(ValueInfoProto.newBuilder().setName(out)));
         }
-        ModelProto.Builder proto = ModelProto.newBuilder().setIrVersion(model.irVersion()).setGraph(body);
-        model.opsets().forEach((domain, version) -> proto.addOpsetImport(
-                OperatorSetIdProto.newBuilder().setDomain(domain).setVersion(version)));
-        return proto.build();
+        // candidates are all default-domain ops: custom domains are not imported, so ONNX Runtime needs no custom ops
+        return ModelProto.newBuilder().setIrVersion(model.irVersion()).setGraph(body)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(OnnxModel.DEFAULT_DOMAIN)
+                        .setVersion(model.opset(OnnxModel.DEFAULT_DOMAIN)))
+                .build();
     }
 }
