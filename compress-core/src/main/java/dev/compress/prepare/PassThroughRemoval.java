@@ -54,7 +54,7 @@ final class PassThroughRemoval {
                 renameProducer(graph, in, out);
             } else {
                 left.add(GraphPreparation.left(node, "writes graph output '" + out + "' and its input '" + in
-                        + "' is not the sole output of a node"));
+                        + "' is a graph input, an initializer or another graph output"));
                 continue;
             }
             if (identity) {

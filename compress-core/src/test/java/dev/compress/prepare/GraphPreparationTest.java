@@ -404,7 +404,8 @@ class GraphPreparationTest {
         assertThat(result.report().left()).extracting(PreparationReport.Left::op, PreparationReport.Left::reason)
                 .containsExactly(
                         tuple("Identity",
-                                "writes graph output 'pass' and its input 'x' is not the sole output of a node"),
+                                "writes graph output 'pass' and its input 'x' is a graph input, an initializer or"
+                                        + " another graph output"),
                         tuple("Dropout", "its mask output is read"),
                         tuple("BatchNormalization",
                                 "the output of Conv->raw has other readers"));
