@@ -220,8 +220,10 @@ public final class Graph {
             }
         }
 
-        // Subgraphs (If/Loop/Scan bodies) may read outer tensors by name without declaring them.
+        // Subgraphs (If/Loop/Scan bodies) may read outer tensors by name without declaring them, in a node or as
+        // a body output.
         private static void collectSubgraphInputs(GraphProto graph, Set<String> read) {
+            graph.getOutputList().forEach(output -> read.add(output.getName()));
             for (NodeProto node : graph.getNodeList()) {
                 read.addAll(node.getInputList());
                 for (AttributeProto attr : node.getAttributeList()) {

@@ -24,13 +24,13 @@ import java.util.Random;
 import java.util.function.IntFunction;
 
 /** Small graphs built with the project's own graph model, deterministic data for them, and ORT comparisons. */
-final class TestGraphs {
-    static final int FLOAT = TensorProto.DataType.FLOAT_VALUE;
+public final class TestGraphs {
+    public static final int FLOAT = TensorProto.DataType.FLOAT_VALUE;
 
     private TestGraphs() {}
 
     /** A typed value; each dim is a Long (fixed) or a String (symbolic). */
-    static ValueInfoProto value(String name, int type, Object... dims) {
+    public static ValueInfoProto value(String name, int type, Object... dims) {
         TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
         for (Object d : dims) {
             TensorShapeProto.Dimension.Builder dim = TensorShapeProto.Dimension.newBuilder();
@@ -59,7 +59,7 @@ final class TestGraphs {
         return Tensors.floats(name, new long[] {rows, cols}, weights((int) (rows * cols), seed));
     }
 
-    static OnnxModel model(GraphProto graph, long opset) {
+    public static OnnxModel model(GraphProto graph, long opset) {
         return OnnxModel.of(ModelProto.newBuilder().setIrVersion(opset >= 21 ? 10 : 8)
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
                 .setGraph(graph).build());

@@ -1,0 +1,147 @@
+package dev.compress.prepare;
+
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.pipeline.ModelPass;
+import dev.compress.pipeline.PassContext;
+import dev.compress.pipeline.PassResult;
+import dev.compress.pipeline.Provenance;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Makes an exported graph quantizable, as ONNX Runtime's {@code quant_pre_process} does: removes Identity and
+ * inference Dropout, folds constants and static shapes, folds BatchNormalization into the layer before it,
+ * deduplicates equal initializers and removes what nobody reads. The outputs stay the same within float rounding;
+ * graph input and output names never change. See docs/prepare.md.
+ */
+public final class GraphPreparation implements ModelPass<PreparationReport> {
+    public static final String ID = "prepare";
+    static final String PROVENANCE = "compress.preparation";
+
+    public GraphPreparation() {}
+
+    @Override
+    public String id() {
+        return ID;
+    }
+
+    @Override
+    public PassResult<PreparationReport> apply(OnnxModel model, PassContext context) {
+        OnnxModel prepared = model.copy();
+        Graph graph = prepared.graph();
+        int nodesBefore = graph.nodes().size();
+        Set<String> initializersBefore = new HashSet<>(graph.initializers().keySet());
+        List<PreparationReport.Left> left = new ArrayList<>();
+
+        int[] passThrough = PassThroughRemoval.apply(graph, left);
+        int[] folded = ConstantFolding.apply(prepared, left);
+        int batchNorms = BatchNormFolding.apply(graph, left);
+        int deadNodes = removeDeadNodes(graph);
+        int unusedInitializers = removeUnusedInitializers(graph, initializersBefore);
+        int duplicates = deduplicateInitializers(graph);
+
+        PreparationReport report = new PreparationReport(model.displayName(), nodesBefore, graph.nodes().size(),
+                passThrough[0], passThrough[1], folded[0], folded[1], batchNorms, duplicates, deadNodes,
+                unusedInitializers, left);
+        if (!report.changed()) {
+            // nothing rewritten: the input itself, not a re-serialization of intermediate edits
+            return new PassResult<>(model.copy(), report, null);
+        }
+        removeStaleValueInfos(graph);
+        return new PassResult<>(prepared, report, new Provenance(PROVENANCE, new LinkedHashMap<>(report.counts())));
+    }
+
+    static boolean isOp(NodeProto node, String opType) {
+        return node.getOpType().equals(opType) && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"));
+    }
+
+    static PreparationReport.Left left(NodeProto node, String reason) {
+        return new PreparationReport.Left(Nodes.describe(node), node.getOpType(), reason);
+    }
+
+    /** Whether {@code tensor} is a declared graph input (an initializer listed there can be overridden). */
+    static boolean isGraphInput(Graph graph, String tensor) {
+        return graph.declaredInputs().stream().anyMatch(input -> input.getName().equals(tensor));
+    }
+
+    static boolean isGraphOutput(Graph graph, String tensor) {
+        return graph.outputs().stream().anyMatch(output -> output.getName().equals(tensor));
+    }
+
+    /** Initializers equal in type, dims and data to an earlier one are read under the earlier one's name. */
+    private static int deduplicateInitializers(Graph graph) {
+        Map<TensorProto, String> first = new HashMap<>();
+        Map<String, String> renames = new HashMap<>();
+        for (TensorProto tensor : graph.initializers().values()) {
+            String name = tensor.getName();
+            if (isGraphInput(graph, name) || isGraphOutput(graph, name)) {
+                continue;
+            }
+            // protobuf equality compares the data bytes; the raw_data ByteString is shared, not copied
+            String kept = first.putIfAbsent(tensor.toBuilder().clearName().clearDocString().build(), name);
+            if (kept != null) {
+                renames.put(name, kept);
+            }
+        }
+        graph.initializers().keySet().removeAll(renames.keySet());
+        Uses.rename(graph, renames);
+        return renames.size();
+    }
+
+    /** Removes nodes none of whose outputs is a graph output or read by a remaining node. */
+    private static int removeDeadNodes(Graph graph) {
+        Set<String> graphOutputs = new HashSet<>();
+        graph.outputs().forEach(output -> graphOutputs.add(output.getName()));
+        Graph.Index index = graph.index();
+        Set<NodeProto> dead = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<NodeProto> nodes = graph.nodes();
+        // readers come after their producers, so walking backwards sees every reader's fate first
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            NodeProto node = nodes.get(i);
+            boolean read = node.getOutputCount() == 0 || node.getOutputList().stream().anyMatch(output ->
+                    graphOutputs.contains(output)
+                            || index.consumers(output).stream().anyMatch(reader -> !dead.contains(reader)));
+            if (!read) {
+                dead.add(node);
+            }
+        }
+        nodes.removeIf(dead::contains);
+        return dead.size();
+    }
+
+    /**
+     * Removes initializers no node reads (declared inputs stay: they are part of the interface); counts those the
+     * input model had, not intermediate values folding produced.
+     */
+    private static int removeUnusedInitializers(Graph graph, Set<String> before) {
+        Graph.Index index = graph.index();
+        int removed = 0;
+        for (Iterator<String> names = graph.initializers().keySet().iterator(); names.hasNext(); ) {
+            String name = names.next();
+            if (index.consumers(name).isEmpty() && !isGraphOutput(graph, name) && !isGraphInput(graph, name)) {
+                names.remove();
+                removed += before.contains(name) ? 1 : 0;
+            }
+        }
+        return removed;
+    }
+
+    /** Drops the recorded shapes of tensors that no longer exist. */
+    private static void removeStaleValueInfos(Graph graph) {
+        Set<String> present = new HashSet<>(graph.initializers().keySet());
+        graph.nodes().forEach(node -> present.addAll(node.getOutputList()));
+        graph.valueInfos().removeIf(info -> !present.contains(info.getName()));
+    }
+}

@@ -1,0 +1,470 @@
+package dev.compress.prepare;
+
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.model;
+import static dev.compress.quantize.TestGraphs.value;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
+
+import dev.compress.data.Batch;
+import dev.compress.data.Dataset;
+import dev.compress.data.HostTensor;
+import dev.compress.data.ImageDataset;
+import dev.compress.data.ModelInputs;
+import dev.compress.data.Preprocessing;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.GraphProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.pipeline.PassContext;
+import dev.compress.pipeline.PassResult;
+import dev.compress.pipeline.Passes;
+import dev.compress.pipeline.Pipeline;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.RuntimeOptions;
+import dev.compress.testing.TestData;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Each rewrite on a small graph with the pattern exporters write: original and prepared models run in ONNX Runtime
+ * on the same random inputs and agree within 1e-5 of the output's magnitude, and the pattern is gone.
+ */
+class GraphPreparationTest {
+    private static final double TOLERANCE = 1e-5;
+
+    private static PassResult<PreparationReport> prepare(OnnxModel model) {
+        return new GraphPreparation().apply(model, PassContext.silent());
+    }
+
+    private static List<String> ops(OnnxModel model) {
+        return model.graph().nodes().stream().map(NodeProto::getOpType).toList();
+    }
+
+    private static NodeProto node(OnnxModel model, String opType) {
+        return model.graph().nodes().stream().filter(n -> n.getOpType().equals(opType)).findFirst().orElseThrow();
+    }
+
+    private static TensorProto random(String name, long seed, double low, double high, long... dims) {
+        Random random = new Random(seed);
+        float[] values = new float[(int) Arrays.stream(dims).reduce(1, (a, b) -> a * b)];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) (low + (high - low) * random.nextDouble());
+        }
+        return Tensors.floats(name, dims, values);
+    }
+
+    private static AttributeProto ints(String name, long... values) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS)
+                .addAllInts(Arrays.stream(values).boxed().toList()).build();
+    }
+
+    private static NodeProto.Builder op(String opType, List<String> inputs, String output) {
+        return Nodes.node(opType, opType + "->" + output, inputs, List.of(output));
+    }
+
+    /**
+     * Largest |prepared - original| over all outputs, relative to the largest |original|, on gaussian inputs of the
+     * given shapes (seeded); both run without ONNX Runtime's own graph rewrites, so the graphs are compared as written.
+     */
+    private static double relativeDifference(OnnxModel original, OnnxModel prepared, Map<String, long[]> shapes) {
+        Random random = new Random(42);
+        Map<String, HostTensor> inputs = new LinkedHashMap<>();
+        shapes.forEach((name, shape) -> {
+            float[] x = new float[(int) HostTensor.elementCount(shape)];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) random.nextGaussian();
+            }
+            inputs.put(name, HostTensor.ofFloats(shape, x));
+        });
+        int n = (int) shapes.values().iterator().next()[0];
+        Batch batch = new Batch(inputs, new int[n], Collections.nCopies(n, Path.of("random")));
+        return relativeDifference(original, prepared, List.of(batch).iterator());
+    }
+
+    private static double relativeDifference(OnnxModel original, OnnxModel prepared, Iterator<Batch> batches) {
+        RuntimeOptions plain = RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.NONE);
+        double maxDiff = 0;
+        double maxValue = 0;
+        try (OrtModel a = OrtModel.open(original, plain); OrtModel b = OrtModel.open(prepared, plain)) {
+            assertThat(b.outputNames()).isEqualTo(a.outputNames());
+            while (batches.hasNext()) {
+                Batch batch = batches.next();
+                Map<String, OrtModel.FloatOutput> expected = a.run(batch);
+                Map<String, OrtModel.FloatOutput> actual = b.run(batch);
+                for (String name : expected.keySet()) {
+                    float[] e = expected.get(name).values();
+                    float[] p = actual.get(name).values();
+                    assertThat(actual.get(name).shape()).isEqualTo(expected.get(name).shape());
+                    for (int i = 0; i < e.length; i++) {
+                        maxDiff = Math.max(maxDiff, Math.abs(e[i] - p[i]));
+                        maxValue = Math.max(maxValue, Math.abs(e[i]));
+                    }
+                }
+            }
+        }
+        assertThat(maxValue).isPositive();
+        return maxDiff / maxValue;
+    }
+
+    /** torch 1.13 writes an equal bias once and feeds the second Conv through an Identity; Dropout stays in. */
+    @Test
+    void identityAndDropoutGoAndGraphOutputNamesStay() {
+        GraphProto graph = GraphProto.newBuilder().setName("identity")
+                .addInput(value("x", FLOAT, "batch", 3L, 8L, 8L))
+                .addOutput(value("y", FLOAT, "batch", 4L, 6L, 6L))
+                .addInitializer(random("W1", 1, -1, 1, 4, 3, 3, 3))
+                .addInitializer(random("W2", 2, -1, 1, 4, 3, 3, 3))
+                .addInitializer(random("b1", 3, -1, 1, 4))
+                .addInitializer(Tensors.floats("ratio", new long[0], new float[] {0.5f}))
+                .addNode(op("Identity", List.of("b1"), "b2"))
+                .addNode(op("Conv", List.of("x", "W1", "b1"), "c1"))
+                .addNode(op("Conv", List.of("x", "W2", "b2"), "c2"))
+                .addNode(op("Add", List.of("c1", "c2"), "s"))
+                .addNode(op("Dropout", List.of("s", "ratio"), "d"))
+                .addNode(op("Relu", List.of("d"), "r"))
+                .addNode(op("Identity", List.of("r"), "y"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(ops(prepared)).containsExactly("Conv", "Conv", "Add", "Relu");
+        assertThat(result.report().identityRemoved()).isEqualTo(2);
+        assertThat(result.report().dropoutRemoved()).isEqualTo(1);
+        NodeProto secondConv = prepared.graph().nodes().get(1);
+        assertThat(prepared.graph().initializers()).containsKey(secondConv.getInput(2));
+        assertThat(node(prepared, "Relu").getOutput(0)).isEqualTo("y");
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {3, 3, 8, 8})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
+    @Test
+    void constantsAndComputationsOnThemFold() {
+        GraphProto graph = GraphProto.newBuilder().setName("constants")
+                .addInput(value("x", FLOAT, "batch", 6L))
+                .addOutput(value("y", FLOAT, "batch", 4L))
+                .addInitializer(random("b0", 4, -1, 1, 4))
+                .addNode(constant("W_flat", random("", 5, -1, 1, 24)))
+                .addNode(constant("shape", Tensors.int64s("", new long[] {2}, new long[] {6, 4})))
+                .addNode(constant("half", Tensors.floats("", new long[0], new float[] {0.5f})))
+                .addNode(constant("steps", Tensors.int64s("", new long[] {4}, new long[] {1, 2, 3, 4})))
+                .addNode(op("Reshape", List.of("W_flat", "shape"), "W"))
+                .addNode(op("Mul", List.of("b0", "half"), "b"))
+                .addNode(op("Cast", List.of("steps"), "steps_f").addAttribute(Nodes.intAttribute("to", FLOAT)))
+                .addNode(op("Add", List.of("b", "steps_f"), "bias"))
+                .addNode(op("MatMul", List.of("x", "W"), "m"))
+                .addNode(op("Add", List.of("m", "bias"), "y"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(ops(prepared)).containsExactly("MatMul", "Add");
+        assertThat(result.report().constantsFolded()).isEqualTo(8); // 4 Constant nodes, Reshape, Mul, Cast, Add
+        assertThat(Tensors.dims(prepared.graph().initializer(node(prepared, "MatMul").getInput(1)).orElseThrow()))
+                .containsExactly(6, 4);
+        assertThat(prepared.graph().initializers().keySet()).containsExactlyInAnyOrder("W", "bias");
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {5, 6})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
+    private static NodeProto.Builder constant(String output, TensorProto value) {
+        return op("Constant", List.of(), output).addAttribute(AttributeProto.newBuilder().setName("value")
+                .setType(AttributeProto.AttributeType.TENSOR).setT(value));
+    }
+
+    /**
+     * shufflenet_v2's channel shuffle as torch exports it without folding: Shape, Gathers, Unsqueezes and Concats
+     * compute the Reshape targets from the activation's shape. With a static batch all of it folds; with a symbolic
+     * batch only the static dimensions do, and the batch stays computed.
+     */
+    @ParameterizedTest(name = "symbolic batch: {0}")
+    @ValueSource(booleans = {false, true})
+    void shapeSubgraphsFoldUpToASymbolicBatch(boolean symbolicBatch) {
+        Object batch = symbolicBatch ? "batch" : 2L;
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("shuffle")
+                .addInput(value("x", FLOAT, batch, 4L, 6L, 6L))
+                .addOutput(value("y", FLOAT, batch, 4L, 6L, 6L))
+                .addInitializer(Tensors.int64s("two", new long[0], new long[] {2}))
+                .addInitializer(Tensors.int64s("two_1d", new long[] {1}, new long[] {2}))
+                .addInitializer(Tensors.int64s("minus_one", new long[] {1}, new long[] {-1}))
+                .addInitializer(Tensors.int64s("axes0", new long[] {1}, new long[] {0}))
+                .addNode(op("Relu", List.of("x"), "h"))
+                .addNode(op("Shape", List.of("h"), "s"));
+        for (int d = 0; d < 4; d++) {
+            graph.addInitializer(Tensors.int64s("i" + d, new long[0], new long[] {d}))
+                    .addNode(op("Gather", List.of("s", "i" + d), "g" + d));
+            if (d == 1) {
+                graph.addNode(op("Div", List.of("g1", "two"), "half"));
+            }
+            graph.addNode(op("Unsqueeze", List.of(d == 1 ? "half" : "g" + d, "axes0"), "u" + d));
+        }
+        graph.addNode(op("Concat", List.of("u0", "two_1d", "u1", "u2", "u3"), "shape5")
+                        .addAttribute(Nodes.intAttribute("axis", 0)))
+                .addNode(op("Reshape", List.of("h", "shape5"), "r"))
+                .addNode(op("Transpose", List.of("r"), "t").addAttribute(ints("perm", 0, 2, 1, 3, 4)))
+                .addNode(op("Concat", List.of("u0", "minus_one", "u2", "u3"), "shape4")
+                        .addAttribute(Nodes.intAttribute("axis", 0)))
+                .addNode(op("Reshape", List.of("t", "shape4"), "y"));
+        if (!symbolicBatch) {
+            // a recorded shape is used as it is; without one, ONNX Runtime infers it
+            graph.addValueInfo(value("h", FLOAT, 2L, 4L, 6L, 6L));
+        }
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        long[] shape = {symbolicBatch ? 3 : 2, 4, 6, 6};
+        assertThat(relativeDifference(original, prepared, Map.of("x", shape))).isLessThanOrEqualTo(TOLERANCE);
+        if (symbolicBatch) {
+            // the batch: Shape -> Gather(0) -> Unsqueeze -> both Concats stay; dims 1..3 and the Div fold
+            assertThat(ops(prepared)).containsExactly("Relu", "Shape", "Gather", "Unsqueeze", "Concat", "Reshape",
+                    "Transpose", "Concat", "Reshape");
+            assertThat(result.report().shapeSubgraphsFolded()).isEqualTo(3);
+            assertThat(result.report().constantsFolded()).isEqualTo(4); // the Div and three Unsqueezes
+            assertThat(result.report().left()).singleElement().satisfies(left -> {
+                assertThat(left.op()).isEqualTo("Shape");
+                assertThat(left.reason()).contains("symbolic ('batch')");
+            });
+        } else {
+            assertThat(ops(prepared)).containsExactly("Relu", "Reshape", "Transpose", "Reshape");
+            assertThat(result.report().shapeSubgraphsFolded()).isEqualTo(1);
+            assertThat(result.report().constantsFolded()).isEqualTo(11); // Gathers, Div, Unsqueezes, Concats
+            assertThat(result.report().left()).isEmpty();
+            for (NodeProto reshape : prepared.graph().nodes()) {
+                if (reshape.getOpType().equals("Reshape")) {
+                    assertThat(prepared.graph().initializers()).containsKey(reshape.getInput(1));
+                }
+            }
+        }
+    }
+
+    private static NodeProto.Builder batchNorm(String input, String output, long seed) {
+        return op("BatchNormalization", List.of(input, "gamma" + seed, "beta" + seed, "mean" + seed, "var" + seed),
+                output).addAttribute(AttributeProto.newBuilder().setName("epsilon")
+                .setType(AttributeProto.AttributeType.FLOAT).setF(seed % 2 == 0 ? 1e-5f : 1e-3f));
+    }
+
+    private static GraphProto.Builder addBatchNormParameters(GraphProto.Builder graph, int channels, long seed) {
+        return graph.addInitializer(random("gamma" + seed, seed, 0.5, 1.5, channels))
+                .addInitializer(random("beta" + seed, seed + 100, -0.5, 0.5, channels))
+                .addInitializer(random("mean" + seed, seed + 200, -0.5, 0.5, channels))
+                .addInitializer(random("var" + seed, seed + 300, 0.1, 2, channels));
+    }
+
+    @Test
+    void batchNormalizationFoldsIntoConvConvTransposeAndGemm() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("bn")
+                .addInput(value("x", FLOAT, "batch", 3L, 8L, 8L))
+                .addInput(value("x2", FLOAT, "batch", 5L))
+                .addOutput(value("ya", FLOAT, "batch", 4L, 8L, 8L))
+                .addOutput(value("yb", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("yc", FLOAT, "batch", 6L, 16L, 16L))
+                .addOutput(value("yd", FLOAT, "batch", 7L))
+                .addOutput(value("ye", FLOAT, "batch", 7L))
+                .addInitializer(random("Wa", 11, -1, 1, 4, 3, 3, 3))
+                .addInitializer(random("ba", 12, -1, 1, 4))
+                .addInitializer(random("Wb", 13, -1, 1, 4, 3, 3, 3))
+                .addInitializer(random("Wc", 14, -1, 1, 4, 3, 2, 2))
+                .addInitializer(random("Wd", 15, -1, 1, 7, 5))
+                .addInitializer(random("bd", 16, -1, 1, 7))
+                .addInitializer(random("We", 17, -1, 1, 5, 7))
+                // Conv with bias and padding -> BN -> Relu
+                .addNode(op("Conv", List.of("x", "Wa", "ba"), "ca").addAttribute(ints("pads", 1, 1, 1, 1)))
+                .addNode(batchNorm("ca", "na", 1))
+                .addNode(op("Relu", List.of("na"), "ya"))
+                // Conv without bias -> BN writing a graph output
+                .addNode(op("Conv", List.of("x", "Wb"), "cb"))
+                .addNode(batchNorm("cb", "yb", 2))
+                // grouped ConvTranspose, stride 2
+                .addNode(op("ConvTranspose", List.of("ya", "Wc"), "cc").addAttribute(Nodes.intAttribute("group", 2))
+                        .addAttribute(ints("strides", 2, 2)))
+                .addNode(batchNorm("cc", "yc", 3))
+                // Gemm with transposed weight and bias; Gemm without either
+                .addNode(op("Gemm", List.of("x2", "Wd", "bd"), "gd").addAttribute(Nodes.intAttribute("transB", 1)))
+                .addNode(batchNorm("gd", "yd", 4))
+                .addNode(op("Gemm", List.of("x2", "We"), "ge"))
+                .addNode(batchNorm("ge", "ye", 5));
+        addBatchNormParameters(graph, 4, 1);
+        addBatchNormParameters(graph, 4, 2);
+        addBatchNormParameters(graph, 6, 3);
+        addBatchNormParameters(graph, 7, 4);
+        addBatchNormParameters(graph, 7, 5);
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(result.report().batchNormsFolded()).isEqualTo(5);
+        assertThat(ops(prepared)).containsExactly("Conv", "Relu", "Conv", "ConvTranspose", "Gemm", "Gemm");
+        for (NodeProto layer : prepared.graph().nodes()) {
+            if (!layer.getOpType().equals("Relu")) {
+                assertThat(layer.getInputCount()).isEqualTo(3);
+                assertThat(prepared.graph().initializers()).containsKeys(layer.getInput(1), layer.getInput(2));
+            }
+        }
+        assertThat(prepared.graph().initializers().keySet()).noneMatch(name -> name.startsWith("gamma"));
+        assertThat(relativeDifference(original, prepared,
+                Map.of("x", new long[] {2, 3, 8, 8}, "x2", new long[] {2, 5}))).isLessThanOrEqualTo(TOLERANCE);
+    }
+
+    /** An If body reads the duplicate by its outer name: it reads the kept one afterwards. */
+    @Test
+    void equalInitializersAreMergedIncludingReadsFromSubgraphs() {
+        TensorProto c1 = random("c1", 21, -1, 1, 4);
+        GraphProto thenBranch = GraphProto.newBuilder().setName("then")
+                .addNode(op("Mul", List.of("x", "c2"), "t_out")).addOutput(value("t_out", FLOAT, "batch", 4L)).build();
+        GraphProto elseBranch = GraphProto.newBuilder().setName("else")
+                .addNode(op("Add", List.of("x", "c2"), "e_out")).addOutput(value("e_out", FLOAT, "batch", 4L)).build();
+        GraphProto graph = GraphProto.newBuilder().setName("dedup")
+                .addInput(value("x", FLOAT, "batch", 4L))
+                .addOutput(value("y", FLOAT, "batch", 4L))
+                .addOutput(value("y2", FLOAT, "batch", 4L))
+                .addInitializer(c1)
+                .addInitializer(c1.toBuilder().setName("c2"))
+                .addInitializer(Tensors.floats("zero", new long[0], new float[] {0}))
+                .addNode(op("ReduceMean", List.of("x"), "m").addAttribute(Nodes.intAttribute("keepdims", 0)))
+                .addNode(op("Greater", List.of("m", "zero"), "cond"))
+                .addNode(op("If", List.of("cond"), "y")
+                        .addAttribute(AttributeProto.newBuilder().setName("then_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH).setG(thenBranch))
+                        .addAttribute(AttributeProto.newBuilder().setName("else_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH).setG(elseBranch)))
+                .addNode(op("Add", List.of("x", "c1"), "y2"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(result.report().initializersDeduplicated()).isEqualTo(1);
+        assertThat(prepared.graph().initializers()).containsKey("c1").doesNotContainKey("c2");
+        NodeProto ifNode = node(prepared, "If");
+        assertThat(ifNode.getAttributeList()).allSatisfy(branch ->
+                assertThat(branch.getG().getNode(0).getInputList()).containsExactly("x", "c1"));
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {3, 4})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
+    @Test
+    void unreadNodesAndInitializersAreRemoved() {
+        GraphProto graph = GraphProto.newBuilder().setName("dead")
+                .addInput(value("x", FLOAT, "batch", 4L))
+                .addOutput(value("y", FLOAT, "batch", 4L))
+                .addInitializer(random("orphan", 31, -1, 1, 4))
+                .addInitializer(random("w", 32, -1, 1, 4))
+                .addNode(op("Mul", List.of("x", "w"), "unused"))
+                .addNode(op("Sigmoid", List.of("unused"), "unused2"))
+                .addNode(op("Relu", List.of("x"), "y"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        assertThat(ops(result.model())).containsExactly("Relu");
+        assertThat(result.model().graph().initializers()).isEmpty();
+        assertThat(result.report().deadNodesRemoved()).isEqualTo(2);
+        assertThat(result.report().unusedInitializersRemoved()).isEqualTo(2);
+        assertThat(result.report().nodesBefore()).isEqualTo(3);
+        assertThat(result.report().nodesAfter()).isEqualTo(1);
+        assertThat(relativeDifference(original, result.model(), Map.of("x", new long[] {2, 4})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
+    /** What cannot be rewritten without changing the result is left, and the report says why. */
+    @Test
+    void patternsThatCannotBeRewrittenAreLeftWithTheReason() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("left")
+                .addInput(value("x", FLOAT, "batch", 3L, 8L, 8L))
+                .addOutput(value("y", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("pass", FLOAT, "batch", 3L, 8L, 8L))
+                .addOutput(value("raw", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("mask", TensorProto.DataType.BOOL_VALUE, "batch", 4L, 6L, 6L))
+                .addInitializer(random("W", 41, -1, 1, 4, 3, 3, 3))
+                .addNode(op("Identity", List.of("x"), "pass"))
+                .addNode(op("Conv", List.of("x", "W"), "raw"))
+                .addNode(batchNorm("raw", "n", 6))
+                .addNode(Nodes.node("Dropout", "dropout", List.of("n"), List.of("y", "mask")));
+        addBatchNormParameters(graph, 4, 6);
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        assertThat(result.provenance()).isNull();
+        assertThat(result.model().toBytes()).isEqualTo(original.toBytes());
+        assertThat(result.report().left()).extracting(PreparationReport.Left::op, PreparationReport.Left::reason)
+                .containsExactly(
+                        tuple("Identity",
+                                "writes graph output 'pass' and its input 'x' is a graph input, an initializer or"
+                                        + " another graph output"),
+                        tuple("Dropout", "its mask output is read"),
+                        tuple("BatchNormalization",
+                                "the output of Conv->raw has other readers"));
+    }
+
+    @Test
+    void resultsOverTheSizeLimitStayComputed() {
+        GraphProto graph = GraphProto.newBuilder().setName("big")
+                .addInput(value("x", FLOAT, "batch", 1024L))
+                .addOutput(value("y", FLOAT, "batch", 1024L))
+                .addInitializer(random("A", 51, -1, 1, 513, 1024))
+                .addInitializer(random("B", 52, -1, 1, 513, 1024))
+                .addNode(op("Concat", List.of("A", "B"), "AB").addAttribute(Nodes.intAttribute("axis", 0)))
+                .addNode(op("ReduceMean", List.of("AB"), "m").addAttribute(ints("axes", 0))
+                        .addAttribute(Nodes.intAttribute("keepdims", 0)))
+                .addNode(op("Add", List.of("x", "m"), "y"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        assertThat(result.provenance()).isNull();
+        assertThat(result.model().toBytes()).isEqualTo(original.toBytes());
+        assertThat(result.report().left()).singleElement().satisfies(left -> {
+            assertThat(left.op()).isEqualTo("Concat");
+            assertThat(left.reason()).isEqualTo("its result has 1050624 elements, over the 1048576 folded at most");
+        });
+    }
+
+    /** The shipped fixtures are clean torch exports: nothing to do, the model comes back byte for byte. */
+    @ParameterizedTest
+    @ValueSource(strings = {"cnn-fp32.onnx", "resnet-fp32.onnx"})
+    void shippedFixturesComeBackUnchanged(String fixture) {
+        OnnxModel original = OnnxModel.load(TestData.model(fixture));
+        PassResult<PreparationReport> result = prepare(original);
+
+        assertThat(result.report().changed()).isFalse();
+        assertThat(result.report().left()).isEmpty();
+        assertThat(result.provenance()).isNull();
+        assertThat(result.model().toBytes()).isEqualTo(original.toBytes());
+        Dataset images = ImageDataset.builder()
+                .setRoot(TestData.fashionMnist().resolve("calib"))
+                .setInputName(ModelInputs.imageInput(original).getName())
+                .setPreprocessing(ModelInputs.imagePreprocessing(original, Preprocessing.Overrides.NONE))
+                .build();
+        assertThat(relativeDifference(original, result.model(), images.batches(100))).isZero();
+    }
+
+    @Test
+    void isARegisteredPassThatRecordsItsCounts() {
+        assertThat(Passes.find("prepare")).isInstanceOf(GraphPreparation.class);
+        GraphProto graph = GraphProto.newBuilder().setName("one-identity")
+                .addInput(value("x", FLOAT, "batch", 4L))
+                .addOutput(value("y", FLOAT, "batch", 4L))
+                .addNode(op("Identity", List.of("x"), "i"))
+                .addNode(op("Relu", List.of("i"), "y"))
+                .build();
+        OnnxModel prepared = Pipeline.of(new GraphPreparation()).run(model(graph, 13), PassContext.silent()).model();
+        assertThat(prepared.metadata().get("compress.preparation")).isEqualTo("{\"batchNormsFolded\":0,"
+                + "\"constantsFolded\":0,\"deadNodesRemoved\":0,\"dropoutRemoved\":0,\"identityRemoved\":1,"
+                + "\"initializersDeduplicated\":0,\"shapeSubgraphsFolded\":0,\"unusedInitializersRemoved\":0}");
+    }
+}
