@@ -50,6 +50,10 @@ final class CalibrateCommand extends BaseCommand {
             description = "Show symmetric ranges in the table's range fields (statistics are the same either way).")
     boolean symmetric;
 
+    @Option(names = "--no-prepare", order = 7,
+            description = "Skip graph preparation (docs/prepare.md); give it to quantize --table too.")
+    boolean noPrepare;
+
     @Mixin
     CalibrationOptions calibrationOptions;
 
@@ -68,6 +72,7 @@ final class CalibrateCommand extends BaseCommand {
                 .setCalibrationData(calibration.dataset())
                 .optCalibration(settings)
                 .optSampling(calibrationOptions.sampling())
+                .optPrepare(!noPrepare)
                 .optBatchSize(run.batchSize())
                 .optProgress(global.progress())
                 .build()

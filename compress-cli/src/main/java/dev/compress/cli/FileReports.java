@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.GateResult;
+import dev.compress.prepare.PreparationReport;
 import dev.compress.prune.PruneReport;
 import dev.compress.quantize.QuantizationReport;
 import java.nio.file.Path;
@@ -32,9 +33,10 @@ final class FileReports {
 
     /** {@code compress quantize}. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"model", "output", "size", "preprocessing", "quantization", "evaluation", "gate"})
+    @JsonPropertyOrder({"model", "output", "size", "preprocessing", "preparation", "quantization", "evaluation",
+            "gate"})
     record Quantize(String model, String output, QuantizeSize size, Map<String, Object> preprocessing,
-            QuantizationReport quantization, EvalReport evaluation, GateResult gate) {}
+            PreparationReport preparation, QuantizationReport quantization, EvalReport evaluation, GateResult gate) {}
 
     @JsonPropertyOrder({"fp32Bytes", "int8Bytes", "ratio", "fp32ZippedBytes", "int8ZippedBytes"})
     record QuantizeSize(long fp32Bytes, long int8Bytes, double ratio, long fp32ZippedBytes, long int8ZippedBytes) {

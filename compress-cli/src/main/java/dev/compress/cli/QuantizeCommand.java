@@ -113,6 +113,11 @@ final class QuantizeCommand extends BaseCommand {
                     + " whose inputs 8-bit static ranges cannot hold).")
     List<String> weightOnly = new ArrayList<>();
 
+    @Option(names = "--no-prepare", order = 12,
+            description = "Skip graph preparation (Identity/Dropout removal, constant and BatchNormalization folding;"
+                    + " docs/prepare.md), which runs before quantization by default and changes no output.")
+    boolean noPrepare;
+
     @Mixin
     CalibrationOptions calibrationOptions;
 
@@ -140,6 +145,7 @@ final class QuantizeCommand extends BaseCommand {
                 .optExclude(exclude)
                 .optOpTypes(ops)
                 .optUpgradeOpset(upgradeOpset)
+                .optPrepare(!noPrepare)
                 .optWeightOnly(weightOnly)
                 .optReduceRange(reduceRange)
                 .optBatchSize(run.batchSize())
@@ -178,7 +184,9 @@ final class QuantizeCommand extends BaseCommand {
         try {
             Json.write(output.report(), new FileReports.Quantize(model.toString(), out.toString(),
                     new FileReports.QuantizeSize(sizes),
-                    calibration == null ? null : calibration.preprocessingMap(), result.report(),
+                    calibration == null ? null : calibration.preprocessingMap(),
+                    result.preparation() != null && result.preparation().changed() ? result.preparation() : null,
+                    result.report(),
                     outcome == null ? null : outcome.report(), outcome == null ? null : outcome.gate()));
         } catch (RuntimeException e) {
             Outputs.deleteModel(out); // a model without its report is not a finished run

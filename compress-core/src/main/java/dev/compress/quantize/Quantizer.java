@@ -16,6 +16,9 @@ import dev.compress.pipeline.ModelPass;
 import dev.compress.pipeline.PassContext;
 import dev.compress.pipeline.PassResult;
 import dev.compress.pipeline.Pipeline;
+import dev.compress.pipeline.PipelineResult;
+import dev.compress.prepare.GraphPreparation;
+import dev.compress.prepare.PreparationReport;
 import dev.compress.pipeline.Provenance;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
@@ -65,6 +68,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private final DynamicFormat dynamic;
     private final Set<String> opTypes;
     private final boolean upgradeOpset;
+    private final boolean prepare;
     private final Set<String> weightOnly;
     private final boolean reduceRange;
 
@@ -83,6 +87,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.dynamic = builder.dynamic;
         this.opTypes = builder.opTypes;
         this.upgradeOpset = builder.upgradeOpset;
+        this.prepare = builder.prepare;
         this.weightOnly = builder.weightOnly;
         this.reduceRange = builder.reduceRange;
     }
@@ -106,8 +111,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     }
 
     /**
-     * Calibrates and rewrites a copy of the model set on the builder, through a {@link Pipeline} (which records the
-     * provenance); the input model is not changed.
+     * Prepares (unless {@link Builder#optPrepare} said not to), calibrates and rewrites a copy of the model set on the
+     * builder, through a {@link Pipeline} (which records the provenance); the input model is not changed.
      *
      * @throws CompressException BAD_INPUT for a model that cannot be quantized or unreadable calibration data
      */
@@ -115,9 +120,13 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         if (model == null) {
             throw new IllegalStateException("quantize() needs setModel; as a pass, use apply(model, context)");
         }
-        QuantizationResult result = Pipeline.of(this).run(model, PassContext.of(progress))
-                .report(QuantizationResult.class);
-        return result;
+        Pipeline.Builder pipeline = Pipeline.builder();
+        if (prepare) {
+            pipeline.add(new GraphPreparation());
+        }
+        PipelineResult result = pipeline.add(this).build().run(model, PassContext.of(progress));
+        QuantizationResult quantized = result.report(QuantizationResult.class);
+        return prepare ? quantized.withPreparation(result.report(PreparationReport.class)) : quantized;
     }
 
     /**
@@ -368,8 +377,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             throw new IllegalStateException("calibrate() needs setModel and setCalibrationData");
         }
         checkOpset(model);
-        return runCalibration(model, allActivations(model, nonFloat(model, allActivations(model, Set.of()))), true,
-                progress);
+        // the table must describe the graph quantize() will rewrite, prepared alike
+        OnnxModel target = prepare ? new GraphPreparation().apply(model, PassContext.of(progress)).model() : model;
+        return runCalibration(target, allActivations(target, nonFloat(target, allActivations(target, Set.of()))),
+                true, progress);
     }
 
     /** Tensors among {@code candidates} that ONNX Runtime reports as not float (the graph's own types may be missing). */
@@ -436,6 +447,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         private DynamicFormat dynamic;
         private Set<String> opTypes = Set.of();
         private boolean upgradeOpset;
+        private boolean prepare = true;
         private Set<String> weightOnly = Set.of();
         private boolean reduceRange;
 
@@ -492,6 +504,17 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
          */
         public Builder optTable(CalibrationTable table) {
             this.table = table;
+            return this;
+        }
+
+        /**
+         * Whether {@link #quantize()} and {@link #calibrate()} first run {@link GraphPreparation} (Identity and
+         * Dropout removal, constant folding, BatchNormalization folding, ...), which makes exported graphs
+         * quantizable and changes no output. Default: on. As a pass in a {@link Pipeline}, the quantizer never
+         * prepares; add the preparation pass before it.
+         */
+        public Builder optPrepare(boolean prepare) {
+            this.prepare = prepare;
             return this;
         }
 
