@@ -130,6 +130,13 @@ final class QuantizeCommand extends BaseCommand {
     @Override
     public Integer call() {
         evalGate.check();
+        // flags given together that cannot work, found before any file is read (the core rejects them too)
+        if (dynamic && (data.data() != null || table != null || saveTable != null)) {
+            throw usage("--dynamic needs no calibration data; drop --data, --table and --save-table");
+        }
+        if (data.data() != null && table != null) {
+            throw usage("--data and --table are alternatives: the table already holds the calibration");
+        }
         if (tokenizer != null && data.data() == null) {
             throw usage("--tokenizer needs --data TEXT-FILE");
         }
@@ -157,6 +164,10 @@ final class QuantizeCommand extends BaseCommand {
             output.check(List.of(model), saveTable);
         } else {
             output.check(List.of(model));
+        }
+        if (!dynamic && data.data() == null && table == null) {
+            throw usage("Missing required option: '--data=DIR' (or --table FILE.json from an earlier calibration, or"
+                    + " --dynamic, which needs no calibration data)");
         }
 
         global.debug("loading " + model);

@@ -31,7 +31,7 @@ class BadInputTest {
     }
 
     private Cli.Result quantize(Path model, Path calib, Path output) {
-        return Cli.run("quantize", "--model", model.toString(), "--calib", calib.toString(),
+        return Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
                 "--out", output.toString());
     }
 
@@ -101,7 +101,7 @@ class BadInputTest {
     void reportInMissingFolderFailsBeforeAnyWork() throws IOException {
         Path report = outDir.resolve("no-such-folder").resolve("report.json");
         Cli.Result result = Cli.run("quantize", "--model", Fixtures.cnn().toString(),
-                "--calib", Fixtures.smallCalib(in.resolve("calib"), 4).toString(),
+                "--data", Fixtures.smallCalib(in.resolve("calib"), 4).toString(),
                 "--out", out.toString(), "--report", report.toString());
         assertBadInput(result, report, "output folder does not exist");
     }
@@ -109,7 +109,7 @@ class BadInputTest {
     @Test
     void unlabeledEvalDataFailsBeforeCalibration() throws IOException {
         Path calib = Fixtures.smallCalib(in.resolve("calib"), 4);
-        Cli.Result result = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--calib", calib.toString(),
+        Cli.Result result = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--data", calib.toString(),
                 "--out", out.toString(), "--eval", calib.toString(), "--max-drop", "1");
         assertBadInput(result, calib, "has no labels");
     }

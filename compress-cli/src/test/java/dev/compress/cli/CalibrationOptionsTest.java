@@ -32,7 +32,7 @@ class CalibrationOptionsTest {
     void oneTableServesEveryMethodAndGivesTheSameModelAsCalibratingDirectly() throws IOException {
         Path calib = Fixtures.smallCalib(temp.resolve("calib"), 64);
         Path table = temp.resolve("cnn-table.json");
-        Cli.Result calibrated = Cli.run("calibrate", "--model", Fixtures.cnn().toString(), "--calib",
+        Cli.Result calibrated = Cli.run("calibrate", "--model", Fixtures.cnn().toString(), "--data",
                 calib.toString(), "--out", table.toString(), "--batch-size", "8");
         assertThat(calibrated.exitCode()).as(calibrated.toString()).isZero();
         assertThat(calibrated.out()).contains("64 samples, 2048 bins per side");
@@ -45,7 +45,7 @@ class CalibrationOptionsTest {
         for (String method : new String[] {"minmax", "percentile", "entropy", "mse"}) {
             Path direct = temp.resolve("direct-" + method + ".onnx");
             Path fromTable = temp.resolve("table-" + method + ".onnx");
-            Cli.Result a = quantize("--model", Fixtures.cnn().toString(), "--calib", calib.toString(),
+            Cli.Result a = quantize("--model", Fixtures.cnn().toString(), "--data", calib.toString(),
                     "--out", direct.toString(), "--method", method, "--threads", "2");
             Cli.Result b = quantize("--model", Fixtures.cnn().toString(), "--table", table.toString(),
                     "--out", fromTable.toString(), "--method", method);
@@ -64,7 +64,7 @@ class CalibrationOptionsTest {
     void saveTableWritesWhatTableReads() throws IOException {
         Path calib = Fixtures.smallCalib(temp.resolve("calib"), 16);
         Path table = temp.resolve("resnet-table.json");
-        Cli.Result first = quantize("--model", Fixtures.resnet().toString(), "--calib", calib.toString(),
+        Cli.Result first = quantize("--model", Fixtures.resnet().toString(), "--data", calib.toString(),
                 "--out", temp.resolve("a.onnx").toString(), "--method", "mse", "--save-table", table.toString());
         assertThat(first.exitCode()).as(first.toString()).isZero();
         assertThat(first.out()).contains("calibration table: " + table);
@@ -78,7 +78,7 @@ class CalibrationOptionsTest {
     void histogramsCanComeFromFewerSamplesThanTheExtremes() throws IOException {
         Path calib = Fixtures.smallCalib(temp.resolve("calib"), 64);
         Path table = temp.resolve("cnn-table.json");
-        Cli.Result calibrated = Cli.run("calibrate", "--model", Fixtures.cnn().toString(), "--calib",
+        Cli.Result calibrated = Cli.run("calibrate", "--model", Fixtures.cnn().toString(), "--data",
                 calib.toString(), "--out", table.toString(), "--histogram-samples", "10");
         assertThat(calibrated.exitCode()).as(calibrated.toString()).isZero();
         assertThat(calibrated.out()).contains("64 samples (histograms from 10), 2048 bins per side");
@@ -94,7 +94,7 @@ class CalibrationOptionsTest {
     void aTableOfAnotherModelIsRefused() throws IOException {
         Path calib = Fixtures.smallCalib(temp.resolve("calib"), 4);
         Path table = temp.resolve("cnn-table.json");
-        assertThat(Cli.run("calibrate", "--model", Fixtures.cnn().toString(), "--calib", calib.toString(),
+        assertThat(Cli.run("calibrate", "--model", Fixtures.cnn().toString(), "--data", calib.toString(),
                 "--out", table.toString()).exitCode()).isZero();
         Path out = Files.createDirectories(temp.resolve("out")).resolve("resnet-int8.onnx");
         Cli.Result result = quantize("--model", Fixtures.resnet().toString(), "--table", table.toString(),
@@ -121,28 +121,28 @@ class CalibrationOptionsTest {
         String model = Fixtures.cnn().toString();
         String calib = Fixtures.calib().toString();
         String out = temp.resolve("x.onnx").toString();
-        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--method", "kl"),
+        assertUsage(quantize("--model", model, "--data", calib, "--out", out, "--method", "kl"),
                 "unknown calibration method 'kl' (expected one of minmax, percentile, entropy, mse)");
-        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--percentile", "0"),
+        assertUsage(quantize("--model", model, "--data", calib, "--out", out, "--percentile", "0"),
                 "--percentile: percentile must be in (0, 100], got 0.0");
-        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--percentile", "100.1"),
+        assertUsage(quantize("--model", model, "--data", calib, "--out", out, "--percentile", "100.1"),
                 "--percentile: percentile must be in (0, 100], got 100.1");
-        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--bins", "64"),
+        assertUsage(quantize("--model", model, "--data", calib, "--out", out, "--bins", "64"),
                 "--bins: histogram bins must be between 128 and 65536, got 64");
-        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--tensor-method", "x=fast"),
+        assertUsage(quantize("--model", model, "--data", calib, "--out", out, "--tensor-method", "x=fast"),
                 "--tensor-method: unknown calibration method 'fast'");
-        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--max-samples", "-1"),
+        assertUsage(quantize("--model", model, "--data", calib, "--out", out, "--max-samples", "-1"),
                 "--max-samples must be at least 1");
-        assertUsage(quantize("--model", model, "--calib", calib, "--out", out, "--histogram-samples", "-5"),
+        assertUsage(quantize("--model", model, "--data", calib, "--out", out, "--histogram-samples", "-5"),
                 "--histogram-samples must be at least 1 (or 0 for all), got -5");
         assertUsage(quantize("--model", model, "--out", out), "--table FILE.json from an earlier calibration");
-        assertUsage(quantize("--model", model, "--calib", calib, "--table", "t.json", "--out", out),
-                "--calib and --table are alternatives");
+        assertUsage(quantize("--model", model, "--data", calib, "--table", "t.json", "--out", out),
+                "--data and --table are alternatives");
     }
 
     @Test
     void aPerTensorMethodMustNameAnActivation() {
-        Cli.Result result = quantize("--model", Fixtures.cnn().toString(), "--calib", Fixtures.calib().toString(),
+        Cli.Result result = quantize("--model", Fixtures.cnn().toString(), "--data", Fixtures.calib().toString(),
                 "--out", temp.resolve("x.onnx").toString(), "--tensor-method", "no_such_tensor=entropy");
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
         assertThat(result.errLines()).singleElement().asString()

@@ -35,7 +35,7 @@ class EndToEndTest {
     void quantizeWithEvalAndGate() throws IOException {
         Path out = temp.resolve("resnet-int8.onnx");
         Cli.Result result = Cli.run("quantize", "--model", Fixtures.resnet().toString(),
-                "--calib", Fixtures.calib().toString(), "--out", out.toString(),
+                "--data", Fixtures.calib().toString(), "--out", out.toString(),
                 "--eval", Fixtures.heldout().toString(), "--max-drop", "1.0");
 
         // the default report sits beside the model
@@ -133,7 +133,7 @@ class EndToEndTest {
         }
         Path out = temp.resolve("cnn-int8.onnx");
         Cli.Result result = Cli.run("--quiet", "quantize", "--model", Fixtures.cnn().toString(),
-                "--calib", calib.toString(), "--out", out.toString(), "--report", temp.resolve("r.json").toString());
+                "--data", calib.toString(), "--out", out.toString(), "--report", temp.resolve("r.json").toString());
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
         assertThat(result.err()).isEmpty();
         assertThat(out).exists();

@@ -46,7 +46,7 @@ class PruneCommandTest {
         assertThat(report.at("/evaluation/top1/fraction").asDouble()).isGreaterThan(0.8);
 
         Path int8 = outDir.resolve("cnn-sparse-int8.onnx");
-        Cli.Result quantize = Cli.run("quantize", "--model", pruned.toString(), "--calib",
+        Cli.Result quantize = Cli.run("quantize", "--model", pruned.toString(), "--data",
                 Fixtures.calib().toString(), "--out", int8.toString(), "--eval", Fixtures.heldout().toString());
         assertThat(quantize.exitCode()).as(quantize.toString()).isZero();
         JsonNode q = Json.MAPPER.readTree(outDir.resolve("cnn-sparse-int8.json").toFile());
@@ -61,7 +61,7 @@ class PruneCommandTest {
     void structuredPruningShrinksTheFileAndMasksReapply() throws IOException {
         Path small = outDir.resolve("cnn-small.onnx");
         Cli.Result result = Cli.run("prune", "--model", Fixtures.cnn().toString(), "--sparsity", "0.25",
-                "--structured", "--calib", Fixtures.calib().toString(), "--out", small.toString());
+                "--structured", "--data", Fixtures.calib().toString(), "--out", small.toString());
         assertThat(result.exitCode()).as(result.toString()).isZero();
         JsonNode report = Json.MAPPER.readTree(outDir.resolve("cnn-small.json").toFile());
         assertThat(report.at("/size/outputBytes").asDouble()).isLessThan(0.8 * report.at("/size/inputBytes").asLong());
@@ -70,7 +70,7 @@ class PruneCommandTest {
 
         Path again = outDir.resolve("cnn-again.onnx");
         Cli.Result apply = Cli.run("prune", "--model", Fixtures.cnn().toString(), "--apply-masks",
-                outDir.resolve("cnn-small.masks.json").toString(), "--calib", Fixtures.calib().toString(),
+                outDir.resolve("cnn-small.masks.json").toString(), "--data", Fixtures.calib().toString(),
                 "--out", again.toString(), "-q");
         assertThat(apply.exitCode()).as(apply.toString()).isZero();
         assertThat(OnnxModel.load(again).graph().initializers())
@@ -102,8 +102,8 @@ class PruneCommandTest {
     @Test
     void scanWritesJsonAndPlot() throws IOException {
         Path out = outDir.resolve("scan.json");
-        Cli.Result result = Cli.run("prune", "--model", Fixtures.cnn().toString(), "--scan", "--eval",
-                Fixtures.heldout().toString(), "--scan-sparsities", "0.5,0.9", "--exclude", "fc1.weight",
+        Cli.Result result = Cli.run("prune", "scan", "--model", Fixtures.cnn().toString(), "--data",
+                Fixtures.heldout().toString(), "--sparsities", "0.5,0.9", "--exclude", "fc1.weight",
                 "--out", out.toString(), "-q");
         assertThat(result.exitCode()).as(result.toString()).isZero();
         JsonNode scan = Json.MAPPER.readTree(out.toFile());
@@ -130,8 +130,8 @@ class PruneCommandTest {
                 "--layer-sparsity", "/fc2/Gemm=1.0", "--out", outDir.resolve("x.onnx").toString()), ExitCode.USAGE,
                 "error: ", "--layer-sparsity /fc2/Gemm must be in [0, 1)");
         assertRefused(Cli.run("prune", "--model", Fixtures.cnn().toString(), "--sparsity", "0.5",
-                "--calib", Fixtures.calib().toString(), "--out", outDir.resolve("x.onnx").toString()), ExitCode.USAGE,
-                "error: ", "--calib applies to --structured");
+                "--data", Fixtures.calib().toString(), "--out", outDir.resolve("x.onnx").toString()), ExitCode.USAGE,
+                "error: ", "calibration data compensates removed channels in structured pruning");
     }
 
     @Test

@@ -22,7 +22,7 @@ class ScoreAndDebugCommandTest {
         Path markdown = temp.resolve("score.md");
         Cli.Result result = Cli.run("score", "-q", "--teacher", TestData.model("resnet-fp32.pt").toString(),
                 "--student", Fixtures.resnet().toString(), "--data", Fixtures.calib().toString(),
-                "--temperature", "1,4", "--parity", "--json", json.toString(), "--markdown", markdown.toString());
+                "--temperature", "1,4", "--parity", "--report", json.toString(), "--markdown", markdown.toString());
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
         assertThat(result.out()).contains("KL at T=4").contains("export parity: OK");
         JsonNode tree = Json.MAPPER.readTree(json.toFile());
@@ -77,13 +77,13 @@ class ScoreAndDebugCommandTest {
     @Test
     void debugSuggestsANameThatQuantizeExcludeTakes() throws IOException {
         Path int8 = temp.resolve("resnet-int8.onnx");
-        Cli.Result quantized = Cli.run("quantize", "-q", "--model", Fixtures.resnet().toString(), "--calib",
+        Cli.Result quantized = Cli.run("quantize", "-q", "--model", Fixtures.resnet().toString(), "--data",
                 Fixtures.calib().toString(), "--out", int8.toString());
         assertThat(quantized.exitCode()).as(quantized.toString()).isZero();
         Path json = temp.resolve("layers.json");
         Path chart = temp.resolve("layers.png");
-        Cli.Result result = Cli.run("debug", "-q", "--fp32", Fixtures.resnet().toString(), "--int8", int8.toString(),
-                "--data", Fixtures.calib().toString(), "--json", json.toString(), "--chart", chart.toString(),
+        Cli.Result result = Cli.run("debug", "-q", "--baseline", Fixtures.resnet().toString(), "--model", int8.toString(),
+                "--data", Fixtures.calib().toString(), "--report", json.toString(), "--chart", chart.toString(),
                 "--top", "5");
         assertThat(result.exitCode()).as(result.toString()).isZero();
         String worst = Json.MAPPER.readTree(json.toFile()).at("/layers/0/node").asText();
@@ -92,7 +92,7 @@ class ScoreAndDebugCommandTest {
         assertThat(png).startsWith(0x89, 'P', 'N', 'G');
 
         Path again = temp.resolve("resnet-int8-excluded.onnx");
-        Cli.Result excluded = Cli.run("quantize", "-q", "--model", Fixtures.resnet().toString(), "--calib",
+        Cli.Result excluded = Cli.run("quantize", "-q", "--model", Fixtures.resnet().toString(), "--data",
                 Fixtures.calib().toString(), "--out", again.toString(), "--exclude", worst);
         assertThat(excluded.exitCode()).as(excluded.toString()).isZero();
     }
@@ -101,13 +101,13 @@ class ScoreAndDebugCommandTest {
     @Test
     void debugSensitivitySuggestsTheLayerWithTheLargestGain() throws IOException {
         Path int8 = temp.resolve("resnet-int8.onnx");
-        Cli.Result quantized = Cli.run("quantize", "-q", "--model", Fixtures.resnet().toString(), "--calib",
+        Cli.Result quantized = Cli.run("quantize", "-q", "--model", Fixtures.resnet().toString(), "--data",
                 Fixtures.calib().toString(), "--out", int8.toString());
         assertThat(quantized.exitCode()).as(quantized.toString()).isZero();
         Path json = temp.resolve("layers.json");
-        Cli.Result result = Cli.run("debug", "-q", "--fp32", Fixtures.resnet().toString(), "--int8", int8.toString(),
+        Cli.Result result = Cli.run("debug", "-q", "--baseline", Fixtures.resnet().toString(), "--model", int8.toString(),
                 "--data", Fixtures.calib().toString(), "--sensitivity", "--calib", Fixtures.calib().toString(),
-                "--json", json.toString(), "--batch-size", "100");
+                "--report", json.toString(), "--batch-size", "100");
         assertThat(result.exitCode()).as(result.toString()).isZero();
         var top = Json.MAPPER.readTree(json.toFile()).at("/sensitivity/layers/0");
         assertThat(top.path("node").asText()).isNotEmpty();
@@ -118,7 +118,7 @@ class ScoreAndDebugCommandTest {
             assertThat(result.out()).contains("no single exclusion raises output SQNR");
         }
 
-        Cli.Result noCalib = Cli.run("debug", "--fp32", Fixtures.resnet().toString(), "--int8", int8.toString(),
+        Cli.Result noCalib = Cli.run("debug", "--baseline", Fixtures.resnet().toString(), "--model", int8.toString(),
                 "--data", Fixtures.calib().toString(), "--sensitivity");
         assertThat(noCalib.exitCode()).isEqualTo(ExitCode.USAGE);
         assertThat(noCalib.err()).contains("--sensitivity needs --calib DIR");

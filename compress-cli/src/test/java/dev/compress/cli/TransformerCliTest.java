@@ -84,7 +84,7 @@ class TransformerCliTest {
     void staticFromTokenIdsInJsonl() throws IOException {
         Path jsonl = tokensJsonl();
         Path out = temp.resolve("minilm-static.onnx");
-        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--calib", jsonl.toString(),
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", jsonl.toString(),
                 "--out", out.toString(), "--batch-size", "4");
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
         JsonNode report = Json.MAPPER.readTree(temp.resolve("minilm-static.json").toFile());
@@ -99,7 +99,7 @@ class TransformerCliTest {
         // batch size 1: no padding, so the mask term is all zeros and nothing is beyond +-1000; the mask Adds must
         // stay float all the same (they read a tensor computed from attention_mask alone)
         Path table = temp.resolve("minilm-table.json");
-        Cli.Result first = Cli.run("quantize", "--model", model.toString(), "--calib", tokensJsonl().toString(),
+        Cli.Result first = Cli.run("quantize", "--model", model.toString(), "--data", tokensJsonl().toString(),
                 "--max-samples", "5", "--batch-size", "1", "--save-table", table.toString(),
                 "--out", temp.resolve("a.onnx").toString());
         assertThat(first.exitCode()).as(first.toString()).isEqualTo(ExitCode.OK);
@@ -123,7 +123,7 @@ class TransformerCliTest {
     void staticFromRawTextThroughTheTokenizer() throws IOException {
         Path text = Files.write(temp.resolve("sentences.txt"), sentences, StandardCharsets.UTF_8);
         Path out = temp.resolve("minilm-text.onnx");
-        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--calib", text.toString(),
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", text.toString(),
                 "--tokenizer", tokenizer.toString(), "--out", out.toString());
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
         assertThat(result.out()).contains("over " + sentences.size() + " samples");
@@ -134,7 +134,7 @@ class TransformerCliTest {
         Path jsonl = Files.write(temp.resolve("bad.jsonl"), List.of("{\"input_ids\": [101, 102]}", "{oops"),
                 StandardCharsets.UTF_8);
         Path out = temp.resolve("never.onnx");
-        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--calib", jsonl.toString(),
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", jsonl.toString(),
                 "--out", out.toString());
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
         assertThat(result.errLines()).hasSize(1).first().asString().contains("bad.jsonl: line 2 is not JSON");
@@ -144,7 +144,7 @@ class TransformerCliTest {
     @Test
     void textWithoutATokenizerSaysWhatIsMissing() throws IOException {
         Path text = Files.write(temp.resolve("sentences.txt"), sentences, StandardCharsets.UTF_8);
-        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--calib", text.toString(),
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", text.toString(),
                 "--out", temp.resolve("never.onnx").toString());
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
         assertThat(result.errLines()).hasSize(1).first().asString().contains("sentences.txt: is a text file",
@@ -154,12 +154,12 @@ class TransformerCliTest {
     @Test
     void dynamicOptionsAreCheckedAsUsage() {
         String out = temp.resolve("x.onnx").toString();
-        Cli.Result both = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--calib", "x", "--out", out);
+        Cli.Result both = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--data", "x", "--out", out);
         assertThat(both.exitCode()).isEqualTo(ExitCode.USAGE);
         assertThat(both.err()).contains("--dynamic needs no calibration data");
         Cli.Result neither = Cli.run("quantize", "--model", model.toString(), "--out", out);
         assertThat(neither.exitCode()).isEqualTo(ExitCode.USAGE);
-        assertThat(neither.err()).contains("--calib", "--dynamic");
+        assertThat(neither.err()).contains("--data", "--dynamic");
         Cli.Result format = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--dynamic-format", "int4",
                 "--out", out);
         assertThat(format.exitCode()).isEqualTo(ExitCode.USAGE);

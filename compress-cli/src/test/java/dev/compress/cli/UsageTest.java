@@ -37,8 +37,8 @@ class UsageTest {
     @Test
     void missingRequiredOptions() {
         assertUsage(Cli.run("quantize", "--model", "m.onnx"), "--out");
-        // --calib is required unless --dynamic or --table
-        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--out", "m-int8.onnx"), "--calib");
+        // --data is required unless --dynamic or --table
+        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--out", "m-int8.onnx"), "--data");
     }
 
     @Test
@@ -48,7 +48,7 @@ class UsageTest {
 
     @Test
     void badValues() {
-        String[] base = {"quantize", "--model", "m.onnx", "--calib", "c", "--out", "o.onnx"};
+        String[] base = {"quantize", "--model", "m.onnx", "--data", "c", "--out", "o.onnx"};
         assertUsage(Cli.run(concat(base, "--batch-size", "0")), "--batch-size must be at least 1");
         assertUsage(Cli.run(concat(base, "--batch-size", "many")), "--batch-size");
         assertUsage(Cli.run(concat(base, "--activations", "int4")), "int4");
@@ -63,7 +63,7 @@ class UsageTest {
 
     @Test
     void maxDropNeedsSomethingToCompareWith() {
-        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--calib", "c", "--out", "o.onnx", "--max-drop", "1"),
+        assertUsage(Cli.run("quantize", "--model", "m.onnx", "--data", "c", "--out", "o.onnx", "--max-drop", "1"),
                 "--max-drop needs --eval");
         assertUsage(Cli.run("eval", "--model", "m.onnx", "--data", "d", "--max-drop", "1"),
                 "--max-drop needs --baseline");
@@ -82,7 +82,7 @@ class UsageTest {
     void topLevelHelpListsCommandsAndExitCodes() {
         Cli.Result result = Cli.run("--help");
         assertThat(result.out()).contains("quantize", "eval", "gate", "inspect", "score", "debug", "Exit codes:");
-        assertThat(Cli.run("help", "quantize").out()).contains("--calib", "--image-size", "--preprocess");
+        assertThat(Cli.run("help", "quantize").out()).contains("--data", "--image-size", "--preprocess");
     }
 
     @ParameterizedTest

@@ -48,7 +48,7 @@ public final class DataSources {
      * @throws dev.compress.CompressException BAD_INPUT naming the data or labels file
      */
     public static Opened open(Path data, OnnxModel model, Preprocessing.Overrides overrides, Path labels) {
-        boolean overridden = !overrides.equals(Preprocessing.Overrides.NONE);
+        boolean overridden = !overrides.isEmpty();
         if (data.getFileName() != null
                 && data.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl")) {
             if (overridden || labels != null) {

@@ -362,7 +362,7 @@ class EvaluatorTest {
         assertThat(fields(tree.get("baseline").get("mcnemar")))
                 .containsExactly("b", "c", "method", "pValue", "significant");
         assertThat(fields(tree.get("preprocessing"))).isSorted().isNotEmpty();
-        assertThat(json).contains("\"fraction\": " + new BigDecimal(paired.top1().count())
+        assertThat(json).contains("\"fraction\" : " + new BigDecimal(paired.top1().count())
                         .divide(BigDecimal.valueOf(2000)).setScale(6).toPlainString() + ",")
                 .doesNotContain("\r").doesNotContain("E-").endsWith("}\n");
     }
