@@ -135,6 +135,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             checkExcludedNodesExist(model);
             return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
+        // before anything reads the model: calibration must see the tensors the converted graph has
+        String upgrade = null;
+        if (upgradeOpset && model.opset(OnnxModel.DEFAULT_DOMAIN) < PER_CHANNEL_OPSET) {
+            model = model.copy();
+            upgrade = PerChannelUpgrade.apply(model);
+        }
         long opset = checkOpset(model);
         checkExcludedNodesExist(model);
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
@@ -142,8 +148,6 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         graph.promoteConstants();
-        String upgrade = upgradeOpset && opset < PER_CHANNEL_OPSET ? PerChannelUpgrade.apply(quantized) : null;
-        opset = quantized.opset(OnnxModel.DEFAULT_DOMAIN);
         List<QuantizationPlan.FoldedRelu> folds = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
