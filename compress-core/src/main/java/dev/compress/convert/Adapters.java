@@ -205,8 +205,11 @@ final class Adapters {
         NodeProto.Builder lastAxis = withInputs(node, Set.of("axis")).toBuilder()
                 .addAttribute(Nodes.intAttribute("axis", -1));
         if (rank.isPresent() && (axis == -1 || axis == rank.getAsInt() - 1)) {
+            c.detail("last axis");
             return lastAxis.build();
         }
+        c.detail(rank.isPresent() ? "inner axis, Flatten/Reshape around it"
+                : "rank unknown, Flatten/Reshape around it");
         String input = node.getInput(0);
         String output = node.getOutput(0);
         String name = base(node, "");

@@ -44,6 +44,7 @@ final class Conversion {
     private final Set<String> upsampling = new HashSet<>();
     private List<NodeProto> before;
     private List<NodeProto> after;
+    private String detail;
 
     Conversion(Graph graph, long from, long to, Map<String, Integer> ranks) {
         this.graph = graph;
@@ -137,12 +138,14 @@ final class Conversion {
                     op + " changed meaning at opset " + version + " and there is no adapter");
         }
         NodeProto rewritten;
+        detail = null;
         try {
             rewritten = adapter.rewrite().apply(node, this);
         } catch (Unconvertible e) {
             throw unconvertible(original, node, e.getMessage());
         }
-        this.rewritten.merge(List.of(op, adapter.name()), 1, Integer::sum);
+        this.rewritten.merge(List.of(op, detail == null ? adapter.name() : adapter.name() + ": " + detail), 1,
+                Integer::sum);
         return rewritten;
     }
 
@@ -154,6 +157,11 @@ final class Conversion {
     /** Stops the conversion of the current node; {@code why} is said to the user. */
     static Unconvertible fail(String why) {
         return new Unconvertible(why);
+    }
+
+    /** Says in the report which of its ways the adapter took for this node. */
+    void detail(String detail) {
+        this.detail = detail;
     }
 
     /** Adds a helper node that runs before the node being converted. */

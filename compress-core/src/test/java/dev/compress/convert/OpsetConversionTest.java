@@ -156,8 +156,9 @@ class OpsetConversionTest {
                                 .addAttribute(Nodes.intAttribute("axis", axis)))
                         .build();
                 OpsetConversionReport report = convertsAlike(model(graph, 11), 13, Map.of("x", random(2, 3, 4)));
-                assertThat(report.rewritten()).singleElement()
-                        .isEqualTo(new OpsetConversionReport.Rewrite(op, "axis semantics", 1));
+                assertThat(report.rewritten()).singleElement().isEqualTo(new OpsetConversionReport.Rewrite(op,
+                        axis == 2 || axis == -1 ? "axis semantics: last axis"
+                                : "axis semantics: inner axis, Flatten/Reshape around it", 1));
                 // the rank of the Relu output comes from ONNX Runtime: over the last axis no helper nodes are needed
                 assertThat(Pipeline.of(OpsetConversion.builder().build()).run(model(graph, 11),
                         PassContext.silent()).model().graph().nodes()).hasSize(axis == 2 || axis == -1 ? 2 : 5);
@@ -229,6 +230,9 @@ class OpsetConversionTest {
         cases.put("cannot convert Frobnicate (opset 8) to opset 13: not an operator of the default ONNX domain (up to"
                 + " opset 28) (node frob)", GraphProto.newBuilder()
                         .addNode(Nodes.node("Frobnicate", "frob", List.of("x"), List.of("y"))));
+        cases.put("cannot convert Resize (opset 8) to opset 13: the operator does not exist yet at opset 8 (node"
+                + " resize)", GraphProto.newBuilder()
+                        .addNode(Nodes.node("Resize", "resize", List.of("x", "scales"), List.of("y"))));
         cases.forEach((message, graph) -> {
             OnnxModel model = model(graph.setName("bad").build(), 8);
             assertThatThrownBy(() -> OpsetConversion.builder().build().apply(model, PassContext.silent()))
@@ -236,6 +240,12 @@ class OpsetConversionTest {
                             e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.BAD_INPUT))
                     .hasMessage(message);
         });
+        OnnxModel mixed = model(GraphProto.newBuilder().setName("mixed")
+                .addInitializer(Tensors.floats("scales", new long[] {4}, new float[] {1, 1, 2, 0.5f}))
+                .addNode(Nodes.node("Resize", "resize", List.of("x", "scales"), List.of("y"))).build(), 10);
+        assertThatThrownBy(() -> OpsetConversion.builder().build().apply(mixed, PassContext.silent()))
+                .hasMessage("cannot convert Resize (opset 10) to opset 13: nearest mode that enlarges some axes and"
+                        + " shrinks others (node resize)");
         OnnxModel old = model(GraphProto.newBuilder().setName("old")
                 .addNode(Nodes.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 6);
         assertThatThrownBy(() -> OpsetConversion.builder().build().apply(old, PassContext.silent()))
