@@ -27,11 +27,13 @@ public final class CompressException extends RuntimeException {
 
     private final Kind kind;
     private final transient Path file;
+    private final String problem;
 
     private CompressException(Kind kind, Path file, String problem, Throwable cause) {
         super(file == null ? problem : file + ": " + problem, cause);
         this.kind = kind;
         this.file = file;
+        this.problem = problem;
     }
 
     /** Bad input in {@code file}: {@code problem} says what, in a few words. */
@@ -66,5 +68,10 @@ public final class CompressException extends RuntimeException {
     /** The file the problem is in, or {@code null}. */
     public Path file() {
         return file;
+    }
+
+    /** The message without the file name, e.g. for a report that names the file elsewhere. */
+    public String problem() {
+        return problem;
     }
 }

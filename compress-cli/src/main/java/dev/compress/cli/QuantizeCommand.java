@@ -104,8 +104,8 @@ final class QuantizeCommand extends BaseCommand {
     List<String> ops = new ArrayList<>();
 
     @Option(names = "--upgrade-opset", order = 11,
-            description = "Static: move an opset 11/12 model to opset 13 first (when every op means the same there),"
-                    + " so weights are quantized per channel instead of per tensor.")
+            description = "Static: convert an opset 7-12 model to opset 13 first (docs/opset.md), so weights are"
+                    + " quantized per channel instead of per tensor; opset 7-9 models need it to be quantized at all.")
     boolean upgradeOpset;
 
     @Option(names = "--weight-only", paramLabel = "NODE", split = ",", order = 11,

@@ -139,6 +139,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             checkExcludedNodesExist(model);
             return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
+        // before anything reads the model: calibration must see the tensors the converted graph has
+        String upgrade = null;
+        if (upgradeOpset && model.opset(OnnxModel.DEFAULT_DOMAIN) < PER_CHANNEL_OPSET) {
+            model = model.copy();
+            upgrade = PerChannelUpgrade.apply(model);
+        }
         long opset = checkOpset(model);
         checkExcludedNodesExist(model);
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
@@ -146,8 +152,6 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         graph.promoteConstants();
-        String upgrade = upgradeOpset && opset < PER_CHANNEL_OPSET ? PerChannelUpgrade.apply(quantized) : null;
-        opset = quantized.opset(OnnxModel.DEFAULT_DOMAIN);
         List<QuantizationPlan.FoldedRelu> folds = activationType == ActivationType.UINT8
                 ? QuantizationPlan.foldRelus(graph, excluded)
                 : List.of();
@@ -519,8 +523,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
 
         /**
-         * Moves an opset 11/12 model to opset 13 first, when every op means the same there, so weights get
-         * per-channel scales (DequantizeLinear has no axis before 13). Off by default: the output then needs an
+         * Converts an opset 7-12 model to opset 13 first ({@link dev.compress.convert.OpsetConversion}), so weights
+         * get per-channel scales (DequantizeLinear has no axis before 13). Off by default: the output then needs an
          * opset-13 runtime (ONNX Runtime 1.6 or later).
          */
         public Builder optUpgradeOpset(boolean upgradeOpset) {

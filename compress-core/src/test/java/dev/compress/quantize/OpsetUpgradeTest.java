@@ -5,21 +5,21 @@ import static dev.compress.quantize.TestGraphs.model;
 import static dev.compress.quantize.TestGraphs.value;
 import static dev.compress.quantize.TestGraphs.weight;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.compress.CompressException;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.OpsetUpgrade;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Opset 11 to 13 for per-channel weights: only when every op keeps its meaning, checked by running both. */
+/** {@code optUpgradeOpset}: models of opset 7 to 12 are converted to 13 and get per-channel weights. */
 class OpsetUpgradeTest {
     private static AttributeProto ints(String name, long... values) {
         AttributeProto.Builder attr = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
@@ -31,7 +31,7 @@ class OpsetUpgradeTest {
 
     /** x[2,3,4] -> Unsqueeze(0) -> Squeeze(0) -> MatMul(W) -> Softmax(axis) -> ReduceSum(axes 1) -> Split(2, 1). */
     private static GraphProto.Builder graph(long softmaxAxis) {
-        return GraphProto.newBuilder().setName("opset11")
+        return GraphProto.newBuilder().setName("old")
                 .addInput(value("x", FLOAT, 2L, 3L, 4L))
                 .addOutput(value("a", FLOAT, 2L, 1L, 2L))
                 .addOutput(value("b", FLOAT, 2L, 1L, 3L))
@@ -51,44 +51,6 @@ class OpsetUpgradeTest {
     }
 
     @Test
-    void attributesBecomeInputsAndResultsStayTheSame() {
-        OnnxModel before = model(graph(-1).build(), 11);
-        OnnxModel after = before.copy();
-        assertThat(OpsetUpgrade.to13(after, Map.of())).isEmpty();
-        assertThat(after.opset("")).isEqualTo(13);
-        assertThat(after.irVersion()).isGreaterThanOrEqualTo(7);
-        for (NodeProto node : after.graph().nodes()) {
-            if (!node.getOpType().equals("MatMul") && !node.getOpType().equals("Softmax")) {
-                assertThat(node.getInputCount()).as(node.getName()).isEqualTo(2);
-                assertThat(node.getAttributeList()).noneMatch(a -> a.getName().equals("axes")
-                        || a.getName().equals("split"));
-            }
-        }
-        assertThat(TestGraphs.relativeError(before, after, data())).isZero();
-    }
-
-    @Test
-    void softmaxOverTheLastAxisByNumberNeedsTheRank() {
-        OnnxModel model = model(graph(2).build(), 11);
-        assertThat(OpsetUpgrade.tensorsNeedingRank(model.graph())).containsExactly("m");
-        assertThat(OpsetUpgrade.to13(model, Map.of())).get().asString()
-                .contains("Softmax over axis 2 of a rank-? tensor changed meaning");
-        assertThat(model.opset("")).isEqualTo(11);
-        assertThat(OpsetUpgrade.to13(model, Map.of("m", 3))).isEmpty();
-    }
-
-    @Test
-    void softmaxOverAnInnerAxisAndUnknownOpsAndSubgraphsBlockIt() {
-        OnnxModel inner = model(graph(1).build(), 11);
-        assertThat(OpsetUpgrade.to13(inner, Map.of("m", 3))).get().asString().contains("axis 1 of a rank-3");
-        OnnxModel resize = model(graph(-1).addNode(Nodes.node("Resize", "resize", List.of("x", "", "scales"),
-                List.of("big"))).build(), 11);
-        assertThat(OpsetUpgrade.to13(resize, Map.of())).get().asString()
-                .contains("resize: Resize is not known to keep its meaning at opset 13");
-        assertThat(resize.graph().nodes().get(0).getInputCount()).isEqualTo(1); // untouched
-    }
-
-    @Test
     void quantizerUpgradesOnRequestAndGetsPerChannelWeights() {
         OnnxModel fp32 = model(graph(-1).build(), 11);
         QuantizationResult plain = Quantizer.builder().setModel(fp32).setCalibrationData(data()).build().quantize();
@@ -102,5 +64,33 @@ class OpsetUpgradeTest {
             assertThat(session.outputNames()).containsExactly("a", "b");
         }
         assertThat(TestGraphs.relativeError(fp32, upgraded.model(), data())).isLessThan(0.05);
+    }
+
+    @Test
+    void opset9ModelsAreQuantizedOnceConverted() {
+        // Softmax over an inner axis: the conversion adds Flatten/Reshape tensors the calibrated model does not have
+        OnnxModel fp32 = model(graph(1).build(), 9);
+        assertThatThrownBy(() -> Quantizer.builder().setModel(fp32).setCalibrationData(data()).build().quantize())
+                .hasMessageContaining("opset 9 is too old");
+        QuantizationResult upgraded = Quantizer.builder().setModel(fp32).setCalibrationData(data())
+                .optUpgradeOpset(true).build().quantize();
+        assertThat(upgraded.report().perChannel()).isTrue();
+        assertThat(upgraded.model().opset("")).isEqualTo(13);
+        assertThat(TestGraphs.relativeError(fp32, upgraded.model(), data())).isLessThan(0.05);
+    }
+
+    @Test
+    void aModelThatCannotBeConvertedStaysPerTensorFrom10AndIsRefusedBelow() {
+        GraphProto.Builder unknown = graph(-1).addNode(Nodes.node("Frobnicate", "frob", List.of("x"), List.of("f")));
+        OnnxModel at11 = model(unknown.build(), 11);
+        assertThat(PerChannelUpgrade.apply(at11)).isEqualTo("cannot convert Frobnicate (opset 11) to opset 13: not an"
+                + " operator of the default ONNX domain (up to opset 28) (node frob)");
+        assertThat(at11.opset("")).isEqualTo(11);
+        assertThat(at11.graph().nodes().get(0).getAttributeList()).isNotEmpty(); // unchanged
+        OnnxModel at9 = model(unknown.build(), 9);
+        assertThatThrownBy(() -> PerChannelUpgrade.apply(at9))
+                .isInstanceOfSatisfying(CompressException.class,
+                        e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.BAD_INPUT))
+                .hasMessageContaining("cannot convert Frobnicate (opset 9)");
     }
 }

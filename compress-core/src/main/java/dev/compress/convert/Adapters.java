@@ -1,0 +1,273 @@
+package dev.compress.convert;
+
+import dev.compress.graph.Nodes;
+import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.function.BiFunction;
+
+/**
+ * The rewrites for operator versions that changed meaning or form ({@link OperatorVersions} without a {@code *}):
+ * each takes a node in the form of the version before and returns it in the form of the named version, with the
+ * same outputs. Mostly ONNX's own version-converter steps; where a step needs a fact the model may not hold (a
+ * rank, a constant), the adapter either finds it or falls back to a form that needs none, else refuses.
+ */
+final class Adapters {
+    /** A named rewrite; the name goes into the report. */
+    record Adapter(String name, BiFunction<NodeProto, Conversion, NodeProto> rewrite) {}
+
+    /** Reduce ops whose {@code axes} attribute became an input at opset 18 (ReduceSum's did at 13). */
+    private static final List<String> REDUCE_18 = List.of("ReduceL1", "ReduceL2", "ReduceLogSum",
+            "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare");
+
+    /** Versions that only deprecate their op in favour of another, which their adapter puts in its place. */
+    static final Set<String> DEPRECATED = Set.of("Upsample-10", "Scatter-11");
+
+    private static final Map<String, Adapter> BY_VERSION = new HashMap<>();
+
+    static {
+        add("Upsample", 9, "scales attribute to input", (node, c) -> {
+            AttributeProto scales = Nodes.attribute(node, "scales")
+                    .orElseThrow(() -> Conversion.fail("no scales attribute"));
+            float[] values = new float[scales.getFloatsCount()];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = scales.getFloats(i);
+            }
+            String input = c.constant(base(node, "scales"), Tensors.floats("", new long[] {values.length}, values));
+            return withInputs(node, Set.of("scales"), input);
+        });
+        add("Upsample", 10, "to Resize", (node, c) -> {
+            c.upsampling(node.getOutput(0)); // Upsample scales are at least 1 by definition
+            return NodeProto.newBuilder().setName(node.getName()).setOpType("Resize")
+                    .addAllInput(node.getInputList()).addAllOutput(node.getOutputList())
+                    .addAllAttribute(node.getAttributeList()).build();
+        });
+        add("Resize", 11, "roi input, asymmetric coordinates", Adapters::resize11);
+        add("Slice", 10, "starts/ends/axes attributes to inputs", (node, c) -> {
+            long[] starts = ints(node, "starts");
+            long[] ends = ints(node, "ends");
+            if (starts == null || ends == null) {
+                throw Conversion.fail("no starts or ends attribute");
+            }
+            long[] axes = ints(node, "axes");
+            String startsInput = c.constant(base(node, "starts"), int64s(starts));
+            String endsInput = c.constant(base(node, "ends"), int64s(ends));
+            return axes == null
+                    ? withInputs(node, Set.of("starts", "ends"), startsInput, endsInput)
+                    : withInputs(node, Set.of("starts", "ends", "axes"), startsInput, endsInput,
+                            c.constant(base(node, "axes"), int64s(axes)));
+        });
+        add("TopK", 10, "k attribute to input", (node, c) -> withInputs(node, Set.of("k"),
+                c.constant(base(node, "k"), int64s(new long[] {Nodes.intAttribute(node, "k", 1)}))));
+        add("Dropout", 10, "mask output unused", (node, c) -> {
+            // the mask became a bool tensor at 10; ONNX's converter ignores that, but a reader of the mask would break
+            if (node.getOutputCount() > 1 && !node.getOutput(1).isEmpty() && c.used(node.getOutput(1))) {
+                throw Conversion.fail("its mask output, read by the graph, became boolean at opset 10");
+            }
+            return node;
+        });
+        add("Dropout", 12, "ratio attribute to input", (node, c) -> {
+            AttributeProto ratio = Nodes.attribute(node, "ratio").orElse(null);
+            return ratio == null ? node : withInputs(node, Set.of("ratio"),
+                    c.constant(base(node, "ratio"), Tensors.floats("", new long[0], new float[] {ratio.getF()})));
+        });
+        add("Clip", 11, "min/max attributes to inputs", (node, c) -> {
+            AttributeProto min = Nodes.attribute(node, "min").orElse(null);
+            AttributeProto max = Nodes.attribute(node, "max").orElse(null);
+            int type = c.elementType(node.getInput(0));
+            String minInput = min == null ? "" : c.constant(base(node, "min"), scalar(type, min.getF()));
+            if (max == null) {
+                return min == null ? node : withInputs(node, Set.of("min"), minInput);
+            }
+            // an absent minimum is an empty input name, which Clip-11 allows
+            return withInputs(node, Set.of("min", "max"), minInput,
+                    c.constant(base(node, "max"), scalar(type, max.getF())));
+        });
+        add("Pad", 11, "pads/value attributes to inputs", (node, c) -> {
+            long[] pads = ints(node, "pads");
+            if (pads == null) {
+                throw Conversion.fail("no pads attribute");
+            }
+            String padsInput = c.constant(base(node, "pads"), int64s(pads));
+            AttributeProto value = Nodes.attribute(node, "value").orElse(null);
+            // the value only matters in constant mode, and 0 is the input's default as it was the attribute's
+            return value == null || value.getF() == 0f
+                    ? withInputs(node, Set.of("pads", "value"), padsInput)
+                    : withInputs(node, Set.of("pads", "value"), padsInput, c.constant(base(node, "value"),
+                            scalar(c.elementType(node.getInput(0)), value.getF())));
+        });
+        add("Scatter", 11, "to ScatterElements", (node, c) -> node.toBuilder().setOpType("ScatterElements").build());
+        add("BatchNormalization", 9, "spatial attribute dropped", (node, c) -> {
+            if (Nodes.intAttribute(node, "spatial", 1) != 1) {
+                throw Conversion.fail("spatial=0 (statistics per position) has no form from opset 9 on");
+            }
+            return withInputs(node, Set.of("spatial"));
+        });
+        add("BatchNormalization", 14, "inference form kept", (node, c) -> {
+            if (node.getOutputList().stream().skip(1).anyMatch(output -> !output.isEmpty())) {
+                throw Conversion.fail("its training outputs (running statistics) changed meaning at opset 14");
+            }
+            return node;
+        });
+        for (String op : List.of("Softmax", "LogSoftmax", "Hardmax")) {
+            add(op, 13, "axis semantics", Adapters::softmax13);
+        }
+        for (String op : List.of("ReduceSum", "Squeeze", "Unsqueeze")) {
+            add(op, 13, "axes attribute to input", Adapters::axesToInput);
+        }
+        REDUCE_18.forEach(op -> add(op, 18, "axes attribute to input", Adapters::axesToInput));
+        add("Split", 13, "split attribute to input", (node, c) -> {
+            long[] split = ints(node, "split");
+            return split == null ? node
+                    : withInputs(node, Set.of("split"), c.constant(base(node, "split"), int64s(split)));
+        });
+        add("Split", 18, "num_outputs attribute", (node, c) -> node.getInputCount() > 1
+                && !node.getInput(1).isEmpty() ? node
+                : node.toBuilder().addAttribute(Nodes.intAttribute("num_outputs", node.getOutputCount())).build());
+        add("RoiAlign", 16, "coordinate_transformation_mode kept", (node, c) ->
+                Nodes.attribute(node, "coordinate_transformation_mode").isPresent() ? node
+                        : node.toBuilder().addAttribute(string("coordinate_transformation_mode", "output_half_pixel"))
+                                .build());
+    }
+
+    private Adapters() {}
+
+    private static void add(String op, int version, String name,
+            BiFunction<NodeProto, Conversion, NodeProto> rewrite) {
+        BY_VERSION.put(op + "-" + version, new Adapter(name, rewrite));
+    }
+
+    /** The adapter that brings {@code op} to {@code version}, or null. */
+    static Adapter find(String op, int version) {
+        return BY_VERSION.get(op + "-" + version);
+    }
+
+    /**
+     * Resize-10 maps output to input coordinates as {@code x / scale} and, in nearest mode, ONNX Runtime rounds down
+     * when enlarging and up when shrinking; Resize-11 defaults to half_pixel and round_prefer_floor, so both are set.
+     * One rounding for all axes: a nearest Resize-10 that enlarges some axes and shrinks others, or whose scales are
+     * computed, cannot be converted. The roi input Resize-11 requires is an empty tensor (only tf_crop_and_resize
+     * reads it).
+     */
+    private static NodeProto resize11(NodeProto node, Conversion c) {
+        if (node.getInputCount() < 2) {
+            throw Conversion.fail("no scales input");
+        }
+        NodeProto.Builder builder = node.toBuilder().clearInput()
+                .addAttribute(string("coordinate_transformation_mode", "asymmetric"));
+        String mode = Nodes.attribute(node, "mode").map(a -> a.getS().toStringUtf8()).orElse("nearest");
+        if (mode.equals("nearest")) {
+            float[] scales = c.constantFloats(node.getInput(1));
+            boolean up = c.isUpsampling(node.getOutput(0)) || scales != null && min(scales) >= 1;
+            boolean down = scales != null && max(scales) <= 1;
+            if (!up && !down) {
+                throw Conversion.fail(scales == null
+                        ? "nearest mode with computed scales: rounding depends on whether they enlarge or shrink"
+                        : "nearest mode that enlarges some axes and shrinks others");
+            }
+            builder.addAttribute(string("nearest_mode", up ? "floor" : "ceil"));
+        }
+        String roi = c.constant(base(node, "roi"), Tensors.floats("", new long[] {0}, new float[0]));
+        return builder.addInput(node.getInput(0)).addInput(roi).addInput(node.getInput(1)).build();
+    }
+
+    private static float min(float[] values) {
+        float min = Float.POSITIVE_INFINITY;
+        for (float v : values) {
+            min = Math.min(min, v);
+        }
+        return min;
+    }
+
+    private static float max(float[] values) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (float v : values) {
+            max = Math.max(max, v);
+        }
+        return max;
+    }
+
+    /**
+     * Before 13 these ops flatten the input to 2-D at {@code axis} (default 1) and normalize each row; from 13 they
+     * normalize along {@code axis} alone (default -1). Over the last axis both agree; otherwise the old meaning is
+     * spelled out as Flatten, the op over the last axis, and Reshape back to the input's shape.
+     */
+    private static NodeProto softmax13(NodeProto node, Conversion c) {
+        long axis = Nodes.intAttribute(node, "axis", 1);
+        OptionalInt rank = c.rank(node.getInput(0));
+        NodeProto.Builder lastAxis = withInputs(node, Set.of("axis")).toBuilder()
+                .addAttribute(Nodes.intAttribute("axis", -1));
+        if (rank.isPresent() && (axis == -1 || axis == rank.getAsInt() - 1)) {
+            c.detail("last axis");
+            return lastAxis.build();
+        }
+        c.detail(rank.isPresent() ? "inner axis, Flatten/Reshape around it"
+                : "rank unknown, Flatten/Reshape around it");
+        String input = node.getInput(0);
+        String output = node.getOutput(0);
+        String name = base(node, "");
+        String shape = c.uniqueName(name + "shape");
+        String flat = c.uniqueName(name + "2d");
+        String normalized = c.uniqueName(name + "2d_out");
+        c.before(Nodes.node("Shape", c.uniqueName(name + "shape"), List.of(input), List.of(shape)).build());
+        c.before(Nodes.node("Flatten", c.uniqueName(name + "flatten"), List.of(input), List.of(flat))
+                .addAttribute(Nodes.intAttribute("axis", axis)).build());
+        c.after(Nodes.node("Reshape", c.uniqueName(name + "reshape"), List.of(normalized, shape), List.of(output))
+                .build());
+        return lastAxis.setInput(0, flat).setOutput(0, normalized).build();
+    }
+
+    private static NodeProto axesToInput(NodeProto node, Conversion c) {
+        long[] axes = ints(node, "axes");
+        return axes == null ? node
+                : withInputs(node, Set.of("axes"), c.constant(base(node, "axes"), int64s(axes)));
+    }
+
+    /** {@code node} without the attributes {@code dropped}, with {@code inputs} appended to its inputs. */
+    private static NodeProto withInputs(NodeProto node, Set<String> dropped, String... inputs) {
+        NodeProto.Builder builder = node.toBuilder().clearAttribute();
+        node.getAttributeList().stream().filter(a -> !dropped.contains(a.getName())).forEach(builder::addAttribute);
+        for (String input : inputs) {
+            builder.addInput(input);
+        }
+        return builder.build();
+    }
+
+    private static String base(NodeProto node, String what) {
+        String name = node.getName().isEmpty() ? node.getOutput(0) : node.getName();
+        return what.isEmpty() ? name + "_" : name + "_" + what;
+    }
+
+    private static long[] ints(NodeProto node, String attribute) {
+        return Nodes.attribute(node, attribute)
+                .map(a -> a.getIntsList().stream().mapToLong(Long::longValue).toArray())
+                .orElse(null);
+    }
+
+    private static TensorProto int64s(long[] values) {
+        return Tensors.int64s("", new long[] {values.length}, values);
+    }
+
+    /** A scalar of the element type of the tensor it stands beside (Clip bounds, Pad value). */
+    private static TensorProto scalar(int type, float value) {
+        if (type == DataType.FLOAT_VALUE) {
+            return Tensors.floats("", new long[0], new float[] {value});
+        }
+        if (type == DataType.DOUBLE_VALUE) {
+            return TensorProto.newBuilder().setDataType(type).addDoubleData(value).build();
+        }
+        throw Conversion.fail("its input is " + Tensors.typeName(type) + ", for which no constant is built here");
+    }
+
+    private static AttributeProto string(String name, String value) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.STRING)
+                .setS(com.google.protobuf.ByteString.copyFromUtf8(value)).build();
+    }
+}

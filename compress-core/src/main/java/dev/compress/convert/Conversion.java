@@ -1,0 +1,246 @@
+package dev.compress.convert;
+
+import dev.compress.graph.Graph;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.GraphProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * One run of {@link OpsetConversion} over a graph: walks every default-domain node (subgraphs included) from its
+ * version at the source opset to its version at the target, step by step, and is what {@link Adapters} rewrite
+ * nodes through. Nothing is written into the graph here; the caller commits {@link #initializers()} and the
+ * returned nodes only when every node converted.
+ */
+final class Conversion {
+    /** Why a node cannot be converted; becomes one BAD_INPUT line. */
+    static final class Unconvertible extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Unconvertible(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    private final Graph graph;
+    private final long from;
+    private final long to;
+    private final Map<String, Integer> ranks;
+    private final Graph.Index index;
+    private final Map<String, TensorProto> initializers = new LinkedHashMap<>();
+    private final Map<List<String>, Integer> rewritten = new LinkedHashMap<>();
+    private final Map<String, Integer> unchanged = new TreeMap<>();
+    private final Set<String> upsampling = new HashSet<>();
+    private List<NodeProto> before;
+    private List<NodeProto> after;
+    private String detail;
+
+    Conversion(Graph graph, long from, long to, Map<String, Integer> ranks) {
+        this.graph = graph;
+        this.from = from;
+        this.to = to;
+        this.ranks = ranks;
+        this.index = graph.index();
+    }
+
+    /** {@code nodes} converted, in order, with the helper nodes adapters add around them. */
+    List<NodeProto> nodes(List<NodeProto> nodes) {
+        List<NodeProto> converted = new ArrayList<>(nodes.size());
+        for (NodeProto node : nodes) {
+            before = new ArrayList<>();
+            after = new ArrayList<>();
+            NodeProto result = node(withConvertedSubgraphs(node));
+            converted.addAll(before);
+            converted.add(result);
+            converted.addAll(after);
+        }
+        return converted;
+    }
+
+    private NodeProto withConvertedSubgraphs(NodeProto node) {
+        if (node.getAttributeList().stream().noneMatch(a -> a.hasG() || a.getGraphsCount() > 0)) {
+            return node;
+        }
+        NodeProto.Builder builder = node.toBuilder().clearAttribute();
+        for (AttributeProto attribute : node.getAttributeList()) {
+            AttributeProto.Builder copy = attribute.toBuilder();
+            if (attribute.hasG()) {
+                copy.setG(subgraph(attribute.getG()));
+            }
+            copy.clearGraphs();
+            attribute.getGraphsList().forEach(g -> copy.addGraphs(subgraph(g)));
+            builder.addAttribute(copy);
+        }
+        return builder.build();
+    }
+
+    private GraphProto subgraph(GraphProto body) {
+        // a body is converted like the main graph; the helper lists belong to the node that owns the body
+        List<NodeProto> outerBefore = before;
+        List<NodeProto> outerAfter = after;
+        List<NodeProto> nodes = nodes(body.getNodeList());
+        before = outerBefore;
+        after = outerAfter;
+        return body.toBuilder().clearNode().addAllNode(nodes).build();
+    }
+
+    private NodeProto node(NodeProto node) {
+        if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx")) {
+            return node; // other domains have their own opsets
+        }
+        String original = node.getOpType();
+        if (!OperatorVersions.known(original)) {
+            throw unconvertible(original, node, "not an operator of the default ONNX domain (up to opset "
+                    + OperatorVersions.MAX_OPSET + ")");
+        }
+        OptionalInt start = OperatorVersions.at(original, from);
+        if (start.isEmpty()) {
+            throw unconvertible(original, node, "the operator does not exist yet at opset " + from);
+        }
+        boolean adapted = false;
+        int version = start.getAsInt();
+        if (Adapters.DEPRECATED.contains(original + "-" + version)) {
+            // the op's last version only says it is deprecated: models of that opset still use its older meaning
+            node = adapt(original, node, original, version);
+            adapted = true;
+        }
+        for (OptionalInt next = OperatorVersions.next(node.getOpType(), version, to); next.isPresent();
+                next = OperatorVersions.next(node.getOpType(), version, to)) {
+            version = next.getAsInt();
+            String op = node.getOpType();
+            if (OperatorVersions.compatible(op, version)) {
+                continue;
+            }
+            node = adapt(original, node, op, version);
+            adapted = true;
+        }
+        if (!adapted) {
+            unchanged.merge(original, 1, Integer::sum);
+        }
+        return node;
+    }
+
+    private NodeProto adapt(String original, NodeProto node, String op, int version) {
+        Adapters.Adapter adapter = Adapters.find(op, version);
+        if (adapter == null) {
+            throw unconvertible(original, node,
+                    op + " changed meaning at opset " + version + " and there is no adapter");
+        }
+        NodeProto rewritten;
+        detail = null;
+        try {
+            rewritten = adapter.rewrite().apply(node, this);
+        } catch (Unconvertible e) {
+            throw unconvertible(original, node, e.getMessage());
+        }
+        this.rewritten.merge(List.of(op, detail == null ? adapter.name() : adapter.name() + ": " + detail), 1,
+                Integer::sum);
+        return rewritten;
+    }
+
+    private Unconvertible unconvertible(String op, NodeProto node, String why) {
+        return new Unconvertible("cannot convert " + op + " (opset " + from + ") to opset " + to + ": "
+                + why + " (node " + Nodes.describe(node) + ")");
+    }
+
+    /** Stops the conversion of the current node; {@code why} is said to the user. */
+    static Unconvertible fail(String why) {
+        return new Unconvertible(why);
+    }
+
+    /** Says in the report which of its ways the adapter took for this node. */
+    void detail(String detail) {
+        this.detail = detail;
+    }
+
+    /** Adds a helper node that runs before the node being converted. */
+    void before(NodeProto node) {
+        before.add(node);
+    }
+
+    /** Adds a helper node that runs after the node being converted. */
+    void after(NodeProto node) {
+        after.add(node);
+    }
+
+    /** A new tensor or node name derived from {@code base}. */
+    String uniqueName(String base) {
+        return graph.uniqueName(base);
+    }
+
+    /** Adds a constant under a new name derived from {@code base} and returns that name. */
+    String constant(String base, TensorProto value) {
+        String name = graph.uniqueName(base);
+        initializers.put(name, value.toBuilder().setName(name).build());
+        return name;
+    }
+
+    /** The rank of {@code tensor} if the model records it or ONNX Runtime inferred it. */
+    OptionalInt rank(String tensor) {
+        Integer rank = ranks.get(tensor);
+        return rank == null ? OptionalInt.empty() : OptionalInt.of(rank);
+    }
+
+    /** The element type the model records for {@code tensor}, or FLOAT when it records none. */
+    int elementType(String tensor) {
+        TensorProto initializer = graph.initializers().get(tensor);
+        if (initializer != null) {
+            return initializer.getDataType();
+        }
+        return graph.valueInfo(tensor).map(ValueInfoProto::getType)
+                .filter(t -> t.hasTensorType() && t.getTensorType().getElemType() != 0)
+                .map(t -> t.getTensorType().getElemType())
+                .orElse(TensorProto.DataType.FLOAT_VALUE);
+    }
+
+    /** The values of a float tensor that is an initializer or a Constant's output, or null. */
+    float[] constantFloats(String tensor) {
+        TensorProto value = graph.initializers().get(tensor);
+        if (value == null) {
+            value = initializers.get(tensor);
+        }
+        if (value == null) {
+            value = index.producer(tensor).filter(p -> p.getOpType().equals("Constant"))
+                    .flatMap(Tensors::constantValue).orElse(null);
+        }
+        return value != null && Tensors.isFloat(value) ? Tensors.toFloats(value) : null;
+    }
+
+    /** Records that the Resize writing {@code output} enlarges every axis (it was an Upsample). */
+    void upsampling(String output) {
+        upsampling.add(output);
+    }
+
+    boolean isUpsampling(String output) {
+        return upsampling.contains(output);
+    }
+
+    /** Whether a node or a graph output reads {@code tensor}. */
+    boolean used(String tensor) {
+        return !index.consumers(tensor).isEmpty()
+                || graph.outputs().stream().anyMatch(output -> output.getName().equals(tensor));
+    }
+
+    /** The constants adapters added, by name. */
+    Map<String, TensorProto> initializers() {
+        return initializers;
+    }
+
+    OpsetConversionReport report(String model) {
+        List<OpsetConversionReport.Rewrite> rewrites = new ArrayList<>();
+        rewritten.forEach((key, count) -> rewrites.add(new OpsetConversionReport.Rewrite(key.get(0), key.get(1),
+                count)));
+        return new OpsetConversionReport(model, from, to, rewrites, unchanged);
+    }
+}
