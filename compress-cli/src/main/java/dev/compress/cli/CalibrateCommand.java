@@ -73,7 +73,7 @@ final class CalibrateCommand extends BaseCommand {
                 .optCalibration(settings)
                 .optSampling(calibrationOptions.sampling())
                 .optPrepare(!noPrepare)
-                .optBatchSize(run.batchSize())
+                .optBatchSize(run.batchSize(fp32, global))
                 .optProgress(global.progress())
                 .build()
                 .calibrate();

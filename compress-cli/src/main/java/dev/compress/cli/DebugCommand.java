@@ -119,7 +119,7 @@ final class DebugCommand extends BaseCommand {
                 .setFloatModel(reference)
                 .setQuantizedModel(quantized)
                 .setData(opened.dataset())
-                .optBatchSize(run.batchSize())
+                .optBatchSize(run.batchSize(reference, global))
                 .optProgress(global.progress());
         if (sensitivity) {
             debugger.optSensitivity(data.open(calib, reference).dataset());

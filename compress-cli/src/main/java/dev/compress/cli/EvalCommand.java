@@ -68,7 +68,7 @@ final class EvalCommand extends BaseCommand {
         Evaluator.Builder evaluator = Evaluator.builder()
                 .setModel(model)
                 .setData(opened.dataset())
-                .optBatchSize(run.batchSize())
+                .optBatchSize(run.batchSize(candidate, global))
                 .optProgress(global.progress());
         if (baseline != null) {
             evaluator.optBaseline(baseline);

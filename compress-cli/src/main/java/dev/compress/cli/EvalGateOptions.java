@@ -69,7 +69,7 @@ final class EvalGateOptions {
                 .setModel(candidate)
                 .setData(opened.dataset())
                 .optBaseline(baseline)
-                .optBatchSize(run.batchSize())
+                .optBatchSize(run.batchSize(candidate, global))
                 .optProgress(global.progress())
                 .build()
                 .evaluate()

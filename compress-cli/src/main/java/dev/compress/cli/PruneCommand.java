@@ -200,7 +200,7 @@ final class PruneCommand extends BaseCommand {
     private Integer prune() {
         Path masksFile = masks != null ? masks : OutputOptions.beside(output.out(), ".masks.json");
         output.check(List.of(model), masksFile);
-        Pruner.Builder builder = Pruner.builder().optBatchSize(run.batchSize()).optProgress(global.progress());
+        Pruner.Builder builder = Pruner.builder().optProgress(global.progress());
         if (applyMasks != null) {
             builder.optMasks(PruneMasks.read(applyMasks), applyMasks);
         }
@@ -213,6 +213,7 @@ final class PruneCommand extends BaseCommand {
                 .optExclude(exclude);
         global.debug("loading " + model);
         OnnxModel original = OnnxModel.load(model);
+        builder.optBatchSize(run.batchSize(original, global));
         DataSources.Opened evaluation = evalGate.open(data, original);
         if (data.data() != null) {
             builder.optCalibrationData(data.open(original).dataset());

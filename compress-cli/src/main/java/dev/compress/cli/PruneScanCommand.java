@@ -87,7 +87,7 @@ final class PruneScanCommand extends BaseCommand {
                 .optLayerSparsities(sparsities)
                 .optGlobalSparsities(sparsities)
                 .optExclude(exclude)
-                .optBatchSize(run.batchSize())
+                .optBatchSize(run.batchSize(original, global))
                 .optProgress(global.progress())
                 .build()
                 .scan();

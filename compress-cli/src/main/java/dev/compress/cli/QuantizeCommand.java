@@ -155,7 +155,6 @@ final class QuantizeCommand extends BaseCommand {
                 .optPrepare(!noPrepare)
                 .optWeightOnly(weightOnly)
                 .optReduceRange(reduceRange)
-                .optBatchSize(run.batchSize())
                 .optProgress(global.progress());
         if (dynamicFormat != null && !dynamic) {
             throw usage("--dynamic-format applies to --dynamic only");
@@ -172,6 +171,7 @@ final class QuantizeCommand extends BaseCommand {
 
         global.debug("loading " + model);
         OnnxModel fp32 = OnnxModel.load(model);
+        builder.optBatchSize(run.batchSize(fp32, global));
         DataSources.Opened calibration = data.data() == null ? null
                 : tokenizer != null ? DataSources.text(data.data(), tokenizer, fp32)
                 : data.open(fp32);

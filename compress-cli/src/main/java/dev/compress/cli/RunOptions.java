@@ -1,6 +1,8 @@
 package dev.compress.cli;
 
-import dev.compress.BaseBuilder;
+import dev.compress.CompressException;
+import dev.compress.data.ModelInputs;
+import dev.compress.graph.OnnxModel;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -10,17 +12,37 @@ final class RunOptions {
     @Spec(Spec.Target.MIXEE)
     CommandSpec mixee;
 
-    private int batchSize = BaseBuilder.DEFAULT_BATCH_SIZE;
+    private Integer batchSize;
+    private Integer resolved;
 
     @Option(names = "--batch-size", paramLabel = "N", order = 50,
-            defaultValue = "" + BaseBuilder.DEFAULT_BATCH_SIZE,
             description = "Samples per ONNX Runtime call. Results do not depend on it; memory and speed do."
-                    + " Default: ${DEFAULT-VALUE}.")
+                    + " Default: the model's own when its inputs fix one, else 32, fewer for large inputs"
+                    + " (1 for a 224x224 RGB image).")
     void setBatchSize(int value) {
         batchSize = Checks.batchSize(mixee, value);
     }
 
-    int batchSize() {
-        return batchSize;
+    /**
+     * The batch size for runs of {@code model}: --batch-size, or the model's default
+     * ({@link ModelInputs#defaultBatchSize}), said on stderr when it is not 32.
+     *
+     * @throws CompressException BAD_INPUT when --batch-size differs from a batch size the model fixes
+     */
+    int batchSize(OnnxModel model, GlobalOptions global) {
+        if (resolved != null) {
+            return resolved;
+        }
+        int fixed = ModelInputs.fixedBatchSize(model);
+        if (batchSize != null && fixed > 0 && batchSize != fixed) {
+            throw CompressException.badInput(model.source().orElse(null), "takes batches of exactly " + fixed
+                    + " (its inputs fix the batch dimension); leave out --batch-size or give " + fixed);
+        }
+        resolved = batchSize != null ? batchSize : ModelInputs.defaultBatchSize(model);
+        if (batchSize == null && resolved != 32) {
+            global.info("batch size " + resolved + (fixed > 0 ? " (fixed by the model)" : " (for the model's input"
+                    + " size; --batch-size to change)"));
+        }
+        return resolved;
     }
 }

@@ -117,7 +117,8 @@ final class ScoreCommand extends BaseCommand {
         if (onnx == student && !TorchScriptModel.isTorchScriptName(teacher)) {
             OnnxModel.load(teacher); // a broken teacher is reported before the data is read
         }
-        DataSources.Opened opened = data.open(OnnxModel.load(onnx));
+        OnnxModel fed = OnnxModel.load(onnx);
+        DataSources.Opened opened = data.open(fed);
         ScoreReport scores = Scorer.builder()
                 .setTeacher(teacher)
                 .setStudent(student)
@@ -125,7 +126,7 @@ final class ScoreCommand extends BaseCommand {
                 .optTemperatures(temperatures)
                 .optOutputs(kind)
                 .optParityTolerance(parityTolerance)
-                .optBatchSize(run.batchSize())
+                .optBatchSize(run.batchSize(fed, global))
                 .optProgress(global.progress())
                 .build()
                 .score();
