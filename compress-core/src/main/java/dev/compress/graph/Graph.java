@@ -179,6 +179,7 @@ public final class Graph {
         }
         nodes.clear();
         nodes.addAll(kept);
+        valueInfos.removeIf(info -> source.containsKey(info.getName()));
         return source.size();
     }
 
