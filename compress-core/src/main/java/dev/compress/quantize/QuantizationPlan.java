@@ -83,7 +83,7 @@ final class QuantizationPlan {
         Set<NodeProto> removed = new HashSet<>();
         for (NodeProto clamp : nodes) {
             float[] bounds = clampBounds(graph, clamp);
-            if (bounds == null || bounds[0] > 0 || bounds[1] < 0 || excluded.contains(clamp.getName())) {
+            if (bounds == null || !(bounds[0] <= 0 && bounds[1] >= 0) || excluded.contains(clamp.getName())) {
                 continue;
             }
             String input = clamp.getInput(0);
