@@ -136,6 +136,66 @@ public final class Graph {
         return promoted;
     }
 
+    /**
+     * Removes Identity nodes of the main graph that copy an initializer, and lets their readers read the initializer:
+     * torch 1.13 stores equal initializers (e.g. the zero biases of freshly made layers) once and routes the other
+     * uses through Identity nodes, so those layers would not see their bias or weight as an initializer. Identities
+     * that write a graph output or are read from a subgraph stay.
+     *
+     * @return the number of Identity nodes removed
+     */
+    public int bypassInitializerIdentities() {
+        Set<String> graphOutputs = new HashSet<>();
+        outputs.forEach(o -> graphOutputs.add(o.getName()));
+        Index index = index();
+        Map<String, String> source = new HashMap<>();
+        for (NodeProto node : nodes) {
+            if (node.getOpType().equals("Identity")
+                    && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"))
+                    && node.getInputCount() == 1 && node.getOutputCount() == 1
+                    && initializers.containsKey(node.getInput(0))
+                    && !initializers.containsKey(node.getOutput(0))
+                    && !graphOutputs.contains(node.getOutput(0))
+                    && index.consumers(node.getOutput(0)).stream()
+                            .allMatch(reader -> reader.getInputList().contains(node.getOutput(0))
+                                    && !readsInSubgraph(reader, node.getOutput(0)))) {
+                source.put(node.getOutput(0), node.getInput(0));
+            }
+        }
+        if (source.isEmpty()) {
+            return 0;
+        }
+        List<NodeProto> kept = new ArrayList<>(nodes.size());
+        for (NodeProto node : nodes) {
+            if (node.getOpType().equals("Identity") && node.getOutputCount() == 1
+                    && source.containsKey(node.getOutput(0))) {
+                continue;
+            }
+            NodeProto.Builder builder = node.toBuilder();
+            for (int i = 0; i < builder.getInputCount(); i++) {
+                builder.setInput(i, source.getOrDefault(builder.getInput(i), builder.getInput(i)));
+            }
+            kept.add(builder.build());
+        }
+        nodes.clear();
+        nodes.addAll(kept);
+        valueInfos.removeIf(info -> source.containsKey(info.getName()));
+        return source.size();
+    }
+
+    private static boolean readsInSubgraph(NodeProto node, String tensor) {
+        Set<String> read = new HashSet<>();
+        for (AttributeProto attr : node.getAttributeList()) {
+            if (attr.hasG()) {
+                Index.collectSubgraphInputs(attr.getG(), read);
+            }
+            for (GraphProto g : attr.getGraphsList()) {
+                Index.collectSubgraphInputs(g, read);
+            }
+        }
+        return read.contains(tensor);
+    }
+
     /** The node whose output is {@code tensor}, if a node produces it (not for inputs and initializers). */
     public Optional<NodeProto> producer(String tensor) {
         return index().producer(tensor);

@@ -25,6 +25,23 @@ record QuantParams(float scale, int zeroPoint, ActivationType type) {
         return new QuantParams(scale, Math.max(0, Math.min(255, zeroPoint)), type);
     }
 
+    /** What QuantizeLinear gives for {@code x}: float division, half-to-even rounding, saturation to the type. */
+    int quantize(float x) {
+        int low = type == ActivationType.UINT8 ? 0 : -128;
+        double q = Math.rint(x / scale) + zeroPoint;
+        return (int) Math.max(low, Math.min(low + 255, q));
+    }
+
+    /**
+     * Whether quantizing with these parameters clamps to [{@code min}, {@code max}] by itself: every value at or
+     * below {@code min} saturates to the type's lowest code and every value at or above {@code max} to its highest,
+     * so {@code quantize(clip(x, min, max)) == quantize(x)} for every x.
+     */
+    boolean saturatesAt(float min, float max) {
+        int low = type == ActivationType.UINT8 ? 0 : -128;
+        return quantize(min) == low && quantize(max) == low + 255;
+    }
+
     /** Symmetric int8 scale for weights whose largest magnitude is {@code absMax}: maps it to ±127. */
     static float weightScale(double absMax) {
         return absMax == 0 ? 1f : (float) (absMax / INT8_MAX);

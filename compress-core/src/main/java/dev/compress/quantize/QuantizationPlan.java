@@ -1,5 +1,6 @@
 package dev.compress.quantize;
 
+import dev.compress.calibrate.TensorRange;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.Tensors;
@@ -15,20 +16,29 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Decides what a QDQ rewrite quantizes, on a graph whose ReLUs were already folded (see {@link #foldRelus}).
+ * Decides what a QDQ rewrite quantizes, on a graph whose Relu and Clip nodes were already folded
+ * (see {@link #foldClamps}).
  *
  * <p>The placement follows what ONNX Runtime's QDQ fusions expect: every input and the output of Conv / Gemm /
- * MatMul / Add / Mul / pooling get a QuantizeLinear-DequantizeLinear pair, so ONNX Runtime sees
- * {@code DQ -> op -> Q} and swaps in QLinearConv, QGemm, QLinearMatMul, QLinearAdd and friends. Graph outputs stay
- * float (QGemm and MatMulIntegerToFloat can produce float directly), which keeps logits exact to the last layer.
+ * MatMul / Add / Mul / Concat / pooling / Sigmoid get a QuantizeLinear-DequantizeLinear pair, so ONNX Runtime sees
+ * {@code DQ -> op -> Q} and swaps in QLinearConv, QGemm, QLinearMatMul, QLinearAdd and friends. The op lists follow
+ * ONNX Runtime 1.29's {@code qdq_selector_action_transformer.cc}: an op it has no integer kernel for (HardSigmoid,
+ * Clip) would only be dequantized again. Graph outputs stay float (QGemm and MatMulIntegerToFloat can produce float
+ * directly), which keeps logits exact to the last layer.
  */
 final class QuantizationPlan {
     /** Ops with weights: weight quantized per output channel, activations per tensor. */
     static final Set<String> WEIGHTED_OPS = Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
     /** Elementwise ops with integer kernels in ONNX Runtime (QLinearAdd, QLinearMul). */
     static final Set<String> ELEMENTWISE_OPS = Set.of("Add", "Mul");
-    /** Pooling with its own integer kernel; output gets its own calibrated range. */
-    static final Set<String> POOLING_OPS = Set.of("GlobalAveragePool", "AveragePool");
+    /**
+     * Ops on one quantized input with their own integer kernel (QLinearGlobalAveragePool, QLinearAveragePool,
+     * QLinearSigmoid, QLinearLeakyRelu); the output gets its own calibrated range. ONNX Runtime also fuses Softmax,
+     * not planned: 8-bit attention probabilities are a transformer accuracy question not measured yet.
+     */
+    static final Set<String> UNARY_OPS = Set.of("GlobalAveragePool", "AveragePool", "Sigmoid", "LeakyRelu");
+    /** Concat of activations (QLinearConcat): every input is quantized, the output gets its own range. */
+    static final Set<String> VARIADIC_OPS = Set.of("Concat");
     /**
      * Ops that only move or select values: the output keeps the input's scale and zero point, which lets ONNX
      * Runtime drop the DQ/Q around them and run them on 8-bit data.
@@ -51,27 +61,32 @@ final class QuantizationPlan {
     final Map<NodeProto, String> floatNodes = new LinkedHashMap<>();
 
     /**
-     * Removes each ReLU that directly follows a weighted or elementwise op, letting that op write the ReLU's output.
-     * With uint8 activations the ReLU's calibrated range starts at 0, so the zero point is 0 and QuantizeLinear's
-     * clamp computes the ReLU exactly; ONNX Runtime then fuses the pair into one integer kernel.
+     * Removes each Relu, and each Clip with constant bounds around 0 (ReLU6 is Clip(0, 6)), that directly follows a
+     * weighted or elementwise op, letting that op write its output. Only for uint8 asymmetric activations: their
+     * range is the calibrated range of the Clip's output intersected with its bounds ({@link FoldedClamp#within}),
+     * widened to 0, so the codes 0 and 255 sit at or inside the bounds and QuantizeLinear's saturation computes the
+     * Clip; ONNX Runtime then fuses one integer kernel instead of leaving a float Clip between two Q/DQ pairs. A
+     * symmetric range ([-t, t], int8 or uint8) saturates at -t, not at a lower bound of 0, so nothing is folded there,
+     * nor a Clip whose bounds exclude 0 (the range always holds 0).
      *
-     * <p>The clamp only exists where the output gets a QuantizeLinear: call {@link #restoreRelus} once the plan is
-     * final, to put back each ReLU whose output the plan leaves float.
+     * <p>The clamp only exists where the output gets a QuantizeLinear with those bounds: call {@link #restoreClamps}
+     * once the parameters are known, to put back the ones it does not make exact.
      *
-     * @return the removed ReLU nodes and the tensor their producer wrote before
+     * @return the removed nodes, their bounds and the tensor their producer wrote before
      */
-    static List<FoldedRelu> foldRelus(Graph graph, Set<String> excluded) {
-        List<FoldedRelu> folded = new ArrayList<>();
+    static List<FoldedClamp> foldClamps(Graph graph, Set<String> excluded) {
+        List<FoldedClamp> folded = new ArrayList<>();
         Set<String> graphOutputs = outputNames(graph);
         Graph.Index index = graph.index();
         List<NodeProto> nodes = graph.nodes();
         Map<String, String> renamed = new LinkedHashMap<>();
         Set<NodeProto> removed = new HashSet<>();
-        for (NodeProto relu : nodes) {
-            if (!relu.getOpType().equals("Relu") || excluded.contains(relu.getName())) {
+        for (NodeProto clamp : nodes) {
+            float[] bounds = clampBounds(graph, clamp);
+            if (bounds == null || !(bounds[0] <= 0 && bounds[1] >= 0) || excluded.contains(clamp.getName())) {
                 continue;
             }
-            String input = relu.getInput(0);
+            String input = clamp.getInput(0);
             NodeProto producer = index.producer(input).orElse(null);
             if (producer == null
                     || excluded.contains(producer.getName())
@@ -81,9 +96,9 @@ final class QuantizationPlan {
                     || graphOutputs.contains(input)) {
                 continue;
             }
-            renamed.put(input, relu.getOutput(0));
-            removed.add(relu);
-            folded.add(new FoldedRelu(relu, input));
+            renamed.put(input, clamp.getOutput(0));
+            removed.add(clamp);
+            folded.add(new FoldedClamp(clamp, input, bounds[0], bounds[1]));
         }
         if (removed.isEmpty()) {
             return folded;
@@ -107,21 +122,84 @@ final class QuantizationPlan {
         return folded;
     }
 
-    /** A ReLU removed by {@link #foldRelus}; its producer now writes the ReLU's output instead of {@code input}. */
-    record FoldedRelu(NodeProto relu, String input) {}
+    /**
+     * The [min, max] a Relu or Clip of the default domain clamps to, or null for other nodes and for a Clip whose
+     * bounds are not constants. Clip takes its bounds as inputs from opset 11 and as attributes before; a missing
+     * bound is infinite.
+     */
+    private static float[] clampBounds(Graph graph, NodeProto node) {
+        if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx") || node.getOutputCount() != 1) {
+            return null;
+        }
+        if (node.getOpType().equals("Relu")) {
+            return new float[] {0f, Float.POSITIVE_INFINITY};
+        }
+        if (!node.getOpType().equals("Clip")) {
+            return null;
+        }
+        float[] bounds = {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY};
+        for (int i = 0; i < 2; i++) {
+            String name = Nodes.input(node, i + 1);
+            var attribute = Nodes.attribute(node, i == 0 ? "min" : "max");
+            if (!name.isEmpty()) {
+                TensorProto bound = graph.initializer(name).orElse(null);
+                if (bound == null || !Tensors.isFloat(bound) || Tensors.elementCount(bound) != 1) {
+                    return null;
+                }
+                bounds[i] = Tensors.toFloats(bound)[0];
+            } else if (attribute.isPresent()) {
+                bounds[i] = attribute.get().getF();
+            }
+        }
+        return bounds;
+    }
 
     /**
-     * Puts back the folded ReLUs whose output the plan does not quantize (its consumers stay float, or it is a graph
-     * output): without a QuantizeLinear there is no clamp, and the ReLU would be lost.
-     *
-     * @return the names of the ReLUs that stay folded, for the report
+     * A Relu or Clip removed by {@link #foldClamps}; its producer now writes the node's output instead of
+     * {@code input}, whose quantization must clamp to [{@code min}, {@code max}].
      */
-    List<String> restoreRelus(Graph graph, List<FoldedRelu> folded) {
+    record FoldedClamp(NodeProto node, String input, float min, float max) {
+        String output() {
+            return node.getOutput(0);
+        }
+
+        /** {@code range} clamped to the bounds: calibration methods other than MinMax may reach beyond them. */
+        TensorRange within(TensorRange range) {
+            return new TensorRange(range.tensor(), range.method(), Math.max(min, Math.min(max, range.min())),
+                    Math.max(min, Math.min(max, range.max())));
+        }
+    }
+
+    /** The calibrated range of {@code range}'s tensor, within the bounds of the folded node that wrote it, if any. */
+    static TensorRange withinFoldedBounds(List<FoldedClamp> folded, TensorRange range) {
+        for (FoldedClamp fold : folded) {
+            if (fold.output().equals(range.tensor())) {
+                return fold.within(range);
+            }
+        }
+        return range;
+    }
+
+    /**
+     * Puts back the folded nodes whose output the plan does not quantize (its consumers stay float, or it is a graph
+     * output), or quantizes with parameters that do not saturate at their bounds (e.g. a range calibrated as all
+     * zeros gets scale 1): without that clamp the Relu or Clip would be lost.
+     *
+     * @return the names of the nodes that stay folded, for the report
+     */
+    List<String> restoreClamps(Graph graph, List<FoldedClamp> folded, Map<String, QuantParams> params) {
         List<String> kept = new ArrayList<>();
-        for (FoldedRelu fold : folded) {
-            String output = fold.relu().getOutput(0);
-            if (activations.contains(output)) {
-                kept.add(Nodes.describe(fold.relu()));
+        Set<String> bounds = new HashSet<>();
+        for (FoldedClamp fold : folded) {
+            String output = fold.output();
+            String reason;
+            if (!activations.contains(output)) {
+                reason = "its output is not quantized";
+            } else if (!params.get(output).saturatesAt(fold.min(), fold.max())) {
+                reason = "the quantization range of its output does not clamp at its bounds";
+            } else {
+                kept.add(Nodes.describe(fold.node()));
+                bounds.addAll(fold.node().getInputList().subList(1, fold.node().getInputCount()));
                 continue;
             }
             List<NodeProto> nodes = graph.nodes();
@@ -133,12 +211,18 @@ final class QuantizationPlan {
                 }
                 NodeProto restored = producer.toBuilder().setOutput(slot, fold.input()).build();
                 nodes.set(i, restored);
-                nodes.add(i + 1, fold.relu());
+                nodes.add(i + 1, fold.node());
                 replaceNode(producer, restored);
-                floatNodes.put(fold.relu(), "ReLU kept: its output is not quantized");
+                floatNodes.put(fold.node(), fold.node().getOpType() + " kept: " + reason);
                 break;
             }
         }
+        // a bound that only folded Clips read would be left behind as an unused initializer
+        Graph.Index index = graph.index();
+        bounds.removeAll(outputNames(graph));
+        graph.declaredInputs().forEach(input -> bounds.remove(input.getName()));
+        bounds.removeIf(name -> name.isEmpty() || !index.consumers(name).isEmpty());
+        bounds.forEach(graph.initializers()::remove);
         return kept;
     }
 
@@ -219,7 +303,12 @@ final class QuantizationPlan {
                         && !isInitializer(graph, node.getInput(1));
                 inputs.addAll(node.getInputList());
                 reason = "an input is a constant";
-            } else if (POOLING_OPS.contains(op) || PASS_THROUGH_OPS.contains(op)) {
+            } else if (VARIADIC_OPS.contains(op)) {
+                ok = node.getInputCount() > 0
+                        && node.getInputList().stream().noneMatch(t -> t.isEmpty() || isInitializer(graph, t));
+                inputs.addAll(node.getInputList());
+                reason = "an input is a constant";
+            } else if (UNARY_OPS.contains(op) || PASS_THROUGH_OPS.contains(op)) {
                 ok = plan.activations.contains(Nodes.input(node, 0));
                 inputs.add(Nodes.input(node, 0));
                 reason = "input is not quantized";

@@ -96,7 +96,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     public static Set<String> supportedOpTypes() {
         Set<String> ops = new LinkedHashSet<>(QuantizationPlan.WEIGHTED_OPS);
         ops.addAll(QuantizationPlan.ELEMENTWISE_OPS);
-        ops.addAll(QuantizationPlan.POOLING_OPS);
+        ops.addAll(QuantizationPlan.VARIADIC_OPS);
+        ops.addAll(QuantizationPlan.UNARY_OPS);
         ops.addAll(QuantizationPlan.PASS_THROUGH_OPS);
         return ops;
     }
@@ -152,8 +153,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         graph.promoteConstants();
-        List<QuantizationPlan.FoldedRelu> folds = activationType == ActivationType.UINT8
-                ? QuantizationPlan.foldRelus(graph, excluded)
+        graph.bypassInitializerIdentities();
+        List<QuantizationPlan.FoldedClamp> folds = activationType == ActivationType.UINT8 && !symmetricActivations
+                ? QuantizationPlan.foldClamps(graph, excluded)
                 : List.of();
         QuantizationPlan guess = QuantizationPlan.of(graph, excluded, opTypes, Set.of(), Map.of());
         if (guess.quantizedNodes.isEmpty()) {
@@ -193,7 +195,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
         for (String tensor : plan.activations) {
             String source = plan.sharedParams.get(tensor);
-            TensorRange range = source != null ? calibrated.get(source) : calibrated.get(tensor);
+            TensorRange range = source != null
+                    ? calibrated.get(source) : QuantizationPlan.withinFoldedBounds(folds, calibrated.get(tensor));
             calibrated.put(tensor, range);
             QuantParams p = source != null
                     ? params.get(source)
@@ -203,7 +206,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                     tensor, range.min(), range.max(), p.scale(), p.zeroPoint(), source));
         }
         long samples = table.samples();
-        List<String> folded = plan.restoreRelus(graph, folds);
+        List<String> folded = plan.restoreClamps(graph, folds, params);
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
@@ -410,16 +413,18 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     }
 
     /**
-     * The activations a plan would quantize with either activation type (ReLUs folded for uint8, not for int8) and
-     * no exclusions: what a calibration table must hold to serve any later setting.
+     * The activations a plan would quantize with either activation type (Relu and Clip folded for uint8, not for
+     * int8) and no exclusions: what a calibration table must hold to serve any later setting.
      */
     private static Set<String> allActivations(OnnxModel model, Set<String> notFloat) {
         Graph plain = model.copy().graph();
         plain.promoteConstants();
+        plain.bypassInitializerIdentities();
         Set<String> all = new LinkedHashSet<>(QuantizationPlan.of(plain, Set.of(), notFloat).activations);
         Graph folded = model.copy().graph();
         folded.promoteConstants();
-        QuantizationPlan.foldRelus(folded, Set.of());
+        folded.bypassInitializerIdentities();
+        QuantizationPlan.foldClamps(folded, Set.of());
         all.addAll(QuantizationPlan.of(folded, Set.of(), notFloat).activations);
         return all;
     }

@@ -58,6 +58,28 @@ class OnnxModelTest {
                 .build();
     }
 
+    /** torch 1.13 reads a repeated initializer through Identity nodes; readers are pointed at the initializer. */
+    @Test
+    void identitiesOfInitializersAreBypassedUnlessTheyWriteAGraphOutput() {
+        TensorProto bias = TensorProto.newBuilder().setName("b").setDataType(TensorProto.DataType.FLOAT_VALUE)
+                .addDims(1).addFloatData(0f).build();
+        GraphProto graph = GraphProto.newBuilder()
+                .addInput(floatInput("x", 1))
+                .addOutput(floatInput("y", 1))
+                .addOutput(floatInput("copy_out", 1))
+                .addInitializer(bias)
+                .addNode(NodeProto.newBuilder().setOpType("Identity").setName("copy").addInput("b").addOutput("b2"))
+                .addNode(NodeProto.newBuilder().setOpType("Identity").setName("shown").addInput("b")
+                        .addOutput("copy_out"))
+                .addNode(NodeProto.newBuilder().setOpType("Add").setName("add").addInput("x").addInput("b2")
+                        .addOutput("y"))
+                .build();
+        Graph g = OnnxModel.of(ModelProto.newBuilder().setGraph(graph).build()).graph();
+        assertThat(g.bypassInitializerIdentities()).isEqualTo(1);
+        assertThat(g.nodes()).extracting(NodeProto::getName).containsExactly("shown", "add");
+        assertThat(g.nodes().get(1).getInputList()).containsExactly("x", "b");
+    }
+
     @Test
     void roundTripsThroughAFile() throws IOException {
         Path file = dir.resolve("tiny.onnx");

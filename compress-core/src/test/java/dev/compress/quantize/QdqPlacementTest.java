@@ -1,0 +1,327 @@
+package dev.compress.quantize;
+
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.value;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.compress.data.Batch;
+import dev.compress.data.Dataset;
+import dev.compress.graph.Nodes;
+import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Tensors;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.GraphProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.RuntimeOptions;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Mobile-net blocks (ReLU6, squeeze-excitation, SiLU, SqueezeNet's fire module) quantized and opened by ONNX Runtime
+ * at EXTENDED level: the graph it runs must keep every activation in 8 bits between the integer kernels, with no
+ * float Clip or Relu between them, and the output must stay close to fp32.
+ *
+ * <p>Accuracy bound: each block quantizes 4 to 8 tensors to uint8 (half a step of rounding each, a step being 1/255
+ * of the tensor's range) and weights to int8 per channel; these blocks measure 38 to 51 dB of output SQNR, so 30 dB
+ * (error power a thousandth of the signal's) leaves room for other CPUs' kernels but not for a lost clamp: the fp32
+ * ReLU6 block without its Clip (or Relu) measures about 3 dB against itself.
+ */
+class QdqPlacementTest {
+    private static final double MIN_SQNR_DB = 30;
+
+    @TempDir
+    Path dir;
+
+    /** A graph under construction: x[n, 3, 12, 12] through the added nodes, then a GlobalAveragePool-Gemm head. */
+    private static final class Net {
+        final GraphProto.Builder graph = GraphProto.newBuilder().setName("block")
+                .addInput(value("x", FLOAT, "n", 3L, 12L, 12L))
+                .addOutput(value("y", FLOAT, "n", 5L));
+        private int count;
+
+        String node(String op, List<String> inputs, AttributeProto... attributes) {
+            String output = op.toLowerCase() + "_" + count++;
+            NodeProto.Builder node = Nodes.node(op, output + "_node", inputs, List.of(output));
+            for (AttributeProto attribute : attributes) {
+                node.addAttribute(attribute);
+            }
+            graph.addNode(node);
+            return output;
+        }
+
+        /** A k x k Conv with padding; {@code gain} scales the weights (3 makes outputs reach beyond 6). */
+        String conv(String input, int in, int out, int k, double gain, String bias) {
+            String name = "w" + count;
+            float[] w = TestGraphs.weights(out * in * k * k, 100 + count);
+            for (int i = 0; i < w.length; i++) {
+                w[i] *= (float) (gain / Math.sqrt(in * k * k / 9.0));
+            }
+            graph.addInitializer(Tensors.floats(name, new long[] {out, in, k, k}, w));
+            if (bias == null) {
+                bias = "b" + count;
+                graph.addInitializer(Tensors.floats(bias, new long[] {out}, TestGraphs.weights(out, 200 + count)));
+            }
+            long pad = k / 2;
+            return node("Conv", List.of(input, name, bias), AttributeProto.newBuilder().setName("pads")
+                    .setType(AttributeProto.AttributeType.INTS).addAllInts(List.of(pad, pad, pad, pad)).build());
+        }
+
+        String scalar(String name, float value) {
+            graph.addInitializer(Tensors.floats(name, new long[0], new float[] {value}));
+            return name;
+        }
+
+        OnnxModel finish(String features, int channels, long opset) {
+            String pooled = node("GlobalAveragePool", List.of(features));
+            String flat = node("Flatten", List.of(pooled));
+            graph.addInitializer(TestGraphs.weight("head", 5, channels, 7));
+            graph.addInitializer(Tensors.floats("head_bias", new long[] {5}, TestGraphs.weights(5, 8)));
+            graph.addNode(Nodes.node("Gemm", "gemm", List.of(flat, "head", "head_bias"), List.of("y"))
+                    .addAttribute(Nodes.intAttribute("transB", 1)));
+            return TestGraphs.model(graph.build(), opset);
+        }
+    }
+
+    private static AttributeProto floatAttribute(String name, float value) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.FLOAT).setF(value)
+                .build();
+    }
+
+    /** Batches 0-3 calibrate; all 8 are compared with fp32. */
+    private static Dataset data(int batches) {
+        return TestGraphs.floats(Map.of("x", b -> new long[] {2, 3, 12, 12}), batches);
+    }
+
+    private static QuantizationResult quantize(OnnxModel model) {
+        return Quantizer.builder().setModel(model).setCalibrationData(data(4)).build().quantize();
+    }
+
+    /** Op histogram ("domain:op") of the graph ONNX Runtime runs at EXTENDED level. */
+    private Map<String, Integer> optimizedOps(OnnxModel model) {
+        Path file = dir.resolve("model.onnx");
+        Path optimized = dir.resolve("optimized.onnx");
+        model.save(file);
+        try (OrtModel ignored = OrtModel.open(file, RuntimeOptions.defaults()
+                .withOptimization(RuntimeOptions.Optimization.EXTENDED).withOptimizedModelFile(optimized))) {
+            // opening the session writes the optimized graph
+        }
+        Map<String, Integer> ops = new TreeMap<>();
+        for (NodeProto node : OnnxModel.load(optimized).graph().nodes()) {
+            ops.merge((node.getDomain().isEmpty() ? "" : node.getDomain() + ":") + node.getOpType(), 1, Integer::sum);
+        }
+        return ops;
+    }
+
+    /** Output SQNR in dB of {@code quantized} against {@code fp32}, both run by ONNX Runtime with all optimizations. */
+    private static double sqnr(OnnxModel fp32, OnnxModel quantized) {
+        double signal = 0;
+        double noise = 0;
+        try (OrtModel a = OrtModel.open(fp32, RuntimeOptions.defaults());
+                OrtModel b = OrtModel.open(quantized, RuntimeOptions.defaults())) {
+            Iterator<Batch> batches = data(8).batches(2);
+            while (batches.hasNext()) {
+                Batch batch = batches.next();
+                float[] e = a.run(batch).get("y").values();
+                float[] q = b.run(batch).get("y").values();
+                for (int i = 0; i < e.length; i++) {
+                    signal += (double) e[i] * e[i];
+                    noise += ((double) e[i] - q[i]) * ((double) e[i] - q[i]);
+                }
+            }
+        }
+        return 10 * Math.log10(signal / noise);
+    }
+
+    private static long count(OnnxModel model, String op) {
+        return model.graph().nodes().stream().filter(n -> n.getOpType().equals(op)).count();
+    }
+
+    /**
+     * Conv -> clamp -> Conv -> Relu -> head, the clamp being ReLU6 in each form exporters write it: Clip with bounds
+     * as Constant nodes (opset 13, torch), as initializers (opset 11), as attributes (opset 10), or a Relu.
+     */
+    private static OnnxModel clampNet(long opset, String form) {
+        Net net = new Net();
+        String h = net.conv("x", 3, 8, 3, 3, null);
+        String clamped = switch (form) {
+            case "constants" -> {
+                for (String bound : List.of("six", "zero")) {
+                    net.graph.addNode(Nodes.node("Constant", bound + "_constant", List.of(), List.of(bound))
+                            .addAttribute(AttributeProto.newBuilder().setName("value")
+                                    .setType(AttributeProto.AttributeType.TENSOR).setT(Tensors.floats("",
+                                            new long[0], new float[] {bound.equals("six") ? 6f : 0f}))));
+                }
+                yield net.node("Clip", List.of(h, "zero", "six"));
+            }
+            case "initializers" -> net.node("Clip", List.of(h, net.scalar("zero", 0f), net.scalar("six", 6f)));
+            case "attributes" -> net.node("Clip", List.of(h), floatAttribute("min", 0f), floatAttribute("max", 6f));
+            default -> net.node("Relu", List.of(h));
+        };
+        String h2 = net.node("Relu", List.of(net.conv(clamped, 8, 8, 3, 1, null)));
+        return net.finish(h2, 8, opset);
+    }
+
+    @ParameterizedTest(name = "opset {0}, {1}")
+    @CsvSource({"13, constants", "11, initializers", "10, attributes", "13, relu"})
+    void reluAndReLU6FoldIntoTheConvBeforeThem(long opset, String form) {
+        OnnxModel fp32 = clampNet(opset, form);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.report().foldedRelus()).hasSize(2);
+        assertThat(result.report().floatNodes()).isEmpty();
+        assertThat(count(result.model(), "Clip") + count(result.model(), "Relu")).isZero();
+        // the bounds of the folded Clip are not left behind
+        assertThat(result.model().graph().initializers()).doesNotContainKeys("zero", "six");
+        QuantizationReport.ActivationRange clipped = result.report().activations().stream()
+                .filter(a -> a.tensor().startsWith(form.equals("relu") ? "relu_1" : "clip_1")).findFirst()
+                .orElseThrow();
+        assertThat(clipped.zeroPoint()).isZero();
+        assertThat(clipped.max()).isLessThanOrEqualTo(form.equals("relu") ? Float.MAX_VALUE : 6f);
+
+        Map<String, Integer> ops = optimizedOps(result.model());
+        assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(2);
+        assertThat(ops).doesNotContainKeys("Conv", "Clip", "Relu", "DequantizeLinear");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /**
+     * The fold is exact, not just close: the quantized model gives the same bits with the Clip put back between the
+     * Conv and its QuantizeLinear (both run as written, without optimizations).
+     */
+    @Test
+    void foldedReLU6GivesTheSameBitsAsTheClip() {
+        OnnxModel fp32 = clampNet(13, "initializers");
+        OnnxModel folded = quantize(fp32).model();
+        OnnxModel clipped = folded.copy();
+        List<NodeProto> nodes = clipped.graph().nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            if (nodes.get(i).getOutput(0).equals("clip_1")) {
+                nodes.set(i, nodes.get(i).toBuilder().setOutput(0, "unclipped").build());
+                clipped.graph().putInitializer(Tensors.floats("lo", new long[0], new float[] {0f}));
+                clipped.graph().putInitializer(Tensors.floats("hi", new long[0], new float[] {6f}));
+                nodes.add(i + 1, Nodes.node("Clip", "put_back", List.of("unclipped", "lo", "hi"), List.of("clip_1"))
+                        .build());
+                break;
+            }
+        }
+        assertThat(count(clipped, "Clip")).isEqualTo(1);
+        RuntimeOptions asWritten = RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.NONE);
+        try (OrtModel a = OrtModel.open(folded, asWritten); OrtModel b = OrtModel.open(clipped, asWritten)) {
+            Iterator<Batch> batches = data(8).batches(2);
+            while (batches.hasNext()) {
+                Batch batch = batches.next();
+                assertThat(a.run(batch).get("y").values()).containsExactly(b.run(batch).get("y").values());
+            }
+        }
+    }
+
+    /**
+     * Symmetric ranges saturate at -t, not at 0, so the clamp cannot be folded: int8, and uint8 with symmetric
+     * ranges (zero point 128), keep the Clip in float and still match fp32.
+     */
+    @ParameterizedTest
+    @CsvSource({"INT8, false", "UINT8, true"})
+    void symmetricRangesKeepTheClip(ActivationType type, boolean symmetric) {
+        OnnxModel fp32 = clampNet(13, "initializers");
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data(4))
+                .optActivationType(type).optSymmetricActivations(symmetric).build().quantize();
+        assertThat(result.report().foldedRelus()).isEmpty();
+        assertThat(count(result.model(), "Clip")).isEqualTo(1);
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /**
+     * A ReLU6 whose calibrated output is all zeros gets scale 1, whose codes reach 255, not 6: QuantizeLinear would
+     * not clamp at 6, so the Clip is put back.
+     */
+    @Test
+    void aClipTheRangeDoesNotClampIsPutBack() {
+        Net net = new Net();
+        String h = net.node("Relu", List.of(net.conv("x", 3, 8, 3, 1, null)));
+        float[] minus100 = new float[8];
+        java.util.Arrays.fill(minus100, -100f);
+        net.graph.addInitializer(Tensors.floats("minus100", new long[] {8}, minus100));
+        String dead = net.node("Clip", List.of(net.conv(h, 8, 8, 1, 1, "minus100"), net.scalar("zero", 0f),
+                net.scalar("six", 6f)));
+        String sum = net.node("Add", List.of(net.conv(dead, 8, 8, 1, 1, null), h));
+        OnnxModel fp32 = net.finish(sum, 8, 13);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.report().floatNodes()).containsEntry(dead + "_node",
+                "Clip kept: the quantization range of its output does not clamp at its bounds");
+        assertThat(count(result.model(), "Clip")).isEqualTo(1);
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /** MobileNetV3's squeeze-excitation: t * HardSigmoid(Conv(Relu(Conv(GlobalAveragePool(t))))). */
+    @Test
+    void squeezeExcitationRunsInIntegerExceptTheHardSigmoid() {
+        Net net = new Net();
+        String t = net.node("Relu", List.of(net.conv("x", 3, 8, 3, 1, null)));
+        String squeezed = net.node("Relu", List.of(net.conv(net.node("GlobalAveragePool", List.of(t)), 8, 4, 1, 1,
+                null)));
+        String gate = net.node("HardSigmoid", List.of(net.conv(squeezed, 4, 8, 1, 1, null)),
+                floatAttribute("alpha", 1f / 6));
+        String scaled = net.node("Mul", List.of(t, gate));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(scaled, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.report().foldedRelus()).hasSize(3);
+
+        Map<String, Integer> ops = optimizedOps(result.model());
+        assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(4);
+        assertThat(ops).containsEntry("com.microsoft:QLinearMul", 1)
+                .containsEntry("com.microsoft:QLinearGlobalAveragePool", 2);
+        // ONNX Runtime has no integer HardSigmoid: one DQ -> HardSigmoid -> Q on the [n, 8, 1, 1] gate
+        assertThat(ops).containsEntry("HardSigmoid", 1).containsEntry("DequantizeLinear", 1)
+                .doesNotContainKeys("Conv", "Relu", "Mul", "GlobalAveragePool");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /** EfficientNet's SiLU, x * Sigmoid(x): QLinearSigmoid and QLinearMul. */
+    @Test
+    void siluRunsInInteger() {
+        Net net = new Net();
+        String h = net.conv("x", 3, 8, 3, 1, null);
+        String silu = net.node("Mul", List.of(h, net.node("Sigmoid", List.of(h))));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(silu, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.report().quantizedOps()).containsEntry("Sigmoid", 1).containsEntry("Mul", 1);
+
+        Map<String, Integer> ops = optimizedOps(result.model());
+        assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(2);
+        assertThat(ops).containsEntry("com.microsoft:QLinearSigmoid", 1).containsEntry("com.microsoft:QLinearMul", 1)
+                .doesNotContainKeys("Conv", "Sigmoid", "Mul", "Relu", "DequantizeLinear");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /**
+     * SqueezeNet's fire module: squeeze Conv-Relu, then 1x1 and 3x3 expand Conv-Relu branches concatenated. The
+     * expand biases are equal, so, as torch 1.13 exports them, the second reads the first through an Identity node.
+     */
+    @Test
+    void fireModuleRunsInIntegerWithQLinearConcat() {
+        Net net = new Net();
+        String squeezed = net.node("Relu", List.of(net.conv("x", 3, 4, 1, 1, null)));
+        net.graph.addInitializer(Tensors.floats("zero_bias", new long[] {8}, new float[8]));
+        String copied = net.node("Identity", List.of("zero_bias"));
+        String left = net.node("Relu", List.of(net.conv(squeezed, 4, 8, 1, 1, "zero_bias")));
+        String right = net.node("Relu", List.of(net.conv(squeezed, 4, 8, 3, 1, copied)));
+        String joined = net.node("Concat", List.of(left, right), Nodes.intAttribute("axis", 1));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(joined, 16, 8, 3, 1, null))), 8, 13);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.report().floatNodes()).isEmpty();
+        assertThat(count(result.model(), "Identity")).isZero();
+
+        Map<String, Integer> ops = optimizedOps(result.model());
+        assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(4);
+        assertThat(ops).containsEntry("com.microsoft:QLinearConcat", 1)
+                .doesNotContainKeys("Conv", "Relu", "Concat", "DequantizeLinear");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+}
