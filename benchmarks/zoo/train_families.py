@@ -5,7 +5,8 @@ Families (each a few hundred thousand parameters at most, ONNX under 2 MB):
   mbv2      MobileNetV2-style: inverted residuals, depthwise 3x3, ReLU6, BatchNorm
   mbv3      MobileNetV3-style: inverted residuals, HardSwish, squeeze-excite with HardSigmoid
   effnet    EfficientNet-style: MBConv, SiLU, squeeze-excite with Sigmoid
-  convnext  ConvNeXt-style: patchify stem, depthwise 7x7, LayerNorm (channels-last), GELU, layer scale
+  convnext  ConvNeXt-style: 4x4 patchify stem, depthwise 7x7, LayerNorm (channels-last), GELU, layer scale;
+            pointwise layers as 1x1 convolutions (see ConvNeXtBlock)
 
 Input: 1 channel, 28x28 as stored (no padding or resizing), normalized like calibration-data's fixtures
 (pixel/255, mean 0.2860, std 0.3530): the project's IdxDataset feeds the 10,000 test images as they are.
@@ -15,11 +16,12 @@ Writes into calibration-data/models/families/ (committed: each ONNX under 2 MB):
   families.json      per model: fp32 top-1 on the 10,000 test images, torch.ao FX post-training static
                      quantization (default qconfig mapping of the onednn engine, else fbgemm; calibrated on the 500
                      shipped calibration PNGs calibration-data/fashion-mnist/calib, the same the Java side uses)
-                     top-1 and agreement, fp32/INT8 TorchScript latency at batch 1 and 32 (2 threads)
+                     top-1 and agreement, fp32/INT8 TorchScript latency at batch 1 and 32 (2 threads, as the
+                     Java side; the key name latency_torchscript_2threads comes from make_fixtures)
 
 Reuses calibration-data/make_fixtures.py (data loading, training loop, ONNX export, torch.ao baseline).
 Fixed seed; training is deterministic for a given torch build and thread count.
-Run: /usr/bin/python3 benchmarks/zoo/train_families.py [--epochs 2] [--only mbv2,...]
+Run: /usr/bin/python3 benchmarks/zoo/train_families.py [--epochs 1] [--threads 1] [--only mbv2,...]
 Takes about 20 minutes on 2 threads of the 2-core machine (2026-12-06; see families.json for per-model seconds).
 Needs Debian packages: python3-torch python3-torchvision python3-onnx dataset-fashion-mnist.
 """
@@ -78,12 +80,12 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetStyle(nn.Module):
-    # (out channels, stride, expand): 28x28 -> 14 -> 7 -> 4
-    STAGES = [(16, 1, 1), (24, 2, 4), (24, 1, 4), (40, 2, 4), (40, 1, 4), (64, 2, 4), (64, 1, 4)]
+    # (out channels, stride, expand); stride-2 stem as in the real ones: 28x28 -> 14 -> 7 -> 4
+    STAGES = [(16, 1, 1), (24, 2, 4), (24, 1, 4), (40, 2, 4), (40, 1, 4), (64, 1, 4)]
 
     def __init__(self, act, se_gate=None, width=128):
         super().__init__()
-        layers = bn_act(1, 16, 3, 1, act)
+        layers = bn_act(1, 16, 3, 2, act)
         cin = 16
         for cout, stride, expand in self.STAGES:
             layers.append(InvertedResidual(cin, cout, stride, expand, act, se_gate))
@@ -105,27 +107,30 @@ class LayerNorm2d(nn.LayerNorm):
 
 
 class ConvNeXtBlock(nn.Module):
+    """ConvNeXt block with its pointwise layers as 1x1 convolutions (the paper's equivalent form): torch here
+    runs Linear through Debian's reference BLAS, about 10x slower to train. The Linear/MatMul form is in the zoo's
+    convnext_tiny."""
+
     def __init__(self, dim):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.pw1 = nn.Linear(dim, 4 * dim)
+        self.norm = LayerNorm2d(dim, eps=1e-6)
+        self.pw1 = nn.Conv2d(dim, 4 * dim, 1)
         self.act = nn.GELU()
-        self.pw2 = nn.Linear(4 * dim, dim)
-        self.gamma = nn.Parameter(torch.full((dim,), 0.1))
+        self.pw2 = nn.Conv2d(4 * dim, dim, 1)
+        self.gamma = nn.Parameter(torch.full((dim, 1, 1), 0.1))
 
     def forward(self, x):
-        y = self.dwconv(x).permute(0, 2, 3, 1)
-        y = self.pw2(self.act(self.pw1(self.norm(y))))
-        return x + (self.gamma * y).permute(0, 3, 1, 2)
+        y = self.pw2(self.act(self.pw1(self.norm(self.dwconv(x)))))
+        return x + self.gamma * y
 
 
 class ConvNeXtStyle(nn.Module):
-    def __init__(self, dims=(32, 64), depths=(2, 2)):
+    def __init__(self, dims=(48, 96), depths=(2, 2)):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, dims[0], 2, 2), LayerNorm2d(dims[0], eps=1e-6))  # 28 -> 14
+        self.stem = nn.Sequential(nn.Conv2d(1, dims[0], 4, 4), LayerNorm2d(dims[0], eps=1e-6))  # patchify: 28 -> 7
         self.stage1 = nn.Sequential(*[ConvNeXtBlock(dims[0]) for _ in range(depths[0])])
-        self.down = nn.Sequential(LayerNorm2d(dims[0], eps=1e-6), nn.Conv2d(dims[0], dims[1], 2, 2))  # 14 -> 7
+        self.down = nn.Sequential(LayerNorm2d(dims[0], eps=1e-6), nn.Conv2d(dims[0], dims[1], 2, 2))  # 7 -> 3
         self.stage2 = nn.Sequential(*[ConvNeXtBlock(dims[1]) for _ in range(depths[1])])
         self.norm = nn.LayerNorm(dims[1], eps=1e-6)
         self.head = nn.Linear(dims[1], 10)
@@ -148,8 +153,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--out", default=os.path.join(ROOT, "calibration-data/models/families"))
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="training threads (default 1)")
+    ap.add_argument("--latency-threads", type=int, default=2, help="threads for the torch.ao latencies (default 2)")
     ap.add_argument("--only", default=None, help="comma-separated family names (default: all)")
     args = ap.parse_args()
 
@@ -189,6 +195,7 @@ def main():
         assert os.path.getsize(onnx_path) < fx.MAX_FILE_BYTES, onnx_path
         print(f"  [{name}] quantizing with torch.ao ({engine})", flush=True)
         t0 = time.perf_counter()
+        torch.set_num_threads(args.latency_threads)  # as ZooHarness's ONNX Runtime sessions
         try:
             baseline = fx.torchao_baseline(model, x_calib, x_test, y_test, fp32_pred, engine)
         except Exception as e:  # a family torch.ao cannot quantize is a finding, not a crash
@@ -202,8 +209,14 @@ def main():
             "fp32_top1_test10k": round(fx.accuracy(fp32_pred, y_test), 4),
             "torchao_int8": baseline,
             "torchao_seconds_incl_latency": round(time.perf_counter() - t0, 1),
+            "torchao_latency_threads": args.latency_threads,
         }
+        torch.set_num_threads(args.threads)
         print(json.dumps(results["models"][name], indent=2, sort_keys=True), flush=True)
+        # Re-read before writing: several runs (--only) may train different families at the same time.
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                results["models"] = {**json.load(f).get("models", {}), name: results["models"][name]}
         with open(path, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2, sort_keys=True)
             f.write("\n")

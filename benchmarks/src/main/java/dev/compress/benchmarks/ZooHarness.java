@@ -44,7 +44,9 @@ import java.util.stream.Stream;
  *   <li>{@code zoo MODELS CALIB HELDOUT [--timeout-min N] [--no-cli]}: models exported by
  *       {@code benchmarks/zoo/export_zoo.py}. Phase 1 runs the real CLI launcher ({@code compress quantize}) per model
  *       as a child process under GNU time, one at a time, for its peak RSS (measured outside the JVM) and wall time;
- *       a child past the timeout (default 10 min) is killed and recorded. Phase 2 quantizes each model through the
+ *       a child past the timeout (default 10 min) is killed and recorded; {@code --cli-results} takes these figures
+ *       from the stderr of an earlier run instead. Phase 2 (skipped for a model whose CLI run failed, timed out or
+ *       peaked over {@code --max-rss-gib}, default 20, since the same job in this JVM would take as much) quantizes each model through the
  *       library (default settings, the calibration folder) and measures: ops left float by the report (with its
  *       reasons), size ratio, INT8/fp32 latency at batch 1 and 8, output SQNR and top-1 agreement on the held-apart
  *       images, and the ops ONNX Runtime still runs in float in its EXTENDED-optimized INT8 graph.
@@ -73,7 +75,8 @@ public final class ZooHarness {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: ZooHarness zoo MODELS CALIB HELDOUT [--timeout-min N] [--no-cli]"
+            System.err.println("usage: ZooHarness zoo MODELS CALIB HELDOUT [--timeout-min N] [--max-rss-gib N]"
+                    + " [--no-cli | --cli-results STDERR_OF_AN_EARLIER_RUN]"
                     + " | families [DIR]");
             System.exit(2);
         }
@@ -82,7 +85,13 @@ public final class ZooHarness {
                 List<String> rest = Arrays.asList(args).subList(4, args.length);
                 int index = rest.indexOf("--timeout-min");
                 int timeout = index >= 0 ? Integer.parseInt(rest.get(index + 1)) : 10;
-                zoo(Path.of(args[1]), Path.of(args[2]), Path.of(args[3]), timeout, !rest.contains("--no-cli"));
+                int rssIndex = rest.indexOf("--max-rss-gib");
+                long maxRssKib = (rssIndex >= 0 ? Long.parseLong(rest.get(rssIndex + 1)) : 20) << 20;
+                int resultsIndex = rest.indexOf("--cli-results");
+                Map<String, CliRun> earlier = resultsIndex >= 0 ? readCliResults(Path.of(rest.get(resultsIndex + 1)))
+                        : Map.of();
+                zoo(Path.of(args[1]), Path.of(args[2]), Path.of(args[3]), timeout, maxRssKib,
+                        !rest.contains("--no-cli"), earlier);
             }
             case "families" -> families(args.length > 1 ? Path.of(args[1])
                     : Fixtures.repoRoot().resolve("calibration-data/models/families"));
@@ -101,13 +110,34 @@ public final class ZooHarness {
     /** What one {@code compress quantize} child process did. */
     private record CliRun(String outcome, double seconds, long peakKib) {}
 
-    private static void zoo(Path models, Path calib, Path heldout, int timeoutMinutes, boolean cli) throws Exception {
+    /** The {@code cli NAME: outcome, S s, peak RSS M MiB} lines of an earlier run's stderr, by file name. */
+    private static Map<String, CliRun> readCliResults(Path stderr) throws IOException {
+        Map<String, CliRun> runs = new HashMap<>();
+        java.util.regex.Pattern line = java.util.regex.Pattern.compile(
+                "cli (\\S+): (.+), ([0-9.]+) s, peak RSS (-?[0-9]+) MiB");
+        for (String text : Files.readAllLines(stderr)) {
+            java.util.regex.Matcher m = line.matcher(text);
+            if (m.matches()) {
+                runs.put(m.group(1), new CliRun(m.group(2), Double.parseDouble(m.group(3)),
+                        Long.parseLong(m.group(4)) * 1024));
+            }
+        }
+        return runs;
+    }
+
+    private static void zoo(Path models, Path calib, Path heldout, int timeoutMinutes, long maxRssKib, boolean cli,
+            Map<String, CliRun> earlier) throws Exception {
         List<Path> files = onnxFiles(models);
         Path work = Files.createTempDirectory("zoo");
         Map<Path, CliRun> cliRuns = new LinkedHashMap<>();
         if (cli) {
             for (Path file : files) {
-                CliRun run = cliQuantize(file, calib, work.resolve("cli-" + file.getFileName()), timeoutMinutes);
+                CliRun run = earlier.get(file.getFileName().toString());
+                if (run == null) {
+                    run = cliQuantize(file, calib, work.resolve("cli-" + file.getFileName()), timeoutMinutes);
+                } else {
+                    System.err.print("(from the earlier run) ");
+                }
                 System.err.printf(Locale.ROOT, "cli %s: %s, %.1f s, peak RSS %.0f MiB%n", file.getFileName(),
                         run.outcome(), run.seconds(), run.peakKib() / 1024.0);
                 cliRuns.put(file, run);
@@ -121,8 +151,13 @@ public final class ZooHarness {
             String rss = run.peakKib() < 0 ? run.outcome() : String.format(Locale.ROOT, "%.0f", run.peakKib() / 1024.0);
             String cliCell = run.outcome().equals("ok") ? String.format(Locale.ROOT, "%s / %.0f", rss, run.seconds())
                     : run.outcome() + " after " + String.format(Locale.ROOT, "%.0f s", run.seconds());
-            if (cli && !run.outcome().equals("ok")) { // too slow or too big from outside: do not repeat in-process
+            if (cli && !run.outcome().equals("ok")) { // too slow or failed from outside: do not repeat in-process
                 rows.add("| " + name + " | " + mib(Files.size(file)) + " | | | | | | | | | | | " + cliCell + " |");
+                continue;
+            }
+            if (run.peakKib() > maxRssKib) { // the same job in this JVM would take as much: too much for the machine
+                rows.add("| " + name + " | " + mib(Files.size(file)) + " | not measured in-process: CLI peak RSS over "
+                        + (maxRssKib >> 20) + " GiB | | | | | | | | | | " + cliCell + " |");
                 continue;
             }
             System.err.println("measuring " + name);
