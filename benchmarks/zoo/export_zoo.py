@@ -2,7 +2,7 @@
 """Export the real-architecture zoo of issue 12 to ONNX, plus image-like calibration and held-apart PNGs.
 
 Untrained torchvision 0.14 architectures (weights=None: nothing is downloaded) at 1x3x224x224, opset 13, dynamic
-batch axis, with BatchNorm statistics and affine parameters randomized to realistic values before model.eval():
+batch axis (the ViT's zero-initialized head drawn from N(0, 0.02) instead), with BatchNorm statistics and affine parameters randomized to realistic values before model.eval():
 running_mean ~ N(0, 0.1), running_var ~ U(0.5, 1.5), weight ~ U(0.5, 1.5), bias ~ N(0, 0.1). The exported
 graphs are the real ones (torch's exporter folds BN into the convolutions); only the numbers are made up, so these
 models measure coverage, size, speed and fidelity (INT8 vs fp32), never accuracy.
@@ -78,6 +78,9 @@ def randomize_batchnorm(model, gen):
 def export(name, path, gen):
     model = ZOO[name]()
     bns = randomize_batchnorm(model, gen)
+    if isinstance(model, torchvision.models.VisionTransformer):
+        # torchvision zero-initializes the ViT head: all logits would be 0 and the output SQNR undefined
+        torch.nn.init.normal_(model.heads.head.weight, std=0.02)
     model.eval()
     x = torch.randn(1, 3, 224, 224, generator=gen)
     torch.onnx.export(model, x, path, opset_version=13, input_names=["input"], output_names=["logits"],
