@@ -240,7 +240,8 @@ public final class ZooHarness {
      * The ops ONNX Runtime runs on float data in its EXTENDED-optimized INT8 graph: every op other than Q/DQ and the
      * integer kernels (QLinear*, *Integer) that has a float data input, where float data starts at the float graph
      * inputs and float initializers feeding nothing but float ops are left out (weights), and flows through every
-     * op except Q and the integer kernels. The DequantizeLinear nodes left are counted apart.
+     * op except Q and the integer kernels. The DequantizeLinear nodes left are counted apart, and among them those
+     * that feed nothing but QuantizeLinear (a float round trip to requantize, e.g. where ORT dropped a float Clip).
      */
     static String ortFloatOps(Path int8, Path optimizedFile) {
         try (OrtModel session = OrtModel.open(int8, RuntimeOptions.defaults().withIntraOpThreads(1)
@@ -257,8 +258,14 @@ public final class ZooHarness {
         }
         Map<String, Integer> counts = new TreeMap<>();
         int dequantize = 0;
+        int requantize = 0;
+        Graph.Index index = graph.index();
         for (NodeProto node : graph.nodes()) { // ORT saves nodes in topological order
             String op = node.getOpType();
+            if (op.equals("DequantizeLinear") && !index.consumers(node.getOutput(0)).isEmpty()
+                    && index.consumers(node.getOutput(0)).stream().allMatch(c -> c.getOpType().equals("QuantizeLinear"))) {
+                requantize++;
+            }
             boolean integerKernel = op.equals("QuantizeLinear") || op.startsWith("QLinear") || op.endsWith("Integer")
                     || op.equals("DynamicQuantizeLinear");
             boolean floatIn = node.getInputList().stream().anyMatch(floats::contains);
@@ -279,7 +286,8 @@ public final class ZooHarness {
                 floats.addAll(node.getOutputList());
             }
         }
-        return (counts.isEmpty() ? "none" : counts(counts)) + " (DQ left:" + dequantize + ")";
+        return (counts.isEmpty() ? "none" : counts(counts)) + " (DQ left:" + dequantize + ", of which DQ→Q only:"
+                + requantize + ")";
     }
 
     private static long castTo(NodeProto node) {
