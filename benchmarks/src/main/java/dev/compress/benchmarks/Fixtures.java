@@ -38,8 +38,13 @@ final class Fixtures {
 
     /** A folder of the shipped PNG samples ("calib" or "heldout"). */
     static Dataset images(OnnxModel model, String folder) {
+        return images(model, fashionMnist().resolve(folder));
+    }
+
+    /** A folder of images (class sub-folders, or flat for unlabeled samples) read as the model's metadata says. */
+    static Dataset images(OnnxModel model, Path folder) {
         return ImageDataset.builder()
-                .setRoot(fashionMnist().resolve(folder))
+                .setRoot(folder)
                 .setInputName(ModelInputs.imageInput(model).getName())
                 .setPreprocessing(preprocessing(model))
                 .build();
