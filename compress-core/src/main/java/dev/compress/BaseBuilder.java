@@ -12,19 +12,26 @@ public abstract class BaseBuilder<T extends BaseBuilder<T>> {
     public static final int DEFAULT_BATCH_SIZE = 32;
 
     protected int batchSize = DEFAULT_BATCH_SIZE;
+    protected boolean batchSizeGiven;
     protected Progress progress = Progress.NONE;
 
     protected abstract T self();
 
     /**
-     * Samples per ONNX Runtime call (default {@value #DEFAULT_BATCH_SIZE}); results do not depend on it, memory and
-     * speed do.
+     * Samples per ONNX Runtime call (default {@value #DEFAULT_BATCH_SIZE}, or what suits the model for builders whose
+     * memory depends on it, such as the calibrator's); results do not depend on it, memory and speed do.
      *
      * @throws CompressException INVALID_SETTINGS if below 1
      */
     public T optBatchSize(int batchSize) {
         this.batchSize = atLeast(1, batchSize, "batch size");
+        this.batchSizeGiven = true;
         return self();
+    }
+
+    /** {@link #optBatchSize} when {@code batchSize} is not null, else nothing: for builders handing theirs on. */
+    public T optBatchSizeIfGiven(Integer batchSize) {
+        return batchSize == null ? self() : optBatchSize(batchSize);
     }
 
     /** Where progress of long loops goes (default: nowhere). */
@@ -35,6 +42,11 @@ public abstract class BaseBuilder<T extends BaseBuilder<T>> {
 
     public int batchSize() {
         return batchSize;
+    }
+
+    /** Whether {@link #optBatchSize} was called, so a builder may choose a default that suits its model. */
+    public boolean batchSizeGiven() {
+        return batchSizeGiven;
     }
 
     public Progress progress() {

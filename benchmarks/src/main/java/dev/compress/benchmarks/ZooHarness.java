@@ -388,7 +388,7 @@ public final class ZooHarness {
             command.addAll(List.of("/usr/bin/time", "-f", "%M", "-o", timeOutput.toString()));
         }
         command.addAll(List.of(launcher.toString(), "quantize", "--model", model.toAbsolutePath().toString(),
-                "--calib", calib.toAbsolutePath().toString(), "--out", out.toString()));
+                "--data", calib.toAbsolutePath().toString(), "--out", out.toString()));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         builder.environment().put("DJL_OFFLINE", "true");
         builder.environment().put("OPT_OUT_TRACKING", "true");

@@ -5,6 +5,7 @@ import dev.compress.Progress;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
+import dev.compress.data.ModelInputs;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
@@ -75,7 +76,8 @@ public final class Calibrator implements ModelCheck<CalibrationTable> {
         this.tensors = builder.tensors;
         this.bins = builder.bins;
         this.movingAverage = builder.movingAverage;
-        this.batchSize = builder.batchSize();
+        // ONNX Runtime's memory grows with batch and input size: without a given batch size, the model decides
+        this.batchSize = builder.batchSizeGiven() ? builder.batchSize() : ModelInputs.defaultBatchSize(builder.model);
         this.maxSamples = builder.sampling().maxSamples();
         this.histogramSamples = builder.sampling().histogramSamples();
         this.sessions = builder.sampling().sessions();

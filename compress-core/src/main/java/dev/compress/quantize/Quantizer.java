@@ -58,7 +58,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private final Dataset calibration;
     private final ActivationType activationType;
     private final Set<String> excluded;
-    private final int batchSize;
+    private final Integer batchSize;
     private final Progress progress;
     private final CalibrationSettings settings;
     private final CalibrationTable table;
@@ -77,7 +77,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.calibration = builder.calibration;
         this.activationType = builder.activationType;
         this.excluded = builder.excluded;
-        this.batchSize = builder.batchSize();
+        this.batchSize = builder.batchSizeGiven() ? builder.batchSize() : null;
         this.progress = builder.progress();
         this.settings = builder.settings;
         this.table = builder.table;
@@ -405,7 +405,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 .setTensors(tensors)
                 .optBins(reusable || settings.needsHistograms() ? settings.bins() : 0)
                 .optMovingAverage(settings.movingAverage())
-                .optBatchSize(batchSize)
+                .optBatchSizeIfGiven(batchSize)
                 .optSampling(sampling)
                 .optProgress(progress)
                 .build()
