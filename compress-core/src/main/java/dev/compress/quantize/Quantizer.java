@@ -187,9 +187,18 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         Map<String, TensorRange> calibrated = new LinkedHashMap<>(table.ranges(settings, own, symmetric));
         Map<String, String> tooWide = tooWide(table, own);
         maskDerived(graph, own).forEach(tooWide::putIfAbsent);
-        if (!tooWide.isEmpty()) {
-            // planned again without them; the new plan's activations are a subset, all calibrated
+        while (!tooWide.isEmpty()) {
+            // planned again without them; an activation that shared a now-float tensor's parameters has no range
+            // of its own, so it stays float too
             plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
+            Set<String> uncalibrated = new LinkedHashSet<>(plan.activations);
+            uncalibrated.removeAll(plan.sharedParams.keySet());
+            uncalibrated.removeAll(calibrated.keySet());
+            if (uncalibrated.isEmpty()) {
+                break;
+            }
+            uncalibrated.forEach(tensor -> tooWide.put(tensor, "was not calibrated on its own: it shared the"
+                    + " parameters of a tensor that stays float"));
         }
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
