@@ -67,6 +67,11 @@ final class QdqRewriter {
                 if (replacement != null && i == 0 && keepsFloatWeight(node)) {
                     replacement = perAxisDequantized(node);
                 }
+                if (replacement != null && node.getOpType().equals("Shape") && node.getDomain().isEmpty()) {
+                    // a shape needs no values: read the 8-bit tensor, or ONNX Runtime dequantizes all of it for
+                    // nothing (shufflenet's channel shuffles read 73 shapes)
+                    replacement = quantizedActivations.get(builder.getInput(i));
+                }
                 if (replacement != null) {
                     builder.setInput(i, replacement);
                 }
@@ -93,11 +98,8 @@ final class QdqRewriter {
         removeUnused(replacedInitializers);
     }
 
-    /** Drops an activation's shared DequantizeLinear when only per-axis ones (see below) are read. */
+    /** Drops an activation's DequantizeLinear that nothing reads (only per-axis ones, see below, or Shapes). */
     private void removeUnusedDequantizers() {
-        if (perAxisDequantized.isEmpty()) {
-            return;
-        }
         Graph.Index index = graph.index();
         Set<String> unused = new HashSet<>();
         for (String output : dequantized.values()) {

@@ -44,7 +44,7 @@ final class QuantizationPlan {
      * Runtime drop the DQ/Q around them and run them on 8-bit data.
      */
     static final Set<String> PASS_THROUGH_OPS =
-            Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze");
+            Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice");
 
     /** Ops with subgraphs, whose bodies are left in float. */
     static final Set<String> CONTROL_FLOW_OPS = Set.of("If", "Loop", "Scan");

@@ -300,6 +300,22 @@ class QdqPlacementTest {
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
     }
 
+    /** A Shape of a quantized activation (shufflenet's channel shuffles) reads the 8-bit tensor, not a dequantized copy. */
+    @Test
+    void aShapeReadsTheQuantizedTensor() {
+        Net net = new Net();
+        String h = net.conv("x", 3, 8, 3, 1, null);
+        String reshaped = net.node("Reshape", List.of(h, net.node("Shape", List.of(h))));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(reshaped, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult result = quantize(fp32);
+
+        NodeProto shape = result.model().graph().nodes().stream().filter(n -> n.getOpType().equals("Shape"))
+                .findFirst().orElseThrow();
+        assertThat(result.model().graph().producer(shape.getInput(0)).orElseThrow().getOpType())
+                .isEqualTo("QuantizeLinear");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
     /**
      * SqueezeNet's fire module: squeeze Conv-Relu, then 1x1 and 3x3 expand Conv-Relu branches concatenated. The
      * expand biases are equal, so, as torch 1.13 exports them, the second reads the first through an Identity node.
