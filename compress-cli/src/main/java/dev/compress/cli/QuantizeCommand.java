@@ -105,7 +105,7 @@ final class QuantizeCommand extends BaseCommand {
 
     @Option(names = "--upgrade-opset", order = 11,
             description = "Static: convert an opset 7-12 model to opset 13 first (docs/opset.md), so weights are"
-                    + " quantized per channel instead of per tensor; opset 7-9 models need it to be quantized at all.")
+                    + " quantized per channel instead of per tensor. Opset 7-9 models are converted without it (with a warning).")
     boolean upgradeOpset;
 
     @Option(names = "--weight-only", paramLabel = "NODE", split = ",", order = 11,

@@ -142,9 +142,18 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         // before anything reads the model: calibration must see the tensors the converted graph has
         String upgrade = null;
-        if (upgradeOpset && model.opset(OnnxModel.DEFAULT_DOMAIN) < PER_CHANNEL_OPSET) {
+        long sourceOpset = model.opset(OnnxModel.DEFAULT_DOMAIN);
+        // below opset 10 there is no QuantizeLinear: converting is the only way, so it happens without being asked
+        boolean automatic = !upgradeOpset && sourceOpset < MIN_OPSET;
+        List<String> warnings = new ArrayList<>();
+        if ((upgradeOpset || automatic) && sourceOpset < PER_CHANNEL_OPSET) {
             model = model.copy();
             upgrade = PerChannelUpgrade.apply(model);
+            if (automatic && upgrade == null) {
+                warnings.add("converted from opset " + sourceOpset + " to " + PER_CHANNEL_OPSET + " first:"
+                        + " QuantizeLinear needs opset " + MIN_OPSET + " (docs/opset.md); the output needs an opset-13"
+                        + " runtime");
+            }
         }
         long opset = checkOpset(model);
         checkExcludedNodesExist(model);
@@ -247,7 +256,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 describe(floatNodes),
                 folded,
                 ranges,
-                table.warnings());
+                concat(warnings, table.warnings()));
         // what the ranges depend on besides the samples, so that they can be calibrated again alike
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
@@ -265,7 +274,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         if (!settings.perTensor().isEmpty()) {
             provenance.put("methodPerTensor", settings.perTensorIds());
         }
-        if (upgradeOpset) {
+        if (upgradeOpset || automatic) {
             provenance.put("opsetUpgrade", upgrade == null ? "to " + opset : "not done: " + upgrade);
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
@@ -274,6 +283,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         return new PassResult<>(quantized, new QuantizationResult(quantized, report, table),
                 new Provenance(PROVENANCE, provenance));
+    }
+
+    private static List<String> concat(List<String> first, List<String> second) {
+        List<String> all = new ArrayList<>(first);
+        all.addAll(second);
+        return all;
     }
 
     private static long checkOpset(OnnxModel model) {

@@ -70,10 +70,15 @@ class OpsetUpgradeTest {
     void opset9ModelsAreQuantizedOnceConverted() {
         // Softmax over an inner axis: the conversion adds Flatten/Reshape tensors the calibrated model does not have
         OnnxModel fp32 = model(graph(1).build(), 9);
-        assertThatThrownBy(() -> Quantizer.builder().setModel(fp32).setCalibrationData(data()).build().quantize())
-                .hasMessageContaining("opset 9 is too old");
+        // without being asked (opset 9 has no QuantizeLinear), and saying so
+        QuantizationResult automatic = Quantizer.builder().setModel(fp32).setCalibrationData(data()).build()
+                .quantize();
+        assertThat(automatic.model().opset("")).isEqualTo(13);
+        assertThat(automatic.report().warnings()).anyMatch(w -> w.startsWith("converted from opset 9 to 13 first"));
+        assertThat(automatic.model().metadata().get("compress.quantization")).contains("\"opsetUpgrade\":\"to 13\"");
         QuantizationResult upgraded = Quantizer.builder().setModel(fp32).setCalibrationData(data())
                 .optUpgradeOpset(true).build().quantize();
+        assertThat(upgraded.report().warnings()).noneMatch(w -> w.startsWith("converted from opset"));
         assertThat(upgraded.report().perChannel()).isTrue();
         assertThat(upgraded.model().opset("")).isEqualTo(13);
         assertThat(TestGraphs.relativeError(fp32, upgraded.model(), data())).isLessThan(0.05);

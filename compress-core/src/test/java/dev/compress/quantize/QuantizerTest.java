@@ -271,14 +271,6 @@ class QuantizerTest {
     }
 
     @Test
-    void opsetsBefore10AreRefused() {
-        OnnxModel model = fp32("cnn");
-        model.setOpset("", 9);
-        assertThatThrownBy(() -> quantize(model, ActivationType.UINT8, List.of()))
-                .hasMessageContaining("opset 9 is too old");
-    }
-
-    @Test
     void unknownExcludedNodeIsBadInput() {
         assertThatThrownBy(() -> quantize(fp32("cnn"), ActivationType.UINT8, List.of("no_such_node")))
                 .isInstanceOfSatisfying(CompressException.class,
