@@ -58,15 +58,16 @@ final class RunCommand extends BaseCommand {
         if (model == null || passes.isEmpty()) {
             throw usage("Missing required options: '--model=MODEL' and '--pass=ID' (or --list)");
         }
-        Pipeline.Builder pipeline = Pipeline.builder();
-        passes.forEach(id -> pipeline.add(Passes.find(id)));
+        Pipeline.Builder builder = Pipeline.builder();
+        passes.forEach(id -> builder.add(Passes.find(id)));
+        Pipeline pipeline = builder.build();
         output.check(List.of(model));
-        PipelineResult result = pipeline.build().run(OnnxModel.load(model), PassContext.of(global.progress()));
+        PipelineResult result = pipeline.run(OnnxModel.load(model), PassContext.of(global.progress()));
         result.warnings().forEach(warning -> global.err().println("warning: " + warning));
         Path out = output.out();
         result.model().save(out);
         List<FileReports.Run.Step> steps = new ArrayList<>();
-        List<ModelPass<?>> ran = pipeline.build().passes();
+        List<ModelPass<?>> ran = pipeline.passes();
         for (int i = 0; i < ran.size(); i++) {
             PassResult<?> step = result.steps().get(i);
             steps.add(new FileReports.Run.Step(ran.get(i).id(), step.report()));

@@ -119,24 +119,36 @@ public final class TestGraphs {
 
     /** Largest |quantized - fp32| over all outputs and batches, relative to the largest |fp32| value. */
     static double relativeError(OnnxModel fp32, OnnxModel quantized, Dataset data) {
+        return relativeError(fp32, quantized, data.batches(4), RuntimeOptions.defaults());
+    }
+
+    /**
+     * Largest |b - a| over all outputs of {@code batches}, relative to the largest |a| value; the outputs must have
+     * the same shapes.
+     */
+    public static double relativeError(OnnxModel a, OnnxModel b, Iterator<Batch> batches, RuntimeOptions options) {
         double maxError = 0;
         double maxValue = 0;
-        try (OrtModel a = OrtModel.open(fp32, RuntimeOptions.defaults());
-                OrtModel b = OrtModel.open(quantized, RuntimeOptions.defaults())) {
-            Iterator<Batch> batches = data.batches(4);
+        try (OrtModel first = OrtModel.open(a, options); OrtModel second = OrtModel.open(b, options)) {
             while (batches.hasNext()) {
                 Batch batch = batches.next();
-                Map<String, OrtModel.FloatOutput> expected = a.run(batch);
-                Map<String, OrtModel.FloatOutput> actual = b.run(batch);
+                Map<String, OrtModel.FloatOutput> expected = first.run(batch);
+                Map<String, OrtModel.FloatOutput> actual = second.run(batch);
                 for (String name : expected.keySet()) {
                     float[] e = expected.get(name).values();
                     float[] q = actual.get(name).values();
+                    if (!java.util.Arrays.equals(actual.get(name).shape(), expected.get(name).shape())) {
+                        throw new AssertionError("output " + name + " changed shape");
+                    }
                     for (int i = 0; i < e.length; i++) {
                         maxError = Math.max(maxError, Math.abs(e[i] - q[i]));
                         maxValue = Math.max(maxValue, Math.abs(e[i]));
                     }
                 }
             }
+        }
+        if (!(maxValue > 0)) {
+            throw new AssertionError("the reference outputs are all zero: nothing was compared");
         }
         return maxError / maxValue;
     }
