@@ -45,7 +45,7 @@ final class Fixtures {
     static Dataset images(OnnxModel model, Path folder) {
         return ImageDataset.builder()
                 .setRoot(folder)
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(preprocessing(model))
                 .build();
     }
@@ -65,7 +65,7 @@ final class Fixtures {
         return IdxDataset.builder()
                 .setImages(folder.resolve(prefix + "-images-idx3-ubyte.gz"))
                 .setLabels(folder.resolve(prefix + "-labels-idx1-ubyte.gz"))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(preprocessing(model))
                 .optClassNames(Files.readAllLines(fashionMnist().resolve("labels.txt")))
                 .build();

@@ -6,12 +6,11 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
@@ -225,7 +224,7 @@ public final class ZooHarness {
     /** The report's reasons, grouped by the op type of the node and the reason. */
     private static String reasonSummary(OnnxModel fp32, QuantizationReport report) {
         Map<String, String> opOf = new HashMap<>();
-        fp32.graph().nodes().forEach(n -> opOf.put(n.getName(), n.getOpType()));
+        fp32.graph().nodes().forEach(n -> opOf.put(n.name(), n.opType()));
         Map<String, Integer> grouped = new TreeMap<>();
         report.floatNodes().forEach((node, reason) -> grouped.merge(opOf.getOrDefault(node, "?") + ": " + reason, 1,
                 Integer::sum));
@@ -251,27 +250,27 @@ public final class ZooHarness {
         OnnxModel optimized = OnnxModel.load(optimizedFile);
         Graph graph = optimized.graph();
         Set<String> floats = new HashSet<>();
-        for (ValueInfoProto input : graph.inputs()) {
-            if (input.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
-                floats.add(input.getName());
+        for (ValueInfo input : graph.inputs()) {
+            if (input.elementType() == DataType.FLOAT) {
+                floats.add(input.name());
             }
         }
         Map<String, Integer> counts = new TreeMap<>();
         int dequantize = 0;
         int requantize = 0;
         Graph.Index index = graph.index();
-        for (NodeProto node : graph.nodes()) { // ORT saves nodes in topological order
-            String op = node.getOpType();
-            if (op.equals("DequantizeLinear") && !index.consumers(node.getOutput(0)).isEmpty()
-                    && index.consumers(node.getOutput(0)).stream().allMatch(c -> c.getOpType().equals("QuantizeLinear"))) {
+        for (Node node : graph.nodes()) { // ORT saves nodes in topological order
+            String op = node.opType();
+            if (op.equals("DequantizeLinear") && !index.consumers(node.output(0)).isEmpty()
+                    && index.consumers(node.output(0)).stream().allMatch(c -> c.opType().equals("QuantizeLinear"))) {
                 requantize++;
             }
             boolean integerKernel = op.equals("QuantizeLinear") || op.startsWith("QLinear") || op.endsWith("Integer")
                     || op.equals("DynamicQuantizeLinear");
-            boolean floatIn = node.getInputList().stream().anyMatch(floats::contains);
+            boolean floatIn = node.inputs().stream().anyMatch(floats::contains);
             if (op.equals("DequantizeLinear")) {
                 dequantize++;
-                floats.addAll(node.getOutputList());
+                floats.addAll(node.outputs());
                 continue;
             }
             if (integerKernel) {
@@ -280,19 +279,18 @@ public final class ZooHarness {
             if (floatIn) {
                 counts.merge(op, 1, Integer::sum);
                 if (!NON_FLOAT_OUTPUT.contains(op) && !(op.equals("Cast") && castTo(node) != 1)) {
-                    floats.addAll(node.getOutputList());
+                    floats.addAll(node.outputs());
                 }
             } else if (op.equals("Cast") && castTo(node) == 1) {
-                floats.addAll(node.getOutputList());
+                floats.addAll(node.outputs());
             }
         }
         return (counts.isEmpty() ? "none" : counts(counts)) + " (DQ left:" + dequantize + ", of which DQ→Q only:"
                 + requantize + ")";
     }
 
-    private static long castTo(NodeProto node) {
-        return node.getAttributeList().stream().filter(a -> a.getName().equals("to")).mapToLong(AttributeProto::getI)
-                .findFirst().orElse(-1);
+    private static long castTo(Node node) {
+        return node.intAttribute("to", -1);
     }
 
     /** SQNR (dB) of the INT8 model's outputs against fp32 over all samples, and the fraction of equal top-1. */

@@ -66,7 +66,7 @@ class TransformerCliTest {
         assertThat(report.at("/quantization/floatNodes").toString())
                 .contains("no constant weight (activation x activation)", "table has fewer than 1024 values");
         assertThat((double) Files.size(out) / Files.size(model)).isLessThan(0.30);
-        assertThat(OnnxModel.load(out).graph().nodes()).anyMatch(n -> n.getOpType().equals("MatMulInteger"));
+        assertThat(OnnxModel.load(out).graph().nodes()).anyMatch(n -> n.opType().equals("MatMulInteger"));
     }
 
     private Path tokensJsonl() throws IOException {

@@ -8,18 +8,18 @@ import dev.compress.calibrate.CalibrationTable;
 import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.TensorRange;
 import dev.compress.data.Dataset;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.pipeline.ModelPass;
 import dev.compress.pipeline.PassContext;
 import dev.compress.pipeline.PassResult;
 import dev.compress.pipeline.Pipeline;
 import dev.compress.pipeline.PipelineResult;
+import dev.compress.pipeline.Provenance;
 import dev.compress.prepare.GraphPreparation;
 import dev.compress.prepare.PreparationReport;
-import dev.compress.pipeline.Provenance;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.util.ArrayList;
@@ -168,8 +168,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 : List.of();
         QuantizationPlan guess = QuantizationPlan.of(graph, excluded, opTypes, Set.of(), Map.of());
         if (guess.quantizedNodes.isEmpty()) {
-            Map<NodeProto, String> weighted = new LinkedHashMap<>(guess.floatNodes);
-            weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.getOpType()));
+            Map<Node, String> weighted = new LinkedHashMap<>(guess.floatNodes);
+            weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.opType()));
             throw CompressException.badInput(model.source().orElse(null),
                     "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found"
                             + (weighted.isEmpty() ? "" : " (" + describeReasons(weighted) + ")"));
@@ -229,16 +229,16 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
-        List<NodeProto> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
+        List<Node> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
         quantizedNodes.addAll(embeddings.quantized());
-        Map<NodeProto, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
+        Map<Node, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
         embeddings.quantized().forEach(floatNodes::remove);
         floatNodes.putAll(embeddings.keptFloat());
         if (!weightOnly.isEmpty()) {
-            Map<NodeProto, String> notDone = new LinkedHashMap<>();
+            Map<Node, String> notDone = new LinkedHashMap<>();
             // planned as "excluded"; the QDQ rewrite may have renamed their inputs, so match by name
-            floatNodes.keySet().removeIf(node -> weightOnly.contains(node.getName()));
-            for (NodeProto node : DynamicQuantization.weightOnly(graph, weightOnly, perChannel, notDone)) {
+            floatNodes.keySet().removeIf(node -> weightOnly.contains(node.name()));
+            for (Node node : DynamicQuantization.weightOnly(graph, weightOnly, perChannel, notDone)) {
                 floatNodes.put(node, "weight-only: int8 weight, float activations");
             }
             floatNodes.putAll(notDone);
@@ -332,22 +332,21 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private static Map<String, String> maskDerived(Graph graph, Set<String> tensors) {
         Set<String> derived = new java.util.HashSet<>();
         graph.inputs().stream()
-                .filter(input -> input.getType().getTensorType().getElemType()
-                        != dev.compress.onnx.proto.Onnx.TensorProto.DataType.FLOAT_VALUE)
-                .forEach(input -> derived.add(input.getName()));
+                .filter(input -> input.elementType() != DataType.FLOAT)
+                .forEach(input -> derived.add(input.name()));
         if (derived.isEmpty()) {
             return Map.of();
         }
         graph.initializers().forEach((name, tensor) -> {
-            if (dev.compress.graph.Tensors.elementCount(tensor) <= 1) {
+            if (tensor.elementCount() <= 1) {
                 derived.add(name);
             }
         });
         boolean any = false;
-        for (NodeProto node : graph.nodes()) { // topological order
-            if (node.getInputCount() > 0 && node.getInputList().stream()
+        for (Node node : graph.nodes()) { // topological order
+            if (node.inputs().size() > 0 && node.inputs().stream()
                     .allMatch(input -> input.isEmpty() || derived.contains(input))) {
-                derived.addAll(node.getOutputList());
+                derived.addAll(node.outputs());
                 any = true;
             }
         }
@@ -364,7 +363,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     }
 
     private void checkExcludedNodesExist(OnnxModel model) {
-        Set<String> names = model.graph().nodes().stream().map(NodeProto::getName).collect(Collectors.toSet());
+        Set<String> names = model.graph().nodes().stream().map(Node::name).collect(Collectors.toSet());
         Set<String> named = new LinkedHashSet<>(excluded);
         named.addAll(weightOnly);
         for (String name : named) {
@@ -378,23 +377,23 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     }
 
     /** Node name to reason, sorted by name, for reports. */
-    static Map<String, String> describe(Map<NodeProto, String> floatNodes) {
+    static Map<String, String> describe(Map<Node, String> floatNodes) {
         return floatNodes.entrySet().stream().collect(Collectors.toMap(
-                e -> Nodes.describe(e.getKey()), Map.Entry::getValue, (a, b) -> a, TreeMap::new));
+                e -> e.getKey().describe(), Map.Entry::getValue, (a, b) -> a, TreeMap::new));
     }
 
     /** The distinct reasons with a count, e.g. "2x weight is FLOAT16", for one-line errors. */
-    static String describeReasons(Map<NodeProto, String> floatNodes) {
+    static String describeReasons(Map<Node, String> floatNodes) {
         Map<String, Integer> counts = new TreeMap<>();
         floatNodes.values().forEach(reason -> counts.merge(reason, 1, Integer::sum));
         return counts.entrySet().stream().map(e -> e.getValue() + "x " + e.getKey())
                 .collect(Collectors.joining("; "));
     }
 
-    static Map<String, Integer> countByOp(Collection<NodeProto> nodes) {
+    static Map<String, Integer> countByOp(Collection<Node> nodes) {
         Map<String, Integer> counts = new TreeMap<>();
-        for (NodeProto node : nodes) {
-            counts.merge(node.getOpType(), 1, Integer::sum);
+        for (Node node : nodes) {
+            counts.merge(node.opType(), 1, Integer::sum);
         }
         return counts;
     }

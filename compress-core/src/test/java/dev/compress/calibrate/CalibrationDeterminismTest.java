@@ -1,18 +1,17 @@
 package dev.compress.calibrate;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.testing.TestData;
 import java.util.LinkedHashSet;
 import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The table is a function of the samples only: byte-identical for batch sizes 1, 8 and 32 and for 1 and 2 parallel
@@ -22,7 +21,7 @@ class CalibrationDeterminismTest {
     static Dataset calib(OnnxModel model) {
         return ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve("calib"))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
     }
@@ -30,9 +29,9 @@ class CalibrationDeterminismTest {
     /** Every float tensor a node computes, plus the image input: more than any plan needs. */
     static Set<String> allComputed(OnnxModel model) {
         Set<String> tensors = new LinkedHashSet<>();
-        tensors.add(ModelInputs.imageInput(model).getName());
-        for (NodeProto node : model.graph().nodes()) {
-            tensors.addAll(node.getOutputList());
+        tensors.add(ModelInputs.imageInput(model).name());
+        for (Node node : model.graph().nodes()) {
+            tensors.addAll(node.outputs());
         }
         return tensors;
     }

@@ -1,11 +1,5 @@
 package dev.compress.quantize;
 
-import static dev.compress.quantize.TestGraphs.FLOAT;
-import static dev.compress.quantize.TestGraphs.model;
-import static dev.compress.quantize.TestGraphs.value;
-import static dev.compress.quantize.TestGraphs.weight;
-import static org.assertj.core.api.Assertions.assertThat;
-
 import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
@@ -13,7 +7,7 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
@@ -27,6 +21,11 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.model;
+import static dev.compress.quantize.TestGraphs.value;
+import static dev.compress.quantize.TestGraphs.weight;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * An additive attention mask (scores + (1 - mask) * -10000, as BERT exporters write it) stays float under every
@@ -48,8 +47,8 @@ class AttentionMaskTest {
                 .addOutput(value("y", FLOAT, "n", 8))
                 .addInitializer(weight("w1", 16, WIDTH, 1))
                 .addInitializer(weight("w2", WIDTH, 8, 2))
-                .addInitializer(Tensors.floats("one", new long[0], new float[] {1f}))
-                .addInitializer(Tensors.floats("big", new long[0], new float[] {-10000f}))
+                .addInitializer(Protos.floats("one", new long[0], new float[] {1f}))
+                .addInitializer(Protos.floats("big", new long[0], new float[] {-10000f}))
                 .addNode(node("MatMul", "scores_mm", List.of("x", "w1"), "scores"))
                 .addNode(node("Sub", "inverted", List.of("one", "mask"), "inverted_mask"))
                 .addNode(node("Mul", "mask_term", List.of("inverted_mask", "big"), "mask_bias"))
@@ -186,8 +185,8 @@ class AttentionMaskTest {
                 .addOutput(value("y", FLOAT, "n", 8))
                 .addInitializer(weight("w1", 16, WIDTH, 1))
                 .addInitializer(weight("w2", WIDTH, 8, 2))
-                .addInitializer(Tensors.floats("zero", new long[0], new float[] {0f}))
-                .addInitializer(Tensors.floats("minus_inf", new long[0], new float[] {Float.NEGATIVE_INFINITY}))
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0f}))
+                .addInitializer(Protos.floats("minus_inf", new long[0], new float[] {Float.NEGATIVE_INFINITY}))
                 .addNode(node("MatMul", "scores_mm", List.of("x", "w1"), "scores"))
                 .addNode(node("Equal", "is_padding", List.of("mask", "zero"), "padding"))
                 .addNode(node("Where", "mask_term", List.of("padding", "minus_inf", "zero"), "mask_bias"))
