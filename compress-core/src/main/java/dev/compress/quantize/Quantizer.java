@@ -196,7 +196,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
         Map<String, TensorRange> calibrated = new LinkedHashMap<>(
                 table.ranges(boundedKeepTheirRange(graph, folds, own, warnings), own, symmetric));
-        Map<String, String> tooWide = tooWide(table, own);
+        Map<String, String> tooWide = tooWide(table, own, maskReach(graph));
         maskDerived(graph, own).forEach(tooWide::putIfAbsent);
         while (!tooWide.isEmpty()) {
             // planned again without them; an activation that shared a now-float tensor's parameters has no range
@@ -304,25 +304,54 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
 
     /**
      * Activations that reached a magnitude beyond {@link #MAX_ACTIVATION}, or held infinite values, during
-     * calibration: 8 bits spread over such a range leave nothing for ordinary values. Transformer exporters add
-     * attention masks of -10000, -3.4e38 or -inf to the scores; quantizing that sum destroys every score, so those
-     * tensors stay float. Judged on the exact observed extremes, not on the method's range: a percentile or entropy
-     * range would clip the mask (padding is a small share of the values) and quantize it all the same.
+     * calibration, where a mask can reach them: 8 bits spread over such a range leave nothing for ordinary values.
+     * Transformer exporters add attention masks of -10000, -3.4e38 or -inf to the scores; quantizing that sum
+     * destroys every score, so those tensors stay float. Judged on the exact observed extremes, not on the method's
+     * range: a percentile or entropy range would clip the mask (padding is a small share of the values) and quantize
+     * it all the same. A wide tensor no mask reaches (audio fed as int16-scaled samples) is quantized over its range.
+     *
+     * @param maskReach tensors computed, directly or further on, from a non-float model input or a huge scalar
      */
-    private static Map<String, String> tooWide(CalibrationTable table, Set<String> tensors) {
+    private static Map<String, String> tooWide(CalibrationTable table, Set<String> tensors, Set<String> maskReach) {
         Map<String, String> wide = new LinkedHashMap<>();
         table.observed(tensors).forEach((tensor, range) -> {
             long nonFinite = table.nonFinite(tensor);
+            String mask = maskReach.contains(tensor) ? " (attention mask?)" : "";
             if (nonFinite > 0) {
                 wide.put(tensor, "held " + nonFinite + " NaN or infinite values during calibration, which 8 bits"
-                        + " cannot hold (attention mask?)");
-            } else if (Math.max(-range.min(), range.max()) > MAX_ACTIVATION) {
+                        + " cannot hold" + mask);
+            } else if (!mask.isEmpty() && Math.max(-range.min(), range.max()) > MAX_ACTIVATION) {
                 wide.put(tensor, String.format(java.util.Locale.ROOT,
                         "has calibrated range [%.3g, %.3g], too wide for 8 bits (attention mask?)",
                         range.min(), range.max()));
             }
         });
         return wide;
+    }
+
+    /**
+     * Tensors a mask can reach: everything computed, directly or further on, from a non-float model input or from a
+     * scalar constant of magnitude beyond {@link #MAX_ACTIVATION} (or not finite), as additive masks are written.
+     */
+    private static Set<String> maskReach(Graph graph) {
+        Set<String> reached = new java.util.HashSet<>();
+        graph.inputs().stream().filter(input -> input.elementType() != DataType.FLOAT)
+                .forEach(input -> reached.add(input.name()));
+        graph.initializers().forEach((name, tensor) -> {
+            if (tensor.elementCount() == 1 && (tensor.dataType() == DataType.FLOAT
+                    || tensor.dataType() == DataType.DOUBLE)) {
+                double value = tensor.value(0);
+                if (!Double.isFinite(value) || Math.abs(value) > MAX_ACTIVATION) {
+                    reached.add(name);
+                }
+            }
+        });
+        for (Node node : graph.nodes()) { // topological order
+            if (node.inputs().stream().anyMatch(reached::contains)) {
+                reached.addAll(node.outputs());
+            }
+        }
+        return reached;
     }
 
     /**

@@ -1,5 +1,7 @@
 package dev.compress.calibrate;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
@@ -11,7 +13,6 @@ import java.util.LinkedHashSet;
 import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The table is a function of the samples only: byte-identical for batch sizes 1, 8 and 32 and for 1 and 2 parallel

@@ -1,5 +1,7 @@
 package dev.compress.calibrate;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
@@ -37,7 +39,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * MinMax calibration measures extremes inside ONNX Runtime ({@link ExtremesProbe}): its figures must be exactly what

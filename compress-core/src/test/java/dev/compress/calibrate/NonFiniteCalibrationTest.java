@@ -1,5 +1,8 @@
 package dev.compress.calibrate;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
@@ -17,8 +20,6 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * NaN and infinities coming out of ONNX Runtime during calibration: y = Log(x) on samples [1, e, -1, 0] gives

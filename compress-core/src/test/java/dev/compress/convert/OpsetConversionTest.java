@@ -1,5 +1,8 @@
 package dev.compress.convert;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.compress.CompressException;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Protos;
@@ -20,8 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Small graphs at old opsets, converted and run in ONNX Runtime next to the original. */
 class OpsetConversionTest {

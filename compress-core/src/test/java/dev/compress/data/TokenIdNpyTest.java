@@ -1,5 +1,7 @@
 package dev.compress.data;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.compress.data.HostTensor.ElementType;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.ValueInfo;
@@ -14,7 +16,6 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import static org.assertj.core.api.Assertions.assertThat;
 
 /** Token ids as int64 .npy arrays (one folder per input) calibrate a real transformer, all-MiniLM-L6-v2. */
 class TokenIdNpyTest {

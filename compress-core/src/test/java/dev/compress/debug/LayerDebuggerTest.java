@@ -1,5 +1,9 @@
 package dev.compress.debug;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
@@ -20,9 +24,6 @@ import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.within;
 
 /** Layer-wise SQNR of the INT8 ResNet fixture (quantized by the project's Quantizer) against its fp32 source. */
 class LayerDebuggerTest {

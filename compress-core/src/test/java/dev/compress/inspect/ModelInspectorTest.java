@@ -1,5 +1,7 @@
 package dev.compress.inspect;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Protos;
 import dev.compress.graph.Tensor;
@@ -24,7 +26,6 @@ import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import static org.assertj.core.api.Assertions.assertThat;
 
 class ModelInspectorTest {
 

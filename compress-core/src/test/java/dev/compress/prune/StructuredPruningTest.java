@@ -1,5 +1,8 @@
 package dev.compress.prune;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.compress.CompressException;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
@@ -23,8 +26,6 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Structured pruning of the shipped ResNet: a smaller graph that ONNX Runtime runs, residual channels kept tied. */
 class StructuredPruningTest {

@@ -1,5 +1,11 @@
 package dev.compress.quantize;
 
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.model;
+import static dev.compress.quantize.TestGraphs.value;
+import static dev.compress.quantize.TestGraphs.weight;
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
@@ -21,11 +27,6 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import static dev.compress.quantize.TestGraphs.FLOAT;
-import static dev.compress.quantize.TestGraphs.model;
-import static dev.compress.quantize.TestGraphs.value;
-import static dev.compress.quantize.TestGraphs.weight;
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * An additive attention mask (scores + (1 - mask) * -10000, as BERT exporters write it) stays float under every
@@ -66,6 +67,35 @@ class AttentionMaskTest {
             graph.clearNode().addNode(cast).addAllNode(rest);
         }
         return model(graph.build(), 13);
+    }
+
+    /**
+     * Activations far beyond 1000 that no mask reaches, as in an audio model fed int16-scaled samples, are quantized
+     * over their range: the attention-mask rule once left such a model entirely float.
+     */
+    @Test
+    void wideActivationsNoMaskReachesAreQuantized() {
+        float[] loud = TestGraphs.weights(16 * 32, 1);
+        for (int i = 0; i < loud.length; i++) {
+            loud[i] *= 20000f;
+        }
+        GraphProto graph = GraphProto.newBuilder().setName("loud")
+                .addInput(value("x", FLOAT, "n", 16))
+                .addOutput(value("y", FLOAT, "n", 8))
+                .addInitializer(Protos.floats("w1", new long[] {16, 32}, loud))
+                .addInitializer(weight("w2", 32, 8, 2))
+                .addNode(node("MatMul", "mm1", List.of("x", "w1"), "h"))
+                .addNode(node("Relu", "relu", List.of("h"), "r"))
+                .addNode(node("MatMul", "mm2", List.of("r", "w2"), "y"))
+                .build();
+        OnnxModel fp32 = model(graph, 13);
+        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {ROWS, 16}), BATCHES);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data).build().quantize();
+
+        assertThat(result.report().activations()).anyMatch(a -> a.max() > 1000f);
+        assertThat(result.report().floatNodes()).isEmpty();
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 2);
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
     }
 
     private static NodeProto node(String op, String name, List<String> inputs, String output) {

@@ -1,5 +1,9 @@
 package dev.compress.quantize;
 
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.value;
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.google.protobuf.UnsafeByteOperations;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
@@ -23,9 +27,6 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import static dev.compress.quantize.TestGraphs.FLOAT;
-import static dev.compress.quantize.TestGraphs.value;
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The largest model this test budget allows: five 4096 x 4096 MatMul weights, 320 MiB of external data (protobuf's

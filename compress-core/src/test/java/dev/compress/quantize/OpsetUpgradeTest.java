@@ -1,5 +1,12 @@
 package dev.compress.quantize;
 
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.model;
+import static dev.compress.quantize.TestGraphs.value;
+import static dev.compress.quantize.TestGraphs.weight;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
@@ -11,12 +18,6 @@ import dev.compress.runtime.RuntimeOptions;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import static dev.compress.quantize.TestGraphs.FLOAT;
-import static dev.compress.quantize.TestGraphs.model;
-import static dev.compress.quantize.TestGraphs.value;
-import static dev.compress.quantize.TestGraphs.weight;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** {@code optUpgradeOpset}: models of opset 7 to 12 are converted to 13 and get per-channel weights. */
 class OpsetUpgradeTest {

@@ -1,5 +1,9 @@
 package dev.compress.quantize;
 
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.value;
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Node;
@@ -20,9 +24,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import static dev.compress.quantize.TestGraphs.FLOAT;
-import static dev.compress.quantize.TestGraphs.value;
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Mobile-net blocks (ReLU6, squeeze-excitation, SiLU, SqueezeNet's fire module) quantized and opened by ONNX Runtime

@@ -1,5 +1,8 @@
 package dev.compress.quantize;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.CompressException;
 import dev.compress.Json;
@@ -28,8 +31,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Quantizes the shipped Fashion-MNIST models with the shipped calibration images and runs them in ONNX Runtime. */
 class QuantizerTest {

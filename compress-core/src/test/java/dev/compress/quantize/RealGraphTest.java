@@ -1,5 +1,12 @@
 package dev.compress.quantize;
 
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.model;
+import static dev.compress.quantize.TestGraphs.value;
+import static dev.compress.quantize.TestGraphs.weight;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
 import dev.compress.graph.DataType;
@@ -20,12 +27,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
-import static dev.compress.quantize.TestGraphs.FLOAT;
-import static dev.compress.quantize.TestGraphs.model;
-import static dev.compress.quantize.TestGraphs.value;
-import static dev.compress.quantize.TestGraphs.weight;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Graphs as exporters write them, built with the project's graph model: weights in Constant nodes, shared weights,
