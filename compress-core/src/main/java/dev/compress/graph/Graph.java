@@ -151,7 +151,7 @@ public final class Graph {
         node.inputs().replaceAll(read -> renames.getOrDefault(read, read));
         for (Graph body : node.subgraphs()) {
             Map<String, String> visible = new HashMap<>(renames);
-            visible.keySet().removeIf(body::declares);
+            visible.keySet().removeIf(body::defines);
             if (visible.isEmpty()) {
                 continue;
             }
@@ -162,7 +162,7 @@ public final class Graph {
     }
 
     /** Whether this graph defines {@code value} itself (input, initializer or node output). */
-    private boolean declares(String value) {
+    public boolean defines(String value) {
         if (initializers.containsKey(value) || inputs.stream().anyMatch(i -> i.name().equals(value))) {
             return true;
         }
@@ -276,8 +276,8 @@ public final class Graph {
     }
 
     /**
-     * A value or node name not yet used in this graph, derived from {@code base}; it is reserved, so two calls
-     * never return the same name.
+     * A value or node name not yet used in this graph nor in its If/Loop/Scan bodies, derived from {@code base};
+     * it is reserved, so two calls never return the same name.
      */
     public String uniqueName(String base) {
         Set<String> used = usedNames();
@@ -291,19 +291,21 @@ public final class Graph {
 
     private Set<String> usedNames() {
         Set<String> used = new HashSet<>(reservedNames);
-        used.addAll(initializers.keySet());
-        for (ValueInfo info : inputs) {
-            used.add(info.name());
-        }
-        for (ValueInfo info : outputs) {
-            used.add(info.name());
-        }
+        addNames(used);
+        return used;
+    }
+
+    // names in If/Loop/Scan bodies count too: a body may not redefine a name of an enclosing graph
+    private void addNames(Set<String> used) {
+        initializers.keySet().forEach(used::add);
+        inputs.forEach(i -> used.add(i.name()));
+        outputs.forEach(o -> used.add(o.name()));
         for (Node node : nodes) {
             used.add(node.name());
             used.addAll(node.inputs());
             used.addAll(node.outputs());
+            node.subgraphs().forEach(body -> body.addNames(used));
         }
-        return used;
     }
 
     /** A deep copy. */

@@ -15,6 +15,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -29,7 +30,12 @@ final class DynamicQuantization {
     static final int REDUCED_MAX = 64;
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
 
+    /** The graph rewritten: the main graph, or an If/Loop/Scan body. */
     private final Graph graph;
+    /** The main graph, which hands out new names unique in every graph of the model. */
+    private final Graph names;
+    /** The rewrite of the enclosing graph, whose initializers a body may read; null for the main graph. */
+    private final DynamicQuantization parent;
     private final DynamicFormat format;
     private final boolean perChannel;
     private final List<Node> rewritten = new ArrayList<>();
@@ -47,7 +53,14 @@ final class DynamicQuantization {
 
     private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only,
             int weightMax) {
+        this(graph, null, format, perChannel, only, weightMax);
+    }
+
+    private DynamicQuantization(Graph graph, DynamicQuantization parent, DynamicFormat format, boolean perChannel,
+            Set<String> only, int weightMax) {
         this.graph = graph;
+        this.parent = parent;
+        this.names = parent == null ? graph : parent.names;
         this.format = format;
         this.perChannel = perChannel;
         this.only = only;
@@ -144,7 +157,17 @@ final class DynamicQuantization {
                     floatNodes.put(node, "weight-only applies to MatMul and Gemm");
                 }
             } else if (CONTROL_FLOW.contains(op) && node.domain().isEmpty()) {
-                floatNodes.put(node, "subgraph left in float (dynamic quantization rewrites the main graph only)");
+                int before = done.size();
+                for (Graph body : node.subgraphs()) {
+                    // weights of a body are quantized as in the main graph (ONNX Runtime's tool does too)
+                    DynamicQuantization inner = new DynamicQuantization(body, this, format, perChannel, null,
+                            weightMax);
+                    done.addAll(inner.run(excluded, floatNodes));
+                    inner.removeReplacedWeights();
+                }
+                if (done.size() == before) {
+                    floatNodes.put(node, "its subgraphs hold no MatMul or Gemm with a constant weight");
+                }
             } else if (node.domain().isEmpty() && (op.startsWith("Conv") || op.equals("Attention"))) {
                 floatNodes.put(node, "dynamic mode quantizes MatMul, Gemm and Gather; use static quantization");
             }
@@ -175,8 +198,8 @@ final class DynamicQuantization {
         if (node.inputs().size() < 2 || node.outputs().size() < 1) {
             return "malformed: " + node.inputs().size() + " inputs";
         }
-        Tensor weight = graph.initializer(node.input(1)).orElse(null);
-        if (graph.initializer(node.input(0)).isPresent()) {
+        Tensor weight = find(node.input(1)).map(Found::tensor).orElse(null);
+        if (find(node.input(0)).isPresent()) {
             return "first input is a constant";
         }
         if (weight == null) {
@@ -208,10 +231,10 @@ final class DynamicQuantization {
     /** Gemm(A, B, C) = MatMul(A, B or B^T) + C, with the weight transposed once at quantization time. */
     private void rewriteGemm(Node gemm) {
         String bias = gemm.input(2);
-        String product = bias.isEmpty() ? gemm.output(0) : graph.uniqueName(gemm.output(0) + "_product");
+        String product = bias.isEmpty() ? gemm.output(0) : names.uniqueName(gemm.output(0) + "_product");
         rewriteProduct(gemm, product, gemm.intAttribute("transB", 0) == 1);
         if (!bias.isEmpty()) {
-            rewritten.add(Node.of("Add", graph.uniqueName(gemm.name() + "_bias"),
+            rewritten.add(Node.of("Add", names.uniqueName(gemm.name() + "_bias"),
                     List.of(product, bias), List.of(gemm.output(0))));
         }
     }
@@ -228,16 +251,16 @@ final class DynamicQuantization {
         switch (format) {
             case MATMUL_INTEGER -> {
                 String[] activation = dynamicQuantize(input);
-                String integer = graph.uniqueName(output + "_int32");
-                rewritten.add(Node.of("MatMulInteger", graph.uniqueName(base + "_MatMulInteger"),
+                String integer = names.uniqueName(output + "_int32");
+                rewritten.add(Node.of("MatMulInteger", names.uniqueName(base + "_MatMulInteger"),
                         List.of(activation[0], weight[0], activation[2], weight[2]), List.of(integer)));
-                String asFloat = graph.uniqueName(output + "_float");
-                rewritten.add(Node.of("Cast", graph.uniqueName(base + "_Cast"), List.of(integer),
+                String asFloat = names.uniqueName(output + "_float");
+                rewritten.add(Node.of("Cast", names.uniqueName(base + "_Cast"), List.of(integer),
                         List.of(asFloat)).set(Attribute.of("to", DataType.FLOAT.number())));
-                String scale = graph.uniqueName(output + "_scale");
-                rewritten.add(Node.of("Mul", graph.uniqueName(base + "_scale"),
+                String scale = names.uniqueName(output + "_scale");
+                rewritten.add(Node.of("Mul", names.uniqueName(base + "_scale"),
                         List.of(activation[1], weight[1]), List.of(scale)));
-                rewritten.add(Node.of("Mul", graph.uniqueName(base + "_rescale"),
+                rewritten.add(Node.of("Mul", names.uniqueName(base + "_rescale"),
                         List.of(asFloat, scale), List.of(output)));
             }
             case QDQ -> rewritten.add(Node.of("MatMul", base, List.of(dequantizedActivation(input),
@@ -250,27 +273,27 @@ final class DynamicQuantization {
     /** One DynamicQuantizeLinear per activation, shared by every MatMul that reads it (Q, K, V projections). */
     private String[] dynamicQuantize(String tensor) {
         return quantizedActivations.computeIfAbsent(tensor, t -> {
-            String[] names = {graph.uniqueName(t + "_quantized"), graph.uniqueName(t + "_scale"),
-                    graph.uniqueName(t + "_zero_point")};
-            rewritten.add(Node.of("DynamicQuantizeLinear", graph.uniqueName(t + "_DynamicQuantizeLinear"),
-                    List.of(t), List.of(names)));
-            return names;
+            String[] quantized = {names.uniqueName(t + "_quantized"), names.uniqueName(t + "_scale"),
+                    names.uniqueName(t + "_zero_point")};
+            rewritten.add(Node.of("DynamicQuantizeLinear", names.uniqueName(t + "_DynamicQuantizeLinear"),
+                    List.of(t), List.of(quantized)));
+            return quantized;
         });
     }
 
     private String dequantizedActivation(String tensor) {
         return dequantizedActivations.computeIfAbsent(tensor, t -> {
             String[] q = dynamicQuantize(t);
-            String output = graph.uniqueName(t + "_dequantized");
-            rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(t + "_DequantizeLinear"),
+            String output = names.uniqueName(t + "_dequantized");
+            rewritten.add(Node.of("DequantizeLinear", names.uniqueName(t + "_DequantizeLinear"),
                     List.of(q), List.of(output)));
             return output;
         });
     }
 
     private String dequantizeWeight(String[] weight) {
-        String output = graph.uniqueName(weight[0] + "_dequantized");
-        Node dq = Node.of("DequantizeLinear", graph.uniqueName(weight[0] + "_DequantizeLinear"),
+        String output = names.uniqueName(weight[0] + "_dequantized");
+        Node dq = Node.of("DequantizeLinear", names.uniqueName(weight[0] + "_DequantizeLinear"),
                 List.of(weight), List.of(output));
         if (perChannel) {
             dq.set(Attribute.of("axis", 1));
@@ -286,8 +309,12 @@ final class DynamicQuantization {
      * @return {int8 [K, N] weight, scale, zero point} initializer names
      */
     private String[] quantizeWeight(String name, boolean transposed) {
+        Found found = find(name).orElseThrow();
+        if (found.owner() != this) {
+            return found.owner().quantizeWeight(name, transposed); // once for the main graph and all its bodies
+        }
         return quantizedWeights.computeIfAbsent(name + (transposed ? "^T" : ""), key -> {
-            Tensor weight = graph.initializer(name).orElseThrow();
+            Tensor weight = found.tensor();
             float[] values = weight.floats();
             int rows = (int) weight.dim(transposed ? 1 : 0); // K
             int cols = (int) weight.dim(transposed ? 0 : 1); // N
@@ -312,14 +339,30 @@ final class DynamicQuantization {
                 }
             }
             long[] paramDims = perChannel ? new long[] {channels} : new long[0];
-            String[] names = {graph.uniqueName(name + "_quantized"), graph.uniqueName(name + "_scale"),
-                    graph.uniqueName(name + "_zero_point")};
-            graph.putInitializer(Tensor.int8s(names[0], new long[] {rows, cols}, q));
-            graph.putInitializer(Tensor.floats(names[1], paramDims, scales));
-            graph.putInitializer(Tensor.int8s(names[2], paramDims, new byte[channels]));
+            String[] quantized = {names.uniqueName(name + "_quantized"), names.uniqueName(name + "_scale"),
+                    names.uniqueName(name + "_zero_point")};
+            // beside the float weight, so every body that can read one can read the other
+            graph.putInitializer(Tensor.int8s(quantized[0], new long[] {rows, cols}, q));
+            graph.putInitializer(Tensor.floats(quantized[1], paramDims, scales));
+            graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[channels]));
             replaced.add(name);
-            return names;
+            return quantized;
         });
+    }
+
+    /** An initializer and the rewrite of the graph that holds it. */
+    private record Found(DynamicQuantization owner, Tensor tensor) {}
+
+    /**
+     * The initializer {@code name} as this graph sees it: its own, or, in a body that does not define the name
+     * itself, one of an enclosing graph.
+     */
+    private Optional<Found> find(String name) {
+        Optional<Tensor> own = graph.initializer(name);
+        if (own.isPresent()) {
+            return Optional.of(new Found(this, own.get()));
+        }
+        return parent == null || graph.defines(name) ? Optional.empty() : parent.find(name);
     }
 
     /** Drops float weights no node (nor subgraph, nor graph output) reads any more. */

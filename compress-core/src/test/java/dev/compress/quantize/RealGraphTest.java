@@ -324,20 +324,31 @@ class RealGraphTest {
     }
 
     @Test
-    void ifLoopAndScanBodiesStayFloatAndTheMainGraphIsQuantized() {
+    void staticQuantizationLeavesIfLoopAndScanBodiesFloat() {
         OnnxModel fp32 = model(withSubgraphs(), 13);
         Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {2, 16}), 4);
-        QuantizationResult staticResult = Quantizer.builder().setModel(fp32).setCalibrationData(data).build()
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data).build()
                 .quantize();
-        QuantizationResult dynamicResult = dynamic(fp32, DynamicFormat.MATMUL_INTEGER);
-        for (QuantizationResult result : List.of(staticResult, dynamicResult)) {
-            assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1);
-            assertThat(result.report().floatNodes()).containsKeys("branch", "repeat", "accumulate");
-            assertThat(result.report().floatNodes().get("branch")).contains("subgraph");
-            // the bodies still read the float weight by name
-            assertThat(result.model().graph().initializers()).containsKey("W");
-            assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
-        }
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1);
+        assertThat(result.report().floatNodes()).containsKeys("branch", "repeat", "accumulate");
+        assertThat(result.report().floatNodes().get("branch")).contains("subgraph");
+        // the bodies still read the float weight by name
+        assertThat(result.model().graph().initializers()).containsKey("W");
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
+    }
+
+    @Test
+    void dynamicQuantizationRewritesIfLoopAndScanBodies() {
+        OnnxModel fp32 = model(withSubgraphs(), 13);
+        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {2, 16}), 4);
+        QuantizationResult result = dynamic(fp32, DynamicFormat.MATMUL_INTEGER);
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 4);
+        assertThat(result.report().floatNodes()).doesNotContainKeys("branch", "repeat", "accumulate");
+        // the weight the main graph and the three bodies share is quantized once, and the float one is gone
+        assertThat(result.model().graph().initializers()).doesNotContainKey("W");
+        assertThat(result.model().graph().initializers().keySet().stream()
+                .filter(name -> name.startsWith("W_quantized"))).hasSize(1);
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
     }
 
     @Test
