@@ -469,8 +469,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             throw new IllegalStateException("calibrate() needs setModel and setCalibrationData");
         }
         checkOpset(model);
-        // the table must describe the graph quantize() will rewrite, prepared alike
-        OnnxModel target = prepare ? new GraphPreparation().apply(model, PassContext.of(progress)).model() : model;
+        // the table must describe the graph quantize() will rewrite, prepared alike: through a pipeline too, whose
+        // provenance metadata is part of the model the table's hash names
+        OnnxModel target = prepare
+                ? Pipeline.of(new GraphPreparation()).run(model, PassContext.of(progress)).model() : model;
         return runCalibration(target, allActivations(target, nonFloat(target, allActivations(target, Set.of()))),
                 true, progress);
     }

@@ -68,6 +68,18 @@ class CalibrationMethodsTest {
         assertThat(report.baseline().agreement().fraction()).isGreaterThanOrEqualTo(0.97);
     }
 
+    /** Preparation rewrites the ConvNeXt-style fixture; its table must still be the one of the graph quantized. */
+    @Test
+    void aTableFitsTheModelWhenPreparationChangesIt() {
+        OnnxModel fp32 = QuantizerTest.fp32("families/convnext");
+        CalibrationTable table = Quantizer.builder().setModel(fp32)
+                .setCalibrationData(QuantizerTest.images(fp32, "calib")).build().calibrate();
+        QuantizationResult result = Quantizer.builder().setModel(fp32).optTable(table)
+                .optCalibration(CalibrationSettings.of(CalibrationMethod.MSE)).build().quantize();
+        assertThat(result.preparation().changed()).isTrue();
+        assertThat(result.report().method()).isEqualTo("mse");
+    }
+
     @Test
     void perTensorOverrideAppliesToThatTensorOnly() {
         OnnxModel fp32 = QuantizerTest.fp32("cnn");
