@@ -1,9 +1,11 @@
 package dev.compress.cli;
 
+import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.check.FidelityCheck;
 import dev.compress.check.FidelityReport;
 import dev.compress.check.LatencyCheck;
 import dev.compress.check.LatencyReport;
+import dev.compress.data.DataSources;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.QuantizationReport;
@@ -13,6 +15,7 @@ import java.util.Locale;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
@@ -63,15 +66,32 @@ final class QuantizeCheckOptions {
 
     /**
      * The samples checks run on: the calibration data (of which {@code calibrated} samples were used, 0 = all), else
-     * held-out evaluation data, else none.
+     * held-out evaluation data.
      */
     record Samples(Dataset data, int calibrated, boolean calibratedOn) {}
+
+    /** The calibration data (dynamic quantization calibrates on none of it), else the --eval data, else null. */
+    static Samples samples(DataSources.Opened calibration, DataSources.Opened evaluation, boolean dynamic,
+            CalibrationBuilder.Sampling sampling) {
+        if (calibration != null) {
+            return new Samples(calibration.dataset(), dynamic ? 0 : sampling.maxSamples(), !dynamic);
+        }
+        return evaluation == null ? null : new Samples(evaluation.dataset(), 0, false);
+    }
+
+    /** Usage errors found before any work: a minimum that nothing could be measured against. */
+    void check(boolean samples) {
+        if (minFidelity != null && !samples) {
+            throw new ParameterException(mixee.commandLine(),
+                    "--min-fidelity needs samples to measure on: --data, or --eval DIR");
+        }
+    }
 
     /** Runs the checks of {@code int8} against {@code fp32} and prints their lines on stderr. */
     Outcome run(Samples samples, OnnxModel fp32, OnnxModel int8, QuantizationReport quantization, boolean dynamic,
             int batchSize, int threads, GlobalOptions global) {
         if (samples == null) {
-            global.err().println("note: fidelity and latency not checked: no samples (give --data or --eval)");
+            global.info("note: fidelity and latency not checked: no samples (give --data or --eval)");
             return new Outcome(null, null);
         }
         FidelityCheck.Builder check = FidelityCheck.builder()

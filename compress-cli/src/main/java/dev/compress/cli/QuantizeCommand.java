@@ -35,9 +35,9 @@ import picocli.CommandLine.Option;
             "",
             "Writes a QDQ model (int8 weights per channel, uint8 or int8 activations) and a JSON report. Then checks"
                     + " the INT8 model against the fp32 model on calibration samples it was not calibrated on"
-                    + " (fidelity; warns below " + FidelityCheck.DEFAULT_WARN_BELOW + ", exits 4 below --min-fidelity) and times both (warns when INT8 is"
-                    + " slower). With --eval, also evaluates it on labeled data; with --max-drop, exits 4 if top-1"
-                    + " accuracy drops by more than that many points.",
+                    + " (fidelity; warns below " + FidelityCheck.DEFAULT_WARN_BELOW + ", exits 4 below"
+                    + " --min-fidelity) and times both (warns when INT8 is slower). With --eval, also evaluates it on"
+                    + " labeled data; with --max-drop, exits 4 if top-1 accuracy drops by more than that many points.",
             ""
         },
         footer = {
@@ -171,6 +171,7 @@ final class QuantizeCommand extends BaseCommand {
         } else {
             output.check(List.of(model));
         }
+        checks.check(data.data() != null || evalGate.eval != null);
         if (!dynamic && data.data() == null && table == null) {
             throw usage("Missing required option: '--data=DIR' (or --table FILE.json from an earlier calibration, or"
                     + " --dynamic, which needs no calibration data)");
@@ -193,12 +194,10 @@ final class QuantizeCommand extends BaseCommand {
                 .build()
                 .quantize();
         result.report().warnings().forEach(warning -> global.err().println("warning: " + warning));
-        QuantizeCheckOptions.Samples samples = calibration != null
-                ? new QuantizeCheckOptions.Samples(calibration.dataset(), dynamic ? 0 : calibrationOptions.sampling().maxSamples(),
-                        !dynamic)
-                : evaluation != null ? new QuantizeCheckOptions.Samples(evaluation.dataset(), 0, false) : null;
-        QuantizeCheckOptions.Outcome checked = checks.run(samples, fp32, result.model(), result.report(), dynamic,
-                run.batchSize(fp32, global), calibrationOptions.sampling().sessions(), global);
+        QuantizeCheckOptions.Outcome checked = checks.run(
+                QuantizeCheckOptions.samples(calibration, evaluation, dynamic, calibrationOptions.sampling()), fp32,
+                result.model(), result.report(), dynamic, run.batchSize(fp32, global),
+                calibrationOptions.sampling().sessions(), global);
         EvalGateOptions.Outcome outcome = evalGate.evaluate(evaluation, result.model(), model, output.out(), run,
                 global);
 

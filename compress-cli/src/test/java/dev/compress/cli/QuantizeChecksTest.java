@@ -56,12 +56,14 @@ class QuantizeChecksTest {
         }
         Json.write(table, json);
         String[] quantize = {"quantize", "--model", Fixtures.resnet().toString(), "--table", table.toString(),
-            "--eval", Fixtures.heldout().toString(), "--no-latency-check", "--out", temp.resolve("bad.onnx").toString()};
+            "--eval", Fixtures.heldout().toString(), "--no-latency-check", "--out",
+            temp.resolve("bad.onnx").toString()};
 
         Cli.Result warned = Cli.run(quantize);
         assertThat(warned.exitCode()).as(warned.toString()).isZero();
-        assertThat(warned.err()).contains("fidelity on 100 held-out samples of " + Fixtures.heldout(), "warning: the INT8 model is far from"
-                + " the fp32 model", "below 0.95 (--fidelity-warning); worst layers by SQNR", "try --exclude /");
+        assertThat(warned.err()).contains("fidelity on 100 held-out samples of " + Fixtures.heldout(),
+                "warning: the INT8 model is far from the fp32 model",
+                "below 0.95 (--fidelity-warning); worst layers by SQNR", "try --exclude /");
 
         String[] failing = Arrays.copyOf(quantize, quantize.length + 2);
         failing[quantize.length] = "--min-fidelity";
@@ -92,6 +94,10 @@ class QuantizeChecksTest {
                 temp.resolve("none.onnx").toString());
         assertThat(none.exitCode()).as(none.toString()).isZero();
         assertThat(none.err()).contains("note: fidelity and latency not checked: no samples");
+        Cli.Result gateWithoutSamples = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--dynamic",
+                "--min-fidelity", "0.9", "--out", temp.resolve("none.onnx").toString());
+        assertThat(gateWithoutSamples.exitCode()).as(gateWithoutSamples.toString()).isEqualTo(ExitCode.USAGE);
+        assertThat(gateWithoutSamples.err()).contains("--min-fidelity needs samples");
     }
 
     @Test

@@ -138,8 +138,8 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
                 rankingNote = "the layer ranking could not match the models: " + e.getMessage();
             }
         }
-        return new FidelityReport(data.source().toString(), samples.size(), samples.heldOut(), fidelity, warnBelow, minFidelity, below,
-                passed, outputs, worst, rankingNote);
+        return new FidelityReport(data.source().toString(), samples.size(), samples.heldOut(), fidelity, warnBelow,
+                minFidelity, below, passed, outputs, worst, rankingNote);
     }
 
     private List<FidelityReport.Layer> worstLayers(Dataset few, PassContext context) {

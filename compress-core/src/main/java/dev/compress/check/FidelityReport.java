@@ -28,8 +28,9 @@ import java.util.Locale;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonPropertyOrder({"data", "samples", "heldOut", "fidelity", "warnBelow", "minFidelity", "belowThreshold", "passed",
     "outputs", "worstLayers", "layerRanking"})
-public record FidelityReport(String data, long samples, boolean heldOut, Double fidelity, double warnBelow, Double minFidelity,
-        boolean belowThreshold, Boolean passed, List<Output> outputs, List<Layer> worstLayers, String layerRanking) {
+public record FidelityReport(String data, long samples, boolean heldOut, Double fidelity, double warnBelow,
+        Double minFidelity, boolean belowThreshold, Boolean passed, List<Output> outputs, List<Layer> worstLayers,
+        String layerRanking) {
     public FidelityReport {
         fidelity = round(fidelity);
         outputs = List.copyOf(outputs);

@@ -45,17 +45,23 @@ public final class InterleavedTiming {
     }
 
     /**
-     * Calls per round for each session such that one round of it takes about {@code secondsPerRound}: each session
-     * runs {@code batch} twice (the first call is warm-up) and the second call's time sizes its runs, within [1,
-     * {@code maxCalls}].
+     * Calls per round for each session such that one round of it takes about {@code secondsPerRound}, within [1,
+     * {@code maxCalls}]: after one warm-up call, each session runs {@code batch} for a quarter of that time (at least
+     * once) and its mean call sizes its runs. One call alone is no measure on a loaded machine: it was seen 5x off.
      */
     public static int[] callsPerRound(List<OrtModel> sessions, Batch batch, double secondsPerRound, int maxCalls) {
         int[] calls = new int[sessions.size()];
         for (int s = 0; s < calls.length; s++) {
             sessions.get(s).run(batch);
+            int n = 0;
             long start = System.nanoTime();
-            sessions.get(s).run(batch);
-            double seconds = (System.nanoTime() - start) / 1e9;
+            long elapsed;
+            do {
+                sessions.get(s).run(batch);
+                n++;
+                elapsed = System.nanoTime() - start;
+            } while (elapsed < secondsPerRound * 1e9 / 4 && n < maxCalls);
+            double seconds = elapsed / 1e9 / n;
             calls[s] = (int) Math.max(1, Math.min(maxCalls, Math.round(secondsPerRound / Math.max(seconds, 1e-9))));
         }
         return calls;
