@@ -8,10 +8,9 @@ import dev.compress.Json;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
 import dev.compress.data.Batch;
+import dev.compress.data.DataSources;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
-import dev.compress.data.ImageDataset;
-import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.Quantizer;
@@ -43,11 +42,8 @@ class QuantizationChecksTest {
     @BeforeAll
     static void quantize() {
         fp32 = OnnxModel.load(TestData.model("resnet-fp32.onnx"));
-        calib = ImageDataset.builder()
-                .setRoot(TestData.fashionMnist().resolve("calib"))
-                .setInputName(ModelInputs.imageInput(fp32).getName())
-                .setPreprocessing(ModelInputs.imagePreprocessing(fp32, Preprocessing.Overrides.NONE))
-                .build();
+        calib = DataSources.open(TestData.fashionMnist().resolve("calib"), fp32, Preprocessing.Overrides.NONE, null)
+                .dataset();
         good = Quantizer.builder().setModel(fp32).setCalibrationData(calib).optMaxSamples(100).build().quantize()
                 .model();
     }
