@@ -14,6 +14,7 @@ import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
+import dev.compress.runtime.InterleavedTiming;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.io.IOException;
@@ -56,8 +57,9 @@ import java.util.stream.Stream;
  * </ul>
  *
  * <p>Latency: one session per precision (ONNX Runtime defaults: ALL optimizations; 2 intra-op threads, as the torch
- * peer figures), fp32 and INT8 calls interleaved in short runs (about 0.25 s each, 12 rounds after one warm-up
- * round) so load from other processes hits both alike; reported as the median call of each and the ratio of medians.
+ * peer figures), fp32 and INT8 calls interleaved in short runs (about 0.25 s each, 12 rounds after warm-up calls;
+ * the core's {@code InterleavedTiming}) so load from other processes hits both alike; reported as the median over
+ * rounds of each one's median call and the ratio of those.
  *
  * <p>Run from the repository root: {@code DJL_OFFLINE=true OPT_OUT_TRACKING=true LC_ALL=C.UTF-8 java -cp
  * 'benchmarks/target/classes:benchmarks/target/lib/*' dev.compress.benchmarks.ZooHarness zoo benchmarks/zoo/models
@@ -340,36 +342,12 @@ public final class ZooHarness {
     static double[] interleaved(Path fp32File, Path int8File, List<Batch> batches) {
         RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(THREADS);
         try (OrtModel fp32 = OrtModel.open(fp32File, options); OrtModel int8 = OrtModel.open(int8File, options)) {
-            OrtModel[] sessions = {fp32, int8};
-            int[] calls = new int[2];
-            for (int s = 0; s < 2; s++) { // warm up; size the short runs from the second call
-                sessions[s].run(batches.get(0));
-                long start = System.nanoTime();
-                sessions[s].run(batches.get(0));
-                double callSeconds = (System.nanoTime() - start) / 1e9;
-                calls[s] = (int) Math.max(1, Math.min(200, Math.round(RUN_SECONDS / callSeconds)));
-            }
-            List<List<Double>> times = List.of(new ArrayList<>(), new ArrayList<>());
-            for (int round = 0; round <= ROUNDS; round++) {
-                for (int s = 0; s < 2; s++) {
-                    for (int c = 0; c < calls[s]; c++) {
-                        Batch batch = batches.get(c % batches.size());
-                        long start = System.nanoTime();
-                        sessions[s].run(batch);
-                        if (round > 0) {
-                            times.get(s).add((System.nanoTime() - start) / 1e6);
-                        }
-                    }
-                }
-            }
-            return new double[] {median(times.get(0)), median(times.get(1))};
+            List<OrtModel> sessions = List.of(fp32, int8);
+            int[] calls = InterleavedTiming.callsPerRound(sessions, batches.get(0), RUN_SECONDS, 200);
+            InterleavedTiming.Times times = InterleavedTiming.measure(sessions, batches, ROUNDS, calls,
+                    Math.max(calls[0], calls[1]));
+            return new double[] {times.medianMs(0), times.medianMs(1)};
         }
-    }
-
-    private static double median(List<Double> values) {
-        double[] sorted = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     /**

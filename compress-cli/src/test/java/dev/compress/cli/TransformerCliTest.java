@@ -154,9 +154,10 @@ class TransformerCliTest {
     @Test
     void dynamicOptionsAreCheckedAsUsage() {
         String out = temp.resolve("x.onnx").toString();
-        Cli.Result both = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--data", "x", "--out", out);
+        Cli.Result both = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--table", "x.json", "--out",
+                out);
         assertThat(both.exitCode()).isEqualTo(ExitCode.USAGE);
-        assertThat(both.err()).contains("--dynamic needs no calibration data");
+        assertThat(both.err()).contains("--dynamic needs no calibration");
         Cli.Result neither = Cli.run("quantize", "--model", model.toString(), "--out", out);
         assertThat(neither.exitCode()).isEqualTo(ExitCode.USAGE);
         assertThat(neither.err()).contains("--data", "--dynamic");
