@@ -21,10 +21,15 @@ final class FileReports {
      * Bytes of an input and an output model (with their external data files), plain and as a zip archive would hold
      * them: zeros left by unstructured pruning shrink only the compressed size.
      */
-    record Sizes(long inputBytes, long outputBytes, long inputZippedBytes, long outputZippedBytes) {
+    record Sizes(long inputBytes, long outputBytes, Long inputZippedBytes, Long outputZippedBytes) {
         static Sizes of(Path input, Path output) {
-            return new Sizes(Outputs.modelBytes(input), Outputs.modelBytes(output), Outputs.zippedBytes(input),
-                    Outputs.zippedBytes(output));
+            return of(input, output, true);
+        }
+
+        /** With {@code zipped} false the zipped sizes are null: compressing a large float model takes minutes. */
+        static Sizes of(Path input, Path output, boolean zipped) {
+            return new Sizes(Outputs.modelBytes(input), Outputs.modelBytes(output),
+                    zipped ? Outputs.zippedBytes(input) : null, zipped ? Outputs.zippedBytes(output) : null);
         }
 
         /** input / output, to 3 decimals. */
@@ -41,8 +46,9 @@ final class FileReports {
             PreparationReport preparation, QuantizationReport quantization, FidelityReport fidelity,
             LatencyReport latency, EvalReport evaluation, GateResult gate) {}
 
+    @JsonInclude(JsonInclude.Include.NON_NULL)
     @JsonPropertyOrder({"fp32Bytes", "int8Bytes", "ratio", "fp32ZippedBytes", "int8ZippedBytes"})
-    record QuantizeSize(long fp32Bytes, long int8Bytes, double ratio, long fp32ZippedBytes, long int8ZippedBytes) {
+    record QuantizeSize(long fp32Bytes, long int8Bytes, double ratio, Long fp32ZippedBytes, Long int8ZippedBytes) {
         QuantizeSize(Sizes sizes) {
             this(sizes.inputBytes(), sizes.outputBytes(), sizes.ratio(), sizes.inputZippedBytes(),
                     sizes.outputZippedBytes());

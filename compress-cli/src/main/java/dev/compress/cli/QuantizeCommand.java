@@ -81,6 +81,11 @@ final class QuantizeCommand extends BaseCommand {
                     + " calibrate) instead of running the model over --data; it must be of the same model.")
     Path table;
 
+    @Option(names = "--zipped-size", order = 8,
+            description = "Also report the models' zipped sizes (Deflate, highest level). Off by default: on a large"
+                    + " float model it takes minutes, longer than quantizing.")
+    boolean zippedSize;
+
     @Option(names = "--save-table", paramLabel = "FILE.json", order = 6,
             description = "Also write the calibration table, for later runs with --table and any --method,"
                     + " --activations or --exclude.")
@@ -203,7 +208,7 @@ final class QuantizeCommand extends BaseCommand {
 
         Path out = output.out();
         result.model().save(out);
-        FileReports.Sizes sizes = FileReports.Sizes.of(model, out);
+        FileReports.Sizes sizes = FileReports.Sizes.of(model, out, zippedSize);
         try {
             Json.write(output.report(), new FileReports.Quantize(model.toString(), out.toString(),
                     new FileReports.QuantizeSize(sizes),
@@ -230,9 +235,10 @@ final class QuantizeCommand extends BaseCommand {
             EvalGateOptions.Outcome outcome) {
         var stdout = global.out();
         stdout.println("wrote " + output.out());
-        stdout.println(String.format(Locale.ROOT, "size: %s -> %s (%.2fx smaller); zipped: %s -> %s",
+        stdout.println(String.format(Locale.ROOT, "size: %s -> %s (%.2fx smaller)%s",
                 ModelSummary.bytes(sizes.inputBytes()), ModelSummary.bytes(sizes.outputBytes()), sizes.ratio(),
-                ModelSummary.bytes(sizes.inputZippedBytes()), ModelSummary.bytes(sizes.outputZippedBytes())));
+                sizes.inputZippedBytes() == null ? "" : "; zipped: " + ModelSummary.bytes(sizes.inputZippedBytes())
+                        + " -> " + ModelSummary.bytes(sizes.outputZippedBytes())));
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
         stdout.println("quantized: " + quantization.quantizedNodeCount() + " nodes " + counts(quantization.quantizedOps())
                 + "; left in float: " + floatCount + " nodes" + (floatCount == 0 ? "" : " " + counts(quantization.floatOps())));

@@ -47,7 +47,8 @@ class PruneCommandTest {
 
         Path int8 = outDir.resolve("cnn-sparse-int8.onnx");
         Cli.Result quantize = Cli.run("quantize", "--model", pruned.toString(), "--data",
-                Fixtures.calib().toString(), "--out", int8.toString(), "--eval", Fixtures.heldout().toString());
+                Fixtures.calib().toString(), "--out", int8.toString(), "--eval", Fixtures.heldout().toString(),
+                "--zipped-size");
         assertThat(quantize.exitCode()).as(quantize.toString()).isZero();
         JsonNode q = Json.MAPPER.readTree(outDir.resolve("cnn-sparse-int8.json").toFile());
         long int8Zipped = q.at("/size/int8ZippedBytes").asLong();
