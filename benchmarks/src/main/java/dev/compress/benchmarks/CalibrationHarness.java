@@ -11,12 +11,12 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
+import dev.compress.graph.Attribute;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.ActivationType;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.Quantizer;
@@ -228,7 +228,7 @@ public final class CalibrationHarness {
         OnnxModel model = OnnxModel.load(Fixtures.model(name));
         Dataset data = Fixtures.testSet(model);
         Set<String> inputs = new HashSet<>();
-        model.graph().inputs().forEach(input -> inputs.add(input.getName()));
+        model.graph().inputs().forEach(input -> inputs.add(input.name()));
         List<String> tensors = activations(model).stream().filter(t -> !inputs.contains(t)).toList();
         List<Batch> batches = new ArrayList<>();
         Iterator<Batch> source = data.batches(BATCH);
@@ -280,18 +280,18 @@ public final class CalibrationHarness {
         for (String tensor : tensors) {
             for (String op : ops) {
                 String output = graph.uniqueName(tensor + "/" + op);
-                NodeProto.Builder node = Nodes.node(op, graph.uniqueName(output), List.of(tensor), List.of(output));
+                Node node = Node.of(op, graph.uniqueName(output), List.of(tensor), List.of(output));
                 if (op.startsWith("Reduce")) {
-                    node.addAttribute(Nodes.intAttribute("keepdims", 0));
+                    node.set(Attribute.of("keepdims", 0));
                 }
-                graph.nodes().add(node.build());
+                graph.nodes().add(node);
                 if (op.equals("Size")) { // int64; fetched outputs must be float, as in Calibrator
                     String cast = graph.uniqueName(output + "/float");
-                    graph.nodes().add(Nodes.node("Cast", graph.uniqueName(cast), List.of(output), List.of(cast))
-                            .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
+                    graph.nodes().add(Node.of("Cast", graph.uniqueName(cast), List.of(output), List.of(cast))
+                            .set(Attribute.of("to", DataType.FLOAT.number())));
                     output = cast;
                 }
-                graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
+                graph.outputs().add(ValueInfo.named(output));
             }
         }
         return model;

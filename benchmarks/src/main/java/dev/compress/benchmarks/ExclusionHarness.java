@@ -32,8 +32,8 @@ public final class ExclusionHarness {
         OnnxModel fp32 = OnnxModel.load(Fixtures.model("resnet"));
         List<String> layers = new ArrayList<>();
         layers.add("");
-        fp32.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv") || n.getOpType().equals("Gemm"))
-                .forEach(n -> layers.add(n.getName()));
+        fp32.graph().nodes().stream().filter(n -> n.opType().equals("Conv") || n.opType().equals("Gemm"))
+                .forEach(n -> layers.add(n.name()));
         // one calibration pass; every exclusion re-uses its table, as the debugger's sensitivity ranking does
         CalibrationTable table = Quantizer.builder().setModel(fp32).setCalibrationData(Fixtures.images(fp32, "calib"))
                 .optReusableTable(true).build().calibrate();

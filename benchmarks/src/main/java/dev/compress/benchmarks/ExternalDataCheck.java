@@ -1,18 +1,14 @@
 package dev.compress.benchmarks;
 
-import com.google.protobuf.UnsafeByteOperations;
 import dev.compress.data.Batch;
 import dev.compress.data.HostTensor;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.DataType;
+import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.SaveOptions;
-import dev.compress.onnx.proto.Onnx.GraphProto;
-import dev.compress.onnx.proto.Onnx.ModelProto;
-import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.TensorShapeProto;
-import dev.compress.onnx.proto.Onnx.TypeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
 import dev.compress.runtime.OrtModel;
@@ -88,8 +84,9 @@ public final class ExternalDataCheck {
     }
 
     private static OnnxModel build(int width, int layers) {
-        GraphProto.Builder graph = GraphProto.newBuilder().setName("big")
-                .addInput(value("x", width)).addOutput(value("y", width));
+        Graph graph = Graph.named("big");
+        graph.declaredInputs().add(value("x", width));
+        graph.outputs().add(value("y", width));
         SplittableRandom random = new SplittableRandom(42);
         float scale = (float) Math.sqrt(3.0 / width); // keeps activations near 1 through the chain
         for (int layer = 0; layer < layers; layer++) {
@@ -98,23 +95,15 @@ public final class ExternalDataCheck {
             while (floats.hasRemaining()) {
                 floats.put((float) (random.nextDouble(-1, 1) * scale));
             }
-            graph.addInitializer(TensorProto.newBuilder().setName("W" + layer)
-                    .setDataType(TensorProto.DataType.FLOAT_VALUE).addDims(width).addDims(width)
-                    .setRawData(UnsafeByteOperations.unsafeWrap(bytes)));
-            graph.addNode(Nodes.node("MatMul", "layer" + layer, List.of(layer == 0 ? "x" : "h" + layer, "W" + layer),
+            graph.putInitializer(Tensor.of("W" + layer, DataType.FLOAT, new long[] {width, width}, bytes));
+            graph.nodes().add(Node.of("MatMul", "layer" + layer, List.of(layer == 0 ? "x" : "h" + layer, "W" + layer),
                     List.of(layer == layers - 1 ? "y" : "h" + (layer + 1))));
         }
-        return OnnxModel.of(ModelProto.newBuilder().setIrVersion(8)
-                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
-                .setGraph(graph).build());
+        return OnnxModel.of(8, Map.of("", 13L), graph);
     }
 
-    private static ValueInfoProto value(String name, int width) {
-        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(
-                        TensorShapeProto.newBuilder()
-                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("n"))
-                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(width))))).build();
+    private static ValueInfo value(String name, int width) {
+        return ValueInfo.tensor(name, DataType.FLOAT, List.of(new ValueInfo.Dim(-1, "n"), new ValueInfo.Dim(width, "")));
     }
 
     private static long usedHeap() {

@@ -50,7 +50,7 @@ final class Fixtures {
     static Dataset images(OnnxModel model, Path folder, Preprocessing preprocessing) {
         return ImageDataset.builder()
                 .setRoot(folder)
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(preprocessing)
                 .build();
     }
@@ -70,7 +70,7 @@ final class Fixtures {
         return IdxDataset.builder()
                 .setImages(folder.resolve(prefix + "-images-idx3-ubyte.gz"))
                 .setLabels(folder.resolve(prefix + "-labels-idx1-ubyte.gz"))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(preprocessing(model))
                 .optClassNames(Files.readAllLines(fashionMnist().resolve("labels.txt")))
                 .build();

@@ -2,11 +2,13 @@ package dev.compress.benchmarks;
 
 import dev.compress.data.Batch;
 import dev.compress.data.HostTensor;
+import dev.compress.runtime.InterleavedTiming;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -40,40 +42,15 @@ public final class InterleavedLatency {
         }
         String input = sessions.get(0).inputShapes().keySet().iterator().next();
         Batch batch = new Batch(Map.of(input, HostTensor.ofFloats(shape, x)), new int[(int) shape[0]],
-                java.util.Collections.nCopies((int) shape[0], Path.of("random")));
-        for (OrtModel session : sessions) { // warm-up
-            for (int i = 0; i < 20; i++) {
-                session.run(batch);
-            }
-        }
-        double[][] medians = new double[sessions.size()][rounds];
-        for (int r = 0; r < rounds; r++) {
-            for (int m = 0; m < sessions.size(); m++) {
-                double[] times = new double[runs];
-                for (int i = 0; i < runs; i++) {
-                    long start = System.nanoTime();
-                    sessions.get(m).run(batch);
-                    times[i] = (System.nanoTime() - start) / 1e6;
-                }
-                medians[m][r] = median(times);
-            }
-        }
+                Collections.nCopies((int) shape[0], Path.of("random")));
+        int[] calls = new int[sessions.size()];
+        Arrays.fill(calls, runs);
+        InterleavedTiming.Times times = InterleavedTiming.measure(sessions, List.of(batch), rounds, calls, 20);
         for (int m = 0; m < sessions.size(); m++) {
-            double[] ratios = new double[rounds];
-            for (int r = 0; r < rounds; r++) {
-                ratios[r] = medians[m][r] / medians[0][r];
-            }
             System.out.printf(Locale.ROOT, "%-40s %8.3f ms  ratio %.3f  rounds (ms) %s%n", files.get(m).getFileName(),
-                    median(medians[m]), median(ratios), Arrays.toString(Arrays.stream(medians[m])
+                    times.medianMs(m), times.ratio(m, 0), Arrays.toString(Arrays.stream(times.roundMedians()[m])
                             .map(v -> Math.round(v * 100) / 100.0).toArray()));
             sessions.get(m).close();
         }
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 }

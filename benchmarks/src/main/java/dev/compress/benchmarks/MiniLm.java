@@ -5,7 +5,7 @@ import dev.compress.data.Dataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.TokenDataset;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.io.IOException;
@@ -79,9 +79,9 @@ public final class MiniLm {
     public static List<String> ffnDownMatMuls(OnnxModel model) {
         List<String> names = new ArrayList<>();
         for (var node : model.graph().nodes()) {
-            var weight = node.getOpType().equals("MatMul") ? model.graph().initializer(node.getInput(1)) : null;
-            if (weight != null && weight.isPresent() && weight.get().getDims(0) > weight.get().getDims(1)) {
-                names.add(node.getName());
+            var weight = node.opType().equals("MatMul") ? model.graph().initializer(node.input(1)) : null;
+            if (weight != null && weight.isPresent() && weight.get().dim(0) > weight.get().dim(1)) {
+                names.add(node.name());
             }
         }
         return names;
@@ -89,8 +89,8 @@ public final class MiniLm {
 
     public static Map<String, long[]> inputShapes(OnnxModel model) {
         Map<String, long[]> shapes = new LinkedHashMap<>();
-        for (ValueInfoProto input : model.graph().inputs()) {
-            shapes.put(input.getName(), ModelInputs.shape(input));
+        for (ValueInfo input : model.graph().inputs()) {
+            shapes.put(input.name(), ModelInputs.shape(input));
         }
         return shapes;
     }

@@ -121,8 +121,8 @@ public final class TransformerHarness {
         settings.put("entropy", CalibrationSettings.of(CalibrationMethod.ENTROPY));
         settings.put("mse", CalibrationSettings.of(CalibrationMethod.MSE));
         Map<String, CalibrationMethod> softmaxOutputs = new LinkedHashMap<>();
-        OnnxModel.load(fp32File).graph().nodes().stream().filter(n -> n.getOpType().equals("Softmax"))
-                .forEach(n -> softmaxOutputs.put(n.getOutput(0), CalibrationMethod.MINMAX));
+        OnnxModel.load(fp32File).graph().nodes().stream().filter(n -> n.opType().equals("Softmax"))
+                .forEach(n -> softmaxOutputs.put(n.output(0), CalibrationMethod.MINMAX));
         Map<String, double[]> rows = new LinkedHashMap<>();
         int k = 0;
         for (Map.Entry<String, CalibrationSettings> method : settings.entrySet()) {

@@ -6,15 +6,15 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
+import dev.compress.runtime.InterleavedTiming;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.io.IOException;
@@ -57,8 +57,9 @@ import java.util.stream.Stream;
  * </ul>
  *
  * <p>Latency: one session per precision (ONNX Runtime defaults: ALL optimizations; 2 intra-op threads, as the torch
- * peer figures), fp32 and INT8 calls interleaved in short runs (about 0.25 s each, 12 rounds after one warm-up
- * round) so load from other processes hits both alike; reported as the median call of each and the ratio of medians.
+ * peer figures), fp32 and INT8 calls interleaved in short runs (about 0.25 s each, 12 rounds after warm-up calls;
+ * the core's {@code InterleavedTiming}) so load from other processes hits both alike; reported as the median over
+ * rounds of each one's median call and the ratio of those.
  *
  * <p>Run from the repository root: {@code DJL_OFFLINE=true OPT_OUT_TRACKING=true LC_ALL=C.UTF-8 java -cp
  * 'benchmarks/target/classes:benchmarks/target/lib/*' dev.compress.benchmarks.ZooHarness zoo benchmarks/zoo/models
@@ -225,7 +226,7 @@ public final class ZooHarness {
     /** The report's reasons, grouped by the op type of the node and the reason. */
     static String reasonSummary(OnnxModel fp32, QuantizationReport report) {
         Map<String, String> opOf = new HashMap<>();
-        fp32.graph().nodes().forEach(n -> opOf.put(n.getName(), n.getOpType()));
+        fp32.graph().nodes().forEach(n -> opOf.put(n.name(), n.opType()));
         Map<String, Integer> grouped = new TreeMap<>();
         report.floatNodes().forEach((node, reason) -> grouped.merge(opOf.getOrDefault(node, "?") + ": " + reason, 1,
                 Integer::sum));
@@ -251,27 +252,27 @@ public final class ZooHarness {
         OnnxModel optimized = OnnxModel.load(optimizedFile);
         Graph graph = optimized.graph();
         Set<String> floats = new HashSet<>();
-        for (ValueInfoProto input : graph.inputs()) {
-            if (input.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
-                floats.add(input.getName());
+        for (ValueInfo input : graph.inputs()) {
+            if (input.elementType() == DataType.FLOAT) {
+                floats.add(input.name());
             }
         }
         Map<String, Integer> counts = new TreeMap<>();
         int dequantize = 0;
         int requantize = 0;
         Graph.Index index = graph.index();
-        for (NodeProto node : graph.nodes()) { // ORT saves nodes in topological order
-            String op = node.getOpType();
-            if (op.equals("DequantizeLinear") && !index.consumers(node.getOutput(0)).isEmpty()
-                    && index.consumers(node.getOutput(0)).stream().allMatch(c -> c.getOpType().equals("QuantizeLinear"))) {
+        for (Node node : graph.nodes()) { // ORT saves nodes in topological order
+            String op = node.opType();
+            if (op.equals("DequantizeLinear") && !index.consumers(node.output(0)).isEmpty()
+                    && index.consumers(node.output(0)).stream().allMatch(c -> c.opType().equals("QuantizeLinear"))) {
                 requantize++;
             }
             boolean integerKernel = op.equals("QuantizeLinear") || op.startsWith("QLinear") || op.endsWith("Integer")
                     || op.equals("DynamicQuantizeLinear");
-            boolean floatIn = node.getInputList().stream().anyMatch(floats::contains);
+            boolean floatIn = node.inputs().stream().anyMatch(floats::contains);
             if (op.equals("DequantizeLinear")) {
                 dequantize++;
-                floats.addAll(node.getOutputList());
+                floats.addAll(node.outputs());
                 continue;
             }
             if (integerKernel) {
@@ -280,19 +281,18 @@ public final class ZooHarness {
             if (floatIn) {
                 counts.merge(op, 1, Integer::sum);
                 if (!NON_FLOAT_OUTPUT.contains(op) && !(op.equals("Cast") && castTo(node) != 1)) {
-                    floats.addAll(node.getOutputList());
+                    floats.addAll(node.outputs());
                 }
             } else if (op.equals("Cast") && castTo(node) == 1) {
-                floats.addAll(node.getOutputList());
+                floats.addAll(node.outputs());
             }
         }
         return (counts.isEmpty() ? "none" : counts(counts)) + " (DQ left:" + dequantize + ", of which DQ→Q only:"
                 + requantize + ")";
     }
 
-    private static long castTo(NodeProto node) {
-        return node.getAttributeList().stream().filter(a -> a.getName().equals("to")).mapToLong(AttributeProto::getI)
-                .findFirst().orElse(-1);
+    private static long castTo(Node node) {
+        return node.intAttribute("to", -1);
     }
 
     /** SQNR (dB) of the INT8 model's outputs against fp32 over all samples, and the fraction of equal top-1. */
@@ -342,36 +342,12 @@ public final class ZooHarness {
     static double[] interleaved(Path fp32File, Path int8File, List<Batch> batches) {
         RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(THREADS);
         try (OrtModel fp32 = OrtModel.open(fp32File, options); OrtModel int8 = OrtModel.open(int8File, options)) {
-            OrtModel[] sessions = {fp32, int8};
-            int[] calls = new int[2];
-            for (int s = 0; s < 2; s++) { // warm up; size the short runs from the second call
-                sessions[s].run(batches.get(0));
-                long start = System.nanoTime();
-                sessions[s].run(batches.get(0));
-                double callSeconds = (System.nanoTime() - start) / 1e9;
-                calls[s] = (int) Math.max(1, Math.min(200, Math.round(RUN_SECONDS / callSeconds)));
-            }
-            List<List<Double>> times = List.of(new ArrayList<>(), new ArrayList<>());
-            for (int round = 0; round <= ROUNDS; round++) {
-                for (int s = 0; s < 2; s++) {
-                    for (int c = 0; c < calls[s]; c++) {
-                        Batch batch = batches.get(c % batches.size());
-                        long start = System.nanoTime();
-                        sessions[s].run(batch);
-                        if (round > 0) {
-                            times.get(s).add((System.nanoTime() - start) / 1e6);
-                        }
-                    }
-                }
-            }
-            return new double[] {median(times.get(0)), median(times.get(1))};
+            List<OrtModel> sessions = List.of(fp32, int8);
+            int[] calls = InterleavedTiming.callsPerRound(sessions, batches.get(0), RUN_SECONDS, 200);
+            InterleavedTiming.Times times = InterleavedTiming.measure(sessions, batches, ROUNDS, calls,
+                    Math.max(calls[0], calls[1]));
+            return new double[] {times.medianMs(0), times.medianMs(1)};
         }
-    }
-
-    private static double median(List<Double> values) {
-        double[] sorted = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     /**

@@ -53,8 +53,8 @@ final class CalibrationOptions {
     int histogramSamples;
 
     @Option(names = "--threads", paramLabel = "N",
-            description = "ONNX Runtime sessions run in parallel for calibration, one thread each. Results do not"
-                    + " depend on it. Default: the number of cores.")
+            description = "ONNX Runtime sessions run in parallel for calibration, one thread each (and the threads of"
+                    + " quantize's latency check). Results do not depend on it. Default: the number of cores.")
     Integer threads;
 
     /** The settings, or a usage error (exit 2) naming the bad option. */

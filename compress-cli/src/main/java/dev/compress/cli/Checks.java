@@ -21,4 +21,18 @@ final class Checks {
         }
         return value;
     }
+
+    static double fraction(CommandSpec spec, String option, double value) {
+        if (!(value >= 0 && value <= 1)) {
+            throw new ParameterException(spec.commandLine(), option + " must be a number in [0, 1], got " + value);
+        }
+        return value;
+    }
+
+    static double positive(CommandSpec spec, String option, double value) {
+        if (!(value > 0) || Double.isInfinite(value)) {
+            throw new ParameterException(spec.commandLine(), option + " must be a number above 0, got " + value);
+        }
+        return value;
+    }
 }

@@ -2,6 +2,8 @@ package dev.compress.cli;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import dev.compress.check.FidelityReport;
+import dev.compress.check.LatencyReport;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.GateResult;
 import dev.compress.prepare.PreparationReport;
@@ -33,10 +35,11 @@ final class FileReports {
 
     /** {@code compress quantize}. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"model", "output", "size", "preprocessing", "preparation", "quantization", "evaluation",
-            "gate"})
+    @JsonPropertyOrder({"model", "output", "size", "preprocessing", "preparation", "quantization", "fidelity",
+            "latency", "evaluation", "gate"})
     record Quantize(String model, String output, QuantizeSize size, Map<String, Object> preprocessing,
-            PreparationReport preparation, QuantizationReport quantization, EvalReport evaluation, GateResult gate) {}
+            PreparationReport preparation, QuantizationReport quantization, FidelityReport fidelity,
+            LatencyReport latency, EvalReport evaluation, GateResult gate) {}
 
     @JsonPropertyOrder({"fp32Bytes", "int8Bytes", "ratio", "fp32ZippedBytes", "int8ZippedBytes"})
     record QuantizeSize(long fp32Bytes, long int8Bytes, double ratio, long fp32ZippedBytes, long int8ZippedBytes) {

@@ -3,6 +3,7 @@ package dev.compress.cli;
 import dev.compress.Json;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
+import dev.compress.check.FidelityCheck;
 import dev.compress.data.DataSources;
 import dev.compress.graph.OnnxModel;
 import dev.compress.inspect.ModelSummary;
@@ -32,9 +33,11 @@ import picocli.CommandLine.Option;
         description = {
             "Quantize an fp32 ONNX model to INT8, calibrated on sample data.",
             "",
-            "Writes a QDQ model (int8 weights per channel, uint8 or int8 activations) and a JSON report. With --eval,"
-                    + " also evaluates the INT8 model against the fp32 model on labeled data; with --max-drop, exits"
-                    + " 4 if top-1 accuracy drops by more than that many points.",
+            "Writes a QDQ model (int8 weights per channel, uint8 or int8 activations) and a JSON report. Then checks"
+                    + " the INT8 model against the fp32 model on calibration samples it was not calibrated on"
+                    + " (fidelity; warns below " + FidelityCheck.DEFAULT_WARN_BELOW + ", exits 4 below"
+                    + " --min-fidelity) and times both (warns when INT8 is slower). With --eval, also evaluates it on"
+                    + " labeled data; with --max-drop, exits 4 if top-1 accuracy drops by more than that many points.",
             ""
         },
         footer = {
@@ -59,7 +62,8 @@ final class QuantizeCommand extends BaseCommand {
 
     @Option(names = "--dynamic", order = 5,
             description = "Dynamic quantization: int8 MatMul/Gemm weights (per channel) and Gather tables (per row); "
-                    + "ONNX Runtime quantizes activations on each call. Needs no calibration data.")
+                    + "ONNX Runtime quantizes activations on each call. Needs no calibration data; --data, if"
+                    + " given, feeds only the fidelity and latency checks.")
     boolean dynamic;
 
     @Option(names = "--dynamic-format", paramLabel = "FORMAT", order = 5, converter = Converters.Dynamic.class,
@@ -132,14 +136,17 @@ final class QuantizeCommand extends BaseCommand {
     EvalGateOptions evalGate;
 
     @Mixin
+    QuantizeCheckOptions checks;
+
+    @Mixin
     RunOptions run;
 
     @Override
     public Integer call() {
         evalGate.check();
         // flags given together that cannot work, found before any file is read (the core rejects them too)
-        if (dynamic && (data.data() != null || table != null || saveTable != null)) {
-            throw usage("--dynamic needs no calibration data; drop --data, --table and --save-table");
+        if (dynamic && (table != null || saveTable != null)) {
+            throw usage("--dynamic needs no calibration; drop --table and --save-table");
         }
         if (data.data() != null && table != null) {
             throw usage("--data and --table are alternatives: the table already holds the calibration");
@@ -172,6 +179,7 @@ final class QuantizeCommand extends BaseCommand {
         } else {
             output.check(List.of(model));
         }
+        checks.check(data.data() != null || evalGate.eval != null);
         if (!dynamic && data.data() == null && table == null) {
             throw usage("Missing required option: '--data=DIR' (or --table FILE.json from an earlier calibration, or"
                     + " --dynamic, which needs no calibration data)");
@@ -184,16 +192,20 @@ final class QuantizeCommand extends BaseCommand {
                 : tokenizer != null ? DataSources.text(data.data(), tokenizer, fp32)
                 : data.open(fp32);
         DataSources.Opened evaluation = evalGate.open(data, fp32);
-        if (calibration != null) {
+        if (calibration != null && !dynamic) {
             global.debug("calibration data: " + calibration.dataset().size() + " samples from " + data.data()
                     + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
         }
         QuantizationResult result = builder
-                .setCalibrationData(calibration == null ? null : calibration.dataset())
+                .setCalibrationData(calibration == null || dynamic ? null : calibration.dataset())
                 .setModel(fp32)
                 .build()
                 .quantize();
         result.report().warnings().forEach(warning -> global.err().println("warning: " + warning));
+        QuantizeCheckOptions.Outcome checked = checks.run(
+                QuantizeCheckOptions.samples(calibration, evaluation, dynamic, calibrationOptions.sampling()), fp32,
+                result.model(), result.report(), dynamic, run.batchSize(fp32, global),
+                calibrationOptions.sampling().sessions(), global);
         EvalGateOptions.Outcome outcome = evalGate.evaluate(evaluation, result.model(), model, output.out(), run,
                 global);
 
@@ -205,7 +217,7 @@ final class QuantizeCommand extends BaseCommand {
                     new FileReports.QuantizeSize(sizes),
                     calibration == null ? null : calibration.preprocessingMap(),
                     result.preparation() != null && result.preparation().changed() ? result.preparation() : null,
-                    result.report(),
+                    result.report(), checked.fidelity(), checked.latency(),
                     outcome == null ? null : outcome.report(), outcome == null ? null : outcome.gate()));
         } catch (RuntimeException e) {
             Outputs.deleteModel(out); // a model without its report is not a finished run
@@ -215,7 +227,11 @@ final class QuantizeCommand extends BaseCommand {
             result.table().save(saveTable, settings, symmetric || activations == ActivationType.INT8);
         }
         printSummary(result.report(), sizes, outcome);
-        return outcome != null && outcome.failed() ? ExitCode.GATE_FAILED : ExitCode.OK;
+        if (checked.failed()) {
+            global.err().println(String.format(Locale.ROOT, "error: fidelity %.3f is below --min-fidelity %s",
+                    checked.fidelity().fidelity(), checked.fidelity().minFidelity()));
+        }
+        return (outcome != null && outcome.failed()) || checked.failed() ? ExitCode.GATE_FAILED : ExitCode.OK;
     }
 
     private void printSummary(QuantizationReport quantization, FileReports.Sizes sizes,

@@ -4,10 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.compress.data.ModelInputs;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.TensorShapeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,15 +20,10 @@ class BatchSizeTest {
     /** The shipped CNN with its input's dimensions set to {@code dims} (batch first). */
     private Path withInput(String name, long... dims) {
         OnnxModel model = OnnxModel.load(Fixtures.cnn());
-        ValueInfoProto input = model.graph().declaredInputs().get(0);
-        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
-        for (long d : dims) {
-            shape.addDim(d > 0 ? TensorShapeProto.Dimension.newBuilder().setDimValue(d)
-                    : TensorShapeProto.Dimension.newBuilder().setDimParam("batch"));
-        }
-        ValueInfoProto.Builder changed = input.toBuilder();
-        changed.getTypeBuilder().getTensorTypeBuilder().setShape(shape);
-        model.graph().declaredInputs().set(0, changed.build());
+        ValueInfo input = model.graph().declaredInputs().get(0);
+        List<ValueInfo.Dim> shape = Arrays.stream(dims)
+                .mapToObj(d -> d > 0 ? new ValueInfo.Dim(d, "") : new ValueInfo.Dim(-1, "batch")).toList();
+        model.graph().declaredInputs().set(0, ValueInfo.tensor(input.name(), input.elementType(), shape));
         Path file = temp.resolve(name);
         model.save(file);
         return file;

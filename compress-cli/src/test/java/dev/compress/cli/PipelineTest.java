@@ -23,7 +23,7 @@ class PipelineTest {
     /** The shipped CNN with a doc string on every node, as exporters write source locations. */
     private Path documented() {
         OnnxModel model = OnnxModel.load(Fixtures.cnn());
-        model.graph().nodes().replaceAll(n -> n.toBuilder().setDocString("model.py:" + n.getName()).build());
+        model.graph().nodes().forEach(n -> n.setDocString("model.py:" + n.name()));
         Path file = temp.resolve("documented.onnx");
         model.save(file);
         return file;
@@ -37,11 +37,11 @@ class PipelineTest {
         PipelineResult result = Pipeline.of(Passes.find("strip-doc-strings")).run(source, PassContext.silent());
 
         assertThat(result.report(StripDocStrings.Report.class).stripped()).isEqualTo(nodes);
-        assertThat(result.model().graph().nodes()).allMatch(n -> n.getDocString().isEmpty());
+        assertThat(result.model().graph().nodes()).allMatch(n -> n.docString().isEmpty());
         assertThat(result.model().metadata()).containsEntry("compress.strip-doc-strings", "{\"stripped\":" + nodes + "}");
         assertThat(result.model().producerName()).isEqualTo("compress");
         // the input model is not changed
-        assertThat(source.graph().nodes()).allMatch(n -> !n.getDocString().isEmpty());
+        assertThat(source.graph().nodes()).allMatch(n -> !n.docString().isEmpty());
         assertThat(source.metadata()).doesNotContainKey("compress.strip-doc-strings");
     }
 
@@ -54,7 +54,7 @@ class PipelineTest {
                 "--out", out.toString());
 
         assertThat(result.exitCode()).as(result.toString()).isZero();
-        assertThat(OnnxModel.load(out).graph().nodes()).isNotEmpty().allMatch(n -> n.getDocString().isEmpty());
+        assertThat(OnnxModel.load(out).graph().nodes()).isNotEmpty().allMatch(n -> n.docString().isEmpty());
         JsonNode report = Json.MAPPER.readTree(temp.resolve("stripped.json").toFile());
         assertThat(report.at("/steps/0/pass").asText()).isEqualTo("strip-doc-strings");
         assertThat(report.at("/steps/0/report/stripped").asInt())

@@ -25,9 +25,9 @@ public final class StripDocStrings implements ModelPass<StripDocStrings.Report> 
     public PassResult<Report> apply(OnnxModel model, PassContext context) {
         OnnxModel copy = model.copy();
         int[] stripped = {0};
-        copy.graph().nodes().replaceAll(node -> {
-            stripped[0] += node.getDocString().isEmpty() ? 0 : 1;
-            return node.toBuilder().clearDocString().build();
+        copy.graph().nodes().forEach(node -> {
+            stripped[0] += node.docString().isEmpty() ? 0 : 1;
+            node.setDocString("");
         });
         return new PassResult<>(copy, new Report(stripped[0]),
                 new Provenance("compress.strip-doc-strings", Map.of("stripped", stripped[0])));

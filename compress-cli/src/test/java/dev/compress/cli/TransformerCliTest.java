@@ -66,7 +66,7 @@ class TransformerCliTest {
         assertThat(report.at("/quantization/floatNodes").toString())
                 .contains("no constant weight (activation x activation)", "table has fewer than 1024 values");
         assertThat((double) Files.size(out) / Files.size(model)).isLessThan(0.30);
-        assertThat(OnnxModel.load(out).graph().nodes()).anyMatch(n -> n.getOpType().equals("MatMulInteger"));
+        assertThat(OnnxModel.load(out).graph().nodes()).anyMatch(n -> n.opType().equals("MatMulInteger"));
     }
 
     private Path tokensJsonl() throws IOException {
@@ -159,9 +159,10 @@ class TransformerCliTest {
     @Test
     void dynamicOptionsAreCheckedAsUsage() {
         String out = temp.resolve("x.onnx").toString();
-        Cli.Result both = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--data", "x", "--out", out);
+        Cli.Result both = Cli.run("quantize", "--model", model.toString(), "--dynamic", "--table", "x.json", "--out",
+                out);
         assertThat(both.exitCode()).isEqualTo(ExitCode.USAGE);
-        assertThat(both.err()).contains("--dynamic needs no calibration data");
+        assertThat(both.err()).contains("--dynamic needs no calibration");
         Cli.Result neither = Cli.run("quantize", "--model", model.toString(), "--out", out);
         assertThat(neither.exitCode()).isEqualTo(ExitCode.USAGE);
         assertThat(neither.err()).contains("--data", "--dynamic");

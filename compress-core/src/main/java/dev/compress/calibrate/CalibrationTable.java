@@ -7,6 +7,7 @@ import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.StagedFile;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;

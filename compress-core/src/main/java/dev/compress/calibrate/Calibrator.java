@@ -6,11 +6,11 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.data.ModelInputs;
+import dev.compress.graph.Attribute;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import dev.compress.pipeline.ModelCheck;
 import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.OrtModel;
@@ -108,8 +108,8 @@ public final class Calibrator implements ModelCheck<CalibrationTable> {
     public CalibrationTable run(PassContext context) {
         Progress progress = context.progress();
         Set<String> graphInputs = new LinkedHashSet<>();
-        for (ValueInfoProto input : model.graph().inputs()) {
-            graphInputs.add(input.getName());
+        for (ValueInfo input : model.graph().inputs()) {
+            graphInputs.add(input.name());
         }
         // a reshaped copy holds the very same values: observe it once (per-sample extremes may split differently)
         Map<String, String> copies = movingAverage > 0 ? Map.of() : sameValues(model.graph(), tensors);
@@ -250,13 +250,13 @@ public final class Calibrator implements ModelCheck<CalibrationTable> {
         for (String tensor : tensors) {
             String source = tensor;
             while (true) {
-                Optional<NodeProto> producer = index.producer(source);
-                if (producer.isEmpty() || !producer.get().getDomain().isEmpty()
-                        || !RESHAPING.contains(producer.get().getOpType())
-                        || !tensors.contains(producer.get().getInput(0))) {
+                Optional<Node> producer = index.producer(source);
+                if (producer.isEmpty() || !producer.get().domain().isEmpty()
+                        || !RESHAPING.contains(producer.get().opType())
+                        || !tensors.contains(producer.get().input(0))) {
                     break;
                 }
-                source = producer.get().getInput(0);
+                source = producer.get().input(0);
             }
             if (!source.equals(tensor)) {
                 copies.put(tensor, source);
@@ -449,16 +449,16 @@ public final class Calibrator implements ModelCheck<CalibrationTable> {
                 graph.nodes().add(reduce(graph, "ReduceMax", tensor, r.max()));
                 graph.nodes().add(reduce(graph, "ReduceSum", tensor, r.sum()));
                 for (String output : List.of(r.min(), r.max(), r.sum())) {
-                    graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
+                    graph.outputs().add(ValueInfo.named(output));
                 }
                 reductions.put(tensor, r);
             }
             return new Probe(model, reductions);
         }
 
-        private static NodeProto reduce(Graph graph, String op, String tensor, String output) {
-            return Nodes.node(op, graph.uniqueName(output), List.of(tensor), List.of(output))
-                    .addAttribute(Nodes.intAttribute("keepdims", 0)).build();
+        private static Node reduce(Graph graph, String op, String tensor, String output) {
+            return Node.of(op, graph.uniqueName(output), List.of(tensor), List.of(output))
+                    .set(Attribute.of("keepdims", 0));
         }
 
         /** The tensors and their reductions. */

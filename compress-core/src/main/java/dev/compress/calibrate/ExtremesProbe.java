@@ -1,14 +1,15 @@
 package dev.compress.calibrate;
 
+import dev.compress.graph.Attribute;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import dev.compress.runtime.OrtModel;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -132,8 +133,8 @@ final class ExtremesProbe {
                 nonNegative.add(tensor);
             }
         }
-        boolean nanSafe = graph.nodes().stream().allMatch(node -> node.getDomain().isEmpty()
-                && NAN_SAFE.contains(node.getOpType()));
+        boolean nanSafe = graph.nodes().stream().allMatch(node -> node.domain().isEmpty()
+                && NAN_SAFE.contains(node.opType()));
         Map<String, String> maxFromPool = poolsCoveringInput(graph, index, tensors, shapes);
         restoreResidualFusion(graph, index, tensors, shapes);
         Outputs outputs = new Outputs(graph);
@@ -277,13 +278,12 @@ final class ExtremesProbe {
             }
             if (!scalars.isEmpty()) {
                 String shape = graph.uniqueName("calibration_shape_1");
-                graph.putInitializer(TensorProto.newBuilder().setName(shape)
-                        .setDataType(TensorProto.DataType.INT64_VALUE).addDims(1).addInt64Data(1).build());
+                graph.putInitializer(Tensor.int64s(shape, new long[] {1}, new long[] {1}));
                 List<String> vectors = new ArrayList<>();
                 for (Part part : scalars) {
                     String vector = graph.uniqueName(part.output() + "/vector");
-                    graph.nodes().add(Nodes.node("Reshape", graph.uniqueName(vector), List.of(part.output(), shape),
-                            List.of(vector)).build());
+                    graph.nodes().add(Node.of("Reshape", graph.uniqueName(vector), List.of(part.output(), shape),
+                            List.of(vector)));
                     vectors.add(vector);
                 }
                 String output = concat(vectors, 0, "calibration_scalar_figures");
@@ -296,9 +296,9 @@ final class ExtremesProbe {
 
         private String concat(List<String> inputs, int axis, String base) {
             String output = graph.uniqueName(base);
-            graph.nodes().add(Nodes.node("Concat", graph.uniqueName(output), inputs, List.of(output))
-                    .addAttribute(Nodes.intAttribute("axis", axis)).build());
-            graph.outputs().add(ValueInfoProto.newBuilder().setName(output).build());
+            graph.nodes().add(Node.of("Concat", graph.uniqueName(output), inputs, List.of(output))
+                    .set(Attribute.of("axis", axis)));
+            graph.outputs().add(ValueInfo.named(output));
             return output;
         }
 
@@ -317,8 +317,8 @@ final class ExtremesProbe {
         String weight = graph.uniqueName(tensor + "/calibration_minus_one");
         graph.putInitializer(channelConstant(weight, channels, -1f));
         String output = graph.uniqueName(tensor + "/calibration_negated");
-        graph.nodes().add(Nodes.node("Conv", graph.uniqueName(output), List.of(tensor, weight), List.of(output))
-                .addAttribute(Nodes.intAttribute("group", channels)).build());
+        graph.nodes().add(Node.of("Conv", graph.uniqueName(output), List.of(tensor, weight), List.of(output))
+                .set(Attribute.of("group", channels)));
         return output;
     }
 
@@ -328,42 +328,38 @@ final class ExtremesProbe {
      */
     private static String[] countParts(Graph graph, String size, String base) {
         String unit = graph.uniqueName(base + "/two_to_24");
-        graph.putInitializer(TensorProto.newBuilder().setName(unit).setDataType(TensorProto.DataType.INT64_VALUE)
-                .addInt64Data(1L << 24).build());
+        graph.putInitializer(Tensor.int64s(unit, new long[0], new long[] {1L << 24}));
         String high = graph.uniqueName(base + "/high_int");
-        graph.nodes().add(Nodes.node("Div", graph.uniqueName(high), List.of(size, unit), List.of(high)).build());
+        graph.nodes().add(Node.of("Div", graph.uniqueName(high), List.of(size, unit), List.of(high)));
         String whole = graph.uniqueName(base + "/high_whole");
-        graph.nodes().add(Nodes.node("Mul", graph.uniqueName(whole), List.of(high, unit), List.of(whole)).build());
+        graph.nodes().add(Node.of("Mul", graph.uniqueName(whole), List.of(high, unit), List.of(whole)));
         String low = graph.uniqueName(base + "/low_int");
-        graph.nodes().add(Nodes.node("Sub", graph.uniqueName(low), List.of(size, whole), List.of(low)).build());
+        graph.nodes().add(Node.of("Sub", graph.uniqueName(low), List.of(size, whole), List.of(low)));
         return new String[] {toFloat(graph, high, base + "/high"), toFloat(graph, low, base + "/low")};
     }
 
     private static String toFloat(Graph graph, String tensor, String base) {
         String output = graph.uniqueName(base);
-        graph.nodes().add(Nodes.node("Cast", graph.uniqueName(output), List.of(tensor), List.of(output))
-                .addAttribute(Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE)).build());
+        graph.nodes().add(Node.of("Cast", graph.uniqueName(output), List.of(tensor), List.of(output))
+                .set(Attribute.of("to", DataType.FLOAT.number())));
         return output;
     }
 
     /** A depthwise 1x1 convolution weight [C, 1, 1, 1] of one value. */
-    private static TensorProto channelConstant(String name, int channels, float value) {
-        TensorProto.Builder w = TensorProto.newBuilder().setName(name)
-                .setDataType(TensorProto.DataType.FLOAT_VALUE).addAllDims(List.of((long) channels, 1L, 1L, 1L));
-        for (int c = 0; c < channels; c++) {
-            w.addFloatData(value);
-        }
-        return w.build();
+    private static Tensor channelConstant(String name, int channels, float value) {
+        float[] values = new float[channels];
+        java.util.Arrays.fill(values, value);
+        return Tensor.floats(name, new long[] {channels, 1, 1, 1}, values);
     }
 
     private static String add(Graph graph, String op, String tensor, String base, boolean reduceAll) {
         String output = graph.uniqueName(base);
-        NodeProto.Builder node = Nodes.node(op, graph.uniqueName(output), List.of(tensor), List.of(output));
+        Node node = Node.of(op, graph.uniqueName(output), List.of(tensor), List.of(output));
         if (reduceAll) {
             // no axes: every axis is reduced, in every opset
-            node.addAttribute(Nodes.intAttribute("keepdims", 0));
+            node.set(Attribute.of("keepdims", 0));
         }
-        graph.nodes().add(node.build());
+        graph.nodes().add(node);
         return output;
     }
 
@@ -374,46 +370,38 @@ final class ExtremesProbe {
             return known;
         }
         memo.put(tensor, false); // a cycle (malformed graph) proves nothing
-        Optional<NodeProto> producer = index.producer(tensor);
+        Optional<Node> producer = index.producer(tensor);
         boolean result = false;
-        if (producer.isPresent() && producer.get().getDomain().isEmpty()) {
-            NodeProto node = producer.get();
-            String op = node.getOpType();
+        if (producer.isPresent() && producer.get().domain().isEmpty()) {
+            Node node = producer.get();
+            String op = node.opType();
             if (NON_NEGATIVE_RESULT.contains(op)) {
                 result = true;
             } else if (op.equals("Clip")) {
                 result = clipLowerBound(graph, node) >= 0;
-            } else if (SUBSET_OF_INPUT.contains(op) && node.getOutput(0).equals(tensor)) {
-                result = isNonNegative(graph, index, node.getInput(0), memo);
+            } else if (SUBSET_OF_INPUT.contains(op) && node.output(0).equals(tensor)) {
+                result = isNonNegative(graph, index, node.input(0), memo);
             } else if (op.equals("Concat")) {
-                result = node.getInputList().stream().allMatch(in -> isNonNegative(graph, index, in, memo));
+                result = node.inputs().stream().allMatch(in -> isNonNegative(graph, index, in, memo));
             }
         }
         memo.put(tensor, result);
         return result;
     }
 
-    private static double clipLowerBound(Graph graph, NodeProto clip) {
-        Optional<AttributeProto> attribute = Nodes.attribute(clip, "min");
+    private static double clipLowerBound(Graph graph, Node clip) {
+        Optional<Attribute> attribute = clip.attribute("min");
         if (attribute.isPresent()) {
-            return attribute.get().getF(); // opset < 11
+            return attribute.get().f(); // opset < 11
         }
-        if (clip.getInputCount() < 2 || clip.getInput(1).isEmpty()) {
+        if (clip.inputs().size() < 2 || clip.input(1).isEmpty()) {
             return Double.NEGATIVE_INFINITY;
         }
-        Optional<TensorProto> min = graph.initializer(clip.getInput(1));
-        if (min.isEmpty() || min.get().getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+        Optional<Tensor> min = graph.initializer(clip.input(1));
+        if (min.isEmpty() || min.get().dataType() != DataType.FLOAT) {
             return Double.NEGATIVE_INFINITY;
         }
-        TensorProto t = min.get();
-        if (t.getFloatDataCount() == 1) {
-            return t.getFloatData(0);
-        }
-        if (t.getRawData().size() == 4) {
-            return java.nio.ByteBuffer.wrap(t.getRawData().toByteArray()).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                    .getFloat();
-        }
-        return Double.NEGATIVE_INFINITY;
+        return min.get().elementCount() == 1 ? min.get().value(0) : Double.NEGATIVE_INFINITY;
     }
 
     /**
@@ -428,28 +416,27 @@ final class ExtremesProbe {
         Set<String> rewired = new LinkedHashSet<>();
         for (String tensor : tensors) {
             long[] shape = shapes.get(tensor);
-            Optional<NodeProto> producer = index.producer(tensor);
-            if (shape == null || !blocked(shape) || producer.isEmpty() || !producer.get().getOpType().equals("Conv")
-                    || !producer.get().getDomain().isEmpty()) {
+            Optional<Node> producer = index.producer(tensor);
+            if (shape == null || !blocked(shape) || producer.isEmpty() || !producer.get().opType().equals("Conv")
+                    || !producer.get().domain().isEmpty()) {
                 continue;
             }
-            for (NodeProto add : index.consumers(tensor)) {
-                if (!add.getOpType().equals("Add") || !add.getDomain().isEmpty() || add.getInputCount() != 2
-                        || add.getInput(0).equals(add.getInput(1)) || !rewired.add(add.getOutput(0))) {
+            for (Node add : index.consumers(tensor)) {
+                if (!add.opType().equals("Add") || !add.domain().isEmpty() || add.inputs().size() != 2
+                        || add.input(0).equals(add.input(1)) || !rewired.add(add.output(0))) {
                     continue;
                 }
-                String other = add.getInput(0).equals(tensor) ? add.getInput(1) : add.getInput(0);
+                String other = add.input(0).equals(tensor) ? add.input(1) : add.input(0);
                 if (!java.util.Arrays.equals(shapes.get(other), shape)) {
                     continue;
                 }
                 String weight = graph.uniqueName(tensor + "/calibration_one");
                 graph.putInitializer(channelConstant(weight, (int) shape[1], 1f));
                 String identity = graph.uniqueName(tensor + "/calibration_identity");
-                NodeProto copy = Nodes.node("Conv", graph.uniqueName(identity), List.of(tensor, weight),
-                        List.of(identity)).addAttribute(Nodes.intAttribute("group", shape[1])).build();
+                Node copy = Node.of("Conv", graph.uniqueName(identity), List.of(tensor, weight),
+                        List.of(identity)).set(Attribute.of("group", shape[1]));
                 int at = graph.nodes().indexOf(add);
-                graph.nodes().set(at, add.toBuilder().setInput(add.getInput(0).equals(tensor) ? 0 : 1, identity)
-                        .build());
+                add.setInput(add.input(0).equals(tensor) ? 0 : 1, identity);
                 graph.nodes().add(at, copy);
             }
         }
@@ -463,13 +450,13 @@ final class ExtremesProbe {
             Map<String, long[]> shapes) {
         Map<String, String> maxFrom = new LinkedHashMap<>();
         for (String tensor : tensors) {
-            Optional<NodeProto> producer = index.producer(tensor);
-            if (producer.isEmpty() || !producer.get().getOpType().equals("MaxPool")
-                    || !producer.get().getDomain().isEmpty() || !tensor.equals(producer.get().getOutput(0))) {
+            Optional<Node> producer = index.producer(tensor);
+            if (producer.isEmpty() || !producer.get().opType().equals("MaxPool")
+                    || !producer.get().domain().isEmpty() || !tensor.equals(producer.get().output(0))) {
                 continue;
             }
-            NodeProto pool = producer.get();
-            String input = pool.getInput(0);
+            Node pool = producer.get();
+            String input = pool.input(0);
             long[] inShape = shapes.get(input);
             long[] outShape = shapes.get(tensor);
             if (tensors.contains(input) && inShape != null && outShape != null && blocked(inShape)
@@ -488,12 +475,12 @@ final class ExtremesProbe {
         return maxFrom;
     }
 
-    private static boolean covers(NodeProto pool, long[] in, long[] out) {
-        String autoPad = Nodes.attribute(pool, "auto_pad").map(a -> a.getS().toStringUtf8()).orElse("NOTSET");
+    private static boolean covers(Node pool, long[] in, long[] out) {
+        String autoPad = pool.attribute("auto_pad").map(Attribute::s).orElse("NOTSET");
         if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) {
             return false;
         }
-        List<Long> kernel = Nodes.attribute(pool, "kernel_shape").map(AttributeProto::getIntsList).orElse(List.of());
+        List<Long> kernel = pool.attribute("kernel_shape").map(a -> Arrays.stream(a.ints()).boxed().toList()).orElse(List.<Long>of());
         int spatial = in.length - 2;
         if (kernel.size() != spatial) {
             return false;
@@ -516,9 +503,9 @@ final class ExtremesProbe {
         return true;
     }
 
-    private static List<Long> ints(NodeProto node, String name, int count, long fallback) {
+    private static List<Long> ints(Node node, String name, int count, long fallback) {
         List<Long> values = node == null ? List.of()
-                : Nodes.attribute(node, name).map(AttributeProto::getIntsList).orElse(List.of());
+                : node.attribute(name).map(a -> Arrays.stream(a.ints()).boxed().toList()).orElse(List.<Long>of());
         if (values.size() == count) {
             return values;
         }

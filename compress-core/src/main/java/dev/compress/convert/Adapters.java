@@ -1,11 +1,9 @@
 package dev.compress.convert;
 
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
+import dev.compress.graph.Attribute;
+import dev.compress.graph.DataType;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,12 +14,12 @@ import java.util.function.BiFunction;
 /**
  * The rewrites for operator versions that changed meaning or form ({@link OperatorVersions} without a {@code *}):
  * each takes a node in the form of the version before and returns it in the form of the named version, with the
- * same outputs. Mostly ONNX's own version-converter steps; where a step needs a fact the model may not hold (a
+ * same outputs (the node it is given is the conversion's own copy, so it may be changed in place). Mostly ONNX's own version-converter steps; where a step needs a fact the model may not hold (a
  * rank, a constant), the adapter either finds it or falls back to a form that needs none, else refuses.
  */
 final class Adapters {
     /** A named rewrite; the name goes into the report. */
-    record Adapter(String name, BiFunction<NodeProto, Conversion, NodeProto> rewrite) {}
+    record Adapter(String name, BiFunction<Node, Conversion, Node> rewrite) {}
 
     /** Reduce ops whose {@code axes} attribute became an input at opset 18 (ReduceSum's did at 13). */
     private static final List<String> REDUCE_18 = List.of("ReduceL1", "ReduceL2", "ReduceLogSum",
@@ -34,20 +32,15 @@ final class Adapters {
 
     static {
         add("Upsample", 9, "scales attribute to input", (node, c) -> {
-            AttributeProto scales = Nodes.attribute(node, "scales")
+            Attribute scales = node.attribute("scales")
                     .orElseThrow(() -> Conversion.fail("no scales attribute"));
-            float[] values = new float[scales.getFloatsCount()];
-            for (int i = 0; i < values.length; i++) {
-                values[i] = scales.getFloats(i);
-            }
-            String input = c.constant(base(node, "scales"), Tensors.floats("", new long[] {values.length}, values));
+            float[] values = scales.floats();
+            String input = c.constant(base(node, "scales"), Tensor.floats("", new long[] {values.length}, values));
             return withInputs(node, Set.of("scales"), input);
         });
         add("Upsample", 10, "to Resize", (node, c) -> {
-            c.upsampling(node.getOutput(0)); // Upsample scales are at least 1 by definition
-            return NodeProto.newBuilder().setName(node.getName()).setOpType("Resize")
-                    .addAllInput(node.getInputList()).addAllOutput(node.getOutputList())
-                    .addAllAttribute(node.getAttributeList()).build();
+            c.upsampling(node.output(0)); // Upsample scales are at least 1 by definition
+            return node.setOpType("Resize");
         });
         add("Resize", 11, "roi input, asymmetric coordinates", Adapters::resize11);
         add("Slice", 10, "starts/ends/axes attributes to inputs", (node, c) -> {
@@ -65,30 +58,30 @@ final class Adapters {
                             c.constant(base(node, "axes"), int64s(axes)));
         });
         add("TopK", 10, "k attribute to input", (node, c) -> withInputs(node, Set.of("k"),
-                c.constant(base(node, "k"), int64s(new long[] {Nodes.intAttribute(node, "k", 1)}))));
+                c.constant(base(node, "k"), int64s(new long[] {node.intAttribute("k", 1)}))));
         add("Dropout", 10, "mask output unused", (node, c) -> {
             // the mask became a bool tensor at 10; ONNX's converter ignores that, but a reader of the mask would break
-            if (node.getOutputCount() > 1 && !node.getOutput(1).isEmpty() && c.used(node.getOutput(1))) {
+            if (node.outputs().size() > 1 && !node.output(1).isEmpty() && c.used(node.output(1))) {
                 throw Conversion.fail("its mask output, read by the graph, became boolean at opset 10");
             }
             return node;
         });
         add("Dropout", 12, "ratio attribute to input", (node, c) -> {
-            AttributeProto ratio = Nodes.attribute(node, "ratio").orElse(null);
+            Attribute ratio = node.attribute("ratio").orElse(null);
             return ratio == null ? node : withInputs(node, Set.of("ratio"),
-                    c.constant(base(node, "ratio"), Tensors.floats("", new long[0], new float[] {ratio.getF()})));
+                    c.constant(base(node, "ratio"), Tensor.floats("", new long[0], new float[] {ratio.f()})));
         });
         add("Clip", 11, "min/max attributes to inputs", (node, c) -> {
-            AttributeProto min = Nodes.attribute(node, "min").orElse(null);
-            AttributeProto max = Nodes.attribute(node, "max").orElse(null);
-            int type = c.elementType(node.getInput(0));
-            String minInput = min == null ? "" : c.constant(base(node, "min"), scalar(type, min.getF()));
+            Attribute min = node.attribute("min").orElse(null);
+            Attribute max = node.attribute("max").orElse(null);
+            DataType type = c.elementType(node.input(0));
+            String minInput = min == null ? "" : c.constant(base(node, "min"), scalar(type, min.f()));
             if (max == null) {
                 return min == null ? node : withInputs(node, Set.of("min"), minInput);
             }
             // an absent minimum is an empty input name, which Clip-11 allows
             return withInputs(node, Set.of("min", "max"), minInput,
-                    c.constant(base(node, "max"), scalar(type, max.getF())));
+                    c.constant(base(node, "max"), scalar(type, max.f())));
         });
         add("Pad", 11, "pads/value attributes to inputs", (node, c) -> {
             long[] pads = ints(node, "pads");
@@ -96,22 +89,22 @@ final class Adapters {
                 throw Conversion.fail("no pads attribute");
             }
             String padsInput = c.constant(base(node, "pads"), int64s(pads));
-            AttributeProto value = Nodes.attribute(node, "value").orElse(null);
+            Attribute value = node.attribute("value").orElse(null);
             // the value only matters in constant mode, and 0 is the input's default as it was the attribute's
-            return value == null || value.getF() == 0f
+            return value == null || value.f() == 0f
                     ? withInputs(node, Set.of("pads", "value"), padsInput)
                     : withInputs(node, Set.of("pads", "value"), padsInput, c.constant(base(node, "value"),
-                            scalar(c.elementType(node.getInput(0)), value.getF())));
+                            scalar(c.elementType(node.input(0)), value.f())));
         });
-        add("Scatter", 11, "to ScatterElements", (node, c) -> node.toBuilder().setOpType("ScatterElements").build());
+        add("Scatter", 11, "to ScatterElements", (node, c) -> node.setOpType("ScatterElements"));
         add("BatchNormalization", 9, "spatial attribute dropped", (node, c) -> {
-            if (Nodes.intAttribute(node, "spatial", 1) != 1) {
+            if (node.intAttribute("spatial", 1) != 1) {
                 throw Conversion.fail("spatial=0 (statistics per position) has no form from opset 9 on");
             }
             return withInputs(node, Set.of("spatial"));
         });
         add("BatchNormalization", 14, "inference form kept", (node, c) -> {
-            if (node.getOutputList().stream().skip(1).anyMatch(output -> !output.isEmpty())) {
+            if (node.outputs().stream().skip(1).anyMatch(output -> !output.isEmpty())) {
                 throw Conversion.fail("its training outputs (running statistics) changed meaning at opset 14");
             }
             return node;
@@ -128,19 +121,18 @@ final class Adapters {
             return split == null ? node
                     : withInputs(node, Set.of("split"), c.constant(base(node, "split"), int64s(split)));
         });
-        add("Split", 18, "num_outputs attribute", (node, c) -> node.getInputCount() > 1
-                && !node.getInput(1).isEmpty() ? node
-                : node.toBuilder().addAttribute(Nodes.intAttribute("num_outputs", node.getOutputCount())).build());
+        add("Split", 18, "num_outputs attribute", (node, c) -> node.inputs().size() > 1
+                && !node.input(1).isEmpty() ? node
+                : node.set(Attribute.of("num_outputs", node.outputs().size())));
         add("RoiAlign", 16, "coordinate_transformation_mode kept", (node, c) ->
-                Nodes.attribute(node, "coordinate_transformation_mode").isPresent() ? node
-                        : node.toBuilder().addAttribute(string("coordinate_transformation_mode", "output_half_pixel"))
-                                .build());
+                node.attribute("coordinate_transformation_mode").isPresent() ? node
+                        : node.set(Attribute.of("coordinate_transformation_mode", "output_half_pixel")));
     }
 
     private Adapters() {}
 
     private static void add(String op, int version, String name,
-            BiFunction<NodeProto, Conversion, NodeProto> rewrite) {
+            BiFunction<Node, Conversion, Node> rewrite) {
         BY_VERSION.put(op + "-" + version, new Adapter(name, rewrite));
     }
 
@@ -156,26 +148,29 @@ final class Adapters {
      * computed, cannot be converted. The roi input Resize-11 requires is an empty tensor (only tf_crop_and_resize
      * reads it).
      */
-    private static NodeProto resize11(NodeProto node, Conversion c) {
-        if (node.getInputCount() < 2) {
+    private static Node resize11(Node node, Conversion c) {
+        if (node.inputs().size() < 2) {
             throw Conversion.fail("no scales input");
         }
-        NodeProto.Builder builder = node.toBuilder().clearInput()
-                .addAttribute(string("coordinate_transformation_mode", "asymmetric"));
-        String mode = Nodes.attribute(node, "mode").map(a -> a.getS().toStringUtf8()).orElse("nearest");
+        String input = node.input(0);
+        String scalesInput = node.input(1);
+        node.set(Attribute.of("coordinate_transformation_mode", "asymmetric"));
+        String mode = node.attribute("mode").map(Attribute::s).orElse("nearest");
         if (mode.equals("nearest")) {
-            float[] scales = c.constantFloats(node.getInput(1));
-            boolean up = c.isUpsampling(node.getOutput(0)) || scales != null && min(scales) >= 1;
+            float[] scales = c.constantFloats(scalesInput);
+            boolean up = c.isUpsampling(node.output(0)) || scales != null && min(scales) >= 1;
             boolean down = scales != null && max(scales) <= 1;
             if (!up && !down) {
                 throw Conversion.fail(scales == null
                         ? "nearest mode with computed scales: rounding depends on whether they enlarge or shrink"
                         : "nearest mode that enlarges some axes and shrinks others");
             }
-            builder.addAttribute(string("nearest_mode", up ? "floor" : "ceil"));
+            node.set(Attribute.of("nearest_mode", up ? "floor" : "ceil"));
         }
-        String roi = c.constant(base(node, "roi"), Tensors.floats("", new long[] {0}, new float[0]));
-        return builder.addInput(node.getInput(0)).addInput(roi).addInput(node.getInput(1)).build();
+        String roi = c.constant(base(node, "roi"), Tensor.floats("", new long[] {0}, new float[0]));
+        node.inputs().clear();
+        node.inputs().addAll(List.of(input, roi, scalesInput));
+        return node;
     }
 
     private static float min(float[] values) {
@@ -199,75 +194,60 @@ final class Adapters {
      * normalize along {@code axis} alone (default -1). Over the last axis both agree; otherwise the old meaning is
      * spelled out as Flatten, the op over the last axis, and Reshape back to the input's shape.
      */
-    private static NodeProto softmax13(NodeProto node, Conversion c) {
-        long axis = Nodes.intAttribute(node, "axis", 1);
-        OptionalInt rank = c.rank(node.getInput(0));
-        NodeProto.Builder lastAxis = withInputs(node, Set.of("axis")).toBuilder()
-                .addAttribute(Nodes.intAttribute("axis", -1));
+    private static Node softmax13(Node node, Conversion c) {
+        long axis = node.intAttribute("axis", 1);
+        OptionalInt rank = c.rank(node.input(0));
+        String input = node.input(0);
+        String output = node.output(0);
+        Node lastAxis = withInputs(node, Set.of("axis")).set(Attribute.of("axis", -1));
         if (rank.isPresent() && (axis == -1 || axis == rank.getAsInt() - 1)) {
             c.detail("last axis");
-            return lastAxis.build();
+            return lastAxis;
         }
         c.detail(rank.isPresent() ? "inner axis, Flatten/Reshape around it"
                 : "rank unknown, Flatten/Reshape around it");
-        String input = node.getInput(0);
-        String output = node.getOutput(0);
         String name = base(node, "");
         String shape = c.uniqueName(name + "shape");
         String flat = c.uniqueName(name + "2d");
         String normalized = c.uniqueName(name + "2d_out");
-        c.before(Nodes.node("Shape", c.uniqueName(name + "shape"), List.of(input), List.of(shape)).build());
-        c.before(Nodes.node("Flatten", c.uniqueName(name + "flatten"), List.of(input), List.of(flat))
-                .addAttribute(Nodes.intAttribute("axis", axis)).build());
-        c.after(Nodes.node("Reshape", c.uniqueName(name + "reshape"), List.of(normalized, shape), List.of(output))
-                .build());
-        return lastAxis.setInput(0, flat).setOutput(0, normalized).build();
+        c.before(Node.of("Shape", c.uniqueName(name + "shape"), List.of(input), List.of(shape)));
+        c.before(Node.of("Flatten", c.uniqueName(name + "flatten"), List.of(input), List.of(flat))
+                .set(Attribute.of("axis", axis)));
+        c.after(Node.of("Reshape", c.uniqueName(name + "reshape"), List.of(normalized, shape), List.of(output)));
+        return lastAxis.setInput(0, flat).setOutput(0, normalized);
     }
 
-    private static NodeProto axesToInput(NodeProto node, Conversion c) {
+    private static Node axesToInput(Node node, Conversion c) {
         long[] axes = ints(node, "axes");
         return axes == null ? node
                 : withInputs(node, Set.of("axes"), c.constant(base(node, "axes"), int64s(axes)));
     }
 
     /** {@code node} without the attributes {@code dropped}, with {@code inputs} appended to its inputs. */
-    private static NodeProto withInputs(NodeProto node, Set<String> dropped, String... inputs) {
-        NodeProto.Builder builder = node.toBuilder().clearAttribute();
-        node.getAttributeList().stream().filter(a -> !dropped.contains(a.getName())).forEach(builder::addAttribute);
-        for (String input : inputs) {
-            builder.addInput(input);
-        }
-        return builder.build();
+    private static Node withInputs(Node node, Set<String> dropped, String... inputs) {
+        node.attributes().removeIf(a -> dropped.contains(a.name()));
+        node.inputs().addAll(List.of(inputs));
+        return node;
     }
 
-    private static String base(NodeProto node, String what) {
-        String name = node.getName().isEmpty() ? node.getOutput(0) : node.getName();
+    private static String base(Node node, String what) {
+        String name = node.name().isEmpty() ? node.output(0) : node.name();
         return what.isEmpty() ? name + "_" : name + "_" + what;
     }
 
-    private static long[] ints(NodeProto node, String attribute) {
-        return Nodes.attribute(node, attribute)
-                .map(a -> a.getIntsList().stream().mapToLong(Long::longValue).toArray())
-                .orElse(null);
+    private static long[] ints(Node node, String attribute) {
+        return node.attribute(attribute).map(Attribute::ints).orElse(null);
     }
 
-    private static TensorProto int64s(long[] values) {
-        return Tensors.int64s("", new long[] {values.length}, values);
+    private static Tensor int64s(long[] values) {
+        return Tensor.int64s("", new long[] {values.length}, values);
     }
 
     /** A scalar of the element type of the tensor it stands beside (Clip bounds, Pad value). */
-    private static TensorProto scalar(int type, float value) {
-        if (type == DataType.FLOAT_VALUE) {
-            return Tensors.floats("", new long[0], new float[] {value});
+    private static Tensor scalar(DataType type, float value) {
+        if (type == DataType.FLOAT || type == DataType.DOUBLE) {
+            return Tensor.scalar("", type, value);
         }
-        if (type == DataType.DOUBLE_VALUE) {
-            return TensorProto.newBuilder().setDataType(type).addDoubleData(value).build();
-        }
-        throw Conversion.fail("its input is " + Tensors.typeName(type) + ", for which no constant is built here");
-    }
-
-    private static AttributeProto string(String name, String value) {
-        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.STRING)
-                .setS(com.google.protobuf.ByteString.copyFromUtf8(value)).build();
+        throw Conversion.fail("its input is " + type + ", for which no constant is built here");
     }
 }

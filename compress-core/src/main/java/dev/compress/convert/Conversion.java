@@ -1,13 +1,10 @@
 package dev.compress.convert;
 
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.GraphProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -20,8 +17,8 @@ import java.util.TreeMap;
 /**
  * One run of {@link OpsetConversion} over a graph: walks every default-domain node (subgraphs included) from its
  * version at the source opset to its version at the target, step by step, and is what {@link Adapters} rewrite
- * nodes through. Nothing is written into the graph here; the caller commits {@link #initializers()} and the
- * returned nodes only when every node converted.
+ * nodes through. Nothing is written into the graph here (adapters rewrite copies of its nodes); the caller commits
+ * {@link #initializers()} and the returned nodes only when every node converted.
  */
 final class Conversion {
     /** Why a node cannot be converted; becomes one BAD_INPUT line. */
@@ -38,12 +35,12 @@ final class Conversion {
     private final long to;
     private final Map<String, Integer> ranks;
     private final Graph.Index index;
-    private final Map<String, TensorProto> initializers = new LinkedHashMap<>();
+    private final Map<String, Tensor> initializers = new LinkedHashMap<>();
     private final Map<List<String>, Integer> rewritten = new LinkedHashMap<>();
     private final Map<String, Integer> unchanged = new TreeMap<>();
     private final Set<String> upsampling = new HashSet<>();
-    private List<NodeProto> before;
-    private List<NodeProto> after;
+    private List<Node> before;
+    private List<Node> after;
     private String detail;
 
     Conversion(Graph graph, long from, long to, Map<String, Integer> ranks) {
@@ -55,12 +52,12 @@ final class Conversion {
     }
 
     /** {@code nodes} converted, in order, with the helper nodes adapters add around them. */
-    List<NodeProto> nodes(List<NodeProto> nodes) {
-        List<NodeProto> converted = new ArrayList<>(nodes.size());
-        for (NodeProto node : nodes) {
+    List<Node> nodes(List<Node> nodes) {
+        List<Node> converted = new ArrayList<>(nodes.size());
+        for (Node node : nodes) {
             before = new ArrayList<>();
             after = new ArrayList<>();
-            NodeProto result = node(withConvertedSubgraphs(node));
+            Node result = node(withConvertedSubgraphs(node.copy()));
             converted.addAll(before);
             converted.add(result);
             converted.addAll(after);
@@ -68,38 +65,25 @@ final class Conversion {
         return converted;
     }
 
-    private NodeProto withConvertedSubgraphs(NodeProto node) {
-        if (node.getAttributeList().stream().noneMatch(a -> a.hasG() || a.getGraphsCount() > 0)) {
-            return node;
+    private Node withConvertedSubgraphs(Node node) {
+        for (Graph body : node.subgraphs()) {
+            // a body is converted like the main graph; the helper lists belong to the node that owns the body
+            List<Node> outerBefore = before;
+            List<Node> outerAfter = after;
+            List<Node> nodes = nodes(body.nodes());
+            before = outerBefore;
+            after = outerAfter;
+            body.nodes().clear();
+            body.nodes().addAll(nodes);
         }
-        NodeProto.Builder builder = node.toBuilder().clearAttribute();
-        for (AttributeProto attribute : node.getAttributeList()) {
-            AttributeProto.Builder copy = attribute.toBuilder();
-            if (attribute.hasG()) {
-                copy.setG(subgraph(attribute.getG()));
-            }
-            copy.clearGraphs();
-            attribute.getGraphsList().forEach(g -> copy.addGraphs(subgraph(g)));
-            builder.addAttribute(copy);
-        }
-        return builder.build();
+        return node;
     }
 
-    private GraphProto subgraph(GraphProto body) {
-        // a body is converted like the main graph; the helper lists belong to the node that owns the body
-        List<NodeProto> outerBefore = before;
-        List<NodeProto> outerAfter = after;
-        List<NodeProto> nodes = nodes(body.getNodeList());
-        before = outerBefore;
-        after = outerAfter;
-        return body.toBuilder().clearNode().addAllNode(nodes).build();
-    }
-
-    private NodeProto node(NodeProto node) {
-        if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx")) {
+    private Node node(Node node) {
+        if (!node.inDefaultDomain()) {
             return node; // other domains have their own opsets
         }
-        String original = node.getOpType();
+        String original = node.opType();
         if (!OperatorVersions.known(original)) {
             throw unconvertible(original, node, "not an operator of the default ONNX domain (up to opset "
                     + OperatorVersions.MAX_OPSET + ")");
@@ -115,10 +99,10 @@ final class Conversion {
             node = adapt(original, node, original, version);
             adapted = true;
         }
-        for (OptionalInt next = OperatorVersions.next(node.getOpType(), version, to); next.isPresent();
-                next = OperatorVersions.next(node.getOpType(), version, to)) {
+        for (OptionalInt next = OperatorVersions.next(node.opType(), version, to); next.isPresent();
+                next = OperatorVersions.next(node.opType(), version, to)) {
             version = next.getAsInt();
-            String op = node.getOpType();
+            String op = node.opType();
             if (OperatorVersions.compatible(op, version)) {
                 continue;
             }
@@ -131,13 +115,13 @@ final class Conversion {
         return node;
     }
 
-    private NodeProto adapt(String original, NodeProto node, String op, int version) {
+    private Node adapt(String original, Node node, String op, int version) {
         Adapters.Adapter adapter = Adapters.find(op, version);
         if (adapter == null) {
             throw unconvertible(original, node,
                     op + " changed meaning at opset " + version + " and there is no adapter");
         }
-        NodeProto rewritten;
+        Node rewritten;
         detail = null;
         try {
             rewritten = adapter.rewrite().apply(node, this);
@@ -149,9 +133,9 @@ final class Conversion {
         return rewritten;
     }
 
-    private Unconvertible unconvertible(String op, NodeProto node, String why) {
+    private Unconvertible unconvertible(String op, Node node, String why) {
         return new Unconvertible("cannot convert " + op + " (opset " + from + ") to opset " + to + ": "
-                + why + " (node " + Nodes.describe(node) + ")");
+                + why + " (node " + node.describe() + ")");
     }
 
     /** Stops the conversion of the current node; {@code why} is said to the user. */
@@ -165,12 +149,12 @@ final class Conversion {
     }
 
     /** Adds a helper node that runs before the node being converted. */
-    void before(NodeProto node) {
+    void before(Node node) {
         before.add(node);
     }
 
     /** Adds a helper node that runs after the node being converted. */
-    void after(NodeProto node) {
+    void after(Node node) {
         after.add(node);
     }
 
@@ -180,9 +164,9 @@ final class Conversion {
     }
 
     /** Adds a constant under a new name derived from {@code base} and returns that name. */
-    String constant(String base, TensorProto value) {
+    String constant(String base, Tensor value) {
         String name = graph.uniqueName(base);
-        initializers.put(name, value.toBuilder().setName(name).build());
+        initializers.put(name, value.withName(name));
         return name;
     }
 
@@ -193,28 +177,27 @@ final class Conversion {
     }
 
     /** The element type the model records for {@code tensor}, or FLOAT when it records none. */
-    int elementType(String tensor) {
-        TensorProto initializer = graph.initializers().get(tensor);
+    DataType elementType(String tensor) {
+        Tensor initializer = graph.initializers().get(tensor);
         if (initializer != null) {
-            return initializer.getDataType();
+            return initializer.dataType();
         }
-        return graph.valueInfo(tensor).map(ValueInfoProto::getType)
-                .filter(t -> t.hasTensorType() && t.getTensorType().getElemType() != 0)
-                .map(t -> t.getTensorType().getElemType())
-                .orElse(TensorProto.DataType.FLOAT_VALUE);
+        return graph.valueInfo(tensor).filter(ValueInfo::isTensor).map(ValueInfo::elementType)
+                .filter(t -> t != DataType.UNDEFINED)
+                .orElse(DataType.FLOAT);
     }
 
     /** The values of a float tensor that is an initializer or a Constant's output, or null. */
     float[] constantFloats(String tensor) {
-        TensorProto value = graph.initializers().get(tensor);
+        Tensor value = graph.initializers().get(tensor);
         if (value == null) {
             value = initializers.get(tensor);
         }
         if (value == null) {
-            value = index.producer(tensor).filter(p -> p.getOpType().equals("Constant"))
-                    .flatMap(Tensors::constantValue).orElse(null);
+            value = index.producer(tensor).filter(p -> p.opType().equals("Constant"))
+                    .flatMap(Graph::constantValue).orElse(null);
         }
-        return value != null && Tensors.isFloat(value) ? Tensors.toFloats(value) : null;
+        return value != null && value.isFloat() ? value.floats() : null;
     }
 
     /** Records that the Resize writing {@code output} enlarges every axis (it was an Upsample). */
@@ -229,11 +212,11 @@ final class Conversion {
     /** Whether a node or a graph output reads {@code tensor}. */
     boolean used(String tensor) {
         return !index.consumers(tensor).isEmpty()
-                || graph.outputs().stream().anyMatch(output -> output.getName().equals(tensor));
+                || graph.outputs().stream().anyMatch(output -> output.name().equals(tensor));
     }
 
     /** The constants adapters added, by name. */
-    Map<String, TensorProto> initializers() {
+    Map<String, Tensor> initializers() {
         return initializers;
     }
 

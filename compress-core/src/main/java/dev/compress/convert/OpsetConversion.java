@@ -2,10 +2,10 @@ package dev.compress.convert;
 
 import dev.compress.CompressException;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import dev.compress.pipeline.ModelPass;
 import dev.compress.pipeline.PassContext;
 import dev.compress.pipeline.PassResult;
@@ -95,7 +95,7 @@ public final class OpsetConversion implements ModelPass<OpsetConversionReport> {
         }
         Conversion conversion = new Conversion(graph, from, target, from < 13 && target >= 13 ? ranks(model)
                 : Map.of());
-        List<NodeProto> nodes;
+        List<Node> nodes;
         try {
             nodes = conversion.nodes(graph.nodes());
         } catch (Conversion.Unconvertible e) {
@@ -119,21 +119,19 @@ public final class OpsetConversion implements ModelPass<OpsetConversionReport> {
     private Map<String, Integer> ranks(OnnxModel model) {
         Graph graph = model.graph();
         Set<String> needed = new LinkedHashSet<>();
-        for (NodeProto node : graph.nodes()) {
-            if (Set.of("Softmax", "LogSoftmax", "Hardmax").contains(node.getOpType())
-                    && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"))) {
-                needed.add(node.getInput(0));
+        for (Node node : graph.nodes()) {
+            if (Set.of("Softmax", "LogSoftmax", "Hardmax").contains(node.opType()) && node.inDefaultDomain()) {
+                needed.add(node.input(0));
             }
         }
         Map<String, Integer> ranks = new HashMap<>();
         for (String tensor : needed) {
-            TensorProto initializer = graph.initializers().get(tensor);
+            Tensor initializer = graph.initializers().get(tensor);
             if (initializer != null) {
-                ranks.put(tensor, initializer.getDimsCount());
+                ranks.put(tensor, initializer.rank());
             }
-            graph.valueInfo(tensor).map(ValueInfoProto::getType)
-                    .filter(t -> t.hasTensorType() && t.getTensorType().hasShape())
-                    .ifPresent(t -> ranks.put(tensor, t.getTensorType().getShape().getDimCount()));
+            graph.valueInfo(tensor).filter(ValueInfo::isTensor).flatMap(ValueInfo::shape)
+                    .ifPresent(shape -> ranks.put(tensor, shape.size()));
         }
         needed.removeAll(ranks.keySet());
         if (!needed.isEmpty()) {

@@ -2,9 +2,9 @@ package dev.compress.data;
 
 import dev.compress.CompressException;
 import dev.compress.data.HostTensor.ElementType;
+import dev.compress.graph.DataType;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -73,11 +73,11 @@ public final class DataSources {
             }
             return new Opened(npy(data, model), null);
         }
-        ValueInfoProto input = ModelInputs.imageInput(model);
+        ValueInfo input = ModelInputs.imageInput(model);
         Preprocessing preprocessing = ModelInputs.imagePreprocessing(model, overrides);
         ImageDataset.Builder builder = ImageDataset.builder()
                 .setRoot(data)
-                .setInputName(input.getName())
+                .setInputName(input.name())
                 .setPreprocessing(preprocessing);
         if (labels != null) {
             if (!Files.isRegularFile(labels)) {
@@ -95,13 +95,13 @@ public final class DataSources {
 
     private static Map<String, long[]> inputShapes(OnnxModel model) {
         Map<String, long[]> shapes = new LinkedHashMap<>();
-        for (ValueInfoProto input : model.graph().inputs()) {
-            if (input.getType().getTensorType().getElemType() != DataType.INT64_VALUE) {
+        for (ValueInfo input : model.graph().inputs()) {
+            if (input.elementType() != DataType.INT64) {
                 throw CompressException.badInput(model.source().orElse(null), "token samples feed int64 inputs,"
-                        + " but input '" + input.getName() + "' is "
-                        + dev.compress.graph.Tensors.typeName(input.getType().getTensorType().getElemType()));
+                        + " but input '" + input.name() + "' is "
+                        + input.elementType());
             }
-            shapes.put(input.getName(), ModelInputs.shape(input));
+            shapes.put(input.name(), ModelInputs.shape(input));
         }
         return shapes;
     }
@@ -121,13 +121,13 @@ public final class DataSources {
     private static NpyDataset npy(Path data, OnnxModel model) {
         Map<String, long[]> shapes = new LinkedHashMap<>();
         Map<String, ElementType> types = new LinkedHashMap<>();
-        for (ValueInfoProto input : model.graph().inputs()) {
-            shapes.put(input.getName(), ModelInputs.shape(input));
-            int elemType = input.getType().getTensorType().getElemType();
-            if (elemType == DataType.FLOAT_VALUE) {
-                types.put(input.getName(), ElementType.FLOAT);
-            } else if (elemType == DataType.INT64_VALUE) {
-                types.put(input.getName(), ElementType.INT64);
+        for (ValueInfo input : model.graph().inputs()) {
+            shapes.put(input.name(), ModelInputs.shape(input));
+            DataType elemType = input.elementType();
+            if (elemType == DataType.FLOAT) {
+                types.put(input.name(), ElementType.FLOAT);
+            } else if (elemType == DataType.INT64) {
+                types.put(input.name(), ElementType.INT64);
             }
         }
         return NpyDataset.builder().setRoot(data).setInputs(shapes).optInputTypes(types).build();

@@ -1,12 +1,9 @@
 package dev.compress.data;
 
 import dev.compress.CompressException;
+import dev.compress.graph.DataType;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
-import dev.compress.onnx.proto.Onnx.TensorShapeProto;
-import dev.compress.onnx.proto.Onnx.TypeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -19,16 +16,15 @@ public final class ModelInputs {
      *
      * @throws CompressException BAD_INPUT naming the model if it has no float input, or several
      */
-    public static ValueInfoProto imageInput(OnnxModel model) {
-        List<ValueInfoProto> inputs = model.graph().inputs();
-        List<ValueInfoProto> floats = inputs.stream()
-                .filter(i -> i.getType().getValueCase() == TypeProto.ValueCase.TENSOR_TYPE
-                        && i.getType().getTensorType().getElemType() == DataType.FLOAT_VALUE)
+    public static ValueInfo imageInput(OnnxModel model) {
+        List<ValueInfo> inputs = model.graph().inputs();
+        List<ValueInfo> floats = inputs.stream()
+                .filter(i -> i.isTensor() && i.elementType() == DataType.FLOAT)
                 .toList();
         if (floats.size() == 1) {
             return floats.get(0);
         }
-        String listed = inputs.isEmpty() ? "none" : inputs.stream().map(Tensors::describe)
+        String listed = inputs.isEmpty() ? "none" : inputs.stream().map(ValueInfo::describe)
                 .collect(Collectors.joining(", "));
         if (floats.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null),
@@ -40,8 +36,8 @@ public final class ModelInputs {
 
     /** Preprocessing for the model's image input: its shape and metadata, then {@code overrides}. */
     public static Preprocessing imagePreprocessing(OnnxModel model, Preprocessing.Overrides overrides) {
-        ValueInfoProto input = imageInput(model);
-        return Preprocessing.resolve(model.source().orElse(null), input.getName(), shape(input), model.metadata(),
+        ValueInfo input = imageInput(model);
+        return Preprocessing.resolve(model.source().orElse(null), input.name(), shape(input), model.metadata(),
                 overrides);
     }
 
@@ -60,7 +56,7 @@ public final class ModelInputs {
             return fixed;
         }
         long elements = 0;
-        for (ValueInfoProto input : model.graph().inputs()) {
+        for (ValueInfo input : model.graph().inputs()) {
             long[] shape = shape(input);
             long perSample = 1;
             for (int i = 1; i < shape.length; i++) {
@@ -74,7 +70,7 @@ public final class ModelInputs {
     /** The batch size the model's inputs fix (the same first dimension on all of them), or 0 when it is free. */
     public static int fixedBatchSize(OnnxModel model) {
         long fixed = 0;
-        for (ValueInfoProto input : model.graph().inputs()) {
+        for (ValueInfo input : model.graph().inputs()) {
             long[] shape = shape(input);
             if (shape.length == 0 || shape[0] <= 0 || (fixed != 0 && fixed != shape[0])) {
                 return 0;
@@ -85,16 +81,8 @@ public final class ModelInputs {
     }
 
     /** The input's shape, -1 for dynamic or unknown dimensions; empty when the model records no shape. */
-    public static long[] shape(ValueInfoProto input) {
-        TypeProto.Tensor tensor = input.getType().getTensorType();
-        if (!tensor.hasShape()) {
-            return new long[0];
-        }
-        List<TensorShapeProto.Dimension> dims = tensor.getShape().getDimList();
-        long[] shape = new long[dims.size()];
-        for (int i = 0; i < shape.length; i++) {
-            shape[i] = dims.get(i).hasDimValue() ? dims.get(i).getDimValue() : -1;
-        }
-        return shape;
+    public static long[] shape(ValueInfo input) {
+        return input.shape().map(dims -> dims.stream().mapToLong(ValueInfo.Dim::value).toArray())
+                .orElse(new long[0]);
     }
 }

@@ -9,12 +9,12 @@ import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
 import dev.compress.data.Dataset;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.quantize.ActivationType;
 import dev.compress.quantize.Quantizer;
-import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.RuntimeOptions;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -57,7 +57,7 @@ public final class ExclusionSensitivity {
             for (OnnxModel candidate : candidates) {
                 sessions.add(OrtModel.open(candidate, options));
             }
-            String output = reference.graph().outputs().get(0).getName();
+            String output = reference.graph().outputs().get(0).name();
             double[] signal = new double[1]; // summed in the batch loop below
             double[] noise = new double[candidates.size()];
             long[] agree = new long[candidates.size()];
@@ -110,15 +110,15 @@ public final class ExclusionSensitivity {
         Set<String> excluded = excludedOf(int8);
         CalibrationTable table = settings.setCalibrationData(calibration).optReusableTable(true).optProgress(progress)
                 .optBatchSize(batchSize).build().calibrate();
-        List<NodeProto> layers = fp32.graph().nodes().stream()
-                .filter(n -> WEIGHTED_OPS.contains(n.getOpType()) && !n.getName().isEmpty()
-                        && !excluded.contains(n.getName()) && quantizedInInt8(int8, n.getName()))
+        List<Node> layers = fp32.graph().nodes().stream()
+                .filter(n -> WEIGHTED_OPS.contains(n.opType()) && !n.name().isEmpty()
+                        && !excluded.contains(n.name()) && quantizedInInt8(int8, n.name()))
                 .toList();
         List<OnnxModel> variants = new ArrayList<>();
         variants.add(requantize(fp32, int8, table, excluded));
-        for (NodeProto layer : layers) {
+        for (Node layer : layers) {
             Set<String> more = new LinkedHashSet<>(excluded);
-            more.add(layer.getName());
+            more.add(layer.name());
             variants.add(requantize(fp32, int8, table, more));
         }
         List<OutputComparison> scores = compare(fp32, variants, data, RuntimeOptions.defaults(), batchSize, progress);
@@ -127,7 +127,7 @@ public final class ExclusionSensitivity {
         for (int i = 0; i < layers.size(); i++) {
             Double sqnr = scores.get(i + 1).sqnrDb();
             Double gain = sqnr == null || baseline == null ? null : sqnr - baseline;
-            gains.add(new LayerReport.Gain(layers.get(i).getName(), layers.get(i).getOpType(), sqnr, gain,
+            gains.add(new LayerReport.Gain(layers.get(i).name(), layers.get(i).opType(), sqnr, gain,
                     scores.get(i + 1).top1Agreement()));
         }
         // largest gain first; an exact output (null) ranks first, equal gains keep graph order
@@ -143,10 +143,10 @@ public final class ExclusionSensitivity {
     /** Whether the INT8 model gives this node int8 weights (weight-only and excluded nodes stay as they are). */
     private static boolean quantizedInInt8(OnnxModel int8, String node) {
         var index = int8.graph().index();
-        return int8.graph().nodes().stream().filter(n -> n.getName().equals(node)).findFirst()
-                .map(n -> n.getInputList().stream().anyMatch(in -> index.producer(in)
-                        .filter(p -> p.getOpType().equals("DequantizeLinear")
-                                && int8.graph().initializer(p.getInput(0)).isPresent())
+        return int8.graph().nodes().stream().filter(n -> n.name().equals(node)).findFirst()
+                .map(n -> n.inputs().stream().anyMatch(in -> index.producer(in)
+                        .filter(p -> p.opType().equals("DequantizeLinear")
+                                && int8.graph().initializer(p.input(0)).isPresent())
                         .isPresent()))
                 .orElse(false);
     }

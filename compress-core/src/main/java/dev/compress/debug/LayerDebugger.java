@@ -5,13 +5,13 @@ import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import dev.compress.pipeline.ModelCheck;
 import dev.compress.pipeline.PassContext;
-import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.RuntimeOptions;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -77,7 +77,7 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
      * @param quantizedTensor the INT8 model's value of {@code tensor}: its DequantizeLinear output, else itself
      * @param foldedRelu the INT8 producer writes {@code tensor} before the ReLU that its QDQ pair now applies
      */
-    private record Match(String tensor, String quantizedTensor, NodeProto layer, boolean excludable,
+    private record Match(String tensor, String quantizedTensor, Node layer, boolean excludable,
             boolean foldedRelu) {
         boolean hasQdq() {
             return !quantizedTensor.equals(tensor);
@@ -111,7 +111,7 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
             throw CompressException.badInput(int8.source().orElse(null), "shares no activation names with "
                     + fp32.displayName() + "; it must be a QDQ rewrite of it (e.g. from compress quantize)");
         }
-        String output = fp32.graph().outputs().get(0).getName();
+        String output = fp32.graph().outputs().get(0).name();
         Set<String> fp32Fetch = new LinkedHashSet<>();
         Set<String> int8Fetch = new LinkedHashSet<>();
         for (Match m : matches) {
@@ -167,7 +167,7 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         for (Match m : matches) {
             Energy e = energies.get(m.tensor());
             Energy own = ownEnergies.get(m.tensor());
-            layers.add(new LayerReport.Layer(m.layer().getName(), m.layer().getOpType(), m.tensor(),
+            layers.add(new LayerReport.Layer(m.layer().name(), m.layer().opType(), m.tensor(),
                     m.quantizedTensor(), m.excludable(), e.sqnrDb(), own == null ? null : own.sqnrDb(),
                     e.maxAbsError()));
         }
@@ -203,14 +203,14 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
     }
 
     private void checkSameInterface() {
-        List<String> fp32Inputs = fp32.graph().inputs().stream().map(ValueInfoProto::getName).toList();
-        List<String> int8Inputs = int8.graph().inputs().stream().map(ValueInfoProto::getName).toList();
+        List<String> fp32Inputs = fp32.graph().inputs().stream().map(ValueInfo::name).toList();
+        List<String> int8Inputs = int8.graph().inputs().stream().map(ValueInfo::name).toList();
         if (!fp32Inputs.equals(int8Inputs)) {
             throw CompressException.badInput(int8.source().orElse(null), "takes inputs " + int8Inputs + " but "
                     + fp32.displayName() + " takes " + fp32Inputs + "; it must be a quantized copy of it");
         }
-        String fp32Output = fp32.graph().outputs().get(0).getName();
-        if (int8.graph().outputs().stream().noneMatch(o -> o.getName().equals(fp32Output))) {
+        String fp32Output = fp32.graph().outputs().get(0).name();
+        if (int8.graph().outputs().stream().noneMatch(o -> o.name().equals(fp32Output))) {
             throw CompressException.badInput(int8.source().orElse(null), "has no output '" + fp32Output + "' of "
                     + fp32.displayName() + "; it must be a quantized copy of it");
         }
@@ -221,18 +221,18 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         Graph quantizedGraph = int8.graph();
         Graph.Index index = quantizedGraph.index();
         Set<String> graphOutputs = new HashSet<>();
-        fp32.graph().outputs().forEach(o -> graphOutputs.add(o.getName()));
+        fp32.graph().outputs().forEach(o -> graphOutputs.add(o.name()));
         List<Match> matches = new ArrayList<>();
-        for (NodeProto node : fp32.graph().nodes()) {
-            for (String tensor : node.getOutputList()) {
+        for (Node node : fp32.graph().nodes()) {
+            for (String tensor : node.outputs()) {
                 if (tensor.isEmpty() || graphOutputs.contains(tensor)) {
                     continue; // the model output is reported on its own
                 }
-                NodeProto producer = index.producer(tensor).orElse(null);
-                if (producer == null || QDQ_OPS.contains(producer.getOpType()) || producer.getName().isEmpty()) {
+                Node producer = index.producer(tensor).orElse(null);
+                if (producer == null || QDQ_OPS.contains(producer.opType()) || producer.name().isEmpty()) {
                     continue;
                 }
-                boolean folded = node.getOpType().equals("Relu") && !producer.getOpType().equals("Relu");
+                boolean folded = node.opType().equals("Relu") && !producer.opType().equals("Relu");
                 matches.add(new Match(tensor, dequantized(index, tensor), producer,
                         readsQuantizedWeight(quantizedGraph, index, producer), folded));
             }
@@ -242,11 +242,11 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
 
     /** {@code tensor}'s QuantizeLinear -> DequantizeLinear output, or {@code tensor} itself without that pair. */
     private static String dequantized(Graph.Index index, String tensor) {
-        for (NodeProto q : index.consumers(tensor)) {
-            if (q.getOpType().equals("QuantizeLinear") && q.getInput(0).equals(tensor)) {
-                for (NodeProto dq : index.consumers(q.getOutput(0))) {
-                    if (dq.getOpType().equals("DequantizeLinear") && dq.getInput(0).equals(q.getOutput(0))) {
-                        return dq.getOutput(0);
+        for (Node q : index.consumers(tensor)) {
+            if (q.opType().equals("QuantizeLinear") && q.input(0).equals(tensor)) {
+                for (Node dq : index.consumers(q.output(0))) {
+                    if (dq.opType().equals("DequantizeLinear") && dq.input(0).equals(q.output(0))) {
+                        return dq.output(0);
                     }
                 }
             }
@@ -258,11 +258,11 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
      * Whether the node reads an INT8 weight (a DequantizeLinear of an initializer): only then does excluding it
      * change the model. Elementwise and pooling ops follow the quantization of their neighbours' outputs.
      */
-    private static boolean readsQuantizedWeight(Graph graph, Graph.Index index, NodeProto node) {
-        for (String input : node.getInputList()) {
-            NodeProto producer = index.producer(input).orElse(null);
-            if (producer != null && producer.getOpType().equals("DequantizeLinear")
-                    && graph.initializer(producer.getInput(0)).isPresent()) {
+    private static boolean readsQuantizedWeight(Graph graph, Graph.Index index, Node node) {
+        for (String input : node.inputs()) {
+            Node producer = index.producer(input).orElse(null);
+            if (producer != null && producer.opType().equals("DequantizeLinear")
+                    && graph.initializer(producer.input(0)).isPresent()) {
                 return true;
             }
         }

@@ -1,6 +1,5 @@
 package dev.compress.graph;
 
-import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
@@ -15,58 +14,74 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The main graph of a model, mutable, shared by all stages: nodes in topological order, initializers by name, graph
- * inputs, outputs and value infos.
+ * A graph, mutable, shared by all passes: nodes in topological order, initializers by name, graph inputs, outputs
+ * and value infos. Values are named; {@link #value} tells what produces and reads one. The main graph of a model and
+ * the bodies of If/Loop/Scan nodes ({@link Node#subgraphs()}) are both graphs.
  *
- * <p>Lookups ({@link #producer}, {@link #consumers}) are computed from the current nodes on each call, so they are
- * always right after a rewrite; callers in hot loops take an {@link #index()} snapshot instead.
+ * <p>Lookups ({@link #producer}, {@link #consumers}, {@link #value}) are computed from the current nodes on each
+ * call, so they are always right after a rewrite; callers in hot loops take an {@link #index()} snapshot instead.
  */
 public final class Graph {
+    /** The graph as read, without the parts kept below (name, doc string, sparse initializers, annotations). */
     private final GraphProto rest;
-    private final List<NodeProto> nodes;
-    private final Map<String, TensorProto> initializers = new LinkedHashMap<>();
-    private final List<ValueInfoProto> inputs;
-    private final List<ValueInfoProto> outputs;
-    private final List<ValueInfoProto> valueInfos;
+    private final List<Node> nodes;
+    private final Map<String, Tensor> initializers = new LinkedHashMap<>();
+    private final List<ValueInfo> inputs;
+    private final List<ValueInfo> outputs;
+    private final List<ValueInfo> valueInfos;
     private final Set<String> reservedNames = new HashSet<>();
 
     Graph(GraphProto proto) {
         this.rest = proto.toBuilder()
                 .clearNode().clearInitializer().clearInput().clearOutput().clearValueInfo()
                 .build();
-        this.nodes = new ArrayList<>(proto.getNodeList());
-        for (TensorProto t : proto.getInitializerList()) {
-            initializers.put(t.getName(), t);
+        this.nodes = new ArrayList<>(proto.getNodeCount());
+        for (NodeProto node : proto.getNodeList()) {
+            nodes.add(new Node(node));
         }
-        this.inputs = new ArrayList<>(proto.getInputList());
-        this.outputs = new ArrayList<>(proto.getOutputList());
-        this.valueInfos = new ArrayList<>(proto.getValueInfoList());
+        for (TensorProto t : proto.getInitializerList()) {
+            initializers.put(t.getName(), new Tensor(t));
+        }
+        this.inputs = wrap(proto.getInputList());
+        this.outputs = wrap(proto.getOutputList());
+        this.valueInfos = wrap(proto.getValueInfoList());
+    }
+
+    private static List<ValueInfo> wrap(List<ValueInfoProto> infos) {
+        List<ValueInfo> wrapped = new ArrayList<>(infos.size());
+        infos.forEach(info -> wrapped.add(new ValueInfo(info)));
+        return wrapped;
+    }
+
+    /** An empty graph called {@code name}, to be filled in. */
+    public static Graph named(String name) {
+        return new Graph(GraphProto.newBuilder().setName(name).build());
     }
 
     public String name() {
         return rest.getName();
     }
 
-    /** The nodes in topological order; live, so stages edit it in place. */
-    public List<NodeProto> nodes() {
+    /** The nodes in topological order; live, so passes edit it in place. */
+    public List<Node> nodes() {
         return nodes;
     }
 
     /** Initializers by name, in file order; live. */
-    public Map<String, TensorProto> initializers() {
+    public Map<String, Tensor> initializers() {
         return initializers;
     }
 
     /** Declared graph inputs, including initializers that older exporters also list as inputs; live. */
-    public List<ValueInfoProto> declaredInputs() {
+    public List<ValueInfo> declaredInputs() {
         return inputs;
     }
 
     /** The inputs a caller must feed: declared inputs that are not initializers. */
-    public List<ValueInfoProto> inputs() {
-        List<ValueInfoProto> fed = new ArrayList<>();
-        for (ValueInfoProto input : inputs) {
-            if (!initializers.containsKey(input.getName())) {
+    public List<ValueInfo> inputs() {
+        List<ValueInfo> fed = new ArrayList<>();
+        for (ValueInfo input : inputs) {
+            if (!initializers.containsKey(input.name())) {
                 fed.add(input);
             }
         }
@@ -74,20 +89,27 @@ public final class Graph {
     }
 
     /** Graph outputs; live. */
-    public List<ValueInfoProto> outputs() {
+    public List<ValueInfo> outputs() {
         return outputs;
     }
 
-    /** Value infos (shapes of intermediate tensors, when the exporter recorded them); live. */
-    public List<ValueInfoProto> valueInfos() {
+    /** The names of the graph outputs. */
+    public Set<String> outputNames() {
+        Set<String> names = new HashSet<>();
+        outputs.forEach(o -> names.add(o.name()));
+        return names;
+    }
+
+    /** Value infos (shapes of intermediate values, when the exporter recorded them); live. */
+    public List<ValueInfo> valueInfos() {
         return valueInfos;
     }
 
-    /** The type and shape recorded for {@code tensor} as an input, output or value info. */
-    public Optional<ValueInfoProto> valueInfo(String tensor) {
-        for (List<ValueInfoProto> list : List.of(inputs, outputs, valueInfos)) {
-            for (ValueInfoProto info : list) {
-                if (info.getName().equals(tensor)) {
+    /** The type and shape recorded for {@code value} as an input, output or value info. */
+    public Optional<ValueInfo> valueInfo(String value) {
+        for (List<ValueInfo> list : List.of(inputs, outputs, valueInfos)) {
+            for (ValueInfo info : list) {
+                if (info.name().equals(value)) {
                     return Optional.of(info);
                 }
             }
@@ -95,41 +117,82 @@ public final class Graph {
         return Optional.empty();
     }
 
-    public Optional<TensorProto> initializer(String name) {
+    public Optional<Tensor> initializer(String name) {
         return Optional.ofNullable(initializers.get(name));
     }
 
     /** Adds or replaces an initializer under its own name. */
-    public void putInitializer(TensorProto tensor) {
-        initializers.put(tensor.getName(), tensor);
+    public void putInitializer(Tensor tensor) {
+        initializers.put(tensor.name(), tensor);
+    }
+
+    /** What produces and reads {@code name} now (see {@link Index#value}). */
+    public Value value(String name) {
+        return index().value(name);
     }
 
     /**
-     * Turns Constant nodes of the main graph into initializers of the same name, so later stages see one kind of
+     * Makes every node read {@code replacement} where it read {@code value}, also in If/Loop/Scan bodies that read
+     * it from this graph (a body that declares its own value of that name is left alone). Graph outputs keep their
+     * names.
+     */
+    public void replaceUses(String value, String replacement) {
+        replaceUses(Map.of(value, replacement));
+    }
+
+    /** As {@link #replaceUses(String, String)} for every key of {@code renames} at once. */
+    public void replaceUses(Map<String, String> renames) {
+        if (!renames.isEmpty()) {
+            nodes.forEach(node -> renameReads(node, renames));
+        }
+    }
+
+    private static void renameReads(Node node, Map<String, String> renames) {
+        node.inputs().replaceAll(read -> renames.getOrDefault(read, read));
+        for (Graph body : node.subgraphs()) {
+            Map<String, String> visible = new HashMap<>(renames);
+            visible.keySet().removeIf(body::defines);
+            if (visible.isEmpty()) {
+                continue;
+            }
+            body.nodes.forEach(inner -> renameReads(inner, visible));
+            // an outer value can be a body output directly
+            body.outputs.replaceAll(o -> visible.containsKey(o.name()) ? o.withName(visible.get(o.name())) : o);
+        }
+    }
+
+    /** Whether this graph defines {@code value} itself (input, initializer or node output). */
+    public boolean defines(String value) {
+        if (initializers.containsKey(value) || inputs.stream().anyMatch(i -> i.name().equals(value))) {
+            return true;
+        }
+        return nodes.stream().anyMatch(n -> n.outputs().contains(value));
+    }
+
+    /**
+     * Turns Constant nodes of this graph into initializers of the same name, so later stages see one kind of
      * weight: exporters (TensorFlow, some PyTorch paths) put weights in Constant nodes. Constants that are graph
      * outputs, sparse, or string-valued stay nodes. Subgraph constants are left alone (they belong to their body).
      *
      * @return the names of the promoted tensors, in graph order
      */
     public List<String> promoteConstants() {
-        Set<String> graphOutputs = new HashSet<>();
-        outputs.forEach(o -> graphOutputs.add(o.getName()));
+        Set<String> graphOutputs = outputNames();
         List<String> promoted = new ArrayList<>();
-        List<NodeProto> kept = new ArrayList<>(nodes.size());
-        for (NodeProto node : nodes) {
-            TensorProto value = node.getOpType().equals("Constant")
-                    && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"))
-                    && node.getOutputCount() == 1
-                    && !graphOutputs.contains(node.getOutput(0))
-                    && !initializers.containsKey(node.getOutput(0))
-                    ? Tensors.constantValue(node).orElse(null)
+        List<Node> kept = new ArrayList<>(nodes.size());
+        for (Node node : nodes) {
+            Tensor value = node.is("Constant")
+                    && node.outputs().size() == 1
+                    && !graphOutputs.contains(node.output(0))
+                    && !initializers.containsKey(node.output(0))
+                    ? constantValue(node).orElse(null)
                     : null;
             if (value == null) {
                 kept.add(node);
                 continue;
             }
-            initializers.put(node.getOutput(0), value.toBuilder().setName(node.getOutput(0)).build());
-            promoted.add(node.getOutput(0));
+            initializers.put(node.output(0), value.withName(node.output(0)));
+            promoted.add(node.output(0));
         }
         nodes.clear();
         nodes.addAll(kept);
@@ -137,7 +200,28 @@ public final class Graph {
     }
 
     /**
-     * Removes Identity nodes of the main graph that copy an initializer, and lets their readers read the initializer:
+     * The value of a Constant node as a tensor: its {@code value} attribute, or a tensor built from
+     * {@code value_float(s)} / {@code value_int(s)}; empty for sparse and string constants.
+     */
+    public static Optional<Tensor> constantValue(Node constant) {
+        for (Attribute attr : constant.attributes()) {
+            Tensor tensor = switch (attr.name()) {
+                case "value" -> attr.tensor().dataType() == DataType.STRING ? null : attr.tensor();
+                case "value_float" -> Tensor.floats("", new long[0], new float[] {attr.f()});
+                case "value_floats" -> Tensor.floats("", new long[] {attr.floats().length}, attr.floats());
+                case "value_int" -> Tensor.int64s("", new long[0], new long[] {attr.i()});
+                case "value_ints" -> Tensor.int64s("", new long[] {attr.ints().length}, attr.ints());
+                default -> null;
+            };
+            if (tensor != null) {
+                return Optional.of(tensor);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Removes Identity nodes of this graph that copy an initializer, and lets their readers read the initializer:
      * torch 1.13 stores equal initializers (e.g. the zero biases of freshly made layers) once and routes the other
      * uses through Identity nodes, so those layers would not see their bias or weight as an initializer. Identities
      * that write a graph output or are read from a subgraph stay.
@@ -145,75 +229,55 @@ public final class Graph {
      * @return the number of Identity nodes removed
      */
     public int bypassInitializerIdentities() {
-        Set<String> graphOutputs = new HashSet<>();
-        outputs.forEach(o -> graphOutputs.add(o.getName()));
+        Set<String> graphOutputs = outputNames();
         Index index = index();
         Map<String, String> source = new HashMap<>();
-        for (NodeProto node : nodes) {
-            if (node.getOpType().equals("Identity")
-                    && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"))
-                    && node.getInputCount() == 1 && node.getOutputCount() == 1
-                    && initializers.containsKey(node.getInput(0))
-                    && !initializers.containsKey(node.getOutput(0))
-                    && !graphOutputs.contains(node.getOutput(0))
-                    && index.consumers(node.getOutput(0)).stream()
-                            .allMatch(reader -> reader.getInputList().contains(node.getOutput(0))
-                                    && !readsInSubgraph(reader, node.getOutput(0)))) {
-                source.put(node.getOutput(0), node.getInput(0));
+        for (Node node : nodes) {
+            if (node.is("Identity")
+                    && node.inputs().size() == 1 && node.outputs().size() == 1
+                    && initializers.containsKey(node.input(0))
+                    && !initializers.containsKey(node.output(0))
+                    && !graphOutputs.contains(node.output(0))
+                    && index.consumers(node.output(0)).stream()
+                            .allMatch(reader -> reader.inputs().contains(node.output(0))
+                                    && !readsInSubgraph(reader, node.output(0)))) {
+                source.put(node.output(0), node.input(0));
             }
         }
         if (source.isEmpty()) {
             return 0;
         }
-        List<NodeProto> kept = new ArrayList<>(nodes.size());
-        for (NodeProto node : nodes) {
-            if (node.getOpType().equals("Identity") && node.getOutputCount() == 1
-                    && source.containsKey(node.getOutput(0))) {
-                continue;
-            }
-            NodeProto.Builder builder = node.toBuilder();
-            for (int i = 0; i < builder.getInputCount(); i++) {
-                builder.setInput(i, source.getOrDefault(builder.getInput(i), builder.getInput(i)));
-            }
-            kept.add(builder.build());
-        }
-        nodes.clear();
-        nodes.addAll(kept);
-        valueInfos.removeIf(info -> source.containsKey(info.getName()));
+        nodes.removeIf(node -> node.is("Identity") && node.outputs().size() == 1
+                && source.containsKey(node.output(0)));
+        replaceUses(source);
+        valueInfos.removeIf(info -> source.containsKey(info.name()));
         return source.size();
     }
 
-    private static boolean readsInSubgraph(NodeProto node, String tensor) {
+    private static boolean readsInSubgraph(Node node, String value) {
         Set<String> read = new HashSet<>();
-        for (AttributeProto attr : node.getAttributeList()) {
-            if (attr.hasG()) {
-                Index.collectSubgraphInputs(attr.getG(), read);
-            }
-            for (GraphProto g : attr.getGraphsList()) {
-                Index.collectSubgraphInputs(g, read);
-            }
-        }
-        return read.contains(tensor);
+        node.subgraphs().forEach(body -> Index.collectSubgraphReads(body, read));
+        return read.contains(value);
     }
 
-    /** The node whose output is {@code tensor}, if a node produces it (not for inputs and initializers). */
-    public Optional<NodeProto> producer(String tensor) {
-        return index().producer(tensor);
+    /** The node whose output is {@code value}, if a node produces it (not for inputs and initializers). */
+    public Optional<Node> producer(String value) {
+        return index().producer(value);
     }
 
-    /** Nodes reading {@code tensor}, including nodes whose subgraphs read it. */
-    public List<NodeProto> consumers(String tensor) {
-        return index().consumers(tensor);
+    /** Nodes reading {@code value}, including nodes whose subgraphs read it. */
+    public List<Node> consumers(String value) {
+        return index().consumers(value);
     }
 
     /** A snapshot of producer/consumer lookups for the current nodes. */
     public Index index() {
-        return new Index(nodes);
+        return new Index(this);
     }
 
     /**
-     * A tensor or node name not yet used in this graph, derived from {@code base}; it is reserved, so two calls
-     * never return the same name.
+     * A value or node name not yet used in this graph nor in its If/Loop/Scan bodies, derived from {@code base};
+     * it is reserved, so two calls never return the same name.
      */
     public String uniqueName(String base) {
         Set<String> used = usedNames();
@@ -227,52 +291,63 @@ public final class Graph {
 
     private Set<String> usedNames() {
         Set<String> used = new HashSet<>(reservedNames);
-        used.addAll(initializers.keySet());
-        for (ValueInfoProto info : inputs) {
-            used.add(info.getName());
-        }
-        for (ValueInfoProto info : outputs) {
-            used.add(info.getName());
-        }
-        for (NodeProto node : nodes) {
-            used.add(node.getName());
-            used.addAll(node.getInputList());
-            used.addAll(node.getOutputList());
-        }
+        addNames(used);
         return used;
     }
 
-    GraphProto toProto() {
-        return rest.toBuilder()
-                .addAllNode(nodes)
-                .addAllInitializer(initializers.values())
-                .addAllInput(inputs)
-                .addAllOutput(outputs)
-                .addAllValueInfo(valueInfos)
-                .build();
+    // names in If/Loop/Scan bodies count too: a body may not redefine a name of an enclosing graph
+    private void addNames(Set<String> used) {
+        initializers.keySet().forEach(used::add);
+        inputs.forEach(i -> used.add(i.name()));
+        outputs.forEach(o -> used.add(o.name()));
+        for (Node node : nodes) {
+            used.add(node.name());
+            used.addAll(node.inputs());
+            used.addAll(node.outputs());
+            node.subgraphs().forEach(body -> body.addNames(used));
+        }
     }
 
-    /** Producer and consumer maps of a fixed list of nodes. */
-    public static final class Index {
-        private final Map<String, NodeProto> producers = new HashMap<>();
-        private final Map<String, List<NodeProto>> consumers = new HashMap<>();
+    /** A deep copy. */
+    public Graph copy() {
+        return new Graph(toProto());
+    }
 
-        Index(List<NodeProto> nodes) {
-            for (NodeProto node : nodes) {
-                for (String output : node.getOutputList()) {
+    GraphProto toProto() {
+        GraphProto.Builder builder = rest.toBuilder();
+        nodes.forEach(n -> builder.addNode(n.toProto()));
+        initializers.values().forEach(t -> builder.addInitializer(t.proto()));
+        inputs.forEach(i -> builder.addInput(i.proto()));
+        outputs.forEach(o -> builder.addOutput(o.proto()));
+        valueInfos.forEach(v -> builder.addValueInfo(v.proto()));
+        return builder.build();
+    }
+
+    /**
+     * A value of a graph as the graph stands when asked: what produces it (a node, or nothing for inputs and
+     * initializers) and which nodes read it.
+     */
+    public record Value(String name, Optional<Node> producer, List<Node> consumers, Optional<Tensor> initializer,
+            boolean isGraphOutput) {}
+
+    /** Producer and consumer maps of the graph's nodes when the index was taken. */
+    public static final class Index {
+        private final Graph graph;
+        private final Map<String, Node> producers = new HashMap<>();
+        private final Map<String, List<Node>> consumers = new HashMap<>();
+        private final Set<String> outputs;
+
+        Index(Graph graph) {
+            this.graph = graph;
+            this.outputs = graph.outputNames();
+            for (Node node : graph.nodes) {
+                for (String output : node.outputs()) {
                     if (!output.isEmpty()) {
                         producers.put(output, node);
                     }
                 }
-                Set<String> read = new HashSet<>(node.getInputList());
-                for (AttributeProto attr : node.getAttributeList()) {
-                    if (attr.hasG()) {
-                        collectSubgraphInputs(attr.getG(), read);
-                    }
-                    for (GraphProto g : attr.getGraphsList()) {
-                        collectSubgraphInputs(g, read);
-                    }
-                }
+                Set<String> read = new HashSet<>(node.inputs());
+                node.subgraphs().forEach(body -> collectSubgraphReads(body, read));
                 read.remove("");
                 for (String input : read) {
                     consumers.computeIfAbsent(input, k -> new ArrayList<>()).add(node);
@@ -280,29 +355,27 @@ public final class Graph {
             }
         }
 
-        // Subgraphs (If/Loop/Scan bodies) may read outer tensors by name without declaring them, in a node or as
+        // Subgraphs (If/Loop/Scan bodies) may read outer values by name without declaring them, in a node or as
         // a body output.
-        private static void collectSubgraphInputs(GraphProto graph, Set<String> read) {
-            graph.getOutputList().forEach(output -> read.add(output.getName()));
-            for (NodeProto node : graph.getNodeList()) {
-                read.addAll(node.getInputList());
-                for (AttributeProto attr : node.getAttributeList()) {
-                    if (attr.hasG()) {
-                        collectSubgraphInputs(attr.getG(), read);
-                    }
-                    for (GraphProto g : attr.getGraphsList()) {
-                        collectSubgraphInputs(g, read);
-                    }
-                }
+        private static void collectSubgraphReads(Graph body, Set<String> read) {
+            body.outputs.forEach(output -> read.add(output.name()));
+            for (Node node : body.nodes) {
+                read.addAll(node.inputs());
+                node.subgraphs().forEach(inner -> collectSubgraphReads(inner, read));
             }
         }
 
-        public Optional<NodeProto> producer(String tensor) {
-            return Optional.ofNullable(producers.get(tensor));
+        public Optional<Node> producer(String value) {
+            return Optional.ofNullable(producers.get(value));
         }
 
-        public List<NodeProto> consumers(String tensor) {
-            return consumers.getOrDefault(tensor, List.of());
+        public List<Node> consumers(String value) {
+            return consumers.getOrDefault(value, List.of());
+        }
+
+        public Value value(String name) {
+            return new Value(name, producer(name), consumers(name), graph.initializer(name),
+                    outputs.contains(name));
         }
     }
 }

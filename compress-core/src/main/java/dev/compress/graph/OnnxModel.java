@@ -7,7 +7,6 @@ import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
 import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
 import dev.compress.onnx.proto.Onnx.StringStringEntryProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -86,6 +85,14 @@ public final class OnnxModel {
         return new OnnxModel(null, proto);
     }
 
+    /** A model of {@code graph} (copied) importing {@code opsets}, e.g. to run part of another model on its own. */
+    public static OnnxModel of(long irVersion, Map<String, Long> opsets, Graph graph) {
+        ModelProto.Builder builder = ModelProto.newBuilder().setIrVersion(irVersion).setGraph(graph.toProto());
+        opsets.forEach((domain, version) ->
+                builder.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(domain).setVersion(version)));
+        return new OnnxModel(null, builder.build());
+    }
+
     private static String describeParseError(InvalidProtocolBufferException e) {
         String message = String.valueOf(e.getMessage());
         if (message.contains("truncated")) {
@@ -156,12 +163,12 @@ public final class OnnxModel {
         OnnxModel probe = copy();
         Graph probeGraph = probe.graph();
         Set<String> present = new LinkedHashSet<>();
-        probeGraph.declaredInputs().forEach(input -> present.add(input.getName()));
-        probeGraph.outputs().forEach(output -> present.add(output.getName()));
+        probeGraph.declaredInputs().forEach(input -> present.add(input.name()));
+        probeGraph.outputs().forEach(output -> present.add(output.name()));
         for (String tensor : tensors) {
             if (present.add(tensor)) {
                 // ONNX Runtime infers the type and shape; only the name is needed
-                probeGraph.outputs().add(ValueInfoProto.newBuilder().setName(tensor).build());
+                probeGraph.outputs().add(ValueInfo.named(tensor));
             }
         }
         return probe;

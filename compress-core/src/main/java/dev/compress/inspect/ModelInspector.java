@@ -1,18 +1,15 @@
 package dev.compress.inspect;
 
+import dev.compress.graph.Attribute;
+import dev.compress.graph.DataType;
+import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import dev.compress.inspect.ModelSummary.Dim;
 import dev.compress.inspect.ModelSummary.ParameterStats;
 import dev.compress.inspect.ModelSummary.ValueSummary;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.GraphProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
-import dev.compress.onnx.proto.Onnx.TensorShapeProto;
-import dev.compress.onnx.proto.Onnx.TypeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,16 +37,15 @@ public final class ModelInspector {
 
     /** Describes {@code model}; the model is not changed. */
     public static ModelSummary inspect(OnnxModel model) {
-        GraphProto graph = model.toProto().getGraph();
         Counts counts = new Counts();
-        counts.add(graph);
+        counts.add(model.graph());
 
         List<ValueSummary> inputs = new ArrayList<>();
-        for (ValueInfoProto input : model.graph().inputs()) {
+        for (ValueInfo input : model.graph().inputs()) {
             inputs.add(describe(input));
         }
         List<ValueSummary> outputs = new ArrayList<>();
-        for (ValueInfoProto output : model.graph().outputs()) {
+        for (ValueInfo output : model.graph().outputs()) {
             outputs.add(describe(output));
         }
 
@@ -79,10 +75,8 @@ public final class ModelInspector {
      */
     public static List<NodeSummary> nodes(OnnxModel model) {
         List<NodeSummary> nodes = new ArrayList<>();
-        for (NodeProto node : model.graph().nodes()) {
-            String op = node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx")
-                    ? node.getOpType() : node.getDomain() + ":" + node.getOpType();
-            nodes.add(new NodeSummary(node.getName(), op, node.getInputList(), node.getOutputList()));
+        for (Node node : model.graph().nodes()) {
+            nodes.add(new NodeSummary(node.name(), node.qualifiedOpType(), node.inputs(), node.outputs()));
         }
         return nodes;
     }
@@ -127,32 +121,17 @@ public final class ModelInspector {
     }
 
     /** Name, element type and shape of a graph input, output or value info. */
-    public static ValueSummary describe(ValueInfoProto info) {
-        TypeProto type = info.getType();
-        return switch (type.getValueCase()) {
-            case TENSOR_TYPE -> new ValueSummary(info.getName(),
-                    Tensors.typeName(type.getTensorType().getElemType()),
-                    type.getTensorType().hasShape() ? dims(type.getTensorType().getShape()) : null);
-            case SPARSE_TENSOR_TYPE -> new ValueSummary(info.getName(),
-                    "sparse " + Tensors.typeName(type.getSparseTensorType().getElemType()),
-                    type.getSparseTensorType().hasShape() ? dims(type.getSparseTensorType().getShape()) : null);
-            case SEQUENCE_TYPE -> new ValueSummary(info.getName(), "sequence", null);
-            case MAP_TYPE -> new ValueSummary(info.getName(), "map", null);
-            case OPTIONAL_TYPE -> new ValueSummary(info.getName(), "optional", null);
-            default -> new ValueSummary(info.getName(), "unknown", null);
+    public static ValueSummary describe(ValueInfo info) {
+        String type = switch (info.kind()) {
+            case "tensor" -> info.elementType().name();
+            case "sparse_tensor" -> "sparse " + info.elementType().name();
+            case "sequence", "map", "optional" -> info.kind();
+            default -> "unknown";
         };
-    }
-
-    private static List<Dim> dims(TensorShapeProto shape) {
-        List<Dim> dims = new ArrayList<>();
-        for (TensorShapeProto.Dimension d : shape.getDimList()) {
-            dims.add(switch (d.getValueCase()) {
-                case DIM_VALUE -> Dim.of(d.getDimValue());
-                case DIM_PARAM -> Dim.named(d.getDimParam());
-                default -> Dim.unknown();
-            });
-        }
-        return dims;
+        List<Dim> dims = info.shape().map(shape -> shape.stream()
+                .map(d -> d.isKnown() ? Dim.of(d.value()) : d.param().isEmpty() ? Dim.unknown() : Dim.named(d.param()))
+                .toList()).orElse(null);
+        return new ValueSummary(info.name(), type, dims);
     }
 
     /** Accumulates nodes, ops and parameter tensors over a graph and its subgraphs. */
@@ -161,50 +140,38 @@ public final class ModelInspector {
         final Map<String, Integer> ops = new HashMap<>();
         final Map<String, long[]> parameters = new HashMap<>(); // type -> {tensors, elements, bytes}
 
-        void add(GraphProto graph) {
-            for (TensorProto t : graph.getInitializerList()) {
-                addTensor(t.getDataType(), Tensors.elementCount(t), Tensors.byteSize(t));
+        void add(Graph graph) {
+            for (Tensor t : graph.initializers().values()) {
+                addTensor(t.dataType(), t.elementCount(), t.byteSize());
             }
-            for (NodeProto node : graph.getNodeList()) {
+            for (Node node : graph.nodes()) {
                 nodes++;
-                String op = node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx")
-                        ? node.getOpType() : node.getDomain() + ":" + node.getOpType();
-                ops.merge(op, 1, Integer::sum);
-                boolean constant = node.getOpType().equals("Constant")
-                        && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"));
-                for (AttributeProto attr : node.getAttributeList()) {
-                    if (constant) {
-                        addConstant(attr);
-                    }
-                    if (attr.hasG()) {
-                        add(attr.getG());
-                    }
-                    for (GraphProto g : attr.getGraphsList()) {
-                        add(g);
-                    }
+                ops.merge(node.qualifiedOpType(), 1, Integer::sum);
+                if (node.is("Constant")) {
+                    node.attributes().forEach(this::addConstant);
                 }
+                node.subgraphs().forEach(this::add);
             }
         }
 
-        private void addConstant(AttributeProto attr) {
-            switch (attr.getName()) {
+        private void addConstant(Attribute attr) {
+            switch (attr.name()) {
                 case "value" -> {
-                    if (attr.hasT()) {
-                        TensorProto t = attr.getT();
-                        addTensor(t.getDataType(), Tensors.elementCount(t), Tensors.byteSize(t));
+                    if (attr.hasTensor()) {
+                        Tensor t = attr.tensor();
+                        addTensor(t.dataType(), t.elementCount(), t.byteSize());
                     }
                 }
-                case "value_float" -> addTensor(DataType.FLOAT_VALUE, 1, 4);
-                case "value_floats" -> addTensor(DataType.FLOAT_VALUE, attr.getFloatsCount(),
-                        4L * attr.getFloatsCount());
-                case "value_int" -> addTensor(DataType.INT64_VALUE, 1, 8);
-                case "value_ints" -> addTensor(DataType.INT64_VALUE, attr.getIntsCount(), 8L * attr.getIntsCount());
+                case "value_float" -> addTensor(DataType.FLOAT, 1, 4);
+                case "value_floats" -> addTensor(DataType.FLOAT, attr.floats().length, 4L * attr.floats().length);
+                case "value_int" -> addTensor(DataType.INT64, 1, 8);
+                case "value_ints" -> addTensor(DataType.INT64, attr.ints().length, 8L * attr.ints().length);
                 default -> { } // strings and sparse constants are not parameters
             }
         }
 
-        private void addTensor(int dataType, long elements, long bytes) {
-            long[] stats = parameters.computeIfAbsent(Tensors.typeName(dataType), k -> new long[3]);
+        private void addTensor(DataType dataType, long elements, long bytes) {
+            long[] stats = parameters.computeIfAbsent(dataType.name(), k -> new long[3]);
             stats[0]++;
             stats[1] += elements;
             stats[2] += bytes;

@@ -1,11 +1,9 @@
 package dev.compress.prepare;
 
+import dev.compress.graph.Attribute;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
@@ -23,8 +21,8 @@ final class BatchNormFolding {
     /** Folds what it can in {@code graph}; returns how many BatchNormalization nodes went. */
     static int apply(Graph graph, List<PreparationReport.Left> left) {
         int folded = 0;
-        for (NodeProto bn : List.copyOf(graph.nodes())) {
-            if (!GraphPreparation.isOp(bn, "BatchNormalization")) {
+        for (Node bn : List.copyOf(graph.nodes())) {
+            if (!bn.is("BatchNormalization")) {
                 continue;
             }
             String reason = fold(graph, bn);
@@ -38,38 +36,38 @@ final class BatchNormFolding {
     }
 
     /** Folds {@code bn}, or says why not. */
-    private static String fold(Graph graph, NodeProto bn) {
-        String x = bn.getInput(0);
-        NodeProto layer = graph.producer(x).orElse(null);
-        if (layer == null || !FOLDABLE_INTO.stream().anyMatch(op -> GraphPreparation.isOp(layer, op))) {
+    private static String fold(Graph graph, Node bn) {
+        String x = bn.input(0);
+        Node layer = graph.producer(x).orElse(null);
+        if (layer == null || !FOLDABLE_INTO.stream().anyMatch(op -> layer.is(op))) {
             return "its input is not the output of a Conv, ConvTranspose or Gemm";
         }
         if (graph.consumers(x).size() != 1 || GraphPreparation.isGraphOutput(graph, x)) {
-            return "the output of " + Nodes.describe(layer) + " has other readers";
+            return "the output of " + layer.describe() + " has other readers";
         }
-        if (Nodes.intAttribute(bn, "training_mode", 0) != 0 || Nodes.intAttribute(bn, "spatial", 1) != 1
-                || bn.getOutputList().stream().skip(1).anyMatch(out -> !out.isEmpty())) {
+        if (bn.intAttribute("training_mode", 0) != 0 || bn.intAttribute("spatial", 1) != 1
+                || bn.outputs().stream().skip(1).anyMatch(out -> !out.isEmpty())) {
             return "it is in training mode or not spatial";
         }
         float[][] params = new float[4][];
         for (int i = 0; i < 4; i++) {
-            params[i] = floats(graph, Nodes.input(bn, i + 1));
+            params[i] = floats(graph, bn.input(i + 1));
         }
-        float[] weight = floats(graph, Nodes.input(layer, 1));
-        String biasName = Nodes.input(layer, 2);
+        float[] weight = floats(graph, layer.input(1));
+        String biasName = layer.input(2);
         float[] bias = biasName.isEmpty() ? null : floats(graph, biasName);
         if (weight == null || (!biasName.isEmpty() && bias == null)
                 || Arrays.stream(params).anyMatch(p -> p == null)) {
-            return "its parameters or the weights of " + Nodes.describe(layer) + " are not float initializers";
+            return "its parameters or the weights of " + layer.describe() + " are not float initializers";
         }
         int channels = params[0].length;
-        long[] dims = Tensors.dims(graph.initializers().get(layer.getInput(1)));
+        long[] dims = graph.initializers().get(layer.input(1)).dims();
         int[] channelOf = channelIndex(layer, dims, channels);
         if (channelOf == null || Arrays.stream(params).anyMatch(p -> p.length != channels)
                 || (bias != null && bias.length != channels)) {
-            return "the channel counts of " + Nodes.describe(layer) + " and its parameters do not match";
+            return "the channel counts of " + layer.describe() + " and its parameters do not match";
         }
-        float eps = Nodes.attribute(bn, "epsilon").map(AttributeProto::getF).orElse(1e-5f);
+        float eps = bn.attribute("epsilon").map(Attribute::f).orElse(1e-5f);
         float[] gamma = params[0];
         float[] beta = params[1];
         float[] mean = params[2];
@@ -84,26 +82,25 @@ final class BatchNormFolding {
         for (int i = 0; i < weight.length; i++) {
             newWeight[i] = weight[i] * scale[channelOf[i]];
         }
-        String weightName = owned(graph, layer.getInput(1));
+        String weightName = owned(graph, layer.input(1));
         String newBiasName = biasName.isEmpty() ? graph.uniqueName(x + "_bias") : owned(graph, biasName);
-        graph.putInitializer(Tensors.floats(weightName, dims, newWeight));
-        graph.putInitializer(Tensors.floats(newBiasName, new long[] {channels}, newBias));
-        NodeProto.Builder fused = layer.toBuilder().setInput(1, weightName).setOutput(0, bn.getOutput(0));
-        if (layer.getInputCount() > 2) {
-            fused.setInput(2, newBiasName);
+        graph.putInitializer(Tensor.floats(weightName, dims, newWeight));
+        graph.putInitializer(Tensor.floats(newBiasName, new long[] {channels}, newBias));
+        layer.setInput(1, weightName).setOutput(0, bn.output(0));
+        if (layer.inputs().size() > 2) {
+            layer.setInput(2, newBiasName);
         } else {
-            fused.addInput(newBiasName);
+            layer.inputs().add(newBiasName);
         }
-        graph.nodes().set(graph.nodes().indexOf(layer), fused.build());
         graph.nodes().remove(bn);
         return null;
     }
 
     /** The output channel of each weight element, or null when the weight layout does not fit. */
-    private static int[] channelIndex(NodeProto layer, long[] dims, int channels) {
+    private static int[] channelIndex(Node layer, long[] dims, int channels) {
         int n = (int) Arrays.stream(dims).reduce(1, (a, b) -> a * b);
         int[] channel = new int[n];
-        switch (layer.getOpType()) {
+        switch (layer.opType()) {
             case "Conv" -> {
                 // [M, C/group, k...]
                 if (dims.length < 3 || dims[0] != channels) {
@@ -116,7 +113,7 @@ final class BatchNormFolding {
             }
             case "ConvTranspose" -> {
                 // [C, M/group, k...]: output channel = group * M/group + j
-                long group = Nodes.intAttribute(layer, "group", 1);
+                long group = layer.intAttribute("group", 1);
                 if (dims.length < 3 || dims[1] * group != channels || dims[0] % group != 0) {
                     return null;
                 }
@@ -130,8 +127,8 @@ final class BatchNormFolding {
             }
             default -> {
                 // Gemm: Y = alpha * A * B + beta * C; beta would scale the new bias, so only beta = 1 folds
-                boolean transB = Nodes.intAttribute(layer, "transB", 0) != 0;
-                float gemmBeta = Nodes.attribute(layer, "beta").map(AttributeProto::getF).orElse(1f);
+                boolean transB = layer.intAttribute("transB", 0) != 0;
+                float gemmBeta = layer.attribute("beta").map(Attribute::f).orElse(1f);
                 if (dims.length != 2 || dims[transB ? 0 : 1] != channels || gemmBeta != 1f) {
                     return null;
                 }
@@ -145,9 +142,9 @@ final class BatchNormFolding {
 
     /** The values of a float initializer that cannot be overridden at run time, or null. */
     private static float[] floats(Graph graph, String name) {
-        TensorProto tensor = name.isEmpty() ? null : graph.initializers().get(name);
-        return tensor == null || !Tensors.isFloat(tensor) || GraphPreparation.isGraphInput(graph, name)
-                ? null : Tensors.toFloats(tensor);
+        Tensor tensor = name.isEmpty() ? null : graph.initializers().get(name);
+        return tensor == null || !tensor.isFloat() || GraphPreparation.isGraphInput(graph, name)
+                ? null : tensor.floats();
     }
 
     /** {@code name} when only the folded layer reads it, else a new name so other readers keep the old values. */

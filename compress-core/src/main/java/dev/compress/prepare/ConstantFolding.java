@@ -2,21 +2,13 @@ package dev.compress.prepare;
 
 import dev.compress.CompressException;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.GraphProto;
-import dev.compress.onnx.proto.Onnx.ModelProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.TensorShapeProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import dev.compress.runtime.ConstantEvaluator;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -80,56 +72,56 @@ final class ConstantFolding {
         return graph.initializers().containsKey(tensor) && !GraphPreparation.isGraphInput(graph, tensor);
     }
 
-    private void replaceByInitializer(NodeProto node, TensorProto value) {
+    private void replaceByInitializer(Node node, Tensor value) {
         graph.nodes().remove(node);
         graph.putInitializer(value);
     }
 
     private void foldShapes() {
         // a graph output stays a node's output: folding it would make it an initializer
-        List<NodeProto> shapeNodes = graph.nodes().stream()
-                .filter(n -> GraphPreparation.isOp(n, "Shape") && !isConstant(n.getInput(0))
-                        && !GraphPreparation.isGraphOutput(graph, n.getOutput(0)))
+        List<Node> shapeNodes = graph.nodes().stream()
+                .filter(n -> n.is("Shape") && !isConstant(n.input(0))
+                        && !GraphPreparation.isGraphOutput(graph, n.output(0)))
                 .toList();
         if (shapeNodes.isEmpty()) {
             return;
         }
-        Map<String, Dim[]> known = staticShapes(shapeNodes.stream().map(n -> n.getInput(0)).toList());
+        Map<String, Dim[]> known = staticShapes(shapeNodes.stream().map(n -> n.input(0)).toList());
         Graph.Index index = graph.index();
-        for (NodeProto shape : shapeNodes) {
-            Dim[] dims = known.get(shape.getInput(0));
+        for (Node shape : shapeNodes) {
+            Dim[] dims = known.get(shape.input(0));
             if (dims == null) {
-                left.add(GraphPreparation.left(shape, "no shape is known for '" + shape.getInput(0) + "'"));
+                left.add(GraphPreparation.left(shape, "no shape is known for '" + shape.input(0) + "'"));
                 continue;
             }
             int rank = dims.length;
-            int start = clamp(Nodes.intAttribute(shape, "start", 0), rank);
-            int end = clamp(Nodes.intAttribute(shape, "end", rank), rank);
+            int start = clamp(shape.intAttribute("start", 0), rank);
+            int end = clamp(shape.intAttribute("end", rank), rank);
             Dim[] sliced = Arrays.copyOfRange(dims, start, Math.max(start, end));
-            String output = shape.getOutput(0);
+            String output = shape.output(0);
             if (Arrays.stream(sliced).allMatch(Dim::isStatic)) {
-                replaceByInitializer(shape, Tensors.int64s(output, new long[] {sliced.length}, values(sliced)));
+                replaceByInitializer(shape, Tensor.int64s(output, new long[] {sliced.length}, values(sliced)));
                 shapes++;
                 continue;
             }
             // a symbolic dimension (the batch) stays computed; single static dimensions gathered from it fold
             int readers = 0;
-            for (NodeProto reader : index.consumers(output)) {
+            for (Node reader : index.consumers(output)) {
                 long[] picked = gatheredIndices(reader, output);
                 Dim[] gathered = picked == null ? null : pick(sliced, picked);
                 if (gathered == null || !Arrays.stream(gathered).allMatch(Dim::isStatic)
-                        || GraphPreparation.isGraphOutput(graph, reader.getOutput(0))) {
+                        || GraphPreparation.isGraphOutput(graph, reader.output(0))) {
                     readers++;
                     continue;
                 }
-                TensorProto indices = graph.initializer(reader.getInput(1)).orElseThrow();
-                replaceByInitializer(reader, Tensors.int64s(reader.getOutput(0), Tensors.dims(indices),
+                Tensor indices = graph.initializer(reader.input(1)).orElseThrow();
+                replaceByInitializer(reader, Tensor.int64s(reader.output(0), indices.dims(),
                         values(gathered)));
                 shapes++;
             }
             if (readers > 0) {
                 Dim symbolic = Arrays.stream(sliced).filter(d -> !d.isStatic()).findFirst().orElseThrow();
-                left.add(GraphPreparation.left(shape, "a dimension of '" + shape.getInput(0) + "' is "
+                left.add(GraphPreparation.left(shape, "a dimension of '" + shape.input(0) + "' is "
                         + (symbolic.name().isEmpty() ? "unknown" : "symbolic ('" + symbolic.name() + "')")));
             }
         }
@@ -140,15 +132,15 @@ final class ConstantFolding {
     }
 
     /** The constant indices a Gather on axis 0 takes from {@code data}, or null. */
-    private long[] gatheredIndices(NodeProto reader, String data) {
-        if (!GraphPreparation.isOp(reader, "Gather") || !reader.getInput(0).equals(data)
-                || Nodes.intAttribute(reader, "axis", 0) != 0 || !isConstant(Nodes.input(reader, 1))) {
+    private long[] gatheredIndices(Node reader, String data) {
+        if (!reader.is("Gather") || !reader.input(0).equals(data)
+                || reader.intAttribute("axis", 0) != 0 || !isConstant(reader.input(1))) {
             return null;
         }
-        TensorProto indices = graph.initializer(reader.getInput(1)).orElseThrow();
-        return switch (indices.getDataType()) {
-            case TensorProto.DataType.INT64_VALUE -> longs(indices);
-            case TensorProto.DataType.INT32_VALUE -> Arrays.stream(ints(indices)).asLongStream().toArray();
+        Tensor indices = graph.initializer(reader.input(1)).orElseThrow();
+        return switch (indices.dataType()) {
+            case INT64 -> indices.longs();
+            case INT32 -> Arrays.stream(indices.ints()).asLongStream().toArray();
             default -> null;
         };
     }
@@ -169,25 +161,6 @@ final class ConstantFolding {
         return Arrays.stream(dims).mapToLong(Dim::value).toArray();
     }
 
-    private static long[] longs(TensorProto tensor) {
-        if (!tensor.hasRawData()) {
-            return tensor.getInt64DataList().stream().mapToLong(Long::longValue).toArray();
-        }
-        long[] values = new long[(int) Tensors.elementCount(tensor)];
-        tensor.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(values);
-        return values;
-    }
-
-    private static int[] ints(TensorProto tensor) {
-        if (!tensor.hasRawData()) {
-            return tensor.getInt32DataList().stream().mapToInt(Integer::intValue).toArray();
-        }
-        int[] values = new int[(int) Tensors.elementCount(tensor)];
-        ByteBuffer data = tensor.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        data.asIntBuffer().get(values);
-        return values;
-    }
-
     /** One dimension: a value, or -1 with the symbol ("" when unnamed). */
     private record Dim(long value, String name) {
         boolean isStatic() {
@@ -203,11 +176,10 @@ final class ConstantFolding {
         Map<String, Dim[]> shapes = new HashMap<>();
         Set<String> unknown = new LinkedHashSet<>();
         for (String tensor : tensors) {
-            ValueInfoProto info = graph.valueInfo(tensor).orElse(null);
-            if (info != null && info.getType().getTensorType().hasShape()) {
-                TensorShapeProto shape = info.getType().getTensorType().getShape();
-                shapes.put(tensor, shape.getDimList().stream().map(d -> d.hasDimValue()
-                        ? new Dim(d.getDimValue(), "") : new Dim(-1, d.getDimParam())).toArray(Dim[]::new));
+            ValueInfo info = graph.valueInfo(tensor).orElse(null);
+            if (info != null && info.isTensor() && info.shape().isPresent()) {
+                shapes.put(tensor, info.shape().get().stream().map(d -> new Dim(d.value(), d.param()))
+                        .toArray(Dim[]::new));
             } else {
                 unknown.add(tensor);
             }
@@ -241,23 +213,23 @@ final class ConstantFolding {
         Set<String> constant = new HashSet<>();
         graph.initializers().keySet().stream().filter(this::isConstant).forEach(constant::add);
         Set<String> graphOutputs = new HashSet<>();
-        graph.outputs().forEach(o -> graphOutputs.add(o.getName()));
-        List<NodeProto> candidates = new ArrayList<>();
-        for (NodeProto node : graph.nodes()) {
-            boolean foldable = (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"))
-                    && SAFE.contains(node.getOpType())
-                    && node.getInputCount() > 0
-                    && node.getInputList().stream().allMatch(in -> in.isEmpty() || constant.contains(in))
-                    && node.getOutputList().stream().noneMatch(graphOutputs::contains);
+        graph.outputs().forEach(o -> graphOutputs.add(o.name()));
+        List<Node> candidates = new ArrayList<>();
+        for (Node node : graph.nodes()) {
+            boolean foldable = node.inDefaultDomain()
+                    && SAFE.contains(node.opType())
+                    && node.inputs().size() > 0
+                    && node.inputs().stream().allMatch(in -> in.isEmpty() || constant.contains(in))
+                    && node.outputs().stream().noneMatch(graphOutputs::contains);
             if (foldable) {
                 candidates.add(node);
-                constant.addAll(node.getOutputList());
+                constant.addAll(node.outputs());
             }
         }
         if (candidates.isEmpty()) {
             return;
         }
-        Map<String, TensorProto> values;
+        Map<String, Tensor> values;
         try {
             values = ConstantEvaluator.evaluate(evaluationModel(candidates));
         } catch (CompressException e) {
@@ -265,19 +237,19 @@ final class ConstantFolding {
             throw CompressException.badInput(model.source().orElse(null), e.getMessage(), e);
         }
         Set<String> folded = new HashSet<>(graph.initializers().keySet());
-        Set<NodeProto> removed = Collections.newSetFromMap(new IdentityHashMap<>());
-        for (NodeProto node : candidates) {
+        Set<Node> removed = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Node node : candidates) {
             String reason = null;
-            for (String output : node.getOutputList()) {
-                TensorProto value = values.get(output);
+            for (String output : node.outputs()) {
+                Tensor value = values.get(output);
                 if (value == null) {
                     reason = "its result is not a numeric tensor";
-                } else if (Tensors.elementCount(value) > MAX_FOLDED_ELEMENTS) {
-                    reason = "its result has " + Tensors.elementCount(value) + " elements, over the "
+                } else if (value.elementCount() > MAX_FOLDED_ELEMENTS) {
+                    reason = "its result has " + value.elementCount() + " elements, over the "
                             + MAX_FOLDED_ELEMENTS + " folded at most";
                 }
             }
-            if (!node.getInputList().stream().allMatch(in -> in.isEmpty() || folded.contains(in))) {
+            if (!node.inputs().stream().allMatch(in -> in.isEmpty() || folded.contains(in))) {
                 continue; // an input stayed computed: so does this node
             }
             if (reason != null) {
@@ -285,7 +257,7 @@ final class ConstantFolding {
                 continue;
             }
             removed.add(node);
-            for (String output : node.getOutputList()) {
+            for (String output : node.outputs()) {
                 graph.putInitializer(values.get(output));
                 folded.add(output);
             }
@@ -295,22 +267,17 @@ final class ConstantFolding {
     }
 
     /** The candidates alone, reading the initializers they need and returning every value they compute. */
-    private ModelProto evaluationModel(List<NodeProto> candidates) {
-        GraphProto.Builder body = GraphProto.newBuilder().setName("constants").addAllNode(candidates);
-        Set<String> added = new HashSet<>();
-        for (NodeProto node : candidates) {
-            for (String in : node.getInputList()) {
-                TensorProto init = graph.initializers().get(in);
-                if (init != null && added.add(in)) {
-                    body.addInitializer(init);
-                }
+    private OnnxModel evaluationModel(List<Node> candidates) {
+        Graph body = Graph.named("constants");
+        body.nodes().addAll(candidates);
+        for (Node node : candidates) {
+            for (String in : node.inputs()) {
+                graph.initializer(in).ifPresent(body::putInitializer);
             }
-            node.getOutputList().forEach(out -> body.addOutput(ValueInfoProto.newBuilder().setName(out)));
+            node.outputs().forEach(out -> body.outputs().add(ValueInfo.named(out)));
         }
         // candidates are all default-domain ops: custom domains are not imported, so ONNX Runtime needs no custom ops
-        return ModelProto.newBuilder().setIrVersion(model.irVersion()).setGraph(body)
-                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(OnnxModel.DEFAULT_DOMAIN)
-                        .setVersion(model.opset(OnnxModel.DEFAULT_DOMAIN)))
-                .build();
+        return OnnxModel.of(model.irVersion(),
+                Map.of(OnnxModel.DEFAULT_DOMAIN, model.opset(OnnxModel.DEFAULT_DOMAIN)), body);
     }
 }

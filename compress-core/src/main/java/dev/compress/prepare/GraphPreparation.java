@@ -1,10 +1,9 @@
 package dev.compress.prepare;
 
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Tensor;
 import dev.compress.pipeline.ModelPass;
 import dev.compress.pipeline.PassContext;
 import dev.compress.pipeline.PassResult;
@@ -63,54 +62,49 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
         return new PassResult<>(prepared, report, new Provenance(PROVENANCE, new LinkedHashMap<>(report.counts())));
     }
 
-    static boolean isOp(NodeProto node, String opType) {
-        return node.getOpType().equals(opType) && (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx"));
-    }
-
-    static PreparationReport.Left left(NodeProto node, String reason) {
-        return new PreparationReport.Left(Nodes.describe(node), node.getOpType(), reason);
+    static PreparationReport.Left left(Node node, String reason) {
+        return new PreparationReport.Left(node.describe(), node.opType(), reason);
     }
 
     /** Whether {@code tensor} is a declared graph input (an initializer listed there can be overridden). */
     static boolean isGraphInput(Graph graph, String tensor) {
-        return graph.declaredInputs().stream().anyMatch(input -> input.getName().equals(tensor));
+        return graph.declaredInputs().stream().anyMatch(input -> input.name().equals(tensor));
     }
 
     static boolean isGraphOutput(Graph graph, String tensor) {
-        return graph.outputs().stream().anyMatch(output -> output.getName().equals(tensor));
+        return graph.outputs().stream().anyMatch(output -> output.name().equals(tensor));
     }
 
     /** Initializers equal in type, dims and data to an earlier one are read under the earlier one's name. */
     private static int deduplicateInitializers(Graph graph) {
-        Map<TensorProto, String> first = new HashMap<>();
+        Map<Tensor, String> first = new HashMap<>();
         Map<String, String> renames = new HashMap<>();
-        for (TensorProto tensor : graph.initializers().values()) {
-            String name = tensor.getName();
+        for (Tensor tensor : graph.initializers().values()) {
+            String name = tensor.name();
             if (isGraphInput(graph, name) || isGraphOutput(graph, name)) {
                 continue;
             }
-            // protobuf equality compares the data bytes; the raw_data ByteString is shared, not copied
-            String kept = first.putIfAbsent(tensor.toBuilder().clearName().clearDocString().build(), name);
+            String kept = first.putIfAbsent(tensor.unnamed(), name);
             if (kept != null) {
                 renames.put(name, kept);
             }
         }
         graph.initializers().keySet().removeAll(renames.keySet());
-        Uses.rename(graph, renames);
+        graph.replaceUses(renames);
         return renames.size();
     }
 
     /** Removes nodes none of whose outputs is a graph output or read by a remaining node. */
     private static int removeDeadNodes(Graph graph) {
         Set<String> graphOutputs = new HashSet<>();
-        graph.outputs().forEach(output -> graphOutputs.add(output.getName()));
+        graph.outputs().forEach(output -> graphOutputs.add(output.name()));
         Graph.Index index = graph.index();
-        Set<NodeProto> dead = Collections.newSetFromMap(new IdentityHashMap<>());
-        List<NodeProto> nodes = graph.nodes();
+        Set<Node> dead = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<Node> nodes = graph.nodes();
         // readers come after their producers, so walking backwards sees every reader's fate first
         for (int i = nodes.size() - 1; i >= 0; i--) {
-            NodeProto node = nodes.get(i);
-            boolean read = node.getOutputCount() == 0 || node.getOutputList().stream().anyMatch(output ->
+            Node node = nodes.get(i);
+            boolean read = node.outputs().size() == 0 || node.outputs().stream().anyMatch(output ->
                     graphOutputs.contains(output)
                             || index.consumers(output).stream().anyMatch(reader -> !dead.contains(reader)));
             if (!read) {
@@ -141,7 +135,7 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
     /** Drops the recorded shapes of tensors that no longer exist. */
     private static void removeStaleValueInfos(Graph graph) {
         Set<String> present = new HashSet<>(graph.initializers().keySet());
-        graph.nodes().forEach(node -> present.addAll(node.getOutputList()));
-        graph.valueInfos().removeIf(info -> !present.contains(info.getName()));
+        graph.nodes().forEach(node -> present.addAll(node.outputs()));
+        graph.valueInfos().removeIf(info -> !present.contains(info.name()));
     }
 }

@@ -1,13 +1,11 @@
 package dev.compress.prepare;
 
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -29,12 +27,12 @@ final class PassThroughRemoval {
     }
 
     private void run(Graph graph, List<PreparationReport.Left> left) {
-        Set<String> graphOutputs = graph.outputs().stream().map(ValueInfoProto::getName).collect(Collectors.toSet());
-        List<NodeProto> nodes = graph.nodes();
+        Set<String> graphOutputs = graph.outputs().stream().map(ValueInfo::name).collect(Collectors.toSet());
+        List<Node> nodes = graph.nodes();
         for (int i = 0; i < nodes.size(); i++) {
-            NodeProto node = nodes.get(i);
-            boolean identity = GraphPreparation.isOp(node, "Identity");
-            if (!identity && !GraphPreparation.isOp(node, "Dropout")) {
+            Node node = nodes.get(i);
+            boolean identity = node.is("Identity");
+            if (!identity && !node.is("Dropout")) {
                 continue;
             }
             if (!identity) {
@@ -44,11 +42,11 @@ final class PassThroughRemoval {
                     continue;
                 }
             }
-            String in = node.getInput(0);
-            String out = node.getOutput(0);
+            String in = node.input(0);
+            String out = node.output(0);
             if (!graphOutputs.contains(out)) {
                 nodes.remove(i--);
-                Uses.rename(graph, Map.of(out, in));
+                graph.replaceUses(out, in);
             } else if (graph.producer(in).isPresent() && !graphOutputs.contains(in)) {
                 nodes.remove(i--);
                 renameProducer(graph, in, out);
@@ -67,31 +65,30 @@ final class PassThroughRemoval {
 
     // The producer of `in` writes `out` instead, and every other reader of `in` reads `out`.
     private static void renameProducer(Graph graph, String in, String out) {
-        NodeProto producer = graph.producer(in).orElseThrow();
-        graph.nodes().set(graph.nodes().indexOf(producer),
-                producer.toBuilder().setOutput(producer.getOutputList().indexOf(in), out).build());
-        Uses.rename(graph, Map.of(in, out));
+        Node producer = graph.producer(in).orElseThrow();
+        producer.setOutput(producer.outputs().indexOf(in), out);
+        graph.replaceUses(in, out);
     }
 
     /** Why a Dropout must stay, or null when it is an identity at inference. */
-    private static String dropoutKept(Graph graph, NodeProto node, Set<String> graphOutputs) {
-        if (node.getOutputCount() > 1 && !node.getOutput(1).isEmpty()
-                && (graphOutputs.contains(node.getOutput(1)) || !graph.consumers(node.getOutput(1)).isEmpty())) {
+    private static String dropoutKept(Graph graph, Node node, Set<String> graphOutputs) {
+        if (node.outputs().size() > 1 && !node.output(1).isEmpty()
+                && (graphOutputs.contains(node.output(1)) || !graph.consumers(node.output(1)).isEmpty())) {
             return "its mask output is read";
         }
-        if (Nodes.intAttribute(node, "is_test", 1) == 0) {
+        if (node.intAttribute("is_test", 1) == 0) {
             return "is_test is 0 (training mode)";
         }
-        String trainingMode = Nodes.input(node, 2);
+        String trainingMode = node.input(2);
         if (trainingMode.isEmpty()) {
             return null;
         }
         // opset 12+: training_mode must be a constant false
-        TensorProto value = graph.initializer(trainingMode).orElse(null);
-        boolean constantFalse = value != null && Tensors.elementCount(value) == 1
+        Tensor value = graph.initializer(trainingMode).orElse(null);
+        boolean constantFalse = value != null && value.elementCount() == 1
                 && !GraphPreparation.isGraphInput(graph, trainingMode)
-                && value.getDataType() == TensorProto.DataType.BOOL_VALUE
-                && (value.hasRawData() ? value.getRawData().byteAt(0) == 0 : value.getInt32Data(0) == 0);
+                && value.dataType() == DataType.BOOL
+                && value.value(0) == 0;
         return constantFalse ? null : "training_mode is not a constant false";
     }
 }

@@ -1,14 +1,12 @@
 package dev.compress.prune;
 
 import dev.compress.CompressException;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
-import java.nio.ByteOrder;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -59,14 +57,14 @@ final class ChannelGraph {
 
     private final OnnxModel model;
     private final Graph graph;
-    private final Map<NodeProto, Layer> producers = new IdentityHashMap<>();
+    private final Map<Node, Layer> producers = new IdentityHashMap<>();
     private final Map<Layer, Integer> firstAtom = new IdentityHashMap<>();
     private final List<Layer> atomOwner = new ArrayList<>();
     private final List<Integer> parent = new ArrayList<>();
     private final Set<Integer> pinned = new HashSet<>();
     private final Map<String, Layout> layouts = new LinkedHashMap<>();
     private final Map<Layer, Layout> inputs = new IdentityHashMap<>();
-    private final Map<NodeProto, Layout> normalizations = new IdentityHashMap<>();
+    private final Map<Node, Layout> normalizations = new IdentityHashMap<>();
 
     private ChannelGraph(OnnxModel model) {
         this.model = model;
@@ -76,10 +74,10 @@ final class ChannelGraph {
     static ChannelGraph analyze(OnnxModel model, List<Layer> layers, Set<Layer> excluded) {
         ChannelGraph g = new ChannelGraph(model);
         for (Layer layer : layers) {
-            if (layer.node().getOpType().equals("Conv") && Nodes.intAttribute(layer.node(), "group", 1) != 1) {
+            if (layer.node().opType().equals("Conv") && layer.node().intAttribute("group", 1) != 1) {
                 continue; // grouped channels do not map one to one
             }
-            if (layer.node().getOpType().equals("Gemm") && Nodes.intAttribute(layer.node(), "transA", 0) != 0) {
+            if (layer.node().opType().equals("Gemm") && layer.node().intAttribute("transA", 0) != 0) {
                 continue;
             }
             g.producers.put(layer.node(), layer);
@@ -106,7 +104,7 @@ final class ChannelGraph {
         int first = firstAtom.get(layer);
         int[] atoms = new int[(int) layer.dims()[layer.outAxis()]];
         Arrays.setAll(atoms, i -> first + i);
-        Kind kind = switch (layer.node().getOpType()) {
+        Kind kind = switch (layer.node().opType()) {
             case "Conv" -> Kind.CHANNELS;
             case "Gemm" -> Kind.FEATURES;
             default -> Kind.LAST;
@@ -115,19 +113,19 @@ final class ChannelGraph {
     }
 
     private void walk() {
-        for (NodeProto node : graph.nodes()) {
+        for (Node node : graph.nodes()) {
             Layer layer = producers.get(node);
             if (layer != null) {
-                consume(layer, node.getInput(0));
+                consume(layer, node.input(0));
                 Layout out = outputLayout(layer);
                 if (!biasFits(layer)) {
                     pin(out);
                 }
-                layouts.put(node.getOutput(0), out);
+                layouts.put(node.output(0), out);
                 continue;
             }
-            Layout in = node.getInputCount() > 0 ? layouts.get(node.getInput(0)) : null;
-            String op = node.getOpType();
+            Layout in = node.inputs().size() > 0 ? layouts.get(node.input(0)) : null;
+            String op = node.opType();
             if (UNARY.contains(op) && in != null && extraInputsAreNotLaidOut(node, 1)) {
                 propagate(node, in);
             } else if (POOLS.contains(op) && in != null && in.kind() == Kind.CHANNELS) {
@@ -136,9 +134,9 @@ final class ChannelGraph {
                     && in.kind() != Kind.LAST && normalizationParamsFit(node, in)) {
                 normalizations.put(node, in);
                 propagate(node, in);
-            } else if ((op.equals("Flatten") && Nodes.intAttribute(node, "axis", 1) == 1 || isFlatteningReshape(node))
+            } else if ((op.equals("Flatten") && node.intAttribute("axis", 1) == 1 || isFlatteningReshape(node))
                     && in != null && in.kind() != Kind.LAST) {
-                layouts.put(node.getOutput(0), new Layout(in.atoms(), Kind.FEATURES,
+                layouts.put(node.output(0), new Layout(in.atoms(), Kind.FEATURES,
                         in.kind() == Kind.CHANNELS ? 0 : in.repeat()));
                 pinOtherOutputs(node, 1);
             } else if (ELEMENTWISE.contains(op)) {
@@ -149,8 +147,8 @@ final class ChannelGraph {
                 pinInputs(node);
             }
         }
-        for (ValueInfoProto output : graph.outputs()) {
-            pin(layouts.get(output.getName()));
+        for (ValueInfo output : graph.outputs()) {
+            pin(layouts.get(output.name()));
         }
     }
 
@@ -161,7 +159,7 @@ final class ChannelGraph {
             return;
         }
         long features = layer.dims()[layer.inAxis()];
-        boolean kindFits = switch (layer.node().getOpType()) {
+        boolean kindFits = switch (layer.node().opType()) {
             case "Conv" -> in.kind() == Kind.CHANNELS && in.repeat() == 1;
             case "Gemm" -> in.kind() == Kind.FEATURES;
             default -> in.kind() != Kind.CHANNELS;
@@ -176,78 +174,73 @@ final class ChannelGraph {
     }
 
     private boolean biasFits(Layer layer) {
-        String bias = Nodes.input(layer.node(), 2);
+        String bias = layer.node().input(2);
         if (bias.isEmpty()) {
             return true;
         }
-        TensorProto tensor = graph.initializers().get(bias);
-        if (tensor == null || !Tensors.isFloat(tensor)) {
+        Tensor tensor = graph.initializers().get(bias);
+        if (tensor == null || !tensor.isFloat()) {
             return false;
         }
-        long n = Tensors.elementCount(tensor);
-        long[] dims = Tensors.dims(tensor);
+        long n = tensor.elementCount();
+        long[] dims = tensor.dims();
         boolean lastAxis = dims.length > 0 && dims[dims.length - 1] == n;
-        return n == 1 && !layer.node().getOpType().equals("Conv") || n == layer.dims()[layer.outAxis()] && lastAxis;
+        return n == 1 && !layer.node().opType().equals("Conv") || n == layer.dims()[layer.outAxis()] && lastAxis;
     }
 
-    private boolean normalizationParamsFit(NodeProto node, Layout in) {
-        if (node.getInputCount() < 5) {
+    private boolean normalizationParamsFit(Node node, Layout in) {
+        if (node.inputs().size() < 5) {
             return false;
         }
         for (int i = 1; i <= 4; i++) {
-            TensorProto t = graph.initializers().get(node.getInput(i));
-            if (t == null || !Tensors.isFloat(t) || t.getDimsCount() != 1 || t.getDims(0) != in.atoms().length) {
+            Tensor t = graph.initializers().get(node.input(i));
+            if (t == null || !t.isFloat() || t.rank() != 1 || t.dim(0) != in.atoms().length) {
                 return false;
             }
         }
         return true;
     }
 
-    private boolean isFlatteningReshape(NodeProto node) {
-        if (!node.getOpType().equals("Reshape") || node.getInputCount() < 2) {
+    private boolean isFlatteningReshape(Node node) {
+        if (!node.opType().equals("Reshape") || node.inputs().size() < 2) {
             return false;
         }
-        TensorProto shape = graph.initializers().get(node.getInput(1));
-        if (shape == null || shape.getDataType() != TensorProto.DataType.INT64_VALUE || Tensors.elementCount(shape) != 2) {
+        Tensor shape = graph.initializers().get(node.input(1));
+        if (shape == null || shape.dataType() != DataType.INT64 || shape.elementCount() != 2) {
             return false;
         }
-        long[] values = new long[2];
-        if (shape.hasRawData()) {
-            shape.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(values);
-        } else {
-            values = shape.getInt64DataList().stream().mapToLong(Long::longValue).toArray();
-        }
+        long[] values = shape.longs();
         return values[0] == 0 && values[1] == -1;
     }
 
     /** Inputs after {@code from} (Clip bounds, Dropout ratio) must not carry channels themselves. */
-    private boolean extraInputsAreNotLaidOut(NodeProto node, int from) {
-        for (int i = from; i < node.getInputCount(); i++) {
-            if (layouts.containsKey(node.getInput(i))) {
+    private boolean extraInputsAreNotLaidOut(Node node, int from) {
+        for (int i = from; i < node.inputs().size(); i++) {
+            if (layouts.containsKey(node.input(i))) {
                 return false;
             }
         }
         return true;
     }
 
-    private void propagate(NodeProto node, Layout in) {
-        layouts.put(node.getOutput(0), in);
+    private void propagate(Node node, Layout in) {
+        layouts.put(node.output(0), in);
         pinOtherOutputs(node, 1);
     }
 
     /** Extra outputs (MaxPool indices, Dropout mask) map channels in ways not followed here: pin if used. */
-    private void pinOtherOutputs(NodeProto node, int from) {
-        for (int i = from; i < node.getOutputCount(); i++) {
-            if (!node.getOutput(i).isEmpty() && !graph.consumers(node.getOutput(i)).isEmpty()) {
-                pin(layouts.get(node.getInput(0)));
+    private void pinOtherOutputs(Node node, int from) {
+        for (int i = from; i < node.outputs().size(); i++) {
+            if (!node.output(i).isEmpty() && !graph.consumers(node.output(i)).isEmpty()) {
+                pin(layouts.get(node.input(0)));
             }
         }
     }
 
-    private void elementwise(NodeProto node) {
+    private void elementwise(Node node) {
         List<Layout> laidOut = new ArrayList<>();
         boolean foreign = false;
-        for (String input : node.getInputList()) {
+        for (String input : node.inputs()) {
             Layout l = layouts.get(input);
             if (l != null) {
                 laidOut.add(l);
@@ -270,24 +263,24 @@ final class ChannelGraph {
                 union(first.atoms()[c], l.atoms()[c]);
             }
         }
-        layouts.put(node.getOutput(0), first);
+        layouts.put(node.output(0), first);
     }
 
     private boolean isScalarConstant(String tensor) {
-        TensorProto init = graph.initializers().get(tensor);
+        Tensor init = graph.initializers().get(tensor);
         if (init != null) {
-            return Tensors.elementCount(init) == 1;
+            return init.elementCount() == 1;
         }
-        return graph.producer(tensor).map(p -> p.getOpType().equals("Constant")
-                && Nodes.attribute(p, "value").map(a -> Tensors.elementCount(a.getT()) == 1).orElse(false))
+        return graph.producer(tensor).map(p -> p.opType().equals("Constant")
+                && p.attribute("value").map(a -> a.tensor().elementCount() == 1).orElse(false))
                 .orElse(false);
     }
 
-    private void concat(NodeProto node) {
-        long axis = Nodes.intAttribute(node, "axis", 1);
+    private void concat(Node node) {
+        long axis = node.intAttribute("axis", 1);
         List<Layout> laidOut = new ArrayList<>();
         boolean fits = true;
-        for (String input : node.getInputList()) {
+        for (String input : node.inputs()) {
             Layout l = layouts.get(input);
             if (l == null) {
                 fits = false;
@@ -310,11 +303,11 @@ final class ChannelGraph {
             return;
         }
         int[] joined = laidOut.stream().flatMapToInt(l -> Arrays.stream(l.atoms())).toArray();
-        layouts.put(node.getOutput(0), new Layout(joined, kind, 1));
+        layouts.put(node.output(0), new Layout(joined, kind, 1));
     }
 
-    private void pinInputs(NodeProto node) {
-        for (String input : node.getInputList()) {
+    private void pinInputs(Node node) {
+        for (String input : node.inputs()) {
             pin(layouts.get(input));
         }
     }
@@ -450,7 +443,7 @@ final class ChannelGraph {
 
     /** L1 norm of each output channel's weights. */
     private float[] channelNorms(Layer layer) {
-        float[] w = Tensors.toFloats(graph.initializers().get(layer.weight()));
+        float[] w = graph.initializers().get(layer.weight()).floats();
         long[] dims = layer.dims();
         int d0 = (int) dims[0];
         int d1 = (int) dims[1];
@@ -541,15 +534,15 @@ final class ChannelGraph {
         Map<Layer, String> shrunk = new LinkedHashMap<>();
         inputs.forEach((layer, layout) -> {
             if (kept(layout, gone).length < layout.atoms().length * layout.repeat()) {
-                shrunk.put(layer, layer.node().getInput(0));
+                shrunk.put(layer, layer.node().input(0));
             }
         });
         return shrunk;
     }
 
     /** Kept channels of each BatchNormalization whose input shrinks. */
-    Map<NodeProto, int[]> keptNormalized(boolean[] gone) {
-        Map<NodeProto, int[]> kept = new LinkedHashMap<>();
+    Map<Node, int[]> keptNormalized(boolean[] gone) {
+        Map<Node, int[]> kept = new LinkedHashMap<>();
         normalizations.forEach((node, layout) -> {
             int[] k = kept(layout, gone);
             if (k.length < layout.atoms().length) {

@@ -1,9 +1,7 @@
 package dev.compress.prune;
 
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
 
 /**
  * A prunable layer: a Conv, Gemm or MatMul node whose weight is a float initializer read by this node alone.
@@ -14,9 +12,9 @@ import dev.compress.onnx.proto.Onnx.TensorProto;
  * @param outAxis the weight axis of output channels / neurons (0 for Conv and Gemm with transB=1, 1 for MatMul and
  *     Gemm with transB=0)
  */
-record Layer(NodeProto node, String weight, long[] dims, int outAxis) {
+record Layer(Node node, String weight, long[] dims, int outAxis) {
     String name() {
-        return Nodes.describe(node);
+        return node.describe();
     }
 
     /** The weight axis of input channels / features: the other of the first two axes. */
@@ -33,17 +31,17 @@ record Layer(NodeProto node, String weight, long[] dims, int outAxis) {
     }
 
     /** The layer of {@code node} if it is prunable: an op with a float initializer weight of the right rank. */
-    static Layer of(NodeProto node, TensorProto weight) {
-        if (weight == null || !Tensors.isFloat(weight)) {
+    static Layer of(Node node, Tensor weight) {
+        if (weight == null || !weight.isFloat()) {
             return null;
         }
-        long[] dims = Tensors.dims(weight);
-        return switch (node.getOpType()) {
-            case "Conv" -> dims.length >= 3 ? new Layer(node, weight.getName(), dims, 0) : null;
+        long[] dims = weight.dims();
+        return switch (node.opType()) {
+            case "Conv" -> dims.length >= 3 ? new Layer(node, weight.name(), dims, 0) : null;
             case "Gemm" -> dims.length == 2
-                    ? new Layer(node, weight.getName(), dims, Nodes.intAttribute(node, "transB", 0) == 1 ? 0 : 1)
+                    ? new Layer(node, weight.name(), dims, node.intAttribute("transB", 0) == 1 ? 0 : 1)
                     : null;
-            case "MatMul" -> dims.length == 2 ? new Layer(node, weight.getName(), dims, 1) : null;
+            case "MatMul" -> dims.length == 2 ? new Layer(node, weight.name(), dims, 1) : null;
             default -> null;
         };
     }

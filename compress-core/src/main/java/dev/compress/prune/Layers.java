@@ -2,9 +2,8 @@ package dev.compress.prune;
 
 import dev.compress.CompressException;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,9 +18,9 @@ final class Layers {
     static List<Layer> find(OnnxModel model) {
         Graph graph = model.graph();
         List<Layer> layers = new ArrayList<>();
-        for (NodeProto node : graph.nodes()) {
-            if (node.getInputCount() > 1) {
-                Layer layer = Layer.of(node, graph.initializers().get(node.getInput(1)));
+        for (Node node : graph.nodes()) {
+            if (node.inputs().size() > 1) {
+                Layer layer = Layer.of(node, graph.initializers().get(node.input(1)));
                 if (layer != null) {
                     layers.add(layer);
                 }
@@ -39,7 +38,7 @@ final class Layers {
         Map<Layer, V> resolved = new LinkedHashMap<>();
         for (Map.Entry<String, V> entry : byName.entrySet()) {
             Layer layer = layers.stream()
-                    .filter(l -> l.node().getName().equals(entry.getKey()) || l.weight().equals(entry.getKey()))
+                    .filter(l -> l.node().name().equals(entry.getKey()) || l.weight().equals(entry.getKey()))
                     .findFirst()
                     .orElseThrow(() -> CompressException.badInput(model.source().orElse(null), what + " names '"
                             + entry.getKey() + "', which is not a prunable layer of this model (layers: "
@@ -53,12 +52,12 @@ final class Layers {
      * Fails if a tensor pruning rewrites is read by any node other than {@code layer}'s: changing it would change
      * those nodes too.
      */
-    static void checkNotShared(OnnxModel model, Graph.Index index, NodeProto owner, String tensor, String fix) {
-        List<NodeProto> readers = index.consumers(tensor);
+    static void checkNotShared(OnnxModel model, Graph.Index index, Node owner, String tensor, String fix) {
+        List<Node> readers = index.consumers(tensor);
         if (readers.size() > 1) {
             throw CompressException.badInput(model.source().orElse(null), "tensor '" + tensor + "' is shared by "
-                    + readers.size() + " nodes (" + readers.stream().map(Nodes::describe)
-                    .collect(Collectors.joining(", ")) + "); pruning it for " + Nodes.describe(owner)
+                    + readers.size() + " nodes (" + readers.stream().map(Node::describe)
+                    .collect(Collectors.joining(", ")) + "); pruning it for " + owner.describe()
                     + " would change the others too" + fix);
         }
     }

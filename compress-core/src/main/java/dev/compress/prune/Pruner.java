@@ -6,8 +6,7 @@ import dev.compress.Progress;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Graph;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Tensor;
 import dev.compress.pipeline.ModelPass;
 import dev.compress.pipeline.PassContext;
 import dev.compress.pipeline.PassResult;
@@ -244,7 +243,7 @@ public final class Pruner implements ModelPass<PruneResult> {
                 w[i] = 0f;
             }
         }
-        graph.putInitializer(Tensors.floats(layer.weight(), layer.dims(), w));
+        graph.putInitializer(Tensor.floats(layer.weight(), layer.dims(), w));
         return PruneReport.ratio(count(mask), mask.length);
     }
 
@@ -256,7 +255,7 @@ public final class Pruner implements ModelPass<PruneResult> {
         for (Layer layer : layers) {
             boolean[] mask = masksByLayer.get(layer);
             long pruned = mask == null ? 0 : count(mask);
-            results.add(new PruneReport.LayerResult(layer.name(), layer.node().getOpType(), layer.weight(),
+            results.add(new PruneReport.LayerResult(layer.name(), layer.node().opType(), layer.weight(),
                     shape(layer.dims()), null, requested.get(layer), skip.contains(layer), layer.elements(),
                     pruned, PruneReport.ratio(pruned, layer.elements()), null, null));
             elements += layer.elements();
@@ -267,8 +266,8 @@ public final class Pruner implements ModelPass<PruneResult> {
     }
 
     static float[] weights(Graph graph, Layer layer) {
-        TensorProto tensor = graph.initializers().get(layer.weight());
-        return Tensors.toFloats(tensor);
+        Tensor tensor = graph.initializers().get(layer.weight());
+        return tensor.floats();
     }
 
     static List<Long> shape(long[] dims) {

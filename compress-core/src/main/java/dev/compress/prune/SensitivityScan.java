@@ -91,7 +91,7 @@ public final class SensitivityScan implements ModelCheck<SensitivityReport> {
                     points.add(new SensitivityReport.Point(s, top1(pruned)));
                     context.progress().advance(1);
                 }
-                curves.add(new SensitivityReport.LayerCurve(layer.name(), layer.node().getOpType(), layer.weight(),
+                curves.add(new SensitivityReport.LayerCurve(layer.name(), layer.node().opType(), layer.weight(),
                         layer.elements(), points));
             }
             List<SensitivityReport.Point> global = new ArrayList<>();

@@ -4,11 +4,9 @@ import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Tensor;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -103,9 +101,9 @@ final class StructuredPruning {
             Layers.checkNotShared(target, index, layer.node(), layer.weight(), fix);
             int[] keep0 = layer.outAxis() == 0 ? keepOut : keepIn;
             int[] keep1 = layer.outAxis() == 0 ? keepIn : keepOut;
-            TensorProto weight = graph.initializers().get(layer.weight());
-            long[] dims = Tensors.dims(weight);
-            float[] sliced = slice(Tensors.toFloats(weight), dims, keep0, keep1);
+            Tensor weight = graph.initializers().get(layer.weight());
+            long[] dims = weight.dims();
+            float[] sliced = slice(weight.floats(), dims, keep0, keep1);
             long[] shrunk = dims.clone();
             if (keep0 != null) {
                 shrunk[0] = keep0.length;
@@ -113,10 +111,10 @@ final class StructuredPruning {
             if (keep1 != null) {
                 shrunk[1] = keep1.length;
             }
-            graph.putInitializer(Tensors.floats(layer.weight(), shrunk, sliced));
+            graph.putInitializer(Tensor.floats(layer.weight(), shrunk, sliced));
             newDims.put(layer, shrunk);
-            String bias = Nodes.input(layer.node(), 2);
-            if (keepOut != null && !bias.isEmpty() && Tensors.elementCount(graph.initializers().get(bias)) > 1) {
+            String bias = layer.node().input(2);
+            if (keepOut != null && !bias.isEmpty() && graph.initializers().get(bias).elementCount() > 1) {
                 Layers.checkNotShared(target, index, layer.node(), bias, fix);
                 slice1d(graph, bias, keepOut);
             }
@@ -126,16 +124,16 @@ final class StructuredPruning {
                 addToBias(graph, layer, bias, keepOut == null ? delta : pick(delta, keepOut));
             }
         }
-        for (Map.Entry<NodeProto, int[]> bn : channels.keptNormalized(gone).entrySet()) {
+        for (Map.Entry<Node, int[]> bn : channels.keptNormalized(gone).entrySet()) {
             for (int i = 1; i <= 4; i++) {
-                Layers.checkNotShared(target, index, bn.getKey(), bn.getKey().getInput(i),
+                Layers.checkNotShared(target, index, bn.getKey(), bn.getKey().input(i),
                         "; structured pruning cannot shrink it for one node only");
-                slice1d(graph, bn.getKey().getInput(i), bn.getValue());
+                slice1d(graph, bn.getKey().input(i), bn.getValue());
             }
         }
         // recorded shapes of shrunk tensors are stale; ONNX Runtime infers them again
         Set<String> shrunkTensors = channels.tensorsWithLayout();
-        graph.valueInfos().removeIf(info -> shrunkTensors.contains(info.getName()));
+        graph.valueInfos().removeIf(info -> shrunkTensors.contains(info.name()));
 
         List<PruneMasks.Entry> entries = new ArrayList<>();
         List<PruneReport.LayerResult> results = new ArrayList<>();
@@ -152,7 +150,7 @@ final class StructuredPruning {
                         Arrays.stream(cut).boxed().toList(), layers.indexOf(layer)));
             }
             long pruned = layer.elements() - afterElements;
-            results.add(new PruneReport.LayerResult(layer.name(), layer.node().getOpType(), layer.weight(),
+            results.add(new PruneReport.LayerResult(layer.name(), layer.node().opType(), layer.weight(),
                     Pruner.shape(layer.dims()), newDims.containsKey(layer) ? Pruner.shape(after) : null,
                     requested.get(layer), excluded.contains(layer), layer.elements(), pruned,
                     PruneReport.ratio(pruned, layer.elements()), channelCount, (long) cut.length));
@@ -176,7 +174,7 @@ final class StructuredPruning {
     private static Map<Layer, float[]> compensation(OnnxModel dense, ChannelGraph channels, List<Layer> layers,
             boolean[] gone, Calibration calibration) {
         Map<Layer, String> shrunk = new LinkedHashMap<>(channels.shrunkInputs(gone));
-        shrunk.keySet().removeIf(l -> l.node().getOpType().equals("MatMul"));
+        shrunk.keySet().removeIf(l -> l.node().opType().equals("MatMul"));
         Map<String, double[]> means = ChannelMeans.of(dense, new LinkedHashSet<>(shrunk.values()),
                 calibration.data(), calibration.batchSize(), calibration.progress());
         Map<Layer, float[]> deltas = new IdentityHashMap<>();
@@ -192,7 +190,7 @@ final class StructuredPruning {
             for (int f : channels.keptInputs(layer, gone)) {
                 kept[f] = true;
             }
-            float[] w = Tensors.toFloats(dense.graph().initializers().get(layer.weight()));
+            float[] w = dense.graph().initializers().get(layer.weight()).floats();
             int d1 = (int) dims[1];
             int inner = (int) (w.length / (dims[0] * dims[1]));
             int outputs = (int) dims[layer.outAxis()];
@@ -232,7 +230,7 @@ final class StructuredPruning {
     private static void addToBias(Graph graph, Layer layer, String bias, float[] delta) {
         float[] values = new float[delta.length];
         if (!bias.isEmpty()) {
-            float[] old = Tensors.toFloats(graph.initializers().get(bias));
+            float[] old = graph.initializers().get(bias).floats();
             for (int i = 0; i < values.length; i++) {
                 values[i] = old.length == 1 ? old[0] : old[i];
             }
@@ -241,27 +239,26 @@ final class StructuredPruning {
             values[i] += delta[i];
         }
         String name = bias.isEmpty() ? graph.uniqueName(layer.weight() + "_bias") : bias;
-        graph.putInitializer(Tensors.floats(name, new long[] {values.length}, values));
+        graph.putInitializer(Tensor.floats(name, new long[] {values.length}, values));
         if (bias.isEmpty()) {
-            int at = graph.nodes().indexOf(layer.node());
-            graph.nodes().set(at, layer.node().toBuilder().addInput(name).build());
+            layer.node().inputs().add(name);
         }
     }
 
     private static void slice1d(Graph graph, String name, int[] keep) {
-        TensorProto tensor = graph.initializers().get(name);
+        Tensor tensor = graph.initializers().get(name);
         if (tensor == null) {
             throw new IllegalStateException("not an initializer: " + name);
         }
-        float[] values = Tensors.toFloats(tensor);
+        float[] values = tensor.floats();
         float[] kept = new float[keep.length];
         for (int i = 0; i < keep.length; i++) {
             kept[i] = values[keep[i]];
         }
-        long[] dims = Tensors.dims(tensor);
+        long[] dims = tensor.dims();
         long[] shrunk = dims.length == 0 ? dims : dims.clone();
         shrunk[shrunk.length - 1] = keep.length;
-        graph.putInitializer(Tensors.floats(name, shrunk, kept));
+        graph.putInitializer(Tensor.floats(name, shrunk, kept));
     }
 
     /** The elements of a row-major tensor kept along axes 0 and 1 ({@code null} = all of that axis). */

@@ -1,14 +1,12 @@
 package dev.compress.quantize;
 
 import dev.compress.CompressException;
-
+import dev.compress.graph.Attribute;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Tensor;
 import dev.compress.pipeline.PassResult;
 import dev.compress.pipeline.Provenance;
 import java.util.ArrayList;
@@ -17,6 +15,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -31,10 +30,15 @@ final class DynamicQuantization {
     static final int REDUCED_MAX = 64;
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
 
+    /** The graph rewritten: the main graph, or an If/Loop/Scan body. */
     private final Graph graph;
+    /** The main graph, which hands out new names unique in every graph of the model. */
+    private final Graph names;
+    /** The rewrite of the enclosing graph, whose initializers a body may read; null for the main graph. */
+    private final DynamicQuantization parent;
     private final DynamicFormat format;
     private final boolean perChannel;
-    private final List<NodeProto> rewritten = new ArrayList<>();
+    private final List<Node> rewritten = new ArrayList<>();
     /** Activation -> {quantized, scale, zero point} from one shared DynamicQuantizeLinear. */
     private final Map<String, String[]> quantizedActivations = new HashMap<>();
     /** Dequantized activation (QDQ form), shared by the nodes reading the same tensor. */
@@ -49,7 +53,14 @@ final class DynamicQuantization {
 
     private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only,
             int weightMax) {
+        this(graph, null, format, perChannel, only, weightMax);
+    }
+
+    private DynamicQuantization(Graph graph, DynamicQuantization parent, DynamicFormat format, boolean perChannel,
+            Set<String> only, int weightMax) {
         this.graph = graph;
+        this.parent = parent;
+        this.names = parent == null ? graph : parent.names;
         this.format = format;
         this.perChannel = perChannel;
         this.only = only;
@@ -63,11 +74,11 @@ final class DynamicQuantization {
      * @param floatNodes receives each named node that could not be rewritten, with the reason
      * @return the nodes rewritten
      */
-    static List<NodeProto> weightOnly(Graph graph, Set<String> names, boolean perChannel,
-            Map<NodeProto, String> floatNodes) {
+    static List<Node> weightOnly(Graph graph, Set<String> names, boolean perChannel,
+            Map<Node, String> floatNodes) {
         DynamicQuantization rewrite = new DynamicQuantization(graph, DynamicFormat.WEIGHT_ONLY, perChannel, names,
                 QuantParams.INT8_MAX);
-        List<NodeProto> done = rewrite.run(Set.of(), floatNodes);
+        List<Node> done = rewrite.run(Set.of(), floatNodes);
         rewrite.removeReplacedWeights();
         return done;
     }
@@ -103,8 +114,8 @@ final class DynamicQuantization {
         boolean perChannel = format == DynamicFormat.MATMUL_INTEGER || opset >= Quantizer.PER_CHANNEL_OPSET;
         int weightMax = reduceRange ? REDUCED_MAX : QuantParams.INT8_MAX;
         DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel, null, weightMax);
-        Map<NodeProto, String> floatNodes = new LinkedHashMap<>();
-        List<NodeProto> done = rewrite.run(excluded, floatNodes);
+        Map<Node, String> floatNodes = new LinkedHashMap<>();
+        List<Node> done = rewrite.run(excluded, floatNodes);
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
         done.addAll(embeddings.quantized());
         floatNodes.putAll(embeddings.keptFloat());
@@ -143,36 +154,46 @@ final class DynamicQuantization {
                 new Provenance(Quantizer.PROVENANCE, provenance));
     }
 
-    private List<NodeProto> run(Set<String> excluded, Map<NodeProto, String> floatNodes) {
-        List<NodeProto> done = new ArrayList<>();
-        for (NodeProto node : graph.nodes()) {
-            String op = node.getOpType();
-            boolean candidate = node.getDomain().isEmpty() && (op.equals("MatMul") || op.equals("Gemm"));
+    private List<Node> run(Set<String> excluded, Map<Node, String> floatNodes) {
+        List<Node> done = new ArrayList<>();
+        for (Node node : graph.nodes()) {
+            String op = node.opType();
+            boolean candidate = node.domain().isEmpty() && (op.equals("MatMul") || op.equals("Gemm"));
             if (only != null) {
-                if (!only.contains(node.getName())) {
+                if (!only.contains(node.name())) {
                     rewritten.add(node);
                     continue;
                 }
                 if (!candidate) {
                     floatNodes.put(node, "weight-only applies to MatMul and Gemm");
                 }
-            } else if (CONTROL_FLOW.contains(op) && node.getDomain().isEmpty()) {
-                floatNodes.put(node, "subgraph left in float (dynamic quantization rewrites the main graph only)");
-            } else if (node.getDomain().isEmpty() && (op.startsWith("Conv") || op.equals("Attention"))) {
+            } else if (CONTROL_FLOW.contains(op) && node.domain().isEmpty()) {
+                int before = done.size();
+                for (Graph body : node.subgraphs()) {
+                    // weights of a body are quantized as in the main graph (ONNX Runtime's tool does too)
+                    DynamicQuantization inner = new DynamicQuantization(body, this, format, perChannel, null,
+                            weightMax);
+                    done.addAll(inner.run(excluded, floatNodes));
+                    inner.removeReplacedWeights();
+                }
+                if (done.size() == before) {
+                    floatNodes.put(node, "its subgraphs hold no MatMul or Gemm with a constant weight");
+                }
+            } else if (node.domain().isEmpty() && (op.startsWith("Conv") || op.equals("Attention"))) {
                 floatNodes.put(node, "dynamic mode quantizes MatMul, Gemm and Gather; use static quantization");
             }
             if (!candidate) {
                 rewritten.add(node);
                 continue;
             }
-            String problem = excluded.contains(node.getName()) ? "excluded" : problem(node);
+            String problem = excluded.contains(node.name()) ? "excluded" : problem(node);
             if (problem != null) {
                 floatNodes.put(node, problem);
                 rewritten.add(node);
                 continue;
             }
             if (op.equals("MatMul")) {
-                rewriteMatMul(node, node.getOutput(0));
+                rewriteMatMul(node, node.output(0));
             } else {
                 rewriteGemm(node);
             }
@@ -184,27 +205,27 @@ final class DynamicQuantization {
     }
 
     /** Why {@code node} cannot be quantized dynamically, or null. */
-    private String problem(NodeProto node) {
-        if (node.getInputCount() < 2 || node.getOutputCount() < 1) {
-            return "malformed: " + node.getInputCount() + " inputs";
+    private String problem(Node node) {
+        if (node.inputs().size() < 2 || node.outputs().size() < 1) {
+            return "malformed: " + node.inputs().size() + " inputs";
         }
-        TensorProto weight = graph.initializer(node.getInput(1)).orElse(null);
-        if (graph.initializer(node.getInput(0)).isPresent()) {
+        Tensor weight = find(node.input(1)).map(Found::tensor).orElse(null);
+        if (find(node.input(0)).isPresent()) {
             return "first input is a constant";
         }
         if (weight == null) {
             return "no constant weight (activation x activation)";
         }
-        if (!Tensors.isFloat(weight)) {
-            return "weight is " + Tensors.typeName(weight.getDataType())
-                    + (weight.getDataType() == TensorProto.DataType.FLOAT16_VALUE
+        if (!weight.isFloat()) {
+            return "weight is " + weight.dataType()
+                    + (weight.dataType() == DataType.FLOAT16
                     ? " (fp16 models are not quantized: convert to fp32 first)" : "");
         }
-        if (weight.getDimsCount() != 2) {
-            return "weight has rank " + weight.getDimsCount();
+        if (weight.rank() != 2) {
+            return "weight has rank " + weight.rank();
         }
-        if (node.getOpType().equals("Gemm")) {
-            if (Nodes.intAttribute(node, "transA", 0) != 0) {
+        if (node.opType().equals("Gemm")) {
+            if (node.intAttribute("transA", 0) != 0) {
                 return "Gemm with transA";
             }
             if (floatAttribute(node, "alpha") != 1f || floatAttribute(node, "beta") != 1f) {
@@ -214,82 +235,81 @@ final class DynamicQuantization {
         return null;
     }
 
-    private static float floatAttribute(NodeProto node, String name) {
-        return Nodes.attribute(node, name).map(AttributeProto::getF).orElse(1f);
+    private static float floatAttribute(Node node, String name) {
+        return node.attribute(name).map(Attribute::f).orElse(1f);
     }
 
     /** Gemm(A, B, C) = MatMul(A, B or B^T) + C, with the weight transposed once at quantization time. */
-    private void rewriteGemm(NodeProto gemm) {
-        String bias = Nodes.input(gemm, 2);
-        String product = bias.isEmpty() ? gemm.getOutput(0) : graph.uniqueName(gemm.getOutput(0) + "_product");
-        rewriteProduct(gemm, product, Nodes.intAttribute(gemm, "transB", 0) == 1);
+    private void rewriteGemm(Node gemm) {
+        String bias = gemm.input(2);
+        String product = bias.isEmpty() ? gemm.output(0) : names.uniqueName(gemm.output(0) + "_product");
+        rewriteProduct(gemm, product, gemm.intAttribute("transB", 0) == 1);
         if (!bias.isEmpty()) {
-            rewritten.add(Nodes.node("Add", graph.uniqueName(gemm.getName() + "_bias"),
-                    List.of(product, bias), List.of(gemm.getOutput(0))).build());
+            rewritten.add(Node.of("Add", names.uniqueName(gemm.name() + "_bias"),
+                    List.of(product, bias), List.of(gemm.output(0))));
         }
     }
 
-    private void rewriteMatMul(NodeProto matMul, String output) {
+    private void rewriteMatMul(Node matMul, String output) {
         rewriteProduct(matMul, output, false);
     }
 
     /** Writes {@code output = input0 x weight} in the chosen format. */
-    private void rewriteProduct(NodeProto node, String output, boolean transposed) {
-        String input = node.getInput(0);
-        String[] weight = quantizeWeight(node.getInput(1), transposed);
-        String base = node.getName().isEmpty() ? output : node.getName();
+    private void rewriteProduct(Node node, String output, boolean transposed) {
+        String input = node.input(0);
+        String[] weight = quantizeWeight(node.input(1), transposed);
+        String base = node.name().isEmpty() ? output : node.name();
         switch (format) {
             case MATMUL_INTEGER -> {
                 String[] activation = dynamicQuantize(input);
-                String integer = graph.uniqueName(output + "_int32");
-                rewritten.add(Nodes.node("MatMulInteger", graph.uniqueName(base + "_MatMulInteger"),
-                        List.of(activation[0], weight[0], activation[2], weight[2]), List.of(integer)).build());
-                String asFloat = graph.uniqueName(output + "_float");
-                rewritten.add(Nodes.node("Cast", graph.uniqueName(base + "_Cast"), List.of(integer),
-                        List.of(asFloat)).addAttribute(AttributeProto.newBuilder().setName("to")
-                        .setType(AttributeProto.AttributeType.INT).setI(TensorProto.DataType.FLOAT_VALUE)).build());
-                String scale = graph.uniqueName(output + "_scale");
-                rewritten.add(Nodes.node("Mul", graph.uniqueName(base + "_scale"),
-                        List.of(activation[1], weight[1]), List.of(scale)).build());
-                rewritten.add(Nodes.node("Mul", graph.uniqueName(base + "_rescale"),
-                        List.of(asFloat, scale), List.of(output)).build());
+                String integer = names.uniqueName(output + "_int32");
+                rewritten.add(Node.of("MatMulInteger", names.uniqueName(base + "_MatMulInteger"),
+                        List.of(activation[0], weight[0], activation[2], weight[2]), List.of(integer)));
+                String asFloat = names.uniqueName(output + "_float");
+                rewritten.add(Node.of("Cast", names.uniqueName(base + "_Cast"), List.of(integer),
+                        List.of(asFloat)).set(Attribute.of("to", DataType.FLOAT.number())));
+                String scale = names.uniqueName(output + "_scale");
+                rewritten.add(Node.of("Mul", names.uniqueName(base + "_scale"),
+                        List.of(activation[1], weight[1]), List.of(scale)));
+                rewritten.add(Node.of("Mul", names.uniqueName(base + "_rescale"),
+                        List.of(asFloat, scale), List.of(output)));
             }
-            case QDQ -> rewritten.add(Nodes.node("MatMul", base, List.of(dequantizedActivation(input),
-                    dequantizeWeight(weight)), List.of(output)).build());
-            case WEIGHT_ONLY -> rewritten.add(Nodes.node("MatMul", base,
-                    List.of(input, dequantizeWeight(weight)), List.of(output)).build());
+            case QDQ -> rewritten.add(Node.of("MatMul", base, List.of(dequantizedActivation(input),
+                    dequantizeWeight(weight)), List.of(output)));
+            case WEIGHT_ONLY -> rewritten.add(Node.of("MatMul", base,
+                    List.of(input, dequantizeWeight(weight)), List.of(output)));
         }
     }
 
     /** One DynamicQuantizeLinear per activation, shared by every MatMul that reads it (Q, K, V projections). */
     private String[] dynamicQuantize(String tensor) {
         return quantizedActivations.computeIfAbsent(tensor, t -> {
-            String[] names = {graph.uniqueName(t + "_quantized"), graph.uniqueName(t + "_scale"),
-                    graph.uniqueName(t + "_zero_point")};
-            rewritten.add(Nodes.node("DynamicQuantizeLinear", graph.uniqueName(t + "_DynamicQuantizeLinear"),
-                    List.of(t), List.of(names)).build());
-            return names;
+            String[] quantized = {names.uniqueName(t + "_quantized"), names.uniqueName(t + "_scale"),
+                    names.uniqueName(t + "_zero_point")};
+            rewritten.add(Node.of("DynamicQuantizeLinear", names.uniqueName(t + "_DynamicQuantizeLinear"),
+                    List.of(t), List.of(quantized)));
+            return quantized;
         });
     }
 
     private String dequantizedActivation(String tensor) {
         return dequantizedActivations.computeIfAbsent(tensor, t -> {
             String[] q = dynamicQuantize(t);
-            String output = graph.uniqueName(t + "_dequantized");
-            rewritten.add(Nodes.node("DequantizeLinear", graph.uniqueName(t + "_DequantizeLinear"),
-                    List.of(q), List.of(output)).build());
+            String output = names.uniqueName(t + "_dequantized");
+            rewritten.add(Node.of("DequantizeLinear", names.uniqueName(t + "_DequantizeLinear"),
+                    List.of(q), List.of(output)));
             return output;
         });
     }
 
     private String dequantizeWeight(String[] weight) {
-        String output = graph.uniqueName(weight[0] + "_dequantized");
-        NodeProto.Builder dq = Nodes.node("DequantizeLinear", graph.uniqueName(weight[0] + "_DequantizeLinear"),
+        String output = names.uniqueName(weight[0] + "_dequantized");
+        Node dq = Node.of("DequantizeLinear", names.uniqueName(weight[0] + "_DequantizeLinear"),
                 List.of(weight), List.of(output));
         if (perChannel) {
-            dq.addAttribute(Nodes.intAttribute("axis", 1));
+            dq.set(Attribute.of("axis", 1));
         }
-        rewritten.add(dq.build());
+        rewritten.add(dq);
         return output;
     }
 
@@ -300,11 +320,15 @@ final class DynamicQuantization {
      * @return {int8 [K, N] weight, scale, zero point} initializer names
      */
     private String[] quantizeWeight(String name, boolean transposed) {
+        Found found = find(name).orElseThrow();
+        if (found.owner() != this) {
+            return found.owner().quantizeWeight(name, transposed); // once for the main graph and all its bodies
+        }
         return quantizedWeights.computeIfAbsent(name + (transposed ? "^T" : ""), key -> {
-            TensorProto weight = graph.initializer(name).orElseThrow();
-            float[] values = Tensors.toFloats(weight);
-            int rows = (int) weight.getDims(transposed ? 1 : 0); // K
-            int cols = (int) weight.getDims(transposed ? 0 : 1); // N
+            Tensor weight = found.tensor();
+            float[] values = weight.floats();
+            int rows = (int) weight.dim(transposed ? 1 : 0); // K
+            int cols = (int) weight.dim(transposed ? 0 : 1); // N
             int channels = perChannel ? cols : 1;
             double[] absMax = new double[channels];
             for (int k = 0; k < rows; k++) {
@@ -326,25 +350,41 @@ final class DynamicQuantization {
                 }
             }
             long[] paramDims = perChannel ? new long[] {channels} : new long[0];
-            String[] names = {graph.uniqueName(name + "_quantized"), graph.uniqueName(name + "_scale"),
-                    graph.uniqueName(name + "_zero_point")};
-            graph.putInitializer(Tensors.int8s(names[0], new long[] {rows, cols}, q));
-            graph.putInitializer(Tensors.floats(names[1], paramDims, scales));
-            graph.putInitializer(Tensors.int8s(names[2], paramDims, new byte[channels]));
+            String[] quantized = {names.uniqueName(name + "_quantized"), names.uniqueName(name + "_scale"),
+                    names.uniqueName(name + "_zero_point")};
+            // beside the float weight, so every body that can read one can read the other
+            graph.putInitializer(Tensor.int8s(quantized[0], new long[] {rows, cols}, q));
+            graph.putInitializer(Tensor.floats(quantized[1], paramDims, scales));
+            graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[channels]));
             replaced.add(name);
-            return names;
+            return quantized;
         });
+    }
+
+    /** An initializer and the rewrite of the graph that holds it. */
+    private record Found(DynamicQuantization owner, Tensor tensor) {}
+
+    /**
+     * The initializer {@code name} as this graph sees it: its own, or, in a body that does not define the name
+     * itself, one of an enclosing graph.
+     */
+    private Optional<Found> find(String name) {
+        Optional<Tensor> own = graph.initializer(name);
+        if (own.isPresent()) {
+            return Optional.of(new Found(this, own.get()));
+        }
+        return parent == null || graph.defines(name) ? Optional.empty() : parent.find(name);
     }
 
     /** Drops float weights no node (nor subgraph, nor graph output) reads any more. */
     private void removeReplacedWeights() {
         Graph.Index index = graph.index();
         Set<String> outputs = new HashSet<>();
-        graph.outputs().forEach(o -> outputs.add(o.getName()));
+        graph.outputs().forEach(o -> outputs.add(o.name()));
         for (String name : replaced) {
             if (index.consumers(name).isEmpty() && !outputs.contains(name)) {
                 graph.initializers().remove(name);
-                graph.declaredInputs().removeIf(input -> input.getName().equals(name));
+                graph.declaredInputs().removeIf(input -> input.name().equals(name));
             }
         }
     }

@@ -1,11 +1,10 @@
 package dev.compress.quantize;
 
+import dev.compress.graph.Attribute;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.AttributeProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,71 +26,71 @@ final class EmbeddingQuantizer {
     static final long MIN_ELEMENTS = 1024;
 
     /** Gather nodes rewritten, and those with a float table that stayed float, with the reason. */
-    record Result(List<NodeProto> quantized, Map<NodeProto, String> keptFloat) {}
+    record Result(List<Node> quantized, Map<Node, String> keptFloat) {}
 
     private EmbeddingQuantizer() {}
 
     static Result rewrite(Graph graph, Set<String> excluded) {
-        List<NodeProto> quantized = new ArrayList<>();
-        Map<NodeProto, String> keptFloat = new LinkedHashMap<>();
+        List<Node> quantized = new ArrayList<>();
+        Map<Node, String> keptFloat = new LinkedHashMap<>();
         Map<String, String[]> done = new LinkedHashMap<>(); // table -> {int8 table, scales, axis-0 flag}
-        List<NodeProto> rewritten = new ArrayList<>();
-        for (NodeProto node : graph.nodes()) {
-            TensorProto table = node.getOpType().equals("Gather") && node.getDomain().isEmpty()
-                    && node.getInputCount() == 2 && node.getOutputCount() == 1
-                    ? graph.initializer(node.getInput(0)).orElse(null)
+        List<Node> rewritten = new ArrayList<>();
+        for (Node node : graph.nodes()) {
+            Tensor table = node.is("Gather") && node.domain().isEmpty()
+                    && node.inputs().size() == 2 && node.outputs().size() == 1
+                    ? graph.initializer(node.input(0)).orElse(null)
                     : null;
-            if (table == null || table.getDataType() != TensorProto.DataType.FLOAT_VALUE
-                    && table.getDataType() != TensorProto.DataType.FLOAT16_VALUE) {
+            if (table == null || table.dataType() != DataType.FLOAT
+                    && table.dataType() != DataType.FLOAT16) {
                 rewritten.add(node);
                 continue;
             }
-            String problem = excluded.contains(node.getName()) ? "excluded"
-                    : !Tensors.isFloat(table) ? "table is " + Tensors.typeName(table.getDataType())
-                    : Tensors.elementCount(table) < MIN_ELEMENTS ? "table has fewer than " + MIN_ELEMENTS + " values"
+            String problem = excluded.contains(node.name()) ? "excluded"
+                    : !table.isFloat() ? "table is " + table.dataType()
+                    : table.elementCount() < MIN_ELEMENTS ? "table has fewer than " + MIN_ELEMENTS + " values"
                     : null;
             if (problem != null) {
                 keptFloat.put(node, problem);
                 rewritten.add(node);
                 continue;
             }
-            long axis = Nodes.intAttribute(node, "axis", 0);
-            boolean perRow = table.getDimsCount() == 2 && (axis == 0 || axis == -2);
-            String[] q = done.computeIfAbsent(table.getName(), name -> quantizeTable(graph, table, perRow));
-            String output = node.getOutput(0);
+            long axis = node.intAttribute("axis", 0);
+            boolean perRow = table.rank() == 2 && (axis == 0 || axis == -2);
+            String[] q = done.computeIfAbsent(table.name(), name -> quantizeTable(graph, table, perRow));
+            String output = node.output(0);
             String gathered = graph.uniqueName(output + "_quantized");
-            rewritten.add(node.toBuilder().setInput(0, q[0]).setOutput(0, gathered).build());
+            // the original node stays as it was: the result lists it
+            rewritten.add(node.copy().setInput(0, q[0]).setOutput(0, gathered));
             if (perRow) {
                 String rowScales = graph.uniqueName(output + "_row_scale");
                 String asFloat = graph.uniqueName(output + "_int8_as_float");
-                rewritten.add(node.toBuilder().clearOutput().setName(graph.uniqueName(node.getName() + "_scales"))
-                        .setInput(0, q[1]).addOutput(rowScales).build());
-                rewritten.add(Nodes.node("Cast", graph.uniqueName(output + "_Cast"), List.of(gathered),
-                        List.of(asFloat)).addAttribute(AttributeProto.newBuilder().setName("to")
-                        .setType(AttributeProto.AttributeType.INT).setI(TensorProto.DataType.FLOAT_VALUE)).build());
-                rewritten.add(Nodes.node("Mul", graph.uniqueName(output + "_dequantize"),
-                        List.of(asFloat, rowScales), List.of(output)).build());
+                rewritten.add(node.copy().setName(graph.uniqueName(node.name() + "_scales")).setInput(0, q[1])
+                        .setOutput(0, rowScales));
+                rewritten.add(Node.of("Cast", graph.uniqueName(output + "_Cast"), List.of(gathered),
+                        List.of(asFloat)).set(Attribute.of("to", DataType.FLOAT.number())));
+                rewritten.add(Node.of("Mul", graph.uniqueName(output + "_dequantize"),
+                        List.of(asFloat, rowScales), List.of(output)));
             } else {
-                rewritten.add(Nodes.node("DequantizeLinear", graph.uniqueName(output + "_DequantizeLinear"),
-                        List.of(gathered, q[1], q[2]), List.of(output)).build());
+                rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(output + "_DequantizeLinear"),
+                        List.of(gathered, q[1], q[2]), List.of(output)));
             }
             quantized.add(node);
         }
         graph.nodes().clear();
         graph.nodes().addAll(rewritten);
         for (String table : done.keySet()) {
-            if (graph.consumers(table).isEmpty() && graph.outputs().stream().noneMatch(o -> o.getName().equals(table))) {
+            if (graph.consumers(table).isEmpty() && graph.outputs().stream().noneMatch(o -> o.name().equals(table))) {
                 graph.initializers().remove(table);
-                graph.declaredInputs().removeIf(input -> input.getName().equals(table));
+                graph.declaredInputs().removeIf(input -> input.name().equals(table));
             }
         }
         return new Result(quantized, keptFloat);
     }
 
     /** {int8 table, scale tensor, zero point (per-tensor only)} initializer names. */
-    private static String[] quantizeTable(Graph graph, TensorProto table, boolean perRow) {
-        long[] dims = Tensors.dims(table);
-        float[] values = Tensors.toFloats(table);
+    private static String[] quantizeTable(Graph graph, Tensor table, boolean perRow) {
+        long[] dims = table.dims();
+        float[] values = table.floats();
         int rows = perRow ? (int) dims[0] : 1;
         int width = values.length / rows;
         float[] scales = new float[rows];
@@ -106,17 +105,17 @@ final class EmbeddingQuantizer {
                 q[i] = QuantParams.quantizeWeight(values[i], scales[r]);
             }
         }
-        String name = table.getName();
+        String name = table.name();
         String qName = graph.uniqueName(name + "_quantized");
         String scaleName = graph.uniqueName(name + "_scale");
-        graph.putInitializer(Tensors.int8s(qName, dims, q));
+        graph.putInitializer(Tensor.int8s(qName, dims, q));
         if (perRow) {
-            graph.putInitializer(Tensors.floats(scaleName, new long[] {rows, 1}, scales));
+            graph.putInitializer(Tensor.floats(scaleName, new long[] {rows, 1}, scales));
             return new String[] {qName, scaleName, null};
         }
         String zeroPoint = graph.uniqueName(name + "_zero_point");
-        graph.putInitializer(Tensors.floats(scaleName, new long[0], scales));
-        graph.putInitializer(Tensors.int8s(zeroPoint, new long[0], new byte[1]));
+        graph.putInitializer(Tensor.floats(scaleName, new long[0], scales));
+        graph.putInitializer(Tensor.int8s(zeroPoint, new long[0], new byte[1]));
         return new String[] {qName, scaleName, zeroPoint};
     }
 }

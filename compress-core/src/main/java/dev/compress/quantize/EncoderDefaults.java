@@ -1,8 +1,11 @@
 package dev.compress.quantize;
 
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -23,22 +26,21 @@ record EncoderDefaults(Set<String> opTypes, Set<String> weightOnly) {
     /** The elementwise ops a decomposed GELU is made of, walked through on the way back. */
     private static final Set<String> ELEMENTWISE = Set.of("Mul", "Add", "Div", "Sub");
     private static final Set<String> GELU = Set.of("Gelu", "FastGelu", "BiasGelu", "Erf", "Tanh");
-    /** ONNX TensorProto.DataType codes of the integer types token ids come in: INT32, INT64. */
-    private static final Set<Integer> TOKEN_TYPES = Set.of(6, 7);
+    private static final Set<DataType> TOKEN_TYPES = Set.of(DataType.INT32, DataType.INT64);
 
     /** The defaults for the model of {@code graph}, or null when some input is not token ids or it has no MatMul. */
     static EncoderDefaults of(Graph graph) {
         if (graph.inputs().isEmpty() || !graph.inputs().stream()
-                .allMatch(input -> TOKEN_TYPES.contains(input.getType().getTensorType().getElemType()))) {
+                .allMatch(input -> TOKEN_TYPES.contains(input.elementType()))) {
             return null;
         }
         Set<String> weightOnly = new LinkedHashSet<>();
         boolean matMul = false;
-        for (var node : graph.nodes()) {
-            if (node.getOpType().equals("MatMul") && node.getDomain().isEmpty()) {
+        for (Node node : graph.nodes()) {
+            if (node.is("MatMul")) {
                 matMul = true;
-                if (readsGelu(graph, node.getInput(0), GELU_DEPTH)) {
-                    weightOnly.add(node.getName());
+                if (readsGelu(graph, node.input(0), GELU_DEPTH)) {
+                    weightOnly.add(node.name());
                 }
             }
         }
@@ -46,16 +48,16 @@ record EncoderDefaults(Set<String> opTypes, Set<String> weightOnly) {
     }
 
     private static boolean readsGelu(Graph graph, String tensor, int depth) {
-        var producer = graph.producer(tensor);
+        Optional<Node> producer = graph.producer(tensor);
         if (producer.isEmpty() || depth == 0) {
             return false;
         }
-        String op = producer.get().getOpType();
+        String op = producer.get().opType();
         if (GELU.contains(op)) {
             return true;
         }
         return ELEMENTWISE.contains(op)
-                && producer.get().getInputList().stream().anyMatch(input -> readsGelu(graph, input, depth - 1));
+                && producer.get().inputs().stream().anyMatch(input -> readsGelu(graph, input, depth - 1));
     }
 
     /** For the report: what was chosen and how to choose otherwise. */

@@ -1,11 +1,10 @@
 package dev.compress.quantize;
 
+import dev.compress.graph.Attribute;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -23,7 +22,7 @@ final class QdqRewriter {
     private final QuantizationPlan plan;
     private final Map<String, QuantParams> params;
     private final boolean perChannel;
-    private final List<NodeProto> rewritten = new ArrayList<>();
+    private final List<Node> rewritten = new ArrayList<>();
     /** Activation tensor -> its dequantized replacement. */
     private final Map<String, String> dequantized = new HashMap<>();
     private final Map<String, String> quantizedWeights = new HashMap<>();
@@ -54,39 +53,42 @@ final class QdqRewriter {
         for (String tensor : plan.activations) {
             dequantized.put(tensor, graph.uniqueName(tensor + "_dequantized"));
         }
-        for (ValueInfoProto input : graph.declaredInputs()) {
-            if (plan.activations.contains(input.getName())) {
-                emitQdq(input.getName());
+        for (ValueInfo input : graph.declaredInputs()) {
+            if (plan.activations.contains(input.name())) {
+                emitQdq(input.name());
             }
         }
         Set<String> replacedInitializers = new HashSet<>();
-        for (NodeProto node : graph.nodes()) {
-            NodeProto.Builder builder = node.toBuilder();
-            for (int i = 0; i < builder.getInputCount(); i++) {
-                String replacement = dequantized.get(builder.getInput(i));
+        for (Node node : graph.nodes()) {
+            // decided on the node as the plan saw it, then written into it (it stays the plan's node)
+            List<String> inputs = new ArrayList<>(node.inputs());
+            for (int i = 0; i < inputs.size(); i++) {
+                String replacement = dequantized.get(inputs.get(i));
                 if (replacement != null && i == 0 && keepsFloatWeight(node)) {
                     replacement = perAxisDequantized(node);
                 }
-                if (replacement != null && node.getOpType().equals("Shape") && node.getDomain().isEmpty()) {
+                if (replacement != null && node.is("Shape")) {
                     // a shape needs no values: read the 8-bit tensor, or ONNX Runtime dequantizes all of it for
                     // nothing (shufflenet's channel shuffles read 73 shapes)
-                    replacement = quantizedActivations.get(builder.getInput(i));
+                    replacement = quantizedActivations.get(inputs.get(i));
                 }
                 if (replacement != null) {
-                    builder.setInput(i, replacement);
+                    inputs.set(i, replacement);
                 }
             }
             if (plan.weightedNodes.contains(node)) {
-                replacedInitializers.add(node.getInput(1));
-                builder.setInput(1, quantizeWeight(node));
-                String bias = Nodes.input(node, 2);
+                replacedInitializers.add(node.input(1));
+                inputs.set(1, quantizeWeight(node));
+                String bias = node.input(2);
                 if (!bias.isEmpty() && canQuantizeBias(node)) {
                     replacedInitializers.add(bias);
-                    builder.setInput(2, quantizeBias(node));
+                    inputs.set(2, quantizeBias(node));
                 }
             }
-            rewritten.add(builder.build());
-            for (String output : node.getOutputList()) {
+            node.inputs().clear();
+            node.inputs().addAll(inputs);
+            rewritten.add(node);
+            for (String output : node.outputs()) {
                 if (plan.activations.contains(output)) {
                     emitQdq(output);
                 }
@@ -107,25 +109,25 @@ final class QdqRewriter {
                 unused.add(output);
             }
         }
-        graph.outputs().forEach(o -> unused.remove(o.getName()));
-        graph.nodes().removeIf(n -> n.getOpType().equals("DequantizeLinear") && unused.contains(n.getOutput(0)));
+        graph.outputs().forEach(o -> unused.remove(o.name()));
+        graph.nodes().removeIf(n -> n.opType().equals("DequantizeLinear") && unused.contains(n.output(0)));
     }
 
     private void emitQdq(String tensor) {
         QuantParams p = params.get(tensor);
         String scale = graph.uniqueName(tensor + "_scale");
         String zeroPoint = graph.uniqueName(tensor + "_zero_point");
-        graph.putInitializer(Tensors.floats(scale, new long[0], new float[] {p.scale()}));
+        graph.putInitializer(Tensor.floats(scale, new long[0], new float[] {p.scale()}));
         byte[] zp = {(byte) p.zeroPoint()};
         graph.putInitializer(p.type() == ActivationType.UINT8
-                ? Tensors.uint8s(zeroPoint, new long[0], zp)
-                : Tensors.int8s(zeroPoint, new long[0], zp));
+                ? Tensor.uint8s(zeroPoint, new long[0], zp)
+                : Tensor.int8s(zeroPoint, new long[0], zp));
         String quantized = graph.uniqueName(tensor + "_quantized");
         quantizedActivations.put(tensor, quantized);
-        rewritten.add(Nodes.node("QuantizeLinear", graph.uniqueName(tensor + "_QuantizeLinear"),
-                List.of(tensor, scale, zeroPoint), List.of(quantized)).build());
-        rewritten.add(Nodes.node("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear"),
-                List.of(quantized, scale, zeroPoint), List.of(dequantized.get(tensor))).build());
+        rewritten.add(Node.of("QuantizeLinear", graph.uniqueName(tensor + "_QuantizeLinear"),
+                List.of(tensor, scale, zeroPoint), List.of(quantized)));
+        rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear"),
+                List.of(quantized, scale, zeroPoint), List.of(dequantized.get(tensor))));
     }
 
     /**
@@ -134,14 +136,14 @@ final class QdqRewriter {
      * WeightBiasQuantization pass) quantizes such a weight itself, per tensor, when the input comes from a
      * DequantizeLinear with a scalar scale, undoing the exclusion with a coarser weight than ours (docs/scoring.md).
      */
-    private boolean keepsFloatWeight(NodeProto node) {
-        String op = node.getOpType();
+    private boolean keepsFloatWeight(Node node) {
+        String op = node.opType();
         if (!perChannel || plan.weightedNodes.contains(node)
                 || !(op.equals("Conv") || op.equals("ConvTranspose") || op.equals("Gemm"))) {
             return false;
         }
-        TensorProto weight = graph.initializer(Nodes.input(node, 1)).orElse(null);
-        return weight != null && Tensors.isFloat(weight) && weight.getDimsCount() >= 2;
+        Tensor weight = graph.initializer(node.input(1)).orElse(null);
+        return weight != null && weight.isFloat() && weight.rank() >= 2;
     }
 
     /**
@@ -149,16 +151,16 @@ final class QdqRewriter {
      * input's channel axis: the same values, but not the scalar-scale pattern ONNX Runtime's WeightBiasQuantization
      * looks for, so the node really runs with its float weight.
      */
-    private String perAxisDequantized(NodeProto node) {
-        TensorProto weight = graph.initializer(node.getInput(1)).orElseThrow();
-        String op = node.getOpType();
-        int axis = op.equals("Gemm") && Nodes.intAttribute(node, "transA", 0) == 1 ? 0 : 1;
+    private String perAxisDequantized(Node node) {
+        Tensor weight = graph.initializer(node.input(1)).orElseThrow();
+        String op = node.opType();
+        int axis = op.equals("Gemm") && node.intAttribute("transA", 0) == 1 ? 0 : 1;
         long channels = switch (op) {
-            case "Conv" -> weight.getDims(1) * Nodes.intAttribute(node, "group", 1);
-            case "ConvTranspose" -> weight.getDims(0);
-            default -> weight.getDims(Nodes.intAttribute(node, "transB", 0) == 1 ? 1 : 0); // Gemm: K
+            case "Conv" -> weight.dim(1) * node.intAttribute("group", 1);
+            case "ConvTranspose" -> weight.dim(0);
+            default -> weight.dim(node.intAttribute("transB", 0) == 1 ? 1 : 0); // Gemm: K
         };
-        String tensor = node.getInput(0);
+        String tensor = node.input(0);
         String key = tensor + "@" + axis + "x" + channels;
         String existing = perAxisDequantized.get(key);
         if (existing != null) {
@@ -173,43 +175,43 @@ final class QdqRewriter {
         String scale = graph.uniqueName(tensor + "_axis_scale");
         String zeroPoint = graph.uniqueName(tensor + "_axis_zero_point");
         long[] dims = {n};
-        graph.putInitializer(Tensors.floats(scale, dims, scales));
+        graph.putInitializer(Tensor.floats(scale, dims, scales));
         graph.putInitializer(p.type() == ActivationType.UINT8
-                ? Tensors.uint8s(zeroPoint, dims, zeroPoints)
-                : Tensors.int8s(zeroPoint, dims, zeroPoints));
+                ? Tensor.uint8s(zeroPoint, dims, zeroPoints)
+                : Tensor.int8s(zeroPoint, dims, zeroPoints));
         String output = graph.uniqueName(tensor + "_dequantized_axis");
-        rewritten.add(Nodes.node("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear_axis"),
+        rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear_axis"),
                         List.of(quantizedActivations.get(tensor), scale, zeroPoint), List.of(output))
-                .addAttribute(Nodes.intAttribute("axis", axis)).build());
+                .set(Attribute.of("axis", axis)));
         perAxisDequantized.put(key, output);
         return output;
     }
 
     /** Output-channel axis of the weight, or -1 to quantize it per tensor. */
-    private int channelAxis(NodeProto node) {
+    private int channelAxis(Node node) {
         if (!perChannel) {
             return -1;
         }
-        return switch (node.getOpType()) {
+        return switch (node.opType()) {
             case "Conv" -> 0;
             // ConvTranspose weights are [C_in, C_out/group, ...]: per output channel only without groups
-            case "ConvTranspose" -> Nodes.intAttribute(node, "group", 1) == 1 ? 1 : -1;
-            case "Gemm" -> Nodes.intAttribute(node, "transB", 0) == 1 ? 0 : 1;
+            case "ConvTranspose" -> node.intAttribute("group", 1) == 1 ? 1 : -1;
+            case "Gemm" -> node.intAttribute("transB", 0) == 1 ? 0 : 1;
             default -> 1; // MatMul: [K, N]
         };
     }
 
-    private String quantizeWeight(NodeProto node) {
-        String name = node.getInput(1);
+    private String quantizeWeight(Node node) {
+        String name = node.input(1);
         int axis = channelAxis(node);
         String key = name + "@" + axis;
         String existing = quantizedWeights.get(key);
         if (existing != null) {
             return existing;
         }
-        TensorProto weight = graph.initializer(name).orElseThrow();
-        long[] dims = Tensors.dims(weight);
-        float[] values = Tensors.toFloats(weight);
+        Tensor weight = graph.initializer(name).orElseThrow();
+        long[] dims = weight.dims();
+        float[] values = weight.floats();
         int channels = axis < 0 ? 1 : (int) dims[axis];
         int inner = 1; // elements between consecutive channel indices
         for (int d = axis + 1; d < dims.length && axis >= 0; d++) {
@@ -233,43 +235,43 @@ final class QdqRewriter {
         String quantizedName = graph.uniqueName(name + "_quantized");
         String scaleName = graph.uniqueName(name + "_scale");
         String zeroPointName = graph.uniqueName(name + "_zero_point");
-        graph.putInitializer(Tensors.int8s(quantizedName, dims, quantized));
-        graph.putInitializer(Tensors.floats(scaleName, paramDims, scales));
-        graph.putInitializer(Tensors.int8s(zeroPointName, paramDims, new byte[channels]));
+        graph.putInitializer(Tensor.int8s(quantizedName, dims, quantized));
+        graph.putInitializer(Tensor.floats(scaleName, paramDims, scales));
+        graph.putInitializer(Tensor.int8s(zeroPointName, paramDims, new byte[channels]));
         String output = graph.uniqueName(name + "_dequantized");
-        NodeProto.Builder dq = Nodes.node("DequantizeLinear", graph.uniqueName(name + "_DequantizeLinear"),
+        Node dq = Node.of("DequantizeLinear", graph.uniqueName(name + "_DequantizeLinear"),
                 List.of(quantizedName, scaleName, zeroPointName), List.of(output));
         if (axis >= 0) {
-            dq.addAttribute(Nodes.intAttribute("axis", axis));
+            dq.set(Attribute.of("axis", axis));
         }
-        rewritten.add(dq.build());
+        rewritten.add(dq);
         quantizedWeights.put(key, output);
         weightScales.put(output, scales);
         return output;
     }
 
     /** A bias is stored as int32 when it is one value per output channel and the input is quantized. */
-    private boolean canQuantizeBias(NodeProto node) {
-        TensorProto bias = graph.initializer(node.getInput(2)).orElse(null);
-        if (bias == null || !Tensors.isFloat(bias) || bias.getDimsCount() != 1
-                || !plan.activations.contains(node.getInput(0))) {
+    private boolean canQuantizeBias(Node node) {
+        Tensor bias = graph.initializer(node.input(2)).orElse(null);
+        if (bias == null || !bias.isFloat() || bias.rank() != 1
+                || !plan.activations.contains(node.input(0))) {
             return false;
         }
-        TensorProto weight = graph.initializer(node.getInput(1)).orElseThrow();
+        Tensor weight = graph.initializer(node.input(1)).orElseThrow();
         int axis = channelAxis(node);
-        long channels = switch (node.getOpType()) {
-            case "ConvTranspose" -> weight.getDims(1) * Nodes.intAttribute(node, "group", 1);
-            case "Gemm" -> weight.getDims(Nodes.intAttribute(node, "transB", 0) == 1 ? 0 : 1);
-            default -> weight.getDims(0);
+        long channels = switch (node.opType()) {
+            case "ConvTranspose" -> weight.dim(1) * node.intAttribute("group", 1);
+            case "Gemm" -> weight.dim(node.intAttribute("transB", 0) == 1 ? 0 : 1);
+            default -> weight.dim(0);
         };
-        return bias.getDims(0) == channels && (axis < 0 || weight.getDims(axis) == channels);
+        return bias.dim(0) == channels && (axis < 0 || weight.dim(axis) == channels);
     }
 
-    private String quantizeBias(NodeProto node) {
-        TensorProto bias = graph.initializer(node.getInput(2)).orElseThrow();
-        float[] values = Tensors.toFloats(bias);
-        float inputScale = params.get(node.getInput(0)).scale();
-        float[] weightScale = weightScales.get(quantizedWeights.get(node.getInput(1) + "@" + channelAxis(node)));
+    private String quantizeBias(Node node) {
+        Tensor bias = graph.initializer(node.input(2)).orElseThrow();
+        float[] values = bias.floats();
+        float inputScale = params.get(node.input(0)).scale();
+        float[] weightScale = weightScales.get(quantizedWeights.get(node.input(1) + "@" + channelAxis(node)));
         boolean perAxis = weightScale.length > 1;
         float[] scales = new float[perAxis ? values.length : 1];
         int[] quantized = new int[values.length];
@@ -278,21 +280,21 @@ final class QdqRewriter {
             scales[perAxis ? c : 0] = scale;
             quantized[c] = QuantParams.quantizeBias(values[c], scale);
         }
-        String name = bias.getName();
+        String name = bias.name();
         long[] paramDims = perAxis ? new long[] {values.length} : new long[0];
         String quantizedName = graph.uniqueName(name + "_quantized");
         String scaleName = graph.uniqueName(name + "_scale");
         String zeroPointName = graph.uniqueName(name + "_zero_point");
-        graph.putInitializer(Tensors.int32s(quantizedName, new long[] {values.length}, quantized));
-        graph.putInitializer(Tensors.floats(scaleName, paramDims, scales));
-        graph.putInitializer(Tensors.int32s(zeroPointName, paramDims, new int[scales.length]));
+        graph.putInitializer(Tensor.int32s(quantizedName, new long[] {values.length}, quantized));
+        graph.putInitializer(Tensor.floats(scaleName, paramDims, scales));
+        graph.putInitializer(Tensor.int32s(zeroPointName, paramDims, new int[scales.length]));
         String output = graph.uniqueName(name + "_dequantized");
-        NodeProto.Builder dq = Nodes.node("DequantizeLinear", graph.uniqueName(name + "_DequantizeLinear"),
+        Node dq = Node.of("DequantizeLinear", graph.uniqueName(name + "_DequantizeLinear"),
                 List.of(quantizedName, scaleName, zeroPointName), List.of(output));
         if (perAxis) {
-            dq.addAttribute(Nodes.intAttribute("axis", 0));
+            dq.set(Attribute.of("axis", 0));
         }
-        rewritten.add(dq.build());
+        rewritten.add(dq);
         return output;
     }
 
@@ -300,13 +302,13 @@ final class QdqRewriter {
         // the index counts reads from If/Loop/Scan bodies too, which may use an outer weight by name
         Graph.Index index = graph.index();
         Set<String> outputs = new HashSet<>();
-        for (ValueInfoProto output : graph.outputs()) {
-            outputs.add(output.getName());
+        for (ValueInfo output : graph.outputs()) {
+            outputs.add(output.name());
         }
         for (String name : candidates) {
             if (index.consumers(name).isEmpty() && !outputs.contains(name)) {
                 graph.initializers().remove(name);
-                graph.declaredInputs().removeIf(input -> input.getName().equals(name));
+                graph.declaredInputs().removeIf(input -> input.name().equals(name));
             }
         }
     }

@@ -1,12 +1,11 @@
 package dev.compress.quantize;
 
 import dev.compress.calibrate.TensorRange;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Node;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -54,11 +53,11 @@ final class QuantizationPlan {
     /** Pass-through outputs that reuse the parameters of another tensor (output -> input). */
     final Map<String, String> sharedParams = new LinkedHashMap<>();
     /** Nodes whose weight (input 1) is quantized per channel. */
-    final Set<NodeProto> weightedNodes = new LinkedHashSet<>();
+    final Set<Node> weightedNodes = new LinkedHashSet<>();
     /** Nodes whose inputs are quantized, so ONNX Runtime can run them in integer arithmetic. */
-    final List<NodeProto> quantizedNodes = new ArrayList<>();
+    final List<Node> quantizedNodes = new ArrayList<>();
     /** Nodes left in float, with the reason. */
-    final Map<NodeProto, String> floatNodes = new LinkedHashMap<>();
+    final Map<Node, String> floatNodes = new LinkedHashMap<>();
 
     /**
      * Removes each Relu, and each Clip with constant bounds around 0 (ReLU6 is Clip(0, 6)), that directly follows a
@@ -78,44 +77,38 @@ final class QuantizationPlan {
         List<FoldedClamp> folded = new ArrayList<>();
         Set<String> graphOutputs = outputNames(graph);
         Graph.Index index = graph.index();
-        List<NodeProto> nodes = graph.nodes();
+        List<Node> nodes = graph.nodes();
         Map<String, String> renamed = new LinkedHashMap<>();
-        Set<NodeProto> removed = new HashSet<>();
-        for (NodeProto clamp : nodes) {
+        Set<Node> removed = new HashSet<>();
+        for (Node clamp : nodes) {
             float[] bounds = clampBounds(graph, clamp);
-            if (bounds == null || !(bounds[0] <= 0 && bounds[1] >= 0) || excluded.contains(clamp.getName())) {
+            if (bounds == null || !(bounds[0] <= 0 && bounds[1] >= 0) || excluded.contains(clamp.name())) {
                 continue;
             }
-            String input = clamp.getInput(0);
-            NodeProto producer = index.producer(input).orElse(null);
+            String input = clamp.input(0);
+            Node producer = index.producer(input).orElse(null);
             if (producer == null
-                    || excluded.contains(producer.getName())
-                    || !(WEIGHTED_OPS.contains(producer.getOpType()) || ELEMENTWISE_OPS.contains(producer.getOpType()))
-                    || producer.getOutputCount() != 1
+                    || excluded.contains(producer.name())
+                    || !(WEIGHTED_OPS.contains(producer.opType()) || ELEMENTWISE_OPS.contains(producer.opType()))
+                    || producer.outputs().size() != 1
                     || index.consumers(input).size() != 1
                     || graphOutputs.contains(input)) {
                 continue;
             }
-            renamed.put(input, clamp.getOutput(0));
+            renamed.put(input, clamp.output(0));
             removed.add(clamp);
             folded.add(new FoldedClamp(clamp, input, bounds[0], bounds[1]));
         }
         if (removed.isEmpty()) {
             return folded;
         }
-        List<NodeProto> rewritten = new ArrayList<>();
-        for (NodeProto node : nodes) {
+        List<Node> rewritten = new ArrayList<>();
+        for (Node node : nodes) {
             if (removed.contains(node)) {
                 continue;
             }
-            NodeProto.Builder builder = node.toBuilder();
-            for (int i = 0; i < builder.getOutputCount(); i++) {
-                String target = renamed.get(builder.getOutput(i));
-                if (target != null) {
-                    builder.setOutput(i, target);
-                }
-            }
-            rewritten.add(builder.build());
+            node.outputs().replaceAll(output -> renamed.getOrDefault(output, output));
+            rewritten.add(node);
         }
         nodes.clear();
         nodes.addAll(rewritten);
@@ -127,28 +120,28 @@ final class QuantizationPlan {
      * bounds are not constants. Clip takes its bounds as inputs from opset 11 and as attributes before; a missing
      * bound is infinite.
      */
-    private static float[] clampBounds(Graph graph, NodeProto node) {
-        if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx") || node.getOutputCount() != 1) {
+    private static float[] clampBounds(Graph graph, Node node) {
+        if (!node.domain().isEmpty() && !node.domain().equals("ai.onnx") || node.outputs().size() != 1) {
             return null;
         }
-        if (node.getOpType().equals("Relu")) {
+        if (node.opType().equals("Relu")) {
             return new float[] {0f, Float.POSITIVE_INFINITY};
         }
-        if (!node.getOpType().equals("Clip")) {
+        if (!node.opType().equals("Clip")) {
             return null;
         }
         float[] bounds = {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY};
         for (int i = 0; i < 2; i++) {
-            String name = Nodes.input(node, i + 1);
-            var attribute = Nodes.attribute(node, i == 0 ? "min" : "max");
+            String name = node.input(i + 1);
+            var attribute = node.attribute(i == 0 ? "min" : "max");
             if (!name.isEmpty()) {
-                TensorProto bound = graph.initializer(name).orElse(null);
-                if (bound == null || !Tensors.isFloat(bound) || Tensors.elementCount(bound) != 1) {
+                Tensor bound = graph.initializer(name).orElse(null);
+                if (bound == null || !bound.isFloat() || bound.elementCount() != 1) {
                     return null;
                 }
-                bounds[i] = Tensors.toFloats(bound)[0];
+                bounds[i] = bound.floats()[0];
             } else if (attribute.isPresent()) {
-                bounds[i] = attribute.get().getF();
+                bounds[i] = attribute.get().f();
             }
         }
         return bounds;
@@ -158,9 +151,9 @@ final class QuantizationPlan {
      * A Relu or Clip removed by {@link #foldClamps}; its producer now writes the node's output instead of
      * {@code input}, whose quantization must clamp to [{@code min}, {@code max}].
      */
-    record FoldedClamp(NodeProto node, String input, float min, float max) {
+    record FoldedClamp(Node node, String input, float min, float max) {
         String output() {
-            return node.getOutput(0);
+            return node.output(0);
         }
 
         /** {@code range} clamped to the bounds: calibration methods other than MinMax may reach beyond them. */
@@ -198,47 +191,30 @@ final class QuantizationPlan {
             } else if (!params.get(output).saturatesAt(fold.min(), fold.max())) {
                 reason = "the quantization range of its output does not clamp at its bounds";
             } else {
-                kept.add(Nodes.describe(fold.node()));
-                bounds.addAll(fold.node().getInputList().subList(1, fold.node().getInputCount()));
+                kept.add(fold.node().describe());
+                bounds.addAll(fold.node().inputs().subList(1, fold.node().inputs().size()));
                 continue;
             }
-            List<NodeProto> nodes = graph.nodes();
+            List<Node> nodes = graph.nodes();
             for (int i = 0; i < nodes.size(); i++) {
-                NodeProto producer = nodes.get(i);
-                int slot = producer.getOutputList().indexOf(output);
+                Node producer = nodes.get(i);
+                int slot = producer.outputs().indexOf(output);
                 if (slot < 0) {
                     continue;
                 }
-                NodeProto restored = producer.toBuilder().setOutput(slot, fold.input()).build();
-                nodes.set(i, restored);
+                producer.setOutput(slot, fold.input());
                 nodes.add(i + 1, fold.node());
-                replaceNode(producer, restored);
-                floatNodes.put(fold.node(), fold.node().getOpType() + " kept: " + reason);
+                floatNodes.put(fold.node(), fold.node().opType() + " kept: " + reason);
                 break;
             }
         }
         // a bound that only folded Clips read would be left behind as an unused initializer
         Graph.Index index = graph.index();
         bounds.removeAll(outputNames(graph));
-        graph.declaredInputs().forEach(input -> bounds.remove(input.getName()));
+        graph.declaredInputs().forEach(input -> bounds.remove(input.name()));
         bounds.removeIf(name -> name.isEmpty() || !index.consumers(name).isEmpty());
         bounds.forEach(graph.initializers()::remove);
         return kept;
-    }
-
-    /** Swaps {@code old} for {@code replacement} wherever the plan refers to it. */
-    private void replaceNode(NodeProto old, NodeProto replacement) {
-        int index = quantizedNodes.indexOf(old);
-        if (index >= 0) {
-            quantizedNodes.set(index, replacement);
-        }
-        if (weightedNodes.remove(old)) {
-            weightedNodes.add(replacement);
-        }
-        String reason = floatNodes.remove(old);
-        if (reason != null) {
-            floatNodes.put(replacement, reason);
-        }
     }
 
     /**
@@ -264,9 +240,9 @@ final class QuantizationPlan {
         Set<String> floatTensors = floatTensors(graph);
         floatTensors.removeAll(notFloat);
         Graph.Index index = graph.index();
-        for (NodeProto node : graph.nodes()) {
-            String op = node.getOpType();
-            if (excluded.contains(node.getName())) {
+        for (Node node : graph.nodes()) {
+            String op = node.opType();
+            if (excluded.contains(node.name())) {
                 plan.floatNodes.put(node, "excluded");
                 continue;
             }
@@ -274,8 +250,8 @@ final class QuantizationPlan {
                 plan.floatNodes.put(node, "op type not selected");
                 continue;
             }
-            if (!node.getDomain().isEmpty() && !node.getDomain().equals("ai.onnx")) {
-                plan.floatNodes.put(node, "custom domain " + node.getDomain());
+            if (!node.domain().isEmpty() && !node.domain().equals("ai.onnx")) {
+                plan.floatNodes.put(node, "custom domain " + node.domain());
                 continue;
             }
             List<String> inputs = new ArrayList<>();
@@ -285,32 +261,32 @@ final class QuantizationPlan {
             if (WEIGHTED_OPS.contains(op)) {
                 String weightProblem = weightProblem(graph, node);
                 if (weightProblem == null) {
-                    inputs.add(node.getInput(0));
+                    inputs.add(node.input(0));
                     weighted = true;
                     ok = true;
-                } else if (op.equals("MatMul") && node.getInputCount() == 2
-                        && !isInitializer(graph, node.getInput(1))) {
-                    inputs.add(node.getInput(0));
-                    inputs.add(node.getInput(1)); // activation x activation, e.g. attention scores
+                } else if (op.equals("MatMul") && node.inputs().size() == 2
+                        && !isInitializer(graph, node.input(1))) {
+                    inputs.add(node.input(0));
+                    inputs.add(node.input(1)); // activation x activation, e.g. attention scores
                     ok = true;
                 } else {
                     ok = false;
                     reason = weightProblem;
                 }
             } else if (ELEMENTWISE_OPS.contains(op)) {
-                ok = node.getInputCount() == 2
-                        && !isInitializer(graph, node.getInput(0))
-                        && !isInitializer(graph, node.getInput(1));
-                inputs.addAll(node.getInputList());
+                ok = node.inputs().size() == 2
+                        && !isInitializer(graph, node.input(0))
+                        && !isInitializer(graph, node.input(1));
+                inputs.addAll(node.inputs());
                 reason = "an input is a constant";
             } else if (VARIADIC_OPS.contains(op)) {
-                ok = node.getInputCount() > 0
-                        && node.getInputList().stream().noneMatch(t -> t.isEmpty() || isInitializer(graph, t));
-                inputs.addAll(node.getInputList());
+                ok = node.inputs().size() > 0
+                        && node.inputs().stream().noneMatch(t -> t.isEmpty() || isInitializer(graph, t));
+                inputs.addAll(node.inputs());
                 reason = "an input is a constant";
             } else if (UNARY_OPS.contains(op) || PASS_THROUGH_OPS.contains(op)) {
-                ok = plan.activations.contains(Nodes.input(node, 0));
-                inputs.add(Nodes.input(node, 0));
+                ok = plan.activations.contains(node.input(0));
+                inputs.add(node.input(0));
                 reason = "input is not quantized";
             } else {
                 ok = false;
@@ -327,7 +303,7 @@ final class QuantizationPlan {
                 ok = false;
                 reason = "input is not float";
             }
-            String output = node.getOutputCount() > 0 ? node.getOutput(0) : "";
+            String output = node.outputs().size() > 0 ? node.output(0) : "";
             boolean passThrough = PASS_THROUGH_OPS.contains(op);
             if (ok && passThrough && graphOutputs.contains(output)) {
                 ok = false;
@@ -346,7 +322,7 @@ final class QuantizationPlan {
                     && !keepFloat.containsKey(output)) {
                 plan.activations.add(output);
                 if (passThrough) {
-                    plan.sharedParams.put(output, node.getInput(0));
+                    plan.sharedParams.put(output, node.input(0));
                 }
             }
         }
@@ -354,22 +330,22 @@ final class QuantizationPlan {
     }
 
     /** Why {@code node}'s weight cannot be quantized per channel, or null if it can. */
-    private static String weightProblem(Graph graph, NodeProto node) {
-        TensorProto weight = graph.initializer(Nodes.input(node, 1)).orElse(null);
+    private static String weightProblem(Graph graph, Node node) {
+        Tensor weight = graph.initializer(node.input(1)).orElse(null);
         if (weight == null) {
             return "weight is not an initializer";
         }
-        if (!Tensors.isFloat(weight)) {
-            return "weight is " + Tensors.typeName(weight.getDataType())
-                    + (weight.getDataType() == TensorProto.DataType.FLOAT16_VALUE
+        if (!weight.isFloat()) {
+            return "weight is " + weight.dataType()
+                    + (weight.dataType() == DataType.FLOAT16
                     ? " (fp16 models are not quantized: convert to fp32 first)" : "");
         }
-        int rank = weight.getDimsCount();
-        boolean conv = node.getOpType().startsWith("Conv");
+        int rank = weight.rank();
+        boolean conv = node.opType().startsWith("Conv");
         if (conv ? rank < 3 : rank != 2) {
             return "weight has rank " + rank;
         }
-        String bias = Nodes.input(node, 2);
+        String bias = node.input(2);
         if (!bias.isEmpty() && graph.initializer(bias).isEmpty()) {
             return "bias is not an initializer";
         }
@@ -382,8 +358,8 @@ final class QuantizationPlan {
 
     private static Set<String> outputNames(Graph graph) {
         Set<String> names = new HashSet<>();
-        for (ValueInfoProto output : graph.outputs()) {
-            names.add(output.getName());
+        for (ValueInfo output : graph.outputs()) {
+            names.add(output.name());
         }
         return names;
     }
@@ -395,28 +371,28 @@ final class QuantizationPlan {
      */
     private static Set<String> floatTensors(Graph graph) {
         Set<String> floats = new HashSet<>();
-        for (ValueInfoProto input : graph.declaredInputs()) {
-            if (input.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
-                floats.add(input.getName());
+        for (ValueInfo input : graph.declaredInputs()) {
+            if (input.elementType() == DataType.FLOAT) {
+                floats.add(input.name());
             }
         }
-        for (TensorProto t : graph.initializers().values()) {
-            if (Tensors.isFloat(t)) {
-                floats.add(t.getName());
+        for (Tensor t : graph.initializers().values()) {
+            if (t.isFloat()) {
+                floats.add(t.name());
             }
         }
         Set<String> integerOps = Set.of("Shape", "Size", "ArgMax", "ArgMin", "NonZero", "TopK", "Cast",
                 "ConstantOfShape", "Constant", "Equal", "Greater", "Less", "Not", "And", "Or");
-        for (NodeProto node : graph.nodes()) {
-            if (!integerOps.contains(node.getOpType())) {
-                floats.addAll(node.getOutputList());
+        for (Node node : graph.nodes()) {
+            if (!integerOps.contains(node.opType())) {
+                floats.addAll(node.outputs());
             }
         }
-        for (ValueInfoProto info : graph.valueInfos()) {
-            if (info.getType().getTensorType().getElemType() != TensorProto.DataType.FLOAT_VALUE) {
-                floats.remove(info.getName());
+        for (ValueInfo info : graph.valueInfos()) {
+            if (info.elementType() != DataType.FLOAT) {
+                floats.remove(info.name());
             } else {
-                floats.add(info.getName());
+                floats.add(info.name());
             }
         }
         return floats;

@@ -6,8 +6,8 @@ import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.testing.TestData;
 import java.util.LinkedHashSet;
 import java.util.Set;
@@ -22,7 +22,7 @@ class CalibrationDeterminismTest {
     static Dataset calib(OnnxModel model) {
         return ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve("calib"))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
     }
@@ -30,9 +30,9 @@ class CalibrationDeterminismTest {
     /** Every float tensor a node computes, plus the image input: more than any plan needs. */
     static Set<String> allComputed(OnnxModel model) {
         Set<String> tensors = new LinkedHashSet<>();
-        tensors.add(ModelInputs.imageInput(model).getName());
-        for (NodeProto node : model.graph().nodes()) {
-            tensors.addAll(node.getOutputList());
+        tensors.add(ModelInputs.imageInput(model).name());
+        for (Node node : model.graph().nodes()) {
+            tensors.addAll(node.outputs());
         }
         return tensors;
     }

@@ -6,9 +6,9 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
@@ -78,7 +78,7 @@ class ExtremesProbeTest {
 
     private static Set<String> graphInputs(OnnxModel model) {
         Set<String> inputs = new LinkedHashSet<>();
-        model.graph().inputs().forEach(input -> inputs.add(input.getName()));
+        model.graph().inputs().forEach(input -> inputs.add(input.name()));
         return inputs;
     }
 
@@ -250,12 +250,12 @@ class ExtremesProbeTest {
             for (int i = 0; i < values.length; i++) {
                 values[i] = (float) random.nextGaussian() * 0.5f;
             }
-            graph.addInitializer(Tensors.floats(name, dims, values));
+            graph.addInitializer(Protos.floats(name, dims, values));
             return this;
         }
 
         TinyGraph constant(String name, long[] dims, float... values) {
-            graph.addInitializer(Tensors.floats(name, dims, values));
+            graph.addInitializer(Protos.floats(name, dims, values));
             return this;
         }
 
@@ -266,7 +266,7 @@ class ExtremesProbeTest {
         }
 
         TinyGraph node(String op, List<String> inputs, String output, AttributeProto... attributes) {
-            graph.addNode(Nodes.node(op, output + "_node", inputs, List.of(output)).addAllAttribute(List.of(attributes)));
+            graph.addNode(Protos.node(op, output + "_node", inputs, List.of(output)).addAllAttribute(List.of(attributes)));
             return this;
         }
 
@@ -366,7 +366,7 @@ class ExtremesProbeTest {
                 .constant("two", new long[0], 2f)
                 .node("Mul", List.of("x", "two"), "m")
                 .node("MaxPool", List.of("m"), "p", ints("kernel_shape", kernel, kernel), ints("strides", stride, stride),
-                        Nodes.intAttribute("ceil_mode", ceil))
+                        Protos.intAttribute("ceil_mode", ceil))
                 .build("p");
         List<float[]> samples = uniform(10, 2 * size * size);
         samples.get(3)[size * size + h * size + w] = 50; // channel 1
@@ -408,13 +408,13 @@ class ExtremesProbeTest {
                 .int64s("perm", 0, 1, 3, 2)
                 .node("Conv", List.of("x", "w"), "c", ints("pads", 1, 1, 1, 1))
                 .node("Sigmoid", List.of("c"), "sigmoid")
-                .node("Softmax", List.of("c"), "softmax", Nodes.intAttribute("axis", 1))
+                .node("Softmax", List.of("c"), "softmax", Protos.intAttribute("axis", 1))
                 .node("Clip", List.of("c", "zero", "six"), "relu6")
                 .node("Clip", List.of("c", "minus", "six"), "clipped")
                 .node("Relu", List.of("c"), "relu")
                 .node("AveragePool", List.of("relu"), "average", ints("kernel_shape", 3, 3))
-                .node("Concat", List.of("relu", "relu6"), "both", Nodes.intAttribute("axis", 1))
-                .node("Concat", List.of("relu", "c"), "mixed", Nodes.intAttribute("axis", 1))
+                .node("Concat", List.of("relu", "relu6"), "both", Protos.intAttribute("axis", 1))
+                .node("Concat", List.of("relu", "c"), "mixed", Protos.intAttribute("axis", 1))
                 .node("Abs", List.of("clipped"), "abs")
                 .node("Sub", List.of("relu", "sigmoid"), "difference")
                 .node("Add", List.of("difference", "abs"), "sum")
@@ -467,7 +467,7 @@ class ExtremesProbeTest {
     @CsvSource({"NaN, true", "NaN, false", "Infinity, true", "-Infinity, false"})
     void nonFiniteInputsOfANanSafeGraphAreCountedAndLeftOut(float bad, boolean calibrateInput) {
         OnnxModel model = nanSafeModel();
-        assertThat(model.graph().nodes()).allMatch(n -> ExtremesProbe.NAN_SAFE.contains(n.getOpType()));
+        assertThat(model.graph().nodes()).allMatch(n -> ExtremesProbe.NAN_SAFE.contains(n.opType()));
         List<float[]> samples = uniform(10, 64);
         samples.get(5)[3 * 8 + 4] = bad;
         Dataset data = samples(new long[] {1, 8, 8}, samples);
@@ -507,7 +507,7 @@ class ExtremesProbeTest {
                 .node("Conv", List.of("s", "w"), "c", ints("pads", 1, 1, 1, 1))
                 .node("MaxPool", List.of("c"), "p", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
                 .build("p");
-        assertThat(model.graph().nodes()).anyMatch(n -> !ExtremesProbe.NAN_SAFE.contains(n.getOpType()));
+        assertThat(model.graph().nodes()).anyMatch(n -> !ExtremesProbe.NAN_SAFE.contains(n.opType()));
         List<float[]> samples = uniform(10, 64);
         samples.forEach(sample -> {
             for (int i = 0; i < sample.length; i++) {
@@ -556,7 +556,7 @@ class ExtremesProbeTest {
                 .node("Conv", List.of("a", "w2"), "b")
                 .node("MaxPool", List.of("b"), "p", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
                 .build("p");
-        assertThat(model.graph().nodes()).allMatch(n -> ExtremesProbe.NAN_SAFE.contains(n.getOpType()));
+        assertThat(model.graph().nodes()).allMatch(n -> ExtremesProbe.NAN_SAFE.contains(n.opType()));
         List<float[]> samples = uniform(8, 16);
         samples.get(2)[5] = 1e38f; // finite; 10 x 1e38 overflows
         Dataset data = samples(new long[] {1, 4, 4}, samples);
@@ -607,7 +607,7 @@ class ExtremesProbeTest {
         OrtModel.open(probe.model, RuntimeOptions.defaults().withIntraOpThreads(1).withOptimizedModelFile(optimized))
                 .close();
         Map<String, Integer> ops = new LinkedHashMap<>();
-        OnnxModel.load(optimized).graph().nodes().forEach(n -> ops.merge(n.getOpType(), 1, Integer::sum));
+        OnnxModel.load(optimized).graph().nodes().forEach(n -> ops.merge(n.opType(), 1, Integer::sum));
         assertThat(ops).doesNotContainKeys("Add", "Relu", "ReduceMax", "ReduceMin", "Neg", "Mul");
         // the plain model's reorders (one before the pooling head) plus one for the concatenated figures
         assertThat(ops.get("ReorderOutput")).isEqualTo(2);

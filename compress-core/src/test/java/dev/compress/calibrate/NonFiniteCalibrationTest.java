@@ -5,8 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
-import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
 import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
@@ -33,8 +34,8 @@ class NonFiniteCalibrationTest {
                         .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(4)))).build();
         GraphProto graph = GraphProto.newBuilder()
                 .setName("log")
-                .addNode(Nodes.node("Log", "log", List.of("x"), List.of("y")))
-                .addNode(Nodes.node("Relu", "relu", List.of("y"), List.of("z")))
+                .addNode(Protos.node("Log", "log", List.of("x"), List.of("y")))
+                .addNode(Protos.node("Relu", "relu", List.of("y"), List.of("z")))
                 .addInput(ValueInfoProto.newBuilder().setName("x").setType(type))
                 .addOutput(ValueInfoProto.newBuilder().setName("z").setType(type))
                 .build();

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.onnxruntime.OrtException;
 import dev.compress.CompressException;
-import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
@@ -84,7 +83,7 @@ class OpsetConversionNodeTest {
                 cases.add(test);
             }
             if (opset <= 13 && test.model().graph().nodes().size() == 1) {
-                NodeProto node = test.model().graph().nodes().get(0);
+                NodeProto node = test.model().toProto().getGraph().getNode(0);
                 if (AXIS_CHANGED_AT_13.contains(node.getOpType()) && opset == 13) {
                     OnnxModel old = test.model().copy();
                     old.setOpset("", 12);
@@ -191,7 +190,7 @@ class OpsetConversionNodeTest {
     private static Case oldForm(Case test, NodeProto node) {
         OldForm form = OLD_FORMS.get(node.getOpType());
         if (form == null || form.opset() >= test.model().opset("")
-                || Nodes.attribute(node, "noop_with_empty_axes").isPresent()) {
+                || node.getAttributeList().stream().anyMatch(a -> a.getName().equals("noop_with_empty_axes"))) {
             return null; // no older form says "reduce nothing when axes is empty"
         }
         TensorProto data = test.inputs().get(node.getInput(0));
@@ -241,7 +240,7 @@ class OpsetConversionNodeTest {
         }
         GraphProto.Builder graph = test.model().toProto().getGraph().toBuilder().clearNode().addNode(old)
                 .clearInput();
-        for (ValueInfoProto input : test.model().graph().declaredInputs()) {
+        for (ValueInfoProto input : test.model().toProto().getGraph().getInputList()) {
             if (inputs.containsKey(input.getName())) {
                 graph.addInput(input);
             }

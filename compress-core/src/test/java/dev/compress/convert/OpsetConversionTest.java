@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.compress.CompressException;
-import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
@@ -72,7 +72,7 @@ class OpsetConversionTest {
         for (int i = 0; i < values.length; i++) {
             values[i] = (float) random.nextGaussian() * 3;
         }
-        return Tensors.floats("", shape, values);
+        return Protos.floats("", shape, values);
     }
 
     /** Converts {@code model} to {@code target} and checks that ONNX Runtime gives the same outputs for both. */
@@ -99,15 +99,15 @@ class OpsetConversionTest {
                 .addInput(value("x", 2, 3, 4))
                 .addOutput(value("a", 2, 1, 1))
                 .addOutput(value("b", 2, 1, 1))
-                .addNode(Nodes.node("Unsqueeze", "unsqueeze", List.of("x"), List.of("u")).addAttribute(ints("axes", 0)))
-                .addNode(Nodes.node("Squeeze", "squeeze", List.of("u"), List.of("s")).addAttribute(ints("axes", 0)))
-                .addNode(Nodes.node("Clip", "clip", List.of("s"), List.of("c"))
+                .addNode(Protos.node("Unsqueeze", "unsqueeze", List.of("x"), List.of("u")).addAttribute(ints("axes", 0)))
+                .addNode(Protos.node("Squeeze", "squeeze", List.of("u"), List.of("s")).addAttribute(ints("axes", 0)))
+                .addNode(Protos.node("Clip", "clip", List.of("s"), List.of("c"))
                         .addAttribute(floatAttribute("min", -1)).addAttribute(floatAttribute("max", 2)))
-                .addNode(Nodes.node("Slice", "slice", List.of("c"), List.of("sl"))
+                .addNode(Protos.node("Slice", "slice", List.of("c"), List.of("sl"))
                         .addAttribute(ints("starts", 1)).addAttribute(ints("ends", 3)).addAttribute(ints("axes", 2)))
-                .addNode(Nodes.node("ReduceSum", "sum", List.of("sl"), List.of("r")).addAttribute(ints("axes", 1)))
-                .addNode(Nodes.node("Split", "split", List.of("r"), List.of("a", "b"))
-                        .addAttribute(Nodes.intAttribute("axis", 2)).addAttribute(ints("split", 1, 1)));
+                .addNode(Protos.node("ReduceSum", "sum", List.of("sl"), List.of("r")).addAttribute(ints("axes", 1)))
+                .addNode(Protos.node("Split", "split", List.of("r"), List.of("a", "b"))
+                        .addAttribute(Protos.intAttribute("axis", 2)).addAttribute(ints("split", 1, 1)));
     }
 
     @Test
@@ -125,8 +125,8 @@ class OpsetConversionTest {
                         org.assertj.core.groups.Tuple.tuple("Split", "split attribute to input"));
         OnnxModel converted = Pipeline.of(OpsetConversion.builder().build())
                 .run(model(attributesGraph().build(), 9), PassContext.silent()).model();
-        assertThat(converted.graph().nodes()).allSatisfy(node -> assertThat(node.getAttributeList())
-                .noneMatch(a -> List.of("axes", "split", "starts", "ends", "min", "max").contains(a.getName())));
+        assertThat(converted.graph().nodes()).allSatisfy(node -> assertThat(node.attributes())
+                .noneMatch(a -> List.of("axes", "split", "starts", "ends", "min", "max").contains(a.name())));
         assertThat(converted.metadata().get("compress.opsetConversion"))
                 .contains("\"from\":9", "\"to\":13", "\"Slice: starts/ends/axes attributes to inputs\":1");
     }
@@ -135,8 +135,8 @@ class OpsetConversionTest {
     void laterTargetsMoveTheReduceAxesAndSplitCountsToo() throws Exception {
         GraphProto graph = attributesGraph()
                 .addOutput(value("m", 2, 1, 4))
-                .addNode(Nodes.node("ReduceMean", "mean", List.of("x"), List.of("m")).addAttribute(ints("axes", 1)))
-                .addNode(Nodes.node("HardSigmoid", "hs", List.of("x"), List.of("h")))
+                .addNode(Protos.node("ReduceMean", "mean", List.of("x"), List.of("m")).addAttribute(ints("axes", 1)))
+                .addNode(Protos.node("HardSigmoid", "hs", List.of("x"), List.of("h")))
                 .addOutput(value("h", 2, 3, 4))
                 .build();
         OpsetConversionReport report = convertsAlike(model(graph, 9), 18, Map.of("x", random(2, 3, 4)));
@@ -151,9 +151,9 @@ class OpsetConversionTest {
             for (long axis : new long[] {0, 1, 2, -1}) {
                 GraphProto graph = GraphProto.newBuilder().setName("softmax")
                         .addInput(value("x", "n", 3, 4)).addOutput(value("y", "n", 3, 4))
-                        .addNode(Nodes.node("Relu", "relu", List.of("x"), List.of("r")))
-                        .addNode(Nodes.node(op, "softmax", List.of("r"), List.of("y"))
-                                .addAttribute(Nodes.intAttribute("axis", axis)))
+                        .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("r")))
+                        .addNode(Protos.node(op, "softmax", List.of("r"), List.of("y"))
+                                .addAttribute(Protos.intAttribute("axis", axis)))
                         .build();
                 OpsetConversionReport report = convertsAlike(model(graph, 11), 13, Map.of("x", random(2, 3, 4)));
                 assertThat(report.rewritten()).singleElement().isEqualTo(new OpsetConversionReport.Rewrite(op,
@@ -171,7 +171,7 @@ class OpsetConversionTest {
         for (String mode : List.of("nearest", "linear")) {
             GraphProto upsample = GraphProto.newBuilder().setName("upsample")
                     .addInput(value("x", 1, 2, 3, 4)).addOutput(value("y"))
-                    .addNode(Nodes.node("Upsample", "up", List.of("x"), List.of("y")).addAttribute(string("mode", mode))
+                    .addNode(Protos.node("Upsample", "up", List.of("x"), List.of("y")).addAttribute(string("mode", mode))
                             .addAttribute(AttributeProto.newBuilder().setName("scales")
                                     .setType(AttributeProto.AttributeType.FLOATS)
                                     .addAllFloats(List.of(1f, 1f, 2f, 3f))))
@@ -182,8 +182,8 @@ class OpsetConversionTest {
             for (float[] scales : List.of(new float[] {1, 1, 2, 2.5f}, new float[] {1, 1, 0.5f, 0.6f})) {
                 GraphProto resize = GraphProto.newBuilder().setName("resize")
                         .addInput(value("x", 1, 2, 6, 8)).addOutput(value("y"))
-                        .addInitializer(Tensors.floats("scales", new long[] {4}, scales))
-                        .addNode(Nodes.node("Resize", "resize", List.of("x", "scales"), List.of("y"))
+                        .addInitializer(Protos.floats("scales", new long[] {4}, scales))
+                        .addNode(Protos.node("Resize", "resize", List.of("x", "scales"), List.of("y"))
                                 .addAttribute(string("mode", mode)))
                         .build();
                 convertsAlike(model(resize, 10), 13, Map.of("x", random(1, 2, 6, 8)));
@@ -195,7 +195,7 @@ class OpsetConversionTest {
     void subgraphBodiesAreConvertedToo() throws Exception {
         GraphProto body = GraphProto.newBuilder().setName("then")
                 .addOutput(value("t"))
-                .addNode(Nodes.node("Squeeze", "inner", List.of("x"), List.of("t")).addAttribute(ints("axes", 0)))
+                .addNode(Protos.node("Squeeze", "inner", List.of("x"), List.of("t")).addAttribute(ints("axes", 0)))
                 .build();
         GraphProto other = body.toBuilder().setName("else").setNode(0, body.getNode(0).toBuilder()
                 .setName("inner_else")).build();
@@ -203,7 +203,7 @@ class OpsetConversionTest {
                 .addInt32Data(1).build();
         GraphProto graph = GraphProto.newBuilder().setName("if")
                 .addInput(value("x", 1, 3)).addOutput(value("y")).addInitializer(flag)
-                .addNode(Nodes.node("If", "if", List.of("c"), List.of("y"))
+                .addNode(Protos.node("If", "if", List.of("c"), List.of("y"))
                         .addAttribute(AttributeProto.newBuilder().setName("then_branch")
                                 .setType(AttributeProto.AttributeType.GRAPH).setG(body))
                         .addAttribute(AttributeProto.newBuilder().setName("else_branch")
@@ -218,21 +218,21 @@ class OpsetConversionTest {
     void whatCannotBeConvertedIsNamedInOneLine() {
         Map<String, GraphProto.Builder> cases = new LinkedHashMap<>();
         cases.put("cannot convert BatchNormalization (opset 8) to opset 13: spatial=0 (statistics per position) has"
-                + " no form from opset 9 on (node bn)", GraphProto.newBuilder().addNode(Nodes.node(
+                + " no form from opset 9 on (node bn)", GraphProto.newBuilder().addNode(Protos.node(
                         "BatchNormalization", "bn", List.of("x", "s", "b", "m", "v"), List.of("y"))
-                        .addAttribute(Nodes.intAttribute("spatial", 0))));
+                        .addAttribute(Protos.intAttribute("spatial", 0))));
         cases.put("cannot convert Dropout (opset 8) to opset 13: its mask output, read by the graph, became boolean"
                 + " at opset 10 (node drop)", GraphProto.newBuilder().addOutput(value("mask"))
-                        .addNode(Nodes.node("Dropout", "drop", List.of("x"), List.of("y", "mask"))));
+                        .addNode(Protos.node("Dropout", "drop", List.of("x"), List.of("y", "mask"))));
         cases.put("cannot convert Scan (opset 8) to opset 13: Scan changed meaning at opset 9 and there is no"
                 + " adapter (node scan)", GraphProto.newBuilder()
-                        .addNode(Nodes.node("Scan", "scan", List.of("", "x"), List.of("y"))));
+                        .addNode(Protos.node("Scan", "scan", List.of("", "x"), List.of("y"))));
         cases.put("cannot convert Frobnicate (opset 8) to opset 13: not an operator of the default ONNX domain (up to"
                 + " opset 28) (node frob)", GraphProto.newBuilder()
-                        .addNode(Nodes.node("Frobnicate", "frob", List.of("x"), List.of("y"))));
+                        .addNode(Protos.node("Frobnicate", "frob", List.of("x"), List.of("y"))));
         cases.put("cannot convert Resize (opset 8) to opset 13: the operator does not exist yet at opset 8 (node"
                 + " resize)", GraphProto.newBuilder()
-                        .addNode(Nodes.node("Resize", "resize", List.of("x", "scales"), List.of("y"))));
+                        .addNode(Protos.node("Resize", "resize", List.of("x", "scales"), List.of("y"))));
         cases.forEach((message, graph) -> {
             OnnxModel model = model(graph.setName("bad").build(), 8);
             assertThatThrownBy(() -> OpsetConversion.builder().build().apply(model, PassContext.silent()))
@@ -241,17 +241,17 @@ class OpsetConversionTest {
                     .hasMessage(message);
         });
         OnnxModel mixed = model(GraphProto.newBuilder().setName("mixed")
-                .addInitializer(Tensors.floats("scales", new long[] {4}, new float[] {1, 1, 2, 0.5f}))
-                .addNode(Nodes.node("Resize", "resize", List.of("x", "scales"), List.of("y"))).build(), 10);
+                .addInitializer(Protos.floats("scales", new long[] {4}, new float[] {1, 1, 2, 0.5f}))
+                .addNode(Protos.node("Resize", "resize", List.of("x", "scales"), List.of("y"))).build(), 10);
         assertThatThrownBy(() -> OpsetConversion.builder().build().apply(mixed, PassContext.silent()))
                 .hasMessage("cannot convert Resize (opset 10) to opset 13: nearest mode that enlarges some axes and"
                         + " shrinks others (node resize)");
         OnnxModel old = model(GraphProto.newBuilder().setName("old")
-                .addNode(Nodes.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 6);
+                .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 6);
         assertThatThrownBy(() -> OpsetConversion.builder().build().apply(old, PassContext.silent()))
                 .hasMessage("cannot convert opset 6 to opset 13: models before opset 7 are not supported");
         OnnxModel newer = model(GraphProto.newBuilder().setName("new")
-                .addNode(Nodes.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 14);
+                .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 14);
         assertThatThrownBy(() -> OpsetConversion.builder().build().apply(newer, PassContext.silent()))
                 .isInstanceOfSatisfying(CompressException.class,
                         e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.INVALID_SETTINGS));
@@ -262,7 +262,7 @@ class OpsetConversionTest {
     @Test
     void aModelAtTheTargetIsLeftAsItIsWithoutProvenance() {
         OnnxModel model = model(GraphProto.newBuilder().setName("at13")
-                .addNode(Nodes.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 13);
+                .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 13);
         var result = OpsetConversion.builder().build().apply(model, PassContext.silent());
         assertThat(result.provenance()).isNull();
         assertThat(result.report().unchanged()).containsEntry("Relu", 1);

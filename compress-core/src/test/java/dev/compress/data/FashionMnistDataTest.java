@@ -3,7 +3,6 @@ package dev.compress.data;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.TensorShapeProto;
 import dev.compress.testing.TestData;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -38,10 +37,8 @@ class FashionMnistDataTest {
         Path modelFile = TestData.model("cnn-fp32.onnx");
         OnnxModel model = OnnxModel.load(modelFile);
         var input = model.graph().inputs().get(0);
-        List<TensorShapeProto.Dimension> dims = input.getType().getTensorType().getShape().getDimList();
-        long[] shape = dims.stream().mapToLong(d -> d.hasDimValue() ? d.getDimValue() : -1).toArray();
         preprocessing = Preprocessing.resolve(
-                modelFile, input.getName(), shape, model.metadata(), Preprocessing.Overrides.NONE);
+                modelFile, input.name(), ModelInputs.shape(input), model.metadata(), Preprocessing.Overrides.NONE);
     }
 
     private static ImageDataset dataset(Path root) {

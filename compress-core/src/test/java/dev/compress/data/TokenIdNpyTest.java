@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.compress.data.HostTensor.ElementType;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
 import java.io.IOException;
@@ -49,9 +49,9 @@ class TokenIdNpyTest {
         OnnxModel fp32 = OnnxModel.load(model);
         Map<String, long[]> shapes = new LinkedHashMap<>();
         Map<String, ElementType> types = new LinkedHashMap<>();
-        for (ValueInfoProto input : fp32.graph().inputs()) {
-            shapes.put(input.getName(), ModelInputs.shape(input));
-            types.put(input.getName(), ElementType.INT64);
+        for (ValueInfo input : fp32.graph().inputs()) {
+            shapes.put(input.name(), ModelInputs.shape(input));
+            types.put(input.name(), ElementType.INT64);
         }
         NpyDataset calibration = NpyDataset.builder().setRoot(data).setInputs(shapes).optInputTypes(types).build();
         assertThat(calibration.size()).isEqualTo(3);

@@ -9,8 +9,8 @@ import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.quantize.Quantizer;
 import dev.compress.testing.TestData;
 import java.awt.image.BufferedImage;
@@ -37,7 +37,7 @@ class LayerDebuggerTest {
     static Dataset images(OnnxModel model, String folder) {
         return ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve(folder))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
     }
@@ -65,7 +65,7 @@ class LayerDebuggerTest {
         assertThat(report.samples()).isEqualTo(2000);
         Set<String> ops = report.layers().stream().map(LayerReport.Layer::opType).collect(Collectors.toSet());
         assertThat(ops).contains("Conv", "Add");
-        long convs = fp32.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv")).count();
+        long convs = fp32.graph().nodes().stream().filter(n -> n.opType().equals("Conv")).count();
         assertThat(report.layers().stream().filter(l -> l.opType().equals("Conv"))).hasSize((int) convs);
         List<Double> sqnr = report.layers().stream().map(LayerReport.Layer::sqnrDb).toList();
         assertThat(sqnr).doesNotContainNull().isSorted();
@@ -75,7 +75,7 @@ class LayerDebuggerTest {
         // a folded ReLU: the fp32 ReLU output is compared with what the Conv writes in the INT8 model
         LayerReport.Layer stem = report.layers().stream().filter(l -> l.node().equals("/stem/stem.0/Conv"))
                 .findFirst().orElseThrow();
-        assertThat(fp32.graph().producer(stem.tensor()).orElseThrow().getOpType()).isEqualTo("Relu");
+        assertThat(fp32.graph().producer(stem.tensor()).orElseThrow().opType()).isEqualTo("Relu");
         assertThat(stem.int8Tensor()).isNotEqualTo(stem.tensor());
         assertThat(stem.excludable()).isTrue();
         // its own QDQ step is judged after the ReLU the QDQ pair applies: rounding noise, not the clipped negatives
@@ -113,7 +113,7 @@ class LayerDebuggerTest {
                 .run();
         LayerReport.Sensitivity sensitivity = ranked.sensitivity();
         long weighted = fp32.graph().nodes().stream()
-                .filter(n -> n.getOpType().equals("Conv") || n.getOpType().equals("Gemm")).count();
+                .filter(n -> n.opType().equals("Conv") || n.opType().equals("Gemm")).count();
         assertThat(sensitivity.layers()).hasSize((int) weighted);
         // same settings and ranges as the INT8 model: the re-quantized baseline is that model
         assertThat(sensitivity.baselineSqnrDb()).isCloseTo(ranked.output().sqnrDb(), within(0.01));
@@ -147,7 +147,7 @@ class LayerDebuggerTest {
     @Test
     void suggestedNamesAreAcceptedByQuantizeExclude() {
         List<String> suggestions = report.suggestions(100);
-        Set<String> fp32Nodes = fp32.graph().nodes().stream().map(NodeProto::getName).collect(Collectors.toSet());
+        Set<String> fp32Nodes = fp32.graph().nodes().stream().map(Node::name).collect(Collectors.toSet());
         assertThat(suggestions).isNotEmpty().allMatch(fp32Nodes::contains);
         // the quantizer takes every one of them and leaves those nodes without INT8 weights
         OnnxModel allFloat = quantize(suggestions);

@@ -36,9 +36,9 @@ class OnnxModelTest {
                 .setName("tiny")
                 .addInput(floatInput("x", 1, 4))
                 .addOutput(floatInput("y", 1, 3))
-                .addInitializer(Tensors.floats("W", new long[] {4, 3}, weights))
-                .addNode(Nodes.node("MatMul", "matmul", List.of("x", "W"), List.of("h")))
-                .addNode(Nodes.node("Relu", "relu", List.of("h"), List.of("y")))
+                .addInitializer(Protos.floats("W", new long[] {4, 3}, weights))
+                .addNode(Protos.node("MatMul", "matmul", List.of("x", "W"), List.of("h")))
+                .addNode(Protos.node("Relu", "relu", List.of("h"), List.of("y")))
                 .build();
         return ModelProto.newBuilder()
                 .setIrVersion(8)
@@ -76,8 +76,8 @@ class OnnxModelTest {
                 .build();
         Graph g = OnnxModel.of(ModelProto.newBuilder().setGraph(graph).build()).graph();
         assertThat(g.bypassInitializerIdentities()).isEqualTo(1);
-        assertThat(g.nodes()).extracting(NodeProto::getName).containsExactly("shown", "add");
-        assertThat(g.nodes().get(1).getInputList()).containsExactly("x", "b");
+        assertThat(g.nodes()).extracting(Node::name).containsExactly("shown", "add");
+        assertThat(g.nodes().get(1).inputs()).containsExactly("x", "b");
     }
 
     @Test
@@ -179,12 +179,12 @@ class OnnxModelTest {
     @Test
     void graphKnowsProducersConsumersAndFreshNames() {
         Graph graph = OnnxModel.of(tinyModel()).graph();
-        NodeProto relu = graph.producer("y").orElseThrow();
-        assertThat(relu.getOpType()).isEqualTo("Relu");
+        Node relu = graph.producer("y").orElseThrow();
+        assertThat(relu.opType()).isEqualTo("Relu");
         assertThat(graph.consumers("h")).containsExactly(relu);
-        assertThat(graph.consumers("W")).extracting(NodeProto::getName).containsExactly("matmul");
+        assertThat(graph.consumers("W")).extracting(Node::name).containsExactly("matmul");
         assertThat(graph.producer("x")).isEmpty();
-        assertThat(graph.inputs()).extracting(ValueInfoProto::getName).containsExactly("x");
+        assertThat(graph.inputs()).extracting(ValueInfo::name).containsExactly("x");
         String fresh = graph.uniqueName("h");
         assertThat(fresh).isEqualTo("h_1");
         assertThat(graph.uniqueName("h")).isEqualTo("h_2");

@@ -3,7 +3,8 @@ package dev.compress.inspect;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.inspect.ModelSummary.Dim;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
@@ -22,9 +23,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 class ModelInspectorTest {
 
@@ -98,8 +99,8 @@ class ModelInspectorTest {
 
     @Test
     void countsConstantsSubgraphsAndOtherDomains() {
-        TensorProto weight = Tensors.floats("w", new long[] {2, 3}, new float[6]);
-        TensorProto shape = Tensors.int64s("", new long[] {2}, new long[] {3, 2});
+        TensorProto weight = Protos.floats("w", new long[] {2, 3}, new float[6]);
+        TensorProto shape = Protos.int64s("", new long[] {2}, new long[] {3, 2});
         NodeProto constant = NodeProto.newBuilder().setOpType("Constant").setName("c")
                 .addOutput("shape")
                 .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
@@ -112,7 +113,7 @@ class ModelInspectorTest {
                 .build();
         GraphProto body = GraphProto.newBuilder().setName("body")
                 .addNode(NodeProto.newBuilder().setOpType("Identity").addInput("w").addOutput("y"))
-                .addInitializer(Tensors.uint8s("u", new long[] {4}, new byte[4]))
+                .addInitializer(Protos.uint8s("u", new long[] {4}, new byte[4]))
                 .build();
         NodeProto branch = NodeProto.newBuilder().setOpType("If").setName("if")
                 .addInput("cond").addOutput("branch")

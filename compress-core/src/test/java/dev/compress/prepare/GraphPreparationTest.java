@@ -12,9 +12,9 @@ import dev.compress.data.HostTensor;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
@@ -50,11 +50,11 @@ class GraphPreparationTest {
     }
 
     private static List<String> ops(OnnxModel model) {
-        return model.graph().nodes().stream().map(NodeProto::getOpType).toList();
+        return model.graph().nodes().stream().map(Node::opType).toList();
     }
 
-    private static NodeProto node(OnnxModel model, String opType) {
-        return model.graph().nodes().stream().filter(n -> n.getOpType().equals(opType)).findFirst().orElseThrow();
+    private static Node node(OnnxModel model, String opType) {
+        return model.graph().nodes().stream().filter(n -> n.opType().equals(opType)).findFirst().orElseThrow();
     }
 
     private static TensorProto random(String name, long seed, double low, double high, long... dims) {
@@ -63,7 +63,7 @@ class GraphPreparationTest {
         for (int i = 0; i < values.length; i++) {
             values[i] = (float) (low + (high - low) * random.nextDouble());
         }
-        return Tensors.floats(name, dims, values);
+        return Protos.floats(name, dims, values);
     }
 
     private static AttributeProto ints(String name, long... values) {
@@ -72,7 +72,7 @@ class GraphPreparationTest {
     }
 
     private static NodeProto.Builder op(String opType, List<String> inputs, String output) {
-        return Nodes.node(opType, opType + "->" + output, inputs, List.of(output));
+        return Protos.node(opType, opType + "->" + output, inputs, List.of(output));
     }
 
     /**
@@ -95,8 +95,8 @@ class GraphPreparationTest {
     }
 
     private static double relativeDifference(OnnxModel original, OnnxModel prepared, Iterator<Batch> batches) {
-        assertThat(prepared.graph().outputs()).map(o -> o.getName())
-                .isEqualTo(original.graph().outputs().stream().map(o -> o.getName()).toList());
+        assertThat(prepared.graph().outputs()).map(o -> o.name())
+                .isEqualTo(original.graph().outputs().stream().map(o -> o.name()).toList());
         // unoptimized, so that ONNX Runtime's own folding does not hide a difference
         return TestGraphs.relativeError(original, prepared, batches,
                 RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.NONE));
@@ -111,7 +111,7 @@ class GraphPreparationTest {
                 .addInitializer(random("W1", 1, -1, 1, 4, 3, 3, 3))
                 .addInitializer(random("W2", 2, -1, 1, 4, 3, 3, 3))
                 .addInitializer(random("b1", 3, -1, 1, 4))
-                .addInitializer(Tensors.floats("ratio", new long[0], new float[] {0.5f}))
+                .addInitializer(Protos.floats("ratio", new long[0], new float[] {0.5f}))
                 .addNode(op("Identity", List.of("b1"), "b2"))
                 .addNode(op("Conv", List.of("x", "W1", "b1"), "c1"))
                 .addNode(op("Conv", List.of("x", "W2", "b2"), "c2"))
@@ -127,9 +127,9 @@ class GraphPreparationTest {
         assertThat(ops(prepared)).containsExactly("Conv", "Conv", "Add", "Relu");
         assertThat(result.report().identityRemoved()).isEqualTo(2);
         assertThat(result.report().dropoutRemoved()).isEqualTo(1);
-        NodeProto secondConv = prepared.graph().nodes().get(1);
-        assertThat(prepared.graph().initializers()).containsKey(secondConv.getInput(2));
-        assertThat(node(prepared, "Relu").getOutput(0)).isEqualTo("y");
+        Node secondConv = prepared.graph().nodes().get(1);
+        assertThat(prepared.graph().initializers()).containsKey(secondConv.input(2));
+        assertThat(node(prepared, "Relu").output(0)).isEqualTo("y");
         assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {3, 3, 8, 8})))
                 .isLessThanOrEqualTo(TOLERANCE);
     }
@@ -141,12 +141,12 @@ class GraphPreparationTest {
                 .addOutput(value("y", FLOAT, "batch", 4L))
                 .addInitializer(random("b0", 4, -1, 1, 4))
                 .addNode(constant("W_flat", random("", 5, -1, 1, 24)))
-                .addNode(constant("shape", Tensors.int64s("", new long[] {2}, new long[] {6, 4})))
-                .addNode(constant("half", Tensors.floats("", new long[0], new float[] {0.5f})))
-                .addNode(constant("steps", Tensors.int64s("", new long[] {4}, new long[] {1, 2, 3, 4})))
+                .addNode(constant("shape", Protos.int64s("", new long[] {2}, new long[] {6, 4})))
+                .addNode(constant("half", Protos.floats("", new long[0], new float[] {0.5f})))
+                .addNode(constant("steps", Protos.int64s("", new long[] {4}, new long[] {1, 2, 3, 4})))
                 .addNode(op("Reshape", List.of("W_flat", "shape"), "W"))
                 .addNode(op("Mul", List.of("b0", "half"), "b"))
-                .addNode(op("Cast", List.of("steps"), "steps_f").addAttribute(Nodes.intAttribute("to", FLOAT)))
+                .addNode(op("Cast", List.of("steps"), "steps_f").addAttribute(Protos.intAttribute("to", FLOAT)))
                 .addNode(op("Add", List.of("b", "steps_f"), "bias"))
                 .addNode(op("MatMul", List.of("x", "W"), "m"))
                 .addNode(op("Add", List.of("m", "bias"), "y"))
@@ -157,7 +157,7 @@ class GraphPreparationTest {
         OnnxModel prepared = result.model();
         assertThat(ops(prepared)).containsExactly("MatMul", "Add");
         assertThat(result.report().constantsFolded()).isEqualTo(8); // 4 Constant nodes, Reshape, Mul, Cast, Add
-        assertThat(Tensors.dims(prepared.graph().initializer(node(prepared, "MatMul").getInput(1)).orElseThrow()))
+        assertThat(prepared.graph().initializer(node(prepared, "MatMul").input(1)).orElseThrow().dims())
                 .containsExactly(6, 4);
         assertThat(prepared.graph().initializers().keySet()).containsExactlyInAnyOrder("W", "bias");
         assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {5, 6})))
@@ -181,14 +181,14 @@ class GraphPreparationTest {
         GraphProto.Builder graph = GraphProto.newBuilder().setName("shuffle")
                 .addInput(value("x", FLOAT, batch, 4L, 6L, 6L))
                 .addOutput(value("y", FLOAT, batch, 4L, 6L, 6L))
-                .addInitializer(Tensors.int64s("two", new long[0], new long[] {2}))
-                .addInitializer(Tensors.int64s("two_1d", new long[] {1}, new long[] {2}))
-                .addInitializer(Tensors.int64s("minus_one", new long[] {1}, new long[] {-1}))
-                .addInitializer(Tensors.int64s("axes0", new long[] {1}, new long[] {0}))
+                .addInitializer(Protos.int64s("two", new long[0], new long[] {2}))
+                .addInitializer(Protos.int64s("two_1d", new long[] {1}, new long[] {2}))
+                .addInitializer(Protos.int64s("minus_one", new long[] {1}, new long[] {-1}))
+                .addInitializer(Protos.int64s("axes0", new long[] {1}, new long[] {0}))
                 .addNode(op("Relu", List.of("x"), "h"))
                 .addNode(op("Shape", List.of("h"), "s"));
         for (int d = 0; d < 4; d++) {
-            graph.addInitializer(Tensors.int64s("i" + d, new long[0], new long[] {d}))
+            graph.addInitializer(Protos.int64s("i" + d, new long[0], new long[] {d}))
                     .addNode(op("Gather", List.of("s", "i" + d), "g" + d));
             if (d == 1) {
                 graph.addNode(op("Div", List.of("g1", "two"), "half"));
@@ -196,11 +196,11 @@ class GraphPreparationTest {
             graph.addNode(op("Unsqueeze", List.of(d == 1 ? "half" : "g" + d, "axes0"), "u" + d));
         }
         graph.addNode(op("Concat", List.of("u0", "two_1d", "u1", "u2", "u3"), "shape5")
-                        .addAttribute(Nodes.intAttribute("axis", 0)))
+                        .addAttribute(Protos.intAttribute("axis", 0)))
                 .addNode(op("Reshape", List.of("h", "shape5"), "r"))
                 .addNode(op("Transpose", List.of("r"), "t").addAttribute(ints("perm", 0, 2, 1, 3, 4)))
                 .addNode(op("Concat", List.of("u0", "minus_one", "u2", "u3"), "shape4")
-                        .addAttribute(Nodes.intAttribute("axis", 0)))
+                        .addAttribute(Protos.intAttribute("axis", 0)))
                 .addNode(op("Reshape", List.of("t", "shape4"), "y"));
         if (!symbolicBatch) {
             // a recorded shape is used as it is; without one, ONNX Runtime infers it
@@ -227,9 +227,9 @@ class GraphPreparationTest {
             assertThat(result.report().shapeSubgraphsFolded()).isEqualTo(1);
             assertThat(result.report().constantsFolded()).isEqualTo(11); // Gathers, Div, Unsqueezes, Concats
             assertThat(result.report().left()).isEmpty();
-            for (NodeProto reshape : prepared.graph().nodes()) {
-                if (reshape.getOpType().equals("Reshape")) {
-                    assertThat(prepared.graph().initializers()).containsKey(reshape.getInput(1));
+            for (Node reshape : prepared.graph().nodes()) {
+                if (reshape.opType().equals("Reshape")) {
+                    assertThat(prepared.graph().initializers()).containsKey(reshape.input(1));
                 }
             }
         }
@@ -273,11 +273,11 @@ class GraphPreparationTest {
                 .addNode(op("Conv", List.of("x", "Wb"), "cb"))
                 .addNode(batchNorm("cb", "yb", 2))
                 // grouped ConvTranspose, stride 2
-                .addNode(op("ConvTranspose", List.of("ya", "Wc"), "cc").addAttribute(Nodes.intAttribute("group", 2))
+                .addNode(op("ConvTranspose", List.of("ya", "Wc"), "cc").addAttribute(Protos.intAttribute("group", 2))
                         .addAttribute(ints("strides", 2, 2)))
                 .addNode(batchNorm("cc", "yc", 3))
                 // Gemm with transposed weight and bias; Gemm without either
-                .addNode(op("Gemm", List.of("x2", "Wd", "bd"), "gd").addAttribute(Nodes.intAttribute("transB", 1)))
+                .addNode(op("Gemm", List.of("x2", "Wd", "bd"), "gd").addAttribute(Protos.intAttribute("transB", 1)))
                 .addNode(batchNorm("gd", "yd", 4))
                 .addNode(op("Gemm", List.of("x2", "We"), "ge"))
                 .addNode(batchNorm("ge", "ye", 5));
@@ -292,10 +292,10 @@ class GraphPreparationTest {
         OnnxModel prepared = result.model();
         assertThat(result.report().batchNormsFolded()).isEqualTo(5);
         assertThat(ops(prepared)).containsExactly("Conv", "Relu", "Conv", "ConvTranspose", "Gemm", "Gemm");
-        for (NodeProto layer : prepared.graph().nodes()) {
-            if (!layer.getOpType().equals("Relu")) {
-                assertThat(layer.getInputCount()).isEqualTo(3);
-                assertThat(prepared.graph().initializers()).containsKeys(layer.getInput(1), layer.getInput(2));
+        for (Node layer : prepared.graph().nodes()) {
+            if (!layer.opType().equals("Relu")) {
+                assertThat(layer.inputs().size()).isEqualTo(3);
+                assertThat(prepared.graph().initializers()).containsKeys(layer.input(1), layer.input(2));
             }
         }
         assertThat(prepared.graph().initializers().keySet()).noneMatch(name -> name.startsWith("gamma"));
@@ -317,8 +317,8 @@ class GraphPreparationTest {
                 .addOutput(value("y2", FLOAT, "batch", 4L))
                 .addInitializer(c1)
                 .addInitializer(c1.toBuilder().setName("c2"))
-                .addInitializer(Tensors.floats("zero", new long[0], new float[] {0}))
-                .addNode(op("ReduceMean", List.of("x"), "m").addAttribute(Nodes.intAttribute("keepdims", 0)))
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0}))
+                .addNode(op("ReduceMean", List.of("x"), "m").addAttribute(Protos.intAttribute("keepdims", 0)))
                 .addNode(op("Greater", List.of("m", "zero"), "cond"))
                 .addNode(op("If", List.of("cond"), "y")
                         .addAttribute(AttributeProto.newBuilder().setName("then_branch")
@@ -333,9 +333,9 @@ class GraphPreparationTest {
         OnnxModel prepared = result.model();
         assertThat(result.report().initializersDeduplicated()).isEqualTo(1);
         assertThat(prepared.graph().initializers()).containsKey("c1").doesNotContainKey("c2");
-        NodeProto ifNode = node(prepared, "If");
-        assertThat(ifNode.getAttributeList()).allSatisfy(branch ->
-                assertThat(branch.getG().getNode(0).getInputList()).containsExactly("x", "c1"));
+        Node ifNode = node(prepared, "If");
+        assertThat(ifNode.subgraphs()).allSatisfy(branch ->
+                assertThat(branch.nodes().get(0).inputs()).containsExactly("x", "c1"));
         assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {3, 4})))
                 .isLessThanOrEqualTo(TOLERANCE);
     }
@@ -377,7 +377,7 @@ class GraphPreparationTest {
                 .addNode(op("Identity", List.of("x"), "pass"))
                 .addNode(op("Conv", List.of("x", "W"), "raw"))
                 .addNode(batchNorm("raw", "n", 6))
-                .addNode(Nodes.node("Dropout", "dropout", List.of("n"), List.of("y", "mask")));
+                .addNode(Protos.node("Dropout", "dropout", List.of("n"), List.of("y", "mask")));
         addBatchNormParameters(graph, 4, 6);
         OnnxModel original = model(graph.build(), 13);
         PassResult<PreparationReport> result = prepare(original);
@@ -401,9 +401,9 @@ class GraphPreparationTest {
                 .addOutput(value("y", FLOAT, "batch", 1024L))
                 .addInitializer(random("A", 51, -1, 1, 513, 1024))
                 .addInitializer(random("B", 52, -1, 1, 513, 1024))
-                .addNode(op("Concat", List.of("A", "B"), "AB").addAttribute(Nodes.intAttribute("axis", 0)))
+                .addNode(op("Concat", List.of("A", "B"), "AB").addAttribute(Protos.intAttribute("axis", 0)))
                 .addNode(op("ReduceMean", List.of("AB"), "m").addAttribute(ints("axes", 0))
-                        .addAttribute(Nodes.intAttribute("keepdims", 0)))
+                        .addAttribute(Protos.intAttribute("keepdims", 0)))
                 .addNode(op("Add", List.of("x", "m"), "y"))
                 .build();
         OnnxModel original = model(graph, 13);
@@ -430,7 +430,7 @@ class GraphPreparationTest {
         assertThat(result.model().toBytes()).isEqualTo(original.toBytes());
         Dataset images = ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve("calib"))
-                .setInputName(ModelInputs.imageInput(original).getName())
+                .setInputName(ModelInputs.imageInput(original).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(original, Preprocessing.Overrides.NONE))
                 .build();
         assertThat(relativeDifference(original, result.model(), images.batches(100))).isZero();

@@ -9,7 +9,6 @@ import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.eval.Evaluator;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
 import dev.compress.testing.TestData;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -38,7 +37,7 @@ class PeerParityTest {
             PruneMasks.Entry torch = new PruneMasks.Entry(entry.node(), entry.weight(), entry.shape(), 0, null,
                     peer.path("masks").path(key).path(entry.weight()).asText(), null, null, null);
             boolean[] theirs = torch.prunedElements();
-            float[] w = Tensors.toFloats(model.graph().initializers().get(entry.weight()));
+            float[] w = model.graph().initializers().get(entry.weight()).floats();
             // ties aside: elements may differ only where |w| equals the largest pruned magnitude
             float threshold = 0;
             for (int i = 0; i < w.length; i++) {
@@ -62,7 +61,7 @@ class PeerParityTest {
                 .setModel(result.model())
                 .setData(ImageDataset.builder()
                         .setRoot(TestData.fashionMnist().resolve("heldout"))
-                        .setInputName(ModelInputs.imageInput(model).getName())
+                        .setInputName(ModelInputs.imageInput(model).name())
                         .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                         .build())
                 .build()

@@ -8,10 +8,9 @@ import dev.compress.CompressException;
 import dev.compress.data.Batch;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Tensor;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import dev.compress.testing.TestData;
@@ -34,7 +33,7 @@ class PrunerTest {
     }
 
     private static double zeros(OnnxModel model, String weight) {
-        float[] w = Tensors.toFloats(model.graph().initializers().get(weight));
+        float[] w = model.graph().initializers().get(weight).floats();
         int zeros = 0;
         for (float v : w) {
             zeros += v == 0f ? 1 : 0;
@@ -64,8 +63,8 @@ class PrunerTest {
         float largestPruned = 0;
         float smallestKept = Float.MAX_VALUE;
         for (PruneReport.LayerResult layer : result.report().layers()) {
-            float[] before = Tensors.toFloats(model.graph().initializers().get(layer.weight()));
-            float[] after = Tensors.toFloats(result.model().graph().initializers().get(layer.weight()));
+            float[] before = model.graph().initializers().get(layer.weight()).floats();
+            float[] after = result.model().graph().initializers().get(layer.weight()).floats();
             for (int i = 0; i < before.length; i++) {
                 if (after[i] == 0f) {
                     zeros++;
@@ -123,16 +122,16 @@ class PrunerTest {
         OnnxModel tuned = model.copy();
         Random random = new Random(3);
         for (String weight : List.of("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight")) {
-            TensorProto t = tuned.graph().initializers().get(weight);
-            float[] w = Tensors.toFloats(t);
+            Tensor t = tuned.graph().initializers().get(weight);
+            float[] w = t.floats();
             for (int i = 0; i < w.length; i++) {
                 w[i] += (float) random.nextGaussian() * 0.05f;
             }
-            tuned.graph().putInitializer(Tensors.floats(weight, Tensors.dims(t), w));
+            tuned.graph().putInitializer(Tensor.floats(weight, t.dims(), w));
         }
         PruneResult again = Pruner.builder().setModel(tuned).optMasks(PruneMasks.read(file), file).build().prune();
         for (PruneMasks.Entry entry : result.masks().tensors()) {
-            float[] w = Tensors.toFloats(again.model().graph().initializers().get(entry.weight()));
+            float[] w = again.model().graph().initializers().get(entry.weight()).floats();
             boolean[] mask = entry.prunedElements();
             for (int i = 0; i < w.length; i++) {
                 assertThat(w[i] == 0f).as("%s[%d]", entry.weight(), i).isEqualTo(mask[i]);
@@ -155,18 +154,18 @@ class PrunerTest {
         assertThat(removed.get("convE")).hasSize(1);
         assertThat(removed.get("fc")).isEmpty();
         Graph graph = result.model().graph();
-        assertThat(Tensors.dims(graph.initializers().get("bn_scale"))[0])
+        assertThat(graph.initializers().get("bn_scale").dims()[0])
                 .isEqualTo(4 - removed.get("convA").size());
-        assertThat(Tensors.dims(graph.initializers().get("we"))).containsExactly(5, 6, 3, 3);
-        assertThat(Tensors.dims(graph.initializers().get("wf"))).containsExactly(10, 5);
+        assertThat(graph.initializers().get("we").dims()).containsExactly(5, 6, 3, 3);
+        assertThat(graph.initializers().get("wf").dims()).containsExactly(10, 5);
 
         // the shrunk model computes what the dense one does with those channels zeroed
         OnnxModel zeroed = model.copy();
         for (PruneMasks.Entry e : result.masks().tensors()) {
-            NodeProto node = zeroed.graph().nodes().stream().filter(n -> n.getName().equals(e.node())).findFirst()
+            Node node = zeroed.graph().nodes().stream().filter(n -> n.name().equals(e.node())).findFirst()
                     .orElseThrow();
             zeroRows(zeroed.graph(), e.weight(), e.removedChannels());
-            zeroRows(zeroed.graph(), node.getInput(2), e.removedChannels());
+            zeroRows(zeroed.graph(), node.input(2), e.removedChannels());
         }
         float[] x = new float[5 * 3 * 8 * 8];
         Random random = new Random(11);
@@ -187,13 +186,13 @@ class PrunerTest {
     }
 
     private static void zeroRows(Graph graph, String name, List<Integer> rows) {
-        TensorProto t = graph.initializers().get(name);
-        float[] w = Tensors.toFloats(t);
-        int per = (int) (w.length / t.getDims(0));
+        Tensor t = graph.initializers().get(name);
+        float[] w = t.floats();
+        int per = (int) (w.length / t.dim(0));
         for (int r : rows) {
             java.util.Arrays.fill(w, r * per, (r + 1) * per, 0f);
         }
-        graph.putInitializer(Tensors.floats(name, Tensors.dims(t), w));
+        graph.putInitializer(Tensor.floats(name, t.dims(), w));
     }
 
     @ParameterizedTest

@@ -12,9 +12,9 @@ import dev.compress.data.Preprocessing;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
 import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.graph.Tensor;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import dev.compress.testing.TestData;
@@ -39,7 +39,7 @@ class StructuredPruningTest {
     static Dataset heldout(OnnxModel model) {
         return ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve("heldout"))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
     }
@@ -91,7 +91,7 @@ class StructuredPruningTest {
         OnnxModel model = resnet();
         Dataset calib = ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve("calib"))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
         PruneResult plain = structured(model, 0.10);
@@ -131,19 +131,19 @@ class StructuredPruningTest {
         OnnxModel zeroed = model.copy();
         Graph graph = zeroed.graph();
         for (PruneMasks.Entry entry : result.masks().tensors()) {
-            NodeProto node = graph.nodes().stream().filter(n -> n.getName().equals(entry.node())).findFirst()
+            Node node = graph.nodes().stream().filter(n -> n.name().equals(entry.node())).findFirst()
                     .orElseThrow();
-            float[] w = Tensors.toFloats(graph.initializers().get(entry.weight()));
-            long[] dims = Tensors.dims(graph.initializers().get(entry.weight()));
+            float[] w = graph.initializers().get(entry.weight()).floats();
+            long[] dims = graph.initializers().get(entry.weight()).dims();
             int perChannel = (int) (w.length / dims[0]);
             assertThat(entry.axis()).isZero();
-            float[] b = Tensors.toFloats(graph.initializers().get(node.getInput(2)));
+            float[] b = graph.initializers().get(node.input(2)).floats();
             for (int c : entry.removedChannels()) {
                 java.util.Arrays.fill(w, c * perChannel, (c + 1) * perChannel, 0f);
                 b[c] = 0f;
             }
-            graph.putInitializer(Tensors.floats(entry.weight(), dims, w));
-            graph.putInitializer(Tensors.floats(node.getInput(2), new long[] {b.length}, b));
+            graph.putInitializer(Tensor.floats(entry.weight(), dims, w));
+            graph.putInitializer(Tensor.floats(node.input(2), new long[] {b.length}, b));
         }
         Batch batch = heldout(model).batches(64).next();
         try (OrtModel shrunk = OrtModel.open(result.model(), RuntimeOptions.defaults());

@@ -1,8 +1,8 @@
 package dev.compress.prune;
 
-import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
@@ -44,17 +44,17 @@ public final class TinyModels {
     }
 
     TinyModels constant(String name, long[] dims, float[] values) {
-        graph.addInitializer(Tensors.floats(name, dims, values));
+        graph.addInitializer(Protos.floats(name, dims, values));
         return this;
     }
 
     TinyModels node(String op, String name, List<String> inputs, String output, long... pads) {
-        NodeProto.Builder node = Nodes.node(op, name, inputs, List.of(output));
+        NodeProto.Builder node = Protos.node(op, name, inputs, List.of(output));
         if (op.equals("Gemm")) {
-            node.addAttribute(Nodes.intAttribute("transB", 1));
+            node.addAttribute(Protos.intAttribute("transB", 1));
         }
         if (op.equals("Concat")) {
-            node.addAttribute(Nodes.intAttribute("axis", 1));
+            node.addAttribute(Protos.intAttribute("axis", 1));
         }
         if (pads.length > 0) {
             node.addAttribute(dev.compress.onnx.proto.Onnx.AttributeProto.newBuilder().setName("pads")

@@ -7,7 +7,6 @@ import static org.assertj.core.api.Assertions.within;
 import dev.compress.CompressException;
 import dev.compress.data.Batch;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import dev.compress.testing.TestData;
@@ -37,7 +36,7 @@ class TorchScriptMasksTest {
         try (TorchScriptModel reloaded = TorchScriptModel.load(out);
                 OrtModel ort = OrtModel.open(pruned.model(), RuntimeOptions.defaults())) {
             for (PruneMasks.Entry entry : pruned.masks().tensors()) {
-                float[] expected = Tensors.toFloats(pruned.model().graph().initializers().get(entry.weight()));
+                float[] expected = pruned.model().graph().initializers().get(entry.weight()).floats();
                 assertThat(reloaded.parameters().get(entry.weight()).values()).containsExactly(expected);
             }
             float[] a = reloaded.run(batch).get(0).values();

@@ -13,7 +13,7 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
@@ -48,8 +48,8 @@ class AttentionMaskTest {
                 .addOutput(value("y", FLOAT, "n", 8))
                 .addInitializer(weight("w1", 16, WIDTH, 1))
                 .addInitializer(weight("w2", WIDTH, 8, 2))
-                .addInitializer(Tensors.floats("one", new long[0], new float[] {1f}))
-                .addInitializer(Tensors.floats("big", new long[0], new float[] {-10000f}))
+                .addInitializer(Protos.floats("one", new long[0], new float[] {1f}))
+                .addInitializer(Protos.floats("big", new long[0], new float[] {-10000f}))
                 .addNode(node("MatMul", "scores_mm", List.of("x", "w1"), "scores"))
                 .addNode(node("Sub", "inverted", List.of("one", "mask"), "inverted_mask"))
                 .addNode(node("Mul", "mask_term", List.of("inverted_mask", "big"), "mask_bias"))
@@ -67,6 +67,35 @@ class AttentionMaskTest {
             graph.clearNode().addNode(cast).addAllNode(rest);
         }
         return model(graph.build(), 13);
+    }
+
+    /**
+     * Activations far beyond 1000 that no mask reaches, as in an audio model fed int16-scaled samples, are quantized
+     * over their range: the attention-mask rule once left such a model entirely float.
+     */
+    @Test
+    void wideActivationsNoMaskReachesAreQuantized() {
+        float[] loud = TestGraphs.weights(16 * 32, 1);
+        for (int i = 0; i < loud.length; i++) {
+            loud[i] *= 20000f;
+        }
+        GraphProto graph = GraphProto.newBuilder().setName("loud")
+                .addInput(value("x", FLOAT, "n", 16))
+                .addOutput(value("y", FLOAT, "n", 8))
+                .addInitializer(Protos.floats("w1", new long[] {16, 32}, loud))
+                .addInitializer(weight("w2", 32, 8, 2))
+                .addNode(node("MatMul", "mm1", List.of("x", "w1"), "h"))
+                .addNode(node("Relu", "relu", List.of("h"), "r"))
+                .addNode(node("MatMul", "mm2", List.of("r", "w2"), "y"))
+                .build();
+        OnnxModel fp32 = model(graph, 13);
+        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {ROWS, 16}), BATCHES);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data).build().quantize();
+
+        assertThat(result.report().activations()).anyMatch(a -> a.max() > 1000f);
+        assertThat(result.report().floatNodes()).isEmpty();
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 2);
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
     }
 
     private static NodeProto node(String op, String name, List<String> inputs, String output) {
@@ -186,8 +215,8 @@ class AttentionMaskTest {
                 .addOutput(value("y", FLOAT, "n", 8))
                 .addInitializer(weight("w1", 16, WIDTH, 1))
                 .addInitializer(weight("w2", WIDTH, 8, 2))
-                .addInitializer(Tensors.floats("zero", new long[0], new float[] {0f}))
-                .addInitializer(Tensors.floats("minus_inf", new long[0], new float[] {Float.NEGATIVE_INFINITY}))
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0f}))
+                .addInitializer(Protos.floats("minus_inf", new long[0], new float[] {Float.NEGATIVE_INFINITY}))
                 .addNode(node("MatMul", "scores_mm", List.of("x", "w1"), "scores"))
                 .addNode(node("Equal", "is_padding", List.of("mask", "zero"), "padding"))
                 .addNode(node("Where", "mask_term", List.of("padding", "minus_inf", "zero"), "mask_bias"))

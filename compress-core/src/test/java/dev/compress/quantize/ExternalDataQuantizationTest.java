@@ -6,8 +6,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.UnsafeByteOperations;
 import dev.compress.data.Dataset;
-import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Protos;
 import dev.compress.graph.SaveOptions;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
@@ -56,7 +56,7 @@ class ExternalDataQuantizationTest {
             }
             graph.addInitializer(TensorProto.newBuilder().setName("W" + layer).setDataType(FLOAT)
                     .addDims(WIDTH).addDims(WIDTH).setRawData(UnsafeByteOperations.unsafeWrap(bytes)));
-            graph.addNode(Nodes.node("MatMul", "layer" + layer,
+            graph.addNode(Protos.node("MatMul", "layer" + layer,
                     List.of(layer == 0 ? "x" : "h" + layer, "W" + layer), List.of(layer == LAYERS - 1 ? "y" : "h" + (layer + 1))));
         }
         return OnnxModel.of(ModelProto.newBuilder().setIrVersion(8)

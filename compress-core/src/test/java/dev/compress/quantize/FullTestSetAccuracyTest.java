@@ -29,7 +29,7 @@ class FullTestSetAccuracyTest {
         return IdxDataset.builder()
                 .setImages(folder.resolve("t10k-images-idx3-ubyte.gz"))
                 .setLabels(folder.resolve("t10k-labels-idx1-ubyte.gz"))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .optClassNames(Files.readAllLines(TestData.fashionMnist().resolve("labels.txt")))
                 .build();

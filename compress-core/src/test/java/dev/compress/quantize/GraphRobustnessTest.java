@@ -7,12 +7,12 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.onnx.proto.Onnx.TensorShapeProto;
@@ -50,11 +50,11 @@ class GraphRobustnessTest {
                 .addInput(value("x", TensorProto.DataType.FLOAT_VALUE, 2, 4))
                 .addOutput(value("y", TensorProto.DataType.FLOAT_VALUE, 2, 3))
                 .addOutput(value("dims", TensorProto.DataType.INT64_VALUE, 2))
-                .addInitializer(Tensors.floats("W", new long[] {4, 3}, w))
-                .addNode(Nodes.node("MatMul", "matmul", List.of("x", "W"), List.of("y")))
-                .addNode(Nodes.node("Shape", "shape_a", List.of("x"), List.of("s1")))
-                .addNode(Nodes.node("Identity", "copy", List.of("s1"), List.of("s2")))
-                .addNode(Nodes.node("Mul", "square", List.of("s1", "s2"), List.of("dims")))
+                .addInitializer(Protos.floats("W", new long[] {4, 3}, w))
+                .addNode(Protos.node("MatMul", "matmul", List.of("x", "W"), List.of("y")))
+                .addNode(Protos.node("Shape", "shape_a", List.of("x"), List.of("s1")))
+                .addNode(Protos.node("Identity", "copy", List.of("s1"), List.of("s2")))
+                .addNode(Protos.node("Mul", "square", List.of("s1", "s2"), List.of("dims")))
                 .build();
         return OnnxModel.of(ModelProto.newBuilder().setIrVersion(8)
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
@@ -104,8 +104,8 @@ class GraphRobustnessTest {
                 .build()
                 .quantize();
         Graph graph = result.model().graph();
-        NodeProto mul = graph.nodes().stream().filter(n -> n.getOpType().equals("Mul")).findFirst().orElseThrow();
-        assertThat(mul.getInputList()).containsExactly("s1", "s2");
+        Node mul = graph.nodes().stream().filter(n -> n.opType().equals("Mul")).findFirst().orElseThrow();
+        assertThat(mul.inputs()).containsExactly("s1", "s2");
         assertThat(result.report().floatNodes()).containsEntry("square", "input is not float");
         assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1);
         try (OrtModel session = OrtModel.open(result.model(), RuntimeOptions.defaults())) {
@@ -118,7 +118,7 @@ class GraphRobustnessTest {
         GraphProto graph = GraphProto.newBuilder()
                 .addInput(value("x", TensorProto.DataType.FLOAT_VALUE, 2, 4))
                 .addOutput(value("y", TensorProto.DataType.FLOAT_VALUE, 2, 4))
-                .addNode(Nodes.node("Relu", "relu", List.of("x"), List.of("y")))
+                .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("y")))
                 .build();
         OnnxModel model = OnnxModel.of(ModelProto.newBuilder().setIrVersion(8)
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))

@@ -9,8 +9,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
-import dev.compress.graph.Nodes;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Protos;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.runtime.OrtModel;
@@ -36,14 +36,14 @@ class OpsetUpgradeTest {
                 .addOutput(value("a", FLOAT, 2L, 1L, 2L))
                 .addOutput(value("b", FLOAT, 2L, 1L, 3L))
                 .addInitializer(weight("W", 4, 5, 21))
-                .addNode(Nodes.node("Unsqueeze", "unsqueeze", List.of("x"), List.of("u")).addAttribute(ints("axes", 0)))
-                .addNode(Nodes.node("Squeeze", "squeeze", List.of("u"), List.of("s")).addAttribute(ints("axes", 0)))
-                .addNode(Nodes.node("MatMul", "mm", List.of("s", "W"), List.of("m")))
-                .addNode(Nodes.node("Softmax", "softmax", List.of("m"), List.of("p"))
-                        .addAttribute(Nodes.intAttribute("axis", softmaxAxis)))
-                .addNode(Nodes.node("ReduceSum", "sum", List.of("p"), List.of("r")).addAttribute(ints("axes", 1)))
-                .addNode(Nodes.node("Split", "split", List.of("r"), List.of("a", "b"))
-                        .addAttribute(Nodes.intAttribute("axis", 2)).addAttribute(ints("split", 2, 3)));
+                .addNode(Protos.node("Unsqueeze", "unsqueeze", List.of("x"), List.of("u")).addAttribute(ints("axes", 0)))
+                .addNode(Protos.node("Squeeze", "squeeze", List.of("u"), List.of("s")).addAttribute(ints("axes", 0)))
+                .addNode(Protos.node("MatMul", "mm", List.of("s", "W"), List.of("m")))
+                .addNode(Protos.node("Softmax", "softmax", List.of("m"), List.of("p"))
+                        .addAttribute(Protos.intAttribute("axis", softmaxAxis)))
+                .addNode(Protos.node("ReduceSum", "sum", List.of("p"), List.of("r")).addAttribute(ints("axes", 1)))
+                .addNode(Protos.node("Split", "split", List.of("r"), List.of("a", "b"))
+                        .addAttribute(Protos.intAttribute("axis", 2)).addAttribute(ints("split", 2, 3)));
     }
 
     private static Dataset data() {
@@ -86,12 +86,12 @@ class OpsetUpgradeTest {
 
     @Test
     void aModelThatCannotBeConvertedStaysPerTensorFrom10AndIsRefusedBelow() {
-        GraphProto.Builder unknown = graph(-1).addNode(Nodes.node("Frobnicate", "frob", List.of("x"), List.of("f")));
+        GraphProto.Builder unknown = graph(-1).addNode(Protos.node("Frobnicate", "frob", List.of("x"), List.of("f")));
         OnnxModel at11 = model(unknown.build(), 11);
         assertThat(PerChannelUpgrade.apply(at11)).isEqualTo("cannot convert Frobnicate (opset 11) to opset 13: not an"
                 + " operator of the default ONNX domain (up to opset 28) (node frob)");
         assertThat(at11.opset("")).isEqualTo(11);
-        assertThat(at11.graph().nodes().get(0).getAttributeList()).isNotEmpty(); // unchanged
+        assertThat(at11.graph().nodes().get(0).attributes()).isNotEmpty(); // unchanged
         OnnxModel at9 = model(unknown.build(), 9);
         assertThatThrownBy(() -> PerChannelUpgrade.apply(at9))
                 .isInstanceOfSatisfying(CompressException.class,

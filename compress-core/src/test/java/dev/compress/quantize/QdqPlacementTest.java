@@ -6,9 +6,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.NodeProto;
@@ -49,7 +50,7 @@ class QdqPlacementTest {
 
         String node(String op, List<String> inputs, AttributeProto... attributes) {
             String output = op.toLowerCase() + "_" + count++;
-            NodeProto.Builder node = Nodes.node(op, output + "_node", inputs, List.of(output));
+            NodeProto.Builder node = Protos.node(op, output + "_node", inputs, List.of(output));
             for (AttributeProto attribute : attributes) {
                 node.addAttribute(attribute);
             }
@@ -64,10 +65,10 @@ class QdqPlacementTest {
             for (int i = 0; i < w.length; i++) {
                 w[i] *= (float) (gain / Math.sqrt(in * k * k / 9.0));
             }
-            graph.addInitializer(Tensors.floats(name, new long[] {out, in, k, k}, w));
+            graph.addInitializer(Protos.floats(name, new long[] {out, in, k, k}, w));
             if (bias == null) {
                 bias = "b" + count;
-                graph.addInitializer(Tensors.floats(bias, new long[] {out}, TestGraphs.weights(out, 200 + count)));
+                graph.addInitializer(Protos.floats(bias, new long[] {out}, TestGraphs.weights(out, 200 + count)));
             }
             long pad = k / 2;
             return node("Conv", List.of(input, name, bias), AttributeProto.newBuilder().setName("pads")
@@ -75,7 +76,7 @@ class QdqPlacementTest {
         }
 
         String scalar(String name, float value) {
-            graph.addInitializer(Tensors.floats(name, new long[0], new float[] {value}));
+            graph.addInitializer(Protos.floats(name, new long[0], new float[] {value}));
             return name;
         }
 
@@ -83,9 +84,9 @@ class QdqPlacementTest {
             String pooled = node("GlobalAveragePool", List.of(features));
             String flat = node("Flatten", List.of(pooled));
             graph.addInitializer(TestGraphs.weight("head", 5, channels, 7));
-            graph.addInitializer(Tensors.floats("head_bias", new long[] {5}, TestGraphs.weights(5, 8)));
-            graph.addNode(Nodes.node("Gemm", "gemm", List.of(flat, "head", "head_bias"), List.of("y"))
-                    .addAttribute(Nodes.intAttribute("transB", 1)));
+            graph.addInitializer(Protos.floats("head_bias", new long[] {5}, TestGraphs.weights(5, 8)));
+            graph.addNode(Protos.node("Gemm", "gemm", List.of(flat, "head", "head_bias"), List.of("y"))
+                    .addAttribute(Protos.intAttribute("transB", 1)));
             return TestGraphs.model(graph.build(), opset);
         }
     }
@@ -114,8 +115,8 @@ class QdqPlacementTest {
             // opening the session writes the optimized graph
         }
         Map<String, Integer> ops = new TreeMap<>();
-        for (NodeProto node : OnnxModel.load(optimized).graph().nodes()) {
-            ops.merge((node.getDomain().isEmpty() ? "" : node.getDomain() + ":") + node.getOpType(), 1, Integer::sum);
+        for (Node node : OnnxModel.load(optimized).graph().nodes()) {
+            ops.merge((node.domain().isEmpty() ? "" : node.domain() + ":") + node.opType(), 1, Integer::sum);
         }
         return ops;
     }
@@ -141,7 +142,7 @@ class QdqPlacementTest {
     }
 
     private static long count(OnnxModel model, String op) {
-        return model.graph().nodes().stream().filter(n -> n.getOpType().equals(op)).count();
+        return model.graph().nodes().stream().filter(n -> n.opType().equals(op)).count();
     }
 
     /**
@@ -154,9 +155,9 @@ class QdqPlacementTest {
         String clamped = switch (form) {
             case "constants" -> {
                 for (String bound : List.of("six", "zero")) {
-                    net.graph.addNode(Nodes.node("Constant", bound + "_constant", List.of(), List.of(bound))
+                    net.graph.addNode(Protos.node("Constant", bound + "_constant", List.of(), List.of(bound))
                             .addAttribute(AttributeProto.newBuilder().setName("value")
-                                    .setType(AttributeProto.AttributeType.TENSOR).setT(Tensors.floats("",
+                                    .setType(AttributeProto.AttributeType.TENSOR).setT(Protos.floats("",
                                             new long[0], new float[] {bound.equals("six") ? 6f : 0f}))));
                 }
                 yield net.node("Clip", List.of(h, "zero", "six"));
@@ -200,14 +201,13 @@ class QdqPlacementTest {
         OnnxModel fp32 = clampNet(13, "initializers");
         OnnxModel folded = quantize(fp32).model();
         OnnxModel clipped = folded.copy();
-        List<NodeProto> nodes = clipped.graph().nodes();
+        List<Node> nodes = clipped.graph().nodes();
         for (int i = 0; i < nodes.size(); i++) {
-            if (nodes.get(i).getOutput(0).equals("clip_1")) {
-                nodes.set(i, nodes.get(i).toBuilder().setOutput(0, "unclipped").build());
-                clipped.graph().putInitializer(Tensors.floats("lo", new long[0], new float[] {0f}));
-                clipped.graph().putInitializer(Tensors.floats("hi", new long[0], new float[] {6f}));
-                nodes.add(i + 1, Nodes.node("Clip", "put_back", List.of("unclipped", "lo", "hi"), List.of("clip_1"))
-                        .build());
+            if (nodes.get(i).output(0).equals("clip_1")) {
+                nodes.get(i).setOutput(0, "unclipped");
+                clipped.graph().putInitializer(Tensor.floats("lo", new long[0], new float[] {0f}));
+                clipped.graph().putInitializer(Tensor.floats("hi", new long[0], new float[] {6f}));
+                nodes.add(i + 1, Node.of("Clip", "put_back", List.of("unclipped", "lo", "hi"), List.of("clip_1")));
                 break;
             }
         }
@@ -247,7 +247,7 @@ class QdqPlacementTest {
         String h = net.node("Relu", List.of(net.conv("x", 3, 8, 3, 1, null)));
         float[] minus100 = new float[8];
         java.util.Arrays.fill(minus100, -100f);
-        net.graph.addInitializer(Tensors.floats("minus100", new long[] {8}, minus100));
+        net.graph.addInitializer(Protos.floats("minus100", new long[] {8}, minus100));
         String dead = net.node("Clip", List.of(net.conv(h, 8, 8, 1, 1, "minus100"), net.scalar("zero", 0f),
                 net.scalar("six", 6f)));
         String sum = net.node("Add", List.of(net.conv(dead, 8, 8, 1, 1, null), h));
@@ -309,9 +309,9 @@ class QdqPlacementTest {
         OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(reshaped, 8, 8, 3, 1, null))), 8, 13);
         QuantizationResult result = quantize(fp32);
 
-        NodeProto shape = result.model().graph().nodes().stream().filter(n -> n.getOpType().equals("Shape"))
+        Node shape = result.model().graph().nodes().stream().filter(n -> n.opType().equals("Shape"))
                 .findFirst().orElseThrow();
-        assertThat(result.model().graph().producer(shape.getInput(0)).orElseThrow().getOpType())
+        assertThat(result.model().graph().producer(shape.input(0)).orElseThrow().opType())
                 .isEqualTo("QuantizeLinear");
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
     }
@@ -324,11 +324,11 @@ class QdqPlacementTest {
     void fireModuleRunsInIntegerWithQLinearConcat() {
         Net net = new Net();
         String squeezed = net.node("Relu", List.of(net.conv("x", 3, 4, 1, 1, null)));
-        net.graph.addInitializer(Tensors.floats("zero_bias", new long[] {8}, new float[8]));
+        net.graph.addInitializer(Protos.floats("zero_bias", new long[] {8}, new float[8]));
         String copied = net.node("Identity", List.of("zero_bias"));
         String left = net.node("Relu", List.of(net.conv(squeezed, 4, 8, 1, 1, "zero_bias")));
         String right = net.node("Relu", List.of(net.conv(squeezed, 4, 8, 3, 1, copied)));
-        String joined = net.node("Concat", List.of(left, right), Nodes.intAttribute("axis", 1));
+        String joined = net.node("Concat", List.of(left, right), Protos.intAttribute("axis", 1));
         OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(joined, 16, 8, 3, 1, null))), 8, 13);
         QuantizationResult result = quantize(fp32);
         assertThat(result.report().floatNodes()).isEmpty();

@@ -3,24 +3,23 @@ package dev.compress.quantize;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.CompressException;
+import dev.compress.Json;
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.DataType;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.graph.Tensor;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.compress.Json;
-import dev.compress.calibrate.CalibrationMethod;
-import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.testing.TestData;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -45,7 +44,7 @@ class QuantizerTest {
     static Dataset images(OnnxModel model, String folder) {
         return ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve(folder))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
     }
@@ -70,8 +69,8 @@ class QuantizerTest {
             // opening the session writes the optimized graph
         }
         Map<String, Integer> ops = new TreeMap<>();
-        for (NodeProto node : OnnxModel.load(optimized).graph().nodes()) {
-            ops.merge((node.getDomain().isEmpty() ? "" : node.getDomain() + ":") + node.getOpType(), 1, Integer::sum);
+        for (Node node : OnnxModel.load(optimized).graph().nodes()) {
+            ops.merge((node.domain().isEmpty() ? "" : node.domain() + ":") + node.opType(), 1, Integer::sum);
         }
         return ops;
     }
@@ -87,7 +86,7 @@ class QuantizerTest {
     }
 
     private static long count(OnnxModel model, String op) {
-        return model.graph().nodes().stream().filter(n -> n.getOpType().equals(op)).count();
+        return model.graph().nodes().stream().filter(n -> n.opType().equals(op)).count();
     }
 
     @ParameterizedTest
@@ -118,30 +117,30 @@ class QuantizerTest {
     void weightsBecomePerChannelInt8AndBiasesInt32() {
         OnnxModel model = fp32("resnet");
         OnnxModel int8 = quantize(model, ActivationType.UINT8, List.of()).model();
-        NodeProto conv = int8.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv")).findFirst()
+        Node conv = int8.graph().nodes().stream().filter(n -> n.opType().equals("Conv")).findFirst()
                 .orElseThrow();
-        NodeProto weightDq = int8.graph().producer(conv.getInput(1)).orElseThrow();
-        assertThat(weightDq.getOpType()).isEqualTo("DequantizeLinear");
-        TensorProto weight = int8.graph().initializer(weightDq.getInput(0)).orElseThrow();
-        TensorProto scale = int8.graph().initializer(weightDq.getInput(1)).orElseThrow();
-        assertThat(weight.getDataType()).isEqualTo(TensorProto.DataType.INT8_VALUE);
-        assertThat(scale.getDimsList()).containsExactly(weight.getDims(0));
+        Node weightDq = int8.graph().producer(conv.input(1)).orElseThrow();
+        assertThat(weightDq.opType()).isEqualTo("DequantizeLinear");
+        Tensor weight = int8.graph().initializer(weightDq.input(0)).orElseThrow();
+        Tensor scale = int8.graph().initializer(weightDq.input(1)).orElseThrow();
+        assertThat(weight.dataType()).isEqualTo(DataType.INT8);
+        assertThat(scale.dims()).containsExactly(weight.dim(0));
 
         // dequantized weights are within half a step of the fp32 weights, channel by channel
-        String fp32Name = model.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv")).findFirst()
-                .orElseThrow().getInput(1);
-        float[] original = Tensors.toFloats(model.graph().initializer(fp32Name).orElseThrow());
-        float[] scales = Tensors.toFloats(scale);
-        byte[] q = weight.getRawData().toByteArray();
+        String fp32Name = model.graph().nodes().stream().filter(n -> n.opType().equals("Conv")).findFirst()
+                .orElseThrow().input(1);
+        float[] original = model.graph().initializer(fp32Name).orElseThrow().floats();
+        float[] scales = scale.floats();
+        byte[] q = weight.bytes();
         int perChannel = original.length / scales.length;
         for (int i = 0; i < original.length; i++) {
             float s = scales[i / perChannel];
             assertThat(Math.abs(q[i] * s - original[i])).isLessThanOrEqualTo(s / 2 + 1e-6f);
         }
 
-        NodeProto biasDq = int8.graph().producer(conv.getInput(2)).orElseThrow();
-        TensorProto bias = int8.graph().initializer(biasDq.getInput(0)).orElseThrow();
-        assertThat(bias.getDataType()).isEqualTo(TensorProto.DataType.INT32_VALUE);
+        Node biasDq = int8.graph().producer(conv.input(2)).orElseThrow();
+        Tensor bias = int8.graph().initializer(biasDq.input(0)).orElseThrow();
+        assertThat(bias.dataType()).isEqualTo(DataType.INT32);
     }
 
     @Test
@@ -186,10 +185,10 @@ class QuantizerTest {
     @Test
     void excludedNodesStayFloat() throws IOException {
         OnnxModel model = fp32("resnet");
-        NodeProto firstConv = model.graph().nodes().stream().filter(n -> n.getOpType().equals("Conv")).findFirst()
+        Node firstConv = model.graph().nodes().stream().filter(n -> n.opType().equals("Conv")).findFirst()
                 .orElseThrow();
-        QuantizationResult result = quantize(model, ActivationType.UINT8, List.of(firstConv.getName()));
-        assertThat(result.report().floatNodes()).containsEntry(firstConv.getName(), "excluded");
+        QuantizationResult result = quantize(model, ActivationType.UINT8, List.of(firstConv.name()));
+        assertThat(result.report().floatNodes()).containsEntry(firstConv.name(), "excluded");
         Path int8 = dir.resolve("partial.onnx");
         result.model().save(int8);
         Map<String, Integer> ops = optimizedOps(int8);
@@ -207,29 +206,29 @@ class QuantizerTest {
     void excludedConvBetweenQuantizedLayersKeepsItsFloatWeightInOnnxRuntime() throws IOException {
         OnnxModel model = fp32("resnet");
         String excluded = "/layer1/conv2/Conv";
-        String floatWeight = model.graph().nodes().stream().filter(n -> n.getName().equals(excluded)).findFirst()
-                .orElseThrow().getInput(1);
+        String floatWeight = model.graph().nodes().stream().filter(n -> n.name().equals(excluded)).findFirst()
+                .orElseThrow().input(1);
         QuantizationResult result = quantize(model, ActivationType.UINT8, List.of(excluded));
         Path int8 = dir.resolve("resnet-int8-excluded.onnx");
         result.model().save(int8);
         // its input is quantized, since the Conv before it runs as QLinearConv
-        NodeProto conv = result.model().graph().nodes().stream().filter(n -> n.getName().equals(excluded))
+        Node conv = result.model().graph().nodes().stream().filter(n -> n.name().equals(excluded))
                 .findFirst().orElseThrow();
-        assertThat(result.model().graph().producer(conv.getInput(0)).orElseThrow().getOpType())
+        assertThat(result.model().graph().producer(conv.input(0)).orElseThrow().opType())
                 .isEqualTo("DequantizeLinear");
         // and nothing else reads that input, so no unused DequantizeLinear is left behind
         var index = result.model().graph().index();
-        assertThat(result.model().graph().nodes()).filteredOn(n -> n.getOpType().equals("DequantizeLinear"))
-                .allSatisfy(n -> assertThat(index.consumers(n.getOutput(0))).isNotEmpty());
+        assertThat(result.model().graph().nodes()).filteredOn(n -> n.opType().equals("DequantizeLinear"))
+                .allSatisfy(n -> assertThat(index.consumers(n.output(0))).isNotEmpty());
 
         Path basic = dir.resolve("basic.onnx");
         try (OrtModel ignored = OrtModel.open(int8, RuntimeOptions.defaults()
                 .withOptimization(RuntimeOptions.Optimization.BASIC).withOptimizedModelFile(basic))) {
             // opening the session writes the optimized graph
         }
-        NodeProto optimized = OnnxModel.load(basic).graph().nodes().stream()
-                .filter(n -> n.getName().equals(excluded)).findFirst().orElseThrow();
-        assertThat(optimized.getInput(1)).isEqualTo(floatWeight);
+        Node optimized = OnnxModel.load(basic).graph().nodes().stream()
+                .filter(n -> n.name().equals(excluded)).findFirst().orElseThrow();
+        assertThat(optimized.input(1)).isEqualTo(floatWeight);
         Map<String, Integer> ops = optimizedOps(int8);
         assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo((int) count(model, "Conv") - 1);
 
@@ -261,8 +260,8 @@ class QuantizerTest {
         model.setOpset("", 11);
         QuantizationResult result = quantize(model, ActivationType.UINT8, List.of());
         assertThat(result.report().perChannel()).isFalse();
-        assertThat(result.model().graph().nodes()).filteredOn(n -> n.getOpType().equals("DequantizeLinear"))
-                .allSatisfy(n -> assertThat(Nodes.attribute(n, "axis")).isEmpty());
+        assertThat(result.model().graph().nodes()).filteredOn(n -> n.opType().equals("DequantizeLinear"))
+                .allSatisfy(n -> assertThat(n.attribute("axis")).isEmpty());
         Path int8 = dir.resolve("cnn-opset11-int8.onnx");
         result.model().save(int8);
         EvalReport report = heldOutAgainstFp32(int8, model);

@@ -9,12 +9,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.compress.CompressException;
 import dev.compress.data.Dataset;
-import dev.compress.graph.Nodes;
+import dev.compress.graph.DataType;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
-import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,11 +45,11 @@ class RealGraphTest {
                 .addOutput(value("y", FLOAT, "batch", "seq", 8L))
                 .addOutput(value("z", FLOAT, "batch", 8L));
         List<TensorProto> weights = List.of(weight("W1", 16, 32, 1), weight("W2", 32, 8, 2), weight("W3", 8, 16, 3),
-                Tensors.floats("b1", new long[] {32}, TestGraphs.weights(32, 4)),
-                Tensors.floats("b3", new long[] {8}, TestGraphs.weights(8, 5)));
+                Protos.floats("b1", new long[] {32}, TestGraphs.weights(32, 4)),
+                Protos.floats("b3", new long[] {8}, TestGraphs.weights(8, 5)));
         for (TensorProto w : weights) {
             if (weightsAsConstants) {
-                graph.addNode(Nodes.node("Constant", "const_" + w.getName(), List.of(), List.of(w.getName()))
+                graph.addNode(Protos.node("Constant", "const_" + w.getName(), List.of(), List.of(w.getName()))
                         .addAttribute(AttributeProto.newBuilder().setName("value")
                                 .setType(AttributeProto.AttributeType.TENSOR).setT(w.toBuilder().clearName())));
             } else {
@@ -56,12 +57,12 @@ class RealGraphTest {
             }
         }
         return graph
-                .addNode(Nodes.node("MatMul", "mm1", List.of("x", "W1"), List.of("h1")))
-                .addNode(Nodes.node("Add", "add1", List.of("h1", "b1"), List.of("h2")))
-                .addNode(Nodes.node("Relu", "relu1", List.of("h2"), List.of("h3")))
-                .addNode(Nodes.node("MatMul", "mm2", List.of("h3", "W2"), List.of("y")))
-                .addNode(Nodes.node("Gemm", "gemm", List.of("x2", "W3", "b3"), List.of("z"))
-                        .addAttribute(Nodes.intAttribute("transB", 1)));
+                .addNode(Protos.node("MatMul", "mm1", List.of("x", "W1"), List.of("h1")))
+                .addNode(Protos.node("Add", "add1", List.of("h1", "b1"), List.of("h2")))
+                .addNode(Protos.node("Relu", "relu1", List.of("h2"), List.of("h3")))
+                .addNode(Protos.node("MatMul", "mm2", List.of("h3", "W2"), List.of("y")))
+                .addNode(Protos.node("Gemm", "gemm", List.of("x2", "W3", "b3"), List.of("z"))
+                        .addAttribute(Protos.intAttribute("transB", 1)));
     }
 
     /** Batches of different batch sizes and sequence lengths, to exercise the symbolic dimensions. */
@@ -80,8 +81,8 @@ class RealGraphTest {
         return Quantizer.builder().setModel(model).optDynamic(format).build().quantize();
     }
 
-    private static List<NodeProto> nodes(OnnxModel model, String opType) {
-        return model.graph().nodes().stream().filter(n -> n.getOpType().equals(opType)).toList();
+    private static List<Node> nodes(OnnxModel model, String opType) {
+        return model.graph().nodes().stream().filter(n -> n.opType().equals(opType)).toList();
     }
 
     static Stream<Arguments> opsets() {
@@ -97,8 +98,8 @@ class RealGraphTest {
         // DequantizeLinear's axis (per-channel) exists from opset 13; before, weights are per tensor
         boolean perChannel = opset >= 13;
         assertThat(result.report().perChannel()).isEqualTo(perChannel);
-        List<NodeProto> withAxis = nodes(result.model(), "DequantizeLinear").stream()
-                .filter(n -> Nodes.attribute(n, "axis").isPresent()).toList();
+        List<Node> withAxis = nodes(result.model(), "DequantizeLinear").stream()
+                .filter(n -> n.attribute("axis").isPresent()).toList();
         assertThat(withAxis).hasSize(perChannel ? 4 : 0); // three weights and the Gemm bias
         assertThat(TestGraphs.relativeError(fp32, result.model(), twoHeadsData())).isLessThan(0.03);
     }
@@ -124,11 +125,11 @@ class RealGraphTest {
         assertThat(nodes(result, "MatMulInteger")).hasSize(3);
         assertThat(nodes(result, "DynamicQuantizeLinear")).hasSize(3);
         assertThat(nodes(result, "MatMul")).isEmpty();
-        NodeProto matMulInteger = nodes(result, "MatMulInteger").get(0);
-        TensorProto weight = result.graph().initializer(matMulInteger.getInput(1)).orElseThrow();
-        TensorProto zeroPoint = result.graph().initializer(matMulInteger.getInput(3)).orElseThrow();
-        assertThat(weight.getDataType()).isEqualTo(TensorProto.DataType.INT8_VALUE);
-        assertThat(Tensors.dims(zeroPoint)).containsExactly(32); // one per output column
+        Node matMulInteger = nodes(result, "MatMulInteger").get(0);
+        Tensor weight = result.graph().initializer(matMulInteger.input(1)).orElseThrow();
+        Tensor zeroPoint = result.graph().initializer(matMulInteger.input(3)).orElseThrow();
+        assertThat(weight.dataType()).isEqualTo(DataType.INT8);
+        assertThat(zeroPoint.dims()).containsExactly(32); // one per output column
     }
 
     @Test
@@ -150,9 +151,8 @@ class RealGraphTest {
         QuantizationResult result = Quantizer.builder().setModel(fp32).optDynamic(true).optReduceRange(true).build()
                 .quantize();
         assertThat(result.report().weightType()).contains("7-bit");
-        for (NodeProto node : nodes(result.model(), "MatMulInteger")) {
-            byte[] weights = result.model().graph().initializer(node.getInput(1)).orElseThrow().getRawData()
-                    .toByteArray();
+        for (Node node : nodes(result.model(), "MatMulInteger")) {
+            byte[] weights = result.model().graph().initializer(node.input(1)).orElseThrow().bytes();
             int max = 0;
             for (byte w : weights) {
                 max = Math.max(max, Math.abs(w));
@@ -185,13 +185,13 @@ class RealGraphTest {
             assertThat(nodes(result.model(), "Constant")).isEmpty();
             assertThat(TestGraphs.relativeError(fp32, result.model(), twoHeadsData())).isLessThan(0.03);
         }
-        assertThat(result(staticResult).getDataType()).isEqualTo(TensorProto.DataType.INT8_VALUE);
+        assertThat(result(staticResult).dataType()).isEqualTo(DataType.INT8);
     }
 
-    private static TensorProto result(QuantizationResult r) {
-        NodeProto dq = nodes(r.model(), "DequantizeLinear").stream()
-                .filter(n -> n.getInput(0).startsWith("W1")).findFirst().orElseThrow();
-        return r.model().graph().initializer(dq.getInput(0)).orElseThrow();
+    private static Tensor result(QuantizationResult r) {
+        Node dq = nodes(r.model(), "DequantizeLinear").stream()
+                .filter(n -> n.input(0).startsWith("W1")).findFirst().orElseThrow();
+        return r.model().graph().initializer(dq.input(0)).orElseThrow();
     }
 
     @Test
@@ -202,8 +202,8 @@ class RealGraphTest {
                 .addOutput(value("ya", FLOAT, "n", 16L))
                 .addOutput(value("yb", FLOAT, "n", 16L))
                 .addInitializer(weight("W", 16, 16, 7))
-                .addNode(Nodes.node("MatMul", "left", List.of("a", "W"), List.of("ya")))
-                .addNode(Nodes.node("MatMul", "right", List.of("b", "W"), List.of("yb")))
+                .addNode(Protos.node("MatMul", "left", List.of("a", "W"), List.of("ya")))
+                .addNode(Protos.node("MatMul", "right", List.of("b", "W"), List.of("yb")))
                 .build();
         OnnxModel fp32 = model(graph, 13);
         Map<String, IntFunction<long[]>> shapes = new LinkedHashMap<>();
@@ -214,8 +214,8 @@ class RealGraphTest {
                 .quantize();
         QuantizationResult dynamicResult = dynamic(fp32, DynamicFormat.MATMUL_INTEGER);
         for (QuantizationResult result : List.of(staticResult, dynamicResult)) {
-            List<TensorProto> int8 = result.model().graph().initializers().values().stream()
-                    .filter(t -> t.getDataType() == TensorProto.DataType.INT8_VALUE && t.getDimsCount() == 2)
+            List<Tensor> int8 = result.model().graph().initializers().values().stream()
+                    .filter(t -> t.dataType() == DataType.INT8 && t.rank() == 2)
                     .toList();
             assertThat(int8).hasSize(1);
             assertThat(result.model().graph().initializers()).doesNotContainKey("W");
@@ -233,7 +233,7 @@ class RealGraphTest {
                 .addInput(value("x", half, "n", 4L))
                 .addOutput(value("y", half, "n", 4L))
                 .addInitializer(w16)
-                .addNode(Nodes.node("MatMul", "mm", List.of("x", "W"), List.of("y")))
+                .addNode(Protos.node("MatMul", "mm", List.of("x", "W"), List.of("y")))
                 .build();
         OnnxModel fp16 = model(graph, 13);
         assertThatThrownBy(() -> dynamic(fp16, DynamicFormat.MATMUL_INTEGER))
@@ -255,10 +255,10 @@ class RealGraphTest {
         GraphProto.Builder graph = twoHeads(false)
                 .addInitializer(w16)
                 .addOutput(value("y16", half, "batch", 8L))
-                .addNode(Nodes.node("Cast", "to_half", List.of("x2"), List.of("x2_half"))
+                .addNode(Protos.node("Cast", "to_half", List.of("x2"), List.of("x2_half"))
                         .addAttribute(AttributeProto.newBuilder().setName("to")
                                 .setType(AttributeProto.AttributeType.INT).setI(half)))
-                .addNode(Nodes.node("MatMul", "half_mm", List.of("x2_half", "W16"), List.of("y16")));
+                .addNode(Protos.node("MatMul", "half_mm", List.of("x2_half", "W16"), List.of("y16")));
         OnnxModel fp32 = model(graph.build(), 13);
         QuantizationResult dynamicResult = dynamic(fp32, DynamicFormat.MATMUL_INTEGER);
         assertThat(dynamicResult.report().floatNodes()).containsEntry("half_mm",
@@ -278,24 +278,24 @@ class RealGraphTest {
      */
     private static GraphProto withSubgraphs() {
         GraphProto thenBranch = GraphProto.newBuilder().setName("then")
-                .addNode(Nodes.node("MatMul", "then_mm", List.of("h", "W"), List.of("t")))
+                .addNode(Protos.node("MatMul", "then_mm", List.of("h", "W"), List.of("t")))
                 .addOutput(value("t", FLOAT, 2L, 16L)).build();
         GraphProto elseBranch = GraphProto.newBuilder().setName("else")
-                .addNode(Nodes.node("Add", "else_add", List.of("h", "h"), List.of("e")))
+                .addNode(Protos.node("Add", "else_add", List.of("h", "h"), List.of("e")))
                 .addOutput(value("e", FLOAT, 2L, 16L)).build();
         GraphProto loopBody = GraphProto.newBuilder().setName("loop_body")
                 .addInput(value("i", TensorProto.DataType.INT64_VALUE))
                 .addInput(value("c", TensorProto.DataType.BOOL_VALUE))
                 .addInput(value("v", FLOAT, 2L, 16L))
-                .addNode(Nodes.node("Identity", "loop_cond", List.of("c"), List.of("c_out")))
-                .addNode(Nodes.node("MatMul", "loop_mm", List.of("v", "W"), List.of("v_out")))
+                .addNode(Protos.node("Identity", "loop_cond", List.of("c"), List.of("c_out")))
+                .addNode(Protos.node("MatMul", "loop_mm", List.of("v", "W"), List.of("v_out")))
                 .addOutput(value("c_out", TensorProto.DataType.BOOL_VALUE))
                 .addOutput(value("v_out", FLOAT, 2L, 16L)).build();
         GraphProto scanBody = GraphProto.newBuilder().setName("scan_body")
                 .addInput(value("s", FLOAT, 16L))
                 .addInput(value("row", FLOAT, 16L))
-                .addNode(Nodes.node("MatMul", "scan_mm", List.of("row", "W"), List.of("rw")))
-                .addNode(Nodes.node("Add", "scan_add", List.of("s", "rw"), List.of("s_out")))
+                .addNode(Protos.node("MatMul", "scan_mm", List.of("row", "W"), List.of("rw")))
+                .addNode(Protos.node("Add", "scan_add", List.of("s", "rw"), List.of("s_out")))
                 .addOutput(value("s_out", FLOAT, 16L)).build();
         return GraphProto.newBuilder().setName("control-flow")
                 .addInput(value("x", FLOAT, 2L, 16L))
@@ -303,23 +303,23 @@ class RealGraphTest {
                 .addOutput(value("y_loop", FLOAT, 2L, 16L))
                 .addOutput(value("y_scan", FLOAT, 16L))
                 .addInitializer(weight("W", 16, 16, 11))
-                .addInitializer(Tensors.floats("zero", new long[0], new float[] {0f}))
-                .addInitializer(Tensors.floats("s0", new long[] {16}, new float[16]))
-                .addInitializer(Tensors.int64s("trips", new long[0], new long[] {2}))
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0f}))
+                .addInitializer(Protos.floats("s0", new long[] {16}, new float[16]))
+                .addInitializer(Protos.int64s("trips", new long[0], new long[] {2}))
                 .addInitializer(TensorProto.newBuilder().setName("true").setDataType(TensorProto.DataType.BOOL_VALUE)
                         .setRawData(com.google.protobuf.ByteString.copyFrom(new byte[] {1})).build())
-                .addNode(Nodes.node("MatMul", "main_mm", List.of("x", "W"), List.of("h")))
-                .addNode(Nodes.node("ReduceMax", "peak", List.of("x"), List.of("m"))
-                        .addAttribute(Nodes.intAttribute("keepdims", 0)))
-                .addNode(Nodes.node("Greater", "positive", List.of("m", "zero"), List.of("cond")))
-                .addNode(Nodes.node("If", "branch", List.of("cond"), List.of("y_if"))
+                .addNode(Protos.node("MatMul", "main_mm", List.of("x", "W"), List.of("h")))
+                .addNode(Protos.node("ReduceMax", "peak", List.of("x"), List.of("m"))
+                        .addAttribute(Protos.intAttribute("keepdims", 0)))
+                .addNode(Protos.node("Greater", "positive", List.of("m", "zero"), List.of("cond")))
+                .addNode(Protos.node("If", "branch", List.of("cond"), List.of("y_if"))
                         .addAttribute(graphAttribute("then_branch", thenBranch))
                         .addAttribute(graphAttribute("else_branch", elseBranch)))
-                .addNode(Nodes.node("Loop", "repeat", List.of("trips", "true", "h"), List.of("y_loop"))
+                .addNode(Protos.node("Loop", "repeat", List.of("trips", "true", "h"), List.of("y_loop"))
                         .addAttribute(graphAttribute("body", loopBody)))
-                .addNode(Nodes.node("Scan", "accumulate", List.of("s0", "h"), List.of("y_scan"))
+                .addNode(Protos.node("Scan", "accumulate", List.of("s0", "h"), List.of("y_scan"))
                         .addAttribute(graphAttribute("body", scanBody))
-                        .addAttribute(Nodes.intAttribute("num_scan_inputs", 1)))
+                        .addAttribute(Protos.intAttribute("num_scan_inputs", 1)))
                 .build();
     }
 
@@ -329,20 +329,31 @@ class RealGraphTest {
     }
 
     @Test
-    void ifLoopAndScanBodiesStayFloatAndTheMainGraphIsQuantized() {
+    void staticQuantizationLeavesIfLoopAndScanBodiesFloat() {
         OnnxModel fp32 = model(withSubgraphs(), 13);
         Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {2, 16}), 4);
-        QuantizationResult staticResult = Quantizer.builder().setModel(fp32).setCalibrationData(data).build()
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data).build()
                 .quantize();
-        QuantizationResult dynamicResult = dynamic(fp32, DynamicFormat.MATMUL_INTEGER);
-        for (QuantizationResult result : List.of(staticResult, dynamicResult)) {
-            assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1);
-            assertThat(result.report().floatNodes()).containsKeys("branch", "repeat", "accumulate");
-            assertThat(result.report().floatNodes().get("branch")).contains("subgraph");
-            // the bodies still read the float weight by name
-            assertThat(result.model().graph().initializers()).containsKey("W");
-            assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
-        }
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1);
+        assertThat(result.report().floatNodes()).containsKeys("branch", "repeat", "accumulate");
+        assertThat(result.report().floatNodes().get("branch")).contains("subgraph");
+        // the bodies still read the float weight by name
+        assertThat(result.model().graph().initializers()).containsKey("W");
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
+    }
+
+    @Test
+    void dynamicQuantizationRewritesIfLoopAndScanBodies() {
+        OnnxModel fp32 = model(withSubgraphs(), 13);
+        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {2, 16}), 4);
+        QuantizationResult result = dynamic(fp32, DynamicFormat.MATMUL_INTEGER);
+        assertThat(result.report().quantizedOps()).containsEntry("MatMul", 4);
+        assertThat(result.report().floatNodes()).doesNotContainKeys("branch", "repeat", "accumulate");
+        // the weight the main graph and the three bodies share is quantized once, and the float one is gone
+        assertThat(result.model().graph().initializers()).doesNotContainKey("W");
+        assertThat(result.model().graph().initializers().keySet().stream()
+                .filter(name -> name.startsWith("W_quantized"))).hasSize(1);
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
     }
 
     @Test
@@ -352,13 +363,13 @@ class RealGraphTest {
                 .optWeightOnly(List.of("mm2")).build().quantize();
         assertThat(result.report().floatNodes()).containsEntry("mm2", "weight-only: int8 weight, float activations");
         assertThat(result.report().quantizedOps()).containsEntry("MatMul", 1).containsEntry("Gemm", 1);
-        NodeProto mm2 = nodes(result.model(), "MatMul").stream().filter(n -> n.getName().equals("mm2"))
+        Node mm2 = nodes(result.model(), "MatMul").stream().filter(n -> n.name().equals("mm2"))
                 .findFirst().orElseThrow();
         // the activation input is the float tensor, the weight an int8 initializer behind a per-channel DQ
-        assertThat(mm2.getInput(0)).isEqualTo("h3");
-        NodeProto dq = result.model().graph().producer(mm2.getInput(1)).orElseThrow();
-        assertThat(dq.getOpType()).isEqualTo("DequantizeLinear");
-        assertThat(Nodes.intAttribute(dq, "axis", -1)).isEqualTo(1);
+        assertThat(mm2.input(0)).isEqualTo("h3");
+        Node dq = result.model().graph().producer(mm2.input(1)).orElseThrow();
+        assertThat(dq.opType()).isEqualTo("DequantizeLinear");
+        assertThat(dq.intAttribute("axis", -1)).isEqualTo(1);
         assertThat(result.model().graph().initializers()).doesNotContainKey("W2");
         assertThat(TestGraphs.relativeError(fp32, result.model(), twoHeadsData())).isLessThan(0.03);
         assertThatThrownBy(() -> Quantizer.builder().setModel(fp32).setCalibrationData(twoHeadsData())
@@ -385,8 +396,8 @@ class RealGraphTest {
                 .addInput(value("x", FLOAT, "n", 16L))
                 .addOutput(value("y", FLOAT, "n", 16L))
                 .addInitializer(weight("W", 16, 16, 13))
-                .addNode(Nodes.node("MatMul", "good", List.of("x", "W"), List.of("h")))
-                .addNode(Nodes.node("MatMul", "broken", List.of("h"), List.of("y")))
+                .addNode(Protos.node("MatMul", "good", List.of("x", "W"), List.of("h")))
+                .addNode(Protos.node("MatMul", "broken", List.of("h"), List.of("y")))
                 .build();
         OnnxModel model = model(graph, 13);
         QuantizationResult dynamicResult = dynamic(model, DynamicFormat.MATMUL_INTEGER);
@@ -403,8 +414,8 @@ class RealGraphTest {
                 .addInput(value("x", FLOAT, "n", 16L))
                 .addOutput(value("y", FLOAT, "n", 8L))
                 .addInitializer(weight("W", 16, 8, 9))
-                .addNode(Nodes.node("MatMul", "mm", List.of("x", "W"), List.of("h")))
-                .addNode(Nodes.node("Relu", "relu", List.of("h"), List.of("y")))
+                .addNode(Protos.node("MatMul", "mm", List.of("x", "W"), List.of("h")))
+                .addNode(Protos.node("Relu", "relu", List.of("h"), List.of("y")))
                 .build();
         OnnxModel fp32 = model(graph, 13);
         Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {3, 16}), 4);

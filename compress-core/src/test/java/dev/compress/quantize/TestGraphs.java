@@ -4,7 +4,8 @@ import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
+import dev.compress.graph.Protos;
+import dev.compress.graph.Tensor;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.onnx.proto.Onnx.ModelProto;
 import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
@@ -56,7 +57,7 @@ public final class TestGraphs {
     }
 
     static TensorProto weight(String name, long rows, long cols, long seed) {
-        return Tensors.floats(name, new long[] {rows, cols}, weights((int) (rows * cols), seed));
+        return Protos.floats(name, new long[] {rows, cols}, weights((int) (rows * cols), seed));
     }
 
     public static OnnxModel model(GraphProto graph, long opset) {

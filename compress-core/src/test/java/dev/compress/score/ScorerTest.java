@@ -11,17 +11,15 @@ import dev.compress.data.Dataset;
 import dev.compress.data.ImageDataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
-import dev.compress.graph.Tensors;
-import dev.compress.onnx.proto.Onnx.NodeProto;
-import dev.compress.onnx.proto.Onnx.TensorProto;
-import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import dev.compress.graph.Tensor;
+import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.Quantizer;
 import dev.compress.testing.TestData;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,7 +32,7 @@ class ScorerTest {
         OnnxModel model = OnnxModel.load(TestData.model("cnn-fp32.onnx"));
         return ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve(folder))
-                .setInputName(ModelInputs.imageInput(model).getName())
+                .setInputName(ModelInputs.imageInput(model).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE))
                 .build();
     }
@@ -75,14 +73,14 @@ class ScorerTest {
     @Test
     void brokenExportIsFlagged() throws IOException {
         OnnxModel broken = OnnxModel.load(TestData.model("resnet-fp32.onnx"));
-        NodeProto gemm = broken.graph().nodes().stream().filter(n -> n.getOpType().equals("Gemm")).findFirst()
+        Node gemm = broken.graph().nodes().stream().filter(n -> n.opType().equals("Gemm")).findFirst()
                 .orElseThrow();
-        TensorProto weight = broken.graph().initializer(gemm.getInput(1)).orElseThrow();
-        float[] values = Tensors.toFloats(weight);
+        Tensor weight = broken.graph().initializer(gemm.input(1)).orElseThrow();
+        float[] values = weight.floats();
         for (int i = 0; i < values.length; i++) {
             values[i] *= 1.01f;
         }
-        broken.graph().putInitializer(Tensors.floats(weight.getName(), Tensors.dims(weight), values));
+        broken.graph().putInitializer(Tensor.floats(weight.name(), weight.dims(), values));
         Path file = dir.resolve("resnet-broken.onnx");
         broken.save(file);
         ScoreReport report = score(TestData.model("resnet-fp32.pt"), file, heldOut("calib"));
@@ -139,10 +137,10 @@ class ScorerTest {
     /** A copy of {@code model} whose output is the flattened global-average-pool features. */
     private Path embedding(OnnxModel model, String name) {
         OnnxModel copy = model.copy();
-        NodeProto flatten = copy.graph().nodes().stream().filter(n -> n.getOpType().equals("Flatten")).findFirst()
+        Node flatten = copy.graph().nodes().stream().filter(n -> n.opType().equals("Flatten")).findFirst()
                 .orElseThrow();
         copy.graph().outputs().clear();
-        copy.graph().outputs().add(ValueInfoProto.newBuilder().setName(flatten.getOutput(0)).build());
+        copy.graph().outputs().add(ValueInfo.named(flatten.output(0)));
         Path file = dir.resolve(name);
         copy.save(file);
         return file;
@@ -162,18 +160,9 @@ class ScorerTest {
     @Test
     void inputNamesThatDifferAreBadInput() {
         OnnxModel renamed = OnnxModel.load(TestData.model("cnn-fp32.onnx"));
-        ValueInfoProto input = renamed.graph().declaredInputs().get(0);
-        renamed.graph().declaredInputs().set(0, input.toBuilder().setName("pixels").build());
-        List<NodeProto> nodes = renamed.graph().nodes();
-        for (int i = 0; i < nodes.size(); i++) {
-            NodeProto.Builder node = nodes.get(i).toBuilder();
-            for (int k = 0; k < node.getInputCount(); k++) {
-                if (node.getInput(k).equals(input.getName())) {
-                    node.setInput(k, "pixels");
-                }
-            }
-            nodes.set(i, node.build());
-        }
+        ValueInfo input = renamed.graph().declaredInputs().get(0);
+        renamed.graph().declaredInputs().set(0, input.withName("pixels"));
+        renamed.graph().replaceUses(input.name(), "pixels");
         Path file = dir.resolve("renamed.onnx");
         renamed.save(file);
         assertThatThrownBy(() -> score(TestData.model("cnn-fp32.onnx"), file, heldOut("calib")))

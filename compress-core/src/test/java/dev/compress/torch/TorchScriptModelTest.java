@@ -43,7 +43,7 @@ class TorchScriptModelTest {
         OnnxModel onnx = OnnxModel.load(TestData.model(name + "-fp32.onnx"));
         Dataset data = ImageDataset.builder()
                 .setRoot(TestData.fashionMnist().resolve("heldout"))
-                .setInputName(ModelInputs.imageInput(onnx).getName())
+                .setInputName(ModelInputs.imageInput(onnx).name())
                 .setPreprocessing(ModelInputs.imagePreprocessing(onnx, Preprocessing.Overrides.NONE))
                 .build();
         double maxDiff = 0;

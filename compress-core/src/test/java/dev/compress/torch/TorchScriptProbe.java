@@ -28,7 +28,7 @@ public final class TorchScriptProbe {
             OnnxModel onnx = OnnxModel.load(Path.of(args[1]));
             Dataset data = ImageDataset.builder()
                     .setRoot(Path.of(args[2]))
-                    .setInputName(ModelInputs.imageInput(onnx).getName())
+                    .setInputName(ModelInputs.imageInput(onnx).name())
                     .setPreprocessing(ModelInputs.imagePreprocessing(onnx, Preprocessing.Overrides.NONE))
                     .build();
             double maxDiff = 0;

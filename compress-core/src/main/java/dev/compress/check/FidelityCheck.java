@@ -1,0 +1,326 @@
+package dev.compress.check;
+
+import dev.compress.BaseBuilder;
+import dev.compress.CompressException;
+import dev.compress.Progress;
+import dev.compress.data.Dataset;
+import dev.compress.debug.LayerDebugger;
+import dev.compress.debug.LayerReport;
+import dev.compress.graph.OnnxModel;
+import dev.compress.pipeline.ModelCheck;
+import dev.compress.pipeline.PassContext;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.OrtModel.FloatOutput;
+import dev.compress.runtime.RuntimeOptions;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Compares a quantized model with the fp32 model it came from on calibration samples that calibration did not use,
+ * so that a destroyed model never passes silently: per float output, top-1 agreement when it looks like class scores
+ * ({@code [N, C]}), and always the mean cosine and the SQNR. The lowest score (agreement for classifiers, cosine
+ * otherwise) is the model's fidelity; below a threshold the report names the worst layers of the layer-wise debug
+ * ranking ({@link LayerDebugger}, run on a few of the samples) so the user knows what to exclude.
+ *
+ * <p>Samples: those of the calibration data that calibration left out (it used {@code calibratedSamples} spread
+ * evenly), else, when it used them all, a fixed subset of them (or any of held-out data, {@link
+ * Builder#optNotCalibratedOn}); at most {@link #DEFAULT_SAMPLES} by default, spread
+ * evenly (see {@link HeldApart}). The data is read once more.
+ *
+ * <pre>{@code
+ * FidelityReport report = FidelityCheck.builder()
+ *         .setFloatModel(fp32)
+ *         .setQuantizedModel(result.model())
+ *         .setData(calibrationData)
+ *         .build()
+ *         .run(PassContext.silent());
+ * }</pre>
+ */
+public final class FidelityCheck implements ModelCheck<FidelityReport> {
+    /**
+     * Fidelity below which the report warns. Working INT8 models agree with fp32 on 99.5-99.8% of the Fashion-MNIST
+     * fixtures' top-1 classes (docs/benchmarks.md); text-encoder cosines of 0.76-0.92 and an OCR output cosine of
+     * 0.48 were the silent failures this check exists for (issue 12).
+     */
+    public static final double DEFAULT_WARN_BELOW = 0.95;
+    /** Samples compared unless told otherwise. */
+    public static final int DEFAULT_SAMPLES = 100;
+    /** Samples the layer ranking runs on: it fetches every activation of both models. */
+    static final int RANKING_SAMPLES = 16;
+    /** Layers named when below a threshold. */
+    static final int WORST_LAYERS = 3;
+
+    private final OnnxModel fp32;
+    private final OnnxModel int8;
+    private final Dataset data;
+    private final int calibratedSamples;
+    private final boolean calibratedOn;
+    private final int maxSamples;
+    private final double warnBelow;
+    private final Double minFidelity;
+    private final boolean layerRanking;
+    private final RuntimeOptions runtimeOptions;
+    private final int batchSize;
+    private final Progress progress;
+
+    private FidelityCheck(Builder b) {
+        this.fp32 = b.fp32;
+        this.int8 = b.int8;
+        this.data = b.data;
+        this.calibratedSamples = b.calibratedSamples;
+        this.calibratedOn = b.calibratedOn;
+        this.maxSamples = b.maxSamples;
+        this.warnBelow = b.warnBelow;
+        this.minFidelity = b.minFidelity;
+        this.layerRanking = b.layerRanking;
+        this.runtimeOptions = b.runtimeOptions;
+        this.batchSize = b.batchSize();
+        this.progress = b.progress();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public String id() {
+        return "fidelity";
+    }
+
+    /** Runs with the builder's progress. */
+    public FidelityReport run() {
+        return run(PassContext.of(progress));
+    }
+
+    /**
+     * @throws CompressException BAD_INPUT if the data has no samples or ONNX Runtime fails on them
+     */
+    @Override
+    public FidelityReport run(PassContext context) {
+        HeldApart samples = HeldApart.of(data, calibratedSamples, maxSamples, calibratedOn);
+        if (samples.size() == 0) {
+            throw CompressException.badInput(data.source(), "has no samples to check fidelity on");
+        }
+        Map<String, OutputTally> tallies = new LinkedHashMap<>();
+        try (OrtModel a = OrtModel.open(fp32, runtimeOptions); OrtModel b = OrtModel.open(int8, runtimeOptions)) {
+            Set<String> names = new LinkedHashSet<>(a.outputNames());
+            names.removeAll(a.nonFloatOutputs());
+            names.retainAll(b.outputNames());
+            names.removeAll(b.nonFloatOutputs());
+            samples.forEachBatch(batchSize, context.progress(), "check fidelity", batch -> {
+                Map<String, FloatOutput> reference = a.run(batch, names);
+                Map<String, FloatOutput> quantized = b.run(batch, names);
+                for (String name : names) {
+                    tallies.computeIfAbsent(name, n -> new OutputTally())
+                            .add(name, reference.get(name), quantized.get(name), batch.size());
+                }
+            });
+        }
+        List<FidelityReport.Output> outputs = new ArrayList<>();
+        tallies.forEach((name, tally) -> outputs.add(tally.output(name)));
+        Double fidelity = outputs.stream().mapToDouble(FidelityReport.Output::score).boxed()
+                .min(Double::compare).orElse(null);
+        boolean below = fidelity != null
+                && (fidelity < warnBelow || (minFidelity != null && fidelity < minFidelity));
+        Boolean passed = minFidelity == null ? null : fidelity == null || fidelity >= minFidelity;
+        List<FidelityReport.Layer> worst = null;
+        String rankingNote = null;
+        if (below && layerRanking) {
+            try {
+                worst = worstLayers(HeldApart.of(data, calibratedSamples, RANKING_SAMPLES, calibratedOn), context);
+            } catch (CompressException e) {
+                rankingNote = "the layer ranking could not match the models: " + e.getMessage();
+            }
+        }
+        return new FidelityReport(data.source().toString(), samples.size(), samples.heldOut(), fidelity, warnBelow,
+                minFidelity, below, passed, outputs, worst, rankingNote);
+    }
+
+    private List<FidelityReport.Layer> worstLayers(Dataset few, PassContext context) {
+        LayerReport ranking = LayerDebugger.builder()
+                .setFloatModel(fp32)
+                .setQuantizedModel(int8)
+                .setData(few)
+                .optBatchSize(1) // it fetches every activation of both models: a transformer's fill the heap at 32
+                .build()
+                .run(context);
+        return ranking.layers().stream()
+                .filter(l -> l.sqnrDb() != null)
+                .limit(WORST_LAYERS)
+                .map(l -> new FidelityReport.Layer(l.node(), l.opType(), l.sqnrDb(), l.excludable()))
+                .toList();
+    }
+
+    /** Running sums of one output over all samples. */
+    private static final class OutputTally {
+        private long[] sampleShape;
+        private long samples;
+        private long agreements;
+        private double cosineSum;
+        private double signal;
+        private double noise;
+
+        void add(String name, FloatOutput reference, FloatOutput quantized, int batch) {
+            long[] shape = reference.shape();
+            if (!Arrays.equals(shape, quantized.shape()) || shape.length == 0 || shape[0] != batch) {
+                throw CompressException.badInput("output '" + name + "' has shape " + Arrays.toString(shape)
+                        + " in the fp32 model and " + Arrays.toString(quantized.shape()) + " in the quantized one"
+                        + " for " + batch + " samples; expected the same [N, ...]");
+            }
+            long[] perSample = Arrays.copyOfRange(shape, 1, shape.length);
+            if (sampleShape == null) {
+                sampleShape = perSample;
+            }
+            boolean classifier = classifier();
+            int width = reference.values().length / batch;
+            float[] x = reference.values();
+            float[] y = quantized.values();
+            for (int s = 0; s < batch; s++) {
+                int from = s * width;
+                double dot = 0;
+                double xx = 0;
+                double yy = 0;
+                int argX = 0;
+                int argY = 0;
+                for (int i = 0; i < width; i++) {
+                    double xi = x[from + i];
+                    double yi = y[from + i];
+                    dot += xi * yi;
+                    xx += xi * xi;
+                    yy += yi * yi;
+                    noise += (xi - yi) * (xi - yi);
+                    if (xi > x[from + argX]) {
+                        argX = i;
+                    }
+                    if (yi > y[from + argY]) {
+                        argY = i;
+                    }
+                }
+                signal += xx;
+                // two zero vectors are the same output; one zero vector shares no direction with the other
+                cosineSum += xx == 0 && yy == 0 ? 1 : xx == 0 || yy == 0 ? 0 : dot / Math.sqrt(xx * yy);
+                if (classifier && argX == argY) {
+                    agreements++;
+                }
+            }
+            samples += batch;
+        }
+
+        /** Class scores: one vector of more than one class per sample. */
+        private boolean classifier() {
+            return sampleShape.length == 1 && sampleShape[0] > 1;
+        }
+
+        FidelityReport.Output output(String name) {
+            double sqnr = 10 * Math.log10(signal / noise);
+            return new FidelityReport.Output(name, classifier(),
+                    classifier() ? (double) agreements / samples : null, cosineSum / samples,
+                    noise == 0 || !Double.isFinite(sqnr) ? null : sqnr);
+        }
+    }
+
+    /** Configures a {@link FidelityCheck}: {@code set*} are required, {@code opt*} optional. */
+    public static final class Builder extends BaseBuilder<Builder> {
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
+        private OnnxModel fp32;
+        private OnnxModel int8;
+        private Dataset data;
+        private int calibratedSamples;
+        private boolean calibratedOn = true;
+        private int maxSamples = DEFAULT_SAMPLES;
+        private double warnBelow = DEFAULT_WARN_BELOW;
+        private Double minFidelity;
+        private boolean layerRanking = true;
+        private RuntimeOptions runtimeOptions = RuntimeOptions.defaults();
+
+        private Builder() {}
+
+        /** The fp32 model the quantized one came from. */
+        public Builder setFloatModel(OnnxModel fp32) {
+            this.fp32 = Objects.requireNonNull(fp32, "fp32");
+            return this;
+        }
+
+        /** The quantized model (static QDQ or dynamic); it must take the same inputs and give the same outputs. */
+        public Builder setQuantizedModel(OnnxModel int8) {
+            this.int8 = Objects.requireNonNull(int8, "int8");
+            return this;
+        }
+
+        /** The calibration data (or any samples of the model's inputs); labels are not needed. */
+        public Builder setData(Dataset data) {
+            this.data = Objects.requireNonNull(data, "data");
+            return this;
+        }
+
+        /**
+         * How many samples of the data calibration used, spread evenly (the calibrator's selection; 0 = all, the
+         * default): the check takes the others, or a fixed subset of all when none is left.
+         */
+        public Builder optCalibratedSamples(int calibratedSamples) {
+            this.calibratedSamples = atLeast(0, calibratedSamples, "calibrated samples");
+            return this;
+        }
+
+        /** The data is held-out data that calibration never saw (e.g. evaluation data): any sample may be taken. */
+        public Builder optNotCalibratedOn() {
+            this.calibratedOn = false;
+            return this;
+        }
+
+        /** Compares at most this many samples (default {@value #DEFAULT_SAMPLES}). */
+        public Builder optMaxSamples(int maxSamples) {
+            this.maxSamples = atLeast(1, maxSamples, "fidelity samples");
+            return this;
+        }
+
+        /** Warns below this fidelity (default {@value #DEFAULT_WARN_BELOW}), in [0, 1]. */
+        public Builder optWarnBelow(double warnBelow) {
+            this.warnBelow = unit(warnBelow, "fidelity warning threshold");
+            return this;
+        }
+
+        /** Fails ({@link FidelityReport#passed()} false) below this fidelity, in [0, 1]; {@code null}: never. */
+        public Builder optMinFidelity(Double minFidelity) {
+            this.minFidelity = minFidelity == null ? null : unit(minFidelity, "minimum fidelity");
+            return this;
+        }
+
+        /** Whether a fidelity below a threshold runs the layer ranking to name the worst layers (default: yes). */
+        public Builder optLayerRanking(boolean layerRanking) {
+            this.layerRanking = layerRanking;
+            return this;
+        }
+
+        /** ONNX Runtime settings of both sessions. Default: {@link RuntimeOptions#defaults()}. */
+        public Builder optRuntimeOptions(RuntimeOptions runtimeOptions) {
+            this.runtimeOptions = Objects.requireNonNull(runtimeOptions, "runtimeOptions");
+            return this;
+        }
+
+        private static double unit(double value, String what) {
+            if (!(value >= 0 && value <= 1)) {
+                throw CompressException.invalidSettings(what + " must be in [0, 1], got " + value);
+            }
+            return value;
+        }
+
+        /** @throws IllegalStateException if a model or the data is not set */
+        public FidelityCheck build() {
+            if (fp32 == null || int8 == null || data == null) {
+                throw new IllegalStateException("setFloatModel, setQuantizedModel and setData are required");
+            }
+            return new FidelityCheck(this);
+        }
+    }
+}
