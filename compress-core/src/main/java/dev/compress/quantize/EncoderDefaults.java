@@ -3,6 +3,7 @@ package dev.compress.quantize;
 import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
@@ -44,7 +45,8 @@ record EncoderDefaults(Set<String> opTypes, Set<String> weightOnly) {
                 }
             }
         }
-        return matMul ? new EncoderDefaults(Set.of("MatMul"), Set.copyOf(weightOnly)) : null;
+        // insertion order kept (Set.copyOf's is not stable across runs): outputs must not depend on the run
+        return matMul ? new EncoderDefaults(Set.of("MatMul"), Collections.unmodifiableSet(weightOnly)) : null;
     }
 
     private static boolean readsGelu(Graph graph, String tensor, int depth) {
