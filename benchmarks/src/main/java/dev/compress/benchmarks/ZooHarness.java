@@ -215,7 +215,7 @@ public final class ZooHarness {
         return String.format(Locale.ROOT, "%.1f", bytes / 1048576.0);
     }
 
-    private static String counts(Map<String, Integer> counts) {
+    static String counts(Map<String, Integer> counts) {
         if (counts.isEmpty()) {
             return "none";
         }
@@ -224,7 +224,7 @@ public final class ZooHarness {
     }
 
     /** The report's reasons, grouped by the op type of the node and the reason. */
-    private static String reasonSummary(OnnxModel fp32, QuantizationReport report) {
+    static String reasonSummary(OnnxModel fp32, QuantizationReport report) {
         Map<String, String> opOf = new HashMap<>();
         fp32.graph().nodes().forEach(n -> opOf.put(n.name(), n.opType()));
         Map<String, Integer> grouped = new TreeMap<>();

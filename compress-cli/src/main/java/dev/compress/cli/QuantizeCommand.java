@@ -122,6 +122,13 @@ final class QuantizeCommand extends BaseCommand {
                     + " whose inputs 8-bit static ranges cannot hold).")
     List<String> weightOnly = new ArrayList<>();
 
+    @Option(names = "--no-encoder-defaults", order = 11,
+            description = "Static, models fed token ids only (transformer encoders): plan every op as for other models"
+                    + " instead of the encoder defaults (MatMul only, per-channel weights, GELU-fed MatMuls"
+                    + " weight-only; docs/transformers.md), which apply when --ops, --weight-only and --upgrade-opset"
+                    + " are not given.")
+    boolean noEncoderDefaults;
+
     @Option(names = "--no-prepare", order = 12,
             description = "Skip graph preparation (Identity/Dropout removal, constant and BatchNormalization folding;"
                     + " docs/prepare.md), which runs before quantization by default and changes no output.")
@@ -165,6 +172,7 @@ final class QuantizeCommand extends BaseCommand {
                 .optOpTypes(ops)
                 .optUpgradeOpset(upgradeOpset)
                 .optPrepare(!noPrepare)
+                .optEncoderDefaults(!noEncoderDefaults)
                 .optWeightOnly(weightOnly)
                 .optReduceRange(reduceRange)
                 .optProgress(global.progress());

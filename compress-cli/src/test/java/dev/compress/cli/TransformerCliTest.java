@@ -85,7 +85,7 @@ class TransformerCliTest {
         Path jsonl = tokensJsonl();
         Path out = temp.resolve("minilm-static.onnx");
         Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", jsonl.toString(),
-                "--out", out.toString(), "--batch-size", "4");
+                "--out", out.toString(), "--batch-size", "4", "--no-encoder-defaults");
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
         JsonNode report = Json.MAPPER.readTree(temp.resolve("minilm-static.json").toFile());
         assertThat(report.at("/quantization/calibrationSamples").asInt()).isEqualTo(sentences.size());
@@ -101,10 +101,10 @@ class TransformerCliTest {
         Path table = temp.resolve("minilm-table.json");
         Cli.Result first = Cli.run("quantize", "--model", model.toString(), "--data", tokensJsonl().toString(),
                 "--max-samples", "5", "--batch-size", "1", "--save-table", table.toString(),
-                "--out", temp.resolve("a.onnx").toString());
+                "--out", temp.resolve("a.onnx").toString(), "--no-encoder-defaults");
         assertThat(first.exitCode()).as(first.toString()).isEqualTo(ExitCode.OK);
         Cli.Result second = Cli.run("quantize", "--model", model.toString(), "--table", table.toString(),
-                "--method", "percentile", "--out", temp.resolve("b.onnx").toString());
+                "--method", "percentile", "--out", temp.resolve("b.onnx").toString(), "--no-encoder-defaults");
         assertThat(second.exitCode()).as(second.toString()).isEqualTo(ExitCode.OK);
         for (String name : List.of("a.json", "b.json")) {
             JsonNode report = Json.MAPPER.readTree(temp.resolve(name).toFile());
@@ -127,6 +127,11 @@ class TransformerCliTest {
                 "--tokenizer", tokenizer.toString(), "--out", out.toString());
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
         assertThat(result.out()).contains("over " + sentences.size() + " samples");
+        // default flags on a token-id model: the encoder defaults, said on stderr
+        assertThat(result.err()).contains("static defaults for encoders applied");
+        JsonNode report = Json.MAPPER.readTree(temp.resolve("minilm-text.json").toFile());
+        assertThat(report.at("/quantization/perChannel").asBoolean()).isTrue();
+        assertThat(report.at("/quantization/quantizedOps").has("Add")).isFalse();
     }
 
     @Test

@@ -180,7 +180,7 @@ public final class ExclusionSensitivity {
     /**
      * A quantizer builder with the INT8 model's recorded settings: activation type (and symmetric uint8), method and
      * per-tensor methods, percentile, bins, histogram samples and moving average (defaults where a model made before
-     * they were recorded lacks them), opset upgrade and weight-only nodes.
+     * they were recorded lacks them), opset upgrade and weight-only nodes, or the encoder defaults.
      */
     private static Quantizer.Builder settingsOf(OnnxModel fp32, OnnxModel int8) {
         JsonNode p = provenance(int8);
@@ -199,13 +199,16 @@ public final class ExclusionSensitivity {
                     .withMovingAverage(p.path("movingAverage").asDouble(0));
             List<String> weightOnly = new ArrayList<>();
             p.path("weightOnlyNodes").forEach(n -> weightOnly.add(n.asText()));
+            boolean encoderDefaults = p.path("encoderDefaults").asBoolean(false);
             return Quantizer.builder().setModel(fp32)
                     .optHistogramSamples(p.path("histogramSamples").asInt(CalibrationBuilder.DEFAULT_HISTOGRAM_SAMPLES))
                     .optActivationType(ActivationType.parse(activations.split(" ")[0]))
                     .optSymmetricActivations(activations.endsWith(" symmetric"))
                     .optCalibration(settings)
-                    .optUpgradeOpset(p.has("opsetUpgrade"))
-                    .optWeightOnly(weightOnly);
+                    // a model made by the encoder defaults is re-made by them: its recorded weight-only nodes and
+                    // upgrade given explicitly would switch them off and plan every op
+                    .optUpgradeOpset(!encoderDefaults && p.has("opsetUpgrade"))
+                    .optWeightOnly(encoderDefaults ? List.of() : weightOnly);
         } catch (IllegalArgumentException e) {
             throw CompressException.badInput(int8.source().orElse(null),
                     "has compress.quantization metadata this version cannot read: " + e.getMessage());

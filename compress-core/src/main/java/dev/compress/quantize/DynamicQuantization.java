@@ -90,13 +90,21 @@ final class DynamicQuantization {
     static PassResult<QuantizationResult> quantize(OnnxModel model, Set<String> excluded, DynamicFormat format,
             boolean reduceRange) {
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
-        if (opset < MIN_OPSET && format != DynamicFormat.WEIGHT_ONLY) {
-            throw CompressException.badInput(model.source().orElse(null), "opset " + opset + " is too old for"
-                    + " dynamic quantization (DynamicQuantizeLinear needs opset " + MIN_OPSET + " or later)");
-        }
-        if (opset < Quantizer.MIN_OPSET) {
-            throw CompressException.badInput(model.source().orElse(null), "opset " + opset
-                    + " is too old to quantize (DequantizeLinear needs opset " + Quantizer.MIN_OPSET + " or later)");
+        List<String> warnings = new ArrayList<>();
+        boolean upgrade = opset < (format == DynamicFormat.WEIGHT_ONLY ? Quantizer.MIN_OPSET : MIN_OPSET);
+        if (upgrade) { // the operators it needs do not exist yet: converting is the only way, as for static
+            model = model.copy();
+            String notDone = PerChannelUpgrade.apply(model);
+            if (notDone != null) {
+                throw CompressException.badInput(model.source().orElse(null), "opset " + opset + " is too old for"
+                        + " dynamic quantization (DynamicQuantizeLinear needs opset " + MIN_OPSET + ") and could not"
+                        + " be converted: " + notDone);
+            }
+            warnings.add("converted from opset " + opset + " to " + Quantizer.PER_CHANNEL_OPSET + " first: "
+                    + (format == DynamicFormat.WEIGHT_ONLY ? "DequantizeLinear needs opset " + Quantizer.MIN_OPSET
+                    : "DynamicQuantizeLinear needs opset " + MIN_OPSET) + " (docs/opset.md); the output needs an"
+                    + " opset-13 runtime");
+            opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         }
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
@@ -129,7 +137,7 @@ final class DynamicQuantization {
                 Quantizer.describe(floatNodes),
                 List.of(),
                 List.of(),
-                List.of());
+                warnings);
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", "dynamic");
         provenance.put("format", format.cliName());
@@ -139,6 +147,9 @@ final class DynamicQuantization {
                 + "; Gather tables int8 per row");
         provenance.put("constantsPromoted", promoted.size());
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
+        if (upgrade) {
+            provenance.put("opsetUpgrade", "to " + opset);
+        }
         return new PassResult<>(quantized, new QuantizationResult(quantized, report, null),
                 new Provenance(Quantizer.PROVENANCE, provenance));
     }

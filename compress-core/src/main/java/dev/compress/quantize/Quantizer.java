@@ -72,6 +72,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private final boolean prepare;
     private final Set<String> weightOnly;
     private final boolean reduceRange;
+    private final boolean encoderDefaults;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -91,6 +92,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.prepare = builder.prepare;
         this.weightOnly = builder.weightOnly;
         this.reduceRange = builder.reduceRange;
+        this.encoderDefaults = builder.encoderDefaults;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -141,12 +143,21 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             checkExcludedNodesExist(model);
             return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
+        // the caller's choices, or for a token-id model none given, the encoder defaults (reported)
+        EncoderDefaults encoder = encoderDefaults && this.opTypes.isEmpty() && this.weightOnly.isEmpty()
+                && !this.upgradeOpset ? EncoderDefaults.of(model.graph()) : null;
+        Set<String> opTypes = encoder != null ? encoder.opTypes() : this.opTypes;
+        Set<String> weightOnly = encoder != null ? encoder.weightOnly() : this.weightOnly;
+        boolean upgradeOpset = this.upgradeOpset || encoder != null;
         // before anything reads the model: calibration must see the tensors the converted graph has
         String upgrade = null;
         long sourceOpset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         // below opset 10 there is no QuantizeLinear: converting is the only way, so it happens without being asked
         boolean automatic = !upgradeOpset && sourceOpset < MIN_OPSET;
         List<String> warnings = new ArrayList<>();
+        if (encoder != null) {
+            warnings.add(encoder.describe());
+        }
         if ((upgradeOpset || automatic) && sourceOpset < PER_CHANNEL_OPSET) {
             model = model.copy();
             upgrade = PerChannelUpgrade.apply(model);
@@ -282,6 +293,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
         if (!weightOnly.isEmpty()) {
             provenance.put("weightOnlyNodes", weightOnly.stream().sorted().toList());
+        }
+        if (encoder != null) {
+            provenance.put("encoderDefaults", true);
         }
         return new PassResult<>(quantized, new QuantizationResult(quantized, report, table),
                 new Provenance(PROVENANCE, provenance));
@@ -546,6 +560,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         private boolean prepare = true;
         private Set<String> weightOnly = Set.of();
         private boolean reduceRange;
+        private boolean encoderDefaults = true;
 
         private Builder() {}
 
@@ -659,6 +674,16 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
          */
         public Builder optDynamic(boolean dynamic) {
             this.dynamic = dynamic ? DynamicFormat.MATMUL_INTEGER : null;
+            return this;
+        }
+
+        /**
+         * Static: for a model fed token ids only (a transformer encoder), when no op types, weight-only nodes or
+         * opset upgrade are given, quantize as docs/transformers.md says for encoders (reported). Default: true;
+         * false plans every op as for any other model.
+         */
+        public Builder optEncoderDefaults(boolean encoderDefaults) {
+            this.encoderDefaults = encoderDefaults;
             return this;
         }
 

@@ -163,11 +163,16 @@ class RealGraphTest {
     }
 
     @Test
-    void dynamicQuantizationBelowOpset11IsRefused() {
-        OnnxModel fp32 = model(twoHeads(false).build(), 10);
-        assertThatThrownBy(() -> dynamic(fp32, DynamicFormat.MATMUL_INTEGER))
-                .isInstanceOf(CompressException.class)
-                .hasMessageContaining("opset 10 is too old for dynamic quantization");
+    void dynamicQuantizationBelowOpset11ConvertsToOpset13First() {
+        for (long opset : new long[] {9, 10}) { // PaddleOCR's rec and cls are opset 9
+            OnnxModel fp32 = model(twoHeads(false).build(), opset);
+            QuantizationResult result = dynamic(fp32, DynamicFormat.MATMUL_INTEGER);
+            assertThat(result.model().opset(OnnxModel.DEFAULT_DOMAIN)).isEqualTo(13);
+            assertThat(result.report().warnings()).singleElement().asString()
+                    .contains("converted from opset " + opset + " to 13");
+            assertThat(result.report().quantizedOps()).containsEntry("MatMul", 2);
+            assertThat(TestGraphs.relativeError(fp32, result.model(), twoHeadsData())).isLessThan(0.03);
+        }
     }
 
     @Test
