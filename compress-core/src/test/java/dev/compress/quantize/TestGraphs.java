@@ -67,7 +67,7 @@ public final class TestGraphs {
     }
 
     /** {@code batches} batches of float inputs; each input's shape comes from {@code shapes} per batch index. */
-    static Dataset floats(Map<String, IntFunction<long[]>> shapes, int batches) {
+    public static Dataset floats(Map<String, IntFunction<long[]>> shapes, int batches) {
         return new Dataset() {
             @Override
             public Path source() {
