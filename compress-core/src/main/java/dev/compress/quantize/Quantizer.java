@@ -144,8 +144,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
         // the caller's choices, or for a token-id model none given, the encoder defaults (reported)
-        EncoderDefaults encoder = encoderDefaults && this.opTypes.isEmpty() && this.weightOnly.isEmpty()
-                && !this.upgradeOpset ? EncoderDefaults.of(model.graph()) : null;
+        EncoderDefaults encoder = encoderDefaults(model);
         Set<String> opTypes = encoder != null ? encoder.opTypes() : this.opTypes;
         Set<String> weightOnly = encoder != null ? encoder.weightOnly() : this.weightOnly;
         boolean upgradeOpset = this.upgradeOpset || encoder != null;
@@ -158,7 +157,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         if (encoder != null) {
             warnings.add(encoder.describe());
         }
-        if ((upgradeOpset || automatic) && sourceOpset < PER_CHANNEL_OPSET) {
+        if (convertsOpset(model)) {
             model = model.copy();
             upgrade = PerChannelUpgrade.apply(model);
             if (automatic && upgrade == null) {
@@ -482,13 +481,30 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         if (model == null || calibration == null) {
             throw new IllegalStateException("calibrate() needs setModel and setCalibrationData");
         }
-        checkOpset(model);
         // the table must describe the graph quantize() will rewrite, prepared alike: through a pipeline too, whose
-        // provenance metadata is part of the model the table's hash names
+        // provenance metadata is part of the model the table's hash names; and converted alike
         OnnxModel target = prepare
                 ? Pipeline.of(new GraphPreparation()).run(model, PassContext.of(progress)).model() : model;
+        if (convertsOpset(target)) {
+            target = target.copy();
+            PerChannelUpgrade.apply(target);
+        }
+        checkOpset(target);
         return runCalibration(target, allActivations(target, nonFloat(target, allActivations(target, Set.of()))),
                 true, progress);
+    }
+
+    /** The encoder defaults when they apply to {@code model}: a token-id model, and the caller chose none of them. */
+    private EncoderDefaults encoderDefaults(OnnxModel model) {
+        return encoderDefaults && opTypes.isEmpty() && weightOnly.isEmpty() && !upgradeOpset
+                ? EncoderDefaults.of(model.graph()) : null;
+    }
+
+    /** Whether static quantization converts {@code model} to opset 13 first (asked, encoder defaults, or below 10). */
+    private boolean convertsOpset(OnnxModel model) {
+        long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
+        return opset < PER_CHANNEL_OPSET
+                && (upgradeOpset || opset < MIN_OPSET || encoderDefaults(model) != null);
     }
 
     /** Tensors among {@code candidates} that ONNX Runtime reports as not float (the graph's own types may be missing). */

@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.compress.CompressException;
+import dev.compress.calibrate.CalibrationTable;
 import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Protos;
@@ -82,6 +83,25 @@ class OpsetUpgradeTest {
         assertThat(upgraded.report().perChannel()).isTrue();
         assertThat(upgraded.model().opset("")).isEqualTo(13);
         assertThat(TestGraphs.relativeError(fp32, upgraded.model(), data())).isLessThan(0.05);
+    }
+
+    /** calibrate() converts as quantize() will, so its table is the table of the graph quantized. */
+    @Test
+    void aTableFitsAConvertedModel() {
+        for (int opset : new int[] {9, 11}) {
+            OnnxModel fp32 = model(graph(1).build(), opset);
+            CalibrationTable table = Quantizer.builder().setModel(fp32).setCalibrationData(data())
+                    .optUpgradeOpset(true).build().calibrate();
+            QuantizationResult fromTable = Quantizer.builder().setModel(fp32).optTable(table).optUpgradeOpset(true)
+                    .build().quantize();
+            assertThat(fromTable.model().opset("")).as("opset " + opset).isEqualTo(13);
+            assertThat(fromTable.report().perChannel()).isTrue();
+        }
+        // below 10 without being asked too
+        OnnxModel at9 = model(graph(1).build(), 9);
+        CalibrationTable table = Quantizer.builder().setModel(at9).setCalibrationData(data()).build().calibrate();
+        assertThat(Quantizer.builder().setModel(at9).optTable(table).build().quantize().model().opset(""))
+                .isEqualTo(13);
     }
 
     @Test
