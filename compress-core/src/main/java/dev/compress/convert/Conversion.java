@@ -211,8 +211,7 @@ final class Conversion {
 
     /** Whether a node or a graph output reads {@code tensor}. */
     boolean used(String tensor) {
-        return !index.consumers(tensor).isEmpty()
-                || graph.outputs().stream().anyMatch(output -> output.name().equals(tensor));
+        return index.value(tensor).isRead();
     }
 
     /** The constants adapters added, by name. */

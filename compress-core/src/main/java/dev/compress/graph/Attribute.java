@@ -12,12 +12,6 @@ import java.util.List;
  * fixed; subgraphs ({@link #graphs()}) are live {@link Graph}s, so passes rewrite If/Loop/Scan bodies in place.
  */
 public final class Attribute {
-    /** The kind of value, as ONNX names it. */
-    public enum Kind {
-        UNDEFINED, FLOAT, INT, STRING, TENSOR, GRAPH, FLOATS, INTS, STRINGS, TENSORS, GRAPHS, SPARSE_TENSOR,
-        SPARSE_TENSORS, TYPE_PROTO, TYPE_PROTOS
-    }
-
     /** The value without its subgraphs, which live in {@link #graphs}. */
     private final AttributeProto rest;
     private final List<Graph> graphs;
@@ -36,12 +30,6 @@ public final class Attribute {
         this.rest = graphs.isEmpty() ? proto : proto.toBuilder().clearG().clearGraphs().build();
     }
 
-    private Attribute(AttributeProto rest, List<Graph> graphs, boolean single) {
-        this.rest = rest;
-        this.graphs = graphs;
-        this.single = single;
-    }
-
     AttributeProto toProto() {
         if (graphs.isEmpty()) {
             return rest;
@@ -56,44 +44,8 @@ public final class Attribute {
         return builder.build();
     }
 
-    /** A deep copy (subgraphs are copied too). */
-    public Attribute copy() {
-        return graphs.isEmpty() ? this : new Attribute(toProto());
-    }
-
     public String name() {
         return rest.getName();
-    }
-
-    /** The same value under another name. */
-    public Attribute withName(String name) {
-        return new Attribute(rest.toBuilder().setName(name).build(), graphs, single);
-    }
-
-    public Kind kind() {
-        if (rest.getType() != AttributeType.UNDEFINED) {
-            return Kind.valueOf(rest.getType().name());
-        }
-        // IR version 1 files may omit the type; infer it from the field that is set
-        if (single) {
-            return Kind.GRAPH;
-        }
-        if (!graphs.isEmpty()) {
-            return Kind.GRAPHS;
-        }
-        if (rest.hasT()) {
-            return Kind.TENSOR;
-        }
-        if (rest.hasS()) {
-            return Kind.STRING;
-        }
-        if (rest.hasF()) {
-            return Kind.FLOAT;
-        }
-        if (rest.hasI()) {
-            return Kind.INT;
-        }
-        return rest.getIntsCount() > 0 ? Kind.INTS : rest.getFloatsCount() > 0 ? Kind.FLOATS : Kind.UNDEFINED;
     }
 
     public long i() {
@@ -121,10 +73,6 @@ public final class Attribute {
         return values;
     }
 
-    public List<String> strings() {
-        return rest.getStringsList().stream().map(ByteString::toStringUtf8).toList();
-    }
-
     public boolean hasTensor() {
         return rest.hasT();
     }
@@ -132,10 +80,6 @@ public final class Attribute {
     /** A TENSOR value. */
     public Tensor tensor() {
         return new Tensor(rest.getT());
-    }
-
-    public List<Tensor> tensors() {
-        return Tensor.wrap(rest.getTensorsList());
     }
 
     /** The subgraphs this attribute holds (GRAPH or GRAPHS), live; empty for other kinds. */
@@ -147,39 +91,13 @@ public final class Attribute {
         return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.INT).setI(value).build());
     }
 
-    public static Attribute of(String name, float value) {
-        return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.FLOAT).setF(value)
-                .build());
-    }
-
     public static Attribute of(String name, String value) {
         return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.STRING)
                 .setS(ByteString.copyFromUtf8(value)).build());
     }
 
-    public static Attribute of(String name, Tensor value) {
-        return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.TENSOR)
-                .setT(value.proto()).build());
-    }
-
-    public static Attribute ofInts(String name, long... values) {
-        AttributeProto.Builder builder = AttributeProto.newBuilder().setName(name).setType(AttributeType.INTS);
-        for (long v : values) {
-            builder.addInts(v);
-        }
-        return new Attribute(builder.build());
-    }
-
-    public static Attribute ofFloats(String name, float... values) {
-        AttributeProto.Builder builder = AttributeProto.newBuilder().setName(name).setType(AttributeType.FLOATS);
-        for (float v : values) {
-            builder.addFloats(v);
-        }
-        return new Attribute(builder.build());
-    }
-
     @Override
     public String toString() {
-        return name() + ":" + kind();
+        return name();
     }
 }

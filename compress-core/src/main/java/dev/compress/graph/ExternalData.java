@@ -11,7 +11,6 @@ import dev.compress.onnx.proto.Onnx.TensorProto;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 

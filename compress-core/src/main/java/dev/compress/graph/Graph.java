@@ -5,6 +5,7 @@ import dev.compress.onnx.proto.Onnx.NodeProto;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -260,6 +261,20 @@ public final class Graph {
         return read.contains(value);
     }
 
+    /**
+     * Removes the initializers among {@code names} that nothing reads any more (see {@link Value#isRead}, bodies
+     * included), and their declarations as graph inputs: a rewrite's replaced weights.
+     */
+    public void removeUnreadInitializers(Collection<String> names) {
+        Index index = index();
+        for (String name : names) {
+            if (!index.value(name).isRead()) {
+                initializers.remove(name);
+                inputs.removeIf(input -> input.name().equals(name));
+            }
+        }
+    }
+
     /** The node whose output is {@code value}, if a node produces it (not for inputs and initializers). */
     public Optional<Node> producer(String value) {
         return index().producer(value);
@@ -328,7 +343,12 @@ public final class Graph {
      * initializers) and which nodes read it.
      */
     public record Value(String name, Optional<Node> producer, List<Node> consumers, Optional<Tensor> initializer,
-            boolean isGraphOutput) {}
+            boolean isGraphOutput) {
+        /** Whether a node (or a body under one) or the graph's outputs read the value. */
+        public boolean isRead() {
+            return !consumers.isEmpty() || isGraphOutput;
+        }
+    }
 
     /** Producer and consumer maps of the graph's nodes when the index was taken. */
     public static final class Index {

@@ -192,12 +192,6 @@ public final class Node {
         return this;
     }
 
-    /** Removes the attribute called {@code name}, if any. */
-    public Node remove(String name) {
-        attributes.removeIf(a -> a.name().equals(name));
-        return this;
-    }
-
     /** The If/Loop/Scan bodies and other graphs in this node's attributes; live. */
     public List<Graph> subgraphs() {
         List<Graph> graphs = new ArrayList<>();

@@ -4,7 +4,6 @@ import com.google.protobuf.ByteString;
 import dev.compress.onnx.proto.Onnx.TensorProto;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.List;
 
 /**
  * A constant tensor (initializer, Constant value, attribute tensor): name, element type, dimensions and data.
@@ -206,10 +205,6 @@ public final class Tensor {
             builder.addDims(d);
         }
         return new Tensor(builder.setRawData(data).build());
-    }
-
-    static List<Tensor> wrap(List<TensorProto> protos) {
-        return protos.stream().map(Tensor::new).toList();
     }
 
     @Override

@@ -79,7 +79,7 @@ final class DynamicQuantization {
         DynamicQuantization rewrite = new DynamicQuantization(graph, DynamicFormat.WEIGHT_ONLY, perChannel, names,
                 QuantParams.INT8_MAX);
         List<Node> done = rewrite.run(Set.of(), floatNodes);
-        rewrite.removeReplacedWeights();
+        graph.removeUnreadInitializers(rewrite.replaced);
         return done;
     }
 
@@ -124,7 +124,7 @@ final class DynamicQuantization {
                     + " Gather with a float weight" + (floatNodes.isEmpty() ? " was found"
                     : " that can be quantized (" + Quantizer.describeReasons(floatNodes) + ")"));
         }
-        rewrite.removeReplacedWeights();
+        graph.removeUnreadInitializers(rewrite.replaced);
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
                 "dynamic",
@@ -174,7 +174,7 @@ final class DynamicQuantization {
                     DynamicQuantization inner = new DynamicQuantization(body, this, format, perChannel, null,
                             weightMax);
                     done.addAll(inner.run(excluded, floatNodes));
-                    inner.removeReplacedWeights();
+                    body.removeUnreadInitializers(inner.replaced);
                 }
                 if (done.size() == before) {
                     floatNodes.put(node, "its subgraphs hold no MatMul or Gemm with a constant weight");
@@ -374,18 +374,5 @@ final class DynamicQuantization {
             return Optional.of(new Found(this, own.get()));
         }
         return parent == null || graph.defines(name) ? Optional.empty() : parent.find(name);
-    }
-
-    /** Drops float weights no node (nor subgraph, nor graph output) reads any more. */
-    private void removeReplacedWeights() {
-        Graph.Index index = graph.index();
-        Set<String> outputs = new HashSet<>();
-        graph.outputs().forEach(o -> outputs.add(o.name()));
-        for (String name : replaced) {
-            if (index.consumers(name).isEmpty() && !outputs.contains(name)) {
-                graph.initializers().remove(name);
-                graph.declaredInputs().removeIf(input -> input.name().equals(name));
-            }
-        }
     }
 }

@@ -78,12 +78,7 @@ final class EmbeddingQuantizer {
         }
         graph.nodes().clear();
         graph.nodes().addAll(rewritten);
-        for (String table : done.keySet()) {
-            if (graph.consumers(table).isEmpty() && graph.outputs().stream().noneMatch(o -> o.name().equals(table))) {
-                graph.initializers().remove(table);
-                graph.declaredInputs().removeIf(input -> input.name().equals(table));
-            }
-        }
+        graph.removeUnreadInitializers(done.keySet());
         return new Result(quantized, keptFloat);
     }
 

@@ -97,7 +97,7 @@ final class QdqRewriter {
         graph.nodes().clear();
         graph.nodes().addAll(rewritten);
         removeUnusedDequantizers();
-        removeUnused(replacedInitializers);
+        graph.removeUnreadInitializers(replacedInitializers);
     }
 
     /** Drops an activation's DequantizeLinear that nothing reads (only per-axis ones, see below, or Shapes). */
@@ -296,20 +296,5 @@ final class QdqRewriter {
         }
         rewritten.add(dq);
         return output;
-    }
-
-    private void removeUnused(Set<String> candidates) {
-        // the index counts reads from If/Loop/Scan bodies too, which may use an outer weight by name
-        Graph.Index index = graph.index();
-        Set<String> outputs = new HashSet<>();
-        for (ValueInfo output : graph.outputs()) {
-            outputs.add(output.name());
-        }
-        for (String name : candidates) {
-            if (index.consumers(name).isEmpty() && !outputs.contains(name)) {
-                graph.initializers().remove(name);
-                graph.declaredInputs().removeIf(input -> input.name().equals(name));
-            }
-        }
     }
 }
