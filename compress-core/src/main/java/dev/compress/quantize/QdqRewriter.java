@@ -29,6 +29,8 @@ final class QdqRewriter {
     private final Map<String, float[]> weightScales = new HashMap<>();
     /** Activation tensor -> its QuantizeLinear output. */
     private final Map<String, String> quantizedActivations = new HashMap<>();
+    /** Scalar constant -> its exact 8-bit form, dequantized. */
+    private final Map<String, String> dequantizedConstants = new HashMap<>();
     /** Activation tensor and axis -> a per-axis DequantizeLinear output for float Conv/Gemm (see below). */
     private final Map<String, String> perAxisDequantized = new HashMap<>();
 
@@ -59,7 +61,13 @@ final class QdqRewriter {
             }
         }
         Set<String> replacedInitializers = new HashSet<>();
+        Set<Node> quantizedNodes = new HashSet<>(plan.quantizedNodes);
         for (Node node : graph.nodes()) {
+            if (!node.outputs().isEmpty() && plan.scaled.containsKey(node.output(0))) {
+                emitScaledDequantizer(node.output(0));
+                replacedInitializers.addAll(node.inputs()); // the factor; the source is read by its Q
+                continue;
+            }
             // decided on the node as the plan saw it, then written into it (it stays the plan's node)
             List<String> inputs = new ArrayList<>(node.inputs());
             for (int i = 0; i < inputs.size(); i++) {
@@ -71,6 +79,10 @@ final class QdqRewriter {
                     // a shape needs no values: read the 8-bit tensor, or ONNX Runtime dequantizes all of it for
                     // nothing (shufflenet's channel shuffles read 73 shapes)
                     replacement = quantizedActivations.get(inputs.get(i));
+                }
+                if (replacement == null && plan.constants.contains(inputs.get(i)) && quantizedNodes.contains(node)) {
+                    replacement = dequantizedConstant(inputs.get(i), params.get(node.input(1 - i)).type());
+                    replacedInitializers.add(inputs.get(i));
                 }
                 if (replacement != null) {
                     inputs.set(i, replacement);
@@ -118,16 +130,69 @@ final class QdqRewriter {
         String scale = graph.uniqueName(tensor + "_scale");
         String zeroPoint = graph.uniqueName(tensor + "_zero_point");
         graph.putInitializer(Tensor.floats(scale, new long[0], new float[] {p.scale()}));
-        byte[] zp = {(byte) p.zeroPoint()};
-        graph.putInitializer(p.type() == ActivationType.UINT8
-                ? Tensor.uint8s(zeroPoint, new long[0], zp)
-                : Tensor.int8s(zeroPoint, new long[0], zp));
+        putZeroPoint(zeroPoint, new long[0], p);
         String quantized = graph.uniqueName(tensor + "_quantized");
         quantizedActivations.put(tensor, quantized);
         rewritten.add(Node.of("QuantizeLinear", graph.uniqueName(tensor + "_QuantizeLinear"),
                 List.of(tensor, scale, zeroPoint), List.of(quantized)));
         rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear"),
                 List.of(quantized, scale, zeroPoint), List.of(dequantized.get(tensor))));
+    }
+
+    /**
+     * The output of a dropped Mul or Div by a positive constant: its input's 8-bit tensor, dequantized with the scale
+     * times the factor (exact, see {@link QuantizationPlan#scaled}).
+     */
+    private void emitScaledDequantizer(String tensor) {
+        QuantizationPlan.Scaled scaled = plan.scaled.get(tensor);
+        QuantParams p = params.get(tensor);
+        String scale = graph.uniqueName(tensor + "_scale");
+        String zeroPoint = graph.uniqueName(tensor + "_zero_point");
+        graph.putInitializer(Tensor.floats(scale, new long[0], new float[] {p.scale()}));
+        putZeroPoint(zeroPoint, new long[0], p);
+        String quantized = quantizedActivations.get(scaled.source());
+        quantizedActivations.put(tensor, quantized);
+        rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear"),
+                List.of(quantized, scale, zeroPoint), List.of(dequantized.get(tensor))));
+    }
+
+    /**
+     * A scalar constant of a quantized Add or Mul as an exact 8-bit value: the scale maps its magnitude to the
+     * extreme code of {@code type}, so the integer kernel sees exactly the float constant.
+     */
+    private String dequantizedConstant(String name, ActivationType type) {
+        String existing = dequantizedConstants.get(name);
+        if (existing != null) {
+            return existing;
+        }
+        float value = graph.initializer(name).orElseThrow().floats()[0];
+        boolean uint8 = type == ActivationType.UINT8;
+        int max = uint8 ? 255 : QuantParams.INT8_MAX;
+        float scale = value == 0 ? 1f : Math.abs(value) / max;
+        // uint8 holds a negative constant as code 0 below a zero point of 255
+        int zeroPoint = uint8 && value < 0 ? 255 : 0;
+        int code = value == 0 ? zeroPoint : uint8 ? (value > 0 ? 255 : 0) : (value > 0 ? max : -max);
+        String quantized = graph.uniqueName(name + "_quantized");
+        String scaleName = graph.uniqueName(name + "_scale");
+        String zeroPointName = graph.uniqueName(name + "_zero_point");
+        QuantParams p = new QuantParams(scale, zeroPoint, type);
+        graph.putInitializer(Tensor.floats(scaleName, new long[0], new float[] {scale}));
+        putZeroPoint(zeroPointName, new long[0], p);
+        graph.putInitializer(uint8
+                ? Tensor.uint8s(quantized, new long[0], new byte[] {(byte) code})
+                : Tensor.int8s(quantized, new long[0], new byte[] {(byte) code}));
+        String output = graph.uniqueName(name + "_dequantized");
+        rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(name + "_DequantizeLinear"),
+                List.of(quantized, scaleName, zeroPointName), List.of(output)));
+        dequantizedConstants.put(name, output);
+        return output;
+    }
+
+    private void putZeroPoint(String name, long[] dims, QuantParams p) {
+        byte[] zp = new byte[dims.length == 0 ? 1 : (int) dims[0]];
+        Arrays.fill(zp, (byte) p.zeroPoint());
+        graph.putInitializer(p.type() == ActivationType.UINT8
+                ? Tensor.uint8s(name, dims, zp) : Tensor.int8s(name, dims, zp));
     }
 
     /**
@@ -170,15 +235,11 @@ final class QdqRewriter {
         int n = (int) channels;
         float[] scales = new float[n];
         Arrays.fill(scales, p.scale());
-        byte[] zeroPoints = new byte[n];
-        Arrays.fill(zeroPoints, (byte) p.zeroPoint());
         String scale = graph.uniqueName(tensor + "_axis_scale");
         String zeroPoint = graph.uniqueName(tensor + "_axis_zero_point");
         long[] dims = {n};
         graph.putInitializer(Tensor.floats(scale, dims, scales));
-        graph.putInitializer(p.type() == ActivationType.UINT8
-                ? Tensor.uint8s(zeroPoint, dims, zeroPoints)
-                : Tensor.int8s(zeroPoint, dims, zeroPoints));
+        putZeroPoint(zeroPoint, dims, p);
         String output = graph.uniqueName(tensor + "_dequantized_axis");
         rewritten.add(Node.of("DequantizeLinear", graph.uniqueName(tensor + "_DequantizeLinear_axis"),
                         List.of(quantizedActivations.get(tensor), scale, zeroPoint), List.of(output))

@@ -45,6 +45,9 @@ final class QuantizationPlan {
     static final Set<String> PASS_THROUGH_OPS =
             Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice");
 
+    /** Multiplication or division of a quantized tensor by a positive constant: folded into a scale. */
+    static final Set<String> SCALING_OPS = Set.of("Mul", "Div");
+
     /** Ops with subgraphs, whose bodies are left in float. */
     static final Set<String> CONTROL_FLOW_OPS = Set.of("If", "Loop", "Scan");
 
@@ -52,6 +55,13 @@ final class QuantizationPlan {
     final Set<String> activations = new LinkedHashSet<>();
     /** Pass-through outputs that reuse the parameters of another tensor (output -> input). */
     final Map<String, String> sharedParams = new LinkedHashMap<>();
+    /**
+     * Outputs of a Mul or Div by a positive constant of a quantized tensor: the node is dropped and the output is
+     * its input's 8-bit tensor dequantized with the scale times the factor, which is exact.
+     */
+    final Map<String, Scaled> scaled = new LinkedHashMap<>();
+    /** Scalar constants read by quantized Add and Mul nodes, stored as exact 8-bit values. */
+    final Set<String> constants = new LinkedHashSet<>();
     /** Nodes whose weight (input 1) is quantized per channel. */
     final Set<Node> weightedNodes = new LinkedHashSet<>();
     /** Nodes whose inputs are quantized, so ONNX Runtime can run them in integer arithmetic. */
@@ -257,6 +267,8 @@ final class QuantizationPlan {
             List<String> inputs = new ArrayList<>();
             boolean ok;
             boolean weighted = false;
+            double scaling = 0;
+            String constantInput = null;
             String reason = "op not quantized";
             if (WEIGHTED_OPS.contains(op)) {
                 String weightProblem = weightProblem(graph, node);
@@ -273,12 +285,32 @@ final class QuantizationPlan {
                     ok = false;
                     reason = weightProblem;
                 }
-            } else if (ELEMENTWISE_OPS.contains(op)) {
-                ok = node.inputs().size() == 2
-                        && !isInitializer(graph, node.input(0))
-                        && !isInitializer(graph, node.input(1));
-                inputs.addAll(node.inputs());
-                reason = "an input is a constant";
+            } else if ((ELEMENTWISE_OPS.contains(op) || SCALING_OPS.contains(op)) && node.inputs().size() == 2
+                    && !(isInitializer(graph, node.input(0)) && isInitializer(graph, node.input(1)))) {
+                int constant = isInitializer(graph, node.input(0)) ? 0 : isInitializer(graph, node.input(1)) ? 1 : -1;
+                if (constant < 0) {
+                    // between float producers it would only add a quantize-dequantize round trip
+                    ok = ELEMENTWISE_OPS.contains(op) && node.inputs().stream().anyMatch(plan.activations::contains);
+                    inputs.addAll(node.inputs());
+                    reason = ELEMENTWISE_OPS.contains(op) ? "no input is quantized" : "op not quantized";
+                } else {
+                    String activation = node.input(1 - constant);
+                    inputs.add(activation);
+                    double factor = scalingFactor(graph, node, constant);
+                    if (factor > 0 && plan.activations.contains(activation)
+                            && !index.consumers(node.output(0)).isEmpty()
+                            && !keepFloat.containsKey(node.output(0))) {
+                        scaling = factor;
+                        ok = true;
+                    } else {
+                        boolean isScalar = scalar(graph, node.input(constant)) != null;
+                        ok = ELEMENTWISE_OPS.contains(op) && isScalar && plan.activations.contains(activation);
+                        reason = isScalar ? "input is not quantized" : "an input is a constant that is not a scalar";
+                        if (ok) {
+                            constantInput = node.input(constant);
+                        }
+                    }
+                }
             } else if (VARIADIC_OPS.contains(op)) {
                 ok = node.inputs().size() > 0
                         && node.inputs().stream().noneMatch(t -> t.isEmpty() || isInitializer(graph, t));
@@ -299,13 +331,14 @@ final class QuantizationPlan {
                 ok = false;
                 reason = "input " + kept + " " + keepFloat.get(kept);
             }
-            if (ok && inputs.stream().anyMatch(t -> !floatTensors.contains(t))) {
+            // the first reason to give, whatever else the op lacks
+            if (inputs.stream().anyMatch(t -> !floatTensors.contains(t))) {
                 ok = false;
                 reason = "input is not float";
             }
             String output = node.outputs().size() > 0 ? node.output(0) : "";
             boolean passThrough = PASS_THROUGH_OPS.contains(op);
-            if (ok && passThrough && graphOutputs.contains(output)) {
+            if (ok && (passThrough || scaling > 0) && graphOutputs.contains(output)) {
                 ok = false;
                 reason = "output is a graph output";
             }
@@ -315,6 +348,9 @@ final class QuantizationPlan {
             }
             plan.activations.addAll(inputs);
             plan.quantizedNodes.add(node);
+            if (constantInput != null) {
+                plan.constants.add(constantInput);
+            }
             if (weighted) {
                 plan.weightedNodes.add(node);
             }
@@ -323,10 +359,46 @@ final class QuantizationPlan {
                 plan.activations.add(output);
                 if (passThrough) {
                     plan.sharedParams.put(output, node.input(0));
+                } else if (scaling > 0) {
+                    plan.scaled.put(output, new Scaled(inputs.get(0), (float) scaling));
                 }
             }
         }
+        // QGemm and MatMulIntegerToFloat write float themselves: where only float ops read the output, a Q -> DQ
+        // pair would cost time and round the values for nothing (ConvNeXt's bias Adds and GELUs)
+        Set<Node> quantized = new HashSet<>(plan.quantizedNodes);
+        for (Node node : plan.weightedNodes) {
+            String output = node.output(0);
+            if ((node.is("MatMul") || node.is("Gemm"))
+                    && index.consumers(output).stream().noneMatch(quantized::contains)) {
+                plan.activations.remove(output);
+            }
+        }
         return plan;
+    }
+
+    /** A tensor whose 8-bit form is that of {@code source} with the scale multiplied by {@code factor}. */
+    record Scaled(String source, float factor) {}
+
+    /**
+     * The positive factor a Mul or Div multiplies its activation by, when {@code constant} is the index of a finite
+     * scalar that makes it one (a divisor must be input 1); 0 otherwise.
+     */
+    private static double scalingFactor(Graph graph, Node node, int constant) {
+        Float value = scalar(graph, node.input(constant));
+        if (value == null || !(value > 0) || Float.isInfinite(value)) {
+            return 0;
+        }
+        if (node.is("Mul")) {
+            return value;
+        }
+        return node.is("Div") && constant == 1 ? 1.0 / value : 0;
+    }
+
+    /** The value of a float initializer holding one element, or null. */
+    private static Float scalar(Graph graph, String name) {
+        Tensor t = graph.initializer(name).orElse(null);
+        return t != null && t.isFloat() && t.elementCount() == 1 ? t.floats()[0] : null;
     }
 
     /** Why {@code node}'s weight cannot be quantized per channel, or null if it can. */

@@ -168,6 +168,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         long opset = checkOpset(model);
         checkExcludedNodesExist(model);
+        model = decomposed(model, opset);
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
         excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
         OnnxModel quantized = model.copy();
@@ -196,6 +197,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         // pass-through outputs take their input's parameters, so only the other activations need statistics
         Set<String> own = new LinkedHashSet<>(plan.activations);
         own.removeAll(plan.sharedParams.keySet());
+        own.removeAll(plan.scaled.keySet());
         CalibrationTable table = this.table;
         if (table != null) {
             table.checkModel(model);
@@ -214,6 +216,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
             Set<String> uncalibrated = new LinkedHashSet<>(plan.activations);
             uncalibrated.removeAll(plan.sharedParams.keySet());
+            uncalibrated.removeAll(plan.scaled.keySet());
             uncalibrated.removeAll(calibrated.keySet());
             if (uncalibrated.isEmpty()) {
                 break;
@@ -224,13 +227,19 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         Map<String, QuantParams> params = new LinkedHashMap<>();
         List<QuantizationReport.ActivationRange> ranges = new ArrayList<>();
         for (String tensor : plan.activations) {
-            String source = plan.sharedParams.get(tensor);
+            QuantizationPlan.Scaled scaled = plan.scaled.get(tensor);
+            String source = scaled != null ? scaled.source() : plan.sharedParams.get(tensor);
             TensorRange range = source != null
                     ? calibrated.get(source) : QuantizationPlan.withinFoldedBounds(folds, calibrated.get(tensor));
-            calibrated.put(tensor, range);
             QuantParams p = source != null
                     ? params.get(source)
                     : QuantParams.forRange(range.min(), range.max(), activationType);
+            if (scaled != null) {
+                range = new TensorRange(tensor, range.method(), range.min() * scaled.factor(),
+                        range.max() * scaled.factor());
+                p = new QuantParams(p.scale() * scaled.factor(), p.zeroPoint(), p.type());
+            }
+            calibrated.put(tensor, range);
             params.put(tensor, p);
             ranges.add(new QuantizationReport.ActivationRange(
                     tensor, range.min(), range.max(), p.scale(), p.zeroPoint(), source));
@@ -489,9 +498,19 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             target = target.copy();
             PerChannelUpgrade.apply(target);
         }
-        checkOpset(target);
+        target = decomposed(target, checkOpset(target));
         return runCalibration(target, allActivations(target, nonFloat(target, allActivations(target, Set.of()))),
                 true, progress);
+    }
+
+    /** {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}). */
+    private static OnnxModel decomposed(OnnxModel model, long opset) {
+        if (!HardSigmoidDecomposition.appliesTo(model.graph(), opset)) {
+            return model;
+        }
+        OnnxModel copy = model.copy();
+        HardSigmoidDecomposition.rewrite(copy.graph(), opset);
+        return copy;
     }
 
     /** The encoder defaults when they apply to {@code model}: a token-id model, and the caller chose none of them. */

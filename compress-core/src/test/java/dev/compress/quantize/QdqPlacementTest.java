@@ -259,9 +259,12 @@ class QdqPlacementTest {
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
     }
 
-    /** MobileNetV3's squeeze-excitation: t * HardSigmoid(Conv(Relu(Conv(GlobalAveragePool(t))))). */
+    /**
+     * MobileNetV3's squeeze-excitation: t * HardSigmoid(Conv(Relu(Conv(GlobalAveragePool(t))))). The HardSigmoid's
+     * shift goes into the Conv's bias, its bounds into that Conv's output range, its factor into a scale.
+     */
     @Test
-    void squeezeExcitationRunsInIntegerExceptTheHardSigmoid() {
+    void squeezeExcitationRunsInInteger() {
         Net net = new Net();
         String t = net.node("Relu", List.of(net.conv("x", 3, 8, 3, 1, null)));
         String squeezed = net.node("Relu", List.of(net.conv(net.node("GlobalAveragePool", List.of(t)), 8, 4, 1, 1,
@@ -271,15 +274,56 @@ class QdqPlacementTest {
         String scaled = net.node("Mul", List.of(t, gate));
         OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(scaled, 8, 8, 3, 1, null))), 8, 13);
         QuantizationResult result = quantize(fp32);
-        assertThat(result.report().foldedRelus()).hasSize(3);
+        assertThat(result.report().foldedRelus()).hasSize(4);
+        assertThat(result.report().floatNodes()).isEmpty();
 
         Map<String, Integer> ops = optimizedOps(result.model());
         assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(4);
         assertThat(ops).containsEntry("com.microsoft:QLinearMul", 1)
-                .containsEntry("com.microsoft:QLinearGlobalAveragePool", 2);
-        // ONNX Runtime has no integer HardSigmoid: one DQ -> HardSigmoid -> Q on the [n, 8, 1, 1] gate
-        assertThat(ops).containsEntry("HardSigmoid", 1).containsEntry("DequantizeLinear", 1)
-                .doesNotContainKeys("Conv", "Relu", "Mul", "GlobalAveragePool");
+                .containsEntry("com.microsoft:QLinearGlobalAveragePool", 2)
+                .doesNotContainKeys("Conv", "Relu", "Mul", "GlobalAveragePool", "HardSigmoid", "Clip",
+                        "DequantizeLinear");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /** Hard-swish as torch exports it before opset 14, x * HardSigmoid(x), and as x * Clip(x + 3, 0, 6) / 6. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"HardSigmoid", "Div"})
+    void hardSwishRunsInInteger(String form) {
+        Net net = new Net();
+        String h = net.conv("x", 3, 8, 3, 3, null);
+        String gate = form.equals("HardSigmoid")
+                ? net.node("HardSigmoid", List.of(h), floatAttribute("alpha", 1f / 6))
+                : net.node("Div", List.of(net.node("Clip", List.of(net.node("Add", List.of(h, net.scalar("three",
+                        3f))), net.scalar("zero", 0f), net.scalar("six", 6f))), net.scalar("sixth", 6f)));
+        String swish = net.node("Mul", List.of(h, gate));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(swish, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.report().floatNodes()).isEmpty();
+        assertThat(result.report().quantizedOps()).containsEntry("Add", 1).containsEntry("Mul", form.equals("Div")
+                ? 1 : 2);
+
+        Map<String, Integer> ops = optimizedOps(result.model());
+        assertThat(ops).containsEntry("com.microsoft:QLinearAdd", 1).containsEntry("com.microsoft:QLinearMul", 1)
+                .doesNotContainKeys("Conv", "Add", "Mul", "Div", "HardSigmoid", "Clip", "DequantizeLinear");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /** A Mul by a negative constant stays a node: QLinearMul with the constant stored exactly in 8 bits. */
+    @Test
+    void aNegativeScalarIsStoredExactly() {
+        Net net = new Net();
+        String h = net.node("Relu", List.of(net.conv("x", 3, 8, 3, 1, null)));
+        String negated = net.node("Mul", List.of(h, net.scalar("minus", -0.37f)));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(negated, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.report().quantizedOps()).containsEntry("Mul", 1);
+        Tensor code = result.model().graph().initializer("minus_quantized").orElseThrow();
+        Tensor scale = result.model().graph().initializer("minus_scale").orElseThrow();
+        Tensor zeroPoint = result.model().graph().initializer("minus_zero_point").orElseThrow();
+        assertThat(((code.bytes()[0] & 0xff) - (zeroPoint.bytes()[0] & 0xff)) * scale.floats()[0])
+                .isCloseTo(-0.37f, org.assertj.core.data.Offset.offset(1e-7f));
+        assertThat(optimizedOps(result.model())).containsEntry("com.microsoft:QLinearMul", 1);
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
     }
 
