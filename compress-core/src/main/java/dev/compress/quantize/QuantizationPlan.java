@@ -60,6 +60,12 @@ final class QuantizationPlan {
      * its input's 8-bit tensor dequantized with the scale times the factor, which is exact.
      */
     final Map<String, Scaled> scaled = new LinkedHashMap<>();
+    /**
+     * Inputs of a quantized Concat that take its output's parameters (input -> Concat output): each is written by a
+     * quantized op for the Concat alone, and with the same scale and zero point everywhere QLinearConcat only copies
+     * bytes instead of requantizing every input (SqueezeNet's fire modules, ShuffleNet's blocks).
+     */
+    final Map<String, String> concatShared = new LinkedHashMap<>();
     /** Scalar constants read by quantized Add and Mul nodes, stored as exact 8-bit values. */
     final Set<String> constants = new LinkedHashSet<>();
     /** Nodes whose weight (input 1) is quantized per channel. */
@@ -364,9 +370,22 @@ final class QuantizationPlan {
                 }
             }
         }
+        Set<Node> quantized = new HashSet<>(plan.quantizedNodes);
+        for (Node concat : plan.quantizedNodes) {
+            String output = concat.outputs().isEmpty() ? "" : concat.output(0);
+            if (!concat.is("Concat") || !plan.activations.contains(output) || plan.sharedParams.containsKey(output)) {
+                continue;
+            }
+            for (String input : concat.inputs()) {
+                Node producer = index.producer(input).orElse(null);
+                if (producer != null && quantized.contains(producer) && ownParams(plan, input)
+                        && index.consumers(input).size() == 1 && !graphOutputs.contains(input)) {
+                    plan.concatShared.put(input, output);
+                }
+            }
+        }
         // QGemm and MatMulIntegerToFloat write float themselves: where only float ops read the output, a Q -> DQ
         // pair would cost time and round the values for nothing (ConvNeXt's bias Adds and GELUs)
-        Set<Node> quantized = new HashSet<>(plan.quantizedNodes);
         for (Node node : plan.weightedNodes) {
             String output = node.output(0);
             if ((node.is("MatMul") || node.is("Gemm"))
@@ -375,6 +394,12 @@ final class QuantizationPlan {
             }
         }
         return plan;
+    }
+
+    /** Whether {@code output} is quantized with parameters from its own range. */
+    private static boolean ownParams(QuantizationPlan plan, String output) {
+        return plan.activations.contains(output) && !plan.sharedParams.containsKey(output) && !plan.scaled.containsKey(output)
+                && !plan.concatShared.containsKey(output);
     }
 
     /** A tensor whose 8-bit form is that of {@code source} with the scale multiplied by {@code factor}. */

@@ -241,6 +241,17 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             }
             calibrated.put(tensor, range);
             params.put(tensor, p);
+        }
+        plan.concatShared.forEach((input, concat) -> {
+            params.put(input, params.get(concat));
+            calibrated.put(input, calibrated.get(concat));
+        });
+        for (String tensor : plan.activations) {
+            TensorRange range = calibrated.get(tensor);
+            QuantParams p = params.get(tensor);
+            QuantizationPlan.Scaled scaled = plan.scaled.get(tensor);
+            String source = scaled != null ? scaled.source()
+                    : plan.sharedParams.getOrDefault(tensor, plan.concatShared.get(tensor));
             ranges.add(new QuantizationReport.ActivationRange(
                     tensor, range.min(), range.max(), p.scale(), p.zeroPoint(), source));
         }

@@ -377,6 +377,14 @@ class QdqPlacementTest {
         QuantizationResult result = quantize(fp32);
         assertThat(result.report().floatNodes()).isEmpty();
         assertThat(count(result.model(), "Identity")).isZero();
+        // both branches take the Concat's scale and zero point, so QLinearConcat only copies bytes
+        Map<String, QuantizationReport.ActivationRange> ranges = new TreeMap<>();
+        result.report().activations().forEach(r -> ranges.put(r.tensor(), r));
+        for (String branch : List.of(left, right)) {
+            assertThat(ranges.get(branch).sharedWith()).isEqualTo(joined);
+            assertThat(ranges.get(branch).scale()).isEqualTo(ranges.get(joined).scale());
+            assertThat(ranges.get(branch).zeroPoint()).isEqualTo(ranges.get(joined).zeroPoint());
+        }
 
         Map<String, Integer> ops = optimizedOps(result.model());
         assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(4);
