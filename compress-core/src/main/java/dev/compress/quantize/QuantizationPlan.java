@@ -43,7 +43,7 @@ final class QuantizationPlan {
      * Runtime drop the DQ/Q around them and run them on 8-bit data.
      */
     static final Set<String> PASS_THROUGH_OPS =
-            Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice");
+            Set.of("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather");
 
     /** Multiplication or division of a quantized tensor by a positive constant: folded into a scale. */
     static final Set<String> SCALING_OPS = Set.of("Mul", "Div");
