@@ -21,8 +21,9 @@ import java.util.Set;
  * <p>The placement follows what ONNX Runtime's QDQ fusions expect: every input and the output of Conv / Gemm /
  * MatMul / Add / Mul / Concat / pooling / Sigmoid get a QuantizeLinear-DequantizeLinear pair, so ONNX Runtime sees
  * {@code DQ -> op -> Q} and swaps in QLinearConv, QGemm, QLinearMatMul, QLinearAdd and friends. The op lists follow
- * ONNX Runtime 1.29's {@code qdq_selector_action_transformer.cc}: an op it has no integer kernel for (HardSigmoid,
- * Clip) would only be dequantized again. Graph outputs stay float (QGemm and MatMulIntegerToFloat can produce float
+ * ONNX Runtime 1.29's {@code qdq_selector_action_transformer.cc}: an op it has no integer kernel for (Clip, Erf,
+ * LayerNorm pieces) would only be dequantized again. HardSigmoid is rewritten before planning
+ * ({@link HardSigmoidDecomposition}). Graph outputs stay float (QGemm and MatMulIntegerToFloat can produce float
  * directly), which keeps logits exact to the last layer.
  */
 final class QuantizationPlan {
