@@ -114,8 +114,14 @@ final class QuantizeCommand extends BaseCommand {
 
     @Option(names = "--upgrade-opset", order = 11,
             description = "Static: convert an opset 7-12 model to opset 13 first (docs/opset.md), so weights are"
-                    + " quantized per channel instead of per tensor. Opset 7-9 models are converted without it (with a warning).")
+                    + " quantized per channel. The default unless --keep-opset; giving it also switches off the"
+                    + " encoder defaults.")
     boolean upgradeOpset;
+
+    @Option(names = "--keep-opset", order = 11,
+            description = "Static: keep an opset 10-12 model at its opset, with per-tensor weights (for runtimes"
+                    + " older than opset 13). Default: convert to 13 for per-channel weights (a warning says so).")
+    boolean keepOpset;
 
     @Option(names = "--weight-only", paramLabel = "NODE", split = ",", order = 11,
             description = "Static: MatMul/Gemm node names that get int8 weights but keep float activations (layers"
@@ -171,6 +177,7 @@ final class QuantizeCommand extends BaseCommand {
                 .optExclude(exclude)
                 .optOpTypes(ops)
                 .optUpgradeOpset(upgradeOpset)
+                .optKeepOpset(keepOpset)
                 .optPrepare(!noPrepare)
                 .optEncoderDefaults(!noEncoderDefaults)
                 .optWeightOnly(weightOnly)

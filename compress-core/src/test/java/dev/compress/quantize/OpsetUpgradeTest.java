@@ -52,13 +52,17 @@ class OpsetUpgradeTest {
     }
 
     @Test
-    void quantizerUpgradesOnRequestAndGetsPerChannelWeights() {
+    void quantizerUpgradesByDefaultAndGetsPerChannelWeights() {
         OnnxModel fp32 = model(graph(-1).build(), 11);
-        QuantizationResult plain = Quantizer.builder().setModel(fp32).setCalibrationData(data()).build().quantize();
-        QuantizationResult upgraded = Quantizer.builder().setModel(fp32).setCalibrationData(data())
-                .optUpgradeOpset(true).build().quantize();
-        assertThat(plain.report().perChannel()).isFalse();
+        QuantizationResult kept = Quantizer.builder().setModel(fp32).setCalibrationData(data())
+                .optKeepOpset(true).build().quantize();
+        QuantizationResult upgraded = Quantizer.builder().setModel(fp32).setCalibrationData(data()).build()
+                .quantize();
+        assertThat(kept.report().perChannel()).isFalse();
+        assertThat(kept.model().opset("")).isEqualTo(11);
         assertThat(upgraded.report().perChannel()).isTrue();
+        assertThat(upgraded.report().warnings()).anySatisfy(w -> assertThat(w)
+                .startsWith("converted from opset 11 to 13 for per-channel weights"));
         assertThat(upgraded.model().opset("")).isEqualTo(13);
         assertThat(upgraded.model().metadata().get("compress.quantization")).contains("\"opsetUpgrade\":\"to 13\"");
         try (OrtModel session = OrtModel.open(upgraded.model(), RuntimeOptions.defaults())) {

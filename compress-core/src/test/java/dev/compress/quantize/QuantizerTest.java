@@ -254,11 +254,12 @@ class QuantizerTest {
     }
 
     @Test
-    void opsetsBefore13GetPerTensorWeights() throws IOException {
+    void opsetsBefore13KeptGetPerTensorWeights() throws IOException {
         // Conv, Gemm, Relu, MaxPool and Flatten mean the same at opset 11, so the CNN can be declared as opset 11
         OnnxModel model = fp32("cnn");
         model.setOpset("", 11);
-        QuantizationResult result = quantize(model, ActivationType.UINT8, List.of());
+        QuantizationResult result = Quantizer.builder().setModel(model).setCalibrationData(images(model, "calib"))
+                .optKeepOpset(true).build().quantize();
         assertThat(result.report().perChannel()).isFalse();
         assertThat(result.model().graph().nodes()).filteredOn(n -> n.opType().equals("DequantizeLinear"))
                 .allSatisfy(n -> assertThat(n.attribute("axis")).isEmpty());
