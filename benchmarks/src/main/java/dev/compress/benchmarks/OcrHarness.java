@@ -123,7 +123,7 @@ public final class OcrHarness {
         double seconds = (System.nanoTime() - start) / 1e9;
         System.err.printf(Locale.ROOT, "  quantized in %.1f s: %s%n", seconds, result.report().summary());
         reasons.add("- " + name + ": " + ZooHarness.reasonSummary(fp32, result.report()));
-        String ortFloat = ZooHarness.ortFloatOps(int8, work.resolve("int8-extended.onnx"));
+        String ortFloat = ZooHarness.ortFloatOps(int8);
         String fidelity = switch (task) {
             case CLS -> cls(file, int8, eval);
             case REC -> rec(file, int8, eval, keys, folder.resolve("eval/truth.tsv"));

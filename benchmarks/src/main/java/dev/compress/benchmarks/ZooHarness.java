@@ -2,6 +2,7 @@ package dev.compress.benchmarks;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.Json;
+import dev.compress.check.RuntimeGraph;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.eval.EvalReport;
@@ -69,8 +70,6 @@ public final class ZooHarness {
     private static final int THREADS = 2;
     private static final int ROUNDS = 12;
     private static final double RUN_SECONDS = 0.25;
-    /** Ops whose output is never a float tensor, whatever their input. */
-    private static final Set<String> NON_FLOAT_OUTPUT = Set.of("Shape", "Size", "ArgMax", "ArgMin", "NonZero");
 
     private ZooHarness() {}
 
@@ -195,7 +194,7 @@ public final class ZooHarness {
         System.err.printf(Locale.ROOT, "  quantized in %.1f s: %s", seconds, result.report().summary());
         reasons.add("- " + name + ": " + reasonSummary(fp32, result.report()));
 
-        String ortFloat = ortFloatOps(int8, work.resolve(name + "-int8-extended.onnx"));
+        String ortFloat = ortFloatOps(int8);
         Dataset held = Fixtures.images(fp32, heldout);
         double[] fidelity = fidelity(file, int8, held, 8);
         List<Batch> b1 = List.of(held.batches(1).next());
@@ -238,61 +237,15 @@ public final class ZooHarness {
     }
 
     /**
-     * The ops ONNX Runtime runs on float data in its EXTENDED-optimized INT8 graph: every op other than Q/DQ and the
-     * integer kernels (QLinear*, *Integer) that has a float data input, where float data starts at the float graph
-     * inputs and float initializers feeding nothing but float ops are left out (weights), and flows through every
-     * op except Q and the integer kernels. The DequantizeLinear nodes left are counted apart, and among them those
-     * that feed nothing but QuantizeLinear (a float round trip to requantize, e.g. where ORT dropped a float Clip).
+     * The ops ONNX Runtime runs on float data in its EXTENDED-optimized INT8 graph ({@link RuntimeGraph}), with the
+     * DequantizeLinear nodes left counted apart, and among them those that feed nothing but QuantizeLinear (a float
+     * round trip to requantize, e.g. where ORT dropped a float Clip).
      */
-    static String ortFloatOps(Path int8, Path optimizedFile) {
-        try (OrtModel session = OrtModel.open(int8, RuntimeOptions.defaults().withIntraOpThreads(1)
-                .withOptimization(RuntimeOptions.Optimization.EXTENDED).withOptimizedModelFile(optimizedFile))) {
-            session.inputShapes(); // the session is built, and the optimized graph written, on open
-        }
-        OnnxModel optimized = OnnxModel.load(optimizedFile);
-        Graph graph = optimized.graph();
-        Set<String> floats = new HashSet<>();
-        for (ValueInfo input : graph.inputs()) {
-            if (input.elementType() == DataType.FLOAT) {
-                floats.add(input.name());
-            }
-        }
-        Map<String, Integer> counts = new TreeMap<>();
-        int dequantize = 0;
-        int requantize = 0;
-        Graph.Index index = graph.index();
-        for (Node node : graph.nodes()) { // ORT saves nodes in topological order
-            String op = node.opType();
-            if (op.equals("DequantizeLinear") && !index.consumers(node.output(0)).isEmpty()
-                    && index.consumers(node.output(0)).stream().allMatch(c -> c.opType().equals("QuantizeLinear"))) {
-                requantize++;
-            }
-            boolean integerKernel = op.equals("QuantizeLinear") || op.startsWith("QLinear") || op.endsWith("Integer")
-                    || op.equals("DynamicQuantizeLinear");
-            boolean floatIn = node.inputs().stream().anyMatch(floats::contains);
-            if (op.equals("DequantizeLinear")) {
-                dequantize++;
-                floats.addAll(node.outputs());
-                continue;
-            }
-            if (integerKernel) {
-                continue;
-            }
-            if (floatIn) {
-                counts.merge(op, 1, Integer::sum);
-                if (!NON_FLOAT_OUTPUT.contains(op) && !(op.equals("Cast") && castTo(node) != 1)) {
-                    floats.addAll(node.outputs());
-                }
-            } else if (op.equals("Cast") && castTo(node) == 1) {
-                floats.addAll(node.outputs());
-            }
-        }
-        return (counts.isEmpty() ? "none" : counts(counts)) + " (DQ left:" + dequantize + ", of which DQ→Q only:"
-                + requantize + ")";
-    }
-
-    private static long castTo(Node node) {
-        return node.intAttribute("to", -1);
+    static String ortFloatOps(Path int8) {
+        RuntimeGraph graph = RuntimeGraph.of(OnnxModel.load(int8), RuntimeOptions.defaults().withIntraOpThreads(1)
+                .withOptimization(RuntimeOptions.Optimization.EXTENDED));
+        return (graph.floatOps().isEmpty() ? "none" : counts(graph.floatOps())) + " (DQ left:" + graph.dequantizers()
+                + ", of which DQ→Q only:" + graph.requantizers() + ")";
     }
 
     /** SQNR (dB) of the INT8 model's outputs against fp32 over all samples, and the fraction of equal top-1. */
@@ -458,7 +411,7 @@ public final class ZooHarness {
             reasons.add("- " + name + ": " + reasonSummary(fp32, result.report()));
             EvalReport report = Evaluator.builder().setModel(int8).optBaseline(file).setData(Fixtures.testSet(fp32))
                     .build().evaluate();
-            String ortFloat = ortFloatOps(int8, work.resolve(name + "-int8-extended.onnx"));
+            String ortFloat = ortFloatOps(int8);
             Dataset test = Fixtures.testSet(fp32);
             double[] lat1 = interleaved(file, int8, List.of(test.batches(1).next()));
             double[] lat32 = interleaved(file, int8, List.of(test.batches(32).next()));

@@ -167,10 +167,12 @@ final class QuantizeCheckOptions {
 
     private static String slowerWarning(LatencyReport latency, QuantizationReport quantization) {
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
+        String runtime = latency.int8Graph().reasons();
         return String.format(Locale.ROOT, "the INT8 model is slower than the fp32 model here (%.2fx its time);",
                 latency.int8OverFp32())
                 + (floatCount == 0 ? "" : " " + floatCount + " nodes left in float (" + quantization.floatOps()
                         + ") cost a dequantize and a quantize where they sit between integer ones;")
+                + (runtime.isEmpty() ? "" : " " + runtime + ";")
                 + " --ops or --exclude can keep such regions float, or keep the fp32 model";
     }
 }

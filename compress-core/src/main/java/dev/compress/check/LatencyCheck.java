@@ -93,7 +93,7 @@ public final class LatencyCheck implements ModelCheck<LatencyReport> {
                     new int[] {calls, calls}, 1);
             double ratio = times.ratio(1, 0);
             return new LatencyReport(ratio, times.medianMs(0), times.medianMs(1), batches.get(0).size(), threads,
-                    times.timedCalls(0), ratio > 1);
+                    times.timedCalls(0), ratio > 1, RuntimeGraph.of(int8, options));
         }
     }
 

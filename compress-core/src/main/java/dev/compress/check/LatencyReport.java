@@ -14,10 +14,11 @@ import java.util.Locale;
  * @param threads ONNX Runtime intra-op threads of each session
  * @param runs timed calls of each model
  * @param int8Slower whether the INT8 model took longer than the fp32 one
+ * @param int8Graph the INT8 graph ONNX Runtime ran, after its optimizations
  */
-@JsonPropertyOrder({"int8OverFp32", "fp32Ms", "int8Ms", "batchSize", "threads", "runs", "int8Slower"})
+@JsonPropertyOrder({"int8OverFp32", "fp32Ms", "int8Ms", "batchSize", "threads", "runs", "int8Slower", "int8Graph"})
 public record LatencyReport(double int8OverFp32, double fp32Ms, double int8Ms, int batchSize, int threads, int runs,
-        boolean int8Slower) {
+        boolean int8Slower, RuntimeGraph int8Graph) {
     public LatencyReport {
         int8OverFp32 = Math.round(int8OverFp32 * 1000) / 1000.0;
         fp32Ms = FidelityReport.round(fp32Ms);

@@ -16,6 +16,7 @@ import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.Quantizer;
 import dev.compress.testing.TestData;
 import java.io.IOException;
+import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -139,6 +140,21 @@ class QuantizationChecksTest {
         assertThat(report.runs()).isGreaterThanOrEqualTo(LatencyCheck.ROUNDS);
         assertThat(report.int8Slower()).isEqualTo(report.int8OverFp32() > 1);
         assertThat(report.summary()).startsWith("latency: INT8 ");
+        // the ResNet's 9 Convs all run as NHWC QLinearConv with nothing float between them
+        RuntimeGraph graph = report.int8Graph();
+        assertThat(graph.qlinearConvs()).isEqualTo(9);
+        assertThat(graph.nchwQlinearConvs()).isZero();
+        assertThat(graph.floatOps()).isEmpty();
+        assertThat(graph.reasons()).isEmpty();
+    }
+
+    @Test
+    void theRuntimeGraphNamesWhatRunsInFloatAndInWhichLayout() {
+        // the source model, not quantized at all: every op reads float data
+        RuntimeGraph graph = RuntimeGraph.of(fp32, RuntimeOptions.defaults());
+        assertThat(graph.qlinearConvs()).isZero();
+        assertThat(graph.floatOps()).isNotEmpty();
+        assertThat(graph.reasons()).startsWith("ONNX Runtime runs {");
     }
 
     /** Samples whose source names their index. */
