@@ -25,7 +25,7 @@ import java.util.TreeMap;
  * <p>QLinearConv runs fastest in the NHWC layout ({@code com.microsoft} domain); ONNX Runtime converts to it (level
  * ALL) only where it can move the Transposes that layout needs through the neighbouring ops, and a Reshape on the
  * channel axis (a channel shuffle) stops them: ShuffleNetV2 keeps 47 of its 56 QLinearConvs in the slower NCHW
- * kernel, with 34 Transposes. Float data starts at float graph inputs and DequantizeLinear outputs and flows through
+ * kernel, with 20 Transposes. Float data starts at float graph inputs and DequantizeLinear outputs and flows through
  * every op except QuantizeLinear and the integer kernels (QLinear*, *Integer); an op reading it runs in float.
  *
  * @param transposes Transpose nodes
