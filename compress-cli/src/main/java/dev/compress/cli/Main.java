@@ -25,6 +25,7 @@ import picocli.CommandLine;
             ScoreCommand.class,
             DebugCommand.class,
             RunCommand.class,
+            ExportCommand.class,
             HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",

@@ -1,0 +1,73 @@
+package dev.compress.cli;
+
+import dev.compress.eval.EvalReport;
+import dev.compress.export.Bundle;
+import dev.compress.export.BundleExporter;
+import dev.compress.graph.OnnxModel;
+import java.nio.file.Path;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code compress export}: the edge bundle of a model (docs/export.md). */
+@Command(
+        name = "export",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        sortOptions = false,
+        description = {
+            "Write a model's edge bundle: a reproducible zip with the model, an ORT-format copy, the operator list"
+                    + " of a reduced ONNX Runtime build, labels, a manifest with the SHA-256 of every file, a model"
+                    + " card and a single-file Java example.",
+            ""
+        },
+        footer = {
+            "",
+            "Example:",
+            "  compress export --model resnet-int8.onnx --labels labels.txt --labels-zh labels-zh.txt"
+                    + " --eval-report resnet-int8.json --out resnet-int8.zip"
+        })
+final class ExportCommand extends BaseCommand {
+    @Option(names = "--model", required = true, paramLabel = "MODEL", order = 1, description = "The .onnx model.")
+    Path model;
+
+    @Option(names = "--out", required = true, paramLabel = "BUNDLE.zip", order = 2,
+            description = "Where to write the bundle. Its folder must exist.")
+    Path out;
+
+    @Option(names = "--labels", paramLabel = "FILE", order = 3,
+            description = "Class names, UTF-8, one per line in output order. Default: the model's compress.labels.")
+    Path labels;
+
+    @Option(names = "--labels-zh", paramLabel = "FILE", order = 4,
+            description = "Chinese class names, likewise (labels-zh.txt in the bundle).")
+    Path labelsZh;
+
+    @Option(names = "--eval-report", paramLabel = "REPORT.json", order = 5,
+            description = "An evaluation of this model (eval --report, or a quantize report with --eval): its figures"
+                    + " go into the manifest and the model card.")
+    Path evalReport;
+
+    @Mixin
+    PreprocessingOptions preprocessing;
+
+    @Override
+    public Integer call() {
+        Outputs.checkCanWrite(out);
+        Outputs.checkNotSame(out, model);
+        EvalReport evaluation = evalReport == null ? null : Reports.read(evalReport);
+        Bundle bundle = BundleExporter.builder()
+                .setModel(OnnxModel.load(model))
+                .optLabels(labels)
+                .optLabelsZh(labelsZh)
+                .optEvaluation(evaluation)
+                .optPreprocessing(preprocessing.overrides())
+                .build()
+                .export();
+        bundle.write(out);
+        global.out().println("wrote " + out);
+        bundle.files().forEach((name, content) -> global.out().printf("  %9d  %s%n", content.length, name));
+        global.out().flush();
+        return ExitCode.OK;
+    }
+}
