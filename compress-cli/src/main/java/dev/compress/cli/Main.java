@@ -26,6 +26,7 @@ import picocli.CommandLine;
             DebugCommand.class,
             RunCommand.class,
             ExportCommand.class,
+            VerifyCommand.class,
             HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",

@@ -83,16 +83,20 @@ public final class Bundle {
      */
     public static Bundle read(Path zip) {
         SortedMap<String, byte[]> files = new TreeMap<>();
+        String current = null;
         try (InputStream in = Files.newInputStream(zip); ZipInputStream stream = new ZipInputStream(in)) {
             for (ZipEntry entry = stream.getNextEntry(); entry != null; entry = stream.getNextEntry()) {
-                if (!entry.isDirectory() && files.put(entry.getName(), stream.readAllBytes()) != null) {
-                    throw CompressException.badInput(zip, "holds " + entry.getName() + " twice");
+                current = entry.getName();
+                if (!entry.isDirectory() && files.put(current, stream.readAllBytes()) != null) {
+                    throw CompressException.badInput(zip, "holds " + current + " twice");
                 }
             }
         } catch (NoSuchFileException e) {
             throw CompressException.badInput(zip, "no such file");
         } catch (ZipException e) {
-            throw CompressException.badInput(zip, "not a readable zip (" + e.getMessage() + ")", e);
+            // a damaged entry (CRC) is named, as compress verify names every file that does not match
+            Path named = current == null ? zip : Path.of(zip + "!" + current);
+            throw CompressException.badInput(named, "not a readable zip entry (" + e.getMessage() + ")", e);
         } catch (IOException e) {
             throw CompressException.badInput(zip, "cannot read (" + e.getMessage() + ")", e);
         }

@@ -3,13 +3,11 @@ package dev.compress.runtime;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.compress.CompressException;
+import dev.compress.TempFolder;
 import dev.compress.graph.OnnxModel;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.stream.Stream;
 
 /**
  * ONNX Runtime's own model format ({@code .ort}, what minimal and reduced builds load), written by ONNX Runtime Java
@@ -34,23 +32,15 @@ public final class OrtFormat {
      */
     public static Converted convert(OnnxModel model) {
         byte[] onnx = model.toBytes();
-        Path folder;
-        try {
-            folder = Files.createTempDirectory("compress-ort");
-        } catch (IOException e) {
-            throw CompressException.internal("cannot create a temporary folder: " + e.getMessage(), e);
-        }
-        try {
-            Path ort = folder.resolve("model.ort");
-            Path optimized = folder.resolve("optimized.onnx");
+        try (TempFolder folder = TempFolder.create("compress-ort")) {
+            Path ort = folder.path().resolve("model.ort");
+            Path optimized = folder.path().resolve("optimized.onnx");
             save(model, onnx, ort, "ORT");
             save(model, onnx, optimized, "ONNX");
             byte[] canonical = OrtCanonicalizer.canonicalize(Files.readAllBytes(ort));
             return new Converted(canonical, OnnxModel.load(optimized));
         } catch (IOException e) {
             throw CompressException.internal("cannot read ONNX Runtime's saved model: " + e.getMessage(), e);
-        } finally {
-            deleteTree(folder);
         }
     }
 
@@ -64,16 +54,6 @@ public final class OrtFormat {
             throw CompressException.badInput(model.source().orElse(null),
                     "ONNX Runtime cannot convert the model to " + format + " format (" + OrtModel.firstLine(e) + ")",
                     e);
-        }
-    }
-
-    private static void deleteTree(Path folder) {
-        try (Stream<Path> files = Files.walk(folder)) {
-            for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(file);
-            }
-        } catch (IOException | UncheckedIOException e) {
-            // a leftover in the temporary folder is harmless
         }
     }
 }
