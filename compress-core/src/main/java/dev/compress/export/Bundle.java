@@ -20,7 +20,8 @@ import java.util.zip.ZipOutputStream;
 
 /**
  * The files of an edge bundle by name, and the zip they are written as. The zip is a function of the files alone:
- * entries in name order, every timestamp 1980-01-01 00:00 (DOS time, no extended-time fields), no permissions, and
+ * entries in name order, every timestamp 1980-01-01 00:00:02 as DOS time without a time zone (for 00:00:00, DOS
+ * time's "before 1980" value, Java adds an extended-time field converted through the local zone), no permissions, and
  * STORED rather than deflated, because deflate's output depends on the zlib build the JDK uses and the bundle must be
  * byte-identical on every machine.
  */
@@ -34,7 +35,7 @@ public final class Bundle {
     public static final String MODEL_CARD = "MODEL_CARD.md";
     public static final String PREDICT = "example/Predict.java";
 
-    private static final LocalDateTime FIXED_TIME = LocalDateTime.of(1980, 1, 1, 0, 0);
+    private static final LocalDateTime FIXED_TIME = LocalDateTime.of(1980, 1, 1, 0, 0, 2);
 
     private final SortedMap<String, byte[]> files;
 

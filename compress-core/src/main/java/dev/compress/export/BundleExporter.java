@@ -119,7 +119,8 @@ public final class BundleExporter {
         preprocess.put("input", input.name());
         preprocess.putAll(preprocessing.toMap());
         preprocess.put("resizeFilter", "area-averaging (java.awt.Image.SCALE_SMOOTH), only when the size differs");
-        preprocess.put("colorConversion", preprocessing.channels() == 1 ? "PIL convert(\"L\")" : "PIL convert(\"RGB\")");
+        preprocess.put("colorConversion",
+                preprocessing.channels() == 1 ? "PIL convert(\"L\")" : "PIL convert(\"RGB\")");
         manifest.put("preprocessing", preprocess);
         if (names != null) {
             manifest.put("labels", labelsEntry(Bundle.LABELS, names));
@@ -137,7 +138,8 @@ public final class BundleExporter {
         Map<String, Object> hashes = new TreeMap<>();
         files.forEach((name, content) -> hashes.put(name, Map.of("bytes", content.length, "sha256", sha256(content))));
         manifest.put("files", hashes);
-        files.put(Bundle.MANIFEST, utf8(Json.pretty(manifest)));
+        manifest.put(ManifestSeal.KEY, ManifestSeal.PLACEHOLDER);
+        files.put(Bundle.MANIFEST, utf8(ManifestSeal.seal(Json.pretty(manifest))));
         return new Bundle(files);
     }
 
@@ -301,7 +303,7 @@ public final class BundleExporter {
             return this;
         }
 
-        /** A file of Chinese class names, likewise. Default: the model's {@value #LABELS_ZH_KEY} metadata, else none. */
+        /** Chinese class names, likewise. Default: the model's {@value #LABELS_ZH_KEY} metadata, else none. */
         public Builder optLabelsZh(Path labelsZh) {
             this.labelsZh = labelsZh;
             return this;

@@ -103,6 +103,11 @@ public final class BundleVerifier {
             if (!manifest.isObject() || !manifest.path("files").isObject()) {
                 throw bad(zip, Bundle.MANIFEST, "no \"files\" object");
             }
+            String seal = manifest.path(ManifestSeal.KEY).asText();
+            if (!ManifestSeal.holds(new String(bytes, StandardCharsets.UTF_8), seal)) {
+                throw bad(zip, Bundle.MANIFEST, "changed after it was written (" + ManifestSeal.KEY
+                        + " does not match its content)");
+            }
             return manifest;
         } catch (IOException e) {
             throw bad(zip, Bundle.MANIFEST, "not JSON (" + e.getMessage().lines().findFirst().orElse("") + ")");

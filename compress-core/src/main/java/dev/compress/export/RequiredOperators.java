@@ -33,7 +33,8 @@ public final class RequiredOperators {
 
     /** The config file's text for {@code model}. */
     public static String config(OnnxModel model) {
-        StringBuilder text = new StringBuilder("# operators of model.ort, for an ONNX Runtime reduced build (build.sh --include_ops_by_config FILE)\n");
+        StringBuilder text = new StringBuilder(
+                "# operators of model.ort, for a reduced ONNX Runtime build (build.sh --include_ops_by_config FILE)\n");
         of(model).forEach((domain, types) -> text.append(domain).append(';')
                 .append(model.opset("ai.onnx".equals(domain) ? OnnxModel.DEFAULT_DOMAIN : domain)).append(';')
                 .append(String.join(",", types)).append('\n'));

@@ -32,6 +32,25 @@ import javax.imageio.ImageIO;
 
 public final class Predict {
     public static void main(String[] args) throws Exception {
+        // ONNX Runtime works on the calling thread too, and can overflow the main thread's default 1 MB stack (a
+        // crash with exit code 139): run on a thread with a larger one
+        Throwable[] failure = new Throwable[1];
+        Thread worker = new Thread(null, () -> {
+            try {
+                predict(args);
+            } catch (Throwable t) {
+                failure[0] = t;
+            }
+        }, "predict", 64L << 20);
+        worker.start();
+        worker.join();
+        if (failure[0] != null) {
+            System.err.println("error: " + failure[0].getMessage());
+            System.exit(1);
+        }
+    }
+
+    static void predict(String[] args) throws Exception {
         Path bundle = null;
         boolean ort = false;
         List<Path> images = new ArrayList<>();

@@ -1,0 +1,331 @@
+package dev.compress.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.compress.Json;
+import dev.compress.data.Batch;
+import dev.compress.data.DataSources;
+import dev.compress.data.Preprocessing;
+import dev.compress.export.ManifestSeal;
+import dev.compress.export.RequiredOperators;
+import dev.compress.graph.OnnxModel;
+import dev.compress.runtime.OrtModel;
+import dev.compress.runtime.RuntimeOptions;
+import dev.compress.testing.TestData;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipInputStream;
+import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code compress export} and {@code compress verify} on the shipped ResNet quantized to INT8. */
+class ExportCommandTest {
+    @TempDir
+    static Path shared;
+
+    @TempDir
+    Path temp;
+
+    static Path int8;
+    static Path report;
+    static Path bundle;
+
+    static Path labels() {
+        return TestData.fashionMnist().resolve("labels.txt");
+    }
+
+    static Path labelsZh() {
+        return TestData.fashionMnist().resolve("labels-zh.txt");
+    }
+
+    @BeforeAll
+    static void quantizeAndExport() {
+        int8 = shared.resolve("resnet-int8.onnx");
+        report = shared.resolve("resnet-int8.json");
+        Cli.Result quantized = Cli.run("quantize", "--model", Fixtures.resnet().toString(), "--data",
+                Fixtures.calib().toString(), "--eval", Fixtures.heldout().toString(), "--no-latency-check",
+                "--out", int8.toString());
+        assertThat(quantized.exitCode()).as(quantized.toString()).isZero();
+        bundle = shared.resolve("resnet-int8.zip");
+        Cli.Result exported = export(bundle);
+        assertThat(exported.exitCode()).as(exported.toString()).isZero();
+    }
+
+    static Cli.Result export(Path out) {
+        return Cli.run("export", "--model", int8.toString(), "--labels", labels().toString(), "--labels-zh",
+                labelsZh().toString(), "--eval-report", report.toString(), "--out", out.toString());
+    }
+
+    static Map<String, byte[]> unzip(Path zip) throws IOException {
+        Map<String, byte[]> files = new TreeMap<>();
+        try (InputStream in = Files.newInputStream(zip); ZipInputStream stream = new ZipInputStream(in)) {
+            for (ZipEntry entry = stream.getNextEntry(); entry != null; entry = stream.getNextEntry()) {
+                files.put(entry.getName(), stream.readAllBytes());
+            }
+        }
+        return files;
+    }
+
+    /** Unzips into {@code folder}, creating subfolders. */
+    static void unzipTo(Path zip, Path folder) throws IOException {
+        for (Map.Entry<String, byte[]> file : unzip(zip).entrySet()) {
+            Path target = folder.resolve(file.getKey());
+            Files.createDirectories(target.getParent());
+            Files.write(target, file.getValue());
+        }
+    }
+
+    /** A consistent zip (right CRCs) holding {@code files}: what someone editing a bundle would make. */
+    static Path zip(Path zip, Map<String, byte[]> files) throws IOException {
+        try (OutputStream out = Files.newOutputStream(zip); ZipOutputStream stream = new ZipOutputStream(out)) {
+            for (Map.Entry<String, byte[]> file : files.entrySet()) {
+                stream.putNextEntry(new ZipEntry(file.getKey()));
+                stream.write(file.getValue());
+                stream.closeEntry();
+            }
+        }
+        return zip;
+    }
+
+    static String sha256(byte[] content) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(content));
+    }
+
+    @Test
+    void bundleHoldsTheModelWithItsLabelsAndAManifestOfEveryFile() throws Exception {
+        Map<String, byte[]> files = unzip(bundle);
+        assertThat(files.keySet()).containsExactly("MODEL_CARD.md", "example/Predict.java", "labels-zh.txt",
+                "labels.txt", "manifest.json", "model.onnx", "model.ort", "required_operators.config");
+        JsonNode manifest = Json.MAPPER.readTree(files.get("manifest.json"));
+        for (String name : files.keySet()) {
+            if (!name.equals("manifest.json")) {
+                assertThat(manifest.at("/files/" + name.replace("/", "~1") + "/sha256").asText())
+                        .as(name).isEqualTo(sha256(files.get(name)));
+            }
+        }
+        assertThat(manifest.at("/model/inputs/0/shape").toString()).isEqualTo("[\"batch\",1,28,28]");
+        assertThat(manifest.at("/model/inputs/0/dtype").asText()).isEqualTo("float");
+        assertThat(manifest.at("/model/classes").asInt()).isEqualTo(10);
+        assertThat(manifest.at("/preprocessing/mean/0").asDouble()).isEqualTo(0.286, org.assertj.core.data.Offset
+                .offset(1e-6));
+        assertThat(manifest.at("/provenance/compress.quantization/method").asText()).isEqualTo("minmax");
+        assertThat(manifest.at("/provenance/sourceModel/file").asText()).isEqualTo("resnet-int8.onnx");
+        assertThat(manifest.at("/metrics/samples").asLong()).isEqualTo(2000);
+        assertThat(manifest.at("/labelsZh/names/9").asText()).isEqualTo("短靴");
+        assertThat(new String(files.get("labels-zh.txt"), StandardCharsets.UTF_8)).startsWith("T恤上衣\n裤子\n");
+
+        Path model = temp.resolve("model.onnx");
+        Files.write(model, files.get("model.onnx"));
+        Map<String, String> metadata = OnnxModel.load(model).metadata();
+        assertThat(metadata.get("names")).startsWith("{0: 'T-shirt_top', 1: 'Trouser',").endsWith("9: 'Ankle boot'}");
+        assertThat(metadata.get("imgsz")).isEqualTo("[28, 28]");
+        assertThat(metadata.get("compress.labels.zh")).contains("短靴");
+        assertThat(metadata.get("compress.preprocess")).contains("\"mean\":[0.286]");
+
+        String card = new String(files.get("MODEL_CARD.md"), StandardCharsets.UTF_8);
+        assertThat(card).startsWith("---\n").contains("base_model_relation: quantized\n")
+                .contains("resnet-fp32.onnx (baseline) | 92.30% (95% CI 91.05-93.39%)");
+    }
+
+    /** Two JVMs, two working folders, model named by relative and by absolute path: the same bytes. */
+    @Test
+    void bundleIsByteIdenticalAcrossProcessesAndFolders() throws Exception {
+        Path first = Files.createDirectories(temp.resolve("one"));
+        Path second = Files.createDirectories(temp.resolve("two/deeper"));
+        Files.copy(int8, first.resolve("resnet-int8.onnx"));
+        runChild(first, "export", "--model", "resnet-int8.onnx", "--labels", labels().toString(), "--labels-zh",
+                labelsZh().toString(), "--eval-report", report.toString(), "--out", "bundle.zip");
+        runChild(second, "export", "--model", int8.toString(), "--labels", labels().toString(), "--labels-zh",
+                labelsZh().toString(), "--eval-report", report.toString(), "--out",
+                second.resolve("bundle.zip").toString());
+        byte[] expected = Files.readAllBytes(bundle);
+        assertThat(Files.readAllBytes(first.resolve("bundle.zip"))).isEqualTo(expected);
+        assertThat(Files.readAllBytes(second.resolve("bundle.zip"))).isEqualTo(expected);
+    }
+
+    /**
+     * ONNX Runtime's work on the calling thread overflowed the main thread's default 1 MB stack in child JVMs here
+     * (SIGSEGV at the guard page, exit 139, no hs_err file; it depends on the memory layout, so it comes and goes with
+     * unrelated JVM options); the child gets 8 MB.
+     */
+    static final String CHILD_STACK = "-Xss8m";
+
+    static void runChild(Path folder, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), CHILD_STACK, "-cp",
+                System.getProperty("java.class.path"), Main.class.getName()));
+        command.addAll(List.of(args));
+        Process process = new ProcessBuilder(command).directory(folder.toFile()).redirectErrorStream(true)
+                .redirectOutput(folder.resolve("child.log").toFile()).start();
+        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        assertThat(process.exitValue()).as(Files.readString(folder.resolve("child.log"))).isZero();
+    }
+
+    @Test
+    void ortCopyLoadsAndGivesTheOnnxCopysOutputs() throws Exception {
+        unzipTo(bundle, temp);
+        RuntimeOptions basic = RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.BASIC);
+        OnnxModel model = OnnxModel.load(temp.resolve("model.onnx"));
+        DataSources.Opened data = DataSources.open(Fixtures.heldout(), model, Preprocessing.Overrides.NONE, null);
+        try (OrtModel onnx = OrtModel.open(temp.resolve("model.onnx"), basic);
+                OrtModel ort = OrtModel.open(temp.resolve("model.ort"), basic)) {
+            Iterator<Batch> batches = data.dataset().batches(50);
+            for (int i = 0; i < 4; i++) {
+                Batch batch = batches.next();
+                assertThat(ort.run(batch).get("logits").values()).isEqualTo(onnx.run(batch).get("logits").values());
+            }
+        }
+    }
+
+    /**
+     * The config lists what ONNX Runtime itself recorded in model.ort (its kernel type string resolver holds one
+     * {@code domain:Op:since} id per op of the graph), and what its BASIC-optimized graph, saved here, holds.
+     */
+    @Test
+    void requiredOperatorsListExactlyTheOpsOfTheOptimizedModel() throws Exception {
+        Map<String, byte[]> files = unzip(bundle);
+        String config = new String(files.get("required_operators.config"), StandardCharsets.UTF_8);
+        Set<String> listed = new TreeSet<>();
+        for (String line : config.lines().filter(l -> !l.startsWith("#")).toList()) {
+            String[] parts = line.split(";");
+            assertThat(parts[1]).isEqualTo("13");
+            for (String op : parts[2].split(",")) {
+                listed.add(parts[0] + ":" + op);
+            }
+        }
+        Set<String> inOrt = new TreeSet<>();
+        Matcher ids = Pattern.compile("([a-z.]*):([A-Z][A-Za-z0-9]*):\\d+\u0000")
+                .matcher(new String(files.get("model.ort"), StandardCharsets.ISO_8859_1));
+        while (ids.find()) {
+            inOrt.add((ids.group(1).isEmpty() ? "ai.onnx" : ids.group(1)) + ":" + ids.group(2));
+        }
+        assertThat(listed).isEqualTo(inOrt).contains("ai.onnx:QuantizeLinear", "ai.onnx:Conv");
+
+        Path optimized = temp.resolve("optimized.onnx");
+        Files.write(temp.resolve("model.onnx"), files.get("model.onnx"));
+        OrtModel.open(temp.resolve("model.onnx"), RuntimeOptions.defaults()
+                .withOptimization(RuntimeOptions.Optimization.BASIC).withOptimizedModelFile(optimized)).close();
+        Set<String> inGraph = new TreeSet<>();
+        RequiredOperators.of(OnnxModel.load(optimized)).forEach((domain, ops) ->
+                ops.forEach(op -> inGraph.add(domain + ":" + op)));
+        assertThat(listed).isEqualTo(inGraph);
+    }
+
+    @Test
+    void exportRefusesLabelsThatDoNotFitTheModel() throws IOException {
+        Path nine = temp.resolve("nine.txt");
+        Files.write(nine, Files.readAllLines(labels()).subList(0, 9));
+        Path out = temp.resolve("bundle.zip");
+        Cli.Result result = Cli.run("export", "--model", int8.toString(), "--labels", nine.toString(), "--out",
+                out.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).containsExactly("error: " + nine + ": 9 class names, but the model outputs 10"
+                + " classes");
+        assertThat(Fixtures.filesUnder(temp)).containsExactly(nine);
+    }
+
+    @Test
+    void verifyPassesTheBundle() {
+        Cli.Result result = Cli.run("verify", bundle.toString(), "--images", Fixtures.heldout().toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).startsWith("OK: " + bundle + ": 8 files match the manifest; model.onnx and model.ort"
+                + " agree on 16 samples");
+    }
+
+    @Test
+    void verifyNamesEveryFileWithAFlippedByte() throws Exception {
+        Map<String, byte[]> files = unzip(bundle);
+        for (String name : files.keySet()) {
+            Map<String, byte[]> changed = new TreeMap<>(files);
+            byte[] content = changed.get(name).clone();
+            content[content.length / 2] ^= 0x01;
+            changed.put(name, content);
+            Path zip = zip(temp.resolve("flipped.zip"), changed);
+            Cli.Result result = Cli.run("verify", zip.toString());
+            assertThat(result.exitCode()).as(name + "\n" + result).isEqualTo(ExitCode.BAD_INPUT);
+            assertThat(result.errLines()).as(name).hasSize(1);
+            assertThat(result.errLines().get(0)).as(name).startsWith("error: " + zip + "!" + name + ": ");
+        }
+    }
+
+    @Test
+    void verifyNamesTheEntryOfAByteFlippedInTheZip() throws IOException {
+        byte[] zip = Files.readAllBytes(bundle);
+        zip[zip.length / 2] ^= 0x01; // inside model.onnx or model.ort, the two big entries
+        Path flipped = Files.write(temp.resolve("flipped.zip"), zip);
+        Cli.Result result = Cli.run("verify", flipped.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).hasSize(1);
+        assertThat(result.errLines().get(0)).matches("error: " + Pattern.quote(flipped.toString())
+                + "!model\\.(onnx|ort): not a readable zip entry \\(invalid entry CRC.*");
+    }
+
+    @Test
+    void verifyNamesAMissingFile() throws IOException {
+        Map<String, byte[]> files = unzip(bundle);
+        files.remove("labels-zh.txt");
+        Path zip = zip(temp.resolve("missing.zip"), files);
+        Cli.Result result = Cli.run("verify", zip.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).containsExactly("error: " + zip + "!labels-zh.txt: missing (listed in"
+                + " manifest.json)");
+    }
+
+    /** A manifest re-sealed after one name was dropped, with labels.txt to match: the count no longer fits. */
+    @Test
+    void verifyRefusesALabelCountThatDiffersFromTheModelsClasses() throws Exception {
+        Map<String, byte[]> files = unzip(bundle);
+        byte[] nine = String.join("\n", Files.readAllLines(labels()).subList(0, 9)).concat("\n")
+                .getBytes(StandardCharsets.UTF_8);
+        files.put("labels.txt", nine);
+        ObjectNode manifest = (ObjectNode) Json.MAPPER.readTree(files.get("manifest.json"));
+        ObjectNode labelsEntry = (ObjectNode) manifest.get("labels");
+        labelsEntry.put("count", 9);
+        ((com.fasterxml.jackson.databind.node.ArrayNode) labelsEntry.get("names")).remove(9);
+        ObjectNode hash = (ObjectNode) manifest.at("/files/labels.txt");
+        hash.put("bytes", nine.length);
+        hash.put("sha256", sha256(nine));
+        manifest.put(ManifestSeal.KEY, ManifestSeal.PLACEHOLDER);
+        files.put("manifest.json", ManifestSeal.seal(Json.pretty(manifest)).getBytes(StandardCharsets.UTF_8));
+        Path zip = zip(temp.resolve("nine.zip"), files);
+        Cli.Result result = Cli.run("verify", zip.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).containsExactly("error: " + zip + "!manifest.json: labels has 9 names (count 9),"
+                + " the model outputs 10 classes");
+    }
+
+    @Test
+    void zipHasFixedTimesSortedEntriesAndNoCompression() throws IOException {
+        List<String> names = new ArrayList<>();
+        try (InputStream in = Files.newInputStream(bundle); ZipInputStream stream = new ZipInputStream(in)) {
+            for (ZipEntry entry = stream.getNextEntry(); entry != null; entry = stream.getNextEntry()) {
+                assertThat(entry.getMethod()).isEqualTo(ZipEntry.STORED);
+                assertThat(entry.getExtra()).isNull();
+                assertThat(entry.getTimeLocal()).isEqualTo(java.time.LocalDateTime.of(1980, 1, 1, 0, 0, 2));
+                names.add(entry.getName());
+            }
+        }
+        assertThat(names).isSorted();
+    }
+}
