@@ -32,6 +32,7 @@ import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
 import java.util.zip.ZipOutputStream;
@@ -327,5 +328,82 @@ class ExportCommandTest {
             }
         }
         assertThat(names).isSorted();
+    }
+
+    /**
+     * The bundle alone, unzipped into a fresh folder, and the ONNX Runtime jar: {@code java -cp onnxruntime.jar
+     * Predict.java IMAGE...} (Java's single-file launch) gives, image by image, the top-1 compress's own pipeline
+     * gives, with the Chinese name, and as many right as {@code compress eval} counts.
+     */
+    @Test
+    void predictExampleRunsFromTheUnzippedBundleAndAgreesWithEval() throws Exception {
+        Path fresh = Files.createDirectories(temp.resolve("fresh"));
+        unzipTo(bundle, fresh);
+        Path images = Files.createDirectories(temp.resolve("images"));
+        List<String> names = Files.readAllLines(labels());
+        List<String> chinese = Files.readAllLines(labelsZh());
+        List<Path> copied = new ArrayList<>();
+        for (String name : names) {
+            Path folder = Fixtures.heldout().resolve(name);
+            try (Stream<Path> files = Files.list(folder)) {
+                for (Path image : files.sorted().limit(3).toList()) {
+                    Path copy = Files.createDirectories(images.resolve(name)).resolve(image.getFileName());
+                    copied.add(Files.copy(image, copy));
+                }
+            }
+        }
+        String ortJar = Stream.of(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .filter(entry -> entry.matches(".*/onnxruntime-[0-9.]+\\.jar")).findFirst().orElseThrow();
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), "-cp", ortJar,
+                "Predict.java"));
+        copied.forEach(image -> command.add(image.toString()));
+        Path log = temp.resolve("predict.log");
+        Process process = new ProcessBuilder(command).directory(fresh.resolve("example").toFile())
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        String printed = Files.readString(log, StandardCharsets.UTF_8);
+        assertThat(process.exitValue()).as(printed).isZero();
+
+        // top-1 per image as Predict printed it: the image's line, then "  INDEX SCORE NAME" five times
+        Map<Path, Integer> predicted = new TreeMap<>();
+        List<String> lines = printed.lines().toList();
+        for (int i = 0; i < lines.size(); i += 6) {
+            Path image = Path.of(lines.get(i));
+            String[] top = lines.get(i + 1).strip().split(" ", 3);
+            int index = Integer.parseInt(top[0]);
+            assertThat(top[2]).isEqualTo(chinese.get(index) + " (" + names.get(index) + ")");
+            predicted.put(image, index);
+        }
+        assertThat(predicted.keySet()).containsExactlyInAnyOrderElementsOf(copied);
+
+        OnnxModel model = OnnxModel.load(int8);
+        DataSources.Opened data = DataSources.open(images, model, Preprocessing.Overrides.NONE, labels());
+        Map<Path, Integer> expected = new TreeMap<>();
+        int right = 0;
+        try (OrtModel session = OrtModel.open(int8, RuntimeOptions.defaults())) {
+            for (Iterator<Batch> batches = data.dataset().batches(8); batches.hasNext(); ) {
+                Batch batch = batches.next();
+                float[] logits = session.run(batch).get("logits").values();
+                for (int row = 0; row < batch.size(); row++) {
+                    int best = 0;
+                    for (int c = 1; c < 10; c++) {
+                        best = logits[row * 10 + c] > logits[row * 10 + best] ? c : best;
+                    }
+                    expected.put(batch.sources().get(row), best);
+                    right += best == batch.labels()[row] ? 1 : 0;
+                }
+            }
+        }
+        assertThat(predicted).isEqualTo(expected);
+
+        Path report = temp.resolve("eval.json");
+        Cli.Result eval = Cli.run("eval", "--model", int8.toString(), "--data", images.toString(), "--labels",
+                labels().toString(), "--report", report.toString());
+        assertThat(eval.exitCode()).as(eval.toString()).isZero();
+        assertThat(Json.MAPPER.readTree(report.toFile()).at("/top1/count").asInt()).isEqualTo(right);
+        long predictRight = predicted.entrySet().stream()
+                .filter(e -> names.get(e.getValue()).equals(e.getKey().getParent().getFileName().toString())).count();
+        assertThat(predictRight).isEqualTo(right);
     }
 }
