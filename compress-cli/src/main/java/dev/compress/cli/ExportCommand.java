@@ -1,6 +1,8 @@
 package dev.compress.cli;
 
 import dev.compress.eval.EvalReport;
+import dev.compress.export.Budget;
+import dev.compress.export.BudgetCheck;
 import dev.compress.export.Bundle;
 import dev.compress.export.BundleExporter;
 import dev.compress.graph.OnnxModel;
@@ -48,11 +50,25 @@ final class ExportCommand extends BaseCommand {
                     + " go into the manifest and the model card.")
     Path evalReport;
 
+    @Option(names = "--budget", paramLabel = "LIMITS|PROFILE", order = 6,
+            description = "Check the model against a device budget, e.g. size=8MB,memory=600MB,latency=50ms@4threads,"
+                    + " or a profile: rpi5, jetson-nano-2gb, npu-box-4gb (docs/export.md). Exit 4 when a limit is"
+                    + " exceeded; the bundle is still written.")
+    String budget;
+
+    @Option(names = "--budget-profiles", paramLabel = "FILE.json", order = 7,
+            description = "More budget profiles, in the form of the built-in ones; its names win.")
+    Path budgetProfiles;
+
     @Mixin
     PreprocessingOptions preprocessing;
 
     @Override
     public Integer call() {
+        if (budgetProfiles != null && budget == null) {
+            throw usage("--budget-profiles needs --budget");
+        }
+        Budget limits = budget == null ? null : Budget.parse(budget, budgetProfiles);
         Outputs.checkCanWrite(out);
         Outputs.checkNotSame(out, model);
         EvalReport evaluation = evalReport == null ? null : Reports.read(evalReport);
@@ -67,7 +83,15 @@ final class ExportCommand extends BaseCommand {
         bundle.write(out);
         global.out().println("wrote " + out);
         bundle.files().forEach((name, content) -> global.out().printf("  %9d  %s%n", content.length, name));
+        if (limits == null) {
+            global.out().flush();
+            return ExitCode.OK;
+        }
+        BudgetCheck.Result result = BudgetCheck.check(bundle, limits);
+        result.figures().forEach(figure -> global.out().println(figure.describe()));
+        global.out().println(result.passed() ? "PASS: budget " + limits.name()
+                : "FAIL: budget " + limits.name() + ": " + result.failures());
         global.out().flush();
-        return ExitCode.OK;
+        return result.passed() ? ExitCode.OK : ExitCode.GATE_FAILED;
     }
 }

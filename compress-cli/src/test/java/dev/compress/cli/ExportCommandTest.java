@@ -8,6 +8,7 @@ import dev.compress.Json;
 import dev.compress.data.Batch;
 import dev.compress.data.DataSources;
 import dev.compress.data.Preprocessing;
+import dev.compress.export.BudgetCheck;
 import dev.compress.export.ManifestSeal;
 import dev.compress.export.RequiredOperators;
 import dev.compress.graph.OnnxModel;
@@ -405,5 +406,73 @@ class ExportCommandTest {
         long predictRight = predicted.entrySet().stream()
                 .filter(e -> names.get(e.getValue()).equals(e.getKey().getParent().getFileName().toString())).count();
         assertThat(predictRight).isEqualTo(right);
+    }
+
+    @Test
+    void budgetProfileTheModelMeetsPasses() {
+        Path out = temp.resolve("bundle.zip");
+        Cli.Result result = Cli.run("export", "--model", int8.toString(), "--out", out.toString(), "--budget", "rpi5");
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).containsPattern("size: [0-9.]+ KB \\(model.onnx\\), limit 64.0 MB: ok\n")
+                .containsPattern("memory: [0-9.]+ MB peak RSS \\(of a child JVM: ONNX Runtime session load \\+ 20 runs,"
+                        + " 4 threads; JVM included\\), limit 1.00 GB: ok\n")
+                .containsPattern("latency: [0-9.]+ ms median \\(host-measured on this machine, not the device: batch 1,"
+                        + " 4 threads, 20 runs\\), limit 100 ms: ok\n")
+                .endsWith("PASS: budget rpi5\n");
+    }
+
+    @Test
+    void budgetWithTooLittleMemoryFailsWithExit4AndTheFigure() throws IOException {
+        Path out = temp.resolve("bundle.zip");
+        Cli.Result result = Cli.run("export", "--model", int8.toString(), "--out", out.toString(), "--budget",
+                "size=8MB,memory=20MB");
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.GATE_FAILED);
+        assertThat(result.out()).containsPattern("\nFAIL: budget size=8MB,memory=20MB: memory [0-9.]+ MB peak RSS is"
+                + " above the limit 20.0 MB\n$");
+        assertThat(Files.readAllBytes(out)).isEqualTo(Files.readAllBytes(sameExportWithoutBudget()));
+    }
+
+    /** The bundle of the same export without a budget: a failed budget still writes it. */
+    private Path sameExportWithoutBudget() {
+        Path plain = temp.resolve("plain.zip");
+        assertThat(Cli.run("export", "--model", int8.toString(), "--out", plain.toString()).exitCode()).isZero();
+        return plain;
+    }
+
+    @Test
+    void budgetRefusesAMalformedLimitOrAnUnknownProfile() {
+        Path out = temp.resolve("bundle.zip");
+        Cli.Result malformed = Cli.run("export", "--model", int8.toString(), "--out", out.toString(), "--budget",
+                "memory=600XB");
+        assertThat(malformed.exitCode()).isEqualTo(ExitCode.USAGE);
+        assertThat(malformed.errLines()).containsExactly("error: budget 'memory=600XB': size '600XB' is not e.g. 8MB"
+                + " or 600MiB");
+        Cli.Result unknown = Cli.run("export", "--model", int8.toString(), "--out", out.toString(), "--budget",
+                "rpi4");
+        assertThat(unknown.exitCode()).isEqualTo(ExitCode.USAGE);
+        assertThat(unknown.errLines()).containsExactly("error: no budget profile 'rpi4'; known: jetson-nano-2gb,"
+                + " npu-box-4gb, rpi5");
+        assertThat(out).doesNotExist();
+    }
+
+    /** The peak RSS read from /proc is the maximum RSS /usr/bin/time -v reports for the same child, within 20%. */
+    @Test
+    void peakMemoryAgreesWithUsrBinTime() throws Exception {
+        org.assertj.core.api.Assumptions.assumeThat(Path.of("/usr/bin/time")).isExecutable();
+        Path model = temp.resolve("model.onnx");
+        Files.write(model, unzip(bundle).get("model.onnx"));
+        List<String> command = BudgetCheck.probeCommand(model, 4, "input", new long[] {1, 1, 28, 28});
+        long fromProc = BudgetCheck.probe(command).peakRssBytes();
+
+        List<String> timed = new ArrayList<>(List.of("/usr/bin/time", "-v"));
+        timed.addAll(command);
+        Path log = temp.resolve("time.log");
+        Process process = new ProcessBuilder(timed).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        process.getOutputStream().close(); // the child exits once its stdin is closed
+        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        Matcher max = Pattern.compile("Maximum resident set size \\(kbytes\\): (\\d+)").matcher(Files.readString(log));
+        assertThat(max.find()).as(Files.readString(log)).isTrue();
+        long fromTime = Long.parseLong(max.group(1)) * 1024;
+        assertThat((double) fromProc).isCloseTo(fromTime, org.assertj.core.data.Percentage.withPercentage(20));
     }
 }
