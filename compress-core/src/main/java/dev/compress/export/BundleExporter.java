@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -224,7 +225,7 @@ public final class BundleExporter {
         Map<String, Object> provenance = new LinkedHashMap<>();
         Map<String, Object> sourceModel = new LinkedHashMap<>();
         sourceModel.put("file", file == null ? model.graph().name() : file.getFileName().toString());
-        sourceModel.put("sha256", sha256(model.toBytes()));
+        sourceModel.put("sha256", sha256(sourceBytes(model, file)));
         sourceModel.put("producer", (model.producerName() + " " + model.producerVersion()).strip());
         provenance.put("sourceModel", sourceModel);
         new TreeMap<>(model.metadata()).forEach((key, value) -> {
@@ -233,6 +234,18 @@ public final class BundleExporter {
             }
         });
         return provenance;
+    }
+
+    /** The source file as on disk (what {@code sha256sum} hashes), or the serialized model when built in memory. */
+    private static byte[] sourceBytes(OnnxModel model, Path file) {
+        if (file == null) {
+            return model.toBytes();
+        }
+        try {
+            return Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw CompressException.badInput(file, "cannot read (" + e.getMessage() + ")", e);
+        }
     }
 
     private static Object parsed(String value) {
