@@ -7,6 +7,8 @@ import dev.compress.export.Bundle;
 import dev.compress.export.BundleExporter;
 import dev.compress.graph.OnnxModel;
 import java.nio.file.Path;
+import java.util.Objects;
+import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -70,7 +72,8 @@ final class ExportCommand extends BaseCommand {
         }
         Budget limits = budget == null ? null : Budget.parse(budget, budgetProfiles);
         Outputs.checkCanWrite(out);
-        Outputs.checkNotSame(out, model);
+        Stream.of(model, labels, labelsZh, evalReport, budgetProfiles).filter(Objects::nonNull)
+                .forEach(input -> Outputs.checkNotSame(out, input));
         EvalReport evaluation = evalReport == null ? null : Reports.read(evalReport);
         Bundle bundle = BundleExporter.builder()
                 .setModel(OnnxModel.load(model))

@@ -38,9 +38,20 @@ public final class OrtFormat {
             save(model, onnx, ort, "ORT");
             save(model, onnx, optimized, "ONNX");
             byte[] canonical = OrtCanonicalizer.canonicalize(Files.readAllBytes(ort));
+            checkLoads(canonical);
             return new Converted(canonical, OnnxModel.load(optimized));
         } catch (IOException e) {
             throw CompressException.internal("cannot read ONNX Runtime's saved model: " + e.getMessage(), e);
+        }
+    }
+
+    /** The rewritten file is parsed by ONNX Runtime before anyone gets it: a bad rewrite is a bug here. */
+    private static void checkLoads(byte[] ort) {
+        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+            OrtModel.environment().createSession(ort, options).close();
+        } catch (OrtException e) {
+            throw CompressException.internal("the reordered ORT-format model does not load ("
+                    + OrtModel.firstLine(e) + ")", e);
         }
     }
 
