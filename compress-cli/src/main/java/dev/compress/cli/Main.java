@@ -25,6 +25,8 @@ import picocli.CommandLine;
             ScoreCommand.class,
             DebugCommand.class,
             RunCommand.class,
+            ExportCommand.class,
+            VerifyCommand.class,
             HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",
@@ -33,7 +35,7 @@ import picocli.CommandLine;
             "1:internal error (rerun with --verbose for the stack trace)",
             "2:usage error (unknown option, missing argument)",
             "3:bad input (missing or corrupt file, data that does not fit the model)",
-            "4:gate failed (accuracy drop above --max-drop, fidelity below --min-fidelity)"
+            "4:gate failed (accuracy drop above --max-drop, fidelity below --min-fidelity, export --budget exceeded)"
         },
         footer = {"%nDocumentation: docs/cli.md"})
 public final class Main {

@@ -19,7 +19,7 @@ import java.util.Set;
 import java.util.stream.Stream;
 
 /** File helpers shared by the datasets: strict text reading, name order, listing. */
-final class DataFiles {
+public final class DataFiles {
     /**
      * Unicode code point order, the same on every platform and locale ({@link Path#compareTo} is case-insensitive on
      * Windows, {@link String#compareTo} orders by UTF-16 units).
@@ -67,7 +67,7 @@ final class DataFiles {
      * Class names from a labels file: one per line, in label-index order; blank lines are skipped and names are
      * trimmed and put in NFC (see {@link #name}).
      */
-    static List<String> readLabels(Path file) {
+    public static List<String> readLabels(Path file) {
         List<String> names = new ArrayList<>();
         Set<String> seen = new HashSet<>();
         String[] lines = readText(file).split("\r?\n|\r", -1);

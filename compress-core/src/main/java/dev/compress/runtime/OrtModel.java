@@ -103,7 +103,7 @@ public final class OrtModel implements AutoCloseable {
         return value;
     }
 
-    private static OrtEnvironment environment() {
+    static OrtEnvironment environment() {
         return OrtEnvironment.getEnvironment(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, "compress");
     }
 
