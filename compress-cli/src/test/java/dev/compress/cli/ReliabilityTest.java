@@ -1,6 +1,7 @@
 package dev.compress.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
@@ -22,6 +23,7 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.function.UnaryOperator;
@@ -352,5 +354,33 @@ class ReliabilityTest {
                 temp.resolve("cyclic-pruned.onnx").toString());
         assertError(result, ExitCode.BAD_INPUT, file + ": ", "node 'matmul' (MatMul) reads 'y'",
                 "topological order");
+    }
+
+    // ---- 8. smaller ones
+
+    @Test
+    void maxSamplesZeroIsAUsageErrorNotAll() {
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("q.onnx").toString(), "--max-samples", "0");
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.USAGE);
+        assertThat(result.err()).contains("--max-samples must be at least 1 (leave it out for all samples), got 0");
+    }
+
+    @Test
+    void threadsAboveTheLimitIsAUsageError() {
+        Cli.Result result = Cli.run("calibrate", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("t.json").toString(), "--threads", "2000");
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.USAGE);
+        assertThat(result.err()).contains("--threads must be in 1..64 (each thread runs its own ONNX Runtime"
+                + " session), got 2000");
+    }
+
+    @Test
+    void inspectOnAFifoIsRefusedInsteadOfBlocking() throws Exception {
+        Path fifo = temp.resolve("model-fifo.onnx");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        Cli.Result result = assertTimeoutPreemptively(Duration.ofSeconds(20), () -> Cli.run("inspect",
+                fifo.toString()));
+        assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file (a FIFO, device or socket)");
     }
 }

@@ -61,6 +61,11 @@ public final class OnnxModel {
         if (Files.isDirectory(path)) {
             throw CompressException.badInput(path, "is a directory, expected an .onnx model file");
         }
+        if (!Files.isRegularFile(path)) {
+            // reading a FIFO or a device would block or never end
+            throw CompressException.badInput(path, "is not a regular file (a FIFO, device or socket), expected an"
+                    + " .onnx model file");
+        }
         ModelProto proto;
         try (InputStream in = Files.newInputStream(path)) {
             CodedInputStream coded = CodedInputStream.newInstance(in);
