@@ -2,6 +2,7 @@ package dev.compress.graph;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
 import dev.compress.CompressException;
@@ -16,8 +17,10 @@ import dev.compress.testing.TestData;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -53,6 +56,27 @@ class ModelValidatorTest {
         for (String name : List.of("cnn-fp32.onnx", "resnet-fp32.onnx")) {
             assertThat(OnnxModel.load(TestData.model(name)).graph().nodes()).isNotEmpty();
         }
+    }
+
+    /** ONNX's own backend node tests (Debian's libonnx-testdata): about a thousand valid models, none refused. */
+    @Test
+    void everyOnnxNodeTestModelLoads() throws IOException {
+        Path nodeTests = Path.of("/usr/share/libonnx-testdata/data/node");
+        assumeTrue(Files.isDirectory(nodeTests), "Debian package libonnx-testdata is not installed");
+        List<Path> models;
+        try (Stream<Path> files = Files.walk(nodeTests)) {
+            models = files.filter(p -> p.getFileName().toString().endsWith(".onnx")).sorted().toList();
+        }
+        List<String> refused = new ArrayList<>();
+        for (Path model : models) {
+            try {
+                OnnxModel.load(model);
+            } catch (CompressException e) {
+                refused.add(e.getMessage());
+            }
+        }
+        assertThat(models).hasSizeGreaterThan(900);
+        assertThat(refused).isEmpty();
     }
 
     @Test
