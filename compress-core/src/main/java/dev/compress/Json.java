@@ -1,11 +1,18 @@
 package dev.compress;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -23,7 +30,22 @@ public final class Json {
     private static final ObjectWriter PRETTY = MAPPER.writer(
             new DefaultPrettyPrinter().withObjectIndenter(new DefaultIndenter("  ", "\n")));
 
+    /**
+     * For files a decision rests on (a gate's reports): a repeated key or anything after the value is an error, not
+     * silently the last key or ignored, and {@code null} is never taken for a number or flag.
+     */
+    public static final ObjectReader STRICT = MAPPER.reader()
+            .with(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS, DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+
     private Json() {}
+
+    /** The JSON in {@code file}, read with {@link #STRICT}. */
+    public static JsonNode readStrict(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return STRICT.readTree(in);
+        }
+    }
 
     /** One line, for ONNX metadata values. */
     public static String compact(Object value) {

@@ -63,8 +63,7 @@ final class CalibrateCommand extends BaseCommand {
     @Override
     public Integer call() {
         CalibrationSettings settings = calibrationOptions.settings();
-        Outputs.checkCanWrite(out);
-        Outputs.checkNotSame(out, model);
+        data.addTo(Outputs.check(spec)).input("--model", model).output("--out", out).run();
         OnnxModel fp32 = OnnxModel.load(model);
         DataSources.Opened calibration = data.open(fp32);
         CalibrationTable table = Quantizer.builder()

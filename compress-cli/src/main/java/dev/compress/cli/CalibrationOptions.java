@@ -41,9 +41,10 @@ final class CalibrationOptions {
                     + " C in (0, 1]. Default: off (true extremes).")
     double movingAverage;
 
-    @Option(names = "--max-samples", paramLabel = "N", defaultValue = "0",
-            description = "Calibrate on at most N samples, spread evenly over the data's fixed order. Default: all.")
-    int maxSamples;
+    @Option(names = "--max-samples", paramLabel = "N",
+            description = "Calibrate on at most N samples (N >= 1), spread evenly over the data's fixed order."
+                    + " Default: all.")
+    Integer maxSamples;
 
     @Option(names = "--histogram-samples", paramLabel = "N",
             defaultValue = "" + CalibrationBuilder.DEFAULT_HISTOGRAM_SAMPLES,
@@ -52,9 +53,13 @@ final class CalibrationOptions {
                     + " of every sample is binned). Default: ${DEFAULT-VALUE}.")
     int histogramSamples;
 
+    /** Each session holds a copy of the model and its buffers in native memory: 2,000 took 1.97 GB for a small one. */
+    static final int MAX_THREADS = 64;
+
     @Option(names = "--threads", paramLabel = "N",
             description = "ONNX Runtime sessions run in parallel for calibration, one thread each (and the threads of"
-                    + " quantize's latency check). Results do not depend on it. Default: the number of cores.")
+                    + " quantize's latency check), at most " + MAX_THREADS + ". Results do not depend on it."
+                    + " Default: the number of cores.")
     Integer threads;
 
     /** The settings, or a usage error (exit 2) naming the bad option. */
@@ -67,15 +72,18 @@ final class CalibrationOptions {
             }
             perTensor.put(tensor, parse(name));
         });
-        if (maxSamples < 0) {
-            throw new ParameterException(spec.commandLine(), "--max-samples must be at least 1, got " + maxSamples);
+        // 0 used to mean "all" without a word; leaving the option out says that
+        if (maxSamples != null && maxSamples < 1) {
+            throw new ParameterException(spec.commandLine(), "--max-samples must be at least 1 (leave it out for all"
+                    + " samples), got " + maxSamples);
         }
         if (histogramSamples < 0) {
             throw new ParameterException(spec.commandLine(),
                     "--histogram-samples must be at least 1 (or 0 for all), got " + histogramSamples);
         }
-        if (threads != null && threads < 1) {
-            throw new ParameterException(spec.commandLine(), "--threads must be at least 1, got " + threads);
+        if (threads != null && (threads < 1 || threads > MAX_THREADS)) {
+            throw new ParameterException(spec.commandLine(), "--threads must be in 1.." + MAX_THREADS
+                    + " (each thread runs its own ONNX Runtime session), got " + threads);
         }
         try {
             return new CalibrationSettings(method, percentile, bins, movingAverage, perTensor);
@@ -96,7 +104,7 @@ final class CalibrationOptions {
 
     /** Which samples are calibrated on, by how many sessions; a usage error for bad values (call after settings). */
     CalibrationBuilder.Sampling sampling() {
-        return new CalibrationBuilder.Sampling(maxSamples, histogramSamples,
+        return new CalibrationBuilder.Sampling(maxSamples == null ? 0 : maxSamples, histogramSamples,
                 threads != null ? threads : CalibrationBuilder.defaultSessions(), 1);
     }
 

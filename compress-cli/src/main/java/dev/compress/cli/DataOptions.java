@@ -33,6 +33,12 @@ class DataOptions {
     @Mixin
     PreprocessingOptions preprocessing;
 
+    /** Adds --data, --labels and --preprocess to the inputs {@code check} covers. */
+    Outputs.Check addTo(Outputs.Check check) {
+        return check.input("--data", data).input("--labels", labels).input("--preprocess",
+                preprocessing.preprocessFile);
+    }
+
     /** {@code --data}, or null when not given. */
     Path data() {
         return data;

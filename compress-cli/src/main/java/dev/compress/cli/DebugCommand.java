@@ -107,11 +107,8 @@ final class DebugCommand extends BaseCommand {
                     ? "--sensitivity needs --calib DIR (the INT8 model's calibration data)"
                     : "--calib is only used with --sensitivity");
         }
-        for (Path out : new Path[] {report.report(), chart}) {
-            if (out != null) {
-                Outputs.checkCanWrite(out);
-            }
-        }
+        data.addTo(Outputs.check(spec)).input("--model", int8).input("--baseline", fp32).input("--calib", calib)
+                .output("--report", report.report()).output("--chart", chart).run();
         OnnxModel reference = OnnxModel.load(fp32);
         OnnxModel quantized = OnnxModel.load(int8);
         DataSources.Opened opened = data.open(reference);

@@ -19,6 +19,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
  *       {@link ExitCode#BAD_INPUT}, no stack trace unless --verbose;
  *   <li>{@link CompressException} of kind INVALID_SETTINGS (the core's check of option combinations):
  *       {@code error: <problem>}, exit {@link ExitCode#USAGE};
+ *   <li>{@link OutOfMemoryError}, also from a worker thread: {@code error: out of memory ...} with what to change,
+ *       exit {@link ExitCode#INTERNAL}, no stack trace unless --verbose;
  *   <li>anything else: {@code internal error: <what>} and a hint to rerun with --verbose, exit
  *       {@link ExitCode#INTERNAL}.
  * </ul>
@@ -55,7 +57,14 @@ final class Errors implements IExecutionExceptionHandler, IParameterExceptionHan
         PrintWriter err = command.getErr();
         boolean verbose = verbose(command);
         int code = getExitCode(t);
-        if (code == ExitCode.BAD_INPUT || code == ExitCode.USAGE) {
+        OutOfMemoryError oom = outOfMemory(t);
+        if (oom != null) {
+            err.println("error: out of memory (" + oom.getMessage() + "); give Java more heap (JAVA_OPTS=-Xmx8g)"
+                    + " or lower --batch-size / --threads");
+            if (verbose) {
+                t.printStackTrace(err);
+            }
+        } else if (code == ExitCode.BAD_INPUT || code == ExitCode.USAGE) {
             err.println("error: " + oneLine(t.getMessage()));
             if (verbose) {
                 t.printStackTrace(err);
@@ -75,12 +84,22 @@ final class Errors implements IExecutionExceptionHandler, IParameterExceptionHan
         return code;
     }
 
-    /** The cause of picocli's wrapper for errors (not exceptions) thrown by a command. */
+    /** The cause of picocli's wrapper for what a command threw. */
     private static Throwable unwrap(Throwable t) {
         if (t instanceof CommandLine.ExecutionException && t.getCause() != null) {
             return t.getCause();
         }
         return t;
+    }
+
+    /** The OutOfMemoryError behind {@code t}, which executors and futures wrap, or null. */
+    private static OutOfMemoryError outOfMemory(Throwable t) {
+        for (Throwable cause = t; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
+            if (cause instanceof OutOfMemoryError oom) {
+                return oom;
+            }
+        }
+        return null;
     }
 
     private static boolean verbose(CommandLine command) {

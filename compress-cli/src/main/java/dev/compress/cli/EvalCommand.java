@@ -57,9 +57,8 @@ final class EvalCommand extends BaseCommand {
             throw usage("--max-drop needs --baseline MODEL (the model the drop is measured against)");
         }
         Path reportFile = report.report();
-        if (reportFile != null) {
-            Outputs.checkCanWrite(reportFile);
-        }
+        data.addTo(Outputs.check(spec)).input("--model", model).input("--baseline", baseline)
+                .output("--report", reportFile).run();
         OnnxModel candidate = OnnxModel.load(model);
         if (baseline != null) {
             OnnxModel.load(baseline); // same clear error for a missing, non-ONNX or truncated baseline

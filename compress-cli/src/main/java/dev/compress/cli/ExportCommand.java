@@ -7,8 +7,6 @@ import dev.compress.export.Bundle;
 import dev.compress.export.BundleExporter;
 import dev.compress.graph.OnnxModel;
 import java.nio.file.Path;
-import java.util.Objects;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -71,9 +69,9 @@ final class ExportCommand extends BaseCommand {
             throw usage("--budget-profiles needs --budget");
         }
         Budget limits = budget == null ? null : Budget.parse(budget, budgetProfiles);
-        Outputs.checkCanWrite(out);
-        Stream.of(model, labels, labelsZh, evalReport, budgetProfiles).filter(Objects::nonNull)
-                .forEach(input -> Outputs.checkNotSame(out, input));
+        Outputs.check(spec).input("--model", model).input("--labels", labels).input("--labels-zh", labelsZh)
+                .input("--eval-report", evalReport).input("--budget-profiles", budgetProfiles)
+                .output("--out", out).run();
         EvalReport evaluation = evalReport == null ? null : Reports.read(evalReport);
         Bundle bundle = BundleExporter.builder()
                 .setModel(OnnxModel.load(model))

@@ -76,6 +76,15 @@ public final class Main {
         commandLine.setExecutionExceptionHandler(errors);
         commandLine.setParameterExceptionHandler(errors);
         commandLine.setExitCodeExceptionMapper(errors);
+        // picocli wraps only exceptions for the handler; an Error (OutOfMemoryError) would end in a stack trace
+        CommandLine.IExecutionStrategy run = new CommandLine.RunLast();
+        commandLine.setExecutionStrategy(parseResult -> {
+            try {
+                return run.execute(parseResult);
+            } catch (Error e) {
+                throw new CommandLine.ExecutionException(parseResult.commandSpec().commandLine(), e.toString(), e);
+            }
+        });
         commandLine.setUsageHelpAutoWidth(true);
         return commandLine;
     }

@@ -1,8 +1,6 @@
 package dev.compress.cli;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -39,21 +37,9 @@ final class OutputOptions {
         return report != null ? report : beside(out(), ".json");
     }
 
-    /**
-     * Fails unless every output can be written, none is an input, and no two are the same file.
-     *
-     * @param more further outputs of the command (e.g. a mask file), after --out and --report
-     */
-    void check(List<Path> inputs, Path... more) {
-        List<Path> outputs = new ArrayList<>(List.of(out(), report()));
-        outputs.addAll(List.of(more));
-        for (Path output : outputs) {
-            Outputs.checkCanWrite(output);
-            inputs.forEach(input -> Outputs.checkNotSame(output, input));
-        }
-        if (outputs.stream().map(p -> p.toAbsolutePath().normalize()).distinct().count() < outputs.size()) {
-            throw new ParameterException(mixee.commandLine(), "the output files must differ, got " + outputs);
-        }
+    /** Adds --out (a model, with its external data file) and --report to the files {@code check} covers. */
+    Outputs.Check addTo(Outputs.Check check) {
+        return check.model("--out", out()).output("--report", report());
     }
 
     /** {@code model.onnx} → {@code model<suffix>}; other names get the suffix appended. */

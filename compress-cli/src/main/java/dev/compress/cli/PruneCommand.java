@@ -174,7 +174,7 @@ final class PruneCommand extends BaseCommand {
             throw usage("a TorchScript checkpoint (" + model + ") takes --apply-masks FILE only: prune its ONNX "
                     + "export, then apply the mask file here");
         }
-        output.check(List.of(model));
+        output.addTo(Outputs.check(spec)).input("--model", model).input("--apply-masks", applyMasks).run();
         PruneMasks given = PruneMasks.read(applyMasks);
         Map<String, String> applied;
         Path out = output.out();
@@ -199,7 +199,8 @@ final class PruneCommand extends BaseCommand {
 
     private Integer prune() {
         Path masksFile = masks != null ? masks : OutputOptions.beside(output.out(), ".masks.json");
-        output.check(List.of(model), masksFile);
+        output.addTo(data.addTo(Outputs.check(spec))).input("--model", model).input("--apply-masks", applyMasks)
+                .input("--eval", evalGate.eval).output("--masks", masksFile).run();
         Pruner.Builder builder = Pruner.builder().optProgress(global.progress());
         if (applyMasks != null) {
             builder.optMasks(PruneMasks.read(applyMasks), applyMasks);

@@ -69,13 +69,8 @@ final class PruneScanCommand extends BaseCommand {
     @Override
     public Integer call() {
         Path plotFile = plot != null ? plot : OutputOptions.beside(out, ".png");
-        for (Path p : List.of(out, plotFile)) {
-            Outputs.checkCanWrite(p);
-            Outputs.checkNotSame(p, model);
-        }
-        if (out.toAbsolutePath().normalize().equals(plotFile.toAbsolutePath().normalize())) {
-            throw usage("--out and --plot must name different files");
-        }
+        data.addTo(Outputs.check(spec)).input("--model", model).output("--out", out).output("--plot", plotFile)
+                .run();
         OnnxModel original = OnnxModel.load(model);
         DataSources.Opened evaluation = data.open(original);
         if (evaluation.dataset().classNames().isEmpty()) {

@@ -186,11 +186,11 @@ final class QuantizeCommand extends BaseCommand {
         if (dynamicFormat != null && !dynamic) {
             throw usage("--dynamic-format applies to --dynamic only");
         }
-        if (saveTable != null) {
-            output.check(List.of(model), saveTable);
-        } else {
-            output.check(List.of(model));
-        }
+        output.addTo(data.addTo(Outputs.check(spec)))
+                .input("--model", model).input("--table", table).input("--tokenizer", tokenizer)
+                .input("--eval", evalGate.eval)
+                .output("--save-table", saveTable)
+                .run();
         checks.check(data.data() != null || evalGate.eval != null);
         if (!dynamic && data.data() == null && table == null) {
             throw usage("Missing required option: '--data=DIR' (or --table FILE.json from an earlier calibration, or"

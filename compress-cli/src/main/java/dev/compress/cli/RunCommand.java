@@ -61,7 +61,7 @@ final class RunCommand extends BaseCommand {
         Pipeline.Builder builder = Pipeline.builder();
         passes.forEach(id -> builder.add(Passes.find(id)));
         Pipeline pipeline = builder.build();
-        output.check(List.of(model));
+        output.addTo(Outputs.check(spec)).input("--model", model).run();
         PipelineResult result = pipeline.run(OnnxModel.load(model), PassContext.of(global.progress()));
         result.warnings().forEach(warning -> global.err().println("warning: " + warning));
         Path out = output.out();

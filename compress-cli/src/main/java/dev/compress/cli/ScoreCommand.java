@@ -102,11 +102,8 @@ final class ScoreCommand extends BaseCommand {
             case "embedding" -> Scorer.Outputs.EMBEDDING;
             default -> throw usage("--outputs must be logits or embedding, got " + outputs);
         };
-        for (Path out : new Path[] {report.report(), markdown}) {
-            if (out != null) {
-                Outputs.checkCanWrite(out);
-            }
-        }
+        data.addTo(Outputs.check(spec)).input("--teacher", teacher).input("--student", student)
+                .output("--report", report.report()).output("--markdown", markdown).run();
         // the ONNX side names the input and carries the preprocessing metadata; TorchScript has neither
         Path onnx = !TorchScriptModel.isTorchScriptName(student) ? student
                 : !TorchScriptModel.isTorchScriptName(teacher) ? teacher : null;

@@ -35,6 +35,12 @@ import javax.imageio.stream.ImageInputStream;
  * color-managed through the profile when it has one (PIL ignores it).
  */
 final class ImageReader {
+    /**
+     * The most pixels an image may declare (64 megapixels, e.g. 8000×8000): decoding allocates width × height × 4
+     * bytes or more before any resize, so a small file declaring 30000×30000 would exhaust the heap.
+     */
+    static final long MAX_PIXELS = 64_000_000L;
+
     /** Pixels are read from BufferedImages: keep DJL's AWT factory even if OpenCV's joins the classpath. */
     private final ImageFactory factory =
             ImageFactory.getInstance() instanceof BufferedImageFactory awt ? awt : new BufferedImageFactory();
@@ -129,6 +135,13 @@ final class ImageReader {
             javax.imageio.ImageReader reader = readers.next();
             try {
                 reader.setInput(in, true, true);
+                // the header's dimensions, read before decoding allocates them
+                long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
+                if (pixels > MAX_PIXELS) {
+                    throw CompressException.badInput(file, "image declares " + reader.getWidth(0) + "x"
+                            + reader.getHeight(0) + " pixels, more than the limit of " + MAX_PIXELS / 1_000_000
+                            + " megapixels; resize it first");
+                }
                 ImageTypeSpecifier raw = reader.getRawImageType(0);
                 cmyk = raw != null && raw.getColorModel().getColorSpace().getType() == ColorSpace.TYPE_CMYK;
                 image = reader.read(0);

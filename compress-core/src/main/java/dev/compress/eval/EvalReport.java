@@ -1,10 +1,13 @@
 package dev.compress.eval;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.annotation.JsonSerialize;
 import dev.compress.Json;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -33,7 +36,7 @@ import java.util.Objects;
 public record EvalReport(
         String model,
         String data,
-        long samples,
+        @JsonProperty(required = true) long samples,
         List<String> classes,
         Proportion top1,
         Proportion top5,
@@ -102,6 +105,62 @@ public record EvalReport(
     }
 
     /**
+     * The report held by {@code node} (parsed from {@code file}, e.g. the {@code "evaluation"} of a larger report),
+     * with the same checks as {@link #readJson}.
+     *
+     * @throws dev.compress.CompressException BAD_INPUT naming {@code file} if it is not a complete, consistent report
+     */
+    public static EvalReport fromJson(Path file, JsonNode node) {
+        return ReportJson.fromJson(file, node);
+    }
+
+    /**
+     * What contradicts itself in this report, or null: each fraction must be its count over the samples, and the
+     * baseline's drop, agreement and McNemar counts must follow from the two top-1 counts. A hand-edited report
+     * cannot then pass a gate its counts fail.
+     */
+    String inconsistency() {
+        List<String> problems = new ArrayList<>();
+        fraction("top1", top1, problems);
+        fraction("top5", top5, problems);
+        if (top5.count() < top1.count()) {
+            problems.add("top5.count " + top5.count() + " is below top1.count " + top1.count());
+        }
+        if (baseline != null) {
+            fraction("baseline.top1", baseline.top1(), problems);
+            fraction("baseline.top5", baseline.top5(), problems);
+            fraction("baseline.agreement", baseline.agreement(), problems);
+            double drop = ReportJson.round(dropPoints(baseline.top1().count(), top1.count(), samples));
+            if (Math.abs(drop - baseline.dropPoints()) > 1e-6) {
+                problems.add("baseline.dropPoints is " + ReportJson.plain(baseline.dropPoints()) + " but the top-1"
+                        + " counts (" + baseline.top1().count() + " and " + top1.count() + " of " + samples
+                        + ") give " + ReportJson.plain(drop));
+            }
+            long b = baseline.mcnemar().b();
+            long c = baseline.mcnemar().c();
+            if (b < 0 || c < 0 || b - c != baseline.top1().count() - top1.count()) {
+                problems.add("baseline.mcnemar b=" + b + " c=" + c + " do not match the top-1 counts ("
+                        + baseline.top1().count() + " and " + top1.count() + ")");
+            }
+        }
+        return problems.isEmpty() ? null : String.join("; ", problems);
+    }
+
+    private void fraction(String name, Proportion proportion, List<String> problems) {
+        double expected = ReportJson.round((double) proportion.count() / samples);
+        if (Math.abs(expected - proportion.fraction()) > 1e-6) {
+            problems.add(name + ".fraction is " + ReportJson.plain(proportion.fraction()) + " but "
+                    + name + ".count " + proportion.count() + " of " + samples + " samples gives "
+                    + ReportJson.plain(expected));
+        }
+    }
+
+    /** Baseline top-1 minus model top-1 in percentage points, from the counts. */
+    static double dropPoints(long baselineCorrect, long correct, long samples) {
+        return 100.0 * (baselineCorrect - correct) / samples;
+    }
+
+    /**
      * Reads a report written by {@link #writeJson}.
      *
      * @throws dev.compress.CompressException BAD_INPUT naming the file if it is missing, unreadable or not a report
@@ -136,10 +195,10 @@ public record EvalReport(
      */
     @JsonPropertyOrder({"count", "fraction", "ci95Low", "ci95High"})
     public record Proportion(
-            long count,
-            @JsonSerialize(using = ReportJson.SixDecimals.class) double fraction,
-            @JsonSerialize(using = ReportJson.SixDecimals.class) double ci95Low,
-            @JsonSerialize(using = ReportJson.SixDecimals.class) double ci95High) {
+            @JsonProperty(required = true) long count,
+            @JsonProperty(required = true) @JsonSerialize(using = ReportJson.SixDecimals.class) double fraction,
+            @JsonProperty(required = true) @JsonSerialize(using = ReportJson.SixDecimals.class) double ci95Low,
+            @JsonProperty(required = true) @JsonSerialize(using = ReportJson.SixDecimals.class) double ci95High) {
         public Proportion {
             fraction = ReportJson.round(fraction);
             ci95Low = ReportJson.round(ci95Low);
@@ -171,8 +230,8 @@ public record EvalReport(
     @JsonPropertyOrder({"name", "samples", "correct", "accuracy"})
     public record ClassAccuracy(
             String name,
-            long samples,
-            long correct,
+            @JsonProperty(required = true) long samples,
+            @JsonProperty(required = true) long correct,
             @JsonSerialize(using = ReportJson.SixDecimals.class) Double accuracy) {
         public ClassAccuracy {
             Objects.requireNonNull(name, "missing class 'name'");
@@ -195,7 +254,7 @@ public record EvalReport(
             String model,
             Proportion top1,
             Proportion top5,
-            @JsonSerialize(using = ReportJson.SixDecimals.class) double dropPoints,
+            @JsonProperty(required = true) @JsonSerialize(using = ReportJson.SixDecimals.class) double dropPoints,
             Proportion agreement,
             McNemar mcnemar) {
         public Baseline {
@@ -220,11 +279,11 @@ public record EvalReport(
      */
     @JsonPropertyOrder({"b", "c", "method", "pValue", "significant"})
     public record McNemar(
-            long b,
-            long c,
+            @JsonProperty(required = true) long b,
+            @JsonProperty(required = true) long c,
             String method,
-            @JsonSerialize(using = ReportJson.SixDecimals.class) double pValue,
-            boolean significant) {
+            @JsonProperty(required = true) @JsonSerialize(using = ReportJson.SixDecimals.class) double pValue,
+            @JsonProperty(required = true) boolean significant) {
         public McNemar {
             Objects.requireNonNull(method, "missing 'mcnemar.method'");
             pValue = ReportJson.round(pValue);

@@ -23,7 +23,9 @@ public final class Gate {
             throw CompressException.badInput("the report on " + report.model()
                     + " has no baseline; the gate needs a baseline (evaluate with a baseline model)");
         }
-        return decide(baseline.dropPoints(), maxDropPoints, baseline.top1(), report.top1(),
+        // from the counts, not the stored dropPoints: a report read from a file may have been edited
+        double drop = EvalReport.dropPoints(baseline.top1().count(), report.top1().count(), report.samples());
+        return decide(ReportJson.round(drop), maxDropPoints, baseline.top1(), report.top1(),
                 baseline.mcnemar().describe());
     }
 
@@ -50,7 +52,7 @@ public final class Gate {
                     + " samples); compare reports evaluated on the same data");
         }
         // from the counts, not the rounded fractions, so the drop is exact
-        double drop = 100.0 * (baseline.top1().count() - candidate.top1().count()) / baseline.samples();
+        double drop = EvalReport.dropPoints(baseline.top1().count(), candidate.top1().count(), baseline.samples());
         EvalReport.Baseline paired = candidate.baseline();
         String test = paired != null && paired.model().equals(baseline.model())
                 ? paired.mcnemar().describe()

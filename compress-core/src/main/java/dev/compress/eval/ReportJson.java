@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.ser.std.StdSerializer;
@@ -75,12 +76,37 @@ final class ReportJson {
             throw CompressException.badInput(file, "is not a file, expected an evaluation report (.json)");
         }
         try {
-            return MAPPER.readValue(file.toFile(), EvalReport.class);
+            return fromJson(file, Json.readStrict(file));
         } catch (JsonProcessingException e) {
             throw CompressException.badInput(file, "not an evaluation report (" + problem(e) + ")", e);
         } catch (IOException e) {
             throw CompressException.badInput(file, "cannot read (" + e.getMessage() + ")", e);
         }
+    }
+
+    /**
+     * A report from parsed JSON (a file's top level, or the part of a larger report that holds it), checked complete
+     * and consistent: a gate decides on it.
+     */
+    static EvalReport fromJson(Path file, JsonNode node) {
+        if (node == null || !node.isObject()) {
+            throw CompressException.badInput(file, "not an evaluation report (expected a JSON object, got "
+                    + (node == null || node.isMissingNode() ? "nothing" : node.getNodeType().name().toLowerCase(
+                            Locale.ROOT)) + ")");
+        }
+        EvalReport report;
+        try {
+            report = Json.STRICT.treeToValue(node, EvalReport.class);
+        } catch (JsonProcessingException e) {
+            throw CompressException.badInput(file, "not an evaluation report (" + problem(e) + ")", e);
+        } catch (IllegalArgumentException e) {
+            throw CompressException.badInput(file, "not an evaluation report (" + e.getMessage() + ")", e);
+        }
+        String inconsistency = report.inconsistency();
+        if (inconsistency != null) {
+            throw CompressException.badInput(file, "inconsistent evaluation report: " + inconsistency);
+        }
+        return report;
     }
 
     // Jackson wraps a record constructor's rejection; its own message is the useful part, prefixed with the field

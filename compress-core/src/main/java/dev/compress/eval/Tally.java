@@ -83,7 +83,7 @@ final class Tally {
                 baselineModel,
                 EvalReport.Proportion.of(baselineTop1, samples),
                 EvalReport.Proportion.of(baselineTopK, samples),
-                100.0 * (baselineTop1 - top1) / samples,
+                EvalReport.dropPoints(baselineTop1, top1, samples),
                 EvalReport.Proportion.of(agree, samples),
                 EvalReport.McNemar.of(baselineOnlyRight, modelOnlyRight));
         return new EvalReport(model, data, samples, classNames, EvalReport.Proportion.of(top1, samples),

@@ -98,6 +98,7 @@ final class ExternalData {
                     modelFile, "tensor '" + tensor.getName() + "' points outside the model folder: " + location);
         }
         Path dataFile = folder.resolve(relative);
+        checkInsideFolder(dataFile, folder, tensor, location, modelFile);
         try (FileChannel channel = FileChannel.open(dataFile, StandardOpenOption.READ)) {
             long available = channel.size() - offset;
             long size = length >= 0 ? length : available;
@@ -122,6 +123,27 @@ final class ExternalData {
         } catch (IOException e) {
             throw CompressException.badInput(dataFile, "cannot read external data of tensor '" + tensor.getName()
                     + "' referenced by " + modelFile.getFileName() + " (" + e.getClass().getSimpleName() + ")", e);
+        }
+    }
+
+    /**
+     * Refuses a location that resolves (through symbolic links in it) outside the model folder: a {@code p.bin}
+     * link to {@code /etc/passwd} would otherwise be read in and written into every output model.
+     */
+    private static void checkInsideFolder(Path dataFile, Path folder, TensorProto tensor, String location,
+            Path modelFile) {
+        Path real;
+        Path realFolder;
+        try {
+            real = dataFile.toRealPath();
+            realFolder = folder.toRealPath();
+        } catch (IOException e) {
+            return; // missing or unreadable: opening it below says so, naming the file
+        }
+        if (!real.startsWith(realFolder)) {
+            throw CompressException.badInput(modelFile, "tensor '" + tensor.getName() + "' has external data "
+                    + location + ", a link to a file outside the model folder (" + real + "); copy the data beside"
+                    + " the model");
         }
     }
 

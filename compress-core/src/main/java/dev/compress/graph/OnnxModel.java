@@ -51,7 +51,8 @@ public final class OnnxModel {
     /**
      * Reads an ONNX model file, resolving external data relative to its folder.
      *
-     * @throws CompressException BAD_INPUT naming the file if it is missing, unreadable, not ONNX or truncated
+     * @throws CompressException BAD_INPUT naming the file if it is missing, unreadable, not ONNX or truncated, or
+     *     breaks a structural rule of ONNX (naming the node or tensor)
      */
     public static OnnxModel load(Path path) {
         if (!Files.exists(path)) {
@@ -59,6 +60,11 @@ public final class OnnxModel {
         }
         if (Files.isDirectory(path)) {
             throw CompressException.badInput(path, "is a directory, expected an .onnx model file");
+        }
+        if (!Files.isRegularFile(path)) {
+            // reading a FIFO or a device would block or never end
+            throw CompressException.badInput(path, "is not a regular file (a FIFO, device or socket), expected an"
+                    + " .onnx model file");
         }
         ModelProto proto;
         try (InputStream in = Files.newInputStream(path)) {
@@ -77,7 +83,9 @@ public final class OnnxModel {
                     path, "not a valid ONNX model (no graph or no IR version; is it really an .onnx file?)");
         }
         Path folder = path.toAbsolutePath().getParent();
-        return new OnnxModel(path, ExternalData.inline(proto, folder, path));
+        proto = ExternalData.inline(proto, folder, path);
+        ModelValidator.check(proto, path);
+        return new OnnxModel(path, proto);
     }
 
     /** Wraps a model built in memory; external data references must already be resolved. */

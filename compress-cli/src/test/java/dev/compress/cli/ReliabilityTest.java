@@ -1,0 +1,386 @@
+package dev.compress.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.google.protobuf.ByteString;
+import dev.compress.Json;
+import dev.compress.eval.EvalReport;
+import dev.compress.onnx.proto.Onnx.GraphProto;
+import dev.compress.onnx.proto.Onnx.ModelProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.OperatorSetIdProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.TensorShapeProto;
+import dev.compress.onnx.proto.Onnx.TypeProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.function.UnaryOperator;
+import java.util.zip.CRC32;
+import java.util.zip.DeflaterOutputStream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The defects of issue 15, each as the hostile or careless run that found it: no command writes over its inputs,
+ * the gate cannot be talked past, decompression bombs and malformed models end in exit 3 with one line.
+ */
+class ReliabilityTest {
+    @TempDir
+    Path temp;
+
+    private Path model;
+    private Path calib;
+
+    @BeforeEach
+    void inputs() throws IOException {
+        model = Files.copy(Fixtures.cnn(), temp.resolve("model.onnx"));
+        calib = Fixtures.smallCalib(temp.resolve("calib"), 4);
+    }
+
+    /** Exit {@code code}, one stderr line starting {@code error: <prefix>} and holding {@code problem}. */
+    private static void assertError(Cli.Result result, int code, String prefix, String... problem) {
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(code);
+        assertThat(result.errLines()).as(result.toString()).hasSize(1);
+        assertThat(result.errLines().get(0)).as(result.toString())
+                .startsWith("error: " + prefix).contains(problem);
+        assertThat(result.err()).doesNotContain("\tat ", "Exception");
+    }
+
+    /** {@code input} still holds {@code bytes}. */
+    private static void assertUnchanged(Path input, byte[] bytes) throws IOException {
+        assertThat(Files.readAllBytes(input)).as(input + " overwritten").isEqualTo(bytes);
+    }
+
+    // ---- 1. inputs overwritten
+
+    @Test
+    void quantizeReportOverTheModelIsRefused() throws IOException {
+        byte[] before = Files.readAllBytes(model);
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("q.onnx").toString(), "--report", model.toString());
+        assertError(result, ExitCode.BAD_INPUT, model + ": ", "--report would overwrite the --model input");
+        assertUnchanged(model, before);
+        assertThat(temp.resolve("q.onnx")).doesNotExist();
+    }
+
+    @Test
+    void evalReportOverTheBaselineIsRefused() throws IOException {
+        Path baseline = Files.copy(Fixtures.resnet(), temp.resolve("baseline.onnx"));
+        byte[] before = Files.readAllBytes(baseline);
+        Cli.Result result = Cli.run("eval", "--model", model.toString(), "--baseline", baseline.toString(),
+                "--data", Fixtures.heldout().toString(), "--report", baseline.toString());
+        assertError(result, ExitCode.BAD_INPUT, baseline + ": ", "--report would overwrite the --baseline input");
+        assertUnchanged(baseline, before);
+    }
+
+    @Test
+    void calibrateOutOverTheModelThroughALinkIsRefused() throws IOException {
+        byte[] before = Files.readAllBytes(model);
+        Path link = Files.createSymbolicLink(temp.resolve("table.json"), model);
+        Cli.Result result = Cli.run("calibrate", "--model", model.toString(), "--data", calib.toString(),
+                "--out", link.toString());
+        assertError(result, ExitCode.BAD_INPUT, link + ": ", "--out would overwrite the --model input");
+        assertUnchanged(model, before);
+    }
+
+    @Test
+    void scoreMarkdownOverTheStudentIsRefused() throws IOException {
+        byte[] before = Files.readAllBytes(model);
+        Cli.Result result = Cli.run("score", "--teacher", Fixtures.resnet().toString(), "--student",
+                model.toString(), "--data", calib.toString(), "--markdown", model.toString());
+        assertError(result, ExitCode.BAD_INPUT, model + ": ", "--markdown would overwrite the --student input");
+        assertUnchanged(model, before);
+    }
+
+    @Test
+    void debugChartOverTheBaselineIsRefused() throws IOException {
+        byte[] before = Files.readAllBytes(model);
+        Cli.Result result = Cli.run("debug", "--model", Fixtures.resnet().toString(), "--baseline",
+                model.toString(), "--data", calib.toString(), "--chart", model.toString());
+        assertError(result, ExitCode.BAD_INPUT, model + ": ", "--chart would overwrite the --baseline input");
+        assertUnchanged(model, before);
+    }
+
+    @Test
+    void aReportOverAnImageOfTheDataFolderIsRefused() throws IOException {
+        Path image;
+        try (var files = Files.list(calib)) {
+            image = files.sorted().findFirst().orElseThrow();
+        }
+        byte[] before = Files.readAllBytes(image);
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("q.onnx").toString(), "--report", image.toString());
+        assertError(result, ExitCode.BAD_INPUT, image + ": ", "--report would overwrite a file of the --data folder");
+        assertUnchanged(image, before);
+    }
+
+    @Test
+    void saveTableEqualToTheReportNamesBothOptions() {
+        Path json = temp.resolve("q.json");
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("q.onnx").toString(), "--save-table", json.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.USAGE);
+        assertThat(result.err()).contains("--report and --save-table name the same file (" + json + ")")
+                .doesNotContain("input model");
+        assertThat(json).doesNotExist();
+    }
+
+    // ---- 2. gate bypass
+
+    /** A paired report: candidate top-1 100 of 1000 against a baseline's 940 (drop 84 points). */
+    private Path report(UnaryOperator<ObjectNode> edit) throws IOException {
+        EvalReport report = new EvalReport("cand.onnx", "data", 1000, List.of("a", "b"),
+                EvalReport.Proportion.of(100, 1000), EvalReport.Proportion.of(1000, 1000),
+                List.of(new EvalReport.ClassAccuracy("a", 500, 50, 0.1), new EvalReport.ClassAccuracy("b", 500, 50,
+                        0.1)),
+                new EvalReport.Baseline("base.onnx", EvalReport.Proportion.of(940, 1000),
+                        EvalReport.Proportion.of(1000, 1000), 84, EvalReport.Proportion.of(160, 1000),
+                        new EvalReport.McNemar(840, 0, "chi-square-continuity-corrected", 0, true)),
+                null);
+        ObjectNode tree = (ObjectNode) Json.MAPPER.readTree(report.toJson());
+        Path file = temp.resolve("report.json");
+        Files.writeString(file, Json.pretty(edit.apply(tree)), StandardCharsets.UTF_8);
+        return file;
+    }
+
+    @Test
+    void gateOnAnHonestReportFails() throws IOException {
+        Cli.Result result = Cli.run("gate", report(t -> t).toString(), "--max-drop", "1");
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.GATE_FAILED);
+        assertThat(result.out()).startsWith("FAIL: top-1 drop 84 points");
+    }
+
+    @Test
+    void gateRejectsAnEditedDropPoints() throws IOException {
+        Path file = report(t -> {
+            ((ObjectNode) t.get("baseline")).put("dropPoints", 0);
+            return t;
+        });
+        assertError(Cli.run("gate", file.toString(), "--max-drop", "1"), ExitCode.BAD_INPUT, file + ": ",
+                "inconsistent evaluation report: baseline.dropPoints is 0 but the top-1 counts (940 and 100 of"
+                        + " 1000) give 84");
+    }
+
+    @Test
+    void gateRejectsAMissingDropPoints() throws IOException {
+        Path file = report(t -> {
+            ((ObjectNode) t.get("baseline")).remove("dropPoints");
+            return t;
+        });
+        assertError(Cli.run("gate", file.toString(), "--max-drop", "1"), ExitCode.BAD_INPUT, file + ": ",
+                "not an evaluation report", "dropPoints");
+    }
+
+    @Test
+    void gateRejectsEditedCountsThatNoLongerMatchTheFractions() throws IOException {
+        Path file = report(t -> {
+            ((ObjectNode) t.get("top1")).put("count", 940);
+            return t;
+        });
+        assertError(Cli.run("gate", file.toString(), "--max-drop", "1"), ExitCode.BAD_INPUT, file + ": ",
+                "top1.fraction is 0.1 but top1.count 940 of 1000 samples gives 0.94");
+    }
+
+    @Test
+    void gateOnAJsonNullReport() throws IOException {
+        Path file = Files.writeString(temp.resolve("null.json"), "null\n");
+        assertError(Cli.run("gate", file.toString(), "--max-drop", "1"), ExitCode.BAD_INPUT, file + ": ",
+                "not an evaluation report (expected a JSON object, got null)");
+    }
+
+    @Test
+    void gateOnANullField() throws IOException {
+        Path file = report(t -> {
+            ((ObjectNode) t.get("baseline")).putNull("dropPoints");
+            return t;
+        });
+        assertError(Cli.run("gate", file.toString(), "--max-drop", "1"), ExitCode.BAD_INPUT, file + ": ",
+                "not an evaluation report");
+    }
+
+    @Test
+    void gateRejectsTrailingGarbage() throws IOException {
+        Path file = report(t -> t);
+        Files.writeString(file, Files.readString(file) + "{\"top1\": 1}\n");
+        assertError(Cli.run("gate", file.toString(), "--max-drop", "1"), ExitCode.BAD_INPUT, file + ": ",
+                "not an evaluation report", "Trailing token");
+    }
+
+    @Test
+    void gateRejectsDuplicateKeys() throws IOException {
+        Path file = report(t -> t);
+        // a second "baseline" after the real one would win under a lenient parser
+        String json = Files.readString(file);
+        Files.writeString(file, json.substring(0, json.lastIndexOf('}')) + ", \"samples\" : 1000 }\n");
+        assertError(Cli.run("gate", file.toString(), "--max-drop", "1"), ExitCode.BAD_INPUT, file + ": ",
+                "not an evaluation report", "Duplicate field 'samples'");
+    }
+
+    // ---- 3. decompression bomb
+
+    /**
+     * A small PNG declaring {@code width} x {@code height} 8-bit gray pixels: its one IDAT holds the first row (zeros,
+     * deflated), so it is a few hundred bytes that a decoder would expand to width x height bytes and more.
+     */
+    private static byte[] bombPng(int width, int height) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        DataOutputStream out = new DataOutputStream(bytes);
+        out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
+        ByteArrayOutputStream header = new ByteArrayOutputStream();
+        DataOutputStream fields = new DataOutputStream(header);
+        fields.writeInt(width);
+        fields.writeInt(height);
+        fields.write(new byte[] {8, 0, 0, 0, 0}); // 8-bit gray, deflate, no filter, no interlace
+        chunk(out, "IHDR", header.toByteArray());
+        ByteArrayOutputStream row = new ByteArrayOutputStream();
+        try (DeflaterOutputStream deflated = new DeflaterOutputStream(row)) {
+            deflated.write(new byte[width + 1]);
+        }
+        chunk(out, "IDAT", row.toByteArray());
+        chunk(out, "IEND", new byte[0]);
+        return bytes.toByteArray();
+    }
+
+    private static void chunk(DataOutputStream out, String type, byte[] data) throws IOException {
+        byte[] typed = (type + new String(data, StandardCharsets.ISO_8859_1)).getBytes(StandardCharsets.ISO_8859_1);
+        out.writeInt(data.length);
+        out.write(typed);
+        CRC32 crc = new CRC32();
+        crc.update(typed);
+        out.writeInt((int) crc.getValue());
+    }
+
+    @Test
+    void anImageDeclaring30000x30000PixelsIsRefusedBeforeDecoding() throws IOException {
+        Path bomb = Files.write(calib.resolve("zz-bomb.png"), bombPng(30000, 30000));
+        Path out = temp.resolve("q.onnx");
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
+                "--out", out.toString());
+        assertError(result, ExitCode.BAD_INPUT, bomb + ": ",
+                "image declares 30000x30000 pixels, more than the limit of 64 megapixels");
+        assertThat(out).doesNotExist();
+    }
+
+    @Command(name = "oom")
+    static final class RunsOutOfMemory implements Callable<Integer> {
+        @Override
+        public Integer call() {
+            throw new OutOfMemoryError("Java heap space");
+        }
+    }
+
+    @Test
+    void outOfMemoryIsOneLineWithoutAStackTrace() {
+        CommandLine commandLine = Main.commandLine().addSubcommand("oom", new RunsOutOfMemory());
+        StringWriter err = new StringWriter();
+        commandLine.setErr(new PrintWriter(err, true));
+        int code = commandLine.execute("oom");
+        assertThat(code).isEqualTo(ExitCode.INTERNAL);
+        assertThat(err.toString().lines().toList()).containsExactly("error: out of memory (Java heap space); give"
+                + " Java more heap (JAVA_OPTS=-Xmx8g) or lower --batch-size / --threads");
+    }
+
+    // ---- 5. malformed weights and inputs
+
+    /** {@code x[1,4] -> MatMul(W[4,3]) -> y}, W's raw data and x's dims as given. */
+    private Path matmulModel(String name, int weightBytes, long inputDim) throws IOException {
+        ModelProto proto = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(GraphProto.newBuilder().setName("matmul")
+                        .addInput(floatTensor("x", 1, inputDim))
+                        .addOutput(floatTensor("y", 1, 3))
+                        .addInitializer(TensorProto.newBuilder().setName("W")
+                                .setDataType(TensorProto.DataType.FLOAT_VALUE).addDims(4).addDims(3)
+                                .setRawData(ByteString.copyFrom(new byte[weightBytes])))
+                        .addNode(NodeProto.newBuilder().setOpType("MatMul").setName("matmul")
+                                .addInput("x").addInput("W").addOutput("y")))
+                .build();
+        return Files.write(temp.resolve(name), proto.toByteArray());
+    }
+
+    private static ValueInfoProto floatTensor(String name, long... dims) {
+        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+        for (long d : dims) {
+            shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
+        }
+        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(shape))).build();
+    }
+
+    @Test
+    void dynamicQuantizationOfAWeightWithFewerValuesThanItsDims() throws IOException {
+        Path short_ = matmulModel("short.onnx", 8, 4);
+        Path out = temp.resolve("short-int8.onnx");
+        Cli.Result result = Cli.run("quantize", "--model", short_.toString(), "--dynamic", "--out", out.toString());
+        assertError(result, ExitCode.BAD_INPUT, short_ + ": ", "initializer 'W' holds 8 bytes, but FLOAT dims [4, 3]"
+                + " need 48");
+        assertThat(out).doesNotExist();
+    }
+
+    @Test
+    void anInputDimOf2To40() throws IOException {
+        Path huge = matmulModel("huge.onnx", 48, 1L << 40);
+        Cli.Result result = Cli.run("quantize", "--model", huge.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("huge-int8.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, huge + ": ", "input 'x' has dim 1099511627776, outside 0..");
+    }
+
+    @Test
+    void pruneRefusesACycle() throws IOException {
+        ModelProto cyclic;
+        try (var in = Files.newInputStream(matmulModel("ok.onnx", 48, 4))) {
+            ModelProto ok = ModelProto.parseFrom(in);
+            cyclic = ok.toBuilder().setGraph(ok.getGraph().toBuilder().setNode(0, ok.getGraph().getNode(0)
+                    .toBuilder().setInput(0, "y"))).build();
+        }
+        Path file = Files.write(temp.resolve("cyclic.onnx"), cyclic.toByteArray());
+        Cli.Result result = Cli.run("prune", "--model", file.toString(), "--sparsity", "0.5", "--out",
+                temp.resolve("cyclic-pruned.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, file + ": ", "node 'matmul' (MatMul) reads 'y'",
+                "topological order");
+    }
+
+    // ---- 8. smaller ones
+
+    @Test
+    void maxSamplesZeroIsAUsageErrorNotAll() {
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("q.onnx").toString(), "--max-samples", "0");
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.USAGE);
+        assertThat(result.err()).contains("--max-samples must be at least 1 (leave it out for all samples), got 0");
+    }
+
+    @Test
+    void threadsAboveTheLimitIsAUsageError() {
+        Cli.Result result = Cli.run("calibrate", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("t.json").toString(), "--threads", "2000");
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.USAGE);
+        assertThat(result.err()).contains("--threads must be in 1..64 (each thread runs its own ONNX Runtime"
+                + " session), got 2000");
+    }
+
+    @Test
+    void inspectOnAFifoIsRefusedInsteadOfBlocking() throws Exception {
+        Path fifo = temp.resolve("model-fifo.onnx");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        Cli.Result result = assertTimeoutPreemptively(Duration.ofSeconds(20), () -> Cli.run("inspect",
+                fifo.toString()));
+        assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file (a FIFO, device or socket)");
+    }
+}
