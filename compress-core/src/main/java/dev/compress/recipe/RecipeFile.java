@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.exc.InvalidTypeIdException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
@@ -26,9 +27,12 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /**
@@ -109,10 +113,32 @@ public record RecipeFile(Path file, Recipe recipe) {
             return t.getTypeId() == null ? prefix + "missing 'pass' (one of " + Passes.NAMES + ")"
                     : prefix + "unknown pass '" + t.getTypeId() + "' (one of " + Passes.NAMES + ")";
         }
-        // Jackson's own text, first sentence: says which type was expected and what was found
+        if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+            Matcher found = FOUND.matcher(e.getOriginalMessage());
+            return prefix + "expected " + kind(m.getTargetType()) + (found.find()
+                    ? ", got " + (found.group(1) != null ? "'" + found.group(1) + "'" : found.group(2).toLowerCase(
+                            Locale.ROOT)) : "");
+        }
+        // YAML syntax: the parser's own first line says what is wrong
         String message = e.getOriginalMessage().lines().findFirst().orElse("malformed");
         int cut = message.indexOf(" at [Source");
         return prefix + (cut > 0 ? message.substring(0, cut) : message);
+    }
+
+    // what Jackson says it found: a string's text, or the kind of token
+    private static final Pattern FOUND = Pattern.compile("String value \\(\"([^\"]*)\"\\)|from (\\w+) value");
+
+    private static String kind(Class<?> type) {
+        if (Number.class.isAssignableFrom(type)) {
+            return "a number";
+        }
+        if (type == Boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class) {
+            return "text";
+        }
+        return List.class.isAssignableFrom(type) ? "a list" : "a mapping (key: value lines)";
     }
 
     private static String path(List<JsonMappingException.Reference> references) {

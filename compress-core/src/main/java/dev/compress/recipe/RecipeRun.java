@@ -336,12 +336,15 @@ public final class RecipeRun {
 
     /**
      * SHA-256 over the data's files (relative name and content, in name order), the labels.txt the data loader
-     * would find in the parent folder, and the data settings (labels, preprocessing and its file).
+     * would find in the parent folder, the labels and preprocessing files, and the preprocessing settings.
      */
     private String dataFingerprint(String data) {
         return fingerprints.computeIfAbsent(data, d -> {
             Path root = file.resolve(d);
-            StringBuilder text = new StringBuilder(Json.compact(file.recipe().data())).append('\n');
+            // contents, not where the data lies: a recipe moved with its data keeps its cache
+            Recipe.Data settings = file.recipe().data();
+            StringBuilder text = new StringBuilder(settings.preprocessing() == null ? ""
+                    : Json.compact(settings.preprocessing())).append('\n');
             List<Path> files = new ArrayList<>();
             try (Stream<Path> walk = Files.walk(root)) {
                 walk.filter(Files::isRegularFile).forEach(files::add);
@@ -352,7 +355,6 @@ public final class RecipeRun {
             if (Files.isDirectory(root) && parentLabels != null && Files.isRegularFile(parentLabels)) {
                 files.add(parentLabels);
             }
-            Recipe.Data settings = file.recipe().data();
             if (settings.labels() != null) {
                 files.add(file.resolve(settings.labels()));
             }
