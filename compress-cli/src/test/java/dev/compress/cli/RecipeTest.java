@@ -8,6 +8,7 @@ import dev.compress.testing.TestData;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
@@ -39,6 +40,14 @@ class RecipeTest {
         return file;
     }
 
+    /** {@code compress run ARGS}, its Markdown summary kept from a CI runner's $GITHUB_STEP_SUMMARY. */
+    private Cli.Result run(String... args) {
+        String[] all = Arrays.copyOf(args, args.length + 2);
+        all[args.length] = "--step-summary";
+        all[args.length + 1] = temp.resolve("github-step-summary.md").toString();
+        return Cli.run(all);
+    }
+
     private static Map<String, String> snapshot(Path folder) throws IOException {
         Map<String, String> files = new TreeMap<>();
         try (Stream<Path> list = Files.list(folder)) {
@@ -55,7 +64,7 @@ class RecipeTest {
             throws IOException {
         Path run = temp.resolve("run");
 
-        Cli.Result first = Cli.run("run", RECIPE.toString(), "--run-dir", run.toString());
+        Cli.Result first = run("run", RECIPE.toString(), "--run-dir", run.toString());
 
         assertThat(first.exitCode()).as(first.toString()).isZero();
         assertThat(first.out()).contains("(0 of 6 steps cached)").contains("agreement: PASS");
@@ -78,7 +87,7 @@ class RecipeTest {
         assertThat(Files.readAllBytes(run.resolve("01-prune.onnx"))).isEqualTo(Files.readAllBytes(pruned));
         assertThat(Files.readAllBytes(run.resolve("02-quantize.onnx"))).isEqualTo(Files.readAllBytes(quantized));
 
-        Cli.Result second = Cli.run("run", RECIPE.toString(), "--run-dir", run.toString());
+        Cli.Result second = run("run", RECIPE.toString(), "--run-dir", run.toString());
 
         assertThat(second.exitCode()).as(second.toString()).isZero();
         assertThat(second.out()).contains("(6 of 6 steps cached)");
@@ -86,7 +95,7 @@ class RecipeTest {
 
         // only the agreement gate's limit changes (the copy's paths are absolute: the cache is keyed on contents)
         Path stricter = copy("stricter.yaml", "min: 0.98", "min: 0.99");
-        Cli.Result third = Cli.run("run", stricter.toString(), "--run-dir", run.toString());
+        Cli.Result third = run("run", stricter.toString(), "--run-dir", run.toString());
 
         assertThat(third.exitCode()).as(third.toString()).isZero();
         assertThat(third.out()).contains("(5 of 6 steps cached)").containsPattern("gate +agreement +ran in");
@@ -107,7 +116,7 @@ class RecipeTest {
         Cli.Result command = Cli.run("quantize", "--model", Fixtures.resnet().toString(), "--data",
                 Fixtures.calib().toString(), "--eval", Fixtures.heldout().toString(), "--max-drop", "1", "--out",
                 readme.toString());
-        Cli.Result run = Cli.run("run", recipe.toString());
+        Cli.Result run = run("run", recipe.toString());
 
         assertThat(command.exitCode()).as(command.toString()).isZero();
         assertThat(run.exitCode()).as(run.toString()).isZero();
@@ -154,7 +163,7 @@ class RecipeTest {
 
     @Test
     void explainPrintsTheRecipeWithItsDefaults() {
-        Cli.Result result = Cli.run("run", RECIPE.toString(), "--explain");
+        Cli.Result result = run("run", RECIPE.toString(), "--explain");
 
         assertThat(result.exitCode()).as(result.toString()).isZero();
         assertThat(result.out()).contains("- pass: quantize-static\n  name: quantize\n  method: minmax\n"
@@ -198,7 +207,7 @@ class RecipeTest {
                 .replace("DATA", TestData.fashionMnist().toString()));
         Path run = temp.resolve("run");
 
-        Cli.Result result = Cli.run("run", recipe.toString(), "--run-dir", run.toString());
+        Cli.Result result = run("run", recipe.toString(), "--run-dir", run.toString());
 
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(exit);
         assertThat(result.errLines()).hasSize(1);

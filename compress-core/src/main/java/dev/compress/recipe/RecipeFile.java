@@ -1,5 +1,6 @@
 package dev.compress.recipe;
 
+import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -24,6 +25,7 @@ import dev.compress.quantize.DynamicFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -58,6 +60,10 @@ public record RecipeFile(Path file, Recipe recipe) {
             .build();
 
     static final Set<String> METRICS = Set.of("top1-drop", "agreement", "mcnemar");
+
+    /** The step kinds, as recipes name them in {@code pass}. */
+    private static final String PASSES = Arrays.stream(Recipe.Step.class.getAnnotation(JsonSubTypes.class).value())
+            .map(JsonSubTypes.Type::name).collect(Collectors.joining(", "));
 
     /**
      * Reads and checks {@code file}.
@@ -110,8 +116,8 @@ public record RecipeFile(Path file, Recipe recipe) {
                     .stream().map(String::valueOf).sorted().collect(Collectors.joining(", ")) + ")";
         }
         if (e instanceof InvalidTypeIdException t) {
-            return t.getTypeId() == null ? prefix + "missing 'pass' (one of " + Passes.NAMES + ")"
-                    : prefix + "unknown pass '" + t.getTypeId() + "' (one of " + Passes.NAMES + ")";
+            return t.getTypeId() == null ? prefix + "missing 'pass' (one of " + PASSES + ")"
+                    : prefix + "unknown pass '" + t.getTypeId() + "' (one of " + PASSES + ")";
         }
         if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
             Matcher found = FOUND.matcher(e.getOriginalMessage());
@@ -153,10 +159,6 @@ public record RecipeFile(Path file, Recipe recipe) {
         return path.toString();
     }
 
-    /** The step kinds, as recipes name them. */
-    private static final class Passes {
-        static final String NAMES = "prepare, prune, quantize-static, quantize-dynamic, convert-opset";
-    }
 
     /** Line of every key and value of the file, by JSON pointer, so checks after parsing can name a line. */
     private record Lines(Path file, Map<String, Integer> byPointer) {

@@ -1,5 +1,6 @@
 package dev.compress.recipe;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import dev.compress.CompressException;
 import dev.compress.Json;
@@ -27,6 +28,7 @@ import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,7 +91,9 @@ public final class RecipeRun {
      * {@code run.json}. Holds no times and no cache flags: an unchanged re-run writes the same bytes.
      *
      * @param steps every step, check and gate in order, with its cache key and artifacts' SHA-256
+     * @param gates the verdicts, {@code null} (left out) while the run is under way
      */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
     @JsonPropertyOrder({"tool", "recipe", "model", "modelSha256", "steps", "gates", "passed"})
     record Record(String tool, String recipe, String model, String modelSha256, List<Entry> steps,
             List<GateOutcome> gates, Boolean passed) {}
@@ -109,11 +113,31 @@ public final class RecipeRun {
     }
 
     private Outcome run() {
+        boolean created = !Files.exists(runDir);
         try {
             Files.createDirectories(runDir);
         } catch (IOException e) {
             throw CompressException.badInput(runDir, "cannot create the run folder (" + e.getMessage() + ")");
         }
+        try {
+            return runSteps();
+        } catch (RuntimeException e) {
+            if (created) {
+                deleteIfEmpty(runDir); // a first step that failed leaves no folder; a later one leaves a resumable run
+            }
+            throw e;
+        }
+    }
+
+    private static void deleteIfEmpty(Path folder) {
+        try {
+            Files.delete(folder);
+        } catch (IOException ignored) {
+            // not empty (finished steps are kept for the next run) or already gone
+        }
+    }
+
+    private Outcome runSteps() {
         Recipe recipe = file.recipe();
         Map<String, Entry> previous = previous();
         Path source = file.resolve(recipe.model());
@@ -426,9 +450,10 @@ public final class RecipeRun {
     }
 
     static String sha256(Path file) {
-        try (InputStream in = new DigestInputStream(Files.newInputStream(file), digest())) {
-            in.transferTo(java.io.OutputStream.nullOutputStream());
-            return HexFormat.of().formatHex(((DigestInputStream) in).getMessageDigest().digest());
+        MessageDigest digest = digest();
+        try (InputStream in = new DigestInputStream(Files.newInputStream(file), digest)) {
+            in.transferTo(OutputStream.nullOutputStream());
+            return HexFormat.of().formatHex(digest.digest());
         } catch (IOException e) {
             throw CompressException.badInput(file, "cannot read (" + e.getMessage() + ")");
         }
