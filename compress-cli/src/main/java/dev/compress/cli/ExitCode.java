@@ -10,7 +10,10 @@ public final class ExitCode {
     public static final int USAGE = 2;
     /** An input file, folder or option value is wrong (missing, corrupt, unsuitable for the model). */
     public static final int BAD_INPUT = 3;
-    /** The accuracy drop is above {@code --max-drop}, or quantize's fidelity below {@code --min-fidelity}. */
+    /**
+     * The accuracy drop is above {@code --max-drop}, quantize's fidelity below {@code --min-fidelity}, or a gate of a
+     * {@code compress run} recipe failed.
+     */
     public static final int GATE_FAILED = 4;
 
     private ExitCode() {}

@@ -145,7 +145,7 @@ final class RunCommand extends BaseCommand {
                 Outputs.checkCanWrite(out);
             }
         }
-        RecipeRun.Outcome outcome = RecipeRun.run(file, folder, global.progress(), line -> global.info(line));
+        RecipeRun.Outcome outcome = RecipeRun.run(file, folder, global.progress(), global::info);
         outcome.warnings().forEach(warning -> global.err().println("warning: " + warning));
         String name = recipe.getFileName().toString();
         String summary = CiReports.markdown(name, outcome);

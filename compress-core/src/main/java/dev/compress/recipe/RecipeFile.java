@@ -103,8 +103,11 @@ public record RecipeFile(Path file, Recipe recipe) {
 
     /** A path of the recipe, relative to the recipe's folder. */
     public Path resolve(String path) {
-        Path folder = file.toAbsolutePath().getParent();
-        return folder.resolve(path).normalize();
+        return resolve(file, path);
+    }
+
+    private static Path resolve(Path file, String path) {
+        return file.toAbsolutePath().getParent().resolve(path).normalize();
     }
 
     private static String describe(JsonProcessingException e) {
@@ -199,7 +202,7 @@ public record RecipeFile(Path file, Recipe recipe) {
             return CompressException.invalidSettings(file + ":" + line + ": " + problem);
         }
 
-        CompressException missing(String pointer, String problem) {
+        CompressException notFound(String pointer, String problem) {
             return CompressException.badInput(file + ":" + line(pointer) + ": " + problem);
         }
     }
@@ -233,7 +236,7 @@ public record RecipeFile(Path file, Recipe recipe) {
             for (int i = 0; i < recipe.steps().size(); i++) {
                 Recipe.Step step = recipe.steps().get(i);
                 name("/steps/" + i, step.name(), names);
-                step(("/steps/" + i), step, data);
+                step("/steps/" + i, step, data);
             }
             Map<String, String> checks = new HashMap<>();
             List<Recipe.Check> checkList = recipe.checks() == null ? List.of() : recipe.checks();
@@ -363,9 +366,9 @@ public record RecipeFile(Path file, Recipe recipe) {
         }
 
         private void existing(String at, String path, String what) {
-            Path resolved = file.toAbsolutePath().getParent().resolve(path).normalize();
+            Path resolved = resolve(file, path);
             if (!Files.exists(resolved)) {
-                throw lines.missing(at, what + " " + path + " does not exist (" + resolved + ")");
+                throw lines.notFound(at, what + " " + path + " does not exist (" + resolved + ")");
             }
         }
     }

@@ -159,8 +159,7 @@ public final class RecipeRun {
             Entry entry = cachedOrRun(previous.get(step.name()), step.name(), "pass", key, outcomes,
                     () -> warnings.addAll(runStep(step, input, modelOut, reportOut)), modelOut, reportOut);
             entries.add(entry);
-            write(new Record(tool(), file.file().getFileName().toString(), recipe.model(), sourceSha, entries, null,
-                    null));
+            write(entries, sourceSha, null);
             current = modelOut;
             currentSha = entry.artifacts().get(modelOut.getFileName().toString());
         }
@@ -174,8 +173,7 @@ public final class RecipeRun {
             Entry entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
                     () -> evaluate(candidate, source, reportOut), reportOut);
             entries.add(entry);
-            write(new Record(tool(), file.file().getFileName().toString(), recipe.model(), sourceSha, entries, null,
-                    null));
+            write(entries, sourceSha, null);
             checkReports.put(check.name(), reportOut);
             checkShas.put(check.name(), entry.artifacts().get(reportOut.getFileName().toString()));
         }
@@ -191,20 +189,14 @@ public final class RecipeRun {
             entries.add(entry);
             gates.add(read(out, GateOutcome.class));
         }
-        boolean passed = gates.stream().allMatch(GateOutcome::passed);
-        write(new Record(tool(), file.file().getFileName().toString(), recipe.model(), sourceSha, entries, gates,
-                passed));
+        write(entries, sourceSha, gates);
         removeStale(previous, entries);
         return new Outcome(runDir, outcomes, gates, warnings);
     }
 
-    private interface Work {
-        void run();
-    }
-
     /** The previous entry when its key matches and its artifacts are intact; else runs {@code work}. */
     private Entry cachedOrRun(Entry before, String name, String kind, String key, List<StepOutcome> outcomes,
-            Work work, Path... artifacts) {
+            Runnable work, Path... artifacts) {
         if (before != null && before.kind().equals(kind) && before.key().equals(key) && intact(before, artifacts)) {
             log.accept(kind + " " + name + ": cached");
             outcomes.add(new StepOutcome(name, kind, true, 0));
@@ -437,8 +429,11 @@ public final class RecipeRun {
         }
     }
 
-    private void write(Record record) {
-        Json.write(runDir.resolve(RECORD), record);
+    /** Writes {@code run.json}; {@code gates} null while the run is under way. */
+    private void write(List<Entry> entries, String sourceSha, List<GateOutcome> gates) {
+        Json.write(runDir.resolve(RECORD), new Record(tool(), file.file().getFileName().toString(),
+                file.recipe().model(), sourceSha, entries, gates,
+                gates == null ? null : gates.stream().allMatch(GateOutcome::passed)));
     }
 
     private static <T> T read(Path json, Class<T> type) {
