@@ -11,8 +11,8 @@ public final class ExitCode {
     /** An input file, folder or option value is wrong (missing, corrupt, unsuitable for the model). */
     public static final int BAD_INPUT = 3;
     /**
-     * The accuracy drop is above {@code --max-drop}, quantize's fidelity below {@code --min-fidelity}, or a model
-     * above a limit of {@code export --budget}.
+     * The accuracy drop is above {@code --max-drop}, quantize's fidelity below {@code --min-fidelity}, a model above
+     * a limit of {@code export --budget}, or a gate of a {@code compress run} recipe failed.
      */
     public static final int GATE_FAILED = 4;
 

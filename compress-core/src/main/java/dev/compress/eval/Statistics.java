@@ -10,7 +10,7 @@ import org.apache.commons.math3.distribution.NormalDistribution;
  */
 public final class Statistics {
     /** Significance level of the McNemar test and 1 − coverage of the intervals. */
-    static final double ALPHA = 0.05;
+    public static final double ALPHA = 0.05;
 
     /** Two-sided 95% standard normal quantile (1.959964…); computed rather than typed so it has full precision. */
     public static final double Z95 = new NormalDistribution(null, 0, 1).inverseCumulativeProbability(1 - ALPHA / 2);

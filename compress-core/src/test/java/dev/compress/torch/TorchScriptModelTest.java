@@ -171,7 +171,9 @@ class TorchScriptModelTest {
     /** Runs {@link TorchScriptProbe} on {@code <model>-fp32.pt} and its ONNX export over the held-out images. */
     private Probe probe(List<String> classPath, Path cache, String model) throws Exception {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        List<String> command = new ArrayList<>(List.of(java.toString(), "-Xmx512m",
+        // -Xss4m: libtorch runs on the probe's main thread, whose default 1 MB stack it overflows (SIGSEGV, exit 139,
+        // no hs_err) with some class paths, e.g. after jackson-dataformat-yaml or commons-compress jars are added
+        List<String> command = new ArrayList<>(List.of(java.toString(), "-Xmx512m", "-Xss4m",
                 "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
                 "-Dai.djl.offline=true",
                 // any Java-side download attempt fails at once instead of reaching the network

@@ -1,0 +1,375 @@
+package dev.compress.recipe;
+
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.MapperFeature;
+import com.fasterxml.jackson.databind.exc.InvalidTypeIdException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.compress.CompressException;
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.convert.OpsetConversion;
+import dev.compress.data.Preprocessing;
+import dev.compress.quantize.ActivationType;
+import dev.compress.quantize.DynamicFormat;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+/**
+ * A recipe read from a YAML or JSON file and checked before anything runs: every problem is one line naming the file
+ * and the line ({@code recipe.yaml:12: ...}); settings problems are INVALID_SETTINGS (exit 2), missing files
+ * BAD_INPUT (exit 3).
+ *
+ * @param file the recipe file
+ * @param recipe the recipe with every default filled in
+ */
+public record RecipeFile(Path file, Recipe recipe) {
+    // YAML is a superset of JSON, so one parser reads both
+    private static final YAMLMapper READER = YAMLMapper.builder()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+            .build();
+    private static final YAMLMapper WRITER = YAMLMapper.builder()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+            .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
+            .disable(YAMLGenerator.Feature.USE_NATIVE_TYPE_ID)
+            .build();
+
+    static final Set<String> METRICS = Set.of("top1-drop", "agreement", "mcnemar");
+
+    /** The step kinds, as recipes name them in {@code pass}. */
+    private static final String PASSES = Arrays.stream(Recipe.Step.class.getAnnotation(JsonSubTypes.class).value())
+            .map(JsonSubTypes.Type::name).collect(Collectors.joining(", "));
+
+    /**
+     * Reads and checks {@code file}.
+     *
+     * @throws CompressException INVALID_SETTINGS or BAD_INPUT, message {@code FILE:LINE: problem}
+     */
+    public static RecipeFile load(Path file) {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (IOException e) {
+            throw CompressException.badInput(file, Files.exists(file) ? "cannot read (" + e.getMessage() + ")"
+                    : "recipe file not found");
+        }
+        Lines lines = Lines.of(file, text);
+        Recipe read;
+        try {
+            read = READER.readValue(text, Recipe.class);
+        } catch (JsonProcessingException e) {
+            throw lines.invalid(e.getLocation(), describe(e));
+        }
+        if (read == null) {
+            throw lines.invalid("", "empty recipe");
+        }
+        new Checker(file, lines).check(read);
+        return new RecipeFile(file, read.withDefaults());
+    }
+
+    /** The recipe with its defaults, as YAML, for {@code --explain}. */
+    public String explain() {
+        try {
+            return WRITER.writeValueAsString(recipe);
+        } catch (JsonProcessingException e) {
+            throw CompressException.internal("cannot write the recipe", e);
+        }
+    }
+
+    /** A path of the recipe, relative to the recipe's folder. */
+    public Path resolve(String path) {
+        return resolve(file, path);
+    }
+
+    private static Path resolve(Path file, String path) {
+        return file.toAbsolutePath().getParent().resolve(path).normalize();
+    }
+
+    private static String describe(JsonProcessingException e) {
+        String where = e instanceof JsonMappingException m ? path(m.getPath()) : "";
+        String prefix = where.isEmpty() ? "" : where + ": ";
+        if (e instanceof UnrecognizedPropertyException u) {
+            return "unknown key '" + u.getPropertyName() + "'" + (where.contains(".") ? " in "
+                    + where.substring(0, where.lastIndexOf('.')) : "") + " (known: " + u.getKnownPropertyIds()
+                    .stream().map(String::valueOf).sorted().collect(Collectors.joining(", ")) + ")";
+        }
+        if (e instanceof InvalidTypeIdException t) {
+            return t.getTypeId() == null ? prefix + "missing 'pass' (one of " + PASSES + ")"
+                    : prefix + "unknown pass '" + t.getTypeId() + "' (one of " + PASSES + ")";
+        }
+        if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+            Matcher found = FOUND.matcher(e.getOriginalMessage());
+            return prefix + "expected " + kind(m.getTargetType()) + (found.find()
+                    ? ", got " + (found.group(1) != null ? "'" + found.group(1) + "'" : found.group(2).toLowerCase(
+                            Locale.ROOT)) : "");
+        }
+        // YAML syntax: the parser's own first line says what is wrong
+        String message = e.getOriginalMessage().lines().findFirst().orElse("malformed");
+        int cut = message.indexOf(" at [Source");
+        return prefix + (cut > 0 ? message.substring(0, cut) : message);
+    }
+
+    // what Jackson says it found: a string's text, or the kind of token
+    private static final Pattern FOUND = Pattern.compile("String value \\(\"([^\"]*)\"\\)|from (\\w+) value");
+
+    private static String kind(Class<?> type) {
+        if (Number.class.isAssignableFrom(type)) {
+            return "a number";
+        }
+        if (type == Boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class) {
+            return "text";
+        }
+        return List.class.isAssignableFrom(type) ? "a list" : "a mapping (key: value lines)";
+    }
+
+    private static String path(List<JsonMappingException.Reference> references) {
+        StringBuilder path = new StringBuilder();
+        for (JsonMappingException.Reference reference : references) {
+            if (reference.getFieldName() != null) {
+                path.append(path.length() == 0 ? "" : ".").append(reference.getFieldName());
+            } else if (reference.getIndex() >= 0) {
+                path.append('[').append(reference.getIndex()).append(']');
+            }
+        }
+        return path.toString();
+    }
+
+
+    /** Line of every key and value of the file, by JSON pointer, so checks after parsing can name a line. */
+    private record Lines(Path file, Map<String, Integer> byPointer) {
+        static Lines of(Path file, String text) {
+            Map<String, Integer> lines = new HashMap<>();
+            try (JsonParser parser = new YAMLFactory().createParser(text)) {
+                for (JsonToken token = parser.nextToken(); token != null; token = parser.nextToken()) {
+                    // at a key (or an array element's start) the context's pointer is that key's (element's) path
+                    String pointer = token == JsonToken.START_OBJECT || token == JsonToken.START_ARRAY
+                            ? parser.getParsingContext().getParent().pathAsPointer().toString()
+                            : parser.getParsingContext().pathAsPointer().toString();
+                    lines.putIfAbsent(pointer, parser.currentTokenLocation().getLineNr());
+                }
+            } catch (IOException e) {
+                // malformed YAML: the full parse reports it with its location
+            }
+            return new Lines(file, lines);
+        }
+
+        int line(String pointer) {
+            for (String p = pointer; ; p = p.substring(0, p.lastIndexOf('/'))) {
+                Integer line = byPointer.get(p);
+                if (line != null) {
+                    return line;
+                }
+                if (p.isEmpty()) {
+                    return 1;
+                }
+            }
+        }
+
+        CompressException invalid(String pointer, String problem) {
+            return CompressException.invalidSettings(file + ":" + line(pointer) + ": " + problem);
+        }
+
+        CompressException invalid(JsonLocation location, String problem) {
+            int line = location == null || location.getLineNr() < 1 ? 1 : location.getLineNr();
+            return CompressException.invalidSettings(file + ":" + line + ": " + problem);
+        }
+
+        CompressException notFound(String pointer, String problem) {
+            return CompressException.badInput(file + ":" + line(pointer) + ": " + problem);
+        }
+    }
+
+    /** Checks that need the whole recipe: required fields, names, values, files, gates against checks. */
+    private record Checker(Path file, Lines lines) {
+        void check(Recipe recipe) {
+            if (recipe.model() == null) {
+                throw lines.invalid("", "missing 'model' (the source .onnx model)");
+            }
+            existing("/model", recipe.model(), "model");
+            Recipe.Data data = recipe.data();
+            if (data != null) {
+                if (data.calibration() != null) {
+                    existing("/data/calibration", data.calibration(), "calibration data");
+                }
+                if (data.evaluation() != null) {
+                    existing("/data/evaluation", data.evaluation(), "evaluation data");
+                }
+                if (data.labels() != null) {
+                    existing("/data/labels", data.labels(), "labels file");
+                }
+                if (data.preprocessing() != null) {
+                    preprocessing(data.preprocessing());
+                }
+            }
+            if (recipe.steps() == null || recipe.steps().isEmpty()) {
+                throw lines.invalid("/steps", "no 'steps': a recipe rewrites the model at least once");
+            }
+            Set<String> names = new HashSet<>();
+            for (int i = 0; i < recipe.steps().size(); i++) {
+                Recipe.Step step = recipe.steps().get(i);
+                name("/steps/" + i, step.name(), names);
+                step("/steps/" + i, step, data);
+            }
+            Map<String, String> checks = new HashMap<>();
+            List<Recipe.Check> checkList = recipe.checks() == null ? List.of() : recipe.checks();
+            for (int i = 0; i < checkList.size(); i++) {
+                Recipe.Check check = checkList.get(i);
+                String at = "/checks/" + i;
+                name(at, check.name(), names);
+                if (!"eval".equals(check.check())) {
+                    throw lines.invalid(at + (check.check() == null ? "" : "/check"), check.check() == null
+                            ? "missing 'check' (eval)" : "unknown check '" + check.check() + "' (one of: eval)");
+                }
+                if (data == null || data.evaluation() == null) {
+                    throw lines.invalid(at, "check '" + check.name() + "' needs data.evaluation (labeled samples)");
+                }
+                checks.put(check.name(), check.check());
+            }
+            List<Recipe.Gate> gates = recipe.gates() == null ? List.of() : recipe.gates();
+            for (int i = 0; i < gates.size(); i++) {
+                gate("/gates/" + i, gates.get(i), checks, names);
+            }
+        }
+
+        private void name(String at, String name, Set<String> names) {
+            if (name == null || name.isBlank()) {
+                throw lines.invalid(at, "missing 'name'");
+            }
+            if (!name.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
+                throw lines.invalid(at + "/name", "name '" + name
+                        + "' must be letters, digits, '.', '_' or '-' (it names files in the run folder)");
+            }
+            if (!names.add(name)) {
+                throw lines.invalid(at + "/name", "duplicate name '" + name + "'");
+            }
+        }
+
+        private void step(String at, Recipe.Step step, Recipe.Data data) {
+            if (step instanceof Recipe.Prune prune) {
+                if (prune.sparsity() == null) {
+                    throw lines.invalid(at, "prune step '" + prune.name() + "' needs 'sparsity' (0 to 1)");
+                }
+                if (!(prune.sparsity() >= 0 && prune.sparsity() < 1)) {
+                    throw lines.invalid(at + "/sparsity", "sparsity must be in [0, 1), got " + prune.sparsity());
+                }
+                if (prune.scope() != null && !List.of("per-layer", "global").contains(prune.scope())) {
+                    throw lines.invalid(at + "/scope", "unknown scope '" + prune.scope() + "' (per-layer or global)");
+                }
+                if (Boolean.TRUE.equals(prune.structured()) && (data == null || data.calibration() == null)) {
+                    throw lines.invalid(at, "structured pruning needs data.calibration");
+                }
+            } else if (step instanceof Recipe.QuantizeStatic quantize) {
+                if (data == null || data.calibration() == null) {
+                    throw lines.invalid(at, "quantize-static step '" + quantize.name() + "' needs data.calibration");
+                }
+                parse(at + "/method", () -> CalibrationMethod.parse(quantize.method()), quantize.method());
+                parse(at + "/activations", () -> ActivationType.parse(quantize.activations()),
+                        quantize.activations());
+                Recipe.QuantizeStatic full = (Recipe.QuantizeStatic) quantize.withDefaults();
+                parse(at, () -> new CalibrationSettings(CalibrationMethod.parse(full.method()), full.percentile(),
+                        full.bins(), 0, Map.of()), "");
+                if (full.maxSamples() < 0 || full.histogramSamples() < 0) {
+                    throw lines.invalid(at, "maxSamples and histogramSamples must be >= 0");
+                }
+            } else if (step instanceof Recipe.QuantizeDynamic quantize) {
+                parse(at + "/format", () -> DynamicFormat.parse(quantize.format()), quantize.format());
+            } else if (step instanceof Recipe.ConvertOpset convert && convert.opset() != null) {
+                parse(at + "/opset", () -> OpsetConversion.builder().optTargetOpset(convert.opset()), "");
+            }
+        }
+
+        /** Runs a core parser of a setting; its complaint becomes one line at {@code at}. Null values are defaults. */
+        private void parse(String at, Supplier<?> parser, String value) {
+            if (value == null) {
+                return;
+            }
+            try {
+                parser.get();
+            } catch (IllegalArgumentException | CompressException e) {
+                throw lines.invalid(at, e.getMessage());
+            }
+        }
+
+        private void preprocessing(Recipe.Preprocessing p) {
+            String at = "/data/preprocessing";
+            if (p.file() != null) {
+                existing(at + "/file", p.file(), "preprocessing file");
+            }
+            parse(at + "/imageSize", () -> Preprocessing.parseSize(p.imageSize()), p.imageSize());
+            parse(at + "/layout", () -> Preprocessing.Layout.parse(p.layout()), p.layout());
+            if (p.channels() != null && p.channels() != 1 && p.channels() != 3) {
+                throw lines.invalid(at + "/channels", "channels must be 1 or 3, got " + p.channels());
+            }
+            if (p.std() != null && p.std().stream().anyMatch(v -> v == null || !(v > 0))) {
+                throw lines.invalid(at + "/std", "std values must be positive (they divide)");
+            }
+        }
+
+        private void gate(String at, Recipe.Gate gate, Map<String, String> checks, Set<String> names) {
+            name(at, gate.name(), names);
+            if (gate.metric() == null) {
+                throw lines.invalid(at, "gate '" + gate.name() + "' needs 'metric' (CHECK.top1-drop, CHECK.agreement"
+                        + " or CHECK.mcnemar)");
+            }
+            int dot = gate.metric().lastIndexOf('.');
+            String check = dot < 0 ? "" : gate.metric().substring(0, dot);
+            String metric = gate.metric().substring(dot + 1);
+            if (!checks.containsKey(check) || !METRICS.contains(metric)) {
+                throw lines.invalid(at + "/metric", "no check produces metric '" + gate.metric() + "' (produced: "
+                        + (checks.isEmpty() ? "none, the recipe has no checks" : checks.keySet().stream().sorted()
+                                .flatMap(c -> METRICS.stream().sorted().map(m -> c + "." + m))
+                                .collect(Collectors.joining(", "))) + ")");
+            }
+            boolean ok = switch (metric) {
+                case "top1-drop" -> gate.max() != null && gate.min() == null && gate.alpha() == null
+                        && gate.max() >= 0;
+                case "agreement" -> gate.min() != null && gate.max() == null && gate.alpha() == null
+                        && gate.min() >= 0 && gate.min() <= 1;
+                default -> gate.max() == null && gate.min() == null
+                        && (gate.alpha() == null || gate.alpha() > 0 && gate.alpha() < 1);
+            };
+            if (!ok) {
+                throw lines.invalid(at, "gate '" + gate.name() + "': " + switch (metric) {
+                    case "top1-drop" -> "top1-drop takes 'max' (points, >= 0) only";
+                    case "agreement" -> "agreement takes 'min' (a fraction in [0, 1]) only";
+                    default -> "mcnemar takes 'alpha' (in (0, 1), default 0.05) only";
+                });
+            }
+        }
+
+        private void existing(String at, String path, String what) {
+            Path resolved = resolve(file, path);
+            if (!Files.exists(resolved)) {
+                throw lines.notFound(at, what + " " + path + " does not exist (" + resolved + ")");
+            }
+        }
+    }
+}

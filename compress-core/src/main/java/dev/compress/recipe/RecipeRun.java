@@ -1,0 +1,468 @@
+package dev.compress.recipe;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import dev.compress.CompressException;
+import dev.compress.Json;
+import dev.compress.Progress;
+import dev.compress.Version;
+import dev.compress.calibrate.CalibrationBuilder;
+import dev.compress.calibrate.CalibrationMethod;
+import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.convert.OpsetConversion;
+import dev.compress.data.DataSources;
+import dev.compress.data.ModelInputs;
+import dev.compress.data.Preprocessing;
+import dev.compress.eval.EvalReport;
+import dev.compress.eval.Evaluator;
+import dev.compress.graph.OnnxModel;
+import dev.compress.pipeline.PassContext;
+import dev.compress.pipeline.Passes;
+import dev.compress.pipeline.Pipeline;
+import dev.compress.pipeline.PipelineResult;
+import dev.compress.prune.PruneResult;
+import dev.compress.prune.Pruner;
+import dev.compress.quantize.ActivationType;
+import dev.compress.quantize.DynamicFormat;
+import dev.compress.quantize.QuantizationResult;
+import dev.compress.quantize.Quantizer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * Runs a {@link RecipeFile} into a run folder: one artifact per step, named {@code NN-NAME.*}, and {@code run.json}
+ * with the SHA-256 of each. A step whose key (SHA-256 of the tool version, its settings and the hashes of what it
+ * reads) matches the previous run's, and whose artifacts are unchanged, is not run again; since every step is
+ * deterministic, a re-run of an unchanged recipe gives the same bytes, and a changed step re-runs with what follows
+ * it only. {@code run.json} is rewritten after every step, so an interrupted run resumes where it stopped.
+ */
+public final class RecipeRun {
+    /** The file in the run folder that records the run. */
+    public static final String RECORD = "run.json";
+
+    private final RecipeFile file;
+    private final Path runDir;
+    private final Progress progress;
+    private final Consumer<String> log;
+    private final Map<String, String> fingerprints = new HashMap<>();
+
+    private RecipeRun(RecipeFile file, Path runDir, Progress progress, Consumer<String> log) {
+        this.file = file;
+        this.runDir = runDir;
+        this.progress = progress;
+        this.log = log;
+    }
+
+    /** What one step, check or gate did in this run. */
+    public record StepOutcome(String name, String kind, boolean cached, double seconds) {}
+
+    /** The verdict of one gate, with its figure and limit. */
+    @JsonPropertyOrder({"name", "metric", "passed", "value", "limit", "message"})
+    public record GateOutcome(String name, String metric, boolean passed, double value, double limit,
+            String message) {}
+
+    /** The whole run: steps in order, gate verdicts, warnings of the steps that ran. */
+    public record Outcome(Path runDir, List<StepOutcome> steps, List<GateOutcome> gates, List<String> warnings) {
+        /** Every gate passed (true when there are none). */
+        public boolean passed() {
+            return gates.stream().allMatch(GateOutcome::passed);
+        }
+    }
+
+    /**
+     * {@code run.json}. Holds no times and no cache flags: an unchanged re-run writes the same bytes.
+     *
+     * @param steps every step, check and gate in order, with its cache key and artifacts' SHA-256
+     * @param gates the verdicts, {@code null} (left out) while the run is under way
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"tool", "recipe", "model", "modelSha256", "steps", "gates", "passed"})
+    record Record(String tool, String recipe, String model, String modelSha256, List<Entry> steps,
+            List<GateOutcome> gates, Boolean passed) {}
+
+    /** One step of {@code run.json}; artifacts by file name in the run folder. */
+    @JsonPropertyOrder({"name", "kind", "key", "artifacts"})
+    record Entry(String name, String kind, String key, Map<String, String> artifacts) {}
+
+    /**
+     * Runs {@code file} in {@code runDir} (created if missing).
+     *
+     * @param log receives one line per step as it starts or is found in the cache
+     * @throws CompressException BAD_INPUT for unusable data or models, naming the file
+     */
+    public static Outcome run(RecipeFile file, Path runDir, Progress progress, Consumer<String> log) {
+        return new RecipeRun(file, runDir, progress, log).run();
+    }
+
+    private Outcome run() {
+        boolean created = !Files.exists(runDir);
+        try {
+            Files.createDirectories(runDir);
+        } catch (IOException e) {
+            throw CompressException.badInput(runDir, "cannot create the run folder (" + e.getMessage() + ")");
+        }
+        try {
+            return runSteps();
+        } catch (RuntimeException e) {
+            if (created) {
+                deleteIfEmpty(runDir); // a first step that failed leaves no folder; a later one leaves a resumable run
+            }
+            throw e;
+        }
+    }
+
+    private static void deleteIfEmpty(Path folder) {
+        try {
+            Files.delete(folder);
+        } catch (IOException ignored) {
+            // not empty (finished steps are kept for the next run) or already gone
+        }
+    }
+
+    private Outcome runSteps() {
+        Recipe recipe = file.recipe();
+        Map<String, Entry> previous = previous();
+        Path source = file.resolve(recipe.model());
+        String sourceSha = sha256(source);
+        List<Entry> entries = new ArrayList<>();
+        List<StepOutcome> outcomes = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
+        Path current = source;
+        String currentSha = sourceSha;
+        int index = 0;
+        for (Recipe.Step step : recipe.steps()) {
+            String prefix = prefix(++index, step.name());
+            boolean calibrated = step instanceof Recipe.QuantizeStatic
+                    || step instanceof Recipe.Prune prune && prune.structured();
+            String key = key("pass", step, currentSha, calibrated ? dataFingerprint(recipe.data().calibration()) : "");
+            Path modelOut = runDir.resolve(prefix + ".onnx");
+            Path reportOut = runDir.resolve(prefix + ".json");
+            Path input = current;
+            Entry entry = cachedOrRun(previous.get(step.name()), step.name(), "pass", key, outcomes,
+                    () -> warnings.addAll(runStep(step, input, modelOut, reportOut)), modelOut, reportOut);
+            entries.add(entry);
+            write(entries, sourceSha, null);
+            current = modelOut;
+            currentSha = entry.artifacts().get(modelOut.getFileName().toString());
+        }
+        Map<String, Path> checkReports = new HashMap<>();
+        Map<String, String> checkShas = new HashMap<>();
+        for (Recipe.Check check : recipe.checks()) {
+            String prefix = prefix(++index, check.name());
+            String key = key("check", check, currentSha, sourceSha, dataFingerprint(recipe.data().evaluation()));
+            Path reportOut = runDir.resolve(prefix + ".json");
+            Path candidate = current;
+            Entry entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
+                    () -> evaluate(candidate, source, reportOut), reportOut);
+            entries.add(entry);
+            write(entries, sourceSha, null);
+            checkReports.put(check.name(), reportOut);
+            checkShas.put(check.name(), entry.artifacts().get(reportOut.getFileName().toString()));
+        }
+        List<GateOutcome> gates = new ArrayList<>();
+        for (Recipe.Gate gate : recipe.gates()) {
+            String prefix = prefix(++index, gate.name());
+            String check = gate.metric().substring(0, gate.metric().lastIndexOf('.'));
+            String key = key("gate", gate, checkShas.get(check));
+            Path out = runDir.resolve(prefix + ".json");
+            Entry entry = cachedOrRun(previous.get(gate.name()), gate.name(), "gate", key, outcomes,
+                    () -> Json.write(out, RecipeGates.decide(gate, EvalReport.readJson(checkReports.get(check)))),
+                    out);
+            entries.add(entry);
+            gates.add(read(out, GateOutcome.class));
+        }
+        write(entries, sourceSha, gates);
+        removeStale(previous, entries);
+        return new Outcome(runDir, outcomes, gates, warnings);
+    }
+
+    /** The previous entry when its key matches and its artifacts are intact; else runs {@code work}. */
+    private Entry cachedOrRun(Entry before, String name, String kind, String key, List<StepOutcome> outcomes,
+            Runnable work, Path... artifacts) {
+        if (before != null && before.kind().equals(kind) && before.key().equals(key) && intact(before, artifacts)) {
+            log.accept(kind + " " + name + ": cached");
+            outcomes.add(new StepOutcome(name, kind, true, 0));
+            return before;
+        }
+        log.accept(kind + " " + name + ": running");
+        long start = System.nanoTime();
+        work.run();
+        outcomes.add(new StepOutcome(name, kind, false, (System.nanoTime() - start) / 1e9));
+        Map<String, String> hashes = new LinkedHashMap<>();
+        for (Path artifact : artifacts) {
+            hashes.put(artifact.getFileName().toString(), sha256(artifact));
+        }
+        return new Entry(name, kind, key, hashes);
+    }
+
+    private boolean intact(Entry entry, Path... artifacts) {
+        if (entry.artifacts().size() != artifacts.length) {
+            return false;
+        }
+        for (Path artifact : artifacts) {
+            String expected = entry.artifacts().get(artifact.getFileName().toString());
+            if (expected == null || !Files.isRegularFile(artifact) || !expected.equals(sha256(artifact))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Runs one pass on the model in {@code input}, writes the model and its report; returns the warnings. */
+    private List<String> runStep(Recipe.Step step, Path input, Path modelOut, Path reportOut) {
+        OnnxModel model = OnnxModel.load(input);
+        Recipe.Data data = file.recipe().data();
+        OnnxModel result;
+        Object report;
+        List<String> warnings;
+        if (step instanceof Recipe.Prune prune) {
+            Pruner.Builder builder = Pruner.builder()
+                    .setModel(model)
+                    .setSparsity(prune.sparsity())
+                    .optScope("global".equals(prune.scope()) ? Pruner.Scope.GLOBAL : Pruner.Scope.PER_LAYER)
+                    .optStructured(prune.structured())
+                    .optExclude(prune.exclude())
+                    .optBatchSize(ModelInputs.defaultBatchSize(model))
+                    .optProgress(progress);
+            if (prune.structured()) {
+                builder.optCalibrationData(open(data.calibration(), model).dataset());
+            }
+            PruneResult pruned = builder.build().prune();
+            result = pruned.model();
+            report = pruned.report();
+            warnings = List.of();
+        } else if (step instanceof Recipe.QuantizeStatic q) {
+            // the settings compress quantize passes for the same flags, so both give the same bytes
+            QuantizationResult quantized = Quantizer.builder()
+                    .optCalibration(new CalibrationSettings(CalibrationMethod.parse(q.method()), q.percentile(),
+                            q.bins(), 0, Map.of()))
+                    .optSymmetricActivations(q.symmetric())
+                    .optSampling(new CalibrationBuilder.Sampling(q.maxSamples(), q.histogramSamples(),
+                            CalibrationBuilder.defaultSessions(), 1))
+                    .optActivationType(ActivationType.parse(q.activations()))
+                    .optExclude(q.exclude())
+                    .optOpTypes(q.ops())
+                    .optWeightOnly(q.weightOnly())
+                    .optUpgradeOpset(q.upgradeOpset())
+                    .optPrepare(q.prepare())
+                    .optBatchSize(ModelInputs.defaultBatchSize(model))
+                    .optProgress(progress)
+                    .setCalibrationData(open(data.calibration(), model).dataset())
+                    .setModel(model)
+                    .build()
+                    .quantize();
+            result = quantized.model();
+            report = quantized.report();
+            warnings = quantized.report().warnings();
+        } else if (step instanceof Recipe.QuantizeDynamic q) {
+            QuantizationResult quantized = Quantizer.builder()
+                    .optDynamic(DynamicFormat.parse(q.format()))
+                    .optReduceRange(q.reduceRange())
+                    .optExclude(q.exclude())
+                    .optOpTypes(q.ops())
+                    .optProgress(progress)
+                    .setModel(model)
+                    .build()
+                    .quantize();
+            result = quantized.model();
+            report = quantized.report();
+            warnings = quantized.report().warnings();
+        } else {
+            PipelineResult run = Pipeline.of(step instanceof Recipe.ConvertOpset convert
+                            ? OpsetConversion.builder().optTargetOpset(convert.opset()).build()
+                            : Passes.find("prepare"))
+                    .run(model, PassContext.of(progress));
+            result = run.model();
+            report = run.steps().get(0).report();
+            warnings = run.warnings();
+        }
+        result.save(modelOut);
+        Json.write(reportOut, report);
+        return warnings;
+    }
+
+    private void evaluate(Path candidate, Path source, Path reportOut) {
+        OnnxModel model = OnnxModel.load(candidate);
+        Path evaluation = file.resolve(file.recipe().data().evaluation());
+        DataSources.Opened opened = open(file.recipe().data().evaluation(), model);
+        if (opened.dataset().classNames().isEmpty()) {
+            throw CompressException.badInput(evaluation, "has no labels; an eval check needs labeled samples");
+        }
+        EvalReport report = Evaluator.builder()
+                .setModel(model)
+                .setData(opened.dataset())
+                .optBaseline(source)
+                .optBatchSize(ModelInputs.defaultBatchSize(model))
+                .optProgress(progress)
+                .build()
+                .evaluate()
+                .withPreprocessing(opened.preprocessingMap())
+                .withModel(candidate.getFileName().toString());
+        report.writeJson(reportOut);
+    }
+
+    private DataSources.Opened open(String data, OnnxModel model) {
+        Recipe.Data d = file.recipe().data();
+        return DataSources.open(file.resolve(data), model, overrides(d.preprocessing()),
+                d.labels() == null ? null : file.resolve(d.labels()));
+    }
+
+    private Preprocessing.Overrides overrides(Recipe.Preprocessing p) {
+        if (p == null) {
+            return Preprocessing.Overrides.NONE;
+        }
+        return Preprocessing.Overrides.builder()
+                .optPreprocessFile(p.file() == null ? null : file.resolve(p.file()))
+                .optImageSize(p.imageSize() == null ? null : Preprocessing.parseSize(p.imageSize()))
+                .optChannels(p.channels())
+                .optMean(floats(p.mean()))
+                .optStd(floats(p.std()))
+                .optLayout(p.layout() == null ? null : Preprocessing.Layout.parse(p.layout()))
+                .build();
+    }
+
+    private static float[] floats(List<Float> values) {
+        if (values == null) {
+            return null;
+        }
+        float[] array = new float[values.size()];
+        for (int i = 0; i < array.length; i++) {
+            array[i] = values.get(i);
+        }
+        return array;
+    }
+
+    /**
+     * SHA-256 over the data's files (relative name and content, in name order), the labels.txt the data loader
+     * would find in the parent folder, the labels and preprocessing files, and the preprocessing settings.
+     */
+    private String dataFingerprint(String data) {
+        return fingerprints.computeIfAbsent(data, d -> {
+            Path root = file.resolve(d);
+            // contents, not where the data lies: a recipe moved with its data keeps its cache
+            Recipe.Data settings = file.recipe().data();
+            StringBuilder text = new StringBuilder(settings.preprocessing() == null ? ""
+                    : Json.compact(settings.preprocessing())).append('\n');
+            List<Path> files = new ArrayList<>();
+            try (Stream<Path> walk = Files.walk(root)) {
+                walk.filter(Files::isRegularFile).forEach(files::add);
+            } catch (IOException e) {
+                throw CompressException.badInput(root, "cannot read (" + e.getMessage() + ")");
+            }
+            Path parentLabels = root.getParent() == null ? null : root.getParent().resolve("labels.txt");
+            if (Files.isDirectory(root) && parentLabels != null && Files.isRegularFile(parentLabels)) {
+                files.add(parentLabels);
+            }
+            if (settings.labels() != null) {
+                files.add(file.resolve(settings.labels()));
+            }
+            if (settings.preprocessing() != null && settings.preprocessing().file() != null) {
+                files.add(file.resolve(settings.preprocessing().file()));
+            }
+            files.stream().sorted().forEach(f -> text.append(root.relativize(f).toString().replace('\\', '/'))
+                    .append(' ').append(sha256(f)).append('\n'));
+            return sha256(text.toString());
+        });
+    }
+
+    private static String key(String kind, Object settings, String... inputs) {
+        return sha256(tool() + "\n" + kind + "\n" + Json.compact(settings) + "\n" + String.join("\n", inputs));
+    }
+
+    private static String tool() {
+        return "compress " + Version.get();
+    }
+
+    private static String prefix(int index, String name) {
+        return String.format(Locale.ROOT, "%02d-%s", index, name);
+    }
+
+    private Map<String, Entry> previous() {
+        Path record = runDir.resolve(RECORD);
+        Map<String, Entry> byName = new HashMap<>();
+        if (Files.isRegularFile(record)) {
+            try {
+                Record before = Json.MAPPER.readValue(record.toFile(), Record.class);
+                if (tool().equals(before.tool()) && before.steps() != null) {
+                    before.steps().forEach(entry -> byName.put(entry.name(), entry));
+                }
+            } catch (IOException | RuntimeException e) {
+                // an unreadable record only costs the cache: every step runs again
+                log.accept("note: " + record + " is unreadable; running every step");
+            }
+        }
+        return byName;
+    }
+
+    /** Deletes artifacts the previous run listed that this run does not (renamed or removed steps). */
+    private void removeStale(Map<String, Entry> previous, List<Entry> entries) {
+        Set<String> kept = new HashSet<>();
+        entries.forEach(entry -> kept.addAll(entry.artifacts().keySet()));
+        for (Entry entry : previous.values()) {
+            for (String name : entry.artifacts().keySet()) {
+                if (!kept.contains(name)) {
+                    try {
+                        Files.deleteIfExists(runDir.resolve(name));
+                    } catch (IOException e) {
+                        log.accept("note: cannot delete stale " + runDir.resolve(name));
+                    }
+                }
+            }
+        }
+    }
+
+    /** Writes {@code run.json}; {@code gates} null while the run is under way. */
+    private void write(List<Entry> entries, String sourceSha, List<GateOutcome> gates) {
+        Json.write(runDir.resolve(RECORD), new Record(tool(), file.file().getFileName().toString(),
+                file.recipe().model(), sourceSha, entries, gates,
+                gates == null ? null : gates.stream().allMatch(GateOutcome::passed)));
+    }
+
+    private static <T> T read(Path json, Class<T> type) {
+        try {
+            return Json.MAPPER.readValue(json.toFile(), type);
+        } catch (IOException e) {
+            throw CompressException.badInput(json, "cannot read (" + e.getMessage() + ")");
+        }
+    }
+
+    static String sha256(Path file) {
+        MessageDigest digest = digest();
+        try (InputStream in = new DigestInputStream(Files.newInputStream(file), digest)) {
+            in.transferTo(OutputStream.nullOutputStream());
+            return HexFormat.of().formatHex(digest.digest());
+        } catch (IOException e) {
+            throw CompressException.badInput(file, "cannot read (" + e.getMessage() + ")");
+        }
+    }
+
+    private static String sha256(String text) {
+        return HexFormat.of().formatHex(digest().digest(text.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    private static MessageDigest digest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw CompressException.internal("SHA-256 is not available", e);
+        }
+    }
+}
