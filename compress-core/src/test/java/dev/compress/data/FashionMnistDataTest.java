@@ -62,7 +62,7 @@ class FashionMnistDataTest {
 
     @Test
     void heldOutImagesMatchTheIdxSourceExactly() throws IOException {
-        Path idx = Path.of(System.getProperty("compress.fashion.mnist.dir", "/usr/share/datasets/fashion-mnist"));
+        Path idx = TestData.debianFashionMnist();
         byte[] images = readIdx(idx.resolve("t10k-images-idx3-ubyte.gz"), 0x803);
         byte[] idxLabels = readIdx(idx.resolve("t10k-labels-idx1-ubyte.gz"), 0x801);
         ImageDataset data = dataset(TestData.fashionMnist().resolve("heldout"));

@@ -25,7 +25,7 @@ class FullTestSetAccuracyTest {
     Path dir;
 
     static IdxDataset fashionMnistTestSet(OnnxModel model) throws IOException {
-        Path folder = Path.of(System.getProperty("compress.fashion.mnist.dir", "/usr/share/datasets/fashion-mnist"));
+        Path folder = TestData.debianFashionMnist();
         return IdxDataset.builder()
                 .setImages(folder.resolve("t10k-images-idx3-ubyte.gz"))
                 .setLabels(folder.resolve("t10k-labels-idx1-ubyte.gz"))

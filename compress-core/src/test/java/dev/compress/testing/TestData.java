@@ -2,6 +2,7 @@ package dev.compress.testing;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Assumptions;
 
 /**
  * Where the real test data of the repository lives. Shared with the CLI and benchmark tests through the test-jar.
@@ -41,6 +42,18 @@ public final class TestData {
      */
     public static Path fashionMnist() {
         return calibrationData().resolve("fashion-mnist");
+    }
+
+    /**
+     * The 10,000 Fashion-MNIST test images of Debian's {@code dataset-fashion-mnist} (or the folder the
+     * {@code compress.fashion.mnist.dir} property names). A test that needs them is skipped, naming the package, on a
+     * machine without it, so the README's test command passes on a fresh machine; {@code .ci/run} installs it.
+     */
+    public static Path debianFashionMnist() {
+        Path folder = Path.of(System.getProperty("compress.fashion.mnist.dir", "/usr/share/datasets/fashion-mnist"));
+        Assumptions.assumeTrue(Files.isRegularFile(folder.resolve("t10k-images-idx3-ubyte.gz")),
+                "Debian package dataset-fashion-mnist is not installed (" + folder + ")");
+        return folder;
     }
 
     /** {@code calibration-data/models/<name>}. */
