@@ -262,6 +262,7 @@ public final class RecipeRun {
                     .optOpTypes(q.ops())
                     .optWeightOnly(q.weightOnly())
                     .optUpgradeOpset(q.upgradeOpset())
+                    .optKeepOpset(q.keepOpset())
                     .optPrepare(q.prepare())
                     .optBatchSize(ModelInputs.defaultBatchSize(model))
                     .optProgress(progress)
