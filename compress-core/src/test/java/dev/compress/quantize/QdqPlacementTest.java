@@ -4,6 +4,7 @@ import static dev.compress.quantize.TestGraphs.FLOAT;
 import static dev.compress.quantize.TestGraphs.value;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.compress.calibrate.CalibrationTable;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.Node;
@@ -307,6 +308,24 @@ class QdqPlacementTest {
         assertThat(ops).containsEntry("com.microsoft:QLinearAdd", 1).containsEntry("com.microsoft:QLinearMul", 1)
                 .doesNotContainKeys("Conv", "Add", "Mul", "Div", "HardSigmoid", "Clip", "DequantizeLinear");
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /**
+     * The decomposition also happens when calibrating on its own, so a table names the tensors quantize rewrites:
+     * quantizing from it gives the ranges direct calibration gives.
+     */
+    @Test
+    void aCalibrationTableFitsTheDecomposedGraph() {
+        Net net = new Net();
+        String h = net.conv("x", 3, 8, 3, 3, null);
+        String swish = net.node("Mul", List.of(h, net.node("HardSigmoid", List.of(h),
+                floatAttribute("alpha", 1f / 6))));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(swish, 8, 8, 3, 1, null))), 8, 13);
+        CalibrationTable table = Quantizer.builder().setModel(fp32).setCalibrationData(data(4)).build().calibrate();
+        QuantizationResult fromTable = Quantizer.builder().setModel(fp32).optTable(table).build().quantize();
+        QuantizationResult direct = quantize(fp32);
+        assertThat(fromTable.report().activations()).isEqualTo(direct.report().activations());
+        assertThat(fromTable.report().quantizedOps()).containsEntry("Add", 1).containsEntry("Mul", 2);
     }
 
     /** A Mul by a negative constant stays a node: QLinearMul with the constant stored exactly in 8 bits. */
