@@ -8,6 +8,7 @@ import dev.compress.eval.EvalReport;
 import dev.compress.eval.GateResult;
 import dev.compress.prepare.PreparationReport;
 import dev.compress.prune.PruneReport;
+import dev.compress.quantize.LatencyFallbackReport;
 import dev.compress.quantize.QuantizationReport;
 import java.nio.file.Path;
 import java.util.List;
@@ -40,11 +41,11 @@ final class FileReports {
 
     /** {@code compress quantize}. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"model", "output", "size", "preprocessing", "preparation", "quantization", "fidelity",
-            "latency", "evaluation", "gate"})
+    @JsonPropertyOrder({"model", "output", "size", "preprocessing", "preparation", "quantization",
+            "latencyFallback", "fidelity", "latency", "evaluation", "gate"})
     record Quantize(String model, String output, QuantizeSize size, Map<String, Object> preprocessing,
-            PreparationReport preparation, QuantizationReport quantization, FidelityReport fidelity,
-            LatencyReport latency, EvalReport evaluation, GateResult gate) {}
+            PreparationReport preparation, QuantizationReport quantization, LatencyFallbackReport latencyFallback,
+            FidelityReport fidelity, LatencyReport latency, EvalReport evaluation, GateResult gate) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     @JsonPropertyOrder({"fp32Bytes", "int8Bytes", "ratio", "fp32ZippedBytes", "int8ZippedBytes"})

@@ -173,6 +173,7 @@ final class QuantizeCheckOptions {
                 + (floatCount == 0 ? "" : " " + floatCount + " nodes left in float (" + quantization.floatOps()
                         + ") cost a dequantize and a quantize where they sit between integer ones;")
                 + (runtime.isEmpty() ? "" : " " + runtime + ";")
-                + " --ops or --exclude can keep such regions float, or keep the fp32 model";
+                + " --latency-fallback measures which regions run faster float and keeps them so; --ops or --exclude"
+                + " keep regions float by hand; or keep the fp32 model";
     }
 }

@@ -123,6 +123,13 @@ final class QuantizeCommand extends BaseCommand {
                     + " older than opset 13). Default: convert to 13 for per-channel weights (a warning says so).")
     boolean keepOpset;
 
+    @Option(names = "--latency-fallback", paramLabel = "S", arity = "0..1", fallbackValue = "1", order = 11,
+            description = "Static: after quantizing, time variants with regions kept float (each op type's"
+                    + " integer nodes; four segments of the graph) against the all-INT8 model, about S seconds each"
+                    + " (default 1), and keep float what runs at least 5% faster in float. The choice depends on"
+                    + " timings: the report lists the nodes, which --exclude pins for byte-identical runs.")
+    Double latencyFallback;
+
     @Option(names = "--weight-only", paramLabel = "NODE", split = ",", order = 11,
             description = "Static: MatMul/Gemm node names that get int8 weights but keep float activations (layers"
                     + " whose inputs 8-bit static ranges cannot hold).")
@@ -178,11 +185,19 @@ final class QuantizeCommand extends BaseCommand {
                 .optOpTypes(ops)
                 .optUpgradeOpset(upgradeOpset)
                 .optKeepOpset(keepOpset)
+                .optLatencyFallback(latencyFallback == null ? 0 : latencyFallback)
                 .optPrepare(!noPrepare)
                 .optEncoderDefaults(!noEncoderDefaults)
                 .optWeightOnly(weightOnly)
                 .optReduceRange(reduceRange)
                 .optProgress(global.progress());
+        if (latencyFallback != null && (dynamic || table != null)) {
+            throw usage("--latency-fallback times static variants on the calibration data: it needs --data, not"
+                    + " --dynamic or --table");
+        }
+        if (latencyFallback != null && !(latencyFallback > 0)) {
+            throw usage("--latency-fallback takes seconds above 0, got " + latencyFallback);
+        }
         if (dynamicFormat != null && !dynamic) {
             throw usage("--dynamic-format applies to --dynamic only");
         }
@@ -214,6 +229,9 @@ final class QuantizeCommand extends BaseCommand {
                 .build()
                 .quantize();
         result.report().warnings().forEach(warning -> global.err().println("warning: " + warning));
+        if (result.fallback() != null) {
+            global.info(result.fallback().summary());
+        }
         QuantizeCheckOptions.Outcome checked = checks.run(
                 QuantizeCheckOptions.samples(calibration, evaluation, dynamic, calibrationOptions.sampling()), fp32,
                 result.model(), result.report(), dynamic, run.batchSize(fp32, global),
@@ -229,7 +247,7 @@ final class QuantizeCommand extends BaseCommand {
                     new FileReports.QuantizeSize(sizes),
                     calibration == null ? null : calibration.preprocessingMap(),
                     result.preparation() != null && result.preparation().changed() ? result.preparation() : null,
-                    result.report(), checked.fidelity(), checked.latency(),
+                    result.report(), result.fallback(), checked.fidelity(), checked.latency(),
                     outcome == null ? null : outcome.report(), outcome == null ? null : outcome.gate()));
         } catch (RuntimeException e) {
             Outputs.deleteModel(out); // a model without its report is not a finished run

@@ -111,4 +111,31 @@ class QuantizeChecksTest {
             assertThat(result.err()).contains(bad[0] + " must be");
         }
     }
+
+    /** The fallback's figures reach the report and stderr; what it keeps float is listed under the same names. */
+    @Test
+    void latencyFallbackIsReportedAndNeedsCalibrationData() throws IOException {
+        Path out = temp.resolve("fallback.onnx");
+        Cli.Result result = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--data",
+                Fixtures.calib().toString(), "--max-samples", "64", "--latency-fallback=0.05", "--out",
+                out.toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.err()).contains("latency fallback: ");
+        JsonNode report = Json.MAPPER.readTree(temp.resolve("fallback.json").toFile());
+        JsonNode fallback = report.get("latencyFallback");
+        assertThat(fallback.get("trials").size()).isPositive();
+        for (JsonNode kept : fallback.get("keptFloat")) {
+            assertThat(report.at("/quantization/floatNodes").get(kept.asText()).asText()).contains("latency fallback");
+        }
+
+        for (String[] bad : new String[][] {{"--dynamic", "--latency-fallback"}, {"--latency-fallback=0"}}) {
+            String[] args = {"quantize", "--model", Fixtures.cnn().toString(), "--data", Fixtures.calib().toString(),
+                "--out", temp.resolve("x.onnx").toString()};
+            Cli.Result refused = Cli.run(java.util.stream.Stream.concat(Arrays.stream(args), Arrays.stream(bad))
+                    .toArray(String[]::new));
+            assertThat(refused.exitCode()).as(refused.toString()).isEqualTo(ExitCode.USAGE);
+            assertThat(refused.err()).contains("--latency-fallback");
+            assertThat(temp.resolve("x.onnx")).doesNotExist();
+        }
+    }
 }

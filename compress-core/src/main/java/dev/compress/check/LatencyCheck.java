@@ -11,8 +11,6 @@ import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.InterleavedTiming;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
-import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Objects;
 
@@ -74,11 +72,7 @@ public final class LatencyCheck implements ModelCheck<LatencyReport> {
     /** @throws CompressException BAD_INPUT if the data has no samples or ONNX Runtime fails on them */
     @Override
     public LatencyReport run(PassContext context) {
-        List<Batch> batches = new ArrayList<>();
-        Iterator<Batch> source = data.batches(batchSize);
-        while (source.hasNext() && batches.size() < BATCHES) {
-            batches.add(source.next());
-        }
+        List<Batch> batches = data.firstBatches(batchSize, BATCHES);
         if (batches.isEmpty()) {
             throw CompressException.badInput(data.source(), "has no samples to time the models on");
         }

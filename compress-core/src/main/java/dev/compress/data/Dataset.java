@@ -2,6 +2,7 @@ package dev.compress.data;
 
 import dev.compress.Progress;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.function.Consumer;
@@ -28,6 +29,16 @@ public interface Dataset {
      * @throws dev.compress.CompressException of kind BAD_INPUT naming the file, for an unreadable sample
      */
     Iterator<Batch> batches(int batchSize);
+
+    /** The first {@code count} batches (fewer when the data ends), held in memory: what timing cycles through. */
+    default List<Batch> firstBatches(int batchSize, int count) {
+        List<Batch> first = new ArrayList<>();
+        Iterator<Batch> all = batches(batchSize);
+        while (all.hasNext() && first.size() < count) {
+            first.add(all.next());
+        }
+        return first;
+    }
 
     /**
      * Runs {@code body} on every batch in order, reporting each to {@code progress} as one {@code task}: the loop

@@ -13,6 +13,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * Decides what a QDQ rewrite quantizes, on a graph whose Relu and Clip nodes were already folded
@@ -90,7 +91,7 @@ final class QuantizationPlan {
      *
      * @return the removed nodes, their bounds and the tensor their producer wrote before
      */
-    static List<FoldedClamp> foldClamps(Graph graph, Set<String> excluded) {
+    static List<FoldedClamp> foldClamps(Graph graph, Function<Node, String> excluded) {
         List<FoldedClamp> folded = new ArrayList<>();
         Set<String> graphOutputs = outputNames(graph);
         Graph.Index index = graph.index();
@@ -99,13 +100,13 @@ final class QuantizationPlan {
         Set<Node> removed = new HashSet<>();
         for (Node clamp : nodes) {
             float[] bounds = clampBounds(graph, clamp);
-            if (bounds == null || !(bounds[0] <= 0 && bounds[1] >= 0) || excluded.contains(clamp.name())) {
+            if (bounds == null || !(bounds[0] <= 0 && bounds[1] >= 0) || excluded.apply(clamp) != null) {
                 continue;
             }
             String input = clamp.input(0);
             Node producer = index.producer(input).orElse(null);
             if (producer == null
-                    || excluded.contains(producer.name())
+                    || excluded.apply(producer) != null
                     || !(WEIGHTED_OPS.contains(producer.opType()) || ELEMENTWISE_OPS.contains(producer.opType()))
                     || producer.outputs().size() != 1
                     || index.consumers(input).size() != 1
@@ -240,18 +241,24 @@ final class QuantizationPlan {
      * @param notFloat tensors ONNX Runtime reported as non-float, which the graph's own type records missed
      */
     static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> notFloat) {
-        return of(graph, excluded, Set.of(), notFloat, Map.of());
+        return of(graph, byName(excluded), Set.of(), notFloat, Map.of());
+    }
+
+    /** Excludes the nodes named in {@code names}, with the reason "excluded". */
+    static Function<Node, String> byName(Set<String> names) {
+        return node -> names.contains(node.name()) ? "excluded" : null;
     }
 
     /**
      * Plans the rewrite, keeping some tensors in float.
      *
+     * @param excluded a node's reason to stay float as the caller asked, or null (see {@link #byName})
      * @param opTypes the op types to quantize; empty for all that can be
      * @param keepFloat tensors that must not be quantized, with the reason (e.g. an attention mask whose calibrated
      *     range, down to -3.4e38, leaves no resolution for anything else); nodes reading them stay float
      */
-    static QuantizationPlan of(Graph graph, Set<String> excluded, Set<String> opTypes, Set<String> notFloat,
-            Map<String, String> keepFloat) {
+    static QuantizationPlan of(Graph graph, Function<Node, String> excluded, Set<String> opTypes,
+            Set<String> notFloat, Map<String, String> keepFloat) {
         QuantizationPlan plan = new QuantizationPlan();
         Set<String> graphOutputs = outputNames(graph);
         Set<String> floatTensors = floatTensors(graph);
@@ -259,8 +266,9 @@ final class QuantizationPlan {
         Graph.Index index = graph.index();
         for (Node node : graph.nodes()) {
             String op = node.opType();
-            if (excluded.contains(node.name())) {
-                plan.floatNodes.put(node, "excluded");
+            String exclusion = excluded.apply(node);
+            if (exclusion != null) {
+                plan.floatNodes.put(node, exclusion);
                 continue;
             }
             if (!opTypes.isEmpty() && !opTypes.contains(op)) {

@@ -8,6 +8,7 @@ import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
 import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.TensorRange;
+import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
 import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
@@ -25,12 +26,14 @@ import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
@@ -74,6 +77,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private final Set<String> weightOnly;
     private final boolean reduceRange;
     private final boolean encoderDefaults;
+    private final double fallbackSeconds;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -95,6 +99,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.weightOnly = builder.weightOnly;
         this.reduceRange = builder.reduceRange;
         this.encoderDefaults = builder.encoderDefaults;
+        this.fallbackSeconds = builder.fallbackSeconds;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -145,6 +150,39 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             checkExcludedNodesExist(model);
             return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
+        if (fallbackSeconds <= 0) {
+            return quantizeStatic(model, context, Set.of(), table).result();
+        }
+        // calibrated for every activation (calibratesAll), so variants with some nodes float find their ranges in it
+        Static all = quantizeStatic(model, context, Set.of(), table);
+        CalibrationTable calibrated = all.result().report().table();
+        List<Batch> batches = calibration.firstBatches(batchSize != null ? batchSize : 1, LatencyFallback.BATCHES);
+        LatencyFallback.Outcome outcome = new LatencyFallback(sampling.sessions(), batches, fallbackSeconds,
+                context.progress()).search(all.result().model(), all.quantizedNodes(), all.key(),
+                        keptFloat -> quantizeStatic(model, PassContext.silent(), keptFloat, calibrated)
+                                .result().model());
+        PassResult<QuantizationResult> result = outcome.keptFloat().isEmpty()
+                ? all.result() : quantizeStatic(model, context, outcome.keptFloat(), calibrated).result();
+        return new PassResult<>(result.model(), result.report().withFallback(outcome.report()),
+                result.provenance());
+    }
+
+    /** Whether calibration covers every activation: for a reusable table, and for the latency fallback's variants. */
+    private boolean calibratesAll() {
+        return reusableTable || fallbackSeconds > 0;
+    }
+
+    /** A static quantization's result and the nodes its plan quantized (in the rewritten graph, graph order). */
+    private record Static(PassResult<QuantizationResult> result, List<Node> quantizedNodes,
+            Function<Node, String> key) {}
+
+    /**
+     * Calibrates (unless {@code table} is given) and rewrites a copy of {@code model}.
+     *
+     * @param keptFloat first outputs of nodes kept float besides the excluded ones (the latency fallback's choice)
+     */
+    private Static quantizeStatic(OnnxModel model, PassContext context, Set<String> keptFloat,
+            CalibrationTable table) {
         // the caller's choices, or for a token-id model none given, the encoder defaults (reported)
         EncoderDefaults encoder = encoderDefaults(model);
         Set<String> opTypes = encoder != null ? encoder.opTypes() : this.opTypes;
@@ -177,18 +215,26 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             }
         }
         long opset = checkOpset(model);
-        checkExcludedNodesExist(model);
         model = decomposed(model, opset);
+        // after the HardSigmoid rewrite, whose first node keeps the HardSigmoid's name: its other nodes can be named
+        // too, as the latency fallback's report names them
+        checkExcludedNodesExist(model);
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
         excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         graph.promoteConstants();
         graph.bypassInitializerIdentities();
+        // nodes are known to the latency fallback by their first output as the graph had it before folding
+        Map<String, String> unfolded = new HashMap<>();
+        Function<Node, String> key = node -> unfolded.getOrDefault(node.output(0), node.output(0));
+        Function<Node, String> exclusion = node -> excluded.contains(node.name()) ? "excluded"
+                : keptFloat.contains(key.apply(node)) ? LatencyFallback.REASON : null;
         List<QuantizationPlan.FoldedClamp> folds = activationType == ActivationType.UINT8 && !symmetricActivations
-                ? QuantizationPlan.foldClamps(graph, excluded)
+                ? QuantizationPlan.foldClamps(graph, exclusion)
                 : List.of();
-        QuantizationPlan guess = QuantizationPlan.of(graph, excluded, opTypes, Set.of(), Map.of());
+        folds.forEach(fold -> unfolded.put(fold.node().output(0), fold.input()));
+        QuantizationPlan guess = QuantizationPlan.of(graph, exclusion, opTypes, Set.of(), Map.of());
         if (guess.quantizedNodes.isEmpty()) {
             Map<Node, String> weighted = new LinkedHashMap<>(guess.floatNodes);
             weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.opType()));
@@ -197,22 +243,21 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                             + (weighted.isEmpty() ? "" : " (" + describeReasons(weighted) + ")"));
         }
         Set<String> candidates = new LinkedHashSet<>(guess.activations);
-        if (reusableTable) {
+        if (calibratesAll()) {
             candidates.addAll(allActivations(model, Set.of()));
         }
         Set<String> notFloat = nonFloat(model, candidates);
         QuantizationPlan plan = notFloat.isEmpty()
-                ? guess : QuantizationPlan.of(graph, excluded, opTypes, notFloat, Map.of());
+                ? guess : QuantizationPlan.of(graph, exclusion, opTypes, notFloat, Map.of());
         checkPerTensorMethods(model, plan.activations);
         // pass-through outputs take their input's parameters, so only the other activations need statistics
         Set<String> own = new LinkedHashSet<>(plan.activations);
         own.removeAll(plan.sharedParams.keySet());
         own.removeAll(plan.scaled.keySet());
-        CalibrationTable table = this.table;
         if (table != null) {
             table.checkModel(model);
         } else {
-            table = runCalibration(model, reusableTable ? allActivations(model, notFloat) : own, reusableTable,
+            table = runCalibration(model, calibratesAll() ? allActivations(model, notFloat) : own, calibratesAll(),
                     context.progress());
         }
         boolean symmetric = symmetricActivations || activationType == ActivationType.INT8;
@@ -223,7 +268,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         while (!tooWide.isEmpty()) {
             // planned again without them; an activation that shared a now-float tensor's parameters has no range
             // of its own, so it stays float too
-            plan = QuantizationPlan.of(graph, excluded, opTypes, notFloat, tooWide);
+            plan = QuantizationPlan.of(graph, exclusion, opTypes, notFloat, tooWide);
             Set<String> uncalibrated = new LinkedHashSet<>(plan.activations);
             uncalibrated.removeAll(plan.sharedParams.keySet());
             uncalibrated.removeAll(plan.scaled.keySet());
@@ -320,14 +365,19 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             provenance.put("opsetUpgrade", upgrade == null ? "to " + opset : "not done: " + upgrade);
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
+        if (!keptFloat.isEmpty()) {
+            provenance.put("latencyFallbackFloatNodes", plan.floatNodes.entrySet().stream()
+                    .filter(e -> e.getValue().equals(LatencyFallback.REASON)).map(e -> e.getKey().describe())
+                    .sorted().toList());
+        }
         if (!weightOnly.isEmpty()) {
             provenance.put("weightOnlyNodes", weightOnly.stream().sorted().toList());
         }
         if (encoder != null) {
             provenance.put("encoderDefaults", true);
         }
-        return new PassResult<>(quantized, new QuantizationResult(quantized, report, table),
-                new Provenance(PROVENANCE, provenance));
+        return new Static(new PassResult<>(quantized, new QuantizationResult(quantized, report, table),
+                new Provenance(PROVENANCE, provenance)), plan.quantizedNodes, key);
     }
 
     private static List<String> concat(List<String> first, List<String> second) {
@@ -584,7 +634,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         Graph folded = model.copy().graph();
         folded.promoteConstants();
         folded.bypassInitializerIdentities();
-        QuantizationPlan.foldClamps(folded, Set.of());
+        QuantizationPlan.foldClamps(folded, QuantizationPlan.byName(Set.of()));
         all.addAll(QuantizationPlan.of(folded, Set.of(), notFloat).activations);
         return all;
     }
@@ -612,6 +662,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         private CalibrationSettings settings = CalibrationSettings.defaults();
         private CalibrationTable table;
         private boolean reusableTable;
+        private double fallbackSeconds;
         private boolean symmetricActivations;
         private DynamicFormat dynamic;
         private Set<String> opTypes = Set.of();
@@ -767,6 +818,22 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return this;
         }
 
+        /**
+         * Static: after quantizing, time variants with regions of the graph kept float against the all-INT8 model,
+         * about {@code secondsPerRegion} each, on the first batches of the calibration data, and keep float what
+         * is faster in float ({@link LatencyFallback}; reported in {@link QuantizationResult#fallback}). The model
+         * then depends on timings: pin its choice with {@link #optExclude} for byte-identical runs. 0 (the
+         * default) turns it off.
+         */
+        public Builder optLatencyFallback(double secondsPerRegion) {
+            if (!(secondsPerRegion >= 0) || Double.isInfinite(secondsPerRegion)) {
+                throw CompressException.invalidSettings("latency fallback seconds must be 0 (off) or a positive"
+                        + " number, got " + secondsPerRegion);
+            }
+            this.fallbackSeconds = secondsPerRegion;
+            return this;
+        }
+
         /** Dynamic quantization written in the given form (for measuring the alternatives). */
         public Builder optDynamic(DynamicFormat format) {
             this.dynamic = format;
@@ -781,6 +848,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         public Quantizer build() {
             if (upgradeOpset && keepOpset) {
                 throw CompressException.invalidSettings("upgrading and keeping the opset exclude each other");
+            }
+            if (fallbackSeconds > 0 && (dynamic != null || calibration == null)) {
+                throw CompressException.invalidSettings("the latency fallback times static variants on the"
+                        + " calibration data: it needs static quantization with calibration data, not a table");
             }
             if (dynamic != null) {
                 if (calibration != null || table != null || reusableTable) {

@@ -263,6 +263,7 @@ public final class RecipeRun {
                     .optWeightOnly(q.weightOnly())
                     .optUpgradeOpset(q.upgradeOpset())
                     .optKeepOpset(q.keepOpset())
+                    .optLatencyFallback(q.latencyFallback())
                     .optPrepare(q.prepare())
                     .optBatchSize(ModelInputs.defaultBatchSize(model))
                     .optProgress(progress)
