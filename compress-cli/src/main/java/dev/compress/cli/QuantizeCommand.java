@@ -136,10 +136,10 @@ final class QuantizeCommand extends BaseCommand {
     List<String> weightOnly = new ArrayList<>();
 
     @Option(names = "--no-encoder-defaults", order = 11,
-            description = "Static, models fed token ids only (transformer encoders): plan every op as for other models"
-                    + " instead of the encoder defaults (MatMul only, per-channel weights, GELU-fed MatMuls"
-                    + " weight-only; docs/transformers.md), which apply when --ops, --weight-only and --upgrade-opset"
-                    + " are not given.")
+            description = "Static, transformers (models fed token ids only, or with self-attention): plan every op"
+                    + " as for other models instead of the transformer defaults (MatMul only, with Conv and Gemm for"
+                    + " vision transformers; per-channel weights; GELU-fed MatMuls weight-only; docs/transformers.md),"
+                    + " which apply when --ops, --weight-only and --upgrade-opset are not given.")
     boolean noEncoderDefaults;
 
     @Option(names = "--no-prepare", order = 12,

@@ -1,0 +1,81 @@
+package dev.compress.quantize;
+
+import static dev.compress.quantize.TestGraphs.FLOAT;
+import static dev.compress.quantize.TestGraphs.model;
+import static dev.compress.quantize.TestGraphs.value;
+import static dev.compress.quantize.TestGraphs.weight;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.compress.data.Dataset;
+import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Protos;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.GraphProto;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A model fed float inputs that has self-attention (a vision transformer) gets the transformer defaults: weighted ops
+ * only, GELU-reading MatMuls weight-only. A Softmax over a product with a weight is no attention, and such a model is
+ * planned as any other.
+ */
+class TransformerDefaultsTest {
+    private static final int TOKENS = 4;
+    private static final int WIDTH = 8;
+
+    /** y = (softmax(scale · q kᵀ) x + x) Wo, with q = x Wq and k = x Wk (or, without attention, scores = x Ws). */
+    private static OnnxModel block(boolean attention) {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("block")
+                .addInput(value("x", FLOAT, "n", TOKENS, WIDTH))
+                .addOutput(value("y", FLOAT, "n", TOKENS, WIDTH))
+                .addInitializer(weight("wq", WIDTH, WIDTH, 1))
+                .addInitializer(weight("wk", WIDTH, WIDTH, 2))
+                .addInitializer(weight("ws", WIDTH, TOKENS, 3))
+                .addInitializer(weight("wo", WIDTH, WIDTH, 4))
+                .addInitializer(Protos.floats("scale", new long[0], new float[] {0.35f}));
+        if (attention) {
+            graph.addNode(Protos.node("MatMul", "q", List.of("x", "wq"), List.of("q")))
+                    .addNode(Protos.node("MatMul", "k", List.of("x", "wk"), List.of("k")))
+                    .addNode(Protos.node("Transpose", "kt", List.of("k"), List.of("kt"))
+                            .addAttribute(AttributeProto.newBuilder().setName("perm").addAllInts(List.of(0L, 2L, 1L))
+                                    .setType(AttributeProto.AttributeType.INTS)))
+                    .addNode(Protos.node("MatMul", "scores", List.of("q", "kt"), List.of("s")));
+        } else {
+            graph.addNode(Protos.node("MatMul", "scores", List.of("x", "ws"), List.of("s")));
+        }
+        graph.addNode(Protos.node("Mul", "scaled", List.of("s", "scale"), List.of("s2")))
+                .addNode(Protos.node("Softmax", "softmax", List.of("s2"), List.of("p"))
+                        .addAttribute(AttributeProto.newBuilder().setName("axis").setI(-1)
+                                .setType(AttributeProto.AttributeType.INT)))
+                .addNode(Protos.node("MatMul", "mix", List.of("p", "x"), List.of("o")))
+                .addNode(Protos.node("Add", "residual", List.of("o", "x"), List.of("h")))
+                .addNode(Protos.node("MatMul", "out", List.of("h", "wo"), List.of("y")));
+        return model(graph.build(), 13);
+    }
+
+    private static final Dataset DATA = TestGraphs.floats(Map.of("x", b -> new long[] {8, TOKENS, WIDTH}), 4);
+
+    @Test
+    void selfAttentionGetsTheTransformerDefaults() {
+        OnnxModel fp32 = block(true);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(DATA).build().quantize();
+        assertThat(result.report().warnings()).anyMatch(w -> w.startsWith("attention model (transformer)"));
+        assertThat(result.report().quantizedOps().keySet()).containsOnly("MatMul");
+        assertThat(result.report().floatNodes()).containsEntry("residual", "op type not selected");
+        assertThat(TestGraphs.relativeError(fp32, result.model(), DATA)).isLessThan(0.05);
+
+        QuantizationResult every = Quantizer.builder().setModel(fp32).setCalibrationData(DATA)
+                .optEncoderDefaults(false).build().quantize();
+        assertThat(every.report().warnings()).noneMatch(w -> w.contains("transformer"));
+        assertThat(every.report().quantizedOps()).containsKey("Add");
+    }
+
+    @Test
+    void aSoftmaxOverWeightedScoresIsNoAttention() {
+        QuantizationResult result = Quantizer.builder().setModel(block(false)).setCalibrationData(DATA).build()
+                .quantize();
+        assertThat(result.report().warnings()).noneMatch(w -> w.contains("transformer"));
+        assertThat(result.report().quantizedOps()).containsKey("Add");
+    }
+}
