@@ -26,7 +26,7 @@ import java.util.function.Function;
  * and the quantized graph cut into {@value #SEGMENTS} consecutive segments with equally many weighted nodes. Each
  * variant is requantized from the same calibration table and timed against the all-INT8 model, interleaved
  * ({@link InterleavedTiming}). Regions at least {@link #MARGIN} faster in float are kept float, together when that
- * is faster than the best one alone. The decision depends on timings, so it is opt-in: its report lists the nodes,
+ * is faster than the best one alone, if timing the choice once more confirms it. The decision depends on timings, so it is opt-in: its report lists the nodes,
  * which {@code --exclude} can pin for a reproducible model.
  */
 final class LatencyFallback {
@@ -113,7 +113,7 @@ final class LatencyFallback {
             Function<Set<String>, OnnxModel> variant) {
         List<Region> regions = regions(quantized, key);
         List<double[]> ratios = new ArrayList<>(); // [region index, ratio]
-        progress.start("latency fallback", regions.size() + 1L);
+        progress.start("latency fallback", regions.size());
         try (OrtModel base = OrtModel.open(int8, options)) {
             for (int i = 0; i < regions.size(); i++) {
                 ratios.add(new double[] {i, ratio(base, variant.apply(regions.get(i).outputs()))});
@@ -147,6 +147,18 @@ final class LatencyFallback {
                     kept = union;
                 }
             }
+            Double confirmed = null;
+            if (!kept.isEmpty()) {
+                // the best of several noisy ratios is biased low: the choice stands only if timed again it holds
+                confirmed = round(ratio(base, variant.apply(kept)));
+                if (confirmed > 1 - MARGIN) {
+                    chosen = List.of();
+                    kept = new LinkedHashSet<>();
+                    chosenRatio = 1;
+                } else {
+                    chosenRatio = Math.max(chosenRatio, confirmed);
+                }
+            }
             progress.finish();
             List<LatencyFallbackReport.Trial> trials = new ArrayList<>();
             for (int i = 0; i < regions.size(); i++) {
@@ -157,7 +169,7 @@ final class LatencyFallback {
             List<String> keptNames = quantized.stream().filter(n -> keptOutputs.contains(key.apply(n)))
                     .map(Node::describe).toList();
             return new Outcome(kept, new LatencyFallbackReport(options.intraOpThreads(), batches.get(0).size(),
-                    MARGIN, trials, keptNames, round(1 / chosenRatio)));
+                    MARGIN, trials, confirmed, keptNames, round(1 / chosenRatio)));
         }
     }
 

@@ -14,13 +14,15 @@ import java.util.stream.Collectors;
  * @param batchSize samples per timed call
  * @param margin a region is kept float only when that makes the model at least this much faster (0.05 = 5%)
  * @param trials every region tried, in the order tried
+ * @param confirmation the chosen regions timed once more (the choice stands only if this too is within the margin),
+ *     or null when no region was faster
  * @param keptFloat the nodes the result keeps float because of it, by name (or op type and output when unnamed):
  *     {@code --exclude} with these names gives the same graph again without timing
  * @param speedup time of the plain INT8 model over the time of the result (1 when nothing was kept float)
  */
-@JsonPropertyOrder({"threads", "batchSize", "margin", "trials", "keptFloat", "speedup"})
+@JsonPropertyOrder({"threads", "batchSize", "margin", "trials", "confirmation", "keptFloat", "speedup"})
 public record LatencyFallbackReport(int threads, int batchSize, double margin, List<Trial> trials,
-        List<String> keptFloat, double speedup) {
+        Double confirmation, List<String> keptFloat, double speedup) {
 
     /**
      * One region tried.
@@ -38,7 +40,8 @@ public record LatencyFallbackReport(int threads, int batchSize, double margin, L
         List<Trial> chosen = trials.stream().filter(Trial::chosen).toList();
         if (chosen.isEmpty()) {
             return String.format(Locale.ROOT, "latency fallback: %d regions timed, none faster in float by %.0f%% or"
-                    + " more; nothing kept float", trials.size(), margin * 100);
+                    + " more%s; nothing kept float", trials.size(), margin * 100, confirmation == null ? ""
+                    : String.format(Locale.ROOT, " when timed again (%.2fx)", confirmation));
         }
         return String.format(Locale.ROOT, "latency fallback: kept %d nodes float (%s): %.2fx faster than all-INT8"
                         + " here (%d regions timed, %d threads, batch %d); the report lists them for --exclude",
