@@ -128,7 +128,7 @@ class TransformerCliTest {
         assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.OK);
         assertThat(result.out()).contains("over " + sentences.size() + " samples");
         // default flags on a token-id model: the encoder defaults, said on stderr
-        assertThat(result.err()).contains("static defaults for encoders applied");
+        assertThat(result.err()).contains("token-id model (transformer encoder): static defaults for transformers applied");
         JsonNode report = Json.MAPPER.readTree(temp.resolve("minilm-text.json").toFile());
         assertThat(report.at("/quantization/perChannel").asBoolean()).isTrue();
         assertThat(report.at("/quantization/quantizedOps").has("Add")).isFalse();
