@@ -115,7 +115,11 @@ public final class BudgetCheck {
         throw CompressException.internal("cannot locate the classes of " + type.getName(), null);
     }
 
-    /** Runs the child, reads its peak RSS from /proc while it waits, then lets it exit. */
+    /**
+     * Runs the child, reads its peak RSS from /proc while it waits, then lets it exit. The command may start the JVM
+     * through a wrapper ({@code /usr/bin/time -v -o FILE}, {@code taskset}): the figure is then the wrapped
+     * process's, the one that printed its latency.
+     */
     public static Probe probe(List<String> command) throws IOException {
         // stderr to a file: a pipe nobody reads could fill and stall the child
         Path errors = Files.createTempFile("compress-budget", ".log");
@@ -133,7 +137,8 @@ public final class BudgetCheck {
                 throw CompressException.internal("the budget's child process failed (exit " + exit + "): "
                         + Files.readString(errors).lines().findFirst().orElse(""), null);
             }
-            long peak = peakRss(process.pid());
+            long peak = peakRss(process.descendants().filter(p -> p.children().findAny().isEmpty())
+                    .mapToLong(ProcessHandle::pid).findFirst().orElse(process.pid()));
             process.getOutputStream().close();
             if (!process.waitFor(60, TimeUnit.SECONDS)) {
                 process.destroyForcibly();

@@ -62,7 +62,7 @@ public final class BundleExporter {
         this.source = b.model;
         this.labels = b.labels;
         this.labelsZh = b.labelsZh;
-        this.evaluation = b.evaluation;
+        this.evaluation = b.evaluation == null ? null : withFileNames(b.evaluation);
         this.overrides = b.overrides;
     }
 
@@ -267,6 +267,19 @@ public final class BundleExporter {
             metrics.put("baseline", report.baseline());
         }
         return metrics;
+    }
+
+    /** The report with its models by file name: it may hold paths of the machine it was made on. */
+    private static EvalReport withFileNames(EvalReport report) {
+        EvalReport.Baseline b = report.baseline();
+        return new EvalReport(fileName(report.model()), report.data(), report.samples(), report.classes(),
+                report.top1(), report.top5(), report.perClass(), b == null ? null : new EvalReport.Baseline(
+                        fileName(b.model()), b.top1(), b.top5(), b.dropPoints(), b.agreement(), b.mcnemar()),
+                report.preprocessing());
+    }
+
+    private static String fileName(String path) {
+        return path == null ? null : path.substring(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
     }
 
     static String sha256(byte[] content) {
