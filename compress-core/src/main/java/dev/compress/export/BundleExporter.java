@@ -55,6 +55,8 @@ public final class BundleExporter {
     private final OnnxModel source;
     private final Path labels;
     private final Path labelsZh;
+    private final List<String> labelNames;
+    private final Map<String, Object> provenance;
     private final EvalReport evaluation;
     private final Preprocessing.Overrides overrides;
 
@@ -62,6 +64,8 @@ public final class BundleExporter {
         this.source = b.model;
         this.labels = b.labels;
         this.labelsZh = b.labelsZh;
+        this.labelNames = b.labelNames;
+        this.provenance = b.provenance;
         this.evaluation = b.evaluation == null ? null : withFileNames(b.evaluation);
         this.overrides = b.overrides;
     }
@@ -129,7 +133,9 @@ public final class BundleExporter {
         if (namesZh != null) {
             manifest.put("labelsZh", labelsEntry(Bundle.LABELS_ZH, namesZh));
         }
-        manifest.put("provenance", provenance(source, file));
+        Map<String, Object> made = provenance(source, file);
+        made.putAll(provenance);
+        manifest.put("provenance", made);
         if (evaluation != null) {
             manifest.put("metrics", metrics(evaluation));
         }
@@ -155,12 +161,17 @@ public final class BundleExporter {
         return (int) shape.get().get(shape.get().size() - 1).value();
     }
 
-    /** Names from {@code file}, else from the model's metadata {@code key}, else null; one per class. */
+    /**
+     * Names from {@code file}, else (for {@code labels.txt}) those given, else from the model's metadata {@code key},
+     * else null; one per class.
+     */
     private List<String> labels(Path file, String key, int classes) {
         Path named = file != null ? file : source.source().orElse(null);
         List<String> names;
         if (file != null) {
             names = DataFiles.readLabels(file);
+        } else if (key.equals(LABELS_KEY) && labelNames != null) {
+            names = labelNames;
         } else if (source.metadata().containsKey(key)) {
             try {
                 names = List.of(Json.MAPPER.readValue(source.metadata().get(key), String[].class));
@@ -310,6 +321,8 @@ public final class BundleExporter {
         private OnnxModel model;
         private Path labels;
         private Path labelsZh;
+        private List<String> labelNames;
+        private Map<String, Object> provenance = Map.of();
         private EvalReport evaluation;
         private Preprocessing.Overrides overrides = Preprocessing.Overrides.NONE;
 
@@ -326,6 +339,21 @@ public final class BundleExporter {
          */
         public Builder optLabels(Path labels) {
             this.labels = labels;
+            return this;
+        }
+
+        /** Class names in output order, when there is no labels file (e.g. an evaluation's classes). */
+        public Builder optLabels(List<String> names) {
+            this.labelNames = names == null ? null : List.copyOf(names);
+            return this;
+        }
+
+        /**
+         * More of how the model was made, added to the manifest's {@code provenance} by key: a recipe's source
+         * model, passes with their settings and data summaries.
+         */
+        public Builder optProvenance(Map<String, Object> entries) {
+            this.provenance = new TreeMap<>(entries);
             return this;
         }
 
