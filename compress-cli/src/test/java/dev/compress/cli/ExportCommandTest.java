@@ -477,4 +477,76 @@ class ExportCommandTest {
         long fromTime = Long.parseLong(max.group(1)) * 1024;
         assertThat((double) fromProc).isCloseTo(fromTime, org.assertj.core.data.Percentage.withPercentage(20));
     }
+
+    /** --include-source: the fp32 model unchanged as source.onnx, listed with its role, and the same bytes again. */
+    @Test
+    void includeSourceBundlesTheFp32ModelUnchangedAsAFallback() throws Exception {
+        Path first = temp.resolve("first.zip");
+        Path second = temp.resolve("second.zip");
+        for (Path out : List.of(first, second)) {
+            Cli.Result result = Cli.run("export", "--model", int8.toString(), "--labels", labels().toString(),
+                    "--include-source", Fixtures.resnet().toString(), "--out", out.toString());
+            assertThat(result.exitCode()).as(result.toString()).isZero();
+        }
+        assertThat(Files.readAllBytes(second)).isEqualTo(Files.readAllBytes(first));
+        Map<String, byte[]> files = unzip(first);
+        assertThat(files.get("source.onnx")).isEqualTo(Files.readAllBytes(Fixtures.resnet()));
+        JsonNode manifest = Json.MAPPER.readTree(files.get("manifest.json"));
+        assertThat(manifest.at("/variants/0/file").asText()).isEqualTo("source.onnx");
+        assertThat(manifest.at("/variants/0/role").asText()).isEqualTo("fallback");
+        assertThat(manifest.at("/files/source.onnx/sha256").asText()).isEqualTo(sha256(files.get("source.onnx")));
+        assertThat(Cli.run("verify", first.toString()).exitCode()).isZero();
+
+        // a model that does not take the same input is refused, naming it, and no zip is left
+        Path other = Fixtures.int64InputModel(temp.resolve("ids.onnx"));
+        Path refused = temp.resolve("refused.zip");
+        Cli.Result result = Cli.run("export", "--model", int8.toString(), "--include-source", other.toString(),
+                "--out", refused.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).hasSize(1);
+        assertThat(result.errLines().get(0)).startsWith("error: " + other + ": ");
+        assertThat(refused).doesNotExist();
+    }
+
+    /**
+     * --measure-latency: measurements.json with the thread count, declared by the manifest and left out of its
+     * hashes, so every other file is the same bytes from run to run and verify accepts it.
+     */
+    @Test
+    void measureLatencyAddsAnUnhashedMeasurementsFileAndKeepsEveryOtherFileIdentical() throws Exception {
+        List<Map<String, byte[]>> runs = new ArrayList<>();
+        for (String name : List.of("one.zip", "two.zip")) {
+            Path out = temp.resolve(name);
+            Cli.Result result = Cli.run("export", "--model", int8.toString(), "--measure-latency", "2", "--out",
+                    out.toString());
+            assertThat(result.exitCode()).as(result.toString()).isZero();
+            assertThat(Cli.run("verify", out.toString()).exitCode()).isZero();
+            runs.add(unzip(out));
+        }
+        JsonNode measured = Json.MAPPER.readTree(runs.get(0).get("measurements.json"));
+        assertThat(measured.at("/latency/threads").asInt()).isEqualTo(2);
+        assertThat(measured.at("/latency/medianMs").asDouble()).isPositive();
+        assertThat(measured.at("/peakRssBytes").asLong()).isGreaterThan(10_000_000L);
+        assertThat(measured.at("/hostMeasured").asBoolean()).isTrue();
+        JsonNode manifest = Json.MAPPER.readTree(runs.get(0).get("manifest.json"));
+        assertThat(manifest.at("/measurements/file").asText()).isEqualTo("measurements.json");
+        assertThat(manifest.at("/files").has("measurements.json")).isFalse();
+        for (String name : runs.get(0).keySet()) {
+            if (!name.equals("measurements.json")) {
+                assertThat(runs.get(1).get(name)).as(name).isEqualTo(runs.get(0).get(name));
+            }
+        }
+        // the same file in a bundle whose manifest does not declare it is an unlisted file
+        Map<String, byte[]> plain = unzip(bundle);
+        plain.put("measurements.json", runs.get(0).get("measurements.json"));
+        Path zip = zip(temp.resolve("undeclared.zip"), plain);
+        Cli.Result result = Cli.run("verify", zip.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).containsExactly("error: " + zip + "!measurements.json: not listed in"
+                + " manifest.json");
+
+        Cli.Result zero = Cli.run("export", "--model", int8.toString(), "--measure-latency", "0", "--out",
+                temp.resolve("zero.zip").toString());
+        assertThat(zero.exitCode()).as(zero.toString()).isEqualTo(ExitCode.USAGE);
+    }
 }

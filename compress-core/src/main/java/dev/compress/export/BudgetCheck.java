@@ -65,24 +65,29 @@ public final class BudgetCheck {
         if (budget.memoryBytes() < 0 && budget.latencyMillis() < 0) {
             return new Result(budget, figures, -1, -1);
         }
+        Probe probe = measure(model, budget.threads());
+        String threads = budget.threads() + (budget.threads() == 1 ? " thread" : " threads");
+        String how = "of a child JVM: ONNX Runtime session load + " + RUNS + " runs, " + threads
+                + "; JVM included";
+        figures.add(new Figure("memory", Budget.describeBytes(probe.peakRssBytes()) + " peak RSS (" + how + ")",
+                budget.memoryBytes() < 0 ? null : Budget.describeBytes(budget.memoryBytes()),
+                budget.memoryBytes() < 0 || probe.peakRssBytes() <= budget.memoryBytes()));
+        figures.add(new Figure("latency", String.format(Locale.ROOT, "%.2f ms median (host-measured on this"
+                + " machine, not the device: batch 1, %s, %d runs)", probe.medianMillis(), threads, RUNS),
+                budget.latencyMillis() < 0 ? null : String.format(Locale.ROOT, "%.0f ms", budget.latencyMillis()),
+                budget.latencyMillis() < 0 || probe.medianMillis() <= budget.latencyMillis()));
+        return new Result(budget, figures, probe.peakRssBytes(), probe.medianMillis());
+    }
+
+    /** Peak memory and median latency of a child process running {@code model} (ONNX bytes) with {@code threads}. */
+    public static Probe measure(byte[] model, int threads) {
         try (TempFolder temp = TempFolder.create("compress-budget")) {
             Path file = temp.path().resolve(Bundle.MODEL);
             Files.write(file, model);
             OnnxModel loaded = OnnxModel.load(file);
             Preprocessing preprocessing = ModelInputs.imagePreprocessing(loaded, Preprocessing.Overrides.NONE);
-            Probe probe = probe(probeCommand(file, budget.threads(), ModelInputs.imageInput(loaded).name(),
+            return probe(probeCommand(file, threads, ModelInputs.imageInput(loaded).name(),
                     preprocessing.batchShape(1)));
-            String threads = budget.threads() + (budget.threads() == 1 ? " thread" : " threads");
-            String how = "of a child JVM: ONNX Runtime session load + " + RUNS + " runs, " + threads
-                    + "; JVM included";
-            figures.add(new Figure("memory", Budget.describeBytes(probe.peakRssBytes()) + " peak RSS (" + how + ")",
-                    budget.memoryBytes() < 0 ? null : Budget.describeBytes(budget.memoryBytes()),
-                    budget.memoryBytes() < 0 || probe.peakRssBytes() <= budget.memoryBytes()));
-            figures.add(new Figure("latency", String.format(Locale.ROOT, "%.2f ms median (host-measured on this"
-                    + " machine, not the device: batch 1, %s, %d runs)", probe.medianMillis(), threads, RUNS),
-                    budget.latencyMillis() < 0 ? null : String.format(Locale.ROOT, "%.0f ms", budget.latencyMillis()),
-                    budget.latencyMillis() < 0 || probe.medianMillis() <= budget.latencyMillis()));
-            return new Result(budget, figures, probe.peakRssBytes(), probe.medianMillis());
         } catch (IOException e) {
             throw CompressException.internal("budget check: " + e.getMessage(), e);
         }

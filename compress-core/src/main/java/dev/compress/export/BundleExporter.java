@@ -56,6 +56,8 @@ public final class BundleExporter {
     private final Path labels;
     private final Path labelsZh;
     private final List<String> labelNames;
+    private final Path fallback;
+    private final int latencyThreads;
     private final Map<String, Object> provenance;
     private final EvalReport evaluation;
     private final Preprocessing.Overrides overrides;
@@ -65,6 +67,8 @@ public final class BundleExporter {
         this.labels = b.labels;
         this.labelsZh = b.labelsZh;
         this.labelNames = b.labelNames;
+        this.fallback = b.fallback;
+        this.latencyThreads = b.latencyThreads;
         this.provenance = b.provenance;
         this.evaluation = b.evaluation == null ? null : withFileNames(b.evaluation);
         this.overrides = b.overrides;
@@ -115,6 +119,9 @@ public final class BundleExporter {
             files.put(Bundle.LABELS_ZH, utf8(String.join("\n", namesZh) + "\n"));
         }
         files.put(Bundle.PREDICT, resource("Predict.java"));
+        if (fallback != null) {
+            files.put(Bundle.SOURCE_MODEL, fallback(input, classes));
+        }
 
         Map<String, Object> manifest = new LinkedHashMap<>();
         manifest.put("formatVersion", FORMAT_VERSION);
@@ -136,6 +143,15 @@ public final class BundleExporter {
         Map<String, Object> made = provenance(source, file);
         made.putAll(provenance);
         manifest.put("provenance", made);
+        if (fallback != null) {
+            Map<String, Object> variant = new LinkedHashMap<>();
+            variant.put("file", Bundle.SOURCE_MODEL);
+            variant.put("role", "fallback");
+            variant.put("description", "the source model this one was made from, unchanged (" + fallback.getFileName()
+                    + "): for a runtime without its integer kernels, or where accuracy matters more than size; same"
+                    + " inputs, outputs, labels and preprocessing");
+            manifest.put("variants", List.of(variant));
+        }
         if (evaluation != null) {
             manifest.put("metrics", metrics(evaluation));
         }
@@ -145,9 +161,53 @@ public final class BundleExporter {
         Map<String, Object> hashes = new TreeMap<>();
         files.forEach((name, content) -> hashes.put(name, Map.of("bytes", content.length, "sha256", sha256(content))));
         manifest.put("files", hashes);
+        if (latencyThreads > 0) {
+            // declared here, measured below: the manifest and every hashed file stay the same bytes
+            manifest.put("measurements", Map.of("file", Bundle.MEASUREMENTS, "hashed", false, "note",
+                    "host-measured when the bundle was written, not on the device; differs from run to run, so it is"
+                            + " left out of \"files\" and the zip is not byte-identical across runs"));
+        }
         manifest.put(ManifestSeal.KEY, ManifestSeal.PLACEHOLDER);
         files.put(Bundle.MANIFEST, utf8(ManifestSeal.seal(Json.pretty(manifest))));
+        if (latencyThreads > 0) {
+            files.put(Bundle.MEASUREMENTS, utf8(measurements(onnx, latencyThreads)));
+        }
         return new Bundle(files);
+    }
+
+    /** The source file's bytes, after checking it takes the model's input and gives its classes. */
+    private byte[] fallback(ValueInfo input, int classes) {
+        OnnxModel model = OnnxModel.load(fallback);
+        if (!ModelInputs.imageInput(model).name().equals(input.name()) || classes(model) != classes) {
+            throw CompressException.badInput(fallback, "is no fallback for the model: it takes input '"
+                    + ModelInputs.imageInput(model).name() + "' and gives " + classes(model) + " classes, the model '"
+                    + input.name() + "' and " + classes);
+        }
+        return sourceBytes(model, fallback);
+    }
+
+    /** Latency and peak memory of a child process on this host, with the thread count and what the host is. */
+    private static String measurements(byte[] onnx, int threads) {
+        BudgetCheck.Probe probe = BudgetCheck.measure(onnx, threads);
+        Map<String, Object> host = new LinkedHashMap<>();
+        host.put("os", System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+        host.put("processors", Runtime.getRuntime().availableProcessors());
+        host.put("java", System.getProperty("java.version"));
+        host.put("onnxruntime", ai.onnxruntime.OrtEnvironment.class.getPackage().getImplementationVersion());
+        Map<String, Object> latency = new LinkedHashMap<>();
+        latency.put("medianMs", Math.round(probe.medianMillis() * 1000) / 1000.0);
+        latency.put("threads", threads);
+        latency.put("batch", 1);
+        latency.put("runs", BudgetCheck.RUNS);
+        Map<String, Object> measured = new LinkedHashMap<>();
+        measured.put("model", Bundle.MODEL);
+        measured.put("hostMeasured", true);
+        measured.put("latency", latency);
+        measured.put("peakRssBytes", probe.peakRssBytes());
+        measured.put("how", "a child JVM opens an ONNX Runtime session on " + Bundle.MODEL + " and runs it "
+                + BudgetCheck.RUNS + " times on a zero input; peak RSS (JVM included) read from /proc");
+        measured.put("host", host);
+        return Json.pretty(measured);
     }
 
     /** The class count: the last dimension of the model's first output, which must be fixed. */
@@ -322,6 +382,8 @@ public final class BundleExporter {
         private Path labels;
         private Path labelsZh;
         private List<String> labelNames;
+        private Path fallback;
+        private int latencyThreads;
         private Map<String, Object> provenance = Map.of();
         private EvalReport evaluation;
         private Preprocessing.Overrides overrides = Preprocessing.Overrides.NONE;
@@ -357,6 +419,25 @@ public final class BundleExporter {
             return this;
         }
 
+        /**
+         * The model's source (e.g. the fp32 model it was quantized from) as {@code source.onnx}, a fallback listed in
+         * the manifest's {@code variants}; it must take the same input and give the same classes.
+         */
+        public Builder optSource(Path source) {
+            this.fallback = source;
+            return this;
+        }
+
+        /**
+         * Measure latency (and peak memory) on this host with {@code threads} intra-op threads into
+         * {@code measurements.json}, which the manifest declares but does not hash: the zip then differs from run to
+         * run. 0 (the default): no measurement.
+         */
+        public Builder optMeasureLatency(int threads) {
+            this.latencyThreads = threads;
+            return this;
+        }
+
         /** Chinese class names, likewise. Default: the model's {@value #LABELS_ZH_KEY} metadata, else none. */
         public Builder optLabelsZh(Path labelsZh) {
             this.labelsZh = labelsZh;
@@ -378,6 +459,9 @@ public final class BundleExporter {
         public BundleExporter build() {
             if (model == null) {
                 throw new IllegalStateException("setModel is required");
+            }
+            if (latencyThreads < 0) {
+                throw CompressException.invalidSettings("latency threads must be at least 1, got " + latencyThreads);
             }
             return new BundleExporter(this);
         }

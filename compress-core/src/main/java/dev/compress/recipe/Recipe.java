@@ -26,7 +26,7 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
         return new Recipe(model, data == null ? new Data(null, null, null, null) : data,
                 steps.stream().map(step -> step instanceof Export e && e.metrics() == null && !allChecks.isEmpty()
                         ? new Export(e.name(), e.labels(), e.labelsZh(), allChecks.get(0).name(), e.budget(),
-                                e.budgetProfiles())
+                                e.budgetProfiles(), e.includeSource()).withDefaults()
                         : step.withDefaults()).toList(), allChecks,
                 gates == null ? List.of() : gates.stream().map(Gate::withDefaults).toList());
     }
@@ -123,15 +123,17 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
      * The edge bundle of the last model (docs/export.md). Only as the last step, and it runs after the checks: the
      * manifest carries the figures of the eval check {@code metrics} (default: the first). {@code labels} default to
      * {@code data.labels}, else the eval check's class names; a {@code budget} (limits or a profile, as
-     * {@code compress export --budget}) adds a gate per limit.
+     * {@code compress export --budget}) adds a gate per limit; {@code includeSource} bundles the recipe's source model
+     * as the fallback {@code source.onnx}.
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"name", "labels", "labelsZh", "metrics", "budget", "budgetProfiles"})
+    @JsonPropertyOrder({"name", "labels", "labelsZh", "metrics", "budget", "budgetProfiles", "includeSource"})
     public record Export(String name, String labels, String labelsZh, String metrics, String budget,
-            String budgetProfiles) implements Step {
+            String budgetProfiles, Boolean includeSource) implements Step {
         @Override
         public Step withDefaults() {
-            return this;
+            return new Export(name, labels, labelsZh, metrics, budget, budgetProfiles,
+                    includeSource != null && includeSource);
         }
     }
 

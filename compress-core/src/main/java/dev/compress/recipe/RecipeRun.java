@@ -363,6 +363,7 @@ public final class RecipeRun {
                 .optEvaluation(evaluation)
                 .optPreprocessing(overrides(data.preprocessing()))
                 .optProvenance(Map.of("recipe", provenance(sourceSha, evaluation)))
+                .optSource(step.includeSource() ? file.resolve(recipe.model()) : null)
                 .build()
                 .export();
         bundle.write(zip);
