@@ -549,4 +549,37 @@ class ExportCommandTest {
                 temp.resolve("zero.zip").toString());
         assertThat(zero.exitCode()).as(zero.toString()).isEqualTo(ExitCode.USAGE);
     }
+
+    /**
+     * A model with a dynamic image size records no size (PP-OCR's cls; quantize --image-size keeps it in its report
+     * only): export takes the preprocessing the eval report was measured with.
+     */
+    @Test
+    void aDynamicSizeModelTakesItsPreprocessingFromTheEvalReport() throws Exception {
+        Path model = Fixtures.dynamicSizePoolModel(temp.resolve("pool.onnx"));
+        Path data = temp.resolve("data");
+        for (String label : List.of("red", "green", "blue")) {
+            Files.createDirectories(data.resolve(label));
+            Fixtures.rgbPng(data.resolve(label).resolve("one.png"));
+        }
+        Path report = temp.resolve("eval.json");
+        Cli.Result eval = Cli.run("eval", "--model", model.toString(), "--data", data.toString(), "--image-size",
+                "16x24", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--report", report.toString());
+        assertThat(eval.exitCode()).as(eval.toString()).isZero();
+
+        Path without = temp.resolve("without.zip");
+        Cli.Result refused = Cli.run("export", "--model", model.toString(), "--out", without.toString());
+        assertThat(refused.exitCode()).as(refused.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(refused.errLines()).containsExactly("error: " + model + ": input 'x' has dynamic height/width;"
+                + " pass --image-size HxW");
+
+        Path out = temp.resolve("bundle.zip");
+        Cli.Result exported = Cli.run("export", "--model", model.toString(), "--eval-report", report.toString(),
+                "--out", out.toString());
+        assertThat(exported.exitCode()).as(exported.toString()).isZero();
+        JsonNode manifest = Json.MAPPER.readTree(unzip(out).get("manifest.json"));
+        assertThat(manifest.at("/preprocessing/resize").toString()).isEqualTo("[16,24]");
+        assertThat(manifest.at("/preprocessing/mean/0").asDouble()).isEqualTo(0.5);
+        assertThat(Cli.run("verify", out.toString()).exitCode()).isZero();
+    }
 }

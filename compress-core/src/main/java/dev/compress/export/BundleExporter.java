@@ -86,7 +86,7 @@ public final class BundleExporter {
      */
     public Bundle export() {
         Path file = source.source().orElse(null);
-        Preprocessing preprocessing = ModelInputs.imagePreprocessing(source, overrides);
+        Preprocessing preprocessing = ModelInputs.imagePreprocessing(described(), overrides);
         ValueInfo input = ModelInputs.imageInput(source);
         int classes = classes(source);
         List<String> names = labels(labels, LABELS_KEY, classes);
@@ -173,6 +173,21 @@ public final class BundleExporter {
             files.put(Bundle.MEASUREMENTS, utf8(measurements(onnx, latencyThreads)));
         }
         return new Bundle(files);
+    }
+
+    /**
+     * The source with the evaluation's preprocessing as its {@value Preprocessing#METADATA_KEY} metadata when it
+     * records none and no settings are given: what the figures were measured with, which a model with a dynamic
+     * image size cannot say (quantize with --image-size keeps the flags in its report, not in the model).
+     */
+    private OnnxModel described() {
+        if (!overrides.isEmpty() || evaluation == null || evaluation.preprocessing() == null
+                || source.metadata().containsKey(Preprocessing.METADATA_KEY)) {
+            return source;
+        }
+        OnnxModel described = source.copy();
+        described.metadata().put(Preprocessing.METADATA_KEY, Json.compact(evaluation.preprocessing()));
+        return described;
     }
 
     /** The source file's bytes, after checking it takes the model's input and gives its classes. */
