@@ -65,6 +65,8 @@ class RecipeExportTest {
         assertThat(recipe.at("/steps/0/pass").asText()).isEqualTo("quantize-static");
         assertThat(recipe.at("/steps/0/method").asText()).isEqualTo("minmax");
         assertThat(recipe.at("/steps").size()).isEqualTo(1);
+        assertThat(files.get("source.onnx")).isEqualTo(Files.readAllBytes(Fixtures.resnet()));
+        assertThat(manifest.at("/variants/0/role").asText()).isEqualTo("fallback");
         assertThat(recipe.at("/file").asText()).isEqualTo("export.yaml");
         assertThat(recipe.at("/data/calibration/path").asText())
                 .isEqualTo(TestData.calibrationData() + "/fashion-mnist/calib");
