@@ -60,6 +60,18 @@ final class ExportCommand extends BaseCommand {
             description = "More budget profiles, in the form of the built-in ones; its names win.")
     Path budgetProfiles;
 
+    @Option(names = "--include-source", paramLabel = "MODEL", order = 8,
+            description = "Also bundle this model (the fp32 source it was made from) unchanged as source.onnx, a"
+                    + " fallback listed in the manifest's variants. It must take the same input and give the same"
+                    + " classes.")
+    Path includeSource;
+
+    @Option(names = "--measure-latency", paramLabel = "THREADS", order = 9,
+            description = "Measure latency and peak memory on this host with THREADS threads into measurements.json,"
+                    + " declared by the manifest but not hashed: the zip then differs from run to run"
+                    + " (docs/export.md).")
+    Integer measureLatency;
+
     @Mixin
     PreprocessingOptions preprocessing;
 
@@ -68,9 +80,13 @@ final class ExportCommand extends BaseCommand {
         if (budgetProfiles != null && budget == null) {
             throw usage("--budget-profiles needs --budget");
         }
+        if (measureLatency != null && measureLatency < 1) {
+            throw usage("--measure-latency takes a thread count of at least 1, got " + measureLatency);
+        }
         Budget limits = budget == null ? null : Budget.parse(budget, budgetProfiles);
         Outputs.check(spec).input("--model", model).input("--labels", labels).input("--labels-zh", labelsZh)
                 .input("--eval-report", evalReport).input("--budget-profiles", budgetProfiles)
+                .input("--include-source", includeSource)
                 .output("--out", out).run();
         EvalReport evaluation = evalReport == null ? null : Reports.read(evalReport);
         Bundle bundle = BundleExporter.builder()
@@ -79,6 +95,8 @@ final class ExportCommand extends BaseCommand {
                 .optLabelsZh(labelsZh)
                 .optEvaluation(evaluation)
                 .optPreprocessing(preprocessing.overrides())
+                .optSource(includeSource)
+                .optMeasureLatency(measureLatency == null ? 0 : measureLatency)
                 .build()
                 .export();
         bundle.write(out);

@@ -134,6 +134,9 @@ class ExportCommandTest {
         assertThat(manifest.at("/provenance/compress.quantization/method").asText()).isEqualTo("minmax");
         assertThat(manifest.at("/provenance/sourceModel/file").asText()).isEqualTo("resnet-int8.onnx");
         assertThat(manifest.at("/metrics/samples").asLong()).isEqualTo(2000);
+        // the eval report names the models by the absolute paths they were evaluated at; the bundle by file name
+        assertThat(manifest.at("/metrics/evaluatedModel").asText()).isEqualTo("resnet-int8.onnx");
+        assertThat(new String(files.get("manifest.json"), StandardCharsets.UTF_8)).doesNotContain(shared.toString());
         assertThat(manifest.at("/labelsZh/names/9").asText()).isEqualTo("短靴");
         assertThat(new String(files.get("labels-zh.txt"), StandardCharsets.UTF_8)).startsWith("T恤上衣\n裤子\n");
 
@@ -455,24 +458,128 @@ class ExportCommandTest {
         assertThat(out).doesNotExist();
     }
 
-    /** The peak RSS read from /proc is the maximum RSS /usr/bin/time -v reports for the same child, within 20%. */
+    /**
+     * The peak RSS read from /proc is, within 20%, the maximum RSS /usr/bin/time -v reports for the same child: the
+     * probe runs under time, and the figure read from /proc is the wrapped JVM's.
+     */
     @Test
     void peakMemoryAgreesWithUsrBinTime() throws Exception {
         org.assertj.core.api.Assumptions.assumeThat(Path.of("/usr/bin/time")).isExecutable();
         Path model = temp.resolve("model.onnx");
         Files.write(model, unzip(bundle).get("model.onnx"));
-        List<String> command = BudgetCheck.probeCommand(model, 4, "input", new long[] {1, 1, 28, 28});
-        long fromProc = BudgetCheck.probe(command).peakRssBytes();
-
-        List<String> timed = new ArrayList<>(List.of("/usr/bin/time", "-v"));
-        timed.addAll(command);
         Path log = temp.resolve("time.log");
-        Process process = new ProcessBuilder(timed).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        process.getOutputStream().close(); // the child exits once its stdin is closed
-        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        List<String> timed = new ArrayList<>(List.of("/usr/bin/time", "-v", "-o", log.toString()));
+        timed.addAll(BudgetCheck.probeCommand(model, 4, "input", new long[] {1, 1, 28, 28}));
+        long fromProc = BudgetCheck.probe(timed).peakRssBytes();
+
         Matcher max = Pattern.compile("Maximum resident set size \\(kbytes\\): (\\d+)").matcher(Files.readString(log));
         assertThat(max.find()).as(Files.readString(log)).isTrue();
         long fromTime = Long.parseLong(max.group(1)) * 1024;
         assertThat((double) fromProc).isCloseTo(fromTime, org.assertj.core.data.Percentage.withPercentage(20));
+    }
+
+    /** --include-source: the fp32 model unchanged as source.onnx, listed with its role, and the same bytes again. */
+    @Test
+    void includeSourceBundlesTheFp32ModelUnchangedAsAFallback() throws Exception {
+        Path first = temp.resolve("first.zip");
+        Path second = temp.resolve("second.zip");
+        for (Path out : List.of(first, second)) {
+            Cli.Result result = Cli.run("export", "--model", int8.toString(), "--labels", labels().toString(),
+                    "--include-source", Fixtures.resnet().toString(), "--out", out.toString());
+            assertThat(result.exitCode()).as(result.toString()).isZero();
+        }
+        assertThat(Files.readAllBytes(second)).isEqualTo(Files.readAllBytes(first));
+        Map<String, byte[]> files = unzip(first);
+        assertThat(files.get("source.onnx")).isEqualTo(Files.readAllBytes(Fixtures.resnet()));
+        JsonNode manifest = Json.MAPPER.readTree(files.get("manifest.json"));
+        assertThat(manifest.at("/variants/0/file").asText()).isEqualTo("source.onnx");
+        assertThat(manifest.at("/variants/0/role").asText()).isEqualTo("fallback");
+        assertThat(manifest.at("/files/source.onnx/sha256").asText()).isEqualTo(sha256(files.get("source.onnx")));
+        assertThat(Cli.run("verify", first.toString()).exitCode()).isZero();
+
+        // a model that does not take the same input is refused, naming it, and no zip is left
+        Path other = Fixtures.int64InputModel(temp.resolve("ids.onnx"));
+        Path refused = temp.resolve("refused.zip");
+        Cli.Result result = Cli.run("export", "--model", int8.toString(), "--include-source", other.toString(),
+                "--out", refused.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).hasSize(1);
+        assertThat(result.errLines().get(0)).startsWith("error: " + other + ": ");
+        assertThat(refused).doesNotExist();
+    }
+
+    /**
+     * --measure-latency: measurements.json with the thread count, declared by the manifest and left out of its
+     * hashes, so every other file is the same bytes from run to run and verify accepts it.
+     */
+    @Test
+    void measureLatencyAddsAnUnhashedMeasurementsFileAndKeepsEveryOtherFileIdentical() throws Exception {
+        List<Map<String, byte[]>> runs = new ArrayList<>();
+        for (String name : List.of("one.zip", "two.zip")) {
+            Path out = temp.resolve(name);
+            Cli.Result result = Cli.run("export", "--model", int8.toString(), "--measure-latency", "2", "--out",
+                    out.toString());
+            assertThat(result.exitCode()).as(result.toString()).isZero();
+            assertThat(Cli.run("verify", out.toString()).exitCode()).isZero();
+            runs.add(unzip(out));
+        }
+        JsonNode measured = Json.MAPPER.readTree(runs.get(0).get("measurements.json"));
+        assertThat(measured.at("/latency/threads").asInt()).isEqualTo(2);
+        assertThat(measured.at("/latency/medianMs").asDouble()).isPositive();
+        assertThat(measured.at("/peakRssBytes").asLong()).isGreaterThan(10_000_000L);
+        assertThat(measured.at("/hostMeasured").asBoolean()).isTrue();
+        JsonNode manifest = Json.MAPPER.readTree(runs.get(0).get("manifest.json"));
+        assertThat(manifest.at("/measurements/file").asText()).isEqualTo("measurements.json");
+        assertThat(manifest.at("/files").has("measurements.json")).isFalse();
+        for (String name : runs.get(0).keySet()) {
+            if (!name.equals("measurements.json")) {
+                assertThat(runs.get(1).get(name)).as(name).isEqualTo(runs.get(0).get(name));
+            }
+        }
+        // the same file in a bundle whose manifest does not declare it is an unlisted file
+        Map<String, byte[]> plain = unzip(bundle);
+        plain.put("measurements.json", runs.get(0).get("measurements.json"));
+        Path zip = zip(temp.resolve("undeclared.zip"), plain);
+        Cli.Result result = Cli.run("verify", zip.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).containsExactly("error: " + zip + "!measurements.json: not listed in"
+                + " manifest.json");
+
+        Cli.Result zero = Cli.run("export", "--model", int8.toString(), "--measure-latency", "0", "--out",
+                temp.resolve("zero.zip").toString());
+        assertThat(zero.exitCode()).as(zero.toString()).isEqualTo(ExitCode.USAGE);
+    }
+
+    /**
+     * A model with a dynamic image size records no size (PP-OCR's cls; quantize --image-size keeps it in its report
+     * only): export takes the preprocessing the eval report was measured with.
+     */
+    @Test
+    void aDynamicSizeModelTakesItsPreprocessingFromTheEvalReport() throws Exception {
+        Path model = Fixtures.dynamicSizePoolModel(temp.resolve("pool.onnx"));
+        Path data = temp.resolve("data");
+        for (String label : List.of("red", "green", "blue")) {
+            Files.createDirectories(data.resolve(label));
+            Fixtures.rgbPng(data.resolve(label).resolve("one.png"));
+        }
+        Path report = temp.resolve("eval.json");
+        Cli.Result eval = Cli.run("eval", "--model", model.toString(), "--data", data.toString(), "--image-size",
+                "16x24", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--report", report.toString());
+        assertThat(eval.exitCode()).as(eval.toString()).isZero();
+
+        Path without = temp.resolve("without.zip");
+        Cli.Result refused = Cli.run("export", "--model", model.toString(), "--out", without.toString());
+        assertThat(refused.exitCode()).as(refused.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(refused.errLines()).containsExactly("error: " + model + ": input 'x' has dynamic height/width;"
+                + " pass --image-size HxW");
+
+        Path out = temp.resolve("bundle.zip");
+        Cli.Result exported = Cli.run("export", "--model", model.toString(), "--eval-report", report.toString(),
+                "--out", out.toString());
+        assertThat(exported.exitCode()).as(exported.toString()).isZero();
+        JsonNode manifest = Json.MAPPER.readTree(unzip(out).get("manifest.json"));
+        assertThat(manifest.at("/preprocessing/resize").toString()).isEqualTo("[16,24]");
+        assertThat(manifest.at("/preprocessing/mean/0").asDouble()).isEqualTo(0.5);
+        assertThat(Cli.run("verify", out.toString()).exitCode()).isZero();
     }
 }

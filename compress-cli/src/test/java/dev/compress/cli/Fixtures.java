@@ -77,15 +77,46 @@ final class Fixtures {
                 .addAttribute(AttributeProto.newBuilder().setName("to").setType(AttributeProto.AttributeType.INT)
                         .setI(TensorProto.DataType.FLOAT_VALUE))
                 .build();
-        ModelProto proto = ModelProto.newBuilder()
+        return save(file, GraphProto.newBuilder().setName("int64-input").addNode(cast).addInput(input)
+                .addOutput(output));
+    }
+
+    /** Saves {@code graph} as an opset-13 model. */
+    private static Path save(Path file, GraphProto.Builder graph) {
+        OnnxModel.of(ModelProto.newBuilder()
                 .setIrVersion(8)
                 .setProducerName("compress-cli-test")
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
-                .setGraph(GraphProto.newBuilder().setName("int64-input")
-                        .addNode(cast).addInput(input).addOutput(output))
-                .build();
-        OnnxModel.of(proto).save(file);
+                .setGraph(graph)
+                .build()).save(file);
         return file;
+    }
+
+    /**
+     * A 3-class "classifier" of any image size: {@code x [batch,3,height,width] -> GlobalAveragePool -> Flatten ->
+     * out [batch,3]}; its input fixes no height or width, as PP-OCR's are.
+     */
+    static Path dynamicSizePoolModel(Path file) {
+        ValueInfoProto input = ValueInfoProto.newBuilder().setName("x")
+                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder()
+                        .setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(TensorShapeProto.newBuilder()
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("batch"))
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(3))
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("height"))
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("width")))))
+                .build();
+        ValueInfoProto output = ValueInfoProto.newBuilder().setName("out")
+                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder()
+                        .setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(TensorShapeProto.newBuilder()
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("batch"))
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(3)))))
+                .build();
+        return save(file, GraphProto.newBuilder().setName("dynamic-size-pool")
+                .addNode(NodeProto.newBuilder().setOpType("GlobalAveragePool").setName("pool").addInput("x")
+                        .addOutput("pooled"))
+                .addNode(NodeProto.newBuilder().setOpType("Flatten").setName("flatten").addInput("pooled")
+                        .addOutput("out"))
+                .addInput(input).addOutput(output));
     }
 
     private static ValueInfoProto tensor(String name, int type) {

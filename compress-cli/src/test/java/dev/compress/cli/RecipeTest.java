@@ -186,7 +186,7 @@ class RecipeTest {
                         "unknown key 'colour' in steps[0] (known: name)"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: frobnicate\n", 2, 4,
                         "steps[0]: unknown pass 'frobnicate' (one of prepare, prune, quantize-static,"
-                                + " quantize-dynamic, convert-opset)"),
+                                + " quantize-dynamic, convert-opset, export)"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: prune\n    sparsity: lots\n", 2, 5,
                         "steps[0].sparsity: expected a number, got 'lots'"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: prepare\n  - name: a\n    pass: prepare\n", 2, 5,

@@ -65,24 +65,29 @@ public final class BudgetCheck {
         if (budget.memoryBytes() < 0 && budget.latencyMillis() < 0) {
             return new Result(budget, figures, -1, -1);
         }
+        Probe probe = measure(model, budget.threads());
+        String threads = budget.threads() + (budget.threads() == 1 ? " thread" : " threads");
+        String how = "of a child JVM: ONNX Runtime session load + " + RUNS + " runs, " + threads
+                + "; JVM included";
+        figures.add(new Figure("memory", Budget.describeBytes(probe.peakRssBytes()) + " peak RSS (" + how + ")",
+                budget.memoryBytes() < 0 ? null : Budget.describeBytes(budget.memoryBytes()),
+                budget.memoryBytes() < 0 || probe.peakRssBytes() <= budget.memoryBytes()));
+        figures.add(new Figure("latency", String.format(Locale.ROOT, "%.2f ms median (host-measured on this"
+                + " machine, not the device: batch 1, %s, %d runs)", probe.medianMillis(), threads, RUNS),
+                budget.latencyMillis() < 0 ? null : String.format(Locale.ROOT, "%.0f ms", budget.latencyMillis()),
+                budget.latencyMillis() < 0 || probe.medianMillis() <= budget.latencyMillis()));
+        return new Result(budget, figures, probe.peakRssBytes(), probe.medianMillis());
+    }
+
+    /** Peak memory and median latency of a child process running {@code model} (ONNX bytes) with {@code threads}. */
+    public static Probe measure(byte[] model, int threads) {
         try (TempFolder temp = TempFolder.create("compress-budget")) {
             Path file = temp.path().resolve(Bundle.MODEL);
             Files.write(file, model);
             OnnxModel loaded = OnnxModel.load(file);
             Preprocessing preprocessing = ModelInputs.imagePreprocessing(loaded, Preprocessing.Overrides.NONE);
-            Probe probe = probe(probeCommand(file, budget.threads(), ModelInputs.imageInput(loaded).name(),
+            return probe(probeCommand(file, threads, ModelInputs.imageInput(loaded).name(),
                     preprocessing.batchShape(1)));
-            String threads = budget.threads() + (budget.threads() == 1 ? " thread" : " threads");
-            String how = "of a child JVM: ONNX Runtime session load + " + RUNS + " runs, " + threads
-                    + "; JVM included";
-            figures.add(new Figure("memory", Budget.describeBytes(probe.peakRssBytes()) + " peak RSS (" + how + ")",
-                    budget.memoryBytes() < 0 ? null : Budget.describeBytes(budget.memoryBytes()),
-                    budget.memoryBytes() < 0 || probe.peakRssBytes() <= budget.memoryBytes()));
-            figures.add(new Figure("latency", String.format(Locale.ROOT, "%.2f ms median (host-measured on this"
-                    + " machine, not the device: batch 1, %s, %d runs)", probe.medianMillis(), threads, RUNS),
-                    budget.latencyMillis() < 0 ? null : String.format(Locale.ROOT, "%.0f ms", budget.latencyMillis()),
-                    budget.latencyMillis() < 0 || probe.medianMillis() <= budget.latencyMillis()));
-            return new Result(budget, figures, probe.peakRssBytes(), probe.medianMillis());
         } catch (IOException e) {
             throw CompressException.internal("budget check: " + e.getMessage(), e);
         }
@@ -115,7 +120,11 @@ public final class BudgetCheck {
         throw CompressException.internal("cannot locate the classes of " + type.getName(), null);
     }
 
-    /** Runs the child, reads its peak RSS from /proc while it waits, then lets it exit. */
+    /**
+     * Runs the child, reads its peak RSS from /proc while it waits, then lets it exit. The command may start the JVM
+     * through a wrapper ({@code /usr/bin/time -v -o FILE}, {@code taskset}): the figure is then the wrapped
+     * process's, the one that printed its latency.
+     */
     public static Probe probe(List<String> command) throws IOException {
         // stderr to a file: a pipe nobody reads could fill and stall the child
         Path errors = Files.createTempFile("compress-budget", ".log");
@@ -133,7 +142,8 @@ public final class BudgetCheck {
                 throw CompressException.internal("the budget's child process failed (exit " + exit + "): "
                         + Files.readString(errors).lines().findFirst().orElse(""), null);
             }
-            long peak = peakRss(process.pid());
+            long peak = peakRss(process.descendants().filter(p -> p.children().findAny().isEmpty())
+                    .mapToLong(ProcessHandle::pid).findFirst().orElse(process.pid()));
             process.getOutputStream().close();
             if (!process.waitFor(60, TimeUnit.SECONDS)) {
                 process.destroyForcibly();

@@ -34,6 +34,8 @@ public final class Bundle {
     public static final String LABELS_ZH = "labels-zh.txt";
     public static final String MODEL_CARD = "MODEL_CARD.md";
     public static final String PREDICT = "example/Predict.java";
+    public static final String SOURCE_MODEL = "source.onnx";
+    public static final String MEASUREMENTS = "measurements.json";
 
     private static final LocalDateTime FIXED_TIME = LocalDateTime.of(1980, 1, 1, 0, 0, 2);
 

@@ -55,6 +55,10 @@ public final class BundleExporter {
     private final OnnxModel source;
     private final Path labels;
     private final Path labelsZh;
+    private final List<String> labelNames;
+    private final Path fallback;
+    private final int latencyThreads;
+    private final Map<String, Object> provenance;
     private final EvalReport evaluation;
     private final Preprocessing.Overrides overrides;
 
@@ -62,7 +66,11 @@ public final class BundleExporter {
         this.source = b.model;
         this.labels = b.labels;
         this.labelsZh = b.labelsZh;
-        this.evaluation = b.evaluation;
+        this.labelNames = b.labelNames;
+        this.fallback = b.fallback;
+        this.latencyThreads = b.latencyThreads;
+        this.provenance = b.provenance;
+        this.evaluation = b.evaluation == null ? null : withFileNames(b.evaluation);
         this.overrides = b.overrides;
     }
 
@@ -78,7 +86,7 @@ public final class BundleExporter {
      */
     public Bundle export() {
         Path file = source.source().orElse(null);
-        Preprocessing preprocessing = ModelInputs.imagePreprocessing(source, overrides);
+        Preprocessing preprocessing = ModelInputs.imagePreprocessing(described(), overrides);
         ValueInfo input = ModelInputs.imageInput(source);
         int classes = classes(source);
         List<String> names = labels(labels, LABELS_KEY, classes);
@@ -111,6 +119,9 @@ public final class BundleExporter {
             files.put(Bundle.LABELS_ZH, utf8(String.join("\n", namesZh) + "\n"));
         }
         files.put(Bundle.PREDICT, resource("Predict.java"));
+        if (fallback != null) {
+            files.put(Bundle.SOURCE_MODEL, fallback(input, classes));
+        }
 
         Map<String, Object> manifest = new LinkedHashMap<>();
         manifest.put("formatVersion", FORMAT_VERSION);
@@ -129,7 +140,18 @@ public final class BundleExporter {
         if (namesZh != null) {
             manifest.put("labelsZh", labelsEntry(Bundle.LABELS_ZH, namesZh));
         }
-        manifest.put("provenance", provenance(source, file));
+        Map<String, Object> made = provenance(source, file);
+        made.putAll(provenance);
+        manifest.put("provenance", made);
+        if (fallback != null) {
+            Map<String, Object> variant = new LinkedHashMap<>();
+            variant.put("file", Bundle.SOURCE_MODEL);
+            variant.put("role", "fallback");
+            variant.put("description", "the source model this one was made from, unchanged (" + fallback.getFileName()
+                    + "): for a runtime without its integer kernels, or where accuracy matters more than size; same"
+                    + " inputs, outputs, labels and preprocessing");
+            manifest.put("variants", List.of(variant));
+        }
         if (evaluation != null) {
             manifest.put("metrics", metrics(evaluation));
         }
@@ -139,9 +161,68 @@ public final class BundleExporter {
         Map<String, Object> hashes = new TreeMap<>();
         files.forEach((name, content) -> hashes.put(name, Map.of("bytes", content.length, "sha256", sha256(content))));
         manifest.put("files", hashes);
+        if (latencyThreads > 0) {
+            // declared here, measured below: the manifest and every hashed file stay the same bytes
+            manifest.put("measurements", Map.of("file", Bundle.MEASUREMENTS, "hashed", false, "note",
+                    "host-measured when the bundle was written, not on the device; differs from run to run, so it is"
+                            + " left out of \"files\" and the zip is not byte-identical across runs"));
+        }
         manifest.put(ManifestSeal.KEY, ManifestSeal.PLACEHOLDER);
         files.put(Bundle.MANIFEST, utf8(ManifestSeal.seal(Json.pretty(manifest))));
+        if (latencyThreads > 0) {
+            files.put(Bundle.MEASUREMENTS, utf8(measurements(onnx, latencyThreads)));
+        }
         return new Bundle(files);
+    }
+
+    /**
+     * The source with the evaluation's preprocessing as its {@value Preprocessing#METADATA_KEY} metadata when it
+     * records none and no settings are given: what the figures were measured with, which a model with a dynamic
+     * image size cannot say (quantize with --image-size keeps the flags in its report, not in the model).
+     */
+    private OnnxModel described() {
+        if (!overrides.isEmpty() || evaluation == null || evaluation.preprocessing() == null
+                || source.metadata().containsKey(Preprocessing.METADATA_KEY)) {
+            return source;
+        }
+        OnnxModel described = source.copy();
+        described.metadata().put(Preprocessing.METADATA_KEY, Json.compact(evaluation.preprocessing()));
+        return described;
+    }
+
+    /** The source file's bytes, after checking it takes the model's input and gives its classes. */
+    private byte[] fallback(ValueInfo input, int classes) {
+        OnnxModel model = OnnxModel.load(fallback);
+        if (!ModelInputs.imageInput(model).name().equals(input.name()) || classes(model) != classes) {
+            throw CompressException.badInput(fallback, "is no fallback for the model: it takes input '"
+                    + ModelInputs.imageInput(model).name() + "' and gives " + classes(model) + " classes, the model '"
+                    + input.name() + "' and " + classes);
+        }
+        return sourceBytes(model, fallback);
+    }
+
+    /** Latency and peak memory of a child process on this host, with the thread count and what the host is. */
+    private static String measurements(byte[] onnx, int threads) {
+        BudgetCheck.Probe probe = BudgetCheck.measure(onnx, threads);
+        Map<String, Object> host = new LinkedHashMap<>();
+        host.put("os", System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+        host.put("processors", Runtime.getRuntime().availableProcessors());
+        host.put("java", System.getProperty("java.version"));
+        host.put("onnxruntime", ai.onnxruntime.OrtEnvironment.class.getPackage().getImplementationVersion());
+        Map<String, Object> latency = new LinkedHashMap<>();
+        latency.put("medianMs", Math.round(probe.medianMillis() * 1000) / 1000.0);
+        latency.put("threads", threads);
+        latency.put("batch", 1);
+        latency.put("runs", BudgetCheck.RUNS);
+        Map<String, Object> measured = new LinkedHashMap<>();
+        measured.put("model", Bundle.MODEL);
+        measured.put("hostMeasured", true);
+        measured.put("latency", latency);
+        measured.put("peakRssBytes", probe.peakRssBytes());
+        measured.put("how", "a child JVM opens an ONNX Runtime session on " + Bundle.MODEL + " and runs it "
+                + BudgetCheck.RUNS + " times on a zero input; peak RSS (JVM included) read from /proc");
+        measured.put("host", host);
+        return Json.pretty(measured);
     }
 
     /** The class count: the last dimension of the model's first output, which must be fixed. */
@@ -155,12 +236,17 @@ public final class BundleExporter {
         return (int) shape.get().get(shape.get().size() - 1).value();
     }
 
-    /** Names from {@code file}, else from the model's metadata {@code key}, else null; one per class. */
+    /**
+     * Names from {@code file}, else (for {@code labels.txt}) those given, else from the model's metadata {@code key},
+     * else null; one per class.
+     */
     private List<String> labels(Path file, String key, int classes) {
         Path named = file != null ? file : source.source().orElse(null);
         List<String> names;
         if (file != null) {
             names = DataFiles.readLabels(file);
+        } else if (key.equals(LABELS_KEY) && labelNames != null) {
+            names = labelNames;
         } else if (source.metadata().containsKey(key)) {
             try {
                 names = List.of(Json.MAPPER.readValue(source.metadata().get(key), String[].class));
@@ -269,6 +355,19 @@ public final class BundleExporter {
         return metrics;
     }
 
+    /** The report with its models by file name: it may hold paths of the machine it was made on. */
+    private static EvalReport withFileNames(EvalReport report) {
+        EvalReport.Baseline b = report.baseline();
+        return new EvalReport(fileName(report.model()), report.data(), report.samples(), report.classes(),
+                report.top1(), report.top5(), report.perClass(), b == null ? null : new EvalReport.Baseline(
+                        fileName(b.model()), b.top1(), b.top5(), b.dropPoints(), b.agreement(), b.mcnemar()),
+                report.preprocessing());
+    }
+
+    private static String fileName(String path) {
+        return path == null ? null : path.substring(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
+    }
+
     static String sha256(byte[] content) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(content));
@@ -297,6 +396,10 @@ public final class BundleExporter {
         private OnnxModel model;
         private Path labels;
         private Path labelsZh;
+        private List<String> labelNames;
+        private Path fallback;
+        private int latencyThreads;
+        private Map<String, Object> provenance = Map.of();
         private EvalReport evaluation;
         private Preprocessing.Overrides overrides = Preprocessing.Overrides.NONE;
 
@@ -313,6 +416,40 @@ public final class BundleExporter {
          */
         public Builder optLabels(Path labels) {
             this.labels = labels;
+            return this;
+        }
+
+        /** Class names in output order, when there is no labels file (e.g. an evaluation's classes). */
+        public Builder optLabels(List<String> names) {
+            this.labelNames = names == null ? null : List.copyOf(names);
+            return this;
+        }
+
+        /**
+         * More of how the model was made, added to the manifest's {@code provenance} by key: a recipe's source
+         * model, passes with their settings and data summaries.
+         */
+        public Builder optProvenance(Map<String, Object> entries) {
+            this.provenance = new TreeMap<>(entries);
+            return this;
+        }
+
+        /**
+         * The model's source (e.g. the fp32 model it was quantized from) as {@code source.onnx}, a fallback listed in
+         * the manifest's {@code variants}; it must take the same input and give the same classes.
+         */
+        public Builder optSource(Path source) {
+            this.fallback = source;
+            return this;
+        }
+
+        /**
+         * Measure latency (and peak memory) on this host with {@code threads} intra-op threads into
+         * {@code measurements.json}, which the manifest declares but does not hash: the zip then differs from run to
+         * run. 0 (the default): no measurement.
+         */
+        public Builder optMeasureLatency(int threads) {
+            this.latencyThreads = threads;
             return this;
         }
 
@@ -337,6 +474,9 @@ public final class BundleExporter {
         public BundleExporter build() {
             if (model == null) {
                 throw new IllegalStateException("setModel is required");
+            }
+            if (latencyThreads < 0) {
+                throw CompressException.invalidSettings("latency threads must be at least 1, got " + latencyThreads);
             }
             return new BundleExporter(this);
         }

@@ -51,8 +51,10 @@ public final class BundleVerifier {
         Map<String, byte[]> files = bundle.files();
         JsonNode manifest = manifest(zip, files);
         JsonNode listed = manifest.path("files");
+        // host measurements differ from run to run: declared by the manifest, not hashed
+        String measurements = manifest.path("measurements").path("file").asText(null);
         for (String name : files.keySet()) {
-            if (!name.equals(Bundle.MANIFEST) && !listed.has(name)) {
+            if (!name.equals(Bundle.MANIFEST) && !name.equals(measurements) && !listed.has(name)) {
                 throw bad(zip, name, "not listed in " + Bundle.MANIFEST);
             }
         }
@@ -77,8 +79,19 @@ public final class BundleVerifier {
         }
         try (TempFolder temp = TempFolder.create("compress-verify")) {
             Path folder = extract(zip, files, temp.path());
-            OnnxModel model = load(zip, folder);
+            OnnxModel model = load(zip, folder, Bundle.MODEL);
             int classes = BundleExporter.classes(model);
+            for (JsonNode variant : manifest.path("variants")) {
+                String name = variant.path("file").asText();
+                if (!files.containsKey(name)) {
+                    throw bad(zip, name, "missing (a variant in " + Bundle.MANIFEST + ")");
+                }
+                OnnxModel fallback = load(zip, write(zip, folder, name, files.get(name)), name);
+                if (BundleExporter.classes(fallback) != classes) {
+                    throw bad(zip, name, BundleExporter.classes(fallback) + " classes, " + Bundle.MODEL + " has "
+                            + classes);
+                }
+            }
             checkLabels(zip, files, manifest, model, "labels", BundleExporter.LABELS_KEY, classes);
             checkLabels(zip, files, manifest, model, "labelsZh", BundleExporter.LABELS_ZH_KEY, classes);
             Preprocessing preprocessing = ModelInputs.imagePreprocessing(model, Preprocessing.Overrides.NONE);
@@ -155,11 +168,11 @@ public final class BundleVerifier {
         }
     }
 
-    private static OnnxModel load(Path zip, Path folder) {
+    private static OnnxModel load(Path zip, Path folder, String name) {
         try {
-            return OnnxModel.load(folder.resolve(Bundle.MODEL));
+            return OnnxModel.load(folder.resolve(name));
         } catch (CompressException e) {
-            throw bad(zip, Bundle.MODEL, e.problem());
+            throw bad(zip, name, e.problem());
         }
     }
 
@@ -224,10 +237,21 @@ public final class BundleVerifier {
     }
 
     private static Path extract(Path zip, Map<String, byte[]> files, Path folder) {
+        for (String name : List.of(Bundle.MODEL, Bundle.ORT_MODEL)) {
+            write(zip, folder, name, files.get(name));
+        }
+        return folder;
+    }
+
+    /** Writes one file of the bundle into the temporary folder; returns the folder. */
+    private static Path write(Path zip, Path folder, String name, byte[] content) {
         try {
-            for (String name : List.of(Bundle.MODEL, Bundle.ORT_MODEL)) {
-                Files.write(folder.resolve(name), files.get(name));
+            Path file = folder.resolve(name).normalize();
+            if (!file.startsWith(folder)) {
+                throw bad(zip, name, "names a file outside the bundle");
             }
+            Files.createDirectories(file.getParent());
+            Files.write(file, content);
             return folder;
         } catch (IOException e) {
             throw CompressException.internal("cannot unpack " + zip + " to a temporary folder: " + e.getMessage(), e);

@@ -22,8 +22,12 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
 
     /** Every optional field with its default. */
     public Recipe withDefaults() {
+        List<Check> allChecks = checks == null ? List.of() : checks;
         return new Recipe(model, data == null ? new Data(null, null, null, null) : data,
-                steps.stream().map(Step::withDefaults).toList(), checks == null ? List.of() : checks,
+                steps.stream().map(step -> step instanceof Export e && e.metrics() == null && !allChecks.isEmpty()
+                        ? new Export(e.name(), e.labels(), e.labelsZh(), allChecks.get(0).name(), e.budget(),
+                                e.budgetProfiles(), e.includeSource()).withDefaults()
+                        : step.withDefaults()).toList(), allChecks,
                 gates == null ? List.of() : gates.stream().map(Gate::withDefaults).toList());
     }
 
@@ -48,9 +52,10 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
         @JsonSubTypes.Type(value = Prune.class, name = "prune"),
         @JsonSubTypes.Type(value = QuantizeStatic.class, name = "quantize-static"),
         @JsonSubTypes.Type(value = QuantizeDynamic.class, name = "quantize-dynamic"),
-        @JsonSubTypes.Type(value = ConvertOpset.class, name = "convert-opset")
+        @JsonSubTypes.Type(value = ConvertOpset.class, name = "convert-opset"),
+        @JsonSubTypes.Type(value = Export.class, name = "export")
     })
-    public sealed interface Step permits Prepare, Prune, QuantizeStatic, QuantizeDynamic, ConvertOpset {
+    public sealed interface Step permits Prepare, Prune, QuantizeStatic, QuantizeDynamic, ConvertOpset, Export {
         String name();
 
         Step withDefaults();
@@ -113,6 +118,24 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
         @Override
         public Step withDefaults() {
             return new ConvertOpset(name, opset == null ? OpsetConversion.DEFAULT_TARGET : opset);
+        }
+    }
+
+    /**
+     * The edge bundle of the last model (docs/export.md). Only as the last step, and it runs after the checks: the
+     * manifest carries the figures of the eval check {@code metrics} (default: the first). {@code labels} default to
+     * {@code data.labels}, else the eval check's class names; a {@code budget} (limits or a profile, as
+     * {@code compress export --budget}) adds a gate per limit; {@code includeSource} bundles the recipe's source model
+     * as the fallback {@code source.onnx}.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"name", "labels", "labelsZh", "metrics", "budget", "budgetProfiles", "includeSource"})
+    public record Export(String name, String labels, String labelsZh, String metrics, String budget,
+            String budgetProfiles, Boolean includeSource) implements Step {
+        @Override
+        public Step withDefaults() {
+            return new Export(name, labels, labelsZh, metrics, budget, budgetProfiles,
+                    includeSource != null && includeSource);
         }
     }
 

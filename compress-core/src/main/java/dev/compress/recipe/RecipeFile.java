@@ -20,6 +20,7 @@ import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.convert.OpsetConversion;
 import dev.compress.data.Preprocessing;
+import dev.compress.export.Budget;
 import dev.compress.quantize.ActivationType;
 import dev.compress.quantize.DynamicFormat;
 import java.io.IOException;
@@ -237,6 +238,9 @@ public record RecipeFile(Path file, Recipe recipe) {
                 Recipe.Step step = recipe.steps().get(i);
                 name("/steps/" + i, step.name(), names);
                 step("/steps/" + i, step, data);
+                if (step instanceof Recipe.Export export) {
+                    export("/steps/" + i, export, i == recipe.steps().size() - 1);
+                }
             }
             Map<String, String> checks = new HashMap<>();
             List<Recipe.Check> checkList = recipe.checks() == null ? List.of() : recipe.checks();
@@ -252,6 +256,13 @@ public record RecipeFile(Path file, Recipe recipe) {
                     throw lines.invalid(at, "check '" + check.name() + "' needs data.evaluation (labeled samples)");
                 }
                 checks.put(check.name(), check.check());
+            }
+            for (int i = 0; i < recipe.steps().size(); i++) {
+                if (recipe.steps().get(i) instanceof Recipe.Export export && export.metrics() != null
+                        && !checks.containsKey(export.metrics())) {
+                    throw lines.invalid("/steps/" + i + "/metrics", "no check named '" + export.metrics()
+                            + "' (checks: " + (checks.isEmpty() ? "none" : String.join(", ", checks.keySet())) + ")");
+                }
             }
             List<Recipe.Gate> gates = recipe.gates() == null ? List.of() : recipe.gates();
             for (int i = 0; i < gates.size(); i++) {
@@ -304,6 +315,27 @@ public record RecipeFile(Path file, Recipe recipe) {
             } else if (step instanceof Recipe.ConvertOpset convert && convert.opset() != null) {
                 parse(at + "/opset", () -> OpsetConversion.builder().optTargetOpset(convert.opset()), "");
             }
+        }
+
+        private void export(String at, Recipe.Export export, boolean last) {
+            if (!last) {
+                throw lines.invalid(at, "export step '" + export.name() + "' must be the last step (it bundles the"
+                        + " final model)");
+            }
+            if (export.labels() != null) {
+                existing(at + "/labels", export.labels(), "labels file");
+            }
+            if (export.labelsZh() != null) {
+                existing(at + "/labelsZh", export.labelsZh(), "labels file");
+            }
+            if (export.budgetProfiles() != null) {
+                if (export.budget() == null) {
+                    throw lines.invalid(at + "/budgetProfiles", "budgetProfiles needs a budget");
+                }
+                existing(at + "/budgetProfiles", export.budgetProfiles(), "budget profiles file");
+            }
+            parse(at + "/budget", () -> Budget.parse(export.budget(), export.budgetProfiles() == null ? null
+                    : resolve(file, export.budgetProfiles())), export.budget());
         }
 
         /** Runs a core parser of a setting; its complaint becomes one line at {@code at}. Null values are defaults. */

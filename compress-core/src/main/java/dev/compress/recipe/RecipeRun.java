@@ -2,6 +2,7 @@ package dev.compress.recipe;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.Progress;
@@ -15,6 +16,10 @@ import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Evaluator;
+import dev.compress.export.Budget;
+import dev.compress.export.BudgetCheck;
+import dev.compress.export.Bundle;
+import dev.compress.export.BundleExporter;
 import dev.compress.graph.OnnxModel;
 import dev.compress.pipeline.PassContext;
 import dev.compress.pipeline.Passes;
@@ -148,8 +153,16 @@ public final class RecipeRun {
         Path current = source;
         String currentSha = sourceSha;
         int index = 0;
+        Recipe.Export export = null;
+        String exportPrefix = null;
         for (Recipe.Step step : recipe.steps()) {
             String prefix = prefix(++index, step.name());
+            if (step instanceof Recipe.Export last) {
+                // the last step; it runs after the checks, whose figures its manifest carries
+                export = last;
+                exportPrefix = prefix;
+                continue;
+            }
             boolean calibrated = step instanceof Recipe.QuantizeStatic
                     || step instanceof Recipe.Prune prune && prune.structured();
             String key = key("pass", step, currentSha, calibrated ? dataFingerprint(recipe.data().calibration()) : "");
@@ -178,6 +191,19 @@ public final class RecipeRun {
             checkShas.put(check.name(), entry.artifacts().get(reportOut.getFileName().toString()));
         }
         List<GateOutcome> gates = new ArrayList<>();
+        if (export != null) {
+            Recipe.Export step = export;
+            Path zip = runDir.resolve(exportPrefix + ".zip");
+            Path reportOut = runDir.resolve(exportPrefix + ".json");
+            Path report = step.metrics() == null ? null : checkReports.get(step.metrics());
+            Path input = current;
+            Entry entry = cachedOrRun(previous.get(step.name()), step.name(), "pass",
+                    exportKey(step, currentSha, sourceSha, report == null ? "" : checkShas.get(step.metrics())),
+                    outcomes, () -> export(step, input, sourceSha, report, zip, reportOut), zip, reportOut);
+            entries.add(entry);
+            write(entries, sourceSha, null);
+            gates.addAll(read(reportOut, ExportReport.class).gates());
+        }
         for (Recipe.Gate gate : recipe.gates()) {
             String prefix = prefix(++index, gate.name());
             String check = gate.metric().substring(0, gate.metric().lastIndexOf('.'));
@@ -299,6 +325,101 @@ public final class RecipeRun {
         result.save(modelOut);
         Json.write(reportOut, report);
         return warnings;
+    }
+
+    /**
+     * An export step's report: the bundle and, with a budget, every figure and a gate per limit. The measured figures
+     * differ from run to run; the cache keeps them, and the zip is the same bytes whenever it is written.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"bundle", "files", "budget", "figures", "gates"})
+    record ExportReport(String bundle, Map<String, String> files, String budget, List<String> figures,
+            List<GateOutcome> gates) {}
+
+    /**
+     * The export step's key: its settings and every step's (the manifest lists them), the model, the source, the
+     * eval report it carries, the calibration data it summarizes, and the files it reads.
+     */
+    private String exportKey(Recipe.Export step, String modelSha, String sourceSha, String reportSha) {
+        Recipe.Data data = file.recipe().data();
+        List<String> inputs = new ArrayList<>(List.of(modelSha, sourceSha, reportSha,
+                data.calibration() == null ? "" : dataFingerprint(data.calibration())));
+        for (String path : new String[] {step.labels(), data.labels(), step.labelsZh(), step.budgetProfiles()}) {
+            inputs.add(path == null ? "" : sha256(file.resolve(path)));
+        }
+        return key("export", file.recipe().steps(), inputs.toArray(String[]::new));
+    }
+
+    /** Writes the bundle of the model in {@code input} and the step's report; measures the budget if any. */
+    private void export(Recipe.Export step, Path input, String sourceSha, Path evalReport, Path zip, Path reportOut) {
+        Recipe recipe = file.recipe();
+        Recipe.Data data = recipe.data();
+        EvalReport evaluation = evalReport == null ? null : EvalReport.readJson(evalReport);
+        String labels = step.labels() != null ? step.labels() : data.labels();
+        Bundle bundle = BundleExporter.builder()
+                .setModel(OnnxModel.load(input))
+                .optLabels(labels == null ? null : file.resolve(labels))
+                .optLabels(labels != null || evaluation == null ? null : evaluation.classes())
+                .optLabelsZh(step.labelsZh() == null ? null : file.resolve(step.labelsZh()))
+                .optEvaluation(evaluation)
+                .optPreprocessing(overrides(data.preprocessing()))
+                .optProvenance(Map.of("recipe", provenance(sourceSha, evaluation)))
+                .optSource(step.includeSource() ? file.resolve(recipe.model()) : null)
+                .build()
+                .export();
+        bundle.write(zip);
+        Map<String, String> files = new LinkedHashMap<>();
+        bundle.files().forEach((name, content) -> files.put(name, sha256(content)));
+        if (step.budget() == null) {
+            Json.write(reportOut, new ExportReport(zip.getFileName().toString(), files, null, null, List.of()));
+            return;
+        }
+        Budget budget = Budget.parse(step.budget(), step.budgetProfiles() == null ? null
+                : file.resolve(step.budgetProfiles()));
+        BudgetCheck.Result result = BudgetCheck.check(bundle, budget);
+        List<GateOutcome> gates = new ArrayList<>();
+        for (BudgetCheck.Figure figure : result.figures()) {
+            if (figure.limit() != null) {
+                double[] valueAndLimit = switch (figure.name()) {
+                    case "size" -> new double[] {bundle.files().get(Bundle.MODEL).length, budget.sizeBytes()};
+                    case "memory" -> new double[] {result.peakRssBytes(), budget.memoryBytes()};
+                    default -> new double[] {result.medianMillis(), budget.latencyMillis()};
+                };
+                gates.add(new GateOutcome(step.name() + "." + figure.name(), "budget " + budget.name(),
+                        figure.passed(), valueAndLimit[0], valueAndLimit[1],
+                        (figure.passed() ? "PASS: " : "FAIL: ") + figure.describe()));
+            }
+        }
+        Json.write(reportOut, new ExportReport(zip.getFileName().toString(), files, budget.name(),
+                result.figures().stream().map(BudgetCheck.Figure::describe).toList(), gates));
+    }
+
+    /** What the manifest records of the run: the recipe, its source model, the passes and the data. */
+    private Map<String, Object> provenance(String sourceSha, EvalReport evaluation) {
+        Recipe recipe = file.recipe();
+        Map<String, Object> made = new LinkedHashMap<>();
+        made.put("file", file.file().getFileName().toString());
+        made.put("sourceModel", Map.of("file", file.resolve(recipe.model()).getFileName().toString(),
+                "sha256", sourceSha));
+        // through the recipe record, whose declared step type writes each step's 'pass'
+        List<JsonNode> steps = new ArrayList<>();
+        Json.MAPPER.valueToTree(recipe).get("steps").forEach(step -> {
+            if (!"export".equals(step.path("pass").asText())) {
+                steps.add(step);
+            }
+        });
+        made.put("steps", steps);
+        Map<String, Object> data = new LinkedHashMap<>();
+        if (recipe.data().calibration() != null) {
+            data.put("calibration", Map.of("path", recipe.data().calibration(),
+                    "sha256", dataFingerprint(recipe.data().calibration())));
+        }
+        if (evaluation != null) {
+            data.put("evaluation", Map.of("path", recipe.data().evaluation(),
+                    "sha256", dataFingerprint(recipe.data().evaluation()), "samples", evaluation.samples()));
+        }
+        made.put("data", data);
+        return made;
     }
 
     private void evaluate(Path candidate, Path source, Path reportOut) {
@@ -457,7 +578,11 @@ public final class RecipeRun {
     }
 
     private static String sha256(String text) {
-        return HexFormat.of().formatHex(digest().digest(text.getBytes(StandardCharsets.UTF_8)));
+        return sha256(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String sha256(byte[] content) {
+        return HexFormat.of().formatHex(digest().digest(content));
     }
 
     private static MessageDigest digest() {
