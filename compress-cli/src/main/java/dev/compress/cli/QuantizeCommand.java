@@ -140,6 +140,18 @@ final class QuantizeCommand extends BaseCommand {
                     + " docs/prepare.md), which runs before quantization by default and changes no output.")
     boolean noPrepare;
 
+    @Option(names = "--equalize", negatable = true, order = 12,
+            description = "Static: cross-layer equalization of consecutive Convs (Relu or nothing between them)"
+                    + " before calibration; the fp32 function is unchanged (docs/calibration.md). Default: "
+                    + Quantizer.EQUALIZE_BY_DEFAULT + ".")
+    Boolean equalize;
+
+    @Option(names = "--bias-correction", negatable = true, order = 12,
+            description = "Static: subtract from each quantized Conv/Gemm bias the mean output shift its int8"
+                    + " weights cause, measured on --data (not possible with --table; docs/calibration.md)."
+                    + " Default: " + Quantizer.BIAS_CORRECTION_BY_DEFAULT + ".")
+    Boolean biasCorrection;
+
     @Mixin
     CalibrationOptions calibrationOptions;
 
@@ -162,6 +174,9 @@ final class QuantizeCommand extends BaseCommand {
         if (data.data() != null && table != null) {
             throw usage("--data and --table are alternatives: the table already holds the calibration");
         }
+        if (dynamic && (equalize != null || biasCorrection != null)) {
+            throw usage("--equalize and --bias-correction apply to static quantization, not --dynamic");
+        }
         if (tokenizer != null && data.data() == null) {
             throw usage("--tokenizer needs --data TEXT-FILE");
         }
@@ -183,6 +198,12 @@ final class QuantizeCommand extends BaseCommand {
                 .optWeightOnly(weightOnly)
                 .optReduceRange(reduceRange)
                 .optProgress(global.progress());
+        if (equalize != null) {
+            builder.optEqualize(equalize);
+        }
+        if (biasCorrection != null) {
+            builder.optBiasCorrection(biasCorrection);
+        }
         if (dynamicFormat != null && !dynamic) {
             throw usage("--dynamic-format applies to --dynamic only");
         }

@@ -9,6 +9,7 @@ import dev.compress.calibrate.CalibrationTable;
 import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.TensorRange;
 import dev.compress.data.Dataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
@@ -54,6 +55,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     static final float MAX_ACTIVATION = 1000f;
     /** The metadata entry both static and dynamic quantization record. */
     static final String PROVENANCE = "compress.quantization";
+    /** Whether static quantization equalizes Conv pairs unless told ({@link Builder#optEqualize}). */
+    public static final boolean EQUALIZE_BY_DEFAULT = false;
+    /** Whether static quantization corrects biases unless told ({@link Builder#optBiasCorrection}). */
+    public static final boolean BIAS_CORRECTION_BY_DEFAULT = false;
 
     private final OnnxModel model;
     private final Dataset calibration;
@@ -74,6 +79,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private final Set<String> weightOnly;
     private final boolean reduceRange;
     private final boolean encoderDefaults;
+    private final boolean equalize;
+    private final boolean biasCorrection;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -95,6 +102,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.weightOnly = builder.weightOnly;
         this.reduceRange = builder.reduceRange;
         this.encoderDefaults = builder.encoderDefaults;
+        this.equalize = builder.equalize;
+        this.biasCorrection = builder.biasCorrection;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -179,6 +188,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         long opset = checkOpset(model);
         checkExcludedNodesExist(model);
         model = decomposed(model, opset);
+        Equalized equalized = equalized(model);
+        model = equalized.model();
+        QuantizationReport.Equalization equalization = equalized.report();
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
         excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
         OnnxModel quantized = model.copy();
@@ -268,6 +280,15 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         long samples = table.samples();
         List<String> folded = plan.restoreClamps(graph, folds, params);
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
+        QuantizationReport.BiasCorrected corrected = null;
+        if (biasCorrection && calibration == null) {
+            warnings.add("bias correction was not done: it measures on calibration data, and a table was given");
+        } else if (biasCorrection) {
+            corrected = BiasCorrection.apply(model, graph, plan, perChannel, calibration,
+                    batchSize != null ? batchSize : ModelInputs.defaultBatchSize(model),
+                    sampling.maxSamples() > 0 ? Math.min(sampling.maxSamples(), calibration.size())
+                            : calibration.size(), context.progress());
+        }
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
@@ -298,7 +319,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 describe(floatNodes),
                 folded,
                 ranges,
-                concat(warnings, table.warnings()));
+                concat(warnings, table.warnings())).withDataFree(equalization, corrected);
         // what the ranges depend on besides the samples, so that they can be calibrated again alike
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
@@ -325,6 +346,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (encoder != null) {
             provenance.put("encoderDefaults", true);
+        }
+        if (equalization != null) {
+            provenance.put("equalizedPairs", equalization.pairs().size());
+        }
+        if (corrected != null) {
+            provenance.put("biasCorrectedLayers", corrected.layers().size());
         }
         return new PassResult<>(quantized, new QuantizationResult(quantized, report, table),
                 new Provenance(PROVENANCE, provenance));
@@ -519,7 +546,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             target = target.copy();
             PerChannelUpgrade.apply(target);
         }
-        target = decomposed(target, checkOpset(target));
+        target = equalized(decomposed(target, checkOpset(target))).model();
         return runCalibration(target, allActivations(target, nonFloat(target, allActivations(target, Set.of()))),
                 true, progress);
     }
@@ -532,6 +559,22 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         OnnxModel copy = model.copy();
         HardSigmoidDecomposition.rewrite(copy.graph(), opset);
         return copy;
+    }
+
+    /** A model and what cross-layer equalization did to it (null when it is off). */
+    private record Equalized(OnnxModel model, QuantizationReport.Equalization report) {}
+
+    /**
+     * A copy of {@code model} with its Conv pairs equalized ({@link CrossLayerEqualization}) when that is on and
+     * changes something, else {@code model}: calibration and quantization must see the same weights.
+     */
+    private Equalized equalized(OnnxModel model) {
+        if (!equalize) {
+            return new Equalized(model, null);
+        }
+        OnnxModel copy = model.copy();
+        QuantizationReport.Equalization report = CrossLayerEqualization.apply(copy.graph());
+        return new Equalized(report.pairs().isEmpty() ? model : copy, report);
     }
 
     /** The encoder defaults when they apply to {@code model}: a token-id model, and the caller chose none of them. */
@@ -621,6 +664,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         private Set<String> weightOnly = Set.of();
         private boolean reduceRange;
         private boolean encoderDefaults = true;
+        private boolean equalize = EQUALIZE_BY_DEFAULT;
+        private boolean biasCorrection = BIAS_CORRECTION_BY_DEFAULT;
 
         private Builder() {}
 
@@ -764,6 +809,25 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
          */
         public Builder optReduceRange(boolean reduceRange) {
             this.reduceRange = reduceRange;
+            return this;
+        }
+
+        /**
+         * Static: cross-layer equalization of consecutive Convs before calibration ({@link CrossLayerEqualization};
+         * the fp32 function is unchanged). Default: off (docs/calibration.md has the measurements).
+         */
+        public Builder optEqualize(boolean equalize) {
+            this.equalize = equalize;
+            return this;
+        }
+
+        /**
+         * Static: subtract from each quantized Conv's and Gemm's bias the mean output shift its 8-bit weights cause,
+         * measured on the calibration data ({@link BiasCorrection}); needs calibration data, not a table. Default:
+         * off (docs/calibration.md has the measurements).
+         */
+        public Builder optBiasCorrection(boolean biasCorrection) {
+            this.biasCorrection = biasCorrection;
             return this;
         }
 

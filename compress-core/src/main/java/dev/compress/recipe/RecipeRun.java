@@ -264,6 +264,8 @@ public final class RecipeRun {
                     .optUpgradeOpset(q.upgradeOpset())
                     .optKeepOpset(q.keepOpset())
                     .optPrepare(q.prepare())
+                    .optEqualize(q.equalize())
+                    .optBiasCorrection(q.biasCorrection())
                     .optBatchSize(ModelInputs.defaultBatchSize(model))
                     .optProgress(progress)
                     .setCalibrationData(open(data.calibration(), model).dataset())
