@@ -29,8 +29,13 @@ import java.util.Locale;
  * 'benchmarks/target/classes:benchmarks/target/lib/*' dev.compress.benchmarks.DataFreeHarness families}
  */
 public final class DataFreeHarness {
-    /** {equalize, bias correction} per variant, in table order. */
-    private static final boolean[][] VARIANTS = {{false, false}, {true, false}, {false, true}, {true, true}};
+    /**
+     * {equalize, bias correction} per variant, in table order: all four, or those {@code -Dvariants=00,11} names
+     * (1 = on; equalization first).
+     */
+    private static final boolean[][] VARIANTS = java.util.Arrays.stream(
+                    System.getProperty("variants", "00,10,01,11").split(","))
+            .map(v -> new boolean[] {v.charAt(0) == '1', v.charAt(1) == '1'}).toArray(boolean[][]::new);
 
     private DataFreeHarness() {}
 

@@ -148,8 +148,8 @@ final class QuantizeCommand extends BaseCommand {
 
     @Option(names = "--bias-correction", negatable = true, order = 12,
             description = "Static: subtract from each quantized Conv/Gemm bias the mean output shift its int8"
-                    + " weights cause, measured on --data (not possible with --table; docs/calibration.md)."
-                    + " Default: " + Quantizer.BIAS_CORRECTION_BY_DEFAULT + ".")
+                    + " weights cause, measured on --data (docs/calibration.md). Default: on with --data; off with"
+                    + " --table, which holds no data.")
     Boolean biasCorrection;
 
     @Mixin
@@ -176,6 +176,9 @@ final class QuantizeCommand extends BaseCommand {
         }
         if (dynamic && (equalize != null || biasCorrection != null)) {
             throw usage("--equalize and --bias-correction apply to static quantization, not --dynamic");
+        }
+        if (table != null && Boolean.TRUE.equals(biasCorrection)) {
+            throw usage("--bias-correction measures on --data, and --table holds no data: pass --data instead");
         }
         if (tokenizer != null && data.data() == null) {
             throw usage("--tokenizer needs --data TEXT-FILE");

@@ -57,8 +57,11 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     static final String PROVENANCE = "compress.quantization";
     /** Whether static quantization equalizes Conv pairs unless told ({@link Builder#optEqualize}). */
     public static final boolean EQUALIZE_BY_DEFAULT = false;
-    /** Whether static quantization corrects biases unless told ({@link Builder#optBiasCorrection}). */
-    public static final boolean BIAS_CORRECTION_BY_DEFAULT = false;
+    /**
+     * Whether static quantization with calibration data corrects biases unless told ({@link Builder#optBiasCorrection});
+     * with a table there is no data to measure on, and it does not.
+     */
+    public static final boolean BIAS_CORRECTION_BY_DEFAULT = true;
 
     private final OnnxModel model;
     private final Dataset calibration;
@@ -103,7 +106,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.reduceRange = builder.reduceRange;
         this.encoderDefaults = builder.encoderDefaults;
         this.equalize = builder.equalize;
-        this.biasCorrection = builder.biasCorrection;
+        this.biasCorrection = builder.biasCorrection == null
+                ? BIAS_CORRECTION_BY_DEFAULT && builder.calibration != null : builder.biasCorrection;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -281,9 +285,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         List<String> folded = plan.restoreClamps(graph, folds, params);
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
         QuantizationReport.BiasCorrected corrected = null;
-        if (biasCorrection && calibration == null) {
-            warnings.add("bias correction was not done: it measures on calibration data, and a table was given");
-        } else if (biasCorrection) {
+        if (biasCorrection) {
             corrected = BiasCorrection.apply(model, graph, plan, perChannel, calibration,
                     batchSize != null ? batchSize : ModelInputs.defaultBatchSize(model),
                     sampling.maxSamples() > 0 ? Math.min(sampling.maxSamples(), calibration.size())
@@ -665,7 +667,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         private boolean reduceRange;
         private boolean encoderDefaults = true;
         private boolean equalize = EQUALIZE_BY_DEFAULT;
-        private boolean biasCorrection = BIAS_CORRECTION_BY_DEFAULT;
+        private Boolean biasCorrection;
 
         private Builder() {}
 
@@ -823,8 +825,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
 
         /**
          * Static: subtract from each quantized Conv's and Gemm's bias the mean output shift its 8-bit weights cause,
-         * measured on the calibration data ({@link BiasCorrection}); needs calibration data, not a table. Default:
-         * off (docs/calibration.md has the measurements).
+         * measured on the calibration data ({@link BiasCorrection}); needs calibration data, not a table. Default: on
+         * with calibration data, off with a table (docs/calibration.md has the measurements).
          */
         public Builder optBiasCorrection(boolean biasCorrection) {
             this.biasCorrection = biasCorrection;
@@ -864,6 +866,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 if (calibration != null && table != null) {
                     throw CompressException.invalidSettings("calibration data and a calibration table are"
                             + " alternatives: the table already holds the calibration");
+                }
+                if (Boolean.TRUE.equals(biasCorrection) && table != null) {
+                    throw CompressException.invalidSettings("bias correction measures on calibration data, and a"
+                            + " table holds none: pass the data instead of the table, or leave bias correction off");
                 }
                 if (reusableTable && table != null) {
                     throw CompressException.invalidSettings("a reusable table comes from calibration data; with a"

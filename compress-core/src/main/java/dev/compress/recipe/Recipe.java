@@ -95,7 +95,7 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
                     weightOnly == null ? List.of() : weightOnly, prepare == null || prepare,
                     upgradeOpset != null && upgradeOpset, keepOpset != null && keepOpset,
                     equalize == null ? Quantizer.EQUALIZE_BY_DEFAULT : equalize,
-                    biasCorrection == null ? Quantizer.BIAS_CORRECTION_BY_DEFAULT : biasCorrection);
+                    biasCorrection == null ? Quantizer.BIAS_CORRECTION_BY_DEFAULT : biasCorrection); // recipes calibrate on data
         }
     }
 
