@@ -825,8 +825,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
 
         /**
          * Static: subtract from each quantized Conv's and Gemm's bias the mean output shift its 8-bit weights cause,
-         * measured on the calibration data ({@link BiasCorrection}); needs calibration data, not a table. Default: on
-         * with calibration data, off with a table (docs/calibration.md has the measurements).
+         * measured on the calibration data ({@link BiasCorrection}). Default: on with calibration data, off with a
+         * table; asked for with a table, it needs the data too, which then serves bias correction alone
+         * (docs/calibration.md has the measurements).
          */
         public Builder optBiasCorrection(boolean biasCorrection) {
             this.biasCorrection = biasCorrection;
@@ -863,13 +864,14 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                     throw CompressException.invalidSettings("static quantization needs calibration data or a"
                             + " calibration table (dynamic quantization needs neither)");
                 }
-                if (calibration != null && table != null) {
+                // with a table, data serves bias correction alone
+                if (calibration != null && table != null && !Boolean.TRUE.equals(biasCorrection)) {
                     throw CompressException.invalidSettings("calibration data and a calibration table are"
                             + " alternatives: the table already holds the calibration");
                 }
-                if (Boolean.TRUE.equals(biasCorrection) && table != null) {
+                if (Boolean.TRUE.equals(biasCorrection) && calibration == null) {
                     throw CompressException.invalidSettings("bias correction measures on calibration data, and a"
-                            + " table holds none: pass the data instead of the table, or leave bias correction off");
+                            + " table holds none: pass the data too, or leave bias correction off");
                 }
                 if (reusableTable && table != null) {
                     throw CompressException.invalidSettings("a reusable table comes from calibration data; with a"
