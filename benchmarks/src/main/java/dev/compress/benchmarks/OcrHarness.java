@@ -46,7 +46,7 @@ public final class OcrHarness {
     /** PaddleOCR DB post-processing's threshold on the probability map. */
     private static final float DET_THRESHOLD = 0.3f;
 
-    private enum Task {
+    enum Task {
         DET("ch_PP-OCRv4_det_infer.onnx", 640, 640, new float[] {0.485f, 0.456f, 0.406f},
                 new float[] {0.229f, 0.224f, 0.225f}),
         REC("ch_PP-OCRv4_rec_infer.onnx", 48, 320, new float[] {0.5f}, new float[] {0.5f}),
@@ -163,7 +163,7 @@ public final class OcrHarness {
     }
 
     /** Share of lines decoded as fp32 decodes them, and each model's exact-match rate against the drawn text. */
-    private static String rec(Path fp32File, Path int8File, Dataset eval, List<String> keys, Path truthFile)
+    static String rec(Path fp32File, Path int8File, Dataset eval, List<String> keys, Path truthFile)
             throws IOException {
         Map<String, String> truth = new HashMap<>();
         for (String line : Files.readAllLines(truthFile, StandardCharsets.UTF_8)) {

@@ -54,6 +54,11 @@ final class CalibrateCommand extends BaseCommand {
             description = "Skip graph preparation (docs/prepare.md); give it to quantize --table too.")
     boolean noPrepare;
 
+    @Option(names = "--equalize", negatable = true, order = 7,
+            description = "Cross-layer equalization first, as quantize does (docs/calibration.md); give quantize"
+                    + " --table the same choice. Default: " + Quantizer.EQUALIZE_BY_DEFAULT + ".")
+    boolean equalize = Quantizer.EQUALIZE_BY_DEFAULT;
+
     @Mixin
     CalibrationOptions calibrationOptions;
 
@@ -72,6 +77,7 @@ final class CalibrateCommand extends BaseCommand {
                 .optCalibration(settings)
                 .optSampling(calibrationOptions.sampling())
                 .optPrepare(!noPrepare)
+                .optEqualize(equalize)
                 .optBatchSize(run.batchSize(fp32, global))
                 .optProgress(global.progress())
                 .build()

@@ -147,6 +147,18 @@ final class QuantizeCommand extends BaseCommand {
                     + " docs/prepare.md), which runs before quantization by default and changes no output.")
     boolean noPrepare;
 
+    @Option(names = "--equalize", negatable = true, order = 12,
+            description = "Static: cross-layer equalization of consecutive Convs (Relu or nothing between them)"
+                    + " before calibration; the fp32 function is unchanged (docs/calibration.md). Default: "
+                    + Quantizer.EQUALIZE_BY_DEFAULT + ".")
+    Boolean equalize;
+
+    @Option(names = "--bias-correction", negatable = true, order = 12,
+            description = "Static: subtract from each quantized Conv/Gemm bias the mean output shift its int8"
+                    + " weights cause, measured on --data (docs/calibration.md). Default: on with --data; off with"
+                    + " --table, which holds no data.")
+    Boolean biasCorrection;
+
     @Mixin
     CalibrationOptions calibrationOptions;
 
@@ -168,6 +180,12 @@ final class QuantizeCommand extends BaseCommand {
         }
         if (data.data() != null && table != null) {
             throw usage("--data and --table are alternatives: the table already holds the calibration");
+        }
+        if (dynamic && (equalize != null || biasCorrection != null)) {
+            throw usage("--equalize and --bias-correction apply to static quantization, not --dynamic");
+        }
+        if (table != null && Boolean.TRUE.equals(biasCorrection)) {
+            throw usage("--bias-correction measures on --data, and --table holds no data: pass --data instead");
         }
         if (tokenizer != null && data.data() == null) {
             throw usage("--tokenizer needs --data TEXT-FILE");
@@ -197,6 +215,12 @@ final class QuantizeCommand extends BaseCommand {
         }
         if (latencyFallback != null && !(latencyFallback > 0)) {
             throw usage("--latency-fallback takes seconds above 0, got " + latencyFallback);
+        }
+        if (equalize != null) {
+            builder.optEqualize(equalize);
+        }
+        if (biasCorrection != null) {
+            builder.optBiasCorrection(biasCorrection);
         }
         if (dynamicFormat != null && !dynamic) {
             throw usage("--dynamic-format applies to --dynamic only");

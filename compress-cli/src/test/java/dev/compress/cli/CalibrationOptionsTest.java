@@ -45,8 +45,9 @@ class CalibrationOptionsTest {
         for (String method : new String[] {"minmax", "percentile", "entropy", "mse"}) {
             Path direct = temp.resolve("direct-" + method + ".onnx");
             Path fromTable = temp.resolve("table-" + method + ".onnx");
+            // a table holds no data to correct biases on, so the direct run leaves them as they are too
             Cli.Result a = quantize("--model", Fixtures.cnn().toString(), "--data", calib.toString(),
-                    "--out", direct.toString(), "--method", method, "--threads", "2");
+                    "--out", direct.toString(), "--method", method, "--threads", "2", "--no-bias-correction");
             Cli.Result b = quantize("--model", Fixtures.cnn().toString(), "--table", table.toString(),
                     "--out", fromTable.toString(), "--method", method);
             assertThat(a.exitCode()).as(a.toString()).isZero();
@@ -60,12 +61,52 @@ class CalibrationOptionsTest {
         assertThat(int8.exitCode()).as(int8.toString()).isZero();
     }
 
+    /**
+     * Equalization changes the weights calibration sees, so a table is of the equalized model: quantize --table takes
+     * it with the same choice and refuses it without. Bias correction measures on data, and the report lists both.
+     */
+    @Test
+    void equalizationAndBiasCorrectionAreReportedAndTablesFollowEqualization() throws IOException {
+        Path calib = Fixtures.smallCalib(temp.resolve("calib"), 16);
+        Path table = temp.resolve("resnet-table.json");
+        Cli.Result calibrated = Cli.run("calibrate", "--model", Fixtures.resnet().toString(), "--data",
+                calib.toString(), "--out", table.toString(), "--equalize");
+        assertThat(calibrated.exitCode()).as(calibrated.toString()).isZero();
+        Cli.Result fromTable = quantize("--model", Fixtures.resnet().toString(), "--table", table.toString(),
+                "--out", temp.resolve("a.onnx").toString(), "--equalize");
+        assertThat(fromTable.exitCode()).as(fromTable.toString()).isZero();
+        JsonNode a = Json.MAPPER.readTree(Files.readString(temp.resolve("a.json"))).path("quantization");
+        assertThat(a.path("equalization").path("pairs").size()).isPositive();
+        assertThat(a.has("biasCorrection")).isFalse();
+        Cli.Result unequalized = quantize("--model", Fixtures.resnet().toString(), "--table", table.toString(),
+                "--out", temp.resolve("b.onnx").toString(), "--no-equalize");
+        assertThat(unequalized.exitCode()).as(unequalized.toString()).isEqualTo(ExitCode.BAD_INPUT);
+
+        Cli.Result asked = quantize("--model", Fixtures.resnet().toString(), "--table", table.toString(),
+                "--out", temp.resolve("b.onnx").toString(), "--equalize", "--bias-correction");
+        assertThat(asked.exitCode()).as(asked.toString()).isEqualTo(ExitCode.USAGE);
+        // on by default with --data
+        Cli.Result corrected = quantize("--model", Fixtures.resnet().toString(), "--data", calib.toString(),
+                "--out", temp.resolve("c.onnx").toString());
+        assertThat(corrected.exitCode()).as(corrected.toString()).isZero();
+        JsonNode c = Json.MAPPER.readTree(Files.readString(temp.resolve("c.json"))).path("quantization");
+        assertThat(c.path("biasCorrection").path("samples").asInt()).isEqualTo(16);
+        assertThat(c.path("biasCorrection").path("layers").size()).isPositive();
+        assertThat(c.has("equalization")).isFalse();
+
+        Cli.Result dynamic = quantize("--model", Fixtures.resnet().toString(), "--dynamic", "--out",
+                temp.resolve("d.onnx").toString(), "--bias-correction");
+        assertThat(dynamic.exitCode()).as(dynamic.toString()).isEqualTo(ExitCode.USAGE);
+        assertThat(dynamic.errLines().get(0)).contains("apply to static quantization");
+    }
+
     @Test
     void saveTableWritesWhatTableReads() throws IOException {
         Path calib = Fixtures.smallCalib(temp.resolve("calib"), 16);
         Path table = temp.resolve("resnet-table.json");
         Cli.Result first = quantize("--model", Fixtures.resnet().toString(), "--data", calib.toString(),
-                "--out", temp.resolve("a.onnx").toString(), "--method", "mse", "--save-table", table.toString());
+                "--out", temp.resolve("a.onnx").toString(), "--method", "mse", "--save-table", table.toString(),
+                "--no-bias-correction");
         assertThat(first.exitCode()).as(first.toString()).isZero();
         assertThat(first.out()).contains("calibration table: " + table);
         Cli.Result second = quantize("--model", Fixtures.resnet().toString(), "--table", table.toString(),

@@ -12,7 +12,7 @@ import java.util.NoSuchElementException;
  * over its fixed order (sample {@code floor(i * size / count)} for i = 0..count-1). Datasets list files sorted by
  * path, often class by class, so taking the first N would calibrate on a few classes only.
  */
-final class SampleSelection implements Iterator<Batch> {
+public final class SampleSelection implements Iterator<Batch> {
     private final Iterator<Batch> source;
     private final int batchSize;
     private final int size;
@@ -22,7 +22,7 @@ final class SampleSelection implements Iterator<Batch> {
     private Batch current;
     private int row;
 
-    SampleSelection(Dataset data, int batchSize, int count) {
+    public SampleSelection(Dataset data, int batchSize, int count) {
         this.source = data.batches(batchSize);
         this.batchSize = batchSize;
         this.size = data.size();

@@ -115,11 +115,11 @@ public final class ExclusionSensitivity {
                         && !excluded.contains(n.name()) && quantizedInInt8(int8, n.name()))
                 .toList();
         List<OnnxModel> variants = new ArrayList<>();
-        variants.add(requantize(fp32, int8, table, excluded));
+        variants.add(requantize(fp32, int8, table, excluded, calibration, batchSize));
         for (Node layer : layers) {
             Set<String> more = new LinkedHashSet<>(excluded);
             more.add(layer.name());
-            variants.add(requantize(fp32, int8, table, more));
+            variants.add(requantize(fp32, int8, table, more, calibration, batchSize));
         }
         List<OutputComparison> scores = compare(fp32, variants, data, RuntimeOptions.defaults(), batchSize, progress);
         Double baseline = scores.get(0).sqnrDb();
@@ -136,8 +136,14 @@ public final class ExclusionSensitivity {
                 gains);
     }
 
-    private static OnnxModel requantize(OnnxModel fp32, OnnxModel int8, CalibrationTable table, Set<String> excluded) {
-        return settingsOf(fp32, int8).optTable(table).optExclude(excluded).build().quantize().model();
+    /** The INT8 model made again from the table with {@code excluded} float; biases corrected on the data if it was. */
+    private static OnnxModel requantize(OnnxModel fp32, OnnxModel int8, CalibrationTable table, Set<String> excluded,
+            Dataset calibration, int batchSize) {
+        Quantizer.Builder builder = settingsOf(fp32, int8).optTable(table).optExclude(excluded);
+        if (provenance(int8).has("biasCorrectedLayers")) {
+            builder.setCalibrationData(calibration).optBatchSize(batchSize);
+        }
+        return builder.build().quantize().model();
     }
 
     /** Whether the INT8 model gives this node int8 weights (weight-only and excluded nodes stay as they are). */
@@ -180,7 +186,8 @@ public final class ExclusionSensitivity {
     /**
      * A quantizer builder with the INT8 model's recorded settings: activation type (and symmetric uint8), method and
      * per-tensor methods, percentile, bins, histogram samples and moving average (defaults where a model made before
-     * they were recorded lacks them), opset upgrade and weight-only nodes, or the encoder defaults.
+     * they were recorded lacks them), opset upgrade and weight-only nodes, or the encoder defaults; cross-layer
+     * equalization and bias correction.
      */
     private static Quantizer.Builder settingsOf(OnnxModel fp32, OnnxModel int8) {
         JsonNode p = provenance(int8);
@@ -208,7 +215,9 @@ public final class ExclusionSensitivity {
                     // a model made by the encoder defaults is re-made by them: its recorded weight-only nodes and
                     // upgrade given explicitly would switch them off and plan every op
                     .optUpgradeOpset(!encoderDefaults && p.has("opsetUpgrade"))
-                    .optWeightOnly(encoderDefaults ? List.of() : weightOnly);
+                    .optWeightOnly(encoderDefaults ? List.of() : weightOnly)
+                    .optEqualize(p.has("equalizedPairs"))
+                    .optBiasCorrection(p.has("biasCorrectedLayers"));
         } catch (IllegalArgumentException e) {
             throw CompressException.badInput(int8.source().orElse(null),
                     "has compress.quantization metadata this version cannot read: " + e.getMessage());

@@ -248,8 +248,12 @@ final class QdqRewriter {
         return output;
     }
 
-    /** Output-channel axis of the weight, or -1 to quantize it per tensor. */
     private int channelAxis(Node node) {
+        return channelAxis(node, perChannel);
+    }
+
+    /** Output-channel axis of the weight, or -1 to quantize it per tensor. */
+    static int channelAxis(Node node, boolean perChannel) {
         if (!perChannel) {
             return -1;
         }
@@ -272,26 +276,10 @@ final class QdqRewriter {
         }
         Tensor weight = graph.initializer(name).orElseThrow();
         long[] dims = weight.dims();
-        float[] values = weight.floats();
-        int channels = axis < 0 ? 1 : (int) dims[axis];
-        int inner = 1; // elements between consecutive channel indices
-        for (int d = axis + 1; d < dims.length && axis >= 0; d++) {
-            inner *= (int) dims[d];
-        }
-        double[] absMax = new double[channels];
-        for (int i = 0; i < values.length; i++) {
-            int c = axis < 0 ? 0 : (i / inner) % channels;
-            absMax[c] = Math.max(absMax[c], Math.abs(values[i]));
-        }
-        float[] scales = new float[channels];
-        for (int c = 0; c < channels; c++) {
-            scales[c] = QuantParams.weightScale(absMax[c]);
-        }
-        byte[] quantized = new byte[values.length];
-        for (int i = 0; i < values.length; i++) {
-            int c = axis < 0 ? 0 : (i / inner) % channels;
-            quantized[i] = QuantParams.quantizeWeight(values[i], scales[c]);
-        }
+        QuantizedWeight q = QuantizedWeight.of(weight, axis);
+        float[] scales = q.scales();
+        byte[] quantized = q.codes();
+        int channels = scales.length;
         long[] paramDims = axis < 0 ? new long[0] : new long[] {channels};
         String quantizedName = graph.uniqueName(name + "_quantized");
         String scaleName = graph.uniqueName(name + "_scale");
@@ -357,5 +345,40 @@ final class QdqRewriter {
         }
         rewritten.add(dq);
         return output;
+    }
+
+    /**
+     * A weight as it is stored: int8 codes in [-127, 127], symmetric, one scale per channel along {@code axis} (or
+     * one for all when {@code axis} is -1).
+     */
+    record QuantizedWeight(byte[] codes, float[] scales, int inner) {
+        static QuantizedWeight of(Tensor weight, int axis) {
+            long[] dims = weight.dims();
+            float[] values = weight.floats();
+            int channels = axis < 0 ? 1 : (int) dims[axis];
+            int inner = 1; // elements between consecutive channel indices
+            for (int d = axis + 1; d < dims.length && axis >= 0; d++) {
+                inner *= (int) dims[d];
+            }
+            double[] absMax = new double[channels];
+            for (int i = 0; i < values.length; i++) {
+                int c = (i / inner) % channels;
+                absMax[c] = Math.max(absMax[c], Math.abs(values[i]));
+            }
+            float[] scales = new float[channels];
+            for (int c = 0; c < channels; c++) {
+                scales[c] = QuantParams.weightScale(absMax[c]);
+            }
+            byte[] quantized = new byte[values.length];
+            for (int i = 0; i < values.length; i++) {
+                quantized[i] = QuantParams.quantizeWeight(values[i], scales[(i / inner) % channels]);
+            }
+            return new QuantizedWeight(quantized, scales, inner);
+        }
+
+        /** Element {@code i} as DequantizeLinear computes it. */
+        float dequantized(int i) {
+            return codes[i] * scales[(i / inner) % scales.length];
+        }
     }
 }

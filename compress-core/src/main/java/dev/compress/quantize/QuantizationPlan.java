@@ -138,7 +138,7 @@ final class QuantizationPlan {
      * bounds are not constants. Clip takes its bounds as inputs from opset 11 and as attributes before; a missing
      * bound is infinite.
      */
-    private static float[] clampBounds(Graph graph, Node node) {
+    static float[] clampBounds(Graph graph, Node node) {
         if (!node.domain().isEmpty() && !node.domain().equals("ai.onnx") || node.outputs().size() != 1) {
             return null;
         }

@@ -1,5 +1,6 @@
 package dev.compress.quantize;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import dev.compress.Json;
 import java.util.List;
@@ -21,9 +22,13 @@ import java.util.Map;
  * @param foldedRelus Relu and Clip (ReLU6) nodes folded into the quantized op before them
  * @param activations calibrated ranges and quantization parameters, in graph order
  * @param warnings calibration findings to act on, e.g. NaN or infinite values left out of a range
+ * @param equalization what cross-layer equalization did (null when it was off or did not apply)
+ * @param biasCorrection what bias correction did (null when it was off)
  */
 @JsonPropertyOrder({"model", "method", "activationType", "weightType", "perChannel", "calibrationSamples",
-        "quantizedOps", "floatOps", "floatNodes", "foldedRelus", "activations", "warnings"})
+        "quantizedOps", "floatOps", "floatNodes", "foldedRelus", "equalization", "biasCorrection", "activations",
+        "warnings"})
+@JsonInclude(JsonInclude.Include.NON_NULL)
 public record QuantizationReport(
         String model,
         String method,
@@ -36,7 +41,38 @@ public record QuantizationReport(
         Map<String, String> floatNodes,
         List<String> foldedRelus,
         List<ActivationRange> activations,
-        List<String> warnings) {
+        List<String> warnings,
+        Equalization equalization,
+        BiasCorrected biasCorrection) {
+
+    QuantizationReport(String model, String method, String activationType, String weightType, boolean perChannel,
+            long calibrationSamples, Map<String, Integer> quantizedOps, Map<String, Integer> floatOps,
+            Map<String, String> floatNodes, List<String> foldedRelus, List<ActivationRange> activations,
+            List<String> warnings) {
+        this(model, method, activationType, weightType, perChannel, calibrationSamples, quantizedOps, floatOps,
+                floatNodes, foldedRelus, activations, warnings, null, null);
+    }
+
+    QuantizationReport withDataFree(Equalization equalization, BiasCorrected biasCorrection) {
+        return new QuantizationReport(model, method, activationType, weightType, perChannel, calibrationSamples,
+                quantizedOps, floatOps, floatNodes, foldedRelus, activations, warnings, equalization, biasCorrection);
+    }
+
+    /**
+     * Cross-layer equalization ({@link CrossLayerEqualization}).
+     *
+     * @param pairs the Conv pairs equalized, "first -> [Relu ->] second"
+     * @param skipped Conv pairs left alone, with the reason
+     */
+    public record Equalization(List<String> pairs, Map<String, String> skipped) {}
+
+    /**
+     * Bias correction ({@link BiasCorrection}).
+     *
+     * @param samples calibration samples the output shifts were measured on
+     * @param layers corrected node to the largest |shift| subtracted from one of its channel biases
+     */
+    public record BiasCorrected(long samples, Map<String, Float> layers) {}
 
     /** The calibrated range of one activation and the parameters derived from it. */
     @JsonPropertyOrder({"tensor", "min", "max", "scale", "zeroPoint", "sharedWith"})

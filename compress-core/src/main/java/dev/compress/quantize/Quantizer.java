@@ -10,6 +10,7 @@ import dev.compress.calibrate.Calibrator;
 import dev.compress.calibrate.TensorRange;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
@@ -57,6 +58,13 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     static final float MAX_ACTIVATION = 1000f;
     /** The metadata entry both static and dynamic quantization record. */
     static final String PROVENANCE = "compress.quantization";
+    /** Whether static quantization equalizes Conv pairs unless told ({@link Builder#optEqualize}). */
+    public static final boolean EQUALIZE_BY_DEFAULT = false;
+    /**
+     * Whether static quantization with calibration data corrects biases unless told ({@link Builder#optBiasCorrection});
+     * with a table there is no data to measure on, and it does not.
+     */
+    public static final boolean BIAS_CORRECTION_BY_DEFAULT = true;
 
     private final OnnxModel model;
     private final Dataset calibration;
@@ -78,6 +86,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private final boolean reduceRange;
     private final boolean encoderDefaults;
     private final double fallbackSeconds;
+    private final boolean equalize;
+    private final boolean biasCorrection;
 
     private Quantizer(Builder builder) {
         this.model = builder.model;
@@ -100,6 +110,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         this.reduceRange = builder.reduceRange;
         this.encoderDefaults = builder.encoderDefaults;
         this.fallbackSeconds = builder.fallbackSeconds;
+        this.equalize = builder.equalize;
+        this.biasCorrection = builder.biasCorrection == null
+                ? BIAS_CORRECTION_BY_DEFAULT && builder.calibration != null : builder.biasCorrection;
     }
 
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
@@ -151,18 +164,18 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
         }
         if (fallbackSeconds <= 0) {
-            return quantizeStatic(model, context, Set.of(), table).result();
+            return quantizeStatic(model, context, Set.of(), table, true).result();
         }
         // calibrated for every activation (calibratesAll), so variants with some nodes float find their ranges in it
-        Static all = quantizeStatic(model, context, Set.of(), table);
+        Static all = quantizeStatic(model, context, Set.of(), table, true);
         CalibrationTable calibrated = all.result().report().table();
         List<Batch> batches = calibration.firstBatches(batchSize != null ? batchSize : 1, LatencyFallback.BATCHES);
         LatencyFallback.Outcome outcome = new LatencyFallback(sampling.sessions(), batches, fallbackSeconds,
                 context.progress()).search(all.result().model(), all.quantizedNodes(), all.key(),
-                        keptFloat -> quantizeStatic(model, PassContext.silent(), keptFloat, calibrated)
+                        keptFloat -> quantizeStatic(model, PassContext.silent(), keptFloat, calibrated, false)
                                 .result().model());
         PassResult<QuantizationResult> result = outcome.keptFloat().isEmpty()
-                ? all.result() : quantizeStatic(model, context, outcome.keptFloat(), calibrated).result();
+                ? all.result() : quantizeStatic(model, context, outcome.keptFloat(), calibrated, true).result();
         return new PassResult<>(result.model(), result.report().withFallback(outcome.report()),
                 result.provenance());
     }
@@ -180,9 +193,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
      * Calibrates (unless {@code table} is given) and rewrites a copy of {@code model}.
      *
      * @param keptFloat first outputs of nodes kept float besides the excluded ones (the latency fallback's choice)
+     * @param correctBiases false for the latency fallback's variants, which are only timed (biases change no speed)
      */
     private Static quantizeStatic(OnnxModel model, PassContext context, Set<String> keptFloat,
-            CalibrationTable table) {
+            CalibrationTable table, boolean correctBiases) {
         // the caller's choices, or for a token-id model none given, the encoder defaults (reported)
         EncoderDefaults encoder = encoderDefaults(model);
         Set<String> opTypes = encoder != null ? encoder.opTypes() : this.opTypes;
@@ -219,6 +233,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         // after the HardSigmoid rewrite, whose first node keeps the HardSigmoid's name: its other nodes can be named
         // too, as the latency fallback's report names them
         checkExcludedNodesExist(model);
+        Equalized equalized = equalized(model);
+        model = equalized.model();
+        QuantizationReport.Equalization equalization = equalized.report();
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
         excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
         OnnxModel quantized = model.copy();
@@ -313,6 +330,13 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         long samples = table.samples();
         List<String> folded = plan.restoreClamps(graph, folds, params);
         boolean perChannel = opset >= PER_CHANNEL_OPSET;
+        QuantizationReport.BiasCorrected corrected = null;
+        if (biasCorrection && correctBiases) {
+            corrected = BiasCorrection.apply(model, graph, plan, perChannel, calibration,
+                    batchSize != null ? batchSize : ModelInputs.defaultBatchSize(model),
+                    sampling.maxSamples() > 0 ? Math.min(sampling.maxSamples(), calibration.size())
+                            : calibration.size(), context.progress());
+        }
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
@@ -343,7 +367,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 describe(floatNodes),
                 folded,
                 ranges,
-                concat(warnings, table.warnings()));
+                concat(warnings, table.warnings())).withDataFree(equalization, corrected);
         // what the ranges depend on besides the samples, so that they can be calibrated again alike
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
@@ -375,6 +399,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (encoder != null) {
             provenance.put("encoderDefaults", true);
+        }
+        if (equalization != null) {
+            provenance.put("equalizedPairs", equalization.pairs().size());
+        }
+        if (corrected != null) {
+            provenance.put("biasCorrectedLayers", corrected.layers().size());
         }
         return new Static(new PassResult<>(quantized, new QuantizationResult(quantized, report, table),
                 new Provenance(PROVENANCE, provenance)), plan.quantizedNodes, key);
@@ -569,7 +599,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             target = target.copy();
             PerChannelUpgrade.apply(target);
         }
-        target = decomposed(target, checkOpset(target));
+        target = equalized(decomposed(target, checkOpset(target))).model();
         return runCalibration(target, allActivations(target, nonFloat(target, allActivations(target, Set.of()))),
                 true, progress);
     }
@@ -582,6 +612,22 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         OnnxModel copy = model.copy();
         HardSigmoidDecomposition.rewrite(copy.graph(), opset);
         return copy;
+    }
+
+    /** A model and what cross-layer equalization did to it (null when it is off). */
+    private record Equalized(OnnxModel model, QuantizationReport.Equalization report) {}
+
+    /**
+     * A copy of {@code model} with its Conv pairs equalized ({@link CrossLayerEqualization}) when that is on and
+     * changes something, else {@code model}: calibration and quantization must see the same weights.
+     */
+    private Equalized equalized(OnnxModel model) {
+        if (!equalize) {
+            return new Equalized(model, null);
+        }
+        OnnxModel copy = model.copy();
+        QuantizationReport.Equalization report = CrossLayerEqualization.apply(copy.graph());
+        return new Equalized(report.pairs().isEmpty() ? model : copy, report);
     }
 
     /** The encoder defaults when they apply to {@code model}: a token-id model, and the caller chose none of them. */
@@ -672,6 +718,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         private Set<String> weightOnly = Set.of();
         private boolean reduceRange;
         private boolean encoderDefaults = true;
+        private boolean equalize = EQUALIZE_BY_DEFAULT;
+        private Boolean biasCorrection;
 
         private Builder() {}
 
@@ -834,6 +882,26 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return this;
         }
 
+        /**
+         * Static: cross-layer equalization of consecutive Convs before calibration ({@link CrossLayerEqualization};
+         * the fp32 function is unchanged). Default: off (docs/calibration.md has the measurements).
+         */
+        public Builder optEqualize(boolean equalize) {
+            this.equalize = equalize;
+            return this;
+        }
+
+        /**
+         * Static: subtract from each quantized Conv's and Gemm's bias the mean output shift its 8-bit weights cause,
+         * measured on the calibration data ({@link BiasCorrection}). Default: on with calibration data, off with a
+         * table; asked for with a table, it needs the data too, which then serves bias correction alone
+         * (docs/calibration.md has the measurements).
+         */
+        public Builder optBiasCorrection(boolean biasCorrection) {
+            this.biasCorrection = biasCorrection;
+            return this;
+        }
+
         /** Dynamic quantization written in the given form (for measuring the alternatives). */
         public Builder optDynamic(DynamicFormat format) {
             this.dynamic = format;
@@ -868,9 +936,14 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                     throw CompressException.invalidSettings("static quantization needs calibration data or a"
                             + " calibration table (dynamic quantization needs neither)");
                 }
-                if (calibration != null && table != null) {
+                // with a table, data serves bias correction alone
+                if (calibration != null && table != null && !Boolean.TRUE.equals(biasCorrection)) {
                     throw CompressException.invalidSettings("calibration data and a calibration table are"
                             + " alternatives: the table already holds the calibration");
+                }
+                if (Boolean.TRUE.equals(biasCorrection) && calibration == null) {
+                    throw CompressException.invalidSettings("bias correction measures on calibration data, and a"
+                            + " table holds none: pass the data too, or leave bias correction off");
                 }
                 if (reusableTable && table != null) {
                     throw CompressException.invalidSettings("a reusable table comes from calibration data; with a"

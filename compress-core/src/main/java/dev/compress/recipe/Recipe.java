@@ -8,6 +8,7 @@ import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.convert.OpsetConversion;
 import dev.compress.eval.Statistics;
+import dev.compress.quantize.Quantizer;
 import java.util.List;
 
 /**
@@ -82,11 +83,12 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
 
     /** Static INT8 quantization as {@code compress quantize} does it, with its defaults (docs/calibration.md). */
     @JsonPropertyOrder({"name", "method", "percentile", "bins", "activations", "symmetric", "maxSamples",
-        "histogramSamples", "exclude", "ops", "weightOnly", "prepare", "upgradeOpset", "keepOpset", "latencyFallback"})
+        "histogramSamples", "exclude", "ops", "weightOnly", "prepare", "upgradeOpset", "keepOpset", "equalize",
+        "biasCorrection", "latencyFallback"})
     public record QuantizeStatic(String name, String method, Double percentile, Integer bins, String activations,
             Boolean symmetric, Integer maxSamples, Integer histogramSamples, List<String> exclude, List<String> ops,
-            List<String> weightOnly, Boolean prepare, Boolean upgradeOpset, Boolean keepOpset,
-            Double latencyFallback) implements Step {
+            List<String> weightOnly, Boolean prepare, Boolean upgradeOpset, Boolean keepOpset, Boolean equalize,
+            Boolean biasCorrection, Double latencyFallback) implements Step {
         @Override
         public Step withDefaults() {
             return new QuantizeStatic(name, method == null ? "minmax" : method,
@@ -97,6 +99,9 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
                     exclude == null ? List.of() : exclude, ops == null ? List.of() : ops,
                     weightOnly == null ? List.of() : weightOnly, prepare == null || prepare,
                     upgradeOpset != null && upgradeOpset, keepOpset != null && keepOpset,
+                    equalize == null ? Quantizer.EQUALIZE_BY_DEFAULT : equalize,
+                    // recipes calibrate on data
+                    biasCorrection == null ? Quantizer.BIAS_CORRECTION_BY_DEFAULT : biasCorrection,
                     latencyFallback == null ? 0 : latencyFallback);
         }
     }

@@ -291,6 +291,8 @@ public final class RecipeRun {
                     .optKeepOpset(q.keepOpset())
                     .optLatencyFallback(q.latencyFallback())
                     .optPrepare(q.prepare())
+                    .optEqualize(q.equalize())
+                    .optBiasCorrection(q.biasCorrection())
                     .optBatchSize(ModelInputs.defaultBatchSize(model))
                     .optProgress(progress)
                     .setCalibrationData(open(data.calibration(), model).dataset())
