@@ -10,6 +10,7 @@ import dev.compress.pipeline.Passes;
 import dev.compress.pipeline.Pipeline;
 import dev.compress.pipeline.PipelineResult;
 import dev.compress.recipe.CiReports;
+import dev.compress.recipe.Recipe;
 import dev.compress.recipe.RecipeFile;
 import dev.compress.recipe.RecipeRun;
 import java.nio.file.Path;
@@ -82,6 +83,11 @@ final class RunCommand extends BaseCommand {
     @Option(names = "--list", order = 4, description = "List the passes there are, and exit.")
     boolean list;
 
+    @Option(names = "--print-recipe", order = 5,
+            description = "With --model and --pass: print the recipe (YAML) of those passes, and exit; prepare and"
+                    + " convert-opset are recipe steps.")
+    boolean printRecipe;
+
     @Mixin
     OutputOptions output;
 
@@ -100,6 +106,9 @@ final class RunCommand extends BaseCommand {
         }
         if (model == null || passes.isEmpty()) {
             throw usage("Missing required options: '--model=MODEL' and '--pass=ID' (or --list)");
+        }
+        if (printRecipe) {
+            return printRecipe();
         }
         Pipeline.Builder builder = Pipeline.builder();
         passes.forEach(id -> builder.add(Passes.find(id)));
@@ -129,9 +138,26 @@ final class RunCommand extends BaseCommand {
         return ExitCode.OK;
     }
 
+    /** The passes as recipe steps, named by pass (numbered when one repeats). */
+    private int printRecipe() {
+        RecipePrinter printer = new RecipePrinter(spec);
+        List<Recipe.Step> steps = new ArrayList<>();
+        java.util.Map<String, Integer> seen = new java.util.HashMap<>();
+        for (String id : passes) {
+            Passes.find(id); // an unknown pass is the usual error
+            int n = seen.merge(id, 1, Integer::sum);
+            String name = n == 1 ? id : id + "-" + n;
+            printer.refuse(!id.equals("prepare") && !id.equals("convert-opset"), "--pass " + id);
+            steps.add(id.equals("prepare") ? new Recipe.Prepare(name) : new Recipe.ConvertOpset(name, null).withDefaults());
+        }
+        return printer.print(global, new Recipe(model.toString(), null, null, steps, null, null, null));
+    }
+
     private int runRecipe() {
-        if (list || model != null || !passes.isEmpty() || output.out != null || output.report != null) {
-            throw usage("a RECIPE names its model and steps itself; drop --list, --model, --pass, --out and --report");
+        if (list || model != null || !passes.isEmpty() || output.out != null || output.report != null
+                || printRecipe) {
+            throw usage("a RECIPE names its model and steps itself; drop --list, --model, --pass, --out, --report and"
+                    + " --print-recipe");
         }
         RecipeFile file = RecipeFile.load(recipe);
         if (explain) {

@@ -71,6 +71,11 @@ record CheckFigures(String kind, Path file, JsonNode node, EvalReport eval, Chec
         return outputs;
     }
 
+    /** A fidelity report's score: top-1 agreement for class scores, mean cosine otherwise, the lowest over outputs. */
+    double score() {
+        return number(node, "fidelity");
+    }
+
     /** INT8 / fp32 time of a latency report. */
     double latencyRatio() {
         return number(node, "int8OverFp32");

@@ -181,6 +181,8 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
     /**
      * Outputs of the last step's model against the source model's (as {@code compress quantize}'s fidelity check):
      * mean cosine and SQNR per float output, top-1 agreement for class scores; for any model, classifier or not.
+     * Metrics: the lowest {@code cosine} and {@code sqnr} over the outputs, and {@code score}, what {@code compress
+     * quantize --min-fidelity} checks (agreement for class scores, cosine otherwise; the lowest).
      *
      * @param data {@code calibration} (the samples calibration left out, the default when there is calibration data)
      *     or {@code evaluation}
@@ -197,7 +199,7 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
 
         @Override
         public List<String> metrics() {
-            return List.of("cosine", "sqnr");
+            return List.of("cosine", "sqnr", "score");
         }
     }
 

@@ -98,6 +98,11 @@ public record RecipeFile(Path file, Recipe recipe) {
 
     /** The recipe with its defaults, as YAML, for {@code --explain}. */
     public String explain() {
+        return yaml(recipe);
+    }
+
+    /** {@code recipe} as YAML, in the form {@link #load} reads (e.g. a single command's one-step recipe). */
+    public static String yaml(Recipe recipe) {
         try {
             return WRITER.writeValueAsString(recipe);
         } catch (JsonProcessingException e) {
@@ -435,7 +440,7 @@ public record RecipeFile(Path file, Recipe recipe) {
                 case "top1-relative-drop" -> "max";
                 case "agreement" -> "min";
                 case "mcnemar" -> "alpha";
-                case "cosine", "sqnr" -> "min";
+                case "cosine", "sqnr", "score" -> "min";
                 default -> "max";
             };
             boolean ok = switch (limits) {
@@ -454,7 +459,7 @@ public record RecipeFile(Path file, Recipe recipe) {
                             + (againstBaseline ? ")" : ", >= 0)") + " only";
                     case "agreement" -> "'min' (a fraction in [0, 1]) only";
                     case "mcnemar" -> "'alpha' (in (0, 1), default 0.05) only";
-                    case "cosine" -> "'min' only";
+                    case "cosine", "score" -> "'min' only";
                     case "sqnr" -> "'min' (dB) only";
                     case "bytes" -> "'max' (bytes) only";
                     default -> "'max' only";

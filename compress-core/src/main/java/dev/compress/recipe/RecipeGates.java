@@ -140,11 +140,12 @@ final class RecipeGates {
     private static RecipeRun.GateOutcome figure(Recipe.Gate gate, String metric, CheckFigures current,
             CheckFigures baseline) {
         Double now = value(metric, current);
-        boolean higherIsBetter = metric.equals("cosine") || metric.equals("sqnr");
+        boolean higherIsBetter = metric.equals("cosine") || metric.equals("sqnr") || metric.equals("score");
         double limit = higherIsBetter ? gate.min() : gate.max();
         String what = switch (metric) {
             case "cosine" -> "lowest mean output cosine to the source";
             case "sqnr" -> "lowest output SQNR against the source";
+            case "score" -> "fidelity to the source (top-1 agreement for class scores, else cosine)";
             case "ratio" -> current.kind().equals("latency") ? "time per call over the source's" : "size over the"
                     + " source's";
             default -> "model size";
@@ -154,7 +155,7 @@ final class RecipeGates {
             // an exact output (no noise) has no finite SQNR and meets any minimum
             boolean passed = now == null || (higherIsBetter ? now >= limit : now <= limit);
             String detail = switch (metric) {
-                case "cosine" -> String.format(Locale.ROOT, "%.4f", now);
+                case "cosine", "score" -> String.format(Locale.ROOT, "%.4f", now);
                 case "sqnr" -> now == null ? "exact" : String.format(Locale.ROOT, "%.1f dB", now);
                 case "ratio" -> current.kind().equals("latency")
                         ? String.format(Locale.ROOT, "%.3fx (%.3g ms vs %.3g ms per call)", now,
@@ -185,6 +186,7 @@ final class RecipeGates {
         return switch (metric) {
             case "cosine" -> figures.cosine();
             case "sqnr" -> figures.sqnr();
+            case "score" -> figures.score();
             case "ratio" -> figures.kind().equals("latency") ? figures.latencyRatio() : figures.sizeRatio();
             default -> (double) figures.bytes();
         };
