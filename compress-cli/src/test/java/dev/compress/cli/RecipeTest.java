@@ -71,7 +71,7 @@ class RecipeTest {
         Map<String, String> before = snapshot(run);
         assertThat(before).containsOnlyKeys("01-prune.onnx", "01-prune.json", "02-quantize.onnx",
                 "02-quantize.json", "03-eval.json", "03-eval.predictions.json", "04-top1-drop.json", "05-agreement.json", "06-not-worse.json",
-                "run.json");
+                "run.json", "report.html");
         JsonNode record = Json.MAPPER.readTree(run.resolve("run.json").toFile());
         assertThat(record.at("/steps/1/artifacts/02-quantize.onnx").asText())
                 .isEqualTo(sha256(run.resolve("02-quantize.onnx")));
@@ -100,7 +100,8 @@ class RecipeTest {
         assertThat(third.exitCode()).as(third.toString()).isZero();
         assertThat(third.out()).contains("(5 of 6 steps cached)").containsPattern("gate +agreement +ran in");
         Map<String, String> after = snapshot(run);
-        before.keySet().stream().filter(name -> !name.equals("05-agreement.json") && !name.equals("run.json"))
+        before.keySet().stream().filter(name -> !name.equals("05-agreement.json") && !name.equals("run.json")
+                        && !name.equals("report.html"))
                 .forEach(name -> assertThat(after.get(name)).as(name).isEqualTo(before.get(name)));
         assertThat(after.get("05-agreement.json")).contains("\"limit\" : 0.99");
 

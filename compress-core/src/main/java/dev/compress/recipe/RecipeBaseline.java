@@ -31,14 +31,16 @@ final class RecipeBaseline {
     private final String sha256;
     private final Map<String, CheckFigures> byName;
     private final List<CheckFigures> all;
+    private final Long modelBytes;
 
     private RecipeBaseline(Path file, String form, String sha256, Map<String, CheckFigures> byName,
-            List<CheckFigures> all) {
+            List<CheckFigures> all, Long modelBytes) {
         this.file = file;
         this.form = form;
         this.sha256 = sha256;
         this.byName = byName;
         this.all = all;
+        this.modelBytes = modelBytes;
     }
 
     /**
@@ -60,7 +62,20 @@ final class RecipeBaseline {
         List<CheckFigures> all = new ArrayList<>();
         if (root.has("tool") && root.path("steps").isArray()) {
             Path folder = file.toAbsolutePath().getParent();
+            Long lastModel = null;
             for (JsonNode entry : root.get("steps")) {
+                if ("pass".equals(entry.path("kind").asText())) {
+                    // the last step's model, while the run folder still holds it unchanged
+                    lastModel = null;
+                    for (Iterator<Map.Entry<String, JsonNode>> it = entry.path("artifacts").fields(); it.hasNext(); ) {
+                        Map.Entry<String, JsonNode> artifact = it.next();
+                        Path model = folder.resolve(artifact.getKey());
+                        if (artifact.getKey().endsWith(".onnx") && Files.isRegularFile(model)
+                                && RecipeRun.sha256(model).equals(artifact.getValue().asText())) {
+                            lastModel = RecipeRun.modelBytes(model);
+                        }
+                    }
+                }
                 if (!"check".equals(entry.path("kind").asText())) {
                     continue;
                 }
@@ -89,7 +104,7 @@ final class RecipeBaseline {
                     all.add(figures);
                 }
             }
-            return new RecipeBaseline(file, "run", sha, byName, all);
+            return new RecipeBaseline(file, "run", sha, byName, all, lastModel);
         }
         if (root.has("quantization")) {
             for (String[] part : new String[][] {{"evaluation", "eval"}, {"fidelity", "fidelity"},
@@ -98,11 +113,11 @@ final class RecipeBaseline {
                     all.add(CheckFigures.of(part[1], file, root.get(part[0]), null));
                 }
             }
-            return new RecipeBaseline(file, "quantize report", sha, byName, all);
+            return new RecipeBaseline(file, "quantize report", sha, byName, all, null);
         }
         if ("eval".equals(CheckFigures.kindOf(root))) {
             all.add(CheckFigures.of("eval", file, root, null));
-            return new RecipeBaseline(file, "eval report", sha, byName, all);
+            return new RecipeBaseline(file, "eval report", sha, byName, all, null);
         }
         throw CompressException.badInput(file, "is neither a run's run.json, an eval report nor a quantize report");
     }
@@ -143,6 +158,11 @@ final class RecipeBaseline {
     /** The baseline file's SHA-256; for a run it covers every artifact, which are checked against it. */
     String sha256() {
         return sha256;
+    }
+
+    /** Bytes of a baseline run's last model, while its run folder holds it unchanged. */
+    Optional<Long> modelBytes() {
+        return Optional.ofNullable(modelBytes);
     }
 
     /**

@@ -75,6 +75,17 @@ public record RecipeFile(Path file, Recipe recipe) {
      * @throws CompressException INVALID_SETTINGS or BAD_INPUT, message {@code FILE:LINE: problem}
      */
     public static RecipeFile load(Path file) {
+        return load(file, null);
+    }
+
+    /**
+     * Reads and checks {@code file}, with {@code baseline} (e.g. {@code compress run --baseline}, relative to the
+     * working folder) in place of the recipe's own; {@code null} keeps the recipe's.
+     *
+     * @throws CompressException INVALID_SETTINGS or BAD_INPUT, message {@code FILE:LINE: problem}; BAD_INPUT naming
+     *     {@code baseline} when it is missing or not a baseline
+     */
+    public static RecipeFile load(Path file, Path baseline) {
         String text;
         try {
             text = Files.readString(file);
@@ -91,6 +102,11 @@ public record RecipeFile(Path file, Recipe recipe) {
         }
         if (read == null) {
             throw lines.invalid("", "empty recipe");
+        }
+        if (baseline != null) {
+            RecipeBaseline.load(baseline); // its own errors name the file given
+            read = new Recipe(read.model(), baseline.toAbsolutePath().normalize().toString(), read.data(),
+                    read.steps(), read.checks(), read.gates(), read.report());
         }
         new Checker(file, lines).check(read);
         return new RecipeFile(file, read.withDefaults());

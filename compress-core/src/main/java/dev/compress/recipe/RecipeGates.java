@@ -30,7 +30,7 @@ final class RecipeGates {
     }
 
     /** Top-1 of the model against a reference model on the same samples. */
-    private record Comparison(String reference, long samples, long referenceCorrect, long correct,
+    record Comparison(String reference, long samples, long referenceCorrect, long correct,
             Statistics.Interval difference, EvalReport.Proportion agreement, EvalReport.McNemar mcnemar) {
         double dropPoints() {
             return 100.0 * (referenceCorrect - correct) / samples;
@@ -45,7 +45,8 @@ final class RecipeGates {
         }
     }
 
-    private static Comparison compare(CheckFigures current, CheckFigures baseline) {
+    /** This run's eval figures against the source model ({@code baseline} null) or against the baseline's. */
+    static Comparison compare(CheckFigures current, CheckFigures baseline) {
         EvalReport report = current.eval();
         long n = report.samples();
         if (baseline == null) {

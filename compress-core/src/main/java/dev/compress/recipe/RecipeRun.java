@@ -97,8 +97,12 @@ public final class RecipeRun {
     public record GateOutcome(String name, String metric, String against, boolean passed, Double value,
             Double ci95Low, Double ci95High, double limit, String message) {}
 
-    /** The whole run: steps in order, gate verdicts, warnings of the steps that ran. */
-    public record Outcome(Path runDir, List<StepOutcome> steps, List<GateOutcome> gates, List<String> warnings) {
+    /**
+     * The whole run: steps in order, gate verdicts, warnings of the steps that ran, and the HTML report written into
+     * the run folder.
+     */
+    public record Outcome(Path runDir, List<StepOutcome> steps, List<GateOutcome> gates, List<String> warnings,
+            Path report) {
         /** Every gate passed (true when there are none). */
         public boolean passed() {
             return gates.stream().allMatch(GateOutcome::passed);
@@ -250,7 +254,9 @@ public final class RecipeRun {
         }
         write(entries, sourceSha, gates);
         removeStale(previous, entries);
-        return new Outcome(runDir, outcomes, gates, warnings);
+        Path report = runDir.resolve(HtmlReport.FILE);
+        HtmlReport.write(file, runDir, report);
+        return new Outcome(runDir, outcomes, gates, warnings, report);
     }
 
     /** The previous entry when its key matches and its artifacts are intact; else runs {@code work}. */
