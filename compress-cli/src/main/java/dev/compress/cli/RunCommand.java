@@ -19,8 +19,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -158,7 +160,7 @@ final class RunCommand extends BaseCommand {
     private int printRecipe() {
         RecipePrinter printer = new RecipePrinter(spec);
         List<Recipe.Step> steps = new ArrayList<>();
-        java.util.Map<String, Integer> seen = new java.util.HashMap<>();
+        Map<String, Integer> seen = new HashMap<>();
         for (String id : passes) {
             Passes.find(id); // an unknown pass is the usual error
             int n = seen.merge(id, 1, Integer::sum);

@@ -108,14 +108,22 @@ class HtmlReportTest {
     }
 
     @Test
-    void theSameRunGivesTheSameBytesInAnotherProcess() throws Exception {
-        // a copy of the run folder elsewhere, reported by a child JVM: all steps cached, the same HTML
+    void theSameRunGivesTheSameBytesInAnotherProcessAndLocale() throws Exception {
+        // a copy of the run folder elsewhere, reported by a child JVM in German: all steps cached, the same HTML
         Path child = Files.createDirectories(temp.resolve("child"));
         copyFolder(run, child.resolve("copy.run"));
-        ExportCommandTest.runChild(child, "run", recipe.toString(), "--run-dir", "copy.run", "--baseline",
-                temp.resolve("main.run/run.json").toString(), "--html", "again.html");
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), ExportCommandTest.CHILD_STACK,
+                "-Duser.language=de", "-Duser.country=DE", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "run", recipe.toString(), "--run-dir", "copy.run", "--baseline",
+                temp.resolve("main.run/run.json").toString(), "--html", "again.html"));
+        Process process = new ProcessBuilder(command).directory(child.toFile()).redirectErrorStream(true)
+                .redirectOutput(child.resolve("child.log").toFile()).start();
+        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        String log = Files.readString(child.resolve("child.log"));
+        assertThat(process.exitValue()).as(log).isZero();
 
-        assertThat(Files.readString(child.resolve("child.log"))).contains("(11 of 11 steps cached)");
+        assertThat(log).contains("(11 of 11 steps cached)");
         assertThat(Files.readAllBytes(child.resolve("again.html"))).isEqualTo(Files.readAllBytes(html));
     }
 

@@ -200,6 +200,16 @@ class RecipeGatesTest {
                 + " the baseline needs its per-sample predictions, which only a run's run.json has (the baseline is"
                 + " an eval report)");
         assertThat(temp.resolve("none")).doesNotExist();
+
+        // a baseline run whose files changed since (here its predictions) is no baseline: exit 3 naming the file
+        Path predictions = mainRun.resolve("02-eval.predictions.json");
+        Files.writeString(predictions, Files.readString(predictions).replaceFirst("\\[ 9,", "[ 8,"));
+        Cli.Result fifth = Cli.run("run", change.toString(), "--run-dir", temp.resolve("none").toString());
+
+        assertThat(fifth.exitCode()).as(fifth.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(fifth.errLines()).containsExactly("error: " + change + ":2: baseline " + predictions
+                + ": changed since the baseline run (its SHA-256 is not the one run.json records)");
+        assertThat(temp.resolve("none")).doesNotExist();
     }
 
     private static String percent(long count, long n) {

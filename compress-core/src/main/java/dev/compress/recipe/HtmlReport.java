@@ -8,6 +8,8 @@ import dev.compress.debug.LayerReport;
 import dev.compress.eval.EvalReport;
 import java.awt.Font;
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -52,6 +53,7 @@ public final class HtmlReport {
      * @throws CompressException BAD_INPUT if the run folder's files cannot be read
      */
     public static String render(RecipeFile file, Path runDir) {
+        System.setProperty("java.awt.headless", "true"); // fonts and charts need no display (or a connection to one)
         RecipeRun.Record record;
         try {
             record = Json.MAPPER.readValue(runDir.resolve(RecipeRun.RECORD).toFile(), RecipeRun.Record.class);
@@ -611,7 +613,7 @@ public final class HtmlReport {
         if (gate.value() == null) {
             return "exact";
         }
-        String value = new java.math.BigDecimal(gate.value()).round(new java.math.MathContext(4))
+        String value = new BigDecimal(gate.value()).round(new MathContext(4))
                 .stripTrailingZeros().toPlainString();
         return gate.ci95Low() == null ? value : String.format(Locale.ROOT, "%s (%.2f to %.2f)", value,
                 gate.ci95Low(), gate.ci95High());
