@@ -166,7 +166,8 @@ final class RunCommand extends BaseCommand {
             int n = seen.merge(id, 1, Integer::sum);
             String name = n == 1 ? id : id + "-" + n;
             printer.refuse(!id.equals("prepare") && !id.equals("convert-opset"), "--pass " + id);
-            steps.add(id.equals("prepare") ? new Recipe.Prepare(name) : new Recipe.ConvertOpset(name, null).withDefaults());
+            steps.add(id.equals("prepare") ? new Recipe.Prepare(name)
+                    : new Recipe.ConvertOpset(name, null).withDefaults());
         }
         return printer.print(global, new Recipe(model.toString(), null, null, steps, null, null, null));
     }

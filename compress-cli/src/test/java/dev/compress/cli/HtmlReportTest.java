@@ -50,7 +50,8 @@ class HtmlReportTest {
                 + "  calibration: " + data + "/calib\n  evaluation: " + data + "/heldout\n"
                 + "steps:\n  - {name: prune, pass: prune, sparsity: 0.1}\n  - {name: quantize, pass: quantize-static}\n"
                 + "checks:\n  - {name: eval, check: eval}\n  - {name: size, check: size}\n"
-                + "  - {name: fidelity, check: fidelity}\n  - {name: latency, check: latency, seconds: 0.2, threads: 1}\n"
+                + "  - {name: fidelity, check: fidelity}\n"
+                + "  - {name: latency, check: latency, seconds: 0.2, threads: 1}\n"
                 + "  - {name: layers, check: debug, samples: 16, histograms: 2}\n"
                 + "  - {name: scan, check: prune-scan, sparsities: [0.5]}\n"
                 + "gates:\n  - {name: drop, metric: eval.top1-drop, max: 1}\n"
@@ -195,7 +196,8 @@ class HtmlReportTest {
             "  for (const el of document.querySelectorAll('.zh')) {",
             "    const font = '32px ' + getComputedStyle(el).fontFamily;",
             "    const tofu = draw('\\u{10FFFD}', font);",
-            "    const missing = [...el.textContent].filter(ch => /\\p{Script=Han}/u.test(ch) && draw(ch, font) === tofu);",
+            "    const missing = [...el.textContent]",
+            "        .filter(ch => /\\p{Script=Han}/u.test(ch) && draw(ch, font) === tofu);",
             "    out.names.push({text: el.textContent, missing: missing.join('')});",
             "  }",
             "  const pre = document.createElement('pre');",

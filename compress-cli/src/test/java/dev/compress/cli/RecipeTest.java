@@ -70,7 +70,8 @@ class RecipeTest {
         assertThat(first.out()).contains("(0 of 6 steps cached)").contains("agreement: PASS");
         Map<String, String> before = snapshot(run);
         assertThat(before).containsOnlyKeys("01-prune.onnx", "01-prune.json", "02-quantize.onnx",
-                "02-quantize.json", "03-eval.json", "03-eval.predictions.json", "04-top1-drop.json", "05-agreement.json", "06-not-worse.json",
+                "02-quantize.json", "03-eval.json", "03-eval.predictions.json", "04-top1-drop.json",
+                "05-agreement.json", "06-not-worse.json",
                 "run.json", "report.html");
         JsonNode record = Json.MAPPER.readTree(run.resolve("run.json").toFile());
         assertThat(record.at("/steps/1/artifacts/02-quantize.onnx").asText())
@@ -209,7 +210,8 @@ class RecipeTest {
                         "gate 'g': bytes takes 'max' (bytes) only"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: prepare\nchecks:\n  - {name: s, check: size}\n"
                         + "gates:\n  - name: g\n    metric: s.bytes\n    against: baseline\n    max: 10\n", 2, 10,
-                        "gate 'g' is against the baseline, but the recipe names no 'baseline'"),
+                        "gate 'g' is against the baseline, but the recipe names no 'baseline' (compress run"
+                                + " --baseline FILE gives one)"),
                 Arguments.of(model + "baseline: MODELS/main.run/run.json\nsteps:\n  - name: a\n    pass: prepare\n",
                         3, 2, "baseline MODELS/main.run/run.json does not exist"),
                 Arguments.of(model + "baseline: MODELS/fixtures.json\nsteps:\n  - name: a\n    pass: prepare\n",

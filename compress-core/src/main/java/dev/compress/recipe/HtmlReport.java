@@ -61,7 +61,8 @@ public final class HtmlReport {
             throw CompressException.badInput(runDir.resolve(RecipeRun.RECORD), "cannot read (" + e.getMessage() + ")");
         }
         Recipe recipe = file.recipe();
-        RecipeBaseline baseline = recipe.baseline() == null ? null : RecipeBaseline.load(file.resolve(recipe.baseline()));
+        RecipeBaseline baseline = recipe.baseline() == null ? null
+                : RecipeBaseline.load(file.resolve(recipe.baseline()));
         return new HtmlReport(file, runDir, record, baseline).build();
     }
 
@@ -438,7 +439,8 @@ public final class HtmlReport {
         html.append("<table>\n<tr><th>layer</th><th>op</th><th>SQNR (dB)</th><th>own step (dB)</th>"
                 + "<th>largest error</th></tr>\n");
         report.layers().stream().limit(10).forEach(layer -> html.append("<tr><td class=\"code\">")
-                .append(esc(layer.node())).append("</td><td>").append(esc(layer.opType())).append("</td><td class=\"num\">")
+                .append(esc(layer.node())).append("</td><td>").append(esc(layer.opType()))
+                .append("</td><td class=\"num\">")
                 .append(db(layer.sqnrDb())).append("</td><td class=\"num\">")
                 .append(layer.ownSqnrDb() == null ? "—" : db(layer.ownSqnrDb())).append("</td><td class=\"num\">")
                 .append(String.format(Locale.ROOT, "%.4g", layer.maxAbsError())).append("</td></tr>\n"));
@@ -500,7 +502,8 @@ public final class HtmlReport {
         html.append("<table>\n<tr><th>sparsity</th><th>top-1 (95% CI)</th></tr>\n");
         for (CheckReports.Scan.Point point : scan.points()) {
             html.append("<tr><td class=\"num\">").append(String.format(Locale.ROOT, "%.0f%%", 100 * point.sparsity()))
-                    .append(point.sparsity() == scan.chosen() ? " (the recipe's)" : "").append("</td><td class=\"num\">")
+                    .append(point.sparsity() == scan.chosen() ? " (the recipe's)" : "")
+                    .append("</td><td class=\"num\">")
                     .append(esc(point.top1().describe())).append("</td></tr>\n");
         }
         html.append("</table>\n");
@@ -684,8 +687,9 @@ public final class HtmlReport {
                     + " border-bottom: 1px solid #eee; vertical-align: top; }",
             "table.facts th { color: #555; font-weight: normal; } td.num { text-align: right;"
                     + " font-variant-numeric: tabular-nums; white-space: nowrap; }",
-            "td.msg { font-size: 12px; color: #444; } td.code { overflow-wrap: anywhere; } .code, pre { font-family: \"DejaVu Sans Mono\", monospace;"
-                    + " font-size: 12px; } pre { background: #f6f6f6; padding: 8px; overflow-x: auto; }",
+            "td.msg { font-size: 12px; color: #444; } td.code { overflow-wrap: anywhere; }",
+            ".code, pre { font-family: \"DejaVu Sans Mono\", monospace; font-size: 12px; }",
+            "pre { background: #f6f6f6; padding: 8px; overflow-x: auto; }",
             ".verdict { font-size: 16px; font-weight: bold; padding: 6px 10px; display: inline-block; }",
             ".verdict.pass, td.pass { color: #1e7b34; } .verdict.pass { background: #e6f4ea; }",
             ".verdict.fail, td.fail { color: #b3261e; font-weight: bold; } .verdict.fail { background: #fdecea; }",

@@ -217,7 +217,8 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
         @Override
         public Check withDefaults(Data data) {
             return new Latency(name, dataOf(this.data, data),
-                    seconds == null ? LatencyCheck.DEFAULT_SECONDS : seconds, threads == null ? Runtime.getRuntime().availableProcessors() : threads);
+                    seconds == null ? LatencyCheck.DEFAULT_SECONDS : seconds,
+                    threads == null ? Runtime.getRuntime().availableProcessors() : threads);
         }
 
         @Override
@@ -302,7 +303,8 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
 
         Gate withDefaults() {
             return new Gate(name, metric, against == null ? "source" : against, max, min,
-                    metric != null && metric.endsWith(".mcnemar") && alpha == null ? Double.valueOf(Statistics.ALPHA) : alpha);
+                    metric != null && metric.endsWith(".mcnemar") && alpha == null
+                            ? Double.valueOf(Statistics.ALPHA) : alpha);
         }
     }
 }

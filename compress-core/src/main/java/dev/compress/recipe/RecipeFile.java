@@ -310,7 +310,8 @@ public record RecipeFile(Path file, Recipe recipe) {
             }
             if (check instanceof Recipe.Fidelity || check instanceof Recipe.Latency || check instanceof Recipe.Debug) {
                 boolean has = which == null ? data != null && (data.calibration() != null || evaluation)
-                        : data != null && ("calibration".equals(which) ? data.calibration() : data.evaluation()) != null;
+                        : data != null
+                                && ("calibration".equals(which) ? data.calibration() : data.evaluation()) != null;
                 if (!has) {
                     throw lines.invalid(at, kind + " check '" + check.name() + "' needs data."
                             + (which == null ? "calibration or data.evaluation" : which));
@@ -484,7 +485,7 @@ public record RecipeFile(Path file, Recipe recipe) {
             if (againstBaseline) {
                 if (baseline == null) {
                     throw lines.invalid(at + "/against", "gate '" + gate.name() + "' is against the baseline, but"
-                            + " the recipe names no 'baseline'");
+                            + " the recipe names no 'baseline' (compress run --baseline FILE gives one)");
                 }
                 String kind = RecipeRun.kind(check);
                 CheckFigures figures = baseline.figures(check.name(), kind).orElseThrow(() -> lines.invalid(

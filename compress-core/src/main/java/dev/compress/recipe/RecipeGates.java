@@ -111,7 +111,8 @@ final class RecipeGates {
                         : "McNemar not available (the baseline has no per-sample predictions; a run's run.json has)";
                 String message = String.format(Locale.ROOT, "%s: top-1 %s %s%s (95%% CI %s to %s; %s %.2f%%,"
                         + " model %.2f%%), limit %s%s; %s", verdict(passed), relative ? "relative drop" : "drop",
-                        plain(relative ? round3(value) : value), unit, plain(round2(low)), plain(round2(high)), reference.substring(4),
+                        plain(relative ? round3(value) : value), unit, plain(round2(low)), plain(round2(high)),
+                        reference.substring(4),
                         100 * compared.referenceTop1(), 100 * compared.top1(), plain(gate.max()), unit, test);
                 return outcome(gate, passed, value, low, high, gate.max(), message);
             }
