@@ -1,5 +1,9 @@
 package dev.compress.cli;
 
+import dev.compress.recipe.Recipe;
+import java.util.ArrayList;
+import java.util.List;
+
 import dev.compress.CompressException;
 import dev.compress.data.Preprocessing;
 import java.nio.file.Path;
@@ -73,6 +77,28 @@ public final class PreprocessingOptions {
                 .optStd(std)
                 .optLayout(layout)
                 .build();
+    }
+
+    /** The flags as a recipe's {@code data.preprocessing}; null when none was given. */
+    Recipe.Preprocessing recipe() {
+        if (preprocessFile == null && imageSize == null && channels == null && mean == null && std == null
+                && layout == null) {
+            return null;
+        }
+        return new Recipe.Preprocessing(preprocessFile == null ? null : preprocessFile.toString(),
+                imageSize == null ? null : imageSize.toString(), channels, list(mean), list(std),
+                layout == null ? null : layout.name());
+    }
+
+    private static List<Float> list(float[] values) {
+        if (values == null) {
+            return null;
+        }
+        List<Float> list = new ArrayList<>();
+        for (float value : values) {
+            list.add(value);
+        }
+        return list;
     }
 
     /** A core parser's one-line complaint as a usage error. */

@@ -1,5 +1,7 @@
 package dev.compress.cli;
 
+import dev.compress.recipe.Recipe;
+
 import dev.compress.Json;
 import dev.compress.data.DataSources;
 import dev.compress.graph.OnnxModel;
@@ -111,6 +113,11 @@ final class PruneCommand extends BaseCommand {
     @Mixin
     RunOptions run;
 
+    @Option(names = "--print-recipe", order = 90,
+            description = "Print the one-step recipe (YAML) that 'compress run' takes for the same work, with --eval"
+                    + " and --max-drop as its check and gate, and exit; nothing is read or written.")
+    boolean printRecipe;
+
     @Option(names = "--scan", hidden = true)
     boolean scan;
 
@@ -139,7 +146,31 @@ final class PruneCommand extends BaseCommand {
             throw usage("--scan-sparsities and --plot belong to 'compress prune scan'");
         }
         evalGate.check();
+        if (printRecipe) {
+            return printRecipe();
+        }
         return TorchScriptModel.isTorchScriptName(model) ? applyToTorchScript() : prune();
+    }
+
+    /** The recipe of these flags: one prune step, an eval check with --eval, a top-1 drop gate with --max-drop. */
+    private Integer printRecipe() {
+        RecipePrinter printer = new RecipePrinter(spec)
+                .refuse(TorchScriptModel.isTorchScriptName(model), "a TorchScript --model")
+                .refuse(applyMasks != null, "--apply-masks")
+                .refuse(!layerSparsity.isEmpty(), "--layer-sparsity");
+        if (sparsity == null && applyMasks == null) {
+            throw usage("Missing required option: '--sparsity=S'");
+        }
+        if (structured && data.data() == null) {
+            throw usage("--print-recipe: a structured prune step needs --data (the recipe's data.calibration)");
+        }
+        Recipe.Step step = new Recipe.Prune("prune", sparsity, globalScope ? "global" : "per-layer", structured,
+                exclude);
+        List<Recipe.Check> checks = evalGate.eval == null ? null : List.of(new Recipe.Eval("eval"));
+        List<Recipe.Gate> gates = evalGate.maxDrop.maxDrop() == null ? null
+                : List.of(new Recipe.Gate("max-drop", "eval.top1-drop", null, evalGate.maxDrop.maxDrop(), null, null));
+        return printer.print(global, new Recipe(RecipePrinter.text(model), null,
+                RecipePrinter.data(data.data(), evalGate.eval, data), List.of(step), checks, gates, null));
     }
 
     /** The old spelling {@code prune --scan --eval DIR}: the same as {@code prune scan --data DIR}. */

@@ -57,6 +57,16 @@ final class QuantizeCheckOptions {
         latencySeconds = Checks.positive(mixee, "--latency-seconds", value);
     }
 
+    /** {@code --min-fidelity}, or null. */
+    Double minFidelity() {
+        return minFidelity;
+    }
+
+    /** {@code --latency-seconds} or its default. */
+    double latencySeconds() {
+        return latencySeconds;
+    }
+
     /** The reports of both checks, each null when it did not run. */
     record Outcome(FidelityReport fidelity, LatencyReport latency) {
         boolean failed() {

@@ -12,6 +12,7 @@ import dev.compress.quantize.DynamicFormat;
 import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
+import dev.compress.recipe.Recipe;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -171,6 +172,11 @@ final class QuantizeCommand extends BaseCommand {
     @Mixin
     RunOptions run;
 
+    @Option(names = "--print-recipe", order = 90,
+            description = "Print the one-step recipe (YAML) that 'compress run' takes for the same work, with these"
+                    + " flags' checks and gates, and exit; nothing is read or written.")
+    boolean printRecipe;
+
     @Override
     public Integer call() {
         evalGate.check();
@@ -189,6 +195,20 @@ final class QuantizeCommand extends BaseCommand {
         }
         if (tokenizer != null && data.data() == null) {
             throw usage("--tokenizer needs --data TEXT-FILE");
+        }
+        if (dynamicFormat != null && !dynamic) {
+            throw usage("--dynamic-format applies to --dynamic only");
+        }
+        if (latencyFallback != null && (dynamic || table != null)) {
+            throw usage("--latency-fallback times static variants on the calibration data: it needs --data, not"
+                    + " --dynamic or --table");
+        }
+        if (latencyFallback != null && !(latencyFallback > 0)) {
+            throw usage("--latency-fallback takes seconds above 0, got " + latencyFallback);
+        }
+        if (printRecipe) {
+            calibrationOptions.settings(); // its usage errors
+            return printRecipe();
         }
         CalibrationSettings settings = calibrationOptions.settings();
         Quantizer.Builder builder = Quantizer.builder()
@@ -209,21 +229,11 @@ final class QuantizeCommand extends BaseCommand {
                 .optWeightOnly(weightOnly)
                 .optReduceRange(reduceRange)
                 .optProgress(global.progress());
-        if (latencyFallback != null && (dynamic || table != null)) {
-            throw usage("--latency-fallback times static variants on the calibration data: it needs --data, not"
-                    + " --dynamic or --table");
-        }
-        if (latencyFallback != null && !(latencyFallback > 0)) {
-            throw usage("--latency-fallback takes seconds above 0, got " + latencyFallback);
-        }
         if (equalize != null) {
             builder.optEqualize(equalize);
         }
         if (biasCorrection != null) {
             builder.optBiasCorrection(biasCorrection);
-        }
-        if (dynamicFormat != null && !dynamic) {
-            throw usage("--dynamic-format applies to --dynamic only");
         }
         output.addTo(data.addTo(Outputs.check(spec)))
                 .input("--model", model).input("--table", table).input("--tokenizer", tokenizer)
@@ -286,6 +296,50 @@ final class QuantizeCommand extends BaseCommand {
                     checked.fidelity().fidelity(), checked.fidelity().minFidelity()));
         }
         return (outcome != null && outcome.failed()) || checked.failed() ? ExitCode.GATE_FAILED : ExitCode.OK;
+    }
+
+    /** The recipe of these flags: the quantize step, the fidelity and latency checks, --eval and the gates. */
+    private int printRecipe() {
+        RecipePrinter printer = new RecipePrinter(spec)
+                .refuse(table != null, "--table")
+                .refuse(saveTable != null, "--save-table")
+                .refuse(tokenizer != null, "--tokenizer")
+                .refuse(noEncoderDefaults, "--no-encoder-defaults")
+                .refuse(!calibrationOptions.tensorMethods.isEmpty(), "--tensor-method")
+                .refuse(calibrationOptions.movingAverage != 0, "--moving-average");
+        checks.check(data.data() != null || evalGate.eval != null);
+        if (!dynamic && data.data() == null && table == null) {
+            throw usage("Missing required option: '--data=DIR' (or --dynamic, which needs no calibration data)");
+        }
+        Recipe.Step step = dynamic
+                ? new Recipe.QuantizeDynamic("quantize", (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER
+                        : dynamicFormat).cliName(), reduceRange, exclude, ops)
+                : new Recipe.QuantizeStatic("quantize", calibrationOptions.method.id(), calibrationOptions.percentile,
+                        calibrationOptions.bins, activations.name().toLowerCase(Locale.ROOT), symmetric,
+                        calibrationOptions.sampling().maxSamples(), calibrationOptions.histogramSamples, exclude, ops,
+                        weightOnly, !noPrepare, upgradeOpset, keepOpset, equalize, biasCorrection, latencyFallback);
+        List<Recipe.Check> recipeChecks = new ArrayList<>();
+        List<Recipe.Gate> gates = new ArrayList<>();
+        String samples = data.data() != null ? "calibration" : "evaluation";
+        if (data.data() != null || evalGate.eval != null) {
+            recipeChecks.add(new Recipe.Fidelity("fidelity", samples, null));
+            if (!checks.noLatencyCheck) {
+                recipeChecks.add(new Recipe.Latency("latency", samples, checks.latencySeconds(),
+                        calibrationOptions.threads));
+            }
+        }
+        if (evalGate.eval != null) {
+            recipeChecks.add(new Recipe.Eval("eval"));
+        }
+        if (evalGate.maxDrop.maxDrop() != null) {
+            gates.add(new Recipe.Gate("max-drop", "eval.top1-drop", null, evalGate.maxDrop.maxDrop(), null, null));
+        }
+        if (checks.minFidelity() != null) {
+            gates.add(new Recipe.Gate("min-fidelity", "fidelity.score", null, null, checks.minFidelity(), null));
+        }
+        return printer.print(global, new Recipe(RecipePrinter.text(model), null,
+                RecipePrinter.data(data.data(), evalGate.eval, data), List.of(step),
+                recipeChecks.isEmpty() ? null : recipeChecks, gates.isEmpty() ? null : gates, null));
     }
 
     private void printSummary(QuantizationReport quantization, FileReports.Sizes sizes,

@@ -1,5 +1,6 @@
 package dev.compress.cli;
 
+import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.StagedFile;
 import dev.compress.graph.OnnxModel;
@@ -10,12 +11,18 @@ import dev.compress.pipeline.Passes;
 import dev.compress.pipeline.Pipeline;
 import dev.compress.pipeline.PipelineResult;
 import dev.compress.recipe.CiReports;
+import dev.compress.recipe.HtmlReport;
+import dev.compress.recipe.Recipe;
 import dev.compress.recipe.RecipeFile;
 import dev.compress.recipe.RecipeRun;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -60,6 +67,12 @@ final class RunCommand extends BaseCommand {
                     + " instead of its extension, beside it.")
     Path runDir;
 
+    @Option(names = "--baseline", paramLabel = "FILE", order = 11,
+            description = "With RECIPE: the baseline its 'against: baseline' gates compare with, instead of the"
+                    + " recipe's own: an earlier run's run.json (e.g. the main branch's), an eval report or a quantize"
+                    + " report.")
+    Path baseline;
+
     @Option(names = "--junit", paramLabel = "FILE.xml", order = 12,
             description = "With RECIPE: also write the gates as JUnit XML, one testcase per gate.")
     Path junit;
@@ -67,6 +80,11 @@ final class RunCommand extends BaseCommand {
     @Option(names = "--markdown", paramLabel = "FILE.md", order = 13,
             description = "With RECIPE: also write a Markdown summary (gates with their figures, steps run or cached).")
     Path markdown;
+
+    @Option(names = "--html", paramLabel = "FILE.html", order = 14,
+            description = "With RECIPE: also write the HTML report (one self-contained file; the run folder always"
+                    + " holds it as " + HtmlReport.FILE + ") to FILE.")
+    Path htmlReport;
 
     @Option(names = "--step-summary", paramLabel = "FILE", order = 14, defaultValue = "${env:GITHUB_STEP_SUMMARY}",
             description = "With RECIPE: append the Markdown summary to FILE. Default: $GITHUB_STEP_SUMMARY when set.")
@@ -82,6 +100,11 @@ final class RunCommand extends BaseCommand {
     @Option(names = "--list", order = 4, description = "List the passes there are, and exit.")
     boolean list;
 
+    @Option(names = "--print-recipe", order = 5,
+            description = "With --model and --pass: print the recipe (YAML) of those passes, and exit; prepare and"
+                    + " convert-opset are recipe steps.")
+    boolean printRecipe;
+
     @Mixin
     OutputOptions output;
 
@@ -90,8 +113,9 @@ final class RunCommand extends BaseCommand {
         if (recipe != null) {
             return runRecipe();
         }
-        if (explain || runDir != null || junit != null || markdown != null) {
-            throw usage("--explain, --run-dir, --junit and --markdown need a RECIPE file");
+        if (explain || runDir != null || junit != null || markdown != null || htmlReport != null
+                || baseline != null) {
+            throw usage("--explain, --run-dir, --baseline, --junit, --markdown and --html need a RECIPE file");
         }
         if (list) {
             Passes.available().forEach((id, pass) -> global.out().println(id + "\t" + pass.getClass().getName()));
@@ -100,6 +124,9 @@ final class RunCommand extends BaseCommand {
         }
         if (model == null || passes.isEmpty()) {
             throw usage("Missing required options: '--model=MODEL' and '--pass=ID' (or --list)");
+        }
+        if (printRecipe) {
+            return printRecipe();
         }
         Pipeline.Builder builder = Pipeline.builder();
         passes.forEach(id -> builder.add(Passes.find(id)));
@@ -129,18 +156,37 @@ final class RunCommand extends BaseCommand {
         return ExitCode.OK;
     }
 
-    private int runRecipe() {
-        if (list || model != null || !passes.isEmpty() || output.out != null || output.report != null) {
-            throw usage("a RECIPE names its model and steps itself; drop --list, --model, --pass, --out and --report");
+    /** The passes as recipe steps, named by pass (numbered when one repeats). */
+    private int printRecipe() {
+        RecipePrinter printer = new RecipePrinter(spec);
+        List<Recipe.Step> steps = new ArrayList<>();
+        Map<String, Integer> seen = new HashMap<>();
+        for (String id : passes) {
+            Passes.find(id); // an unknown pass is the usual error
+            int n = seen.merge(id, 1, Integer::sum);
+            String name = n == 1 ? id : id + "-" + n;
+            printer.refuse(!id.equals("prepare") && !id.equals("convert-opset"), "--pass " + id);
+            steps.add(id.equals("prepare") ? new Recipe.Prepare(name)
+                    : new Recipe.ConvertOpset(name, null).withDefaults());
         }
-        RecipeFile file = RecipeFile.load(recipe);
+        return printer.print(global, new Recipe(model.toString(), null, null, steps, null, null, null));
+    }
+
+    private int runRecipe() {
+        if (list || model != null || !passes.isEmpty() || output.out != null || output.report != null
+                || printRecipe) {
+            throw usage("a RECIPE names its model and steps itself; drop --list, --model, --pass, --out, --report and"
+                    + " --print-recipe");
+        }
+        RecipeFile file = RecipeFile.load(recipe, baseline);
         if (explain) {
             global.out().print(file.explain());
             global.out().flush();
             return ExitCode.OK;
         }
         Path folder = runDir != null ? runDir : recipe.resolveSibling(baseName(recipe) + ".run");
-        Outputs.check(spec).input("RECIPE", recipe).output("--junit", junit).output("--markdown", markdown).run();
+        Outputs.check(spec).input("RECIPE", recipe).output("--junit", junit).output("--markdown", markdown)
+                .output("--html", htmlReport).run();
         RecipeRun.Outcome outcome = RecipeRun.run(file, folder, global.progress(), global::info);
         outcome.warnings().forEach(warning -> global.err().println("warning: " + warning));
         String name = recipe.getFileName().toString();
@@ -150,6 +196,13 @@ final class RunCommand extends BaseCommand {
         }
         if (markdown != null) {
             StagedFile.writeString(markdown, summary);
+        }
+        if (htmlReport != null) {
+            try {
+                StagedFile.writeString(htmlReport, Files.readString(outcome.report()));
+            } catch (IOException e) {
+                throw CompressException.badInput(outcome.report(), "cannot read (" + e.getMessage() + ")");
+            }
         }
         if (stepSummary != null) {
             CiReports.append(stepSummary, summary);
@@ -161,6 +214,7 @@ final class RunCommand extends BaseCommand {
         outcome.steps().forEach(step -> stdout.println(String.format(Locale.ROOT, "  %-5s %-24s %s", step.kind(),
                 step.name(), step.cached() ? "cached" : String.format(Locale.ROOT, "ran in %.1f s", step.seconds()))));
         outcome.gates().forEach(gate -> stdout.println(gate.name() + ": " + gate.message()));
+        stdout.println("report: " + (htmlReport != null ? htmlReport : outcome.report()));
         stdout.flush();
         return outcome.passed() ? ExitCode.OK : ExitCode.GATE_FAILED;
     }

@@ -120,7 +120,7 @@ class RecipeExportTest {
                 Arguments.of(head + "  - name: b\n    pass: export\n    budget: pi-zero\n" + checks, 7,
                         "no budget profile 'pi-zero'; known: jetson-nano-2gb, npu-box-4gb, rpi5"),
                 Arguments.of(head + "  - name: b\n    pass: export\n    metrics: accuracy\n" + checks, 7,
-                        "no check named 'accuracy' (checks: eval)"),
+                        "no eval check named 'accuracy' (eval checks: eval)"),
                 Arguments.of(head + "  - name: b\n    pass: export\n    budget: size=8MB,colour=red\n", 7,
                         "budget 'size=8MB,colour=red': unknown limit 'colour' (size, memory, latency)"));
     }

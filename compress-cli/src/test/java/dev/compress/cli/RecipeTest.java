@@ -70,8 +70,9 @@ class RecipeTest {
         assertThat(first.out()).contains("(0 of 6 steps cached)").contains("agreement: PASS");
         Map<String, String> before = snapshot(run);
         assertThat(before).containsOnlyKeys("01-prune.onnx", "01-prune.json", "02-quantize.onnx",
-                "02-quantize.json", "03-eval.json", "04-top1-drop.json", "05-agreement.json", "06-not-worse.json",
-                "run.json");
+                "02-quantize.json", "03-eval.json", "03-eval.predictions.json", "04-top1-drop.json",
+                "05-agreement.json", "06-not-worse.json",
+                "run.json", "report.html");
         JsonNode record = Json.MAPPER.readTree(run.resolve("run.json").toFile());
         assertThat(record.at("/steps/1/artifacts/02-quantize.onnx").asText())
                 .isEqualTo(sha256(run.resolve("02-quantize.onnx")));
@@ -100,7 +101,8 @@ class RecipeTest {
         assertThat(third.exitCode()).as(third.toString()).isZero();
         assertThat(third.out()).contains("(5 of 6 steps cached)").containsPattern("gate +agreement +ran in");
         Map<String, String> after = snapshot(run);
-        before.keySet().stream().filter(name -> !name.equals("05-agreement.json") && !name.equals("run.json"))
+        before.keySet().stream().filter(name -> !name.equals("05-agreement.json") && !name.equals("run.json")
+                        && !name.equals("report.html"))
                 .forEach(name -> assertThat(after.get(name)).as(name).isEqualTo(before.get(name)));
         assertThat(after.get("05-agreement.json")).contains("\"limit\" : 0.99");
 
@@ -163,9 +165,10 @@ class RecipeTest {
         assertThat(((Element) failure.getParentNode()).getAttribute("name")).isEqualTo("agreement (eval.agreement)");
         assertThat(failure.getAttribute("message")).isEqualTo(
                 "FAIL: top-1 agreement with the source 99.45% (95% CI 99.02-99.69%), minimum 99.99%");
-        assertThat(failure.getTextContent()).isEqualTo("eval.agreement = 0.9945, limit 0.9999");
+        assertThat(failure.getTextContent()).isEqualTo(
+                "eval.agreement = 0.9945 (95% CI 0.990178 to 0.996926), limit 0.9999");
         assertThat(Files.readString(markdown)).contains("1 of 3 gates failed")
-                .contains("| agreement | eval.agreement | 0.9945 | 0.9999 | **FAIL** |");
+                .contains("| agreement | eval.agreement | 0.9945 (95% CI 0.990178 to 0.996926) | 0.9999 | **FAIL** |");
         assertThat(Files.readString(stepSummary)).startsWith("earlier step\n### compress run strict.yaml");
     }
 
@@ -198,7 +201,28 @@ class RecipeTest {
                 Arguments.of(model + "data:\n  evaluation: DATA/heldout\nsteps:\n  - name: a\n    pass: prepare\n"
                         + "checks:\n  - name: eval\n    check: eval\ngates:\n  - name: g\n    metric: eval.cosine\n"
                         + "    min: 0.9\n", 2, 12, "no check produces metric 'eval.cosine' (produced: eval.agreement,"
-                        + " eval.mcnemar, eval.top1-drop)"),
+                        + " eval.mcnemar, eval.top1-drop, eval.top1-relative-drop)"),
+                Arguments.of(model + "data:\n  evaluation: DATA/heldout\nsteps:\n  - name: a\n    pass: prepare\n"
+                        + "checks:\n  - name: c\n    check: frobnicate\n", 2, 9, "checks[0]: unknown check"
+                        + " 'frobnicate' (one of eval, fidelity, latency, size, debug, prune-scan)"),
+                Arguments.of(model + "steps:\n  - name: a\n    pass: prepare\nchecks:\n  - {name: s, check: size}\n"
+                        + "gates:\n  - name: g\n    metric: s.bytes\n    min: 10\n", 2, 8,
+                        "gate 'g': bytes takes 'max' (bytes) only"),
+                Arguments.of(model + "steps:\n  - name: a\n    pass: prepare\nchecks:\n  - {name: s, check: size}\n"
+                        + "gates:\n  - name: g\n    metric: s.bytes\n    against: baseline\n    max: 10\n", 2, 10,
+                        "gate 'g' is against the baseline, but the recipe names no 'baseline' (compress run"
+                                + " --baseline FILE gives one)"),
+                Arguments.of(model + "baseline: MODELS/main.run/run.json\nsteps:\n  - name: a\n    pass: prepare\n",
+                        3, 2, "baseline MODELS/main.run/run.json does not exist"),
+                Arguments.of(model + "baseline: MODELS/fixtures.json\nsteps:\n  - name: a\n    pass: prepare\n",
+                        3, 2, "baseline " + "MODELS/fixtures.json: is neither a run's run.json, an eval report nor a"
+                                + " quantize report"),
+                Arguments.of(model + "data:\n  calibration: DATA/calib\nsteps:\n  - name: a\n    pass: prepare\n"
+                        + "checks:\n  - name: layers\n    check: debug\n", 2, 8, "debug check 'layers' compares"
+                        + " INT8 with fp32 layers; the recipe has no quantize step"),
+                Arguments.of(model + "data:\n  calibration: DATA/calib\nsteps:\n  - name: a\n    pass: prepare\n"
+                        + "checks:\n  - name: f\n    check: fidelity\n    data: evaluation\n", 2, 8,
+                        "fidelity check 'f' needs data.evaluation"),
                 Arguments.of(model + "steps:\n  - name: q\n    pass: quantize-static\n", 2, 3,
                         "quantize-static step 'q' needs data.calibration"),
                 Arguments.of("{\"model\": \"MODELS/resnet-fp32.onnx\",\n \"steps\": [{\"name\": \"a\",\n"

@@ -17,7 +17,7 @@ import java.util.NoSuchElementException;
  * (the calibrator's selection); sample i is among those exactly when some j falls in
  * {@code [i * n / size, (i + 1) * n / size)}.
  */
-final class HeldApart implements Dataset {
+public final class HeldApart implements Dataset {
     private final Dataset source;
     private final int[] indices;
     private final boolean heldOut;
@@ -33,7 +33,7 @@ final class HeldApart implements Dataset {
      * @param max at most this many samples are taken
      * @param calibratedOn false when calibration never saw this data (held-out data): any sample may be taken
      */
-    static HeldApart of(Dataset data, int calibrated, int max, boolean calibratedOn) {
+    public static HeldApart of(Dataset data, int calibrated, int max, boolean calibratedOn) {
         int size = data.size();
         List<Integer> candidates = new ArrayList<>();
         boolean subset = calibrated > 0 && calibrated < size;
@@ -56,7 +56,7 @@ final class HeldApart implements Dataset {
     }
 
     /** Whether calibration never saw these samples. */
-    boolean heldOut() {
+    public boolean heldOut() {
         return heldOut;
     }
 

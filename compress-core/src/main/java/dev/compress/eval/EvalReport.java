@@ -290,13 +290,13 @@ public record EvalReport(
         }
 
         /** The test for {@code b} and {@code c} discordant samples. */
-        static McNemar of(long b, long c) {
+        public static McNemar of(long b, long c) {
             double p = Statistics.mcNemarP(b, c);
             return new McNemar(b, c, Statistics.mcNemarMethod(b, c), p, p < Statistics.ALPHA);
         }
 
         /** e.g. {@code McNemar b=60 c=27: p = 0.0006 (chi-square-continuity-corrected), significant at 0.05}. */
-        String describe() {
+        public String describe() {
             return String.format(Locale.ROOT, "McNemar b=%d c=%d: %s (%s), %s at %.2f", b, c, ReportJson.pValue(pValue),
                     method, significant ? "significant" : "not significant", Statistics.ALPHA);
         }

@@ -41,6 +41,7 @@ public final class Evaluator implements ModelCheck<EvalReport> {
     private final Progress progress;
     private final RuntimeOptions runtimeOptions;
     private final String outputName;
+    private final PredictionListener listener;
 
     private Evaluator(Builder b) {
         this.model = b.model;
@@ -50,6 +51,21 @@ public final class Evaluator implements ModelCheck<EvalReport> {
         this.progress = b.progress();
         this.runtimeOptions = b.runtimeOptions;
         this.outputName = b.outputName;
+        this.listener = b.listener;
+    }
+
+    /**
+     * Receives every sample's label and top-1 predictions, in data order, as the evaluation counts it: for paired
+     * comparisons later (another run's predictions on the same data) and confusion tables.
+     */
+    @FunctionalInterface
+    public interface PredictionListener {
+        /**
+         * @param label the true class
+         * @param predicted the model's highest-scoring class (the lowest index wins a tie)
+         * @param baselinePredicted the baseline model's, or -1 without a baseline
+         */
+        void sample(int label, int predicted, int baselinePredicted);
     }
 
     public static Builder builder() {
@@ -92,8 +108,13 @@ public final class Evaluator implements ModelCheck<EvalReport> {
                         ? null : baselineRunner.scores(batch, classes.size(), data);
                 int[] labels = batch.labels();
                 for (int i = 0; i < batch.size(); i++) {
-                    tally.add(checkLabel(labels[i], classes.size(), batch.sources().get(i)), scores,
-                            baselineScores, i * classes.size());
+                    int label = checkLabel(labels[i], classes.size(), batch.sources().get(i));
+                    tally.add(label, scores, baselineScores, i * classes.size());
+                    if (listener != null) {
+                        listener.sample(label, Tally.argmax(scores, i * classes.size(), classes.size()),
+                                baselineScores == null ? -1
+                                        : Tally.argmax(baselineScores, i * classes.size(), classes.size()));
+                    }
                 }
             });
         }
@@ -194,8 +215,15 @@ public final class Evaluator implements ModelCheck<EvalReport> {
         private ModelRef baseline;
         private RuntimeOptions runtimeOptions = RuntimeOptions.defaults();
         private String outputName;
+        private PredictionListener listener;
 
         private Builder() {}
+
+        /** Called with every sample's label and predictions, in data order. Default: none. */
+        public Builder optPredictionListener(PredictionListener listener) {
+            this.listener = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
 
         /** The model to evaluate, in memory. */
         public Builder setModel(OnnxModel model) {

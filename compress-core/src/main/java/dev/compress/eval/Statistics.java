@@ -55,6 +55,56 @@ public final class Statistics {
         return new Interval(low, high);
     }
 
+    /**
+     * 95% interval of p1 − p2 for two proportions measured on the same samples (paired), by Newcombe's hybrid score
+     * method (his method 10, 1998): Wilson intervals of each proportion combined with the phi correlation of the
+     * 2x2 table. Like Wilson it stays within [−1, 1] and keeps its coverage near 0 and 1, where a Wald interval of
+     * the difference collapses.
+     *
+     * @param both samples both got right
+     * @param firstOnly samples only the first got right
+     * @param secondOnly samples only the second got right
+     * @param neither samples both got wrong
+     */
+    public static Interval pairedDifference(long both, long firstOnly, long secondOnly, long neither) {
+        long n = both + firstOnly + secondOnly + neither;
+        if (n <= 0 || both < 0 || firstOnly < 0 || secondOnly < 0 || neither < 0) {
+            throw new IllegalArgumentException("need non-negative counts with a positive total, got " + both + ", "
+                    + firstOnly + ", " + secondOnly + ", " + neither);
+        }
+        long first = both + firstOnly;
+        long second = both + secondOnly;
+        double p1 = (double) first / n;
+        double p2 = (double) second / n;
+        Interval w1 = wilson(first, n);
+        Interval w2 = wilson(second, n);
+        // phi of the 2x2 table, with Newcombe's continuity correction of a positive ad - bc
+        double denominator = Math.sqrt((double) first * (n - first) * second * (n - second));
+        double ad = (double) both * neither;
+        double bc = (double) firstOnly * secondOnly;
+        double phi = denominator == 0 ? 0 : (ad > bc ? Math.max(ad - bc - n / 2.0, 0) : ad - bc) / denominator;
+        return combine(p1 - p2, p1 - w1.low(), w1.high() - p1, p2 - w2.low(), w2.high() - p2, phi);
+    }
+
+    /**
+     * 95% interval of p1 − p2 for proportions of independent samples ({@code hits1} of {@code n1}, {@code hits2} of
+     * {@code n2}): Newcombe's method 10 without the correlation term.
+     */
+    public static Interval difference(long hits1, long n1, long hits2, long n2) {
+        double p1 = (double) hits1 / n1;
+        double p2 = (double) hits2 / n2;
+        Interval w1 = wilson(hits1, n1);
+        Interval w2 = wilson(hits2, n2);
+        return combine(p1 - p2, p1 - w1.low(), w1.high() - p1, p2 - w2.low(), w2.high() - p2, 0);
+    }
+
+    private static Interval combine(double difference, double below1, double above1, double below2, double above2,
+            double phi) {
+        double delta = Math.sqrt(Math.max(0, below1 * below1 - 2 * phi * below1 * above2 + above2 * above2));
+        double epsilon = Math.sqrt(Math.max(0, above1 * above1 - 2 * phi * above1 * below2 + below2 * below2));
+        return new Interval(Math.max(-1, difference - delta), Math.min(1, difference + epsilon));
+    }
+
     /** Which McNemar method applies to {@code b + c} discordant pairs. */
     static String mcNemarMethod(long b, long c) {
         return b + c < EXACT_BELOW ? EXACT : CHI_SQUARE;

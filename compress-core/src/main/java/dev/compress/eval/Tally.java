@@ -108,6 +108,11 @@ final class Tally {
 
     /** The highest-scoring class; the lowest index wins a tie, so results do not depend on iteration details. */
     private int argmax(float[] scores, int offset) {
+        return argmax(scores, offset, classes);
+    }
+
+    /** {@link #argmax(float[], int)} of {@code classes} scores at {@code offset}. */
+    static int argmax(float[] scores, int offset, int classes) {
         int best = 0;
         for (int c = 1; c < classes; c++) {
             if (score(scores[offset + c]) > score(scores[offset + best])) {

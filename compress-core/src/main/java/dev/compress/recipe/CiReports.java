@@ -38,15 +38,15 @@ public final class CiReports {
                 xml.writeCharacters("\n    ");
                 xml.writeStartElement("testcase");
                 xml.writeAttribute("classname", suite + ".gates");
-                xml.writeAttribute("name", gate.name() + " (" + gate.metric() + ")");
+                xml.writeAttribute("name", gate.name() + " (" + metric(gate) + ")");
                 xml.writeAttribute("time", "0");
                 if (!gate.passed()) {
                     xml.writeCharacters("\n      ");
                     xml.writeStartElement("failure");
                     xml.writeAttribute("message", gate.message());
                     xml.writeAttribute("type", "GateFailed");
-                    xml.writeCharacters(String.format(Locale.ROOT, "%s = %s, limit %s", gate.metric(),
-                            plain(gate.value()), plain(gate.limit())));
+                    xml.writeCharacters(String.format(Locale.ROOT, "%s = %s, limit %s", metric(gate), value(gate),
+                            plain(gate.limit())));
                     xml.writeEndElement();
                     xml.writeCharacters("\n    ");
                 }
@@ -82,10 +82,10 @@ public final class CiReports {
                         + " gates failed")
                 .append("\n\n");
         if (!outcome.gates().isEmpty()) {
-            md.append("| gate | metric | value | limit | result |\n|---|---|---|---|---|\n");
+            md.append("| gate | metric | value (95% CI) | limit | result |\n|---|---|---|---|---|\n");
             for (RecipeRun.GateOutcome gate : outcome.gates()) {
-                md.append("| ").append(cell(gate.name())).append(" | ").append(cell(gate.metric())).append(" | ")
-                        .append(plain(gate.value())).append(" | ").append(plain(gate.limit())).append(" | ")
+                md.append("| ").append(cell(gate.name())).append(" | ").append(cell(metric(gate))).append(" | ")
+                        .append(value(gate)).append(" | ").append(plain(gate.limit())).append(" | ")
                         .append(gate.passed() ? "pass" : "**FAIL**").append(" |\n");
             }
             md.append('\n');
@@ -109,6 +109,20 @@ public final class CiReports {
         } catch (IOException e) {
             throw CompressException.badInput(file, "cannot append the summary (" + e.getMessage() + ")");
         }
+    }
+
+    /** The metric, marked when measured against the recipe's baseline. */
+    static String metric(RecipeRun.GateOutcome gate) {
+        return gate.against() == null ? gate.metric() : gate.metric() + " vs baseline";
+    }
+
+    /** The figure with its interval when it has one: {@code 0.9945 (95% CI 0.9902 to 0.9969)}; exact SQNR. */
+    static String value(RecipeRun.GateOutcome gate) {
+        if (gate.value() == null) {
+            return "exact";
+        }
+        return plain(gate.value()) + (gate.ci95Low() == null ? "" : " (95% CI " + plain(gate.ci95Low()) + " to "
+                + plain(gate.ci95High()) + ")");
     }
 
     private static String cell(String text) {

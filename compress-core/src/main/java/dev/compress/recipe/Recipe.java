@@ -1,11 +1,14 @@
 package dev.compress.recipe;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.annotation.JsonTypeInfo;
 import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.check.FidelityCheck;
+import dev.compress.check.LatencyCheck;
 import dev.compress.convert.OpsetConversion;
 import dev.compress.eval.Statistics;
 import dev.compress.quantize.Quantizer;
@@ -18,19 +21,35 @@ import java.util.List;
  * are as written, relative to the recipe's folder. See docs/recipes.md.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@JsonPropertyOrder({"model", "data", "steps", "checks", "gates"})
-public record Recipe(String model, Data data, List<Step> steps, List<Check> checks, List<Gate> gates) {
+@JsonPropertyOrder({"model", "baseline", "data", "steps", "checks", "gates", "report"})
+public record Recipe(String model, String baseline, Data data, List<Step> steps, List<Check> checks,
+        List<Gate> gates, Report report) {
 
     /** Every optional field with its default. */
     public Recipe withDefaults() {
-        List<Check> allChecks = checks == null ? List.of() : checks;
-        return new Recipe(model, data == null ? new Data(null, null, null, null) : data,
-                steps.stream().map(step -> step instanceof Export e && e.metrics() == null && !allChecks.isEmpty()
-                        ? new Export(e.name(), e.labels(), e.labelsZh(), allChecks.get(0).name(), e.budget(),
-                                e.budgetProfiles(), e.includeSource()).withDefaults()
+        Data d = data == null ? new Data(null, null, null, null) : data;
+        List<Check> allChecks = checks == null ? List.of() : checks.stream().map(c -> c.withDefaults(d)).toList();
+        // an export step's manifest carries the figures of the first eval check unless it names one
+        String firstEval = allChecks.stream().filter(c -> c instanceof Eval).map(Check::name).findFirst()
+                .orElse(null);
+        return new Recipe(model, baseline, d, steps.stream().map(step -> step instanceof Export e
+                        && e.metrics() == null && firstEval != null
+                        ? new Export(e.name(), e.labels(), e.labelsZh(), firstEval, e.budget(), e.budgetProfiles(),
+                                e.includeSource()).withDefaults()
                         : step.withDefaults()).toList(), allChecks,
-                gates == null ? List.of() : gates.stream().map(Gate::withDefaults).toList());
+                gates == null ? List.of() : gates.stream().map(Gate::withDefaults).toList(), report);
     }
+
+    /**
+     * What the HTML report shows beside the figures.
+     *
+     * @param title the page's heading (default: the recipe's file name)
+     * @param classNames a file of display names for the classes, one per line in class order (e.g. Chinese names
+     *     beside English folder names), shown next to the data's names
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"title", "classNames"})
+    public record Report(String title, String classNames) {}
 
     /**
      * Sample data: calibration for static quantization (and structured pruning), evaluation for checks; both take
@@ -144,24 +163,181 @@ public record Recipe(String model, Data data, List<Step> steps, List<Check> chec
         }
     }
 
-    /**
-     * A measurement of the last step's model. {@code eval}: top-1 against the source model on the evaluation data,
-     * producing the metrics {@code NAME.top1-drop}, {@code NAME.agreement} and {@code NAME.mcnemar}.
-     */
-    @JsonPropertyOrder({"name", "check"})
-    public record Check(String name, String check) {}
+    /** {@code which} samples a check reads, by default the calibration data when the recipe has some. */
+    private static String dataOf(String which, Data data) {
+        return which != null ? which : data.calibration() != null ? "calibration" : "evaluation";
+    }
 
     /**
-     * A verdict on one metric of a check: {@code max} for top1-drop (points), {@code min} for agreement (a fraction),
-     * {@code alpha} for mcnemar (fails when the model is significantly worse at that level).
+     * A measurement of the last step's model; {@code check} in the file picks the kind. Each produces the metrics
+     * {@code NAME.METRIC} gates take ({@link #metrics()}).
+     */
+    @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, include = JsonTypeInfo.As.PROPERTY, property = "check")
+    @JsonSubTypes({
+        @JsonSubTypes.Type(value = Eval.class, name = "eval"),
+        @JsonSubTypes.Type(value = Fidelity.class, name = "fidelity"),
+        @JsonSubTypes.Type(value = Latency.class, name = "latency"),
+        @JsonSubTypes.Type(value = Size.class, name = "size"),
+        @JsonSubTypes.Type(value = Debug.class, name = "debug"),
+        @JsonSubTypes.Type(value = PruneScan.class, name = "prune-scan")
+    })
+    public sealed interface Check permits Eval, Fidelity, Latency, Size, Debug, PruneScan {
+        String name();
+
+        /** This check with every default filled in; {@code data} picks the samples of checks that take either. */
+        Check withDefaults(Data data);
+
+        /** The metrics gates can take, without the check's name. */
+        @JsonIgnore
+        default List<String> metrics() {
+            return List.of();
+        }
+    }
+
+    /**
+     * Top-1 of the last step's model against the source model on {@code data.evaluation} (as {@code compress eval
+     * --baseline}): per class, agreement, McNemar's test; also every sample's predictions, so that a later run can
+     * compare with this one sample by sample.
+     */
+    public record Eval(String name) implements Check {
+        @Override
+        public Check withDefaults(Data data) {
+            return this;
+        }
+
+        @Override
+        public List<String> metrics() {
+            return List.of("top1-drop", "top1-relative-drop", "agreement", "mcnemar");
+        }
+    }
+
+    /**
+     * Outputs of the last step's model against the source model's (as {@code compress quantize}'s fidelity check):
+     * mean cosine and SQNR per float output, top-1 agreement for class scores; for any model, classifier or not.
+     * Metrics: the lowest {@code cosine} and {@code sqnr} over the outputs, and {@code score}, what {@code compress
+     * quantize --min-fidelity} checks (agreement for class scores, cosine otherwise; the lowest).
+     *
+     * @param data {@code calibration} (the samples calibration left out, the default when there is calibration data)
+     *     or {@code evaluation}
+     * @param samples at most this many samples (100)
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"name", "metric", "max", "min", "alpha"})
-    public record Gate(String name, String metric, Double max, Double min, Double alpha) {
+    @JsonPropertyOrder({"name", "data", "samples"})
+    public record Fidelity(String name, String data, Integer samples) implements Check {
+        @Override
+        public Check withDefaults(Data data) {
+            return new Fidelity(name, dataOf(this.data, data),
+                    samples == null ? FidelityCheck.DEFAULT_SAMPLES : samples);
+        }
+
+        @Override
+        public List<String> metrics() {
+            return List.of("cosine", "sqnr", "score");
+        }
+    }
+
+    /**
+     * Time per call of the last step's model against the source model's in ONNX Runtime (as {@code compress
+     * quantize}'s latency check). Timings differ from run to run; the check is cached like any other.
+     *
+     * @param data {@code calibration} (default when there is calibration data) or {@code evaluation}
+     * @param seconds about how long both are timed (3)
+     * @param threads ONNX Runtime intra-op threads (default: one per core of this machine)
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"name", "data", "seconds", "threads"})
+    public record Latency(String name, String data, Double seconds, Integer threads) implements Check {
+        @Override
+        public Check withDefaults(Data data) {
+            return new Latency(name, dataOf(this.data, data),
+                    seconds == null ? LatencyCheck.DEFAULT_SECONDS : seconds,
+                    threads == null ? Runtime.getRuntime().availableProcessors() : threads);
+        }
+
+        @Override
+        public List<String> metrics() {
+            return List.of("ratio");
+        }
+    }
+
+    /** Bytes of the last step's model file (with its external data) against the source model's. */
+    public record Size(String name) implements Check {
+        @Override
+        public Check withDefaults(Data data) {
+            return this;
+        }
+
+        @Override
+        public List<String> metrics() {
+            return List.of("bytes", "ratio");
+        }
+    }
+
+    /**
+     * Layer-wise SQNR of the last step's model against the fp32 model the last quantize step read (as {@code compress
+     * debug}), and activation histograms of the worst layers with their INT8 clipping ranges, for the HTML report.
+     *
+     * @param data {@code calibration} (default when there is calibration data) or {@code evaluation}
+     * @param samples samples compared (32)
+     * @param histograms layers (worst first) whose fp32 activations are histogrammed (4)
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"name", "data", "samples", "histograms"})
+    public record Debug(String name, String data, Integer samples, Integer histograms) implements Check {
+        @Override
+        public Check withDefaults(Data data) {
+            return new Debug(name, dataOf(this.data, data), samples == null ? 32 : samples,
+                    histograms == null ? 4 : histograms);
+        }
+    }
+
+    /**
+     * Top-1 of the model a prune step read, pruned as that step does to each of several sparsities, on {@code
+     * data.evaluation}: the accuracy-vs-sparsity curve of the HTML report.
+     *
+     * @param step the prune step (default: the first)
+     * @param sparsities the sparsities (0.25, 0.5, 0.75, 0.9; the step's own is always added)
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"name", "step", "sparsities"})
+    public record PruneScan(String name, String step, List<Double> sparsities) implements Check {
+        @Override
+        public Check withDefaults(Data data) {
+            return new PruneScan(name, step, sparsities == null ? List.of(0.25, 0.5, 0.75, 0.9) : sparsities);
+        }
+    }
+
+    /**
+     * A verdict on one metric of a check. Limits: {@code max} for top1-drop (points), top1-relative-drop (percent of
+     * the reference's top-1), latency ratio and size; {@code min} for agreement (a fraction), cosine and SQNR (dB);
+     * {@code alpha} for mcnemar (fails when the model is significantly worse at that level).
+     *
+     * @param against {@code source} (default): the figure of this run, measured against the source model; {@code
+     *     baseline}: against the recipe's baseline report, an earlier run: accuracy metrics compare with the
+     *     baseline's model, the others gate this run's figure minus the baseline's
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"name", "metric", "against", "max", "min", "alpha"})
+    public record Gate(String name, String metric, String against, Double max, Double min, Double alpha) {
+        /** The gate's check's name. */
+        public String check() {
+            return metric.substring(0, metric.lastIndexOf('.'));
+        }
+
+        /** The metric without the check's name. */
+        public String measure() {
+            return metric.substring(metric.lastIndexOf('.') + 1);
+        }
+
+        /** Whether the reference is the recipe's baseline. */
+        public boolean againstBaseline() {
+            return "baseline".equals(against);
+        }
+
         Gate withDefaults() {
-            return metric != null && metric.endsWith(".mcnemar") && alpha == null
-                    ? new Gate(name, metric, max, min, Statistics.ALPHA)
-                    : this;
+            return new Gate(name, metric, against == null ? "source" : against, max, min,
+                    metric != null && metric.endsWith(".mcnemar") && alpha == null
+                            ? Double.valueOf(Statistics.ALPHA) : alpha);
         }
     }
 }

@@ -60,11 +60,15 @@ public record RecipeFile(Path file, Recipe recipe) {
             .disable(YAMLGenerator.Feature.USE_NATIVE_TYPE_ID)
             .build();
 
-    static final Set<String> METRICS = Set.of("top1-drop", "agreement", "mcnemar");
-
     /** The step kinds, as recipes name them in {@code pass}. */
-    private static final String PASSES = Arrays.stream(Recipe.Step.class.getAnnotation(JsonSubTypes.class).value())
-            .map(JsonSubTypes.Type::name).collect(Collectors.joining(", "));
+    private static final String PASSES = kinds(Recipe.Step.class);
+    /** The check kinds, as recipes name them in {@code check}. */
+    private static final String CHECKS = kinds(Recipe.Check.class);
+
+    private static String kinds(Class<?> type) {
+        return Arrays.stream(type.getAnnotation(JsonSubTypes.class).value()).map(JsonSubTypes.Type::name)
+                .collect(Collectors.joining(", "));
+    }
 
     /**
      * Reads and checks {@code file}.
@@ -72,6 +76,17 @@ public record RecipeFile(Path file, Recipe recipe) {
      * @throws CompressException INVALID_SETTINGS or BAD_INPUT, message {@code FILE:LINE: problem}
      */
     public static RecipeFile load(Path file) {
+        return load(file, null);
+    }
+
+    /**
+     * Reads and checks {@code file}, with {@code baseline} (e.g. {@code compress run --baseline}, relative to the
+     * working folder) in place of the recipe's own; {@code null} keeps the recipe's.
+     *
+     * @throws CompressException INVALID_SETTINGS or BAD_INPUT, message {@code FILE:LINE: problem}; BAD_INPUT naming
+     *     {@code baseline} when it is missing or not a baseline
+     */
+    public static RecipeFile load(Path file, Path baseline) {
         String text;
         try {
             text = Files.readString(file);
@@ -89,12 +104,22 @@ public record RecipeFile(Path file, Recipe recipe) {
         if (read == null) {
             throw lines.invalid("", "empty recipe");
         }
+        if (baseline != null) {
+            RecipeBaseline.load(baseline); // its own errors name the file given
+            read = new Recipe(read.model(), baseline.toAbsolutePath().normalize().toString(), read.data(),
+                    read.steps(), read.checks(), read.gates(), read.report());
+        }
         new Checker(file, lines).check(read);
         return new RecipeFile(file, read.withDefaults());
     }
 
     /** The recipe with its defaults, as YAML, for {@code --explain}. */
     public String explain() {
+        return yaml(recipe);
+    }
+
+    /** {@code recipe} as YAML, in the form {@link #load} reads (e.g. a single command's one-step recipe). */
+    public static String yaml(Recipe recipe) {
         try {
             return WRITER.writeValueAsString(recipe);
         } catch (JsonProcessingException e) {
@@ -120,8 +145,11 @@ public record RecipeFile(Path file, Recipe recipe) {
                     .stream().map(String::valueOf).sorted().collect(Collectors.joining(", ")) + ")";
         }
         if (e instanceof InvalidTypeIdException t) {
-            return t.getTypeId() == null ? prefix + "missing 'pass' (one of " + PASSES + ")"
-                    : prefix + "unknown pass '" + t.getTypeId() + "' (one of " + PASSES + ")";
+            boolean check = where.startsWith("checks");
+            String property = check ? "check" : "pass";
+            String kinds = check ? CHECKS : PASSES;
+            return t.getTypeId() == null ? prefix + "missing '" + property + "' (one of " + kinds + ")"
+                    : prefix + "unknown " + property + " '" + t.getTypeId() + "' (one of " + kinds + ")";
         }
         if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
             Matcher found = FOUND.matcher(e.getOriginalMessage());
@@ -242,31 +270,102 @@ public record RecipeFile(Path file, Recipe recipe) {
                     export("/steps/" + i, export, i == recipe.steps().size() - 1);
                 }
             }
-            Map<String, String> checks = new HashMap<>();
+            Map<String, Recipe.Check> checks = new HashMap<>();
             List<Recipe.Check> checkList = recipe.checks() == null ? List.of() : recipe.checks();
             for (int i = 0; i < checkList.size(); i++) {
                 Recipe.Check check = checkList.get(i);
                 String at = "/checks/" + i;
                 name(at, check.name(), names);
-                if (!"eval".equals(check.check())) {
-                    throw lines.invalid(at + (check.check() == null ? "" : "/check"), check.check() == null
-                            ? "missing 'check' (eval)" : "unknown check '" + check.check() + "' (one of: eval)");
+                check(at, check, recipe);
+                checks.put(check.name(), check);
+            }
+            RecipeBaseline baseline = null;
+            if (recipe.baseline() != null) {
+                existing("/baseline", recipe.baseline(), "baseline");
+                try {
+                    baseline = RecipeBaseline.load(resolve(file, recipe.baseline()));
+                } catch (CompressException e) {
+                    throw lines.notFound("/baseline", "baseline " + e.getMessage());
                 }
-                if (data == null || data.evaluation() == null) {
-                    throw lines.invalid(at, "check '" + check.name() + "' needs data.evaluation (labeled samples)");
-                }
-                checks.put(check.name(), check.check());
             }
             for (int i = 0; i < recipe.steps().size(); i++) {
                 if (recipe.steps().get(i) instanceof Recipe.Export export && export.metrics() != null
-                        && !checks.containsKey(export.metrics())) {
-                    throw lines.invalid("/steps/" + i + "/metrics", "no check named '" + export.metrics()
-                            + "' (checks: " + (checks.isEmpty() ? "none" : String.join(", ", checks.keySet())) + ")");
+                        && !(checks.get(export.metrics()) instanceof Recipe.Eval)) {
+                    List<String> evals = checkList.stream().filter(c -> c instanceof Recipe.Eval)
+                            .map(Recipe.Check::name).toList();
+                    throw lines.invalid("/steps/" + i + "/metrics", "no eval check named '" + export.metrics()
+                            + "' (eval checks: " + (evals.isEmpty() ? "none" : String.join(", ", evals)) + ")");
                 }
             }
             List<Recipe.Gate> gates = recipe.gates() == null ? List.of() : recipe.gates();
             for (int i = 0; i < gates.size(); i++) {
-                gate("/gates/" + i, gates.get(i), checks, names);
+                gate("/gates/" + i, gates.get(i), checks, names, baseline);
+            }
+            if (recipe.report() != null && recipe.report().classNames() != null) {
+                existing("/report/classNames", recipe.report().classNames(), "class names file");
+            }
+        }
+
+        private void check(String at, Recipe.Check check, Recipe recipe) {
+            Recipe.Data data = recipe.data();
+            boolean evaluation = data != null && data.evaluation() != null;
+            String kind = RecipeRun.kind(check);
+            if (check instanceof Recipe.Eval || check instanceof Recipe.PruneScan) {
+                if (!evaluation) {
+                    throw lines.invalid(at, kind + " check '" + check.name()
+                            + "' needs data.evaluation (labeled samples)");
+                }
+            }
+            String which = check instanceof Recipe.Fidelity f ? f.data() : check instanceof Recipe.Latency l
+                    ? l.data() : check instanceof Recipe.Debug d ? d.data() : null;
+            if (which != null && !which.equals("calibration") && !which.equals("evaluation")) {
+                throw lines.invalid(at + "/data", "data must be calibration or evaluation, got '" + which + "'");
+            }
+            if (check instanceof Recipe.Fidelity || check instanceof Recipe.Latency || check instanceof Recipe.Debug) {
+                boolean has = which == null ? data != null && (data.calibration() != null || evaluation)
+                        : data != null
+                                && ("calibration".equals(which) ? data.calibration() : data.evaluation()) != null;
+                if (!has) {
+                    throw lines.invalid(at, kind + " check '" + check.name() + "' needs data."
+                            + (which == null ? "calibration or data.evaluation" : which));
+                }
+            }
+            if (check instanceof Recipe.Fidelity f && f.samples() != null && f.samples() < 1) {
+                throw lines.invalid(at + "/samples", "samples must be at least 1, got " + f.samples());
+            }
+            if (check instanceof Recipe.Latency l) {
+                if (l.seconds() != null && !(l.seconds() > 0 && l.seconds() < 3600)) {
+                    throw lines.invalid(at + "/seconds", "seconds must be in (0, 3600), got " + l.seconds());
+                }
+                if (l.threads() != null && (l.threads() < 1 || l.threads() > 256)) {
+                    throw lines.invalid(at + "/threads", "threads must be in [1, 256], got " + l.threads());
+                }
+            }
+            if (check instanceof Recipe.Debug d) {
+                if (recipe.steps().stream().noneMatch(s -> s instanceof Recipe.QuantizeStatic
+                        || s instanceof Recipe.QuantizeDynamic)) {
+                    throw lines.invalid(at, "debug check '" + d.name() + "' compares INT8 with fp32 layers; the"
+                            + " recipe has no quantize step");
+                }
+                if (d.samples() != null && d.samples() < 1) {
+                    throw lines.invalid(at + "/samples", "samples must be at least 1, got " + d.samples());
+                }
+                if (d.histograms() != null && (d.histograms() < 0 || d.histograms() > 32)) {
+                    throw lines.invalid(at + "/histograms", "histograms must be in [0, 32], got " + d.histograms());
+                }
+            }
+            if (check instanceof Recipe.PruneScan scan) {
+                boolean found = recipe.steps().stream().anyMatch(s -> s instanceof Recipe.Prune
+                        && (scan.step() == null || s.name().equals(scan.step())));
+                if (!found) {
+                    throw lines.invalid(at + (scan.step() == null ? "" : "/step"), scan.step() == null
+                            ? "prune-scan check '" + scan.name() + "' needs a prune step"
+                            : "no prune step named '" + scan.step() + "'");
+                }
+                if (scan.sparsities() != null && scan.sparsities().stream()
+                        .anyMatch(v -> v == null || !(v >= 0 && v < 1))) {
+                    throw lines.invalid(at + "/sparsities", "sparsities must be in [0, 1)");
+                }
             }
         }
 
@@ -365,35 +464,73 @@ public record RecipeFile(Path file, Recipe recipe) {
             }
         }
 
-        private void gate(String at, Recipe.Gate gate, Map<String, String> checks, Set<String> names) {
+        private void gate(String at, Recipe.Gate gate, Map<String, Recipe.Check> checks, Set<String> names,
+                RecipeBaseline baseline) {
             name(at, gate.name(), names);
             if (gate.metric() == null) {
-                throw lines.invalid(at, "gate '" + gate.name() + "' needs 'metric' (CHECK.top1-drop, CHECK.agreement"
-                        + " or CHECK.mcnemar)");
+                throw lines.invalid(at, "gate '" + gate.name() + "' needs 'metric' (CHECK.METRIC, e.g."
+                        + " eval.top1-drop)");
             }
             int dot = gate.metric().lastIndexOf('.');
-            String check = dot < 0 ? "" : gate.metric().substring(0, dot);
+            Recipe.Check check = checks.get(dot < 0 ? "" : gate.metric().substring(0, dot));
             String metric = gate.metric().substring(dot + 1);
-            if (!checks.containsKey(check) || !METRICS.contains(metric)) {
+            if (check == null || !check.metrics().contains(metric)) {
+                List<String> produced = checks.values().stream()
+                        .flatMap(c -> c.metrics().stream().map(m -> c.name() + "." + m)).sorted().toList();
                 throw lines.invalid(at + "/metric", "no check produces metric '" + gate.metric() + "' (produced: "
-                        + (checks.isEmpty() ? "none, the recipe has no checks" : checks.keySet().stream().sorted()
-                                .flatMap(c -> METRICS.stream().sorted().map(m -> c + "." + m))
-                                .collect(Collectors.joining(", "))) + ")");
+                        + (produced.isEmpty() ? checks.isEmpty() ? "none, the recipe has no checks"
+                                : "none, its checks have no metrics" : String.join(", ", produced)) + ")");
             }
-            boolean ok = switch (metric) {
-                case "top1-drop" -> gate.max() != null && gate.min() == null && gate.alpha() == null
-                        && gate.max() >= 0;
-                case "agreement" -> gate.min() != null && gate.max() == null && gate.alpha() == null
-                        && gate.min() >= 0 && gate.min() <= 1;
+            if (gate.against() != null && !gate.against().equals("source") && !gate.against().equals("baseline")) {
+                throw lines.invalid(at + "/against", "against must be source or baseline, got '" + gate.against()
+                        + "'");
+            }
+            boolean againstBaseline = "baseline".equals(gate.against());
+            String limits = switch (metric) {
+                case "top1-drop" -> "max";
+                case "top1-relative-drop" -> "max";
+                case "agreement" -> "min";
+                case "mcnemar" -> "alpha";
+                case "cosine", "sqnr", "score" -> "min";
+                default -> "max";
+            };
+            boolean ok = switch (limits) {
+                case "max" -> gate.max() != null && gate.min() == null && gate.alpha() == null
+                        && Double.isFinite(gate.max()) && (againstBaseline || gate.max() >= 0);
+                case "min" -> gate.min() != null && gate.max() == null && gate.alpha() == null
+                        && Double.isFinite(gate.min())
+                        && (!metric.equals("agreement") || gate.min() >= 0 && gate.min() <= 1);
                 default -> gate.max() == null && gate.min() == null
                         && (gate.alpha() == null || gate.alpha() > 0 && gate.alpha() < 1);
             };
             if (!ok) {
-                throw lines.invalid(at, "gate '" + gate.name() + "': " + switch (metric) {
-                    case "top1-drop" -> "top1-drop takes 'max' (points, >= 0) only";
-                    case "agreement" -> "agreement takes 'min' (a fraction in [0, 1]) only";
-                    default -> "mcnemar takes 'alpha' (in (0, 1), default 0.05) only";
+                throw lines.invalid(at, "gate '" + gate.name() + "': " + metric + " takes " + switch (metric) {
+                    case "top1-drop" -> "'max' (points" + (againstBaseline ? ")" : ", >= 0)") + " only";
+                    case "top1-relative-drop" -> "'max' (percent of the reference's top-1"
+                            + (againstBaseline ? ")" : ", >= 0)") + " only";
+                    case "agreement" -> "'min' (a fraction in [0, 1]) only";
+                    case "mcnemar" -> "'alpha' (in (0, 1), default 0.05) only";
+                    case "cosine", "score" -> "'min' only";
+                    case "sqnr" -> "'min' (dB) only";
+                    case "bytes" -> "'max' (bytes) only";
+                    default -> "'max' only";
                 });
+            }
+            if (againstBaseline) {
+                if (baseline == null) {
+                    throw lines.invalid(at + "/against", "gate '" + gate.name() + "' is against the baseline, but"
+                            + " the recipe names no 'baseline' (compress run --baseline FILE gives one)");
+                }
+                String kind = RecipeRun.kind(check);
+                CheckFigures figures = baseline.figures(check.name(), kind).orElseThrow(() -> lines.invalid(
+                        at + "/metric", "the baseline " + baseline.file().getFileName() + " (" + baseline.form()
+                                + ") has no " + kind + " figures for metric '" + gate.metric() + "'"));
+                if ((metric.equals("agreement") || metric.equals("mcnemar")) && figures.predictions() == null) {
+                    throw lines.invalid(at + "/metric", "metric '" + gate.metric() + "' against the baseline needs"
+                            + " its per-sample predictions, which only a run's run.json has (the baseline is "
+                            + (baseline.form().equals("run") ? "a run without them"
+                                    : (baseline.form().startsWith("e") ? "an " : "a ") + baseline.form()) + ")");
+                }
             }
         }
 

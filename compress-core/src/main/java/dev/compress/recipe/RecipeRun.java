@@ -2,6 +2,7 @@ package dev.compress.recipe;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.CompressException;
 import dev.compress.Json;
@@ -10,6 +11,10 @@ import dev.compress.Version;
 import dev.compress.calibrate.CalibrationBuilder;
 import dev.compress.calibrate.CalibrationMethod;
 import dev.compress.calibrate.CalibrationSettings;
+import dev.compress.check.FidelityCheck;
+import dev.compress.check.FidelityReport;
+import dev.compress.check.LatencyCheck;
+import dev.compress.check.LatencyReport;
 import dev.compress.convert.OpsetConversion;
 import dev.compress.data.DataSources;
 import dev.compress.data.ModelInputs;
@@ -62,6 +67,10 @@ import java.util.stream.Stream;
 public final class RecipeRun {
     /** The file in the run folder that records the run. */
     public static final String RECORD = "run.json";
+    /** The end of an eval check's predictions file's name ({@code NN-CHECK.predictions.json}). */
+    static final String PREDICTIONS = ".predictions.json";
+    /** The end of a debug check's histograms file's name ({@code NN-CHECK.histograms.json}). */
+    static final String HISTOGRAMS = ".histograms.json";
 
     private final RecipeFile file;
     private final Path runDir;
@@ -79,13 +88,26 @@ public final class RecipeRun {
     /** What one step, check or gate did in this run. */
     public record StepOutcome(String name, String kind, boolean cached, double seconds) {}
 
-    /** The verdict of one gate, with its figure and limit. */
-    @JsonPropertyOrder({"name", "metric", "passed", "value", "limit", "message"})
-    public record GateOutcome(String name, String metric, boolean passed, double value, double limit,
-            String message) {}
+    /**
+     * The verdict of one gate, with its figure and limit.
+     *
+     * @param against {@code baseline} when measured against the recipe's baseline; {@code null} (left out) when
+     *     against the source model
+     * @param value the figure; {@code null} for an exact SQNR (no noise at all)
+     * @param ci95Low lower end of the figure's 95% interval, where it has one (top-1 drops, agreement)
+     * @param ci95High upper end
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"name", "metric", "against", "passed", "value", "ci95Low", "ci95High", "limit", "message"})
+    public record GateOutcome(String name, String metric, String against, boolean passed, Double value,
+            Double ci95Low, Double ci95High, double limit, String message) {}
 
-    /** The whole run: steps in order, gate verdicts, warnings of the steps that ran. */
-    public record Outcome(Path runDir, List<StepOutcome> steps, List<GateOutcome> gates, List<String> warnings) {
+    /**
+     * The whole run: steps in order, gate verdicts, warnings of the steps that ran, and the HTML report written into
+     * the run folder.
+     */
+    public record Outcome(Path runDir, List<StepOutcome> steps, List<GateOutcome> gates, List<String> warnings,
+            Path report) {
         /** Every gate passed (true when there are none). */
         public boolean passed() {
             return gates.stream().allMatch(GateOutcome::passed);
@@ -155,6 +177,7 @@ public final class RecipeRun {
         int index = 0;
         Recipe.Export export = null;
         String exportPrefix = null;
+        Map<String, Path> inputs = new LinkedHashMap<>();
         for (Recipe.Step step : recipe.steps()) {
             String prefix = prefix(++index, step.name());
             if (step instanceof Recipe.Export last) {
@@ -163,6 +186,7 @@ public final class RecipeRun {
                 exportPrefix = prefix;
                 continue;
             }
+            inputs.put(step.name(), current);
             boolean calibrated = step instanceof Recipe.QuantizeStatic
                     || step instanceof Recipe.Prune prune && prune.structured();
             String key = key("pass", step, currentSha, calibrated ? dataFingerprint(recipe.data().calibration()) : "");
@@ -176,20 +200,57 @@ public final class RecipeRun {
             current = modelOut;
             currentSha = entry.artifacts().get(modelOut.getFileName().toString());
         }
+        Map<String, Entry> checkEntries = new HashMap<>();
         Map<String, Path> checkReports = new HashMap<>();
-        Map<String, String> checkShas = new HashMap<>();
         for (Recipe.Check check : recipe.checks()) {
             String prefix = prefix(++index, check.name());
-            String key = key("check", check, currentSha, sourceSha, dataFingerprint(recipe.data().evaluation()));
             Path reportOut = runDir.resolve(prefix + ".json");
+            checkReports.put(check.name(), reportOut);
             Path candidate = current;
-            Entry entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
-                    () -> evaluate(candidate, source, reportOut), reportOut);
+            String candidateSha = currentSha;
+            Entry entry;
+            if (check instanceof Recipe.Eval) {
+                Path predictionsOut = runDir.resolve(prefix + PREDICTIONS);
+                String key = key("check", check, candidateSha, sourceSha, dataFingerprint(recipe.data().evaluation()));
+                entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
+                        () -> evaluate(candidate, source, reportOut, predictionsOut), reportOut, predictionsOut);
+            } else if (check instanceof Recipe.Size) {
+                entry = cachedOrRun(previous.get(check.name()), check.name(), "check",
+                        key("check", check, candidateSha, sourceSha), outcomes,
+                        () -> Json.write(reportOut, size(candidate, source)), reportOut);
+            } else if (check instanceof Recipe.Fidelity || check instanceof Recipe.Latency) {
+                String data = check instanceof Recipe.Fidelity f ? f.data() : ((Recipe.Latency) check).data();
+                String key = key("check", check, candidateSha, sourceSha, dataFingerprint(dataPath(data)),
+                        Integer.toString(calibratedSamples(data)));
+                entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
+                        () -> Json.write(reportOut, check instanceof Recipe.Fidelity f ? fidelity(f, candidate, source)
+                                : latency((Recipe.Latency) check, candidate, source)), reportOut);
+            } else if (check instanceof Recipe.Debug debug) {
+                Path reference = quantizeInput(inputs);
+                Path histogramsOut = runDir.resolve(prefix + HISTOGRAMS);
+                String key = key("check", check, candidateSha, sha256(reference),
+                        dataFingerprint(dataPath(debug.data())));
+                entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
+                        () -> RecipeChecks.debug(this, debug, reference, candidate, reportOut, histogramsOut),
+                        reportOut, histogramsOut);
+            } else {
+                Recipe.PruneScan scan = (Recipe.PruneScan) check;
+                Recipe.Prune step = RecipeChecks.pruneStep(recipe, scan);
+                Path input = inputs.get(step.name());
+                String key = key("check", check, Json.compact(step), sha256(input),
+                        dataFingerprint(recipe.data().evaluation()),
+                        step.structured() ? dataFingerprint(recipe.data().calibration()) : "");
+                entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
+                        () -> Json.write(reportOut, RecipeChecks.scan(this, scan, step, input)), reportOut);
+            }
             entries.add(entry);
             write(entries, sourceSha, null);
-            checkReports.put(check.name(), reportOut);
-            checkShas.put(check.name(), entry.artifacts().get(reportOut.getFileName().toString()));
+            checkEntries.put(check.name(), entry);
         }
+        RecipeBaseline baseline = recipe.baseline() == null ? null
+                : RecipeBaseline.load(file.resolve(recipe.baseline()));
+        Map<String, Recipe.Check> checksByName = new HashMap<>();
+        recipe.checks().forEach(check -> checksByName.put(check.name(), check));
         List<GateOutcome> gates = new ArrayList<>();
         if (export != null) {
             Recipe.Export step = export;
@@ -198,7 +259,8 @@ public final class RecipeRun {
             Path report = step.metrics() == null ? null : checkReports.get(step.metrics());
             Path input = current;
             Entry entry = cachedOrRun(previous.get(step.name()), step.name(), "pass",
-                    exportKey(step, currentSha, sourceSha, report == null ? "" : checkShas.get(step.metrics())),
+                    exportKey(step, currentSha, sourceSha, report == null ? ""
+                            : checkEntries.get(step.metrics()).artifacts().get(report.getFileName().toString())),
                     outcomes, () -> export(step, input, sourceSha, report, zip, reportOut), zip, reportOut);
             entries.add(entry);
             write(entries, sourceSha, null);
@@ -206,18 +268,24 @@ public final class RecipeRun {
         }
         for (Recipe.Gate gate : recipe.gates()) {
             String prefix = prefix(++index, gate.name());
-            String check = gate.metric().substring(0, gate.metric().lastIndexOf('.'));
-            String key = key("gate", gate, checkShas.get(check));
+            Entry checkEntry = checkEntries.get(gate.check());
+            String key = key("gate", gate, String.join(",", checkEntry.artifacts().values()),
+                    gate.againstBaseline() ? baseline.sha256() : "");
             Path out = runDir.resolve(prefix + ".json");
+            Recipe.Check check = checksByName.get(gate.check());
             Entry entry = cachedOrRun(previous.get(gate.name()), gate.name(), "gate", key, outcomes,
-                    () -> Json.write(out, RecipeGates.decide(gate, EvalReport.readJson(checkReports.get(check)))),
+                    () -> Json.write(out, RecipeGates.decide(gate, figures(check, checkEntry),
+                            gate.againstBaseline() ? baseline.figures(check.name(), kind(check)).orElseThrow()
+                                    : null)),
                     out);
             entries.add(entry);
             gates.add(read(out, GateOutcome.class));
         }
         write(entries, sourceSha, gates);
         removeStale(previous, entries);
-        return new Outcome(runDir, outcomes, gates, warnings);
+        Path report = runDir.resolve(HtmlReport.FILE);
+        HtmlReport.write(file, runDir, report);
+        return new Outcome(runDir, outcomes, gates, warnings, report);
     }
 
     /** The previous entry when its key matches and its artifacts are intact; else runs {@code work}. */
@@ -387,8 +455,8 @@ public final class RecipeRun {
                     case "memory" -> new double[] {result.peakRssBytes(), budget.memoryBytes()};
                     default -> new double[] {result.medianMillis(), budget.latencyMillis()};
                 };
-                gates.add(new GateOutcome(step.name() + "." + figure.name(), "budget " + budget.name(),
-                        figure.passed(), valueAndLimit[0], valueAndLimit[1],
+                gates.add(new GateOutcome(step.name() + "." + figure.name(), "budget " + budget.name(), null,
+                        figure.passed(), valueAndLimit[0], null, null, valueAndLimit[1],
                         (figure.passed() ? "PASS: " : "FAIL: ") + figure.describe()));
             }
         }
@@ -424,27 +492,162 @@ public final class RecipeRun {
         return made;
     }
 
-    private void evaluate(Path candidate, Path source, Path reportOut) {
+    private void evaluate(Path candidate, Path source, Path reportOut, Path predictionsOut) {
         OnnxModel model = OnnxModel.load(candidate);
         Path evaluation = file.resolve(file.recipe().data().evaluation());
         DataSources.Opened opened = open(file.recipe().data().evaluation(), model);
         if (opened.dataset().classNames().isEmpty()) {
             throw CompressException.badInput(evaluation, "has no labels; an eval check needs labeled samples");
         }
+        int size = opened.dataset().size();
+        int[][] columns = new int[3][size];
+        int[] next = {0};
         EvalReport report = Evaluator.builder()
                 .setModel(model)
                 .setData(opened.dataset())
                 .optBaseline(source)
                 .optBatchSize(ModelInputs.defaultBatchSize(model))
                 .optProgress(progress)
+                .optPredictionListener((label, predicted, sourcePredicted) -> {
+                    if (next[0] < size) {
+                        columns[0][next[0]] = label;
+                        columns[1][next[0]] = predicted;
+                        columns[2][next[0]] = sourcePredicted;
+                    }
+                    next[0]++;
+                })
                 .build()
                 .evaluate()
                 .withPreprocessing(opened.preprocessingMap())
                 .withModel(candidate.getFileName().toString());
+        if (next[0] != size) {
+            throw CompressException.badInput(evaluation, "gave " + next[0] + " samples, not the " + size
+                    + " it listed");
+        }
         report.writeJson(reportOut);
+        Json.write(predictionsOut, new CheckReports.Predictions(samplesFingerprint(file.recipe().data().evaluation()),
+                report.classes(), columns[0], columns[1], columns[2]));
     }
 
-    private DataSources.Opened open(String data, OnnxModel model) {
+    private CheckReports.Size size(Path candidate, Path source) {
+        long bytes = modelBytes(candidate);
+        long sourceBytes = modelBytes(source);
+        return new CheckReports.Size(candidate.getFileName().toString(), bytes, file.recipe().model(), sourceBytes,
+                sourceBytes > 0 ? (double) bytes / sourceBytes : 0);
+    }
+
+    /** Bytes of a model file and of its external data file ({@code NAME.data}, as OnnxModel.save writes it). */
+    static long modelBytes(Path model) {
+        try {
+            Path data = model.resolveSibling(model.getFileName() + ".data");
+            return Files.size(model) + (Files.isRegularFile(data) ? Files.size(data) : 0);
+        } catch (IOException e) {
+            throw CompressException.badInput(model, "cannot read (" + e.getMessage() + ")");
+        }
+    }
+
+    private FidelityReport fidelity(Recipe.Fidelity check, Path candidate, Path source) {
+        OnnxModel model = OnnxModel.load(candidate);
+        int calibrated = calibratedSamples(check.data());
+        FidelityCheck.Builder builder = FidelityCheck.builder()
+                .setFloatModel(OnnxModel.load(source))
+                .setQuantizedModel(model)
+                .setData(open(dataPath(check.data()), model).dataset())
+                .optCalibratedSamples(Math.max(calibrated, 0))
+                .optMaxSamples(check.samples())
+                .optBatchSize(ModelInputs.defaultBatchSize(model))
+                .optProgress(progress);
+        if (calibrated < 0) {
+            builder.optNotCalibratedOn();
+        }
+        return builder.build().run();
+    }
+
+    private LatencyReport latency(Recipe.Latency check, Path candidate, Path source) {
+        OnnxModel model = OnnxModel.load(candidate);
+        return LatencyCheck.builder()
+                .setFloatModel(OnnxModel.load(source))
+                .setQuantizedModel(model)
+                .setData(open(dataPath(check.data()), model).dataset())
+                .optThreads(check.threads())
+                .optSeconds(check.seconds())
+                .optBatchSize(ModelInputs.defaultBatchSize(model))
+                .optProgress(progress)
+                .build()
+                .run();
+    }
+
+    /** {@code calibration} or {@code evaluation}: the recipe's path of that data. */
+    String dataPath(String which) {
+        return "calibration".equals(which) ? file.recipe().data().calibration() : file.recipe().data().evaluation();
+    }
+
+    /**
+     * For checks on {@code which} data: how many of its samples the last quantize-static step calibrated on (0 =
+     * all), or -1 when no quantize-static step calibrated on it (any sample is held out).
+     */
+    int calibratedSamples(String which) {
+        if (!"calibration".equals(which)) {
+            return -1;
+        }
+        int calibrated = -1;
+        for (Recipe.Step step : file.recipe().steps()) {
+            if (step instanceof Recipe.QuantizeStatic q) {
+                calibrated = q.maxSamples();
+            }
+        }
+        return Math.max(calibrated, -1);
+    }
+
+    /** The model the last quantize step read: the fp32 reference of a debug check. */
+    private Path quantizeInput(Map<String, Path> inputs) {
+        Path input = null;
+        for (Recipe.Step step : file.recipe().steps()) {
+            if (step instanceof Recipe.QuantizeStatic || step instanceof Recipe.QuantizeDynamic) {
+                input = inputs.get(step.name());
+            }
+        }
+        return input;
+    }
+
+    /** The figures gates read from a check's artifacts in this run folder. */
+    private CheckFigures figures(Recipe.Check check, Entry entry) {
+        Path report = null;
+        Path predictions = null;
+        for (String artifact : entry.artifacts().keySet()) {
+            if (artifact.endsWith(PREDICTIONS)) {
+                predictions = runDir.resolve(artifact);
+            } else if (artifact.endsWith("-" + check.name() + ".json")) {
+                report = runDir.resolve(artifact);
+            }
+        }
+        try {
+            return CheckFigures.of(kind(check), report, Json.readStrict(report),
+                    predictions == null ? null : CheckReports.Predictions.read(predictions));
+        } catch (IOException e) {
+            throw CompressException.badInput(report, "cannot read (" + e.getMessage() + ")");
+        }
+    }
+
+    /** The {@code check} name of a check's kind, as recipes write it. */
+    static String kind(Recipe.Check check) {
+        for (JsonSubTypes.Type type : Recipe.Check.class.getAnnotation(JsonSubTypes.class).value()) {
+            if (type.value() == check.getClass()) {
+                return type.name();
+            }
+        }
+        throw new IllegalStateException("no kind for " + check.getClass());
+    }
+
+    RecipeFile file() {
+        return file;
+    }
+
+    Progress progress() {
+        return progress;
+    }
+
+    DataSources.Opened open(String data, OnnxModel model) {
         Recipe.Data d = file.recipe().data();
         return DataSources.open(file.resolve(data), model, overrides(d.preprocessing()),
                 d.labels() == null ? null : file.resolve(d.labels()));
@@ -475,11 +678,26 @@ public final class RecipeRun {
         return array;
     }
 
+    /** SHA-256 over the data's files' names (relative) and contents, in name order: which samples, not how read. */
+    String samplesFingerprint(String data) {
+        Path root = file.resolve(data);
+        StringBuilder text = new StringBuilder();
+        List<Path> files = new ArrayList<>();
+        try (Stream<Path> walk = Files.walk(root)) {
+            walk.filter(Files::isRegularFile).forEach(files::add);
+        } catch (IOException e) {
+            throw CompressException.badInput(root, "cannot read (" + e.getMessage() + ")");
+        }
+        files.stream().sorted().forEach(f -> text.append(root.relativize(f).toString().replace('\\', '/'))
+                .append(' ').append(sha256(f)).append('\n'));
+        return sha256(text.toString());
+    }
+
     /**
      * SHA-256 over the data's files (relative name and content, in name order), the labels.txt the data loader
      * would find in the parent folder, the labels and preprocessing files, and the preprocessing settings.
      */
-    private String dataFingerprint(String data) {
+    String dataFingerprint(String data) {
         return fingerprints.computeIfAbsent(data, d -> {
             Path root = file.resolve(d);
             // contents, not where the data lies: a recipe moved with its data keeps its cache
@@ -508,7 +726,7 @@ public final class RecipeRun {
         });
     }
 
-    private static String key(String kind, Object settings, String... inputs) {
+    static String key(String kind, Object settings, String... inputs) {
         return sha256(tool() + "\n" + kind + "\n" + Json.compact(settings) + "\n" + String.join("\n", inputs));
     }
 
@@ -579,7 +797,7 @@ public final class RecipeRun {
         }
     }
 
-    private static String sha256(String text) {
+    static String sha256(String text) {
         return sha256(text.getBytes(StandardCharsets.UTF_8));
     }
 

@@ -92,6 +92,29 @@ class EvaluatorTest {
     }
 
     @Test
+    void thePredictionListenerSeesEverySampleInOrderAsTheReportCountsIt() {
+        List<int[]> samples = new java.util.ArrayList<>();
+
+        EvalReport report = evaluator(weaker, HELDOUT).optBaseline(stronger)
+                .optPredictionListener((label, predicted, baseline) -> samples.add(new int[] {label, predicted,
+                    baseline}))
+                .build().evaluate();
+
+        assertThat(report).isEqualTo(paired);
+        assertThat(samples).hasSize(2000);
+        assertThat(samples.stream().filter(s -> s[1] == s[0]).count()).isEqualTo(report.top1().count());
+        assertThat(samples.stream().filter(s -> s[2] == s[0]).count()).isEqualTo(report.baseline().top1().count());
+        assertThat(samples.stream().filter(s -> s[1] == s[2]).count())
+                .isEqualTo(report.baseline().agreement().count());
+        assertThat(samples.stream().filter(s -> s[2] == s[0] && s[1] != s[0]).count())
+                .isEqualTo(report.baseline().mcnemar().b());
+        assertThat(samples.stream().filter(s -> s[1] == s[0] && s[2] != s[0]).count())
+                .isEqualTo(report.baseline().mcnemar().c());
+        // folders are read sorted, class by class: "Ankle boot" (9) first
+        assertThat(samples.get(0)[0]).isEqualTo(9);
+    }
+
+    @Test
     void reportCountsAreConsistent() {
         for (EvalReport report : List.of(cnn, resnet)) {
             assertThat(report.samples()).isEqualTo(2000);

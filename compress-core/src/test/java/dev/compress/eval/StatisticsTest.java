@@ -45,6 +45,39 @@ class StatisticsTest {
     }
 
     @Test
+    void pairedDifferenceIsNewcombesMethodTenOnHisWorkedExample() {
+        // Newcombe (1998), Statistics in Medicine 17:2635, example (a): 36 both, 12 first only, 2 second only, 0
+        // neither; his Table II gives 0.0569 to 0.3404 for the hybrid score method (10)
+        Statistics.Interval interval = Statistics.pairedDifference(36, 12, 2, 0);
+
+        assertThat(interval.low()).isCloseTo(0.0569, within(5e-5));
+        assertThat(interval.high()).isCloseTo(0.3404, within(5e-5));
+        // swapping the two classifiers mirrors it
+        Statistics.Interval mirrored = Statistics.pairedDifference(36, 2, 12, 0);
+        assertThat(mirrored.low()).isCloseTo(-interval.high(), within(1e-12));
+        assertThat(mirrored.high()).isCloseTo(-interval.low(), within(1e-12));
+    }
+
+    @Test
+    void pairedDifferenceOfIdenticalClassifiersIsAroundZeroAndNarrowerThanUnpaired() {
+        Statistics.Interval paired = Statistics.pairedDifference(1846, 0, 0, 154);
+        Statistics.Interval unpaired = Statistics.difference(1846, 2000, 1846, 2000);
+
+        assertThat(paired.low()).isNegative();
+        assertThat(paired.high()).isPositive().isCloseTo(-paired.low(), within(1e-12));
+        assertThat(paired.high()).isLessThan(unpaired.high() / 3);
+    }
+
+    @Test
+    void unpairedDifferenceIsNewcombesMethodTenOnHisWorkedExample() {
+        // Newcombe (1998), Statistics in Medicine 17:873, 56/70 against 48/80: 0.0524 to 0.3339 for method 10
+        Statistics.Interval interval = Statistics.difference(56, 70, 48, 80);
+
+        assertThat(interval.low()).isCloseTo(0.0524, within(5e-5));
+        assertThat(interval.high()).isCloseTo(0.3339, within(5e-5));
+    }
+
+    @Test
     void mcNemarSmallCountsUseTheExactBinomialTest() {
         // 6 vs 16 discordant pairs: p = 2 * P(X <= 6), X ~ Binomial(22, 1/2), summed here in exact integers
         double expected = 2 * binomialTail(22, 6);
