@@ -286,7 +286,14 @@ public final class StagedFile implements AutoCloseable {
         }
 
         /** Moves every file into place, through a journal when there is more than one. */
-        public synchronized void commit() throws IOException {
+        public void commit() throws IOException {
+            pause(); // outside the lock: an interrupt here comes before the commit
+            synchronized (this) {
+                moveAll();
+            }
+        }
+
+        private void moveAll() throws IOException {
             if (done) {
                 throw new IOException("interrupted before the outputs were written");
             }
@@ -294,7 +301,6 @@ public final class StagedFile implements AutoCloseable {
             if (files.isEmpty()) {
                 return;
             }
-            pause();
             Path journal = null;
             if (files.size() > 1) {
                 StringBuilder moves = new StringBuilder();

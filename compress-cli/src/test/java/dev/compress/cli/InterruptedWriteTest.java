@@ -9,7 +9,7 @@ import dev.compress.graph.OnnxModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -115,10 +115,8 @@ class InterruptedWriteTest {
     }
 
     private Process start() throws IOException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), ExportCommandTest.CHILD_STACK,
-                "-Dcompress.test.commitPauseMillis=" + PAUSE_MILLIS, "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "quantize", "--dynamic", "--model", model.toString(), "--out", out.toString()));
+        List<String> command = Cli.childCommand(List.of("-Dcompress.test.commitPauseMillis=" + PAUSE_MILLIS),
+                "quantize", "--dynamic", "--model", model.toString(), "--out", out.toString());
         return new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(temp.resolve("child.log").toFile()).start();
     }
@@ -151,7 +149,7 @@ class InterruptedWriteTest {
 
     private static boolean unchanged(Path file, byte[] bytes) {
         try {
-            return java.util.Arrays.equals(Files.readAllBytes(file), bytes);
+            return Arrays.equals(Files.readAllBytes(file), bytes);
         } catch (IOException e) {
             return false; // mid-rename
         }

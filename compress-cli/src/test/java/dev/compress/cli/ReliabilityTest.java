@@ -383,4 +383,78 @@ class ReliabilityTest {
                 fifo.toString()));
         assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file (a FIFO, device or socket)");
     }
+
+    // ---- 8. links and FIFOs in a data folder, ONNX Runtime's own log
+
+    /** {@code calibrate} on the 4-image folder after {@code make} added an entry to it. */
+    private Cli.Result calibrateWith(Callable<?> make) throws Exception {
+        make.call();
+        return Cli.run("calibrate", "--model", model.toString(), "--data", calib.toString(), "--out",
+                temp.resolve("table.json").toString());
+    }
+
+    @Test
+    void aDanglingLinkInTheDataFolderIsReportedNotSkipped() throws Exception {
+        Path link = calib.resolve("gone.png");
+        Cli.Result result = calibrateWith(() -> Files.createSymbolicLink(link, Path.of("missing.png")));
+        assertError(result, ExitCode.BAD_INPUT, link + ": ", "is a link to missing.png, which does not exist");
+        assertThat(temp.resolve("table.json")).doesNotExist();
+    }
+
+    @Test
+    void aLoopingLinkInTheDataFolderIsReportedNotSkipped() throws Exception {
+        Path link = calib.resolve("loop.png");
+        Cli.Result result = calibrateWith(() -> Files.createSymbolicLink(link, link.getFileName()));
+        assertError(result, ExitCode.BAD_INPUT, link + ": ", "is a link that never reaches a file (it loops");
+    }
+
+    @Test
+    void aFifoInTheDataFolderIsReportedInsteadOfSkipped() throws Exception {
+        Path fifo = calib.resolve("pipe.png");
+        Cli.Result result = calibrateWith(
+                () -> new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file (a FIFO, device or socket)");
+    }
+
+    @Test
+    void aFifoInAClassFolderIsReportedToo() throws Exception {
+        Path labeled = Files.createDirectories(temp.resolve("labeled/shirt"));
+        Files.copy(Fixtures.calibImages(1).get(0), labeled.resolve("a.png"));
+        Path fifo = labeled.resolve("b.png");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        Cli.Result result = Cli.run("calibrate", "--model", model.toString(), "--data",
+                labeled.getParent().toString(), "--out", temp.resolve("table.json").toString());
+        assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file");
+    }
+
+    /**
+     * A model ONNX Runtime loads but fails running (Reshape of 784 values to [3]): the one error line, without the
+     * log line ORT printed to the process's stderr in terminal colours before it. Only a child JVM shows native
+     * stderr.
+     */
+    @Test
+    void anOnnxRuntimeFailureIsOneLineWithoutItsColouredLog() throws Exception {
+        ModelProto proto = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(GraphProto.newBuilder().setName("reshape")
+                        .addInput(floatTensor("x", 1, 1, 28, 28))
+                        .addOutput(floatTensor("y", 3))
+                        .addInitializer(TensorProto.newBuilder().setName("shape")
+                                .setDataType(TensorProto.DataType.INT64_VALUE).addDims(1).addInt64Data(3))
+                        .addNode(NodeProto.newBuilder().setOpType("Reshape").setName("reshape")
+                                .addInput("x").addInput("shape").addOutput("y")))
+                .build();
+        Path bad = Files.write(temp.resolve("bad-reshape.onnx"), proto.toByteArray());
+        Path err = temp.resolve("child.err");
+        Process child = new ProcessBuilder(Cli.childCommand(List.of(), "score", "--teacher", bad.toString(),
+                "--student", bad.toString(), "--data", calib.toString()))
+                .redirectOutput(temp.resolve("child.out").toFile()).redirectError(err.toFile()).start();
+        assertThat(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        String printed = Files.readString(err);
+        assertThat(child.exitValue()).as(printed).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(printed).as(printed).doesNotContain("\u001b", "[E:onnxruntime");
+        assertThat(printed.lines().filter(line -> line.startsWith("error: ")).toList()).as(printed).hasSize(1)
+                .allMatch(line -> line.contains("Reshape"));
+    }
 }
