@@ -457,4 +457,149 @@ class ReliabilityTest {
         assertThat(printed.lines().filter(line -> line.startsWith("error: ")).toList()).as(printed).hasSize(1)
                 .allMatch(line -> line.contains("Reshape"));
     }
+
+    // ---- 9. foreign models
+
+    /** {@code quantize --model FILE}: exit 3, naming what the file is and how to get ONNX from it. */
+    private void assertForeign(Path file, String... problem) {
+        Cli.Result result = Cli.run("quantize", "--dynamic", "--model", file.toString(), "--out",
+                temp.resolve("q.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, file + ": ", problem);
+        assertThat(temp.resolve("q.onnx")).doesNotExist();
+    }
+
+    @Test
+    void aTorchScriptCheckpointIsRecognisedNotAnInvalidTag() {
+        assertForeign(dev.compress.testing.TestData.model("resnet-fp32.pt"), "is a TorchScript checkpoint",
+                "torch.onnx.export", "prune --apply-masks and score take the TorchScript file itself");
+    }
+
+    @Test
+    void aTorchSaveCheckpointIsRecognised() throws IOException {
+        Path pt = temp.resolve("weights.pth");
+        try (java.util.zip.ZipOutputStream zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(pt))) {
+            zip.putNextEntry(new java.util.zip.ZipEntry("weights/data.pkl"));
+            zip.write(new byte[] {(byte) 0x80, 2, '}', '.'});
+            zip.closeEntry();
+        }
+        assertForeign(pt, "is a PyTorch checkpoint saved with torch.save (weights, no graph)");
+    }
+
+    @Test
+    void aTfliteModelIsRecognised() throws IOException {
+        byte[] flatbuffer = new byte[64];
+        System.arraycopy("TFL3".getBytes(StandardCharsets.US_ASCII), 0, flatbuffer, 4, 4);
+        assertForeign(Files.write(temp.resolve("model.tflite"), flatbuffer), "is a TensorFlow Lite model",
+                "tf2onnx.convert --opset 13 --tflite model.tflite");
+    }
+
+    @Test
+    void aSavedModelFolderIsRecognised() throws IOException {
+        Path folder = Files.createDirectories(temp.resolve("saved"));
+        Files.write(folder.resolve("saved_model.pb"), new byte[] {8, 1});
+        assertForeign(folder, "is a TensorFlow SavedModel", "--saved-model " + folder);
+    }
+
+    @Test
+    void aSafetensorsFileIsRecognised() throws IOException {
+        byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"
+                .getBytes(StandardCharsets.UTF_8);
+        ByteArrayOutputStream file = new ByteArrayOutputStream();
+        file.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(header.length)
+                .array());
+        file.write(header);
+        file.write(new byte[4]);
+        assertForeign(Files.write(temp.resolve("model.safetensors"), file.toByteArray()),
+                "is a safetensors file: weights only, no graph");
+    }
+
+    /** {@code y = x * float(sr)}: x [1,4] float and a scalar int64 {@code sr}, as silero VAD's sample rate. */
+    private Path scalarInputModel() throws IOException {
+        ValueInfoProto sr = ValueInfoProto.newBuilder().setName("sr").setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.INT64_VALUE)
+                        .setShape(TensorShapeProto.getDefaultInstance()))).build();
+        ModelProto proto = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(GraphProto.newBuilder().setName("scaled")
+                        .addInput(floatTensor("x", 1, 4)).addInput(sr)
+                        .addOutput(floatTensor("y", 1, 4))
+                        .addNode(NodeProto.newBuilder().setOpType("Cast").setName("cast").addInput("sr")
+                                .addOutput("srf").addAttribute(dev.compress.onnx.proto.Onnx.AttributeProto.newBuilder()
+                                        .setName("to").setType(dev.compress.onnx.proto.Onnx.AttributeProto
+                                                .AttributeType.INT).setI(TensorProto.DataType.FLOAT_VALUE)))
+                        .addNode(NodeProto.newBuilder().setOpType("Mul").setName("mul").addInput("x").addInput("srf")
+                                .addOutput("y")))
+                .build();
+        return Files.write(temp.resolve("scalar-input.onnx"), proto.toByteArray());
+    }
+
+    @Test
+    void scalarNpyFilesFeedAScalarInput() throws IOException {
+        Path scalar = scalarInputModel();
+        Path data = temp.resolve("npy");
+        Files.createDirectories(data.resolve("x"));
+        Files.createDirectories(data.resolve("sr"));
+        for (int i = 0; i < 3; i++) {
+            dev.compress.data.NpyWriter.floats(data.resolve("x/s" + i + ".npy"), new long[] {4}, i, 1, 2, 3);
+            dev.compress.data.NpyWriter.longs(data.resolve("sr/s" + i + ".npy"), new long[0], 16000);
+        }
+        Cli.Result result = Cli.run("score", "--teacher", scalar.toString(), "--student", scalar.toString(),
+                "--data", data.toString(), "--outputs", "embedding");
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).contains("3 samples");
+    }
+
+    @Test
+    void scoreWithoutParitySaysNothingOfExceedingATolerance() {
+        String[] args = {"score", "--teacher", Fixtures.resnet().toString(), "--student", Fixtures.cnn().toString(),
+            "--data", calib.toString()};
+        Cli.Result plain = Cli.run(args);
+        assertThat(plain.exitCode()).as(plain.toString()).isZero();
+        assertThat(plain.out()).contains("max |diff|").doesNotContain("tolerance");
+        Cli.Result parity = Cli.run(java.util.stream.Stream.concat(java.util.Arrays.stream(args),
+                java.util.stream.Stream.of("--parity")).toArray(String[]::new));
+        assertThat(parity.out()).contains("EXCEEDS tolerance");
+    }
+
+    /** {@code y = flatten(x) . W}: two classes from a 28x28 image. */
+    private Path twoClassModel() throws IOException {
+        ModelProto proto = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(GraphProto.newBuilder().setName("two")
+                        .addInput(floatTensor("x", 1, 1, 28, 28))
+                        .addOutput(floatTensor("y", 1, 2))
+                        .addInitializer(TensorProto.newBuilder().setName("W")
+                                .setDataType(TensorProto.DataType.FLOAT_VALUE).addDims(784).addDims(2)
+                                .setRawData(ByteString.copyFrom(new byte[784 * 2 * 4])))
+                        .addNode(NodeProto.newBuilder().setOpType("Flatten").setName("flatten").addInput("x")
+                                .addOutput("f"))
+                        .addNode(NodeProto.newBuilder().setOpType("MatMul").setName("matmul")
+                                .addInput("f").addInput("W").addOutput("y")))
+                .build();
+        return Files.write(temp.resolve("two-class.onnx"), proto.toByteArray());
+    }
+
+    @Test
+    void evalOfATwoClassModelShowsNoTop5() throws IOException {
+        Path labeled = temp.resolve("labeled");
+        List<Path> images = Fixtures.calibImages(4);
+        for (int i = 0; i < 4; i++) {
+            Path folder = Files.createDirectories(labeled.resolve(i % 2 == 0 ? "no" : "yes"));
+            Files.copy(images.get(i), folder.resolve(images.get(i).getFileName()));
+        }
+        Cli.Result result = Cli.run("eval", "--model", twoClassModel().toString(), "--data", labeled.toString(),
+                "--report", temp.resolve("eval.json").toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).contains("top-1 ").doesNotContain("top-5");
+    }
+
+    @Test
+    void evalOfNpySamplesWithoutLabelsSuggestsLabelsNpy() throws IOException {
+        Path data = Files.createDirectories(temp.resolve("npy"));
+        dev.compress.data.NpyWriter.floats(data.resolve("s0.npy"), new long[] {1, 28, 28}, new float[784]);
+        Cli.Result result = Cli.run("eval", "--model", model.toString(), "--data", data.toString());
+        assertError(result, ExitCode.BAD_INPUT, data + ": ", "needs labels.npy beside them");
+    }
 }
