@@ -31,7 +31,8 @@ final class Cli {
      */
     static List<String> childCommand(List<String> jvmOptions, String... args) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), ExportCommandTest.CHILD_STACK));
+                .toString(), "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
+                ExportCommandTest.CHILD_STACK));
         command.addAll(jvmOptions);
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         command.addAll(List.of(args));

@@ -91,11 +91,11 @@ class NodeTestRoundTripTest {
         int compared = equal.size() + differ.size();
         System.out.printf("ONNX node tests through OnnxModel load/save: %d models, %d inspected and round-tripped,"
                 + " %d refused %s; ONNX Runtime: %d compared, %d equal bit for bit (%d of them also within 1e-5 of"
-                + " ONNX's expected outputs), %d differ %s, %d ONNX Runtime cannot run, %d random (ORT differs from"
+                + " ONNX's expected outputs), %d differ %s, %d ONNX Runtime cannot run %s, %d random (ORT differs from"
                 + " itself) %s, %d with input or output types the harness cannot feed (string, float16, sequences,"
                 + " ...); %.1f s%n", dirs.size(), dirs.size() - refused.size(), refused.size(), refused, compared,
-                equal.size(), matchOnnx, differ.size(), differ, ortCannotRun.size(), nondeterministic.size(),
-                nondeterministic, notFed.size(), (System.nanoTime() - start) / 1e9);
+                equal.size(), matchOnnx, differ.size(), differ, ortCannotRun.size(), ortCannotRun,
+                nondeterministic.size(), nondeterministic, notFed.size(), (System.nanoTime() - start) / 1e9);
         assertThat(refused).as("inspect, load and save handle every model").isEmpty();
         assertThat(compared).isGreaterThan(dirs.size() / 2);
         assertThat(equal.size()).as("differ: " + differ).isGreaterThanOrEqualTo((int) Math.ceil(0.99 * compared));
