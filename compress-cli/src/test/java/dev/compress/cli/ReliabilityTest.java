@@ -602,4 +602,66 @@ class ReliabilityTest {
         Cli.Result result = Cli.run("eval", "--model", model.toString(), "--data", data.toString());
         assertError(result, ExitCode.BAD_INPUT, data + ": ", "needs labels.npy beside them");
     }
+
+    /** {@code x -> OP(x, W) -> y}, W 2-D of {@code type}, as an initializer or, with {@code constant}, a Constant. */
+    private Path weightModel(String name, String op, TensorProto.DataType type, boolean constant, long... dims)
+            throws IOException {
+        long count = java.util.Arrays.stream(dims).reduce(1, (a, b) -> a * b);
+        int size = type == TensorProto.DataType.FLOAT16 ? 2 : 4;
+        TensorProto weight = TensorProto.newBuilder().setName("W").setDataType(type.getNumber())
+                .addAllDims(java.util.Arrays.stream(dims).boxed().toList())
+                .setRawData(ByteString.copyFrom(new byte[(int) (count * size)])).build();
+        long[] input = op.equals("Conv") ? new long[] {1, dims[1], 4, 4} : new long[] {1, dims[0]};
+        GraphProto.Builder graph = GraphProto.newBuilder().setName(name)
+                .addInput(tensorOf("x", type, input))
+                .addOutput(ValueInfoProto.newBuilder().setName("y").setType(TypeProto.newBuilder().setTensorType(
+                        TypeProto.Tensor.newBuilder().setElemType(type.getNumber()))))
+                .addNode(NodeProto.newBuilder().setOpType(op).setName(op.toLowerCase(java.util.Locale.ROOT))
+                        .addInput("x").addInput("W").addOutput("y"));
+        if (constant) {
+            graph.addNode(0, NodeProto.newBuilder().setOpType("Constant").setName("w").addOutput("W")
+                    .addAttribute(dev.compress.onnx.proto.Onnx.AttributeProto.newBuilder().setName("value")
+                            .setType(dev.compress.onnx.proto.Onnx.AttributeProto.AttributeType.TENSOR)
+                            .setT(weight)));
+        } else {
+            graph.addInitializer(weight);
+        }
+        ModelProto proto = ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13)).setGraph(graph).build();
+        return Files.write(temp.resolve(name), proto.toByteArray());
+    }
+
+    private static ValueInfoProto tensorOf(String name, TensorProto.DataType type, long... dims) {
+        ValueInfoProto floats = floatTensor(name, dims);
+        return floats.toBuilder().setType(floats.getType().toBuilder().setTensorType(
+                floats.getType().getTensorType().toBuilder().setElemType(type.getNumber()))).build();
+    }
+
+    @Test
+    void dynamicQuantizationOfAnFp16ConvDoesNotSendTheUserToStaticQuantization() throws IOException {
+        Path fp16 = weightModel("conv-fp16.onnx", "Conv", TensorProto.DataType.FLOAT16, false, 2, 1, 3, 3);
+        Cli.Result result = Cli.run("quantize", "-q", "--dynamic", "--model", fp16.toString(), "--out",
+                temp.resolve("q.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, fp16 + ": ", "weight is FLOAT16 (fp16 models are not quantized, in"
+                + " dynamic or static mode: convert the model to fp32 first)");
+        assertThat(result.err()).doesNotContain("use static quantization");
+    }
+
+    @Test
+    void pruneSaysWhyWeightsInConstantNodesAreNotPruned() throws IOException {
+        Path constant = weightModel("constant-weight.onnx", "MatMul", TensorProto.DataType.FLOAT, true, 4, 3);
+        Cli.Result result = Cli.run("prune", "-q", "--model", constant.toString(), "--sparsity", "0.5", "--out",
+                temp.resolve("p.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, constant + ": ", "nothing to prune",
+                "1 read their weight from Constant nodes, which prune does not edit");
+    }
+
+    @Test
+    void pruneSaysWhyFp16WeightsAreNotPruned() throws IOException {
+        Path fp16 = weightModel("matmul-fp16.onnx", "MatMul", TensorProto.DataType.FLOAT16, false, 4, 3);
+        Cli.Result result = Cli.run("prune", "-q", "--model", fp16.toString(), "--sparsity", "0.5", "--out",
+                temp.resolve("p.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, fp16 + ": ", "nothing to prune",
+                "1 have FLOAT16 weights: convert the model to fp32 first");
+    }
 }
