@@ -647,21 +647,22 @@ class ReliabilityTest {
         assertThat(result.err()).doesNotContain("use static quantization");
     }
 
+    /** {@code prune} on {@code model}: nothing to prune, and {@code reason} why. */
+    private void assertNothingToPrune(Path model, String reason) {
+        Cli.Result result = Cli.run("prune", "-q", "--model", model.toString(), "--sparsity", "0.5", "--out",
+                temp.resolve("p.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, model + ": ", "nothing to prune", reason);
+    }
+
     @Test
     void pruneSaysWhyWeightsInConstantNodesAreNotPruned() throws IOException {
-        Path constant = weightModel("constant-weight.onnx", "MatMul", TensorProto.DataType.FLOAT, true, 4, 3);
-        Cli.Result result = Cli.run("prune", "-q", "--model", constant.toString(), "--sparsity", "0.5", "--out",
-                temp.resolve("p.onnx").toString());
-        assertError(result, ExitCode.BAD_INPUT, constant + ": ", "nothing to prune",
+        assertNothingToPrune(weightModel("constant-weight.onnx", "MatMul", TensorProto.DataType.FLOAT, true, 4, 3),
                 "1 read their weight from Constant nodes, which prune does not edit");
     }
 
     @Test
     void pruneSaysWhyFp16WeightsAreNotPruned() throws IOException {
-        Path fp16 = weightModel("matmul-fp16.onnx", "MatMul", TensorProto.DataType.FLOAT16, false, 4, 3);
-        Cli.Result result = Cli.run("prune", "-q", "--model", fp16.toString(), "--sparsity", "0.5", "--out",
-                temp.resolve("p.onnx").toString());
-        assertError(result, ExitCode.BAD_INPUT, fp16 + ": ", "nothing to prune",
+        assertNothingToPrune(weightModel("matmul-fp16.onnx", "MatMul", TensorProto.DataType.FLOAT16, false, 4, 3),
                 "1 have FLOAT16 weights: convert the model to fp32 first");
     }
 }
