@@ -51,8 +51,8 @@ final class DynamicQuantization {
     /** Largest weight magnitude: 127, or 64 for 7-bit weights. */
     private final int weightMax;
 
-    private static final String FP16 = "weight is FLOAT16 (fp16 models are not quantized, in dynamic or static"
-            + " mode: convert the model to fp32 first)";
+    /** Static quantization refuses fp16 weights too. */
+    private static final String FP16 = "weight is FLOAT16 (fp16 models are not quantized: convert to fp32 first)";
 
     private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only,
             int weightMax) {
