@@ -37,10 +37,11 @@ public final class ZippedSize {
         try (ZipOutputStream archive = new ZipOutputStream(counter)) {
             archive.setLevel(Deflater.BEST_COMPRESSION);
             for (Path file : files) {
-                if (Files.isRegularFile(file)) {
+                Path bytes = StagedFile.written(file); // a file of this run may still be under its temporary name
+                if (Files.isRegularFile(bytes)) {
                     current = file;
                     archive.putNextEntry(new ZipEntry(file.getFileName().toString()));
-                    Files.copy(file, archive);
+                    Files.copy(bytes, archive);
                     archive.closeEntry();
                 }
             }

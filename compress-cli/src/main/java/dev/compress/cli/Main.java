@@ -1,5 +1,8 @@
 package dev.compress.cli;
 
+import dev.compress.CompressException;
+import dev.compress.StagedFile;
+import java.io.IOException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.HelpCommand;
 import picocli.CommandLine.Mixin;
@@ -76,11 +79,17 @@ public final class Main {
         commandLine.setExecutionExceptionHandler(errors);
         commandLine.setParameterExceptionHandler(errors);
         commandLine.setExitCodeExceptionMapper(errors);
-        // picocli wraps only exceptions for the handler; an Error (OutOfMemoryError) would end in a stack trace
+        // every file the command writes waits in a batch and is moved into place when it returns, so an interrupted
+        // or failed run leaves the old outputs, never a new model beside an old report; picocli wraps only
+        // exceptions for the handler: an Error (OutOfMemoryError) would end in a stack trace
         CommandLine.IExecutionStrategy run = new CommandLine.RunLast();
         commandLine.setExecutionStrategy(parseResult -> {
-            try {
-                return run.execute(parseResult);
+            try (StagedFile.Batch outputs = StagedFile.Batch.begin()) {
+                int exit = run.execute(parseResult);
+                outputs.commit();
+                return exit;
+            } catch (IOException e) {
+                throw CompressException.badInput("cannot move the outputs into place (" + e.getMessage() + ")");
             } catch (Error e) {
                 throw new CommandLine.ExecutionException(parseResult.commandSpec().commandLine(), e.toString(), e);
             }

@@ -1,11 +1,13 @@
 package dev.compress.cli;
 
 import dev.compress.CompressException;
+import dev.compress.StagedFile;
 import dev.compress.ZippedSize;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
@@ -83,6 +85,7 @@ final class Outputs {
          * @throws ParameterException when two outputs name the same file
          */
         void run() {
+            StagedFile.recover(List.copyOf(outputs.values()));
             Map<Path, String> seen = new LinkedHashMap<>();
             outputs.forEach((role, output) -> {
                 checkCanWrite(output);
@@ -134,21 +137,6 @@ final class Outputs {
         return model.resolveSibling(model.getFileName() + ".data");
     }
 
-    /** Removes a model this run wrote (and its external data file), best effort. */
-    static void deleteModel(Path model) {
-        deleteQuietly(model);
-        deleteQuietly(externalData(model));
-    }
-
-    /** Removes a file this run wrote, best effort. */
-    static void deleteQuietly(Path file) {
-        try {
-            Files.deleteIfExists(file);
-        } catch (IOException ignored) {
-            // the original error is the one to report
-        }
-    }
-
     /**
      * Bytes of a zip archive holding the model file (and its external data file), see {@link ZippedSize}.
      */
@@ -159,8 +147,8 @@ final class Outputs {
     /** Bytes of a model file plus its external data file ({@code <name>.data}) if there is one. */
     static long modelBytes(Path model) {
         try {
-            long bytes = Files.size(model);
-            Path data = externalData(model);
+            long bytes = Files.size(StagedFile.written(model));
+            Path data = StagedFile.written(externalData(model));
             if (Files.isRegularFile(data)) {
                 bytes += Files.size(data);
             }

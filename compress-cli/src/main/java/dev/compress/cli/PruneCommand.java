@@ -213,13 +213,8 @@ final class PruneCommand extends BaseCommand {
             applied = TorchScriptMasks.apply(checkpoint, given, applyMasks);
             checkpoint.save(out);
         }
-        try {
-            Json.write(output.report(), new FileReports.TorchScriptMasks(model.toString(), out.toString(),
-                    applyMasks.toString(), applied, FileReports.Sizes.of(model, out)));
-        } catch (RuntimeException e) {
-            Outputs.deleteQuietly(out);
-            throw e;
-        }
+        Json.write(output.report(), new FileReports.TorchScriptMasks(model.toString(), out.toString(),
+                applyMasks.toString(), applied, FileReports.Sizes.of(model, out)));
         var stdout = global.out();
         stdout.println("wrote " + out);
         applied.forEach((from, to) -> stdout.println("  " + from + " -> " + to));
@@ -256,19 +251,11 @@ final class PruneCommand extends BaseCommand {
 
         Path out = output.out();
         result.model().save(out);
-        FileReports.Sizes sizes;
-        try {
-            result.masks().write(masksFile);
-            sizes = FileReports.Sizes.of(model, out);
-            Json.write(output.report(), new FileReports.Prune(model.toString(), out.toString(), masksFile.toString(),
-                    sizes, result.report(), outcome == null ? null : outcome.report(),
-                    outcome == null ? null : outcome.gate()));
-        } catch (RuntimeException e) {
-            // a model without its masks and report is not a finished run
-            Outputs.deleteModel(out);
-            Outputs.deleteQuietly(masksFile);
-            throw e;
-        }
+        result.masks().write(masksFile);
+        FileReports.Sizes sizes = FileReports.Sizes.of(model, out);
+        Json.write(output.report(), new FileReports.Prune(model.toString(), out.toString(), masksFile.toString(),
+                sizes, result.report(), outcome == null ? null : outcome.report(),
+                outcome == null ? null : outcome.gate()));
         var stdout = global.out();
         stdout.println("wrote " + out);
         stdout.println(String.format(Locale.ROOT, "size: %s -> %s; zipped: %s -> %s",

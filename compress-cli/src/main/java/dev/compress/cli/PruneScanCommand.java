@@ -87,12 +87,7 @@ final class PruneScanCommand extends BaseCommand {
                 .build()
                 .scan();
         Json.write(out, result);
-        try {
-            result.writePlot(plotFile);
-        } catch (RuntimeException e) {
-            Outputs.deleteQuietly(out);
-            throw e;
-        }
+        result.writePlot(plotFile);
         var stdout = global.out();
         stdout.print(result.summary());
         stdout.println("report: " + out);

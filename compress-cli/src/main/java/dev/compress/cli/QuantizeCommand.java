@@ -276,17 +276,12 @@ final class QuantizeCommand extends BaseCommand {
         Path out = output.out();
         result.model().save(out);
         FileReports.Sizes sizes = FileReports.Sizes.of(model, out, zippedSize);
-        try {
-            Json.write(output.report(), new FileReports.Quantize(model.toString(), out.toString(),
-                    new FileReports.QuantizeSize(sizes),
-                    calibration == null ? null : calibration.preprocessingMap(),
-                    result.preparation() != null && result.preparation().changed() ? result.preparation() : null,
-                    result.report(), result.fallback(), checked.fidelity(), checked.latency(),
-                    outcome == null ? null : outcome.report(), outcome == null ? null : outcome.gate()));
-        } catch (RuntimeException e) {
-            Outputs.deleteModel(out); // a model without its report is not a finished run
-            throw e;
-        }
+        Json.write(output.report(), new FileReports.Quantize(model.toString(), out.toString(),
+                new FileReports.QuantizeSize(sizes),
+                calibration == null ? null : calibration.preprocessingMap(),
+                result.preparation() != null && result.preparation().changed() ? result.preparation() : null,
+                result.report(), result.fallback(), checked.fidelity(), checked.latency(),
+                outcome == null ? null : outcome.report(), outcome == null ? null : outcome.gate()));
         if (saveTable != null) {
             result.table().save(saveTable, settings, symmetric || activations == ActivationType.INT8);
         }

@@ -142,13 +142,8 @@ final class RunCommand extends BaseCommand {
             PassResult<?> step = result.steps().get(i);
             steps.add(new FileReports.Run.Step(ran.get(i).id(), step.report()));
         }
-        try {
-            Json.write(output.report(), new FileReports.Run(model.toString(), out.toString(), steps,
-                    result.warnings()));
-        } catch (RuntimeException e) {
-            Outputs.deleteModel(out);
-            throw e;
-        }
+        Json.write(output.report(), new FileReports.Run(model.toString(), out.toString(), steps,
+                result.warnings()));
         global.out().println("wrote " + out);
         steps.forEach(step -> global.out().println("  " + step.pass()));
         global.out().println("report: " + output.report());
@@ -187,7 +182,9 @@ final class RunCommand extends BaseCommand {
         Path folder = runDir != null ? runDir : recipe.resolveSibling(baseName(recipe) + ".run");
         Outputs.check(spec).input("RECIPE", recipe).output("--junit", junit).output("--markdown", markdown)
                 .output("--html", htmlReport).run();
-        RecipeRun.Outcome outcome = RecipeRun.run(file, folder, global.progress(), global::info);
+        // the run folder is a cache whose later steps read what earlier ones wrote: its files go in place at once
+        RecipeRun.Outcome outcome = StagedFile.immediately(
+                () -> RecipeRun.run(file, folder, global.progress(), global::info));
         outcome.warnings().forEach(warning -> global.err().println("warning: " + warning));
         String name = recipe.getFileName().toString();
         String summary = CiReports.markdown(name, outcome);

@@ -133,7 +133,7 @@ final class ScoreCommand extends BaseCommand {
         if (markdown != null) {
             scores.writeMarkdown(markdown);
         }
-        global.out().print(scores.summary());
+        global.out().print(scores.summary(parity));
         if (parity) {
             global.out().println(scores.parity().withinTolerance()
                     ? "export parity: OK" : "export parity: BROKEN (relative max difference above tolerance)");

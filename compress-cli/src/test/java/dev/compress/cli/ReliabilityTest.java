@@ -383,4 +383,286 @@ class ReliabilityTest {
                 fifo.toString()));
         assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file (a FIFO, device or socket)");
     }
+
+    // ---- 8. links and FIFOs in a data folder, ONNX Runtime's own log
+
+    /** {@code calibrate} on the 4-image folder after {@code make} added an entry to it. */
+    private Cli.Result calibrateWith(Callable<?> make) throws Exception {
+        make.call();
+        return Cli.run("calibrate", "--model", model.toString(), "--data", calib.toString(), "--out",
+                temp.resolve("table.json").toString());
+    }
+
+    @Test
+    void aDanglingLinkInTheDataFolderIsReportedNotSkipped() throws Exception {
+        Path link = calib.resolve("gone.png");
+        Cli.Result result = calibrateWith(() -> Files.createSymbolicLink(link, Path.of("missing.png")));
+        assertError(result, ExitCode.BAD_INPUT, link + ": ", "is a link to missing.png, which does not exist");
+        assertThat(temp.resolve("table.json")).doesNotExist();
+    }
+
+    @Test
+    void aLoopingLinkInTheDataFolderIsReportedNotSkipped() throws Exception {
+        Path link = calib.resolve("loop.png");
+        Cli.Result result = calibrateWith(() -> Files.createSymbolicLink(link, link.getFileName()));
+        assertError(result, ExitCode.BAD_INPUT, link + ": ", "is a link that never reaches a file (it loops");
+    }
+
+    @Test
+    void aFifoInTheDataFolderIsReportedInsteadOfSkipped() throws Exception {
+        Path fifo = calib.resolve("pipe.png");
+        Cli.Result result = calibrateWith(
+                () -> new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file (a FIFO, device or socket)");
+    }
+
+    @Test
+    void aFifoInAClassFolderIsReportedToo() throws Exception {
+        Path labeled = Files.createDirectories(temp.resolve("labeled/shirt"));
+        Files.copy(Fixtures.calibImages(1).get(0), labeled.resolve("a.png"));
+        Path fifo = labeled.resolve("b.png");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        Cli.Result result = Cli.run("calibrate", "--model", model.toString(), "--data",
+                labeled.getParent().toString(), "--out", temp.resolve("table.json").toString());
+        assertError(result, ExitCode.BAD_INPUT, fifo + ": ", "is not a regular file");
+    }
+
+    /**
+     * A model ONNX Runtime loads but fails running (Reshape of 784 values to [3]): the one error line, without the
+     * log line ORT printed to the process's stderr in terminal colours before it. Only a child JVM shows native
+     * stderr.
+     */
+    @Test
+    void anOnnxRuntimeFailureIsOneLineWithoutItsColouredLog() throws Exception {
+        ModelProto proto = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(GraphProto.newBuilder().setName("reshape")
+                        .addInput(floatTensor("x", 1, 1, 28, 28))
+                        .addOutput(floatTensor("y", 3))
+                        .addInitializer(TensorProto.newBuilder().setName("shape")
+                                .setDataType(TensorProto.DataType.INT64_VALUE).addDims(1).addInt64Data(3))
+                        .addNode(NodeProto.newBuilder().setOpType("Reshape").setName("reshape")
+                                .addInput("x").addInput("shape").addOutput("y")))
+                .build();
+        Path bad = Files.write(temp.resolve("bad-reshape.onnx"), proto.toByteArray());
+        Path err = temp.resolve("child.err");
+        Process child = new ProcessBuilder(Cli.childCommand(List.of(), "score", "--teacher", bad.toString(),
+                "--student", bad.toString(), "--data", calib.toString()))
+                .redirectOutput(temp.resolve("child.out").toFile()).redirectError(err.toFile()).start();
+        assertThat(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        String printed = Files.readString(err);
+        assertThat(child.exitValue()).as(printed).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(printed).as(printed).doesNotContain("\u001b", "[E:onnxruntime");
+        assertThat(printed.lines().filter(line -> line.startsWith("error: ")).toList()).as(printed).hasSize(1)
+                .allMatch(line -> line.contains("Reshape"));
+    }
+
+    // ---- 9. foreign models
+
+    /** {@code quantize --model FILE}: exit 3, naming what the file is and how to get ONNX from it. */
+    private void assertForeign(Path file, String... problem) {
+        Cli.Result result = Cli.run("quantize", "--dynamic", "--model", file.toString(), "--out",
+                temp.resolve("q.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, file + ": ", problem);
+        assertThat(temp.resolve("q.onnx")).doesNotExist();
+    }
+
+    @Test
+    void aTorchScriptCheckpointIsRecognisedNotAnInvalidTag() {
+        assertForeign(dev.compress.testing.TestData.model("resnet-fp32.pt"), "is a TorchScript checkpoint",
+                "torch.onnx.export", "prune --apply-masks and score take the TorchScript file itself");
+    }
+
+    @Test
+    void aTorchSaveCheckpointIsRecognised() throws IOException {
+        Path pt = temp.resolve("weights.pth");
+        try (java.util.zip.ZipOutputStream zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(pt))) {
+            zip.putNextEntry(new java.util.zip.ZipEntry("weights/data.pkl"));
+            zip.write(new byte[] {(byte) 0x80, 2, '}', '.'});
+            zip.closeEntry();
+        }
+        assertForeign(pt, "is a PyTorch checkpoint saved with torch.save (weights, no graph)");
+    }
+
+    @Test
+    void aTfliteModelIsRecognised() throws IOException {
+        byte[] flatbuffer = new byte[64];
+        System.arraycopy("TFL3".getBytes(StandardCharsets.US_ASCII), 0, flatbuffer, 4, 4);
+        assertForeign(Files.write(temp.resolve("model.tflite"), flatbuffer), "is a TensorFlow Lite model",
+                "tf2onnx.convert --opset 13 --tflite model.tflite");
+    }
+
+    @Test
+    void aSavedModelFolderIsRecognised() throws IOException {
+        Path folder = Files.createDirectories(temp.resolve("saved"));
+        Files.write(folder.resolve("saved_model.pb"), new byte[] {8, 1});
+        assertForeign(folder, "is a TensorFlow SavedModel", "--saved-model " + folder);
+    }
+
+    @Test
+    void aSafetensorsFileIsRecognised() throws IOException {
+        byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"
+                .getBytes(StandardCharsets.UTF_8);
+        ByteArrayOutputStream file = new ByteArrayOutputStream();
+        file.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(header.length)
+                .array());
+        file.write(header);
+        file.write(new byte[4]);
+        assertForeign(Files.write(temp.resolve("model.safetensors"), file.toByteArray()),
+                "is a safetensors file: weights only, no graph");
+    }
+
+    /** {@code y = x * float(sr)}: x [1,4] float and a scalar int64 {@code sr}, as silero VAD's sample rate. */
+    private Path scalarInputModel() throws IOException {
+        ValueInfoProto sr = ValueInfoProto.newBuilder().setName("sr").setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.INT64_VALUE)
+                        .setShape(TensorShapeProto.getDefaultInstance()))).build();
+        ModelProto proto = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(GraphProto.newBuilder().setName("scaled")
+                        .addInput(floatTensor("x", 1, 4)).addInput(sr)
+                        .addOutput(floatTensor("y", 1, 4))
+                        .addNode(NodeProto.newBuilder().setOpType("Cast").setName("cast").addInput("sr")
+                                .addOutput("srf").addAttribute(dev.compress.onnx.proto.Onnx.AttributeProto.newBuilder()
+                                        .setName("to").setType(dev.compress.onnx.proto.Onnx.AttributeProto
+                                                .AttributeType.INT).setI(TensorProto.DataType.FLOAT_VALUE)))
+                        .addNode(NodeProto.newBuilder().setOpType("Mul").setName("mul").addInput("x").addInput("srf")
+                                .addOutput("y")))
+                .build();
+        return Files.write(temp.resolve("scalar-input.onnx"), proto.toByteArray());
+    }
+
+    @Test
+    void scalarNpyFilesFeedAScalarInput() throws IOException {
+        Path scalar = scalarInputModel();
+        Path data = temp.resolve("npy");
+        Files.createDirectories(data.resolve("x"));
+        Files.createDirectories(data.resolve("sr"));
+        for (int i = 0; i < 3; i++) {
+            dev.compress.data.NpyWriter.floats(data.resolve("x/s" + i + ".npy"), new long[] {4}, i, 1, 2, 3);
+            dev.compress.data.NpyWriter.longs(data.resolve("sr/s" + i + ".npy"), new long[0], 16000);
+        }
+        Cli.Result result = Cli.run("score", "--teacher", scalar.toString(), "--student", scalar.toString(),
+                "--data", data.toString(), "--outputs", "embedding");
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).contains("3 samples");
+    }
+
+    @Test
+    void scoreWithoutParitySaysNothingOfExceedingATolerance() {
+        String[] args = {"score", "--teacher", Fixtures.resnet().toString(), "--student", Fixtures.cnn().toString(),
+            "--data", calib.toString()};
+        Cli.Result plain = Cli.run(args);
+        assertThat(plain.exitCode()).as(plain.toString()).isZero();
+        assertThat(plain.out()).contains("max |diff|").doesNotContain("tolerance");
+        Cli.Result parity = Cli.run(java.util.stream.Stream.concat(java.util.Arrays.stream(args),
+                java.util.stream.Stream.of("--parity")).toArray(String[]::new));
+        assertThat(parity.out()).contains("EXCEEDS tolerance");
+    }
+
+    /** {@code y = flatten(x) . W}: two classes from a 28x28 image. */
+    private Path twoClassModel() throws IOException {
+        ModelProto proto = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(GraphProto.newBuilder().setName("two")
+                        .addInput(floatTensor("x", 1, 1, 28, 28))
+                        .addOutput(floatTensor("y", 1, 2))
+                        .addInitializer(TensorProto.newBuilder().setName("W")
+                                .setDataType(TensorProto.DataType.FLOAT_VALUE).addDims(784).addDims(2)
+                                .setRawData(ByteString.copyFrom(new byte[784 * 2 * 4])))
+                        .addNode(NodeProto.newBuilder().setOpType("Flatten").setName("flatten").addInput("x")
+                                .addOutput("f"))
+                        .addNode(NodeProto.newBuilder().setOpType("MatMul").setName("matmul")
+                                .addInput("f").addInput("W").addOutput("y")))
+                .build();
+        return Files.write(temp.resolve("two-class.onnx"), proto.toByteArray());
+    }
+
+    @Test
+    void evalOfATwoClassModelShowsNoTop5() throws IOException {
+        Path labeled = temp.resolve("labeled");
+        List<Path> images = Fixtures.calibImages(4);
+        for (int i = 0; i < 4; i++) {
+            Path folder = Files.createDirectories(labeled.resolve(i % 2 == 0 ? "no" : "yes"));
+            Files.copy(images.get(i), folder.resolve(images.get(i).getFileName()));
+        }
+        Cli.Result result = Cli.run("eval", "--model", twoClassModel().toString(), "--data", labeled.toString(),
+                "--report", temp.resolve("eval.json").toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).contains("top-1 ").doesNotContain("top-5");
+    }
+
+    @Test
+    void evalOfNpySamplesWithoutLabelsSuggestsLabelsNpy() throws IOException {
+        Path data = Files.createDirectories(temp.resolve("npy"));
+        dev.compress.data.NpyWriter.floats(data.resolve("s0.npy"), new long[] {1, 28, 28}, new float[784]);
+        Cli.Result result = Cli.run("eval", "--model", model.toString(), "--data", data.toString());
+        assertError(result, ExitCode.BAD_INPUT, data + ": ", "needs labels.npy beside them");
+    }
+
+    /** {@code x -> OP(x, W) -> y}, W 2-D of {@code type}, as an initializer or, with {@code constant}, a Constant. */
+    private Path weightModel(String name, String op, TensorProto.DataType type, boolean constant, long... dims)
+            throws IOException {
+        long count = java.util.Arrays.stream(dims).reduce(1, (a, b) -> a * b);
+        int size = type == TensorProto.DataType.FLOAT16 ? 2 : 4;
+        TensorProto weight = TensorProto.newBuilder().setName("W").setDataType(type.getNumber())
+                .addAllDims(java.util.Arrays.stream(dims).boxed().toList())
+                .setRawData(ByteString.copyFrom(new byte[(int) (count * size)])).build();
+        long[] input = op.equals("Conv") ? new long[] {1, dims[1], 4, 4} : new long[] {1, dims[0]};
+        GraphProto.Builder graph = GraphProto.newBuilder().setName(name)
+                .addInput(tensorOf("x", type, input))
+                .addOutput(ValueInfoProto.newBuilder().setName("y").setType(TypeProto.newBuilder().setTensorType(
+                        TypeProto.Tensor.newBuilder().setElemType(type.getNumber()))))
+                .addNode(NodeProto.newBuilder().setOpType(op).setName(op.toLowerCase(java.util.Locale.ROOT))
+                        .addInput("x").addInput("W").addOutput("y"));
+        if (constant) {
+            graph.addNode(0, NodeProto.newBuilder().setOpType("Constant").setName("w").addOutput("W")
+                    .addAttribute(dev.compress.onnx.proto.Onnx.AttributeProto.newBuilder().setName("value")
+                            .setType(dev.compress.onnx.proto.Onnx.AttributeProto.AttributeType.TENSOR)
+                            .setT(weight)));
+        } else {
+            graph.addInitializer(weight);
+        }
+        ModelProto proto = ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13)).setGraph(graph).build();
+        return Files.write(temp.resolve(name), proto.toByteArray());
+    }
+
+    private static ValueInfoProto tensorOf(String name, TensorProto.DataType type, long... dims) {
+        ValueInfoProto floats = floatTensor(name, dims);
+        return floats.toBuilder().setType(floats.getType().toBuilder().setTensorType(
+                floats.getType().getTensorType().toBuilder().setElemType(type.getNumber()))).build();
+    }
+
+    @Test
+    void dynamicQuantizationOfAnFp16ConvDoesNotSendTheUserToStaticQuantization() throws IOException {
+        Path fp16 = weightModel("conv-fp16.onnx", "Conv", TensorProto.DataType.FLOAT16, false, 2, 1, 3, 3);
+        Cli.Result result = Cli.run("quantize", "-q", "--dynamic", "--model", fp16.toString(), "--out",
+                temp.resolve("q.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, fp16 + ": ",
+                "weight is FLOAT16 (fp16 models are not quantized: convert to fp32 first)");
+        assertThat(result.err()).doesNotContain("use static quantization");
+    }
+
+    /** {@code prune} on {@code model}: nothing to prune, and {@code reason} why. */
+    private void assertNothingToPrune(Path model, String reason) {
+        Cli.Result result = Cli.run("prune", "-q", "--model", model.toString(), "--sparsity", "0.5", "--out",
+                temp.resolve("p.onnx").toString());
+        assertError(result, ExitCode.BAD_INPUT, model + ": ", "nothing to prune", reason);
+    }
+
+    @Test
+    void pruneSaysWhyWeightsInConstantNodesAreNotPruned() throws IOException {
+        assertNothingToPrune(weightModel("constant-weight.onnx", "MatMul", TensorProto.DataType.FLOAT, true, 4, 3),
+                "1 read their weight from Constant nodes, which prune does not edit");
+    }
+
+    @Test
+    void pruneSaysWhyFp16WeightsAreNotPruned() throws IOException {
+        assertNothingToPrune(weightModel("matmul-fp16.onnx", "MatMul", TensorProto.DataType.FLOAT16, false, 4, 3),
+                "1 have FLOAT16 weights: convert the model to fp32 first");
+    }
 }

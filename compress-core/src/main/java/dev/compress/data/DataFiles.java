@@ -98,16 +98,54 @@ public final class DataFiles {
         return CompressException.badInput(file, "cannot read (" + oneLine(String.valueOf(e.getMessage())) + ")", e);
     }
 
-    /** The entries of a folder, hidden ones (name starting with '.') left out, in {@link #UNICODE_ORDER}. */
+    /**
+     * The entries of a folder, hidden ones (name starting with '.') left out, in {@link #UNICODE_ORDER}.
+     *
+     * @throws CompressException BAD_INPUT naming an entry that is neither a file nor a folder (see {@link #usable})
+     */
     static List<Path> list(Path dir) {
         List<Path> entries = new ArrayList<>();
         try (Stream<Path> stream = Files.list(dir)) {
-            stream.filter(p -> !name(p).startsWith(".")).forEach(entries::add);
+            stream.filter(p -> !name(p).startsWith(".")).map(DataFiles::usable).forEach(entries::add);
         } catch (IOException e) {
             throw readError(dir, e);
         }
         entries.sort(Comparator.comparing(DataFiles::name, UNICODE_ORDER));
         return entries;
+    }
+
+    /**
+     * {@code entry} of a data folder, if it is a file or a folder (links followed). A dangling or looping link, a FIFO,
+     * device or socket is refused, not skipped: a sample left out without a word changes the calibration.
+     *
+     * @throws CompressException BAD_INPUT naming {@code entry} and what it is
+     */
+    static Path usable(Path entry) {
+        if (Files.isRegularFile(entry) || Files.isDirectory(entry)) {
+            return entry;
+        }
+        if (Files.isSymbolicLink(entry)) {
+            try {
+                entry.toRealPath();
+            } catch (NoSuchFileException e) {
+                throw CompressException.badInput(entry, "is a link to " + target(entry)
+                        + ", which does not exist; remove the link or restore its file", e);
+            } catch (IOException e) {
+                throw CompressException.badInput(entry, "is a link that never reaches a file (it loops: "
+                        + oneLine(String.valueOf(e.getMessage())) + "); remove it", e);
+            }
+            return entry; // became usable since the first look
+        }
+        throw CompressException.badInput(entry, "is not a regular file (a FIFO, device or socket); remove it from the"
+                + " data folder");
+    }
+
+    private static String target(Path link) {
+        try {
+            return String.valueOf(Files.readSymbolicLink(link));
+        } catch (IOException e) {
+            return "?";
+        }
     }
 
     /**

@@ -266,7 +266,8 @@ public final class ImageDataset implements Dataset {
         /** Images anywhere under {@code folder}, hidden ones left out, sorted by relative path. */
         private static List<Path> imagesUnder(Path folder) {
             try (Stream<Path> walk = Files.walk(folder)) {
-                return walk.filter(p -> !isHiddenBelow(folder, p) && isImage(p))
+                return walk.filter(p -> !isHiddenBelow(folder, p)).map(DataFiles::usable)
+                        .filter(ImageDataset::isImage)
                         .sorted(Comparator.comparing(p -> folder.relativize(p).toString(), DataFiles.UNICODE_ORDER))
                         .toList();
             } catch (IOException e) {

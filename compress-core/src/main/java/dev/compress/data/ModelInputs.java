@@ -67,10 +67,16 @@ public final class ModelInputs {
         return (int) Math.max(1, Math.min(32, BATCH_ELEMENTS / Math.max(1, elements)));
     }
 
-    /** The batch size the model's inputs fix (the same first dimension on all of them), or 0 when it is free. */
+    /**
+     * The batch size the model's inputs fix (the same first dimension on all of them), or 0 when it is free. A scalar
+     * input (rank 0, like a sample rate) has no batch axis to stack samples on: it fixes 1.
+     */
     public static int fixedBatchSize(OnnxModel model) {
         long fixed = 0;
         for (ValueInfo input : model.graph().inputs()) {
+            if (input.shape().filter(List::isEmpty).isPresent()) {
+                return 1;
+            }
             long[] shape = shape(input);
             if (shape.length == 0 || shape[0] <= 0 || (fixed != 0 && fixed != shape[0])) {
                 return 0;

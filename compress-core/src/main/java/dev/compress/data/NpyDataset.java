@@ -49,6 +49,8 @@ public final class NpyDataset implements Dataset {
     private final Path root;
     private final List<String> inputs;
     private final List<ElementType> types;
+    /** Per input, whether the model takes it as a scalar (rank 0, no batch axis, e.g. a sample rate). */
+    private final List<Boolean> scalars;
     private final List<Entry> entries;
     private final int size;
     private final int[] labels;
@@ -58,6 +60,7 @@ public final class NpyDataset implements Dataset {
             Path root,
             List<String> inputs,
             List<ElementType> types,
+            List<Boolean> scalars,
             List<Entry> entries,
             int size,
             int[] labels,
@@ -65,6 +68,7 @@ public final class NpyDataset implements Dataset {
         this.root = root;
         this.inputs = List.copyOf(inputs);
         this.types = List.copyOf(types);
+        this.scalars = List.copyOf(scalars);
         this.entries = List.copyOf(entries);
         this.size = size;
         this.labels = labels;
@@ -162,9 +166,18 @@ public final class NpyDataset implements Dataset {
             }
         }
         long perSample = HostTensor.elementCount(sampleShape);
-        long[] shape = new long[sampleShape.length + 1];
-        shape[0] = n;
-        System.arraycopy(sampleShape, 0, shape, 1, sampleShape.length);
+        long[] shape;
+        if (scalars.get(input)) {
+            if (n != 1) {
+                throw CompressException.badInput(root, "input '" + inputs.get(input) + "' is a scalar, without a"
+                        + " batch axis, so samples run one at a time; use --batch-size 1");
+            }
+            shape = new long[0];
+        } else {
+            shape = new long[sampleShape.length + 1];
+            shape[0] = n;
+            System.arraycopy(sampleShape, 0, shape, 1, sampleShape.length);
+        }
         long total = perSample * n;
         if (total > Integer.MAX_VALUE - 8) {
             throw CompressException.badInput(root, "a batch of " + n + " samples of input '" + inputs.get(input)
@@ -282,7 +295,8 @@ public final class NpyDataset implements Dataset {
             if (Files.isRegularFile(labelsNpy)) {
                 classNames = readLabels(labelsNpy, labels);
             }
-            return new NpyDataset(root, inputs, types, entries, (int) size, labels, classNames);
+            List<Boolean> scalars = inputs.stream().map(input -> inputShapes.get(input).length == 0).toList();
+            return new NpyDataset(root, inputs, types, scalars, entries, (int) size, labels, classNames);
         }
 
         /** Per input, its .npy files; the lists are aligned by file name. */
@@ -344,6 +358,9 @@ public final class NpyDataset implements Dataset {
         /** The shape of one sample of {@code file}, checked against the model input's shape. */
         private static long[] sampleShape(NpyFile file, long[] modelShape, String input) {
             int rank = modelShape.length;
+            if (rank == 0 && file.shape.length <= 1) {
+                return new long[0]; // a scalar input: one value, or a 1-D file of one value per sample
+            }
             long[] tail = Arrays.copyOfRange(modelShape, Math.min(1, rank), rank);
             if (file.shape.length == rank - 1 && fits(file.shape, 0, tail)) {
                 return file.shape;

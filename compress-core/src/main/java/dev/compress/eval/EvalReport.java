@@ -169,15 +169,20 @@ public record EvalReport(
         return ReportJson.read(file);
     }
 
-    /** A few lines for people: top-1 and top-5 with intervals and, with a baseline, drop, agreement and McNemar. */
+    /**
+     * A few lines for people: top-1 and top-5 with intervals and, with a baseline, drop, agreement and McNemar. Top-5
+     * is left out for 5 classes or fewer, where it is 100% by definition.
+     */
     public String summary() {
+        boolean top5Says = classes.size() > Tally.TOP_K;
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%s on %s (%d samples, %d classes)\n", model, data, samples,
                 classes.size()));
-        out.append(String.format(Locale.ROOT, "top-1 %s, top-5 %s\n", top1.describe(), top5.describe()));
+        out.append("top-1 ").append(top1.describe()).append(top5Says ? ", top-5 " + top5.describe() : "")
+                .append('\n');
         if (baseline != null) {
-            out.append(String.format(Locale.ROOT, "baseline %s: top-1 %s, top-5 %s\n", baseline.model(),
-                    baseline.top1().describe(), baseline.top5().describe()));
+            out.append("baseline ").append(baseline.model()).append(": top-1 ").append(baseline.top1().describe())
+                    .append(top5Says ? ", top-5 " + baseline.top5().describe() : "").append('\n');
             out.append(String.format(Locale.ROOT, "top-1 drop %s points; top-1 agreement %s\n",
                     ReportJson.plain(baseline.dropPoints()), baseline.agreement().describe()));
             out.append(baseline.mcnemar().describe()).append('\n');

@@ -5,6 +5,7 @@ import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
+import dev.compress.data.NpyDataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.pipeline.ModelCheck;
 import dev.compress.pipeline.PassContext;
@@ -92,8 +93,10 @@ public final class Evaluator implements ModelCheck<EvalReport> {
     public EvalReport run(PassContext context) {
         List<String> classes = data.classNames();
         if (classes.isEmpty()) {
-            throw CompressException.badInput(data.source(),
-                    "has no labels; evaluation needs labeled samples (class folders, or a labels file)");
+            throw CompressException.badInput(data.source(), data instanceof NpyDataset
+                    ? "has no labels; evaluation of .npy samples needs labels.npy beside them (a 1-D integer array,"
+                            + " one class index per sample, in sample order)"
+                    : "has no labels; evaluation needs labeled samples (class folders, or a labels file)");
         }
         if (data.size() == 0) {
             throw CompressException.badInput(data.source(), "has no samples to evaluate");

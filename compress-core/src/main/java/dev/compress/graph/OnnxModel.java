@@ -58,6 +58,10 @@ public final class OnnxModel {
         if (!Files.exists(path)) {
             throw CompressException.badInput(path, "no such file");
         }
+        String foreign = ForeignFormat.describe(path);
+        if (foreign != null) {
+            throw CompressException.badInput(path, foreign);
+        }
         if (Files.isDirectory(path)) {
             throw CompressException.badInput(path, "is a directory, expected an .onnx model file");
         }

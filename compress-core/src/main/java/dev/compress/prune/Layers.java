@@ -1,9 +1,11 @@
 package dev.compress.prune;
 
 import dev.compress.CompressException;
+import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Tensor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,6 +29,33 @@ final class Layers {
             }
         }
         return layers;
+    }
+
+    /**
+     * Why the Conv, Gemm and MatMul nodes of a model without prunable layers are not layers, as " (...)" to append to
+     * the message, or "" when it has none: weights in Constant nodes, weights of another type (fp16), or no constant
+     * weight at all.
+     */
+    static String whyNone(OnnxModel model) {
+        Graph graph = model.graph();
+        Map<String, Integer> reasons = new LinkedHashMap<>();
+        for (Node node : graph.nodes()) {
+            if (!List.of("Conv", "Gemm", "MatMul").contains(node.opType()) || node.inputs().size() < 2) {
+                continue;
+            }
+            Tensor weight = graph.initializers().get(node.input(1));
+            String reason = weight != null ? "have " + weight.dataType() + " weights"
+                    + (weight.dataType() == DataType.FLOAT16 ? ": convert the model to fp32 first" : "")
+                    : graph.producer(node.input(1)).filter(p -> p.is("Constant")).isPresent()
+                    ? "read their weight from Constant nodes, which prune does not edit: turn them into"
+                            + " initializers (onnx-simplifier, or export with do_constant_folding=True)"
+                    : "multiply two activations (no constant weight)";
+            reasons.merge(reason, 1, Integer::sum);
+        }
+        StringBuilder text = new StringBuilder();
+        reasons.forEach((reason, count) -> text.append(text.length() == 0 ? " (" : "; ").append(count).append(' ')
+                .append(reason));
+        return text.length() == 0 ? "" : text.append(')').toString();
     }
 
     /**

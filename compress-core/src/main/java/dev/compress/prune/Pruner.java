@@ -112,7 +112,8 @@ public final class Pruner implements ModelPass<PruneResult> {
         List<Layer> layers = Layers.find(model);
         if (layers.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null),
-                    "nothing to prune: no Conv, Gemm or MatMul with a float initializer weight");
+                    "nothing to prune: no Conv, Gemm or MatMul with a float initializer weight"
+                            + Layers.whyNone(model));
         }
         OnnxModel pruned = model.copy();
         // one list of layers throughout: layers are compared by identity

@@ -51,6 +51,9 @@ final class DynamicQuantization {
     /** Largest weight magnitude: 127, or 64 for 7-bit weights. */
     private final int weightMax;
 
+    /** Static quantization refuses fp16 weights too. */
+    private static final String FP16 = "weight is FLOAT16 (fp16 models are not quantized: convert to fp32 first)";
+
     private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only,
             int weightMax) {
         this(graph, null, format, perChannel, only, weightMax);
@@ -180,7 +183,11 @@ final class DynamicQuantization {
                     floatNodes.put(node, "its subgraphs hold no MatMul or Gemm with a constant weight");
                 }
             } else if (node.domain().isEmpty() && (op.startsWith("Conv") || op.equals("Attention"))) {
-                floatNodes.put(node, "dynamic mode quantizes MatMul, Gemm and Gather; use static quantization");
+                // static quantization refuses fp16 weights too: pointing there would send the user in a circle
+                boolean fp16 = node.inputs().size() > 1 && find(node.input(1))
+                        .filter(found -> found.tensor().dataType() == DataType.FLOAT16).isPresent();
+                floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes MatMul, Gemm and Gather; use static"
+                        + " quantization");
             }
             if (!candidate) {
                 rewritten.add(node);
@@ -217,9 +224,7 @@ final class DynamicQuantization {
             return "no constant weight (activation x activation)";
         }
         if (!weight.isFloat()) {
-            return "weight is " + weight.dataType()
-                    + (weight.dataType() == DataType.FLOAT16
-                    ? " (fp16 models are not quantized: convert to fp32 first)" : "");
+            return weight.dataType() == DataType.FLOAT16 ? FP16 : "weight is " + weight.dataType();
         }
         if (weight.rank() != 2) {
             return "weight has rank " + weight.rank();

@@ -29,8 +29,7 @@ public final class ConstantEvaluator {
      * @throws CompressException INTERNAL if ONNX Runtime rejects the model or fails running it
      */
     public static Map<String, Tensor> evaluate(OnnxModel model) {
-        OrtEnvironment env = OrtEnvironment.getEnvironment(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
-                "compress");
+        OrtEnvironment env = OrtModel.environment();
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             // no graph optimizations: each node runs on its own kernel, as it would in the unfolded model
             options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);

@@ -103,8 +103,12 @@ public final class OrtModel implements AutoCloseable {
         return value;
     }
 
+    /**
+     * The process's ONNX Runtime environment, logging only fatal errors: an error comes back as an OrtException that
+     * becomes the one-line message, and ORT's own log of it went to stderr as an extra line in terminal colours.
+     */
     static OrtEnvironment environment() {
-        return OrtEnvironment.getEnvironment(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, "compress");
+        return OrtEnvironment.getEnvironment(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL, "compress");
     }
 
     private static OrtSession.SessionOptions sessionOptions(RuntimeOptions options) throws OrtException {

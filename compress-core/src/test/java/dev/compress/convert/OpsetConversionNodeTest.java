@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.onnxruntime.OrtException;
 import dev.compress.CompressException;
+import dev.compress.convert.NodeTests.Case;
 import dev.compress.graph.OnnxModel;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
@@ -36,10 +37,6 @@ import org.junit.jupiter.api.Test;
  * opset 12 unchanged: there they mean something else, so the reference is ONNX Runtime running the opset-12 model.
  */
 class OpsetConversionNodeTest {
-    private static final Path NODE_TESTS = Path.of("/usr/share/libonnx-testdata/data/node");
-    private static final double RELATIVE = 1e-5;
-    /** Values near zero are compared absolutely (e.g. sin(pi) computed two ways). */
-    private static final double ABSOLUTE = 1e-6;
 
     /** Older form of an op: the inputs (by position) that were attributes, and the opset of that form. */
     private record OldForm(long opset, Map<Integer, String> attributes) {}
@@ -55,25 +52,17 @@ class OpsetConversionNodeTest {
             "Upsample", new OldForm(8, Map.of(1, "scales")));
     private static final Set<String> AXIS_CHANGED_AT_13 = Set.of("Softmax", "LogSoftmax", "Hardmax");
 
-    /** A model to convert; its reference is {@code expected}, or ONNX Runtime on the model when that is null. */
-    private record Case(String name, OnnxModel model, Map<String, TensorProto> inputs,
-            Map<String, TensorProto> expected) {}
-
     @Test
     void convertedModelsGiveTheExpectedOutputs() throws IOException {
-        assumeTrue(Files.isDirectory(NODE_TESTS), "Debian package libonnx-testdata is not installed");
+        assumeTrue(Files.isDirectory(NodeTests.FOLDER), NodeTests.MISSING);
         long start = System.nanoTime();
         List<String> matched = new ArrayList<>();
         Map<String, String> refused = new TreeMap<>();
         Map<String, String> failures = new TreeMap<>();
         List<String> notRunnable = new ArrayList<>();
         List<String> ortDiffers = new ArrayList<>();
-        List<Path> dirs;
-        try (Stream<Path> list = Files.list(NODE_TESTS)) {
-            dirs = list.filter(Files::isDirectory).sorted().toList();
-        }
-        for (Path dir : dirs) {
-            Case test = load(dir);
+        for (Path dir : NodeTests.dirs()) {
+            Case test = NodeTests.load(dir);
             if (test == null) {
                 continue;
             }
@@ -149,12 +138,12 @@ class OpsetConversionNodeTest {
             }
             return "the converted model fails in ONNX Runtime, the original runs: " + e.getMessage();
         }
-        String mismatch = mismatch(expected, actual);
+        String mismatch = OrtRun.mismatch(expected, actual);
         if (mismatch != null && c.expected() != null) {
             // ONNX Runtime may differ from ONNX's reference on the unconverted model already
             try {
                 Map<String, OrtRun.Values> original = OrtRun.run(c.model(), c.inputs());
-                if (mismatch(expected, original) != null && mismatch(original, actual) == null) {
+                if (OrtRun.mismatch(expected, original) != null && OrtRun.mismatch(original, actual) == null) {
                     ortDiffers.add(c.name());
                     return "";
                 }
@@ -163,27 +152,6 @@ class OpsetConversionNodeTest {
             }
         }
         return mismatch;
-    }
-
-    private static String mismatch(Map<String, OrtRun.Values> expected, Map<String, OrtRun.Values> actual) {
-        for (Map.Entry<String, OrtRun.Values> output : expected.entrySet()) {
-            OrtRun.Values want = output.getValue();
-            OrtRun.Values got = actual.get(output.getKey());
-            if (got == null || !Arrays.equals(want.shape(), got.shape())) {
-                return output.getKey() + ": shape " + (got == null ? "missing" : Arrays.toString(got.shape()))
-                        + ", expected " + Arrays.toString(want.shape());
-            }
-            for (int i = 0; i < want.values().length; i++) {
-                double w = want.values()[i];
-                double g = got.values()[i];
-                boolean same = Double.isNaN(w) ? Double.isNaN(g)
-                        : w == g || Math.abs(w - g) <= Math.max(ABSOLUTE, RELATIVE * Math.abs(w));
-                if (!same) {
-                    return output.getKey() + "[" + i + "] = " + g + ", expected " + w;
-                }
-            }
-        }
-        return null;
     }
 
     /** The opset-13 test rewritten to its op's older form, or null when that form cannot say the same. */
@@ -251,37 +219,4 @@ class OpsetConversionNodeTest {
     }
 
     /** A test folder's model, inputs and expected outputs; null unless all are tensors this test can feed. */
-    private static Case load(Path dir) throws IOException {
-        ModelProto proto;
-        try (InputStream in = Files.newInputStream(dir.resolve("model.onnx"))) {
-            proto = ModelProto.parseFrom(in);
-        }
-        GraphProto graph = proto.getGraph();
-        boolean hasOpset = proto.getOpsetImportList().stream()
-                .anyMatch(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"));
-        Set<String> initialized = new java.util.HashSet<>();
-        graph.getInitializerList().forEach(t -> initialized.add(t.getName()));
-        List<ValueInfoProto> fed = graph.getInputList().stream().filter(i -> !initialized.contains(i.getName()))
-                .toList();
-        if (!hasOpset || Stream.concat(fed.stream(), graph.getOutputList().stream()).anyMatch(v ->
-                !v.getType().hasTensorType() || !OrtRun.supported(v.getType().getTensorType().getElemType()))) {
-            return null;
-        }
-        Path data = dir.resolve("test_data_set_0");
-        Map<String, TensorProto> inputs = new LinkedHashMap<>();
-        for (int i = 0; i < fed.size(); i++) {
-            inputs.put(fed.get(i).getName(), tensor(data.resolve("input_" + i + ".pb")));
-        }
-        Map<String, TensorProto> expected = new LinkedHashMap<>();
-        for (int i = 0; i < graph.getOutputCount(); i++) {
-            expected.put(graph.getOutput(i).getName(), tensor(data.resolve("output_" + i + ".pb")));
-        }
-        return new Case(dir.getFileName().toString(), OnnxModel.of(proto), inputs, expected);
-    }
-
-    private static TensorProto tensor(Path file) throws IOException {
-        try (InputStream in = Files.newInputStream(file)) {
-            return TensorProto.parseFrom(in);
-        }
-    }
 }

@@ -14,6 +14,7 @@ import dev.compress.onnx.proto.Onnx.TensorProto.DataType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,15 +23,19 @@ import java.util.Map;
  * Runs a model in ONNX Runtime on inputs of any numeric or boolean type given as ONNX tensors, and returns every
  * output as numbers with its shape: what comparing two models, or a model with ONNX's expected outputs, needs.
  */
-final class OrtRun {
+public final class OrtRun {
+    private static final double RELATIVE = 1e-5;
+    /** Values near zero are compared absolutely (e.g. sin(pi) computed two ways). */
+    private static final double ABSOLUTE = 1e-6;
+
     /** An output: its shape and values widened to double (booleans as 0/1). */
-    record Values(long[] shape, double[] values) {}
+    public record Values(long[] shape, double[] values) {}
 
     private OrtRun() {}
 
-    static Map<String, Values> run(OnnxModel model, Map<String, TensorProto> inputs) throws OrtException {
+    public static Map<String, Values> run(OnnxModel model, Map<String, TensorProto> inputs) throws OrtException {
         // the name and level OrtModel uses: ONNX Runtime has one environment per process
-        OrtEnvironment env = OrtEnvironment.getEnvironment(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, "compress");
+        OrtEnvironment env = OrtEnvironment.getEnvironment(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL, "compress");
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
             try (OrtSession session = env.createSession(model.toBytes(), options)) {
@@ -54,7 +59,7 @@ final class OrtRun {
     }
 
     /** The element types this helper feeds and reads. */
-    static boolean supported(int type) {
+    public static boolean supported(int type) {
         return javaType(type) != null;
     }
 
@@ -122,7 +127,7 @@ final class OrtRun {
     }
 
     /** An ONNX tensor (e.g. an expected output) as numbers. */
-    static Values values(TensorProto t) {
+    public static Values values(TensorProto t) {
         long[] shape = t.getDimsList().stream().mapToLong(Long::longValue).toArray();
         return new Values(shape, numbers(ByteBuffer.wrap(raw(t)).order(ByteOrder.LITTLE_ENDIAN),
                 javaType(t.getDataType())));
@@ -148,5 +153,30 @@ final class OrtRun {
             });
         }
         return values.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /**
+     * The first difference between {@code actual} and {@code expected} outputs (shape, or a value beyond
+     * {@link #RELATIVE} or, near zero, {@link #ABSOLUTE}; NaN equals NaN), or null when they agree.
+     */
+    public static String mismatch(Map<String, Values> expected, Map<String, Values> actual) {
+        for (Map.Entry<String, Values> output : expected.entrySet()) {
+            Values want = output.getValue();
+            Values got = actual.get(output.getKey());
+            if (got == null || !Arrays.equals(want.shape(), got.shape())) {
+                return output.getKey() + ": shape " + (got == null ? "missing" : Arrays.toString(got.shape()))
+                        + ", expected " + Arrays.toString(want.shape());
+            }
+            for (int i = 0; i < want.values().length; i++) {
+                double w = want.values()[i];
+                double g = got.values()[i];
+                boolean same = Double.isNaN(w) ? Double.isNaN(g)
+                        : w == g || Math.abs(w - g) <= Math.max(ABSOLUTE, RELATIVE * Math.abs(w));
+                if (!same) {
+                    return output.getKey() + "[" + i + "] = " + g + ", expected " + w;
+                }
+            }
+        }
+        return null;
     }
 }

@@ -12,10 +12,10 @@ import java.util.Arrays;
 import java.util.stream.Collectors;
 
 /** Writes .npy files the way numpy.save does, so tests need no binary fixtures. */
-final class NpyWriter {
+public final class NpyWriter {
     private NpyWriter() {}
 
-    static Path floats(Path file, long[] shape, float... values) {
+    public static Path floats(Path file, long[] shape, float... values) {
         ByteBuffer data = buffer(values.length * 4);
         for (float v : values) {
             data.putFloat(v);
@@ -31,7 +31,7 @@ final class NpyWriter {
         return write(file, "<f8", false, shape, data.array(), 1);
     }
 
-    static Path longs(Path file, long[] shape, long... values) {
+    public static Path longs(Path file, long[] shape, long... values) {
         ByteBuffer data = buffer(values.length * 8);
         for (long v : values) {
             data.putLong(v);
