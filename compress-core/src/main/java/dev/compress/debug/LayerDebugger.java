@@ -50,6 +50,8 @@ import java.util.Set;
  */
 public final class LayerDebugger implements ModelCheck<LayerReport> {
     private static final Set<String> QDQ_OPS = Set.of("QuantizeLinear", "DequantizeLinear");
+    /** Layers compared per run of the two models: bounds the activations held at once, native and on the heap. */
+    private static final int TENSORS_PER_RUN = 64;
 
     private final OnnxModel fp32;
     private final OnnxModel int8;
@@ -144,22 +146,42 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
                 }
             }
             matches = kept;
-            fp32Fetch.removeAll(skip);
-            int8Fetch.removeAll(skipInt8);
-            List<Match> compared = matches;
+            // a few layers' tensors a run: fetching every activation of a 224x224 ConvNeXt at once took 2.7 GB
+            List<List<Match>> chunks = new ArrayList<>();
+            for (int i = 0; i < matches.size() || i == 0; i += TENSORS_PER_RUN) {
+                chunks.add(matches.subList(i, Math.min(matches.size(), i + TENSORS_PER_RUN)));
+            }
             data.forEachBatch(batchSize, context.progress(), "compare layers", batch -> {
-                Map<String, FloatOutput> reference = a.run(batch, fp32Fetch);
-                Map<String, FloatOutput> quantized = b.run(batch, int8Fetch);
-                for (Match m : compared) {
-                    FloatOutput value = quantized.get(m.quantizedTensor());
-                    energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
-                    if (m.hasQdq()) {
-                        FloatOutput before = quantized.get(m.tensor());
-                        ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
+                for (List<Match> chunk : chunks) {
+                    Set<String> fromFp32 = new LinkedHashSet<>();
+                    Set<String> fromInt8 = new LinkedHashSet<>();
+                    for (Match m : chunk) {
+                        fromFp32.add(m.tensor());
+                        fromInt8.add(m.quantizedTensor());
+                        if (m.hasQdq()) {
+                            fromInt8.add(m.tensor());
+                        }
+                    }
+                    if (chunk == chunks.get(0)) {
+                        fromFp32.add(output);
+                        fromInt8.add(output);
+                    }
+                    Map<String, FloatOutput> reference = a.run(batch, fromFp32);
+                    Map<String, FloatOutput> quantized = b.run(batch, fromInt8);
+                    for (Match m : chunk) {
+                        FloatOutput value = quantized.get(m.quantizedTensor());
+                        energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()),
+                                value);
+                        if (m.hasQdq()) {
+                            FloatOutput before = quantized.get(m.tensor());
+                            ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
+                        }
+                    }
+                    if (chunk == chunks.get(0)) {
+                        outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
+                                quantized.get(output));
                     }
                 }
-                outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
-                        quantized.get(output));
             });
             samples = data.size();
         }
