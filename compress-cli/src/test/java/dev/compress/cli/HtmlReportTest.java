@@ -208,10 +208,14 @@ class HtmlReportTest {
             "</script>",
             "");
 
-    /** Chromium of Debian's package {@code chromium}; the test is skipped, naming the packages, without it. */
+    /**
+     * Chromium of Debian's package {@code chromium}, with {@code fonts-noto-cjk} beside it (the Chinese labels cannot
+     * render without a CJK font); the test is skipped, naming the packages, without either.
+     */
     static Path chromium() {
+        boolean cjkFont = Files.isRegularFile(Path.of("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"));
         for (String candidate : List.of("/usr/bin/chromium", "/usr/bin/chromium-browser")) {
-            if (Files.isExecutable(Path.of(candidate))) {
+            if (cjkFont && Files.isExecutable(Path.of(candidate))) {
                 return Path.of(candidate);
             }
         }

@@ -192,6 +192,9 @@ class RecipeTest {
                                 + " quantize-dynamic, convert-opset, export)"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: prune\n    sparsity: lots\n", 2, 5,
                         "steps[0].sparsity: expected a number, got 'lots'"),
+                Arguments.of(model + "data:\n  calibration: DATA/calib\nsteps:\n  - name: q\n    pass: quantize-static\n"
+                        + "    latencyFallback: -1\n", 2, 7,
+                        "latency fallback seconds must be 0 (off) or a positive number, got -1.0"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: prepare\n  - name: a\n    pass: prepare\n", 2, 5,
                         "duplicate name 'a'"),
                 Arguments.of("model: MODELS/missing.onnx\nsteps:\n  - name: a\n    pass: prepare\n", 3, 1,

@@ -23,6 +23,7 @@ import dev.compress.data.Preprocessing;
 import dev.compress.export.Budget;
 import dev.compress.quantize.ActivationType;
 import dev.compress.quantize.DynamicFormat;
+import dev.compress.quantize.Quantizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -409,6 +410,8 @@ public record RecipeFile(Path file, Recipe recipe) {
                 if (full.maxSamples() < 0 || full.histogramSamples() < 0) {
                     throw lines.invalid(at, "maxSamples and histogramSamples must be >= 0");
                 }
+                parse(at + "/latencyFallback", () -> Quantizer.builder().optLatencyFallback(full.latencyFallback()),
+                        String.valueOf(full.latencyFallback()));
             } else if (step instanceof Recipe.QuantizeDynamic quantize) {
                 parse(at + "/format", () -> DynamicFormat.parse(quantize.format()), quantize.format());
             } else if (step instanceof Recipe.ConvertOpset convert && convert.opset() != null) {
