@@ -50,8 +50,13 @@ import java.util.Set;
  */
 public final class LayerDebugger implements ModelCheck<LayerReport> {
     private static final Set<String> QDQ_OPS = Set.of("QuantizeLinear", "DequantizeLinear");
-    /** Layers compared per run of the two models: bounds the activations held at once, native and on the heap. */
-    private static final int TENSORS_PER_RUN = 64;
+    /**
+     * Activation bytes fetched from both models per run: bounds what is held at once, native
+     * and on the heap. On ConvNeXt-Tiny 224, 64 layers a chunk took the ranking to 1.8 GB peak RSS.
+     */
+    private static final long BYTES_PER_CHUNK = 32L << 20;
+    /** At most this many layers a chunk, for tensors whose size the runtime cannot tell before running. */
+    private static final int MAX_LAYERS_PER_CHUNK = 64;
 
     private final OnnxModel fp32;
     private final OnnxModel int8;
@@ -114,61 +119,57 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
                     + fp32.displayName() + "; it must be a QDQ rewrite of it (e.g. from compress quantize)");
         }
         String output = fp32.graph().outputs().get(0).name();
-        Set<String> fp32Fetch = new LinkedHashSet<>();
-        Set<String> int8Fetch = new LinkedHashSet<>();
-        for (Match m : matches) {
-            fp32Fetch.add(m.tensor());
-            int8Fetch.add(m.quantizedTensor());
-            if (m.hasQdq()) {
-                int8Fetch.add(m.tensor()); // before its own QDQ: isolates this tensor's rounding noise
-            }
-        }
-        fp32Fetch.add(output);
-        int8Fetch.add(output);
         Map<String, Energy> energies = new LinkedHashMap<>();
         Map<String, Energy> ownEnergies = new LinkedHashMap<>();
         Energy outputEnergy = new Energy();
-        long samples = 0;
-        try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fp32Fetch), RuntimeOptions.defaults());
-                OrtModel b = OrtModel.open(int8.withExtraOutputs(int8Fetch), RuntimeOptions.defaults())) {
-            // integer tensors (shapes, indices) have no SQNR
-            Set<String> skip = new HashSet<>(a.nonFloatOutputs());
-            Set<String> skipInt8 = b.nonFloatOutputs();
-            List<Match> kept = new ArrayList<>();
-            for (Match m : matches) {
-                if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())
-                        && !skipInt8.contains(m.tensor())) {
-                    kept.add(m);
-                    energies.put(m.tensor(), new Energy());
-                    if (m.hasQdq()) {
-                        ownEnergies.put(m.tensor(), new Energy());
-                    }
+        // A few layers' tensors per pair of sessions: ONNX Runtime keeps every graph output of a run alive until the
+        // run ends, so one session fetching all of ConvNeXt-Tiny's activations took 2.3 GB for 16 samples at batch 1.
+        // The data is read once per chunk instead.
+        List<Match> kept = new ArrayList<>();
+        List<List<Match>> chunks = chunks(matches);
+        for (int c = 0; c < chunks.size(); c++) {
+            List<Match> chunk = chunks.get(c);
+            boolean first = c == 0;
+            Set<String> fromFp32 = new LinkedHashSet<>();
+            Set<String> fromInt8 = new LinkedHashSet<>();
+            for (Match m : chunk) {
+                fromFp32.add(m.tensor());
+                fromInt8.add(m.quantizedTensor());
+                if (m.hasQdq()) {
+                    fromInt8.add(m.tensor()); // before its own QDQ: isolates this tensor's rounding noise
                 }
             }
-            matches = kept;
-            // a few layers' tensors a run: fetching every activation of a 224x224 ConvNeXt at once took 2.7 GB
-            List<List<Match>> chunks = new ArrayList<>();
-            for (int i = 0; i < matches.size() || i == 0; i += TENSORS_PER_RUN) {
-                chunks.add(matches.subList(i, Math.min(matches.size(), i + TENSORS_PER_RUN)));
+            if (first) {
+                fromFp32.add(output);
+                fromInt8.add(output);
             }
-            data.forEachBatch(batchSize, context.progress(), "compare layers", batch -> {
-                for (List<Match> chunk : chunks) {
-                    Set<String> fromFp32 = new LinkedHashSet<>();
-                    Set<String> fromInt8 = new LinkedHashSet<>();
-                    for (Match m : chunk) {
-                        fromFp32.add(m.tensor());
-                        fromInt8.add(m.quantizedTensor());
+            try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fromFp32), RuntimeOptions.defaults());
+                    OrtModel b = OrtModel.open(int8.withExtraOutputs(fromInt8), RuntimeOptions.defaults())) {
+                // integer tensors (shapes, indices) have no SQNR
+                Set<String> skip = a.nonFloatOutputs();
+                Set<String> skipInt8 = b.nonFloatOutputs();
+                List<Match> compared = new ArrayList<>();
+                for (Match m : chunk) {
+                    if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())
+                            && !skipInt8.contains(m.tensor())) {
+                        compared.add(m);
+                        energies.put(m.tensor(), new Energy());
                         if (m.hasQdq()) {
-                            fromInt8.add(m.tensor());
+                            ownEnergies.put(m.tensor(), new Energy());
                         }
+                    } else {
+                        fromFp32.remove(m.tensor());
+                        fromInt8.remove(m.quantizedTensor());
+                        fromInt8.remove(m.tensor());
                     }
-                    if (chunk == chunks.get(0)) {
-                        fromFp32.add(output);
-                        fromInt8.add(output);
-                    }
+                }
+                kept.addAll(compared);
+                String label = chunks.size() == 1 ? "compare layers"
+                        : "compare layers " + (c + 1) + "/" + chunks.size();
+                data.forEachBatch(batchSize, context.progress(), label, batch -> {
                     Map<String, FloatOutput> reference = a.run(batch, fromFp32);
                     Map<String, FloatOutput> quantized = b.run(batch, fromInt8);
-                    for (Match m : chunk) {
+                    for (Match m : compared) {
                         FloatOutput value = quantized.get(m.quantizedTensor());
                         energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()),
                                 value);
@@ -177,14 +178,15 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
                             ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
                         }
                     }
-                    if (chunk == chunks.get(0)) {
+                    if (first) {
                         outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
                                 quantized.get(output));
                     }
-                }
-            });
-            samples = data.size();
+                });
+            }
         }
+        matches = kept;
+        long samples = data.size();
         List<LayerReport.Layer> layers = new ArrayList<>();
         for (Match m : matches) {
             Energy e = energies.get(m.tensor());
@@ -200,6 +202,40 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         return new LayerReport(fp32.displayName(), int8.displayName(), data.source().toString(), samples,
                 new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), layers,
                 sensitivity);
+    }
+
+    /**
+     * Consecutive runs of matches whose tensors take at most {@link #BYTES_PER_CHUNK} a batch, as the fp32 session
+     * reports their shapes (a dynamic dimension other than the batch counts as 1), and at most
+     * {@link #MAX_LAYERS_PER_CHUNK} of them.
+     */
+    private List<List<Match>> chunks(List<Match> matches) {
+        Set<String> tensors = new LinkedHashSet<>();
+        matches.forEach(m -> tensors.add(m.tensor()));
+        Map<String, long[]> shapes;
+        try (OrtModel probe = OrtModel.open(fp32.withExtraOutputs(tensors), RuntimeOptions.defaults())) {
+            shapes = probe.outputShapes();
+        }
+        List<List<Match>> chunks = new ArrayList<>();
+        List<Match> chunk = new ArrayList<>();
+        long bytes = 0;
+        for (Match m : matches) {
+            long elements = 1;
+            for (long dim : shapes.getOrDefault(m.tensor(), new long[0])) {
+                elements *= Math.max(1, dim);
+            }
+            // fp32, INT8, and INT8 before its QDQ pair
+            long own = elements * Float.BYTES * (m.hasQdq() ? 3 : 2) * batchSize;
+            if (!chunk.isEmpty() && (bytes + own > BYTES_PER_CHUNK || chunk.size() == MAX_LAYERS_PER_CHUNK)) {
+                chunks.add(chunk);
+                chunk = new ArrayList<>();
+                bytes = 0;
+            }
+            chunk.add(m);
+            bytes += own;
+        }
+        chunks.add(chunk);
+        return chunks;
     }
 
     private FloatOutput checkShape(FloatOutput reference, FloatOutput quantized, String tensor) {
