@@ -84,5 +84,14 @@ class RecipeTeacherTest {
         assertThat(result.out()).containsPattern("teacher-kl: FAIL: KL divergence from the teacher at T=1 0\\.0\\d+"
                 + " \\(95% CI 0\\.0\\d+ to 0\\.0\\d+\\), maximum 0\\.00000001");
         assertThat(Files.readString(junit)).contains("teacher-kl").contains("FAIL: KL divergence from the teacher");
+
+        // that run as the baseline of the same recipe: the KL figure changed by nothing
+        Path again = Files.writeString(temp.resolve("against-baseline.yaml"), text
+                + "  - {name: kl-vs-baseline, metric: teacher.kl, against: baseline, max: 0}\n");
+        Cli.Result compared = run("run", again.toString(), "--run-dir", temp.resolve("run2").toString(),
+                "--baseline", temp.resolve("run/run.json").toString());
+        assertThat(compared.exitCode()).as(compared.toString()).isEqualTo(ExitCode.GATE_FAILED);
+        assertThat(compared.out()).containsPattern("kl-vs-baseline: PASS: KL divergence from the teacher at T=1"
+                + " 0\\.0\\d+ now, 0\\.0\\d+ in the baseline: change 0, maximum change 0\n");
     }
 }
