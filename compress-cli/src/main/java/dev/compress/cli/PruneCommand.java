@@ -1,15 +1,14 @@
 package dev.compress.cli;
 
-import dev.compress.recipe.Recipe;
-
 import dev.compress.Json;
 import dev.compress.data.DataSources;
 import dev.compress.graph.OnnxModel;
 import dev.compress.inspect.ModelSummary;
 import dev.compress.prune.PruneMasks;
 import dev.compress.prune.PruneResult;
-import dev.compress.prune.Pruner;
 import dev.compress.prune.TorchScriptMasks;
+import dev.compress.recipe.Recipe;
+import dev.compress.recipe.RecipeSteps;
 import dev.compress.torch.TorchScriptModel;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -152,6 +151,11 @@ final class PruneCommand extends BaseCommand {
         return TorchScriptModel.isTorchScriptName(model) ? applyToTorchScript() : prune();
     }
 
+    /** The prune step of these flags: what --print-recipe prints and what runs, through {@link RecipeSteps}. */
+    private Recipe.Prune step() {
+        return new Recipe.Prune("prune", sparsity, globalScope ? "global" : "per-layer", structured, exclude);
+    }
+
     /** The recipe of these flags: one prune step, an eval check with --eval, a top-1 drop gate with --max-drop. */
     private Integer printRecipe() {
         RecipePrinter printer = new RecipePrinter(spec)
@@ -164,13 +168,11 @@ final class PruneCommand extends BaseCommand {
         if (structured && data.data() == null) {
             throw usage("--print-recipe: a structured prune step needs --data (the recipe's data.calibration)");
         }
-        Recipe.Step step = new Recipe.Prune("prune", sparsity, globalScope ? "global" : "per-layer", structured,
-                exclude);
         List<Recipe.Check> checks = evalGate.eval == null ? null : List.of(new Recipe.Eval("eval"));
         List<Recipe.Gate> gates = evalGate.maxDrop.maxDrop() == null ? null
                 : List.of(new Recipe.Gate("max-drop", "eval.top1-drop", null, evalGate.maxDrop.maxDrop(), null, null));
-        return printer.print(global, new Recipe(RecipePrinter.text(model), null,
-                RecipePrinter.data(data.data(), evalGate.eval, data), List.of(step), checks, gates, null));
+        return printer.print(global, new Recipe(RecipePrinter.text(model), null, null,
+                RecipePrinter.data(data.data(), evalGate.eval, data), List.of(step()), checks, gates, null));
     }
 
     /** The old spelling {@code prune --scan --eval DIR}: the same as {@code prune scan --data DIR}. */
@@ -227,25 +229,14 @@ final class PruneCommand extends BaseCommand {
         Path masksFile = masks != null ? masks : OutputOptions.beside(output.out(), ".masks.json");
         output.addTo(data.addTo(Outputs.check(spec))).input("--model", model).input("--apply-masks", applyMasks)
                 .input("--eval", evalGate.eval).output("--masks", masksFile).run();
-        Pruner.Builder builder = Pruner.builder().optProgress(global.progress());
-        if (applyMasks != null) {
-            builder.optMasks(PruneMasks.read(applyMasks), applyMasks);
-        }
-        if (sparsity != null) {
-            builder.setSparsity(sparsity);
-        }
-        builder.optStructured(structured)
-                .optScope(globalScope ? Pruner.Scope.GLOBAL : Pruner.Scope.PER_LAYER)
-                .optLayerSparsity(layerSparsity)
-                .optExclude(exclude);
+        PruneMasks given = applyMasks == null ? null : PruneMasks.read(applyMasks);
         global.debug("loading " + model);
         OnnxModel original = OnnxModel.load(model);
-        builder.optBatchSize(run.batchSize(original, global));
+        int batchSize = run.batchSize(original, global);
         DataSources.Opened evaluation = evalGate.open(data, original);
-        if (data.data() != null) {
-            builder.optCalibrationData(data.open(original).dataset());
-        }
-        PruneResult result = builder.setModel(original).build().prune();
+        PruneResult result = RecipeSteps.prune(step(), original,
+                data.data() == null ? null : data.open(original).dataset(), batchSize, global.progress(),
+                new RecipeSteps.PruneExtras(given, applyMasks, layerSparsity));
         EvalGateOptions.Outcome outcome = evalGate.evaluate(evaluation, result.model(), model, output.out(), run,
                 global);
 

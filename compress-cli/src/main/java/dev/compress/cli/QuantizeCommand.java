@@ -13,6 +13,7 @@ import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
 import dev.compress.recipe.Recipe;
+import dev.compress.recipe.RecipeSteps;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -206,35 +207,18 @@ final class QuantizeCommand extends BaseCommand {
         if (latencyFallback != null && !(latencyFallback > 0)) {
             throw usage("--latency-fallback takes seconds above 0, got " + latencyFallback);
         }
+        if (dynamic && (upgradeOpset || keepOpset || !weightOnly.isEmpty())) {
+            throw usage("--upgrade-opset, --keep-opset and --weight-only apply to static quantization; --dynamic is"
+                    + " per channel at any opset and always quantizes MatMul, Gemm and Gather");
+        }
+        if (reduceRange && !dynamic) {
+            throw usage("--reduce-range applies to --dynamic only");
+        }
+        CalibrationSettings settings = calibrationOptions.settings(); // its usage errors come first
         if (printRecipe) {
-            calibrationOptions.settings(); // its usage errors
             return printRecipe();
         }
-        CalibrationSettings settings = calibrationOptions.settings();
-        Quantizer.Builder builder = Quantizer.builder()
-                .optTable(table == null ? null : CalibrationTable.load(table))
-                .optReusableTable(saveTable != null)
-                .optCalibration(settings)
-                .optSymmetricActivations(symmetric)
-                .optSampling(calibrationOptions.sampling())
-                .optDynamic(dynamic ? (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER : dynamicFormat) : null)
-                .optActivationType(activations)
-                .optExclude(exclude)
-                .optOpTypes(ops)
-                .optUpgradeOpset(upgradeOpset)
-                .optKeepOpset(keepOpset)
-                .optLatencyFallback(latencyFallback == null ? 0 : latencyFallback)
-                .optPrepare(!noPrepare)
-                .optEncoderDefaults(!noEncoderDefaults)
-                .optWeightOnly(weightOnly)
-                .optReduceRange(reduceRange)
-                .optProgress(global.progress());
-        if (equalize != null) {
-            builder.optEqualize(equalize);
-        }
-        if (biasCorrection != null) {
-            builder.optBiasCorrection(biasCorrection);
-        }
+        CalibrationTable calibrationTable = table == null ? null : CalibrationTable.load(table);
         output.addTo(data.addTo(Outputs.check(spec)))
                 .input("--model", model).input("--table", table).input("--tokenizer", tokenizer)
                 .input("--eval", evalGate.eval)
@@ -248,7 +232,6 @@ final class QuantizeCommand extends BaseCommand {
 
         global.debug("loading " + model);
         OnnxModel fp32 = OnnxModel.load(model);
-        builder.optBatchSize(run.batchSize(fp32, global));
         DataSources.Opened calibration = data.data() == null ? null
                 : tokenizer != null ? DataSources.text(data.data(), tokenizer, fp32)
                 : data.open(fp32);
@@ -257,11 +240,11 @@ final class QuantizeCommand extends BaseCommand {
             global.debug("calibration data: " + calibration.dataset().size() + " samples from " + data.data()
                     + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
         }
-        QuantizationResult result = builder
-                .setCalibrationData(calibration == null || dynamic ? null : calibration.dataset())
-                .setModel(fp32)
-                .build()
-                .quantize();
+        QuantizationResult result = RecipeSteps.quantize(step(), fp32,
+                calibration == null || dynamic ? null : calibration.dataset(), run.batchSize(fp32, global),
+                global.progress(), new RecipeSteps.QuantizeExtras(calibrationTable,
+                        saveTable != null, settings.movingAverage(), settings.perTensor(),
+                        calibrationOptions.sampling().sessions(), !noEncoderDefaults));
         result.report().warnings().forEach(warning -> global.err().println("warning: " + warning));
         if (result.fallback() != null) {
             global.info(result.fallback().summary());
@@ -293,6 +276,17 @@ final class QuantizeCommand extends BaseCommand {
         return (outcome != null && outcome.failed()) || checked.failed() ? ExitCode.GATE_FAILED : ExitCode.OK;
     }
 
+    /** The quantize step of these flags: what --print-recipe prints and what runs, through {@link RecipeSteps}. */
+    private Recipe.Step step() {
+        return dynamic
+                ? new Recipe.QuantizeDynamic("quantize", (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER
+                        : dynamicFormat).cliName(), reduceRange, exclude, ops, noPrepare ? false : null)
+                : new Recipe.QuantizeStatic("quantize", calibrationOptions.method.id(), calibrationOptions.percentile,
+                        calibrationOptions.bins, activations.name().toLowerCase(Locale.ROOT), symmetric,
+                        calibrationOptions.sampling().maxSamples(), calibrationOptions.histogramSamples, exclude, ops,
+                        weightOnly, !noPrepare, upgradeOpset, keepOpset, equalize, biasCorrection, latencyFallback);
+    }
+
     /** The recipe of these flags: the quantize step, the fidelity and latency checks, --eval and the gates. */
     private int printRecipe() {
         RecipePrinter printer = new RecipePrinter(spec)
@@ -306,13 +300,6 @@ final class QuantizeCommand extends BaseCommand {
         if (!dynamic && data.data() == null && table == null) {
             throw usage("Missing required option: '--data=DIR' (or --dynamic, which needs no calibration data)");
         }
-        Recipe.Step step = dynamic
-                ? new Recipe.QuantizeDynamic("quantize", (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER
-                        : dynamicFormat).cliName(), reduceRange, exclude, ops)
-                : new Recipe.QuantizeStatic("quantize", calibrationOptions.method.id(), calibrationOptions.percentile,
-                        calibrationOptions.bins, activations.name().toLowerCase(Locale.ROOT), symmetric,
-                        calibrationOptions.sampling().maxSamples(), calibrationOptions.histogramSamples, exclude, ops,
-                        weightOnly, !noPrepare, upgradeOpset, keepOpset, equalize, biasCorrection, latencyFallback);
         List<Recipe.Check> recipeChecks = new ArrayList<>();
         List<Recipe.Gate> gates = new ArrayList<>();
         String samples = data.data() != null ? "calibration" : "evaluation";
@@ -332,8 +319,8 @@ final class QuantizeCommand extends BaseCommand {
         if (checks.minFidelity() != null) {
             gates.add(new Recipe.Gate("min-fidelity", "fidelity.score", null, null, checks.minFidelity(), null));
         }
-        return printer.print(global, new Recipe(RecipePrinter.text(model), null,
-                RecipePrinter.data(data.data(), evalGate.eval, data), List.of(step),
+        return printer.print(global, new Recipe(RecipePrinter.text(model), null, null,
+                RecipePrinter.data(data.data(), evalGate.eval, data), List.of(step()),
                 recipeChecks.isEmpty() ? null : recipeChecks, gates.isEmpty() ? null : gates, null));
     }
 

@@ -15,11 +15,13 @@ import dev.compress.recipe.HtmlReport;
 import dev.compress.recipe.Recipe;
 import dev.compress.recipe.RecipeFile;
 import dev.compress.recipe.RecipeRun;
+import dev.compress.recipe.RecipeSteps;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -129,7 +131,11 @@ final class RunCommand extends BaseCommand {
             return printRecipe();
         }
         Pipeline.Builder builder = Pipeline.builder();
-        passes.forEach(id -> builder.add(Passes.find(id)));
+        named().forEach((name, id) -> {
+            Recipe.Step step = step(id, name);
+            // a pass another jar registers has no recipe step; it runs as the service loader gives it
+            builder.add(step != null ? RecipeSteps.pass(step) : Passes.find(id));
+        });
         Pipeline pipeline = builder.build();
         output.addTo(Outputs.check(spec)).input("--model", model).run();
         PipelineResult result = pipeline.run(OnnxModel.load(model), PassContext.of(global.progress()));
@@ -151,20 +157,40 @@ final class RunCommand extends BaseCommand {
         return ExitCode.OK;
     }
 
-    /** The passes as recipe steps, named by pass (numbered when one repeats). */
+    /** The passes as recipe steps. */
     private int printRecipe() {
         RecipePrinter printer = new RecipePrinter(spec);
         List<Recipe.Step> steps = new ArrayList<>();
+        named().forEach((name, id) -> {
+            Recipe.Step step = step(id, name);
+            printer.refuse(step == null, "--pass " + id);
+            steps.add(step);
+        });
+        return printer.print(global, new Recipe(model.toString(), null, null, null, steps, null, null, null));
+    }
+
+    /** The passes by step name: the pass's id, numbered when one repeats; an unknown pass is the usual error. */
+    private Map<String, String> named() {
+        Map<String, String> named = new LinkedHashMap<>();
         Map<String, Integer> seen = new HashMap<>();
         for (String id : passes) {
-            Passes.find(id); // an unknown pass is the usual error
+            Passes.find(id);
             int n = seen.merge(id, 1, Integer::sum);
-            String name = n == 1 ? id : id + "-" + n;
-            printer.refuse(!id.equals("prepare") && !id.equals("convert-opset"), "--pass " + id);
-            steps.add(id.equals("prepare") ? new Recipe.Prepare(name)
-                    : new Recipe.ConvertOpset(name, null).withDefaults());
+            named.put(n == 1 ? id : id + "-" + n, id);
         }
-        return printer.print(global, new Recipe(model.toString(), null, null, steps, null, null, null));
+        return named;
+    }
+
+    /**
+     * The recipe step of pass {@code id}: what --print-recipe prints and what runs, through {@link RecipeSteps}; null
+     * for a pass that has none.
+     */
+    private static Recipe.Step step(String id, String name) {
+        return switch (id) {
+            case "prepare" -> new Recipe.Prepare(name);
+            case "convert-opset" -> new Recipe.ConvertOpset(name, null).withDefaults();
+            default -> null;
+        };
     }
 
     private int runRecipe() {

@@ -3,10 +3,13 @@ package dev.compress.cli;
 import dev.compress.CompressException;
 import dev.compress.data.DataSources;
 import dev.compress.graph.OnnxModel;
+import dev.compress.recipe.Recipe;
+import dev.compress.recipe.RecipeSteps;
 import dev.compress.score.ScoreReport;
 import dev.compress.score.Scorer;
 import dev.compress.torch.TorchScriptModel;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Command;
@@ -95,6 +98,12 @@ final class ScoreCommand extends BaseCommand {
     @Mixin
     RunOptions run;
 
+    /** The recipe's score check of these flags, which runs through {@link RecipeSteps} as in a recipe. */
+    private Recipe.Score check(Scorer.Outputs kind) {
+        return new Recipe.Score("score", null, null, Arrays.stream(temperatures).boxed().toList(),
+                kind.name().toLowerCase(Locale.ROOT));
+    }
+
     @Override
     public Integer call() {
         Scorer.Outputs kind = switch (outputs.toLowerCase(Locale.ROOT)) {
@@ -116,17 +125,8 @@ final class ScoreCommand extends BaseCommand {
         }
         OnnxModel fed = OnnxModel.load(onnx);
         DataSources.Opened opened = data.open(fed);
-        ScoreReport scores = Scorer.builder()
-                .setTeacher(teacher)
-                .setStudent(student)
-                .setData(opened.dataset())
-                .optTemperatures(temperatures)
-                .optOutputs(kind)
-                .optParityTolerance(parityTolerance)
-                .optBatchSize(run.batchSize(fed, global))
-                .optProgress(global.progress())
-                .build()
-                .score();
+        ScoreReport scores = RecipeSteps.score(check(kind), teacher, student, opened.dataset(),
+                run.batchSize(fed, global), global.progress(), parityTolerance);
         if (report.report() != null) {
             scores.writeJson(report.report());
         }

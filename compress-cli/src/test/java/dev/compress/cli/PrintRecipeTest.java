@@ -91,6 +91,39 @@ class PrintRecipeTest {
     }
 
     @Test
+    void aDynamicQuantizeWithoutPreparationIsItsRecipeToo() throws IOException {
+        Path out = temp.resolve("dynamic.onnx");
+        String[] command = {"quantize", "--model", Fixtures.cnn().toString(), "--dynamic", "--no-prepare", "--out",
+            out.toString()};
+
+        Path run = printAndRun("dynamic", command);
+        Cli.Result direct = Cli.run(command);
+
+        assertThat(direct.exitCode()).as(direct.toString()).isZero();
+        assertThat(Files.readString(temp.resolve("dynamic.yaml"))).contains("- pass: quantize-dynamic\n"
+                + "  name: quantize\n  format: matmul-integer\n  reduceRange: false\n  exclude: []\n  ops: []\n"
+                + "  prepare: false\n");
+        assertThat(Files.readAllBytes(run.resolve("01-quantize.onnx"))).isEqualTo(Files.readAllBytes(out));
+    }
+
+    @Test
+    void flagsOfTheOtherQuantizationModeAreUsageErrors() {
+        Cli.Result weightOnly = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--dynamic",
+                "--weight-only", "x", "--out", temp.resolve("a.onnx").toString());
+        Cli.Result reduceRange = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--data",
+                Fixtures.calib().toString(), "--reduce-range", "--out", temp.resolve("b.onnx").toString());
+
+        assertThat(weightOnly.exitCode()).isEqualTo(ExitCode.USAGE);
+        assertThat(weightOnly.errLines().get(0)).isEqualTo("error: --upgrade-opset, --keep-opset and --weight-only"
+                + " apply to static quantization; --dynamic is per channel at any opset and always quantizes MatMul,"
+                + " Gemm and Gather");
+        assertThat(reduceRange.exitCode()).isEqualTo(ExitCode.USAGE);
+        assertThat(reduceRange.errLines().get(0)).isEqualTo("error: --reduce-range applies to --dynamic only");
+        assertThat(temp.resolve("a.onnx")).doesNotExist();
+        assertThat(temp.resolve("b.onnx")).doesNotExist();
+    }
+
+    @Test
     void flagsWithoutARecipeFormAreAUsageErrorNamingThem() {
         Cli.Result result = Cli.run("quantize", "--model", Fixtures.resnet().toString(), "--table",
                 temp.resolve("t.json").toString(), "--tensor-method", "x=entropy", "--print-recipe");

@@ -187,6 +187,8 @@ class RecipeTest {
         return Stream.of(
                 Arguments.of(model + "steps:\n  - name: a\n    pass: prepare\n    colour: red\n", 2, 5,
                         "unknown key 'colour' in steps[0] (known: name)"),
+                Arguments.of(model + "steps:\n  - name: a\n    pass: prune\n    colour: red\n    sparsity: 0.1\n",
+                        2, 5, "unknown key 'colour' in steps[0] (known: exclude, name, scope, sparsity, structured)"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: frobnicate\n", 2, 4,
                         "steps[0]: unknown pass 'frobnicate' (one of prepare, prune, quantize-static,"
                                 + " quantize-dynamic, convert-opset, export)"),
@@ -207,7 +209,7 @@ class RecipeTest {
                         + " eval.mcnemar, eval.top1-drop, eval.top1-relative-drop)"),
                 Arguments.of(model + "data:\n  evaluation: DATA/heldout\nsteps:\n  - name: a\n    pass: prepare\n"
                         + "checks:\n  - name: c\n    check: frobnicate\n", 2, 9, "checks[0]: unknown check"
-                        + " 'frobnicate' (one of eval, fidelity, latency, size, debug, prune-scan)"),
+                        + " 'frobnicate' (one of eval, fidelity, latency, size, debug, prune-scan, score)"),
                 Arguments.of(model + "steps:\n  - name: a\n    pass: prepare\nchecks:\n  - {name: s, check: size}\n"
                         + "gates:\n  - name: g\n    metric: s.bytes\n    min: 10\n", 2, 8,
                         "gate 'g': bytes takes 'max' (bytes) only"),
@@ -228,6 +230,31 @@ class RecipeTest {
                         "fidelity check 'f' needs data.evaluation"),
                 Arguments.of(model + "steps:\n  - name: q\n    pass: quantize-static\n", 2, 3,
                         "quantize-static step 'q' needs data.calibration"),
+                Arguments.of("model: MODELS/resnet-fp32.pt\nsteps:\n  - name: a\n    pass: prepare\n", 2, 1,
+                        "model MODELS/resnet-fp32.pt is a TorchScript checkpoint; steps rewrite ONNX: give its ONNX"
+                                + " export (torch.onnx.export) as 'model' and the checkpoint as 'teacher'"),
+                Arguments.of(model + "teacher: MODELS/missing.pt\nsteps:\n  - name: a\n    pass: prepare\n", 3, 2,
+                        "teacher MODELS/missing.pt does not exist"),
+                Arguments.of(model + "teacher: MODELS/resnet-fp32.pt\ndata:\n  evaluation: DATA/heldout\nsteps:\n"
+                        + "  - name: a\n    pass: prepare\nchecks:\n  - name: s\n    check: score\n"
+                        + "    temperature: 2\n", 2, 11, "unknown key 'temperature' in checks[0] (known: data, name,"
+                        + " outputs, student, temperatures)"),
+                Arguments.of(model + "teacher: MODELS/resnet-fp32.pt\ndata:\n  evaluation: DATA/heldout\nsteps:\n"
+                        + "  - name: a\n    pass: prepare\nchecks:\n  - name: s\n    check: score\n"
+                        + "    temperatures: hot\n", 2, 11, "checks[0].temperatures: expected a list"),
+                Arguments.of(model + "data:\n  evaluation: DATA/heldout\nsteps:\n  - name: a\n    pass: prepare\n"
+                        + "checks:\n  - name: s\n    check: score\n    student: source\n", 2, 10,
+                        "score check 's' would compare the source model with itself: give the recipe a 'teacher'"),
+                Arguments.of(model + "teacher: MODELS/resnet-fp32.pt\nsteps:\n  - name: a\n    pass: prepare\n"
+                        + "checks:\n  - name: s\n    check: score\n", 2, 7, "score check 's' needs data."),
+                Arguments.of(model + "teacher: MODELS/resnet-fp32.pt\ndata:\n  evaluation: DATA/heldout\nsteps:\n"
+                        + "  - name: a\n    pass: prepare\nchecks:\n  - {name: s, check: score, outputs: embedding}\n"
+                        + "gates:\n  - name: g\n    metric: s.kl\n    max: 0.1\n", 2, 12, "no check produces metric"
+                        + " 's.kl' (produced: s.cosine, s.relative-max-diff)"),
+                Arguments.of(model + "teacher: MODELS/resnet-fp32.pt\ndata:\n  evaluation: DATA/heldout\nsteps:\n"
+                        + "  - name: a\n    pass: prepare\nchecks:\n  - {name: s, check: score}\n"
+                        + "gates:\n  - name: g\n    metric: s.agreement\n    max: 0.1\n", 2, 11,
+                        "gate 'g': agreement takes 'min' (a fraction in [0, 1]) only"),
                 Arguments.of("{\"model\": \"MODELS/resnet-fp32.onnx\",\n \"steps\": [{\"name\": \"a\",\n"
                         + "   \"pass\": \"prune\", \"sparsity\": true}]}\n", 2, 3,
                         "steps[0].sparsity: expected a number, got boolean"));

@@ -9,7 +9,7 @@ import java.nio.file.Path;
  * The figures of one check that gates read, from its report in a run folder, or from the matching part of a report
  * of a single command ({@code compress eval --report}, {@code compress quantize --report}).
  *
- * @param kind {@code eval}, {@code fidelity}, {@code latency} or {@code size}
+ * @param kind {@code eval}, {@code fidelity}, {@code latency}, {@code size} or {@code score}
  * @param file the file the figures come from, for messages
  * @param node the report (for a quantize report's size: its {@code size} object)
  * @param eval the eval report, for kind {@code eval}
@@ -30,6 +30,9 @@ record CheckFigures(String kind, Path file, JsonNode node, EvalReport eval, Chec
         }
         if (report.has("bytes") && report.has("sourceBytes")) {
             return "size";
+        }
+        if (report.has("teacher") && report.has("parity")) {
+            return "score";
         }
         return null;
     }
@@ -90,6 +93,20 @@ record CheckFigures(String kind, Path file, JsonNode node, EvalReport eval, Chec
     double sizeRatio() {
         double source = number(node, node.has("sourceBytes") ? "sourceBytes" : "fp32Bytes");
         return source > 0 ? bytes() / source : 0;
+    }
+
+    /**
+     * A score report's figure: {@code agreement} (top-1, a fraction), {@code kl} (at the first temperature),
+     * {@code cosine} (mean) or {@code relative-max-diff}; BAD_INPUT when the report has none (embeddings: no
+     * agreement or KL).
+     */
+    double teacherFigure(String metric) {
+        return switch (metric) {
+            case "agreement" -> number(node.path("agreement"), "fraction");
+            case "kl" -> number(node.path("kl").path(0).path("kl"), "mean");
+            case "cosine" -> number(node.path("cosine"), "mean");
+            default -> number(node.path("parity"), "relativeMaxDiff");
+        };
     }
 
     double number(JsonNode from, String field) {

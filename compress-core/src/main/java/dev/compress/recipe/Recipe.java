@@ -21,8 +21,8 @@ import java.util.List;
  * are as written, relative to the recipe's folder. See docs/recipes.md.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@JsonPropertyOrder({"model", "baseline", "data", "steps", "checks", "gates", "report"})
-public record Recipe(String model, String baseline, Data data, List<Step> steps, List<Check> checks,
+@JsonPropertyOrder({"model", "teacher", "baseline", "data", "steps", "checks", "gates", "report"})
+public record Recipe(String model, String teacher, String baseline, Data data, List<Step> steps, List<Check> checks,
         List<Gate> gates, Report report) {
 
     /** Every optional field with its default. */
@@ -32,7 +32,7 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
         // an export step's manifest carries the figures of the first eval check unless it names one
         String firstEval = allChecks.stream().filter(c -> c instanceof Eval).map(Check::name).findFirst()
                 .orElse(null);
-        return new Recipe(model, baseline, d, steps.stream().map(step -> step instanceof Export e
+        return new Recipe(model, teacher, baseline, d, steps.stream().map(step -> step instanceof Export e
                         && e.metrics() == null && firstEval != null
                         ? new Export(e.name(), e.labels(), e.labelsZh(), firstEval, e.budget(), e.budgetProfiles(),
                                 e.includeSource()).withDefaults()
@@ -125,15 +125,15 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
         }
     }
 
-    /** Dynamic INT8 quantization (docs/transformers.md). */
-    @JsonPropertyOrder({"name", "format", "reduceRange", "exclude", "ops"})
+    /** Dynamic INT8 quantization (docs/transformers.md); {@code prepare} as for static quantization. */
+    @JsonPropertyOrder({"name", "format", "reduceRange", "exclude", "ops", "prepare"})
     public record QuantizeDynamic(String name, String format, Boolean reduceRange, List<String> exclude,
-            List<String> ops) implements Step {
+            List<String> ops, Boolean prepare) implements Step {
         @Override
         public Step withDefaults() {
             return new QuantizeDynamic(name, format == null ? "matmul-integer" : format,
                     reduceRange != null && reduceRange, exclude == null ? List.of() : exclude,
-                    ops == null ? List.of() : ops);
+                    ops == null ? List.of() : ops, prepare == null || prepare);
         }
     }
 
@@ -179,9 +179,10 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
         @JsonSubTypes.Type(value = Latency.class, name = "latency"),
         @JsonSubTypes.Type(value = Size.class, name = "size"),
         @JsonSubTypes.Type(value = Debug.class, name = "debug"),
-        @JsonSubTypes.Type(value = PruneScan.class, name = "prune-scan")
+        @JsonSubTypes.Type(value = PruneScan.class, name = "prune-scan"),
+        @JsonSubTypes.Type(value = Score.class, name = "score")
     })
-    public sealed interface Check permits Eval, Fidelity, Latency, Size, Debug, PruneScan {
+    public sealed interface Check permits Eval, Fidelity, Latency, Size, Debug, PruneScan, Score {
         String name();
 
         /** This check with every default filled in; {@code data} picks the samples of checks that take either. */
@@ -304,6 +305,36 @@ public record Recipe(String model, String baseline, Data data, List<Step> steps,
         @Override
         public Check withDefaults(Data data) {
             return new PruneScan(name, step, sparsities == null ? List.of(0.25, 0.5, 0.75, 0.9) : sparsities);
+        }
+    }
+
+    /**
+     * A student against the recipe's {@code teacher} (as {@code compress score}; without a teacher, the source model
+     * is the teacher): KL divergence of the softened outputs, top-1 agreement, cosine, and the relative max difference
+     * that judges an export. Metrics: {@code agreement} (a fraction, with its 95% interval), {@code kl} (at the first
+     * temperature), {@code cosine} (mean) and {@code relative-max-diff}; embeddings have no agreement or KL.
+     *
+     * @param student {@code last} (default): the last step's model; {@code source}: the recipe's model, e.g. to check
+     *     that it is a faithful ONNX export of a TorchScript teacher
+     * @param data {@code evaluation} (default when there is evaluation data) or {@code calibration}
+     * @param temperatures softening temperatures of the KL divergence ([1])
+     * @param outputs {@code logits} (default) or {@code embedding}: what the first output holds
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonPropertyOrder({"name", "student", "data", "temperatures", "outputs"})
+    public record Score(String name, String student, String data, List<Double> temperatures, String outputs)
+            implements Check {
+        @Override
+        public Check withDefaults(Data data) {
+            return new Score(name, student == null ? "last" : student,
+                    this.data != null ? this.data : data.evaluation() != null ? "evaluation" : "calibration",
+                    temperatures == null ? List.of(1.0) : temperatures, outputs == null ? "logits" : outputs);
+        }
+
+        @Override
+        public List<String> metrics() {
+            return "embedding".equals(outputs) ? List.of("cosine", "relative-max-diff")
+                    : List.of("agreement", "kl", "cosine", "relative-max-diff");
         }
     }
 

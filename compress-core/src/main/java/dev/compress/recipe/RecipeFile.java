@@ -24,6 +24,7 @@ import dev.compress.export.Budget;
 import dev.compress.quantize.ActivationType;
 import dev.compress.quantize.DynamicFormat;
 import dev.compress.quantize.Quantizer;
+import dev.compress.torch.TorchScriptModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -99,6 +100,9 @@ public record RecipeFile(Path file, Recipe recipe) {
         Recipe read;
         try {
             read = READER.readValue(text, Recipe.class);
+        } catch (UnrecognizedPropertyException e) {
+            // the parser's location is past the object when a kind key ('pass', 'check') made it buffer the object
+            throw lines.invalid(pointer(e.getPath()), describe(e));
         } catch (JsonProcessingException e) {
             throw lines.invalid(e.getLocation(), describe(e));
         }
@@ -107,7 +111,7 @@ public record RecipeFile(Path file, Recipe recipe) {
         }
         if (baseline != null) {
             RecipeBaseline.load(baseline); // its own errors name the file given
-            read = new Recipe(read.model(), baseline.toAbsolutePath().normalize().toString(), read.data(),
+            read = new Recipe(read.model(), read.teacher(), baseline.toAbsolutePath().normalize().toString(), read.data(),
                     read.steps(), read.checks(), read.gates(), read.report());
         }
         new Checker(file, lines).check(read);
@@ -180,6 +184,16 @@ public record RecipeFile(Path file, Recipe recipe) {
         return List.class.isAssignableFrom(type) ? "a list" : "a mapping (key: value lines)";
     }
 
+    /** The JSON pointer of a mapping exception's path, e.g. {@code /checks/0/temperature}. */
+    private static String pointer(List<JsonMappingException.Reference> references) {
+        StringBuilder pointer = new StringBuilder();
+        for (JsonMappingException.Reference reference : references) {
+            pointer.append('/').append(reference.getFieldName() != null
+                    ? reference.getFieldName().replace("~", "~0").replace("/", "~1") : reference.getIndex());
+        }
+        return pointer.toString();
+    }
+
     private static String path(List<JsonMappingException.Reference> references) {
         StringBuilder path = new StringBuilder();
         for (JsonMappingException.Reference reference : references) {
@@ -244,6 +258,14 @@ public record RecipeFile(Path file, Recipe recipe) {
                 throw lines.invalid("", "missing 'model' (the source .onnx model)");
             }
             existing("/model", recipe.model(), "model");
+            if (TorchScriptModel.isTorchScriptName(Path.of(recipe.model()))) {
+                throw lines.invalid("/model", "model " + recipe.model() + " is a TorchScript checkpoint; steps rewrite"
+                        + " ONNX: give its ONNX export (torch.onnx.export) as 'model' and the checkpoint as 'teacher',"
+                        + " which score checks run (docs/recipes.md)");
+            }
+            if (recipe.teacher() != null) {
+                existing("/teacher", recipe.teacher(), "teacher");
+            }
             Recipe.Data data = recipe.data();
             if (data != null) {
                 if (data.calibration() != null) {
@@ -318,11 +340,13 @@ public record RecipeFile(Path file, Recipe recipe) {
                 }
             }
             String which = check instanceof Recipe.Fidelity f ? f.data() : check instanceof Recipe.Latency l
-                    ? l.data() : check instanceof Recipe.Debug d ? d.data() : null;
+                    ? l.data() : check instanceof Recipe.Debug d ? d.data() : check instanceof Recipe.Score c
+                    ? c.data() : null;
             if (which != null && !which.equals("calibration") && !which.equals("evaluation")) {
                 throw lines.invalid(at + "/data", "data must be calibration or evaluation, got '" + which + "'");
             }
-            if (check instanceof Recipe.Fidelity || check instanceof Recipe.Latency || check instanceof Recipe.Debug) {
+            if (check instanceof Recipe.Fidelity || check instanceof Recipe.Latency || check instanceof Recipe.Debug
+                    || check instanceof Recipe.Score) {
                 boolean has = which == null ? data != null && (data.calibration() != null || evaluation)
                         : data != null
                                 && ("calibration".equals(which) ? data.calibration() : data.evaluation()) != null;
@@ -353,6 +377,24 @@ public record RecipeFile(Path file, Recipe recipe) {
                 }
                 if (d.histograms() != null && (d.histograms() < 0 || d.histograms() > 32)) {
                     throw lines.invalid(at + "/histograms", "histograms must be in [0, 32], got " + d.histograms());
+                }
+            }
+            if (check instanceof Recipe.Score score) {
+                if (score.student() != null && !List.of("last", "source").contains(score.student())) {
+                    throw lines.invalid(at + "/student", "student must be last or source, got '" + score.student()
+                            + "'");
+                }
+                if ("source".equals(score.student()) && recipe.teacher() == null) {
+                    throw lines.invalid(at + "/student", "score check '" + score.name() + "' would compare the"
+                            + " source model with itself: give the recipe a 'teacher'");
+                }
+                if (score.outputs() != null && !List.of("logits", "embedding").contains(score.outputs())) {
+                    throw lines.invalid(at + "/outputs", "outputs must be logits or embedding, got '"
+                            + score.outputs() + "'");
+                }
+                if (score.temperatures() != null && (score.temperatures().isEmpty() || score.temperatures().stream()
+                        .anyMatch(t -> t == null || !(t > 0) || Double.isInfinite(t)))) {
+                    throw lines.invalid(at + "/temperatures", "temperatures must be numbers > 0, at least one");
                 }
             }
             if (check instanceof Recipe.PruneScan scan) {
@@ -528,7 +570,8 @@ public record RecipeFile(Path file, Recipe recipe) {
                 CheckFigures figures = baseline.figures(check.name(), kind).orElseThrow(() -> lines.invalid(
                         at + "/metric", "the baseline " + baseline.file().getFileName() + " (" + baseline.form()
                                 + ") has no " + kind + " figures for metric '" + gate.metric() + "'"));
-                if ((metric.equals("agreement") || metric.equals("mcnemar")) && figures.predictions() == null) {
+                if (check instanceof Recipe.Eval && (metric.equals("agreement") || metric.equals("mcnemar"))
+                        && figures.predictions() == null) {
                     throw lines.invalid(at + "/metric", "metric '" + gate.metric() + "' against the baseline needs"
                             + " its per-sample predictions, which only a run's run.json has (the baseline is "
                             + (baseline.form().equals("run") ? "a run without them"

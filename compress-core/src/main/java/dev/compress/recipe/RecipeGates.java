@@ -1,5 +1,6 @@
 package dev.compress.recipe;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.CompressException;
 import dev.compress.eval.EvalReport;
 import dev.compress.eval.Statistics;
@@ -25,6 +26,7 @@ final class RecipeGates {
         String metric = gate.measure();
         return switch (current.kind()) {
             case "eval" -> accuracy(gate, metric, compare(current, baseline));
+            case "score" -> teacher(gate, metric, current, baseline);
             default -> figure(gate, metric, current, baseline);
         };
     }
@@ -182,6 +184,46 @@ final class RecipeGates {
         return outcome(gate, passed, change, null, null, limit, String.format(Locale.ROOT,
                 "%s: %s %s now, %s in the baseline: change %s, %s change %s", verdict(passed), what,
                 plain(round(now)), plain(round(then)), signed(change), bound, signed(limit)));
+    }
+
+    /** A score check's figure against its teacher; against a baseline, its change from the baseline's. */
+    private static RecipeRun.GateOutcome teacher(Recipe.Gate gate, String metric, CheckFigures current,
+            CheckFigures baseline) {
+        double now = current.teacherFigure(metric);
+        boolean higherIsBetter = metric.equals("agreement") || metric.equals("cosine");
+        double limit = higherIsBetter ? gate.min() : gate.max();
+        String what = switch (metric) {
+            case "agreement" -> "top-1 agreement with the teacher";
+            case "kl" -> "KL divergence from the teacher at T="
+                    + plain(current.number(current.node().path("kl").path(0), "temperature"));
+            case "cosine" -> "mean output cosine to the teacher";
+            default -> "relative max difference from the teacher";
+        };
+        String bound = higherIsBetter ? "minimum" : "maximum";
+        if (baseline == null) {
+            boolean passed = higherIsBetter ? now >= limit : now <= limit;
+            // agreement and KL have intervals in the report; its figures are rounded already (7 significant digits)
+            JsonNode interval = switch (metric) {
+                case "agreement" -> current.node().path("agreement");
+                case "kl" -> current.node().path("kl").path(0).path("kl");
+                default -> null;
+            };
+            Double low = interval == null ? null : current.number(interval, "ci95Low");
+            Double high = interval == null ? null : current.number(interval, "ci95High");
+            String detail = metric.equals("agreement")
+                    ? String.format(Locale.ROOT, "%.2f%% (95%% CI %.2f-%.2f%%), minimum %.2f%%", 100 * now,
+                            100 * low, 100 * high, 100 * limit)
+                    : String.format(Locale.ROOT, "%s%s, %s %s", plain(now), low == null ? ""
+                            : " (95% CI " + plain(low) + " to " + plain(high) + ")", bound, plain(limit));
+            return outcome(gate, passed, now, low, high, limit, verdict(passed) + ": " + what + " " + detail);
+        }
+        double then = baseline.teacherFigure(metric);
+        // significant digits, not decimals: a relative max difference is about 1e-6
+        double change = new BigDecimal(now - then, new java.math.MathContext(7)).doubleValue();
+        boolean passed = higherIsBetter ? change >= limit : change <= limit;
+        return outcome(gate, passed, change, null, null, limit, String.format(Locale.ROOT,
+                "%s: %s %s now, %s in the baseline: change %s, %s change %s", verdict(passed), what,
+                plain(now), plain(then), signed(change), bound, signed(limit)));
     }
 
     private static Double value(String metric, CheckFigures figures) {

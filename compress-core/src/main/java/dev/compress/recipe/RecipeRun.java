@@ -8,14 +8,10 @@ import dev.compress.CompressException;
 import dev.compress.Json;
 import dev.compress.Progress;
 import dev.compress.Version;
-import dev.compress.calibrate.CalibrationBuilder;
-import dev.compress.calibrate.CalibrationMethod;
-import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.check.FidelityCheck;
 import dev.compress.check.FidelityReport;
 import dev.compress.check.LatencyCheck;
 import dev.compress.check.LatencyReport;
-import dev.compress.convert.OpsetConversion;
 import dev.compress.data.DataSources;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
@@ -27,15 +23,12 @@ import dev.compress.export.Bundle;
 import dev.compress.export.BundleExporter;
 import dev.compress.graph.OnnxModel;
 import dev.compress.pipeline.PassContext;
-import dev.compress.pipeline.Passes;
 import dev.compress.pipeline.Pipeline;
 import dev.compress.pipeline.PipelineResult;
 import dev.compress.prune.PruneResult;
-import dev.compress.prune.Pruner;
-import dev.compress.quantize.ActivationType;
-import dev.compress.quantize.DynamicFormat;
 import dev.compress.quantize.QuantizationResult;
-import dev.compress.quantize.Quantizer;
+import dev.compress.score.ScoreReport;
+import dev.compress.score.Scorer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -225,6 +218,13 @@ public final class RecipeRun {
                 entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
                         () -> Json.write(reportOut, check instanceof Recipe.Fidelity f ? fidelity(f, candidate, source)
                                 : latency((Recipe.Latency) check, candidate, source)), reportOut);
+            } else if (check instanceof Recipe.Score score) {
+                Path student = score.student().equals("source") ? source : candidate;
+                Path teacher = recipe.teacher() == null ? source : file.resolve(recipe.teacher());
+                String key = key("check", check, student == source ? sourceSha : candidateSha, sha256(teacher),
+                        dataFingerprint(dataPath(score.data())));
+                entry = cachedOrRun(previous.get(check.name()), check.name(), "check", key, outcomes,
+                        () -> score(score, teacher, student, reportOut), reportOut);
             } else if (check instanceof Recipe.Debug debug) {
                 Path reference = quantizeInput(inputs);
                 Path histogramsOut = runDir.resolve(prefix + HISTOGRAMS);
@@ -327,67 +327,23 @@ public final class RecipeRun {
         OnnxModel result;
         Object report;
         List<String> warnings;
+        int batchSize = ModelInputs.defaultBatchSize(model);
         if (step instanceof Recipe.Prune prune) {
-            Pruner.Builder builder = Pruner.builder()
-                    .setModel(model)
-                    .setSparsity(prune.sparsity())
-                    .optScope("global".equals(prune.scope()) ? Pruner.Scope.GLOBAL : Pruner.Scope.PER_LAYER)
-                    .optStructured(prune.structured())
-                    .optExclude(prune.exclude())
-                    .optBatchSize(ModelInputs.defaultBatchSize(model))
-                    .optProgress(progress);
-            if (prune.structured()) {
-                builder.optCalibrationData(open(data.calibration(), model).dataset());
-            }
-            PruneResult pruned = builder.build().prune();
+            PruneResult pruned = RecipeSteps.prune(prune, model,
+                    prune.structured() ? open(data.calibration(), model).dataset() : null, batchSize, progress,
+                    RecipeSteps.PruneExtras.none());
             result = pruned.model();
             report = pruned.report();
             warnings = List.of();
-        } else if (step instanceof Recipe.QuantizeStatic q) {
-            // the settings compress quantize passes for the same flags, so both give the same bytes
-            QuantizationResult quantized = Quantizer.builder()
-                    .optCalibration(new CalibrationSettings(CalibrationMethod.parse(q.method()), q.percentile(),
-                            q.bins(), 0, Map.of()))
-                    .optSymmetricActivations(q.symmetric())
-                    .optSampling(new CalibrationBuilder.Sampling(q.maxSamples(), q.histogramSamples(),
-                            CalibrationBuilder.defaultSessions(), 1))
-                    .optActivationType(ActivationType.parse(q.activations()))
-                    .optExclude(q.exclude())
-                    .optOpTypes(q.ops())
-                    .optWeightOnly(q.weightOnly())
-                    .optUpgradeOpset(q.upgradeOpset())
-                    .optKeepOpset(q.keepOpset())
-                    .optLatencyFallback(q.latencyFallback())
-                    .optPrepare(q.prepare())
-                    .optEqualize(q.equalize())
-                    .optBiasCorrection(q.biasCorrection())
-                    .optBatchSize(ModelInputs.defaultBatchSize(model))
-                    .optProgress(progress)
-                    .setCalibrationData(open(data.calibration(), model).dataset())
-                    .setModel(model)
-                    .build()
-                    .quantize();
-            result = quantized.model();
-            report = quantized.report();
-            warnings = quantized.report().warnings();
-        } else if (step instanceof Recipe.QuantizeDynamic q) {
-            QuantizationResult quantized = Quantizer.builder()
-                    .optDynamic(DynamicFormat.parse(q.format()))
-                    .optReduceRange(q.reduceRange())
-                    .optExclude(q.exclude())
-                    .optOpTypes(q.ops())
-                    .optProgress(progress)
-                    .setModel(model)
-                    .build()
-                    .quantize();
+        } else if (step instanceof Recipe.QuantizeStatic || step instanceof Recipe.QuantizeDynamic) {
+            QuantizationResult quantized = RecipeSteps.quantize(step, model,
+                    step instanceof Recipe.QuantizeStatic ? open(data.calibration(), model).dataset() : null,
+                    batchSize, progress, RecipeSteps.QuantizeExtras.none());
             result = quantized.model();
             report = quantized.report();
             warnings = quantized.report().warnings();
         } else {
-            PipelineResult run = Pipeline.of(step instanceof Recipe.ConvertOpset convert
-                            ? OpsetConversion.builder().optTargetOpset(convert.opset()).build()
-                            : Passes.find("prepare"))
-                    .run(model, PassContext.of(progress));
+            PipelineResult run = Pipeline.of(RecipeSteps.pass(step)).run(model, PassContext.of(progress));
             result = run.model();
             report = run.steps().get(0).report();
             warnings = run.warnings();
@@ -527,6 +483,16 @@ public final class RecipeRun {
         report.writeJson(reportOut);
         Json.write(predictionsOut, new CheckReports.Predictions(samplesFingerprint(file.recipe().data().evaluation()),
                 report.classes(), columns[0], columns[1], columns[2]));
+    }
+
+    /** A score check: its report names the models and data by file name, so it does not depend on the folder. */
+    private void score(Recipe.Score check, Path teacher, Path student, Path reportOut) {
+        OnnxModel model = OnnxModel.load(student);
+        String data = dataPath(check.data());
+        ScoreReport report = RecipeSteps.score(check, teacher, student, open(data, model).dataset(),
+                ModelInputs.defaultBatchSize(model), progress, Scorer.DEFAULT_PARITY_TOLERANCE);
+        report.withNames(teacher.getFileName().toString(), student.getFileName().toString(), data)
+                .writeJson(reportOut);
     }
 
     private CheckReports.Size size(Path candidate, Path source) {

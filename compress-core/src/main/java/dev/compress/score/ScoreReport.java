@@ -159,6 +159,12 @@ public record ScoreReport(
         return Json.pretty(this);
     }
 
+    /** This report with other names for the teacher, the student and the data (e.g. file names instead of paths). */
+    public ScoreReport withNames(String teacherName, String studentName, String dataName) {
+        return new ScoreReport(teacherName, studentName, dataName, samples, outputs, outputShape, kl, agreement,
+                top5Overlap, cosine, mse, parity, labeled);
+    }
+
     /** Writes {@link #toJson()} atomically. */
     public void writeJson(Path file) {
         StagedFile.writeString(file, toJson());
