@@ -338,7 +338,9 @@ final class QuantizationPlan {
             } else {
                 ok = false;
                 if (CONTROL_FLOW_OPS.contains(op)) {
-                    reason = "subgraph left in float (only the main graph is quantized)";
+                    // ONNX Runtime returns no tensor of a subgraph, so nothing inside one can be calibrated
+                    reason = "subgraph left in float: static calibration sees only the main graph's tensors"
+                            + " (--dynamic quantizes the MatMul/Gemm weights inside subgraphs)";
                 }
             }
             String kept = inputs.stream().filter(keepFloat::containsKey).findFirst().orElse(null);
