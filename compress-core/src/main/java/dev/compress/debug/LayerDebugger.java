@@ -114,77 +114,24 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
                     + fp32.displayName() + "; it must be a QDQ rewrite of it (e.g. from compress quantize)");
         }
         String output = fp32.graph().outputs().get(0).name();
-        Set<String> fp32Fetch = new LinkedHashSet<>();
-        Set<String> int8Fetch = new LinkedHashSet<>();
-        for (Match m : matches) {
-            fp32Fetch.add(m.tensor());
-            int8Fetch.add(m.quantizedTensor());
-            if (m.hasQdq()) {
-                int8Fetch.add(m.tensor()); // before its own QDQ: isolates this tensor's rounding noise
-            }
-        }
-        fp32Fetch.add(output);
-        int8Fetch.add(output);
         Map<String, Energy> energies = new LinkedHashMap<>();
         Map<String, Energy> ownEnergies = new LinkedHashMap<>();
         Energy outputEnergy = new Energy();
-        long samples = 0;
-        try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fp32Fetch), RuntimeOptions.defaults());
-                OrtModel b = OrtModel.open(int8.withExtraOutputs(int8Fetch), RuntimeOptions.defaults())) {
-            // integer tensors (shapes, indices) have no SQNR
-            Set<String> skip = new HashSet<>(a.nonFloatOutputs());
-            Set<String> skipInt8 = b.nonFloatOutputs();
-            List<Match> kept = new ArrayList<>();
-            for (Match m : matches) {
-                if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())
-                        && !skipInt8.contains(m.tensor())) {
-                    kept.add(m);
-                    energies.put(m.tensor(), new Energy());
-                    if (m.hasQdq()) {
-                        ownEnergies.put(m.tensor(), new Energy());
-                    }
-                }
-            }
-            matches = kept;
-            // a few layers' tensors a run: fetching every activation of a 224x224 ConvNeXt at once took 2.7 GB
-            List<List<Match>> chunks = new ArrayList<>();
-            for (int i = 0; i < matches.size() || i == 0; i += TENSORS_PER_RUN) {
-                chunks.add(matches.subList(i, Math.min(matches.size(), i + TENSORS_PER_RUN)));
-            }
-            data.forEachBatch(batchSize, context.progress(), "compare layers", batch -> {
-                for (List<Match> chunk : chunks) {
-                    Set<String> fromFp32 = new LinkedHashSet<>();
-                    Set<String> fromInt8 = new LinkedHashSet<>();
-                    for (Match m : chunk) {
-                        fromFp32.add(m.tensor());
-                        fromInt8.add(m.quantizedTensor());
-                        if (m.hasQdq()) {
-                            fromInt8.add(m.tensor());
-                        }
-                    }
-                    if (chunk == chunks.get(0)) {
-                        fromFp32.add(output);
-                        fromInt8.add(output);
-                    }
-                    Map<String, FloatOutput> reference = a.run(batch, fromFp32);
-                    Map<String, FloatOutput> quantized = b.run(batch, fromInt8);
-                    for (Match m : chunk) {
-                        FloatOutput value = quantized.get(m.quantizedTensor());
-                        energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()),
-                                value);
-                        if (m.hasQdq()) {
-                            FloatOutput before = quantized.get(m.tensor());
-                            ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
-                        }
-                    }
-                    if (chunk == chunks.get(0)) {
-                        outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
-                                quantized.get(output));
-                    }
-                }
-            });
-            samples = data.size();
+        // A few layers' tensors a pass, each pass with sessions that output only those: ONNX Runtime keeps every
+        // graph output of a run alive to its end, so one session outputting all ~420 activations of a 48x320 OCR
+        // recogniser held them all at once (10 GB RSS on 20 images) whatever was fetched. The data is read once a
+        // pass; per tensor only running sums are kept.
+        List<List<Match>> chunks = new ArrayList<>();
+        for (int i = 0; i < matches.size() || i == 0; i += TENSORS_PER_RUN) {
+            chunks.add(matches.subList(i, Math.min(matches.size(), i + TENSORS_PER_RUN)));
         }
+        List<Match> kept = new ArrayList<>();
+        for (int c = 0; c < chunks.size(); c++) {
+            kept.addAll(compare(chunks.get(c), c == 0 ? output : null, energies, ownEnergies, outputEnergy, context,
+                    chunks.size() == 1 ? "compare layers" : "compare layers " + (c + 1) + "/" + chunks.size()));
+        }
+        matches = kept;
+        long samples = data.size();
         List<LayerReport.Layer> layers = new ArrayList<>();
         for (Match m : matches) {
             Energy e = energies.get(m.tensor());
@@ -200,6 +147,72 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         return new LayerReport(fp32.displayName(), int8.displayName(), data.source().toString(), samples,
                 new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), layers,
                 sensitivity);
+    }
+
+    /**
+     * One pass over the data comparing {@code chunk}'s tensors (and the model output when {@code output} is not
+     * null) into the running sums; returns the matches compared (integer tensors have no SQNR and are dropped).
+     */
+    private List<Match> compare(List<Match> chunk, String output, Map<String, Energy> energies,
+            Map<String, Energy> ownEnergies, Energy outputEnergy, PassContext context, String label) {
+        Set<String> fp32Fetch = new LinkedHashSet<>();
+        Set<String> int8Fetch = new LinkedHashSet<>();
+        for (Match m : chunk) {
+            fp32Fetch.add(m.tensor());
+            int8Fetch.add(m.quantizedTensor());
+            if (m.hasQdq()) {
+                int8Fetch.add(m.tensor()); // before its own QDQ: isolates this tensor's rounding noise
+            }
+        }
+        if (output != null) {
+            fp32Fetch.add(output);
+            int8Fetch.add(output);
+        }
+        try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fp32Fetch), RuntimeOptions.defaults());
+                OrtModel b = OrtModel.open(int8.withExtraOutputs(int8Fetch), RuntimeOptions.defaults())) {
+            Set<String> skip = a.nonFloatOutputs();
+            Set<String> skipInt8 = b.nonFloatOutputs();
+            List<Match> kept = new ArrayList<>();
+            Set<String> fromFp32 = new LinkedHashSet<>();
+            Set<String> fromInt8 = new LinkedHashSet<>();
+            for (Match m : chunk) {
+                if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())
+                        && !skipInt8.contains(m.tensor())) {
+                    kept.add(m);
+                    energies.put(m.tensor(), new Energy());
+                    fromFp32.add(m.tensor());
+                    fromInt8.add(m.quantizedTensor());
+                    if (m.hasQdq()) {
+                        ownEnergies.put(m.tensor(), new Energy());
+                        fromInt8.add(m.tensor());
+                    }
+                }
+            }
+            if (output != null) {
+                fromFp32.add(output);
+                fromInt8.add(output);
+            }
+            if (fromFp32.isEmpty()) {
+                return kept;
+            }
+            data.forEachBatch(batchSize, context.progress(), label, batch -> {
+                Map<String, FloatOutput> reference = a.run(batch, fromFp32);
+                Map<String, FloatOutput> quantized = b.run(batch, fromInt8);
+                for (Match m : kept) {
+                    FloatOutput value = quantized.get(m.quantizedTensor());
+                    energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
+                    if (m.hasQdq()) {
+                        FloatOutput before = quantized.get(m.tensor());
+                        ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
+                    }
+                }
+                if (output != null) {
+                    outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
+                            quantized.get(output));
+                }
+            });
+            return kept;
+        }
     }
 
     private FloatOutput checkShape(FloatOutput reference, FloatOutput quantized, String tensor) {
