@@ -161,24 +161,8 @@ public final class StagedFile implements AutoCloseable {
      * in {@code targets} that no journal claims are deleted. Files of live processes are left alone.
      */
     public static void recover(List<Path> targets) {
-        List<Path> folders = new ArrayList<>();
-        for (Path target : targets) {
-            Path folder = target.toAbsolutePath().getParent();
-            if (folder != null && Files.isDirectory(folder) && !folders.contains(folder)) {
-                folders.add(folder);
-            }
-        }
-        for (Path folder : folders) {
-            for (Path file : list(folder)) {
-                Matcher journal = JOURNAL.matcher(file.getFileName().toString());
-                if (journal.matches() && gone(journal.group(1))) {
-                    if (journal.group(2).equals("journal")) {
-                        finish(file);
-                    }
-                    deleteQuietly(file);
-                }
-            }
-        }
+        List<Path> folders = folders(targets, false);
+        finishJournals(folders);
         for (Path target : targets) {
             Path absolute = target.toAbsolutePath();
             Path folder = absolute.getParent();
@@ -190,6 +174,49 @@ public final class StagedFile implements AutoCloseable {
                 String name = file.getFileName().toString();
                 Matcher temp = TEMP.matcher(name.substring(Math.min(prefix.length(), name.length())));
                 if (name.startsWith(prefix) && temp.matches() && (temp.group(1) == null || gone(temp.group(1)))) {
+                    deleteQuietly(file);
+                }
+            }
+        }
+    }
+
+    /**
+     * Finishes the commits of dead writers (SIGKILL in mid-commit) that concern {@code files}: every journal in
+     * their folders, and inside those that are folders. A batch writes its journal into the folder of each file
+     * it moves, so whichever file a command reads, a journal naming it lies beside it: no command sees a new model
+     * beside an old report. Files of live writers are left alone.
+     */
+    public static void settle(List<Path> files) {
+        finishJournals(folders(files, true));
+    }
+
+    /** The folders of {@code files}, and with {@code inside} those of them that are folders, each once. */
+    private static List<Path> folders(List<Path> files, boolean inside) {
+        List<Path> folders = new ArrayList<>();
+        for (Path file : files) {
+            Path absolute = file.toAbsolutePath();
+            List<Path> candidates = new ArrayList<>();
+            candidates.add(absolute.getParent());
+            if (inside && Files.isDirectory(absolute)) {
+                candidates.add(absolute);
+            }
+            for (Path folder : candidates) {
+                if (folder != null && Files.isDirectory(folder) && !folders.contains(folder)) {
+                    folders.add(folder);
+                }
+            }
+        }
+        return folders;
+    }
+
+    private static void finishJournals(List<Path> folders) {
+        for (Path folder : folders) {
+            for (Path file : list(folder)) {
+                Matcher journal = JOURNAL.matcher(file.getFileName().toString());
+                if (journal.matches() && gone(journal.group(1))) {
+                    if (journal.group(2).equals("journal")) {
+                        finish(file);
+                    }
                     deleteQuietly(file);
                 }
             }
@@ -301,24 +328,29 @@ public final class StagedFile implements AutoCloseable {
             if (files.isEmpty()) {
                 return;
             }
-            Path journal = null;
+            List<Path> journals = new ArrayList<>();
             if (files.size() > 1) {
                 StringBuilder moves = new StringBuilder();
                 files.values().forEach(file -> moves.append(file.temp).append('\t').append(file.target).append('\n'));
-                Path folder = files.values().iterator().next().target.getParent();
                 String name = ".compress-commit." + PID + "." + hex();
-                Path part = folder.resolve(name + ".part");
-                Files.writeString(part, moves, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW,
-                        StandardOpenOption.WRITE, StandardOpenOption.SYNC);
-                journal = folder.resolve(name + ".journal");
-                move(part, journal);
+                // one copy beside each file: a reader of any of them finds it there (settle)
+                for (StagedFile file : files.values()) {
+                    Path folder = file.target.getParent();
+                    if (journals.stream().noneMatch(j -> j.getParent().equals(folder))) {
+                        Path part = folder.resolve(name + ".part");
+                        Files.writeString(part, moves, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW,
+                                StandardOpenOption.WRITE, StandardOpenOption.SYNC);
+                        journals.add(folder.resolve(name + ".journal"));
+                        move(part, journals.get(journals.size() - 1));
+                    }
+                }
                 pause();
             }
             for (StagedFile file : files.values()) {
                 move(file.temp, file.target);
                 pause();
             }
-            if (journal != null) {
+            for (Path journal : journals) {
                 Files.delete(journal);
             }
         }

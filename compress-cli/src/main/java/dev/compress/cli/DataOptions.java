@@ -3,6 +3,8 @@ package dev.compress.cli;
 import dev.compress.data.DataSources;
 import dev.compress.graph.OnnxModel;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -30,6 +32,12 @@ class DataOptions {
                     + " Default: labels.txt beside the data or in its parent folder.")
     Path labels;
 
+    @Option(names = "--batch-axis", paramLabel = "INPUT=AXIS", split = ",", order = 41,
+            description = "For .npy data: the axis an input stacks samples on, when it is not the first, e.g."
+                    + " state=1 for an RNN state [2, batch, 128]; repeatable. Default: found from the model's named"
+                    + " dims (h [2, batch, 64] beside input [batch, n]: 1), else 0.")
+    Map<String, Integer> batchAxes = new LinkedHashMap<>();
+
     @Mixin
     PreprocessingOptions preprocessing;
 
@@ -55,6 +63,6 @@ class DataOptions {
 
     /** Other data of the command (e.g. --eval), with the same labels and preprocessing. */
     DataSources.Opened open(Path other, OnnxModel model) {
-        return DataSources.open(other, model, preprocessing.overrides(), labels);
+        return DataSources.open(other, model, preprocessing.overrides(), labels, batchAxes);
     }
 }

@@ -3,6 +3,10 @@ package dev.compress.cli;
 import dev.compress.CompressException;
 import dev.compress.StagedFile;
 import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.HelpCommand;
 import picocli.CommandLine.Mixin;
@@ -84,6 +88,8 @@ public final class Main {
         // exceptions for the handler: an Error (OutOfMemoryError) would end in a stack trace
         CommandLine.IExecutionStrategy run = new CommandLine.RunLast();
         commandLine.setExecutionStrategy(parseResult -> {
+            // a commit a SIGKILL cut short is finished before any file it concerns is read
+            StagedFile.settle(paths(parseResult));
             try (StagedFile.Batch outputs = StagedFile.Batch.begin()) {
                 int exit = run.execute(parseResult);
                 outputs.commit();
@@ -96,5 +102,23 @@ public final class Main {
         });
         commandLine.setUsageHelpAutoWidth(true);
         return commandLine;
+    }
+
+    /** Every file or folder named on the command line, of the command and its subcommands. */
+    private static List<Path> paths(CommandLine.ParseResult parseResult) {
+        List<Path> paths = new ArrayList<>();
+        for (CommandLine.ParseResult r = parseResult; r != null; r = r.subcommand()) {
+            List<CommandLine.Model.ArgSpec> args = new ArrayList<>(r.matchedOptions());
+            args.addAll(r.matchedPositionals());
+            for (CommandLine.Model.ArgSpec arg : args) {
+                Object value = arg.getValue();
+                if (value instanceof Path path) {
+                    paths.add(path);
+                } else if (value instanceof Collection<?> values) {
+                    values.stream().filter(Path.class::isInstance).map(Path.class::cast).forEach(paths::add);
+                }
+            }
+        }
+        return paths;
     }
 }

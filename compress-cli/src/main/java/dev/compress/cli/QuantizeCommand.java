@@ -128,7 +128,7 @@ final class QuantizeCommand extends BaseCommand {
     @Option(names = "--latency-fallback", paramLabel = "S", arity = "0..1", fallbackValue = "1", order = 11,
             description = "Static: after quantizing, time variants with regions kept float (each op type's"
                     + " integer nodes; four segments of the graph) against the all-INT8 model, about S seconds each"
-                    + " (default 1), and keep float what runs at least 5% faster in float. The choice depends on"
+                    + " (default 1), and keep float what runs at least 5%% faster in float. The choice depends on"
                     + " timings: the report lists the nodes, which --exclude pins for byte-identical runs.")
     Double latencyFallback;
 

@@ -30,6 +30,11 @@ final class RunOptions {
      * @throws CompressException BAD_INPUT when --batch-size differs from a batch size the model fixes
      */
     int batchSize(OnnxModel model, GlobalOptions global) {
+        return batchSize(model, global, ModelInputs.defaultBatchSize(model));
+    }
+
+    /** As {@link #batchSize(OnnxModel, GlobalOptions)}, with {@code fallback} when neither user nor model says. */
+    int batchSize(OnnxModel model, GlobalOptions global, int fallback) {
         if (resolved != null) {
             return resolved;
         }
@@ -38,7 +43,7 @@ final class RunOptions {
             throw CompressException.badInput(model.source().orElse(null), "takes batches of exactly " + fixed
                     + " (its inputs fix the batch dimension); leave out --batch-size or give " + fixed);
         }
-        resolved = batchSize != null ? batchSize : ModelInputs.defaultBatchSize(model);
+        resolved = batchSize != null ? batchSize : fixed > 0 ? fixed : fallback;
         if (batchSize == null && resolved != 32) {
             global.info("batch size " + resolved + (fixed > 0 ? " (fixed by the model)" : " (for the model's input"
                     + " size; --batch-size to change)"));

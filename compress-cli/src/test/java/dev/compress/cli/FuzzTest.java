@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * loads and its outputs for ONNX's own checker.
  */
 class FuzzTest {
-    private static final long BUDGET_SECONDS = 45;
+    private static final long BUDGET_SECONDS = 30;
     private static final long HANG_SECONDS = 20;
 
     @TempDir

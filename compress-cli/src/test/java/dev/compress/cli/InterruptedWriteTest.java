@@ -85,6 +85,36 @@ class InterruptedWriteTest {
     }
 
     @Test
+    void aCommandThatOnlyReadsTheModelFinishesTheCommitFirst() throws Exception {
+        Process child = start();
+        awaitThen(child, folder -> has(folder, ".journal") && !unchanged(out, oldModel));
+        child.destroyForcibly().waitFor();
+        assertThat(Files.readAllBytes(report)).as("the report is still the old one").isEqualTo(oldReport);
+        // inspect writes nothing: it finishes the commit because it reads q.onnx, before reading it
+        Cli.Result inspect = Cli.run("inspect", out.toString());
+        assertThat(inspect.exitCode()).as(inspect.toString()).isZero();
+        assertNewPair();
+    }
+
+    @Test
+    void aReportInAnotherFolderFindsTheJournalBesideIt() throws Exception {
+        Path elsewhere = Files.createDirectories(temp.resolve("reports")).resolve("q.json");
+        Files.copy(report, elsewhere);
+        Process child = start("--report", elsewhere.toString());
+        awaitThen(child, folder -> has(folder, ".journal") && !unchanged(out, oldModel));
+        child.destroyForcibly().waitFor();
+        assertThat(Files.readAllBytes(elsewhere)).as("the report is still the old one").isEqualTo(oldReport);
+        assertThat(has(elsewhere.getParent(), ".journal")).as("a journal beside the report too").isTrue();
+        // gate reads only the report, in another folder than the model; it is not an evaluation report (exit 3)
+        Cli.Result gate = Cli.run("gate", elsewhere.toString(), "--max-drop", "1");
+        assertThat(gate.exitCode()).as(gate.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        JsonNode written = Json.readStrict(elsewhere);
+        assertThat(written.path("quantization").path("method").asText()).isEqualTo("dynamic");
+        assertThat(written.path("size").path("int8Bytes").asLong()).isEqualTo(Files.size(out));
+        assertThat(has(elsewhere.getParent(), ".compress-commit.")).isFalse();
+    }
+
+    @Test
     void sigkillLeftoversAreCleanedByTheNextRunOfTheSameTarget() throws Exception {
         Process child = start();
         awaitThen(child, folder -> has(folder, ".q.json."));
@@ -114,9 +144,10 @@ class InterruptedWriteTest {
         assertNewPair();
     }
 
-    private Process start() throws IOException {
+    private Process start(String... more) throws IOException {
         List<String> command = Cli.childCommand(List.of("-Dcompress.test.commitPauseMillis=" + PAUSE_MILLIS),
-                "quantize", "--dynamic", "--model", model.toString(), "--out", out.toString());
+                Stream.concat(Stream.of("quantize", "--dynamic", "--model", model.toString(), "--out",
+                        out.toString()), Arrays.stream(more)).toArray(String[]::new));
         return new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(temp.resolve("child.log").toFile()).start();
     }

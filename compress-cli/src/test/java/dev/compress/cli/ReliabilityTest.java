@@ -550,6 +550,49 @@ class ReliabilityTest {
         assertThat(result.out()).contains("3 samples");
     }
 
+    /** Samples of {@link dev.compress.data.BatchAxisModels}: x [4] and h [2, 3] per sample, in folders x/ and h/. */
+    private Path stateSamples(int count) throws IOException {
+        Path data = temp.resolve("state-npy");
+        Files.createDirectories(data.resolve("x"));
+        Files.createDirectories(data.resolve("h"));
+        for (int i = 0; i < count; i++) {
+            dev.compress.data.NpyWriter.floats(data.resolve("x/s" + i + ".npy"), new long[] {4}, i, -1, 2, i % 3);
+            dev.compress.data.NpyWriter.floats(data.resolve("h/s" + i + ".npy"), new long[] {2, 3}, 0.5f * i, -1, 1,
+                    -i, 2, 0.25f);
+        }
+        return data;
+    }
+
+    @Test
+    void staticQuantizationOfAModelWhoseStateStacksSamplesOnItsSecondAxis() throws IOException {
+        Path model = temp.resolve("state.onnx");
+        dev.compress.data.BatchAxisModels.stateModel(false).save(model);
+        Path data = stateSamples(12);
+        Path out = temp.resolve("state-int8.onnx");
+        String[] args = {"quantize", "--model", model.toString(), "--data", data.toString(), "--batch-size", "4",
+            "--out", out.toString()};
+        // unnamed dims: h [2, ?, 3] stacks four samples of [2, 3] as [4, 2, 3], which ONNX Runtime refuses
+        Cli.Result unsaid = Cli.run(args);
+        assertThat(unsaid.exitCode()).as(unsaid.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(Files.exists(out)).isFalse();
+        Cli.Result said = Cli.run(java.util.stream.Stream.concat(java.util.Arrays.stream(args),
+                java.util.stream.Stream.of("--batch-axis", "h=1")).toArray(String[]::new));
+        assertThat(said.exitCode()).as(said.toString()).isZero();
+        // the fidelity check reads hn [2, batch, 3] (Relu, left in float) per sample on axis 1 too
+        com.fasterxml.jackson.databind.JsonNode report = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(temp.resolve("state-int8.json").toFile());
+        List<String> checked = new java.util.ArrayList<>();
+        report.findValues("outputs").forEach(outputs -> outputs.forEach(o -> {
+            checked.add(o.get("name").asText());
+            if (o.get("name").asText().equals("hn")) {
+                assertThat(o.get("meanCosine").asDouble()).isEqualTo(1.0);
+            }
+        }));
+        assertThat(checked).contains("y", "hn");
+        assertThat(dev.compress.graph.OnnxModel.load(out).graph().nodes())
+                .anyMatch(node -> node.opType().equals("QuantizeLinear"));
+    }
+
     @Test
     void scoreWithoutParitySaysNothingOfExceedingATolerance() {
         String[] args = {"score", "--teacher", Fixtures.resnet().toString(), "--student", Fixtures.cnn().toString(),

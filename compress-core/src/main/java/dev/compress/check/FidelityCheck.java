@@ -4,6 +4,8 @@ import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
+import dev.compress.data.HostTensor;
+import dev.compress.data.ModelInputs;
 import dev.compress.debug.LayerDebugger;
 import dev.compress.debug.LayerReport;
 import dev.compress.graph.OnnxModel;
@@ -118,7 +120,7 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
                 Map<String, FloatOutput> reference = a.run(batch, names);
                 Map<String, FloatOutput> quantized = b.run(batch, names);
                 for (String name : names) {
-                    tallies.computeIfAbsent(name, n -> new OutputTally())
+                    tallies.computeIfAbsent(name, n -> new OutputTally(ModelInputs.outputBatchAxis(fp32, name)))
                             .add(name, reference.get(name), quantized.get(name), batch.size());
                 }
             });
@@ -160,6 +162,8 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
 
     /** Running sums of one output over all samples. */
     private static final class OutputTally {
+        /** The axis the output holds its samples on (an RNN state [layers, batch, hidden]: 1). */
+        private final int batchAxis;
         private long[] sampleShape;
         /** Rows of class probabilities per sample ([N, T, C], e.g. a CTC recogniser): decided on the first batch. */
         private boolean probabilitySequence;
@@ -169,16 +173,28 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
         private double signal;
         private double noise;
 
+        OutputTally(int batchAxis) {
+            this.batchAxis = batchAxis;
+        }
+
         void add(String name, FloatOutput reference, FloatOutput quantized, int batch) {
             long[] shape = reference.shape();
-            if (!Arrays.equals(shape, quantized.shape()) || shape.length == 0 || shape[0] != batch) {
+            int batchAxis = axisOf(shape, batch);
+            // one sample's output is the whole tensor, whichever axis its batch would be on
+            boolean single = batch == 1 && (shape.length <= batchAxis || shape[batchAxis] != 1);
+            if (!Arrays.equals(shape, quantized.shape()) || !single && (shape.length <= batchAxis
+                    || shape[batchAxis] != batch)) {
                 throw CompressException.badInput("output '" + name + "' has shape " + Arrays.toString(shape)
                         + " in the fp32 model and " + Arrays.toString(quantized.shape()) + " in the quantized one"
-                        + " for " + batch + " samples; expected the same [N, ...]");
+                        + " for " + batch + " samples; expected the same, with the samples on axis " + batchAxis);
             }
-            long[] perSample = Arrays.copyOfRange(shape, 1, shape.length);
-            float[] x = reference.values();
-            float[] y = quantized.values();
+            long[] perSample = single ? shape : new long[shape.length - 1];
+            if (!single) {
+                System.arraycopy(shape, 0, perSample, 0, batchAxis);
+                System.arraycopy(shape, batchAxis + 1, perSample, batchAxis, shape.length - batchAxis - 1);
+            }
+            float[] x = single ? reference.values() : batchFirst(reference.values(), shape, batchAxis);
+            float[] y = single ? quantized.values() : batchFirst(quantized.values(), shape, batchAxis);
             if (sampleShape == null) {
                 sampleShape = perSample;
                 probabilitySequence = perSample.length == 2 && perSample[1] > 1 && rowsAreProbabilities(x,
@@ -225,6 +241,43 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
          */
         private boolean classifier() {
             return sampleShape.length == 1 && sampleShape[0] > 1 || probabilitySequence;
+        }
+
+        /**
+         * The model's batch axis of this output when it holds {@code batch}; else the one axis that does (unnamed
+         * dims: the user said where the inputs' samples are, not the outputs').
+         */
+        private int axisOf(long[] shape, int batch) {
+            if (shape.length > batchAxis && shape[batchAxis] == batch) {
+                return batchAxis;
+            }
+            int found = -1;
+            for (int a = 0; a < shape.length; a++) {
+                if (shape[a] == batch) {
+                    if (found >= 0) {
+                        return batchAxis;
+                    }
+                    found = a;
+                }
+            }
+            return found >= 0 ? found : batchAxis;
+        }
+
+        /** {@code values} of {@code shape} reordered so that each sample's values are contiguous. */
+        private static float[] batchFirst(float[] values, long[] shape, int axis) {
+            if (axis == 0) {
+                return values;
+            }
+            int outer = (int) HostTensor.elementCount(Arrays.copyOfRange(shape, 0, axis));
+            int n = (int) shape[axis];
+            int inner = values.length / outer / n;
+            float[] moved = new float[values.length];
+            for (int o = 0; o < outer; o++) {
+                for (int s = 0; s < n; s++) {
+                    System.arraycopy(values, (o * n + s) * inner, moved, (s * outer + o) * inner, inner);
+                }
+            }
+            return moved;
         }
 
         private static boolean rowsAreProbabilities(float[] values, int classes) {

@@ -10,9 +10,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Up to N samples, stacked along the first axis of every model input.
+ * Up to N samples, stacked along the batch axis of every model input (the first, unless the input says another).
  *
- * @param inputs model input name to tensor, first dimension = {@link #size()}
+ * @param inputs model input name to tensor, dimension {@link HostTensor#batchAxis()} = {@link #size()}
  * @param labels class index per sample, or -1 where the dataset has no label
  * @param sources the file each sample came from, for error messages and reports
  */
@@ -57,25 +57,44 @@ public record Batch(Map<String, HostTensor> inputs, int[] labels, List<Path> sou
         return new Batch(inputs, labels, sources);
     }
 
+    /** Row {@code rows.get(i)} of {@code from.get(i)}, stacked on the tensors' batch axis. */
     private static HostTensor stack(List<HostTensor> from, List<Integer> rows) {
-        long[] shape = from.get(0).shape();
-        int per = (int) (HostTensor.elementCount(shape) / shape[0]);
-        shape[0] = rows.size();
-        if (from.get(0).type() == HostTensor.ElementType.FLOAT) {
-            float[] values = new float[per * rows.size()];
-            for (int i = 0; i < rows.size(); i++) {
-                FloatBuffer buffer = from.get(i).floats();
-                buffer.position(rows.get(i) * per);
-                buffer.get(values, i * per, per);
+        HostTensor first = from.get(0);
+        long[] shape = first.shape();
+        if (shape.length == 0) {
+            if (rows.size() != 1) {
+                throw new IllegalArgumentException("a scalar input has no batch axis to stack " + rows.size()
+                        + " samples on");
             }
-            return HostTensor.ofFloats(shape, values);
+            return first; // a scalar (e.g. a sample rate) belongs to its one sample
         }
-        long[] values = new long[per * rows.size()];
-        for (int i = 0; i < rows.size(); i++) {
+        int axis = first.batchAxis();
+        // [outer, batch, inner]: a row is `outer` runs of `inner` values, one in each outer block
+        int outer = (int) HostTensor.elementCount(java.util.Arrays.copyOfRange(shape, 0, axis));
+        int inner = (int) HostTensor.elementCount(java.util.Arrays.copyOfRange(shape, axis + 1, shape.length));
+        int n = rows.size();
+        shape[axis] = n;
+        if (first.type() == HostTensor.ElementType.FLOAT) {
+            float[] values = new float[outer * n * inner];
+            for (int i = 0; i < n; i++) {
+                FloatBuffer buffer = from.get(i).floats();
+                int size = (int) from.get(i).shape()[axis];
+                for (int o = 0; o < outer; o++) {
+                    buffer.position((o * size + rows.get(i)) * inner);
+                    buffer.get(values, (o * n + i) * inner, inner);
+                }
+            }
+            return HostTensor.ofFloats(shape, values, axis);
+        }
+        long[] values = new long[outer * n * inner];
+        for (int i = 0; i < n; i++) {
             LongBuffer buffer = from.get(i).longs();
-            buffer.position(rows.get(i) * per);
-            buffer.get(values, i * per, per);
+            int size = (int) from.get(i).shape()[axis];
+            for (int o = 0; o < outer; o++) {
+                buffer.position((o * size + rows.get(i)) * inner);
+                buffer.get(values, (o * n + i) * inner, inner);
+            }
         }
-        return HostTensor.ofLongs(shape, values);
+        return HostTensor.ofLongs(shape, values, axis);
     }
 }

@@ -48,6 +48,20 @@ public final class DataSources {
      * @throws dev.compress.CompressException BAD_INPUT naming the data or labels file
      */
     public static Opened open(Path data, OnnxModel model, Preprocessing.Overrides overrides, Path labels) {
+        return open(data, model, overrides, labels, Map.of());
+    }
+
+    /**
+     * As {@link #open(Path, OnnxModel, Preprocessing.Overrides, Path)}, with the batch axis of some inputs given
+     * (input name to axis; the others found by {@link ModelInputs#batchAxes}); only .npy data takes them.
+     */
+    public static Opened open(Path data, OnnxModel model, Preprocessing.Overrides overrides, Path labels,
+            Map<String, Integer> batchAxes) {
+        Map<String, Integer> axes = ModelInputs.batchAxes(model, batchAxes);
+        if (!batchAxes.isEmpty() && !(Files.isDirectory(data) && holdsNpy(data))) {
+            throw CompressException.badInput(data, "--batch-axis applies to .npy data only; images and token ids"
+                    + " are stacked on the first axis");
+        }
         boolean overridden = !overrides.isEmpty();
         if (data.getFileName() != null
                 && data.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl")) {
@@ -71,7 +85,7 @@ public final class DataSources {
                 throw CompressException.badInput(data, "holds .npy samples, which are fed as they are; "
                         + "the preprocessing options apply to images only");
             }
-            return new Opened(npy(data, model), null);
+            return new Opened(npy(data, model, axes), null);
         }
         ValueInfo input = ModelInputs.imageInput(model);
         Preprocessing preprocessing = ModelInputs.imagePreprocessing(model, overrides);
@@ -118,7 +132,7 @@ public final class DataSources {
         }
     }
 
-    private static NpyDataset npy(Path data, OnnxModel model) {
+    private static NpyDataset npy(Path data, OnnxModel model, Map<String, Integer> axes) {
         Map<String, long[]> shapes = new LinkedHashMap<>();
         Map<String, ElementType> types = new LinkedHashMap<>();
         for (ValueInfo input : model.graph().inputs()) {
@@ -130,6 +144,6 @@ public final class DataSources {
                 types.put(input.name(), ElementType.INT64);
             }
         }
-        return NpyDataset.builder().setRoot(data).setInputs(shapes).optInputTypes(types).build();
+        return NpyDataset.builder().setRoot(data).setInputs(shapes).optInputTypes(types).optBatchAxes(axes).build();
     }
 }

@@ -16,8 +16,10 @@ public final class HostTensor {
     private final ElementType type;
     private final long[] shape;
     private final Buffer data;
+    /** The axis samples are stacked on: 0 for most inputs, 1 for e.g. an RNN state [layers, batch, hidden]. */
+    private final int batchAxis;
 
-    private HostTensor(ElementType type, long[] shape, Buffer data) {
+    private HostTensor(ElementType type, long[] shape, Buffer data, int batchAxis) {
         long count = elementCount(shape);
         if (count != data.remaining()) {
             throw new IllegalArgumentException(
@@ -26,14 +28,24 @@ public final class HostTensor {
         this.type = type;
         this.shape = shape.clone();
         this.data = data;
+        this.batchAxis = batchAxis;
     }
 
     public static HostTensor ofFloats(long[] shape, float[] values) {
-        return new HostTensor(ElementType.FLOAT, shape, FloatBuffer.wrap(values));
+        return ofFloats(shape, values, 0);
     }
 
     public static HostTensor ofLongs(long[] shape, long[] values) {
-        return new HostTensor(ElementType.INT64, shape, LongBuffer.wrap(values));
+        return ofLongs(shape, values, 0);
+    }
+
+    /** A tensor whose samples lie along {@code batchAxis} (ignored for a scalar). */
+    public static HostTensor ofFloats(long[] shape, float[] values, int batchAxis) {
+        return new HostTensor(ElementType.FLOAT, shape, FloatBuffer.wrap(values), batchAxis);
+    }
+
+    public static HostTensor ofLongs(long[] shape, long[] values, int batchAxis) {
+        return new HostTensor(ElementType.INT64, shape, LongBuffer.wrap(values), batchAxis);
     }
 
     public static long elementCount(long[] shape) {
@@ -50,6 +62,11 @@ public final class HostTensor {
 
     public long[] shape() {
         return shape.clone();
+    }
+
+    /** The axis samples are stacked on. */
+    public int batchAxis() {
+        return batchAxis;
     }
 
     /** The values; a read-only view positioned at the first element. */

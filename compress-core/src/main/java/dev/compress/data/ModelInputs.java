@@ -4,7 +4,12 @@ import dev.compress.CompressException;
 import dev.compress.graph.DataType;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.ValueInfo;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.stream.Collectors;
 
 /** Which model input data goes to, and what shape it has. */
@@ -45,8 +50,86 @@ public final class ModelInputs {
     static final long BATCH_ELEMENTS = 1L << 18;
 
     /**
+     * The axis each input stacks samples on, in input order; -1 for a scalar input (no batch axis). {@code given}
+     * (input name to axis, from the user) comes first. Otherwise the axis is found from the model's symbolic dims:
+     * the names the inputs' first dims carry (e.g. {@code batch}) are batch dims, and an input whose first dim is not
+     * one of them but which carries exactly one of them elsewhere ({@code h [2, batch, 64]}) stacks on that axis.
+     * Every other input stacks on axis 0.
+     *
+     * @throws CompressException BAD_INPUT naming the model when {@code given} names no input or an axis outside it
+     */
+    public static Map<String, Integer> batchAxes(OnnxModel model, Map<String, Integer> given) {
+        List<ValueInfo> inputs = model.graph().inputs();
+        for (Map.Entry<String, Integer> e : given.entrySet()) {
+            ValueInfo input = inputs.stream().filter(i -> i.name().equals(e.getKey())).findFirst()
+                    .orElseThrow(() -> CompressException.badInput(model.source().orElse(null), "has no input '"
+                            + e.getKey() + "' (--batch-axis); its inputs are " + inputs.stream()
+                                    .map(ValueInfo::describe).collect(Collectors.joining(", "))));
+            int rank = shape(input).length;
+            if (e.getValue() < 0 || e.getValue() >= rank) {
+                throw CompressException.badInput(model.source().orElse(null), "input " + input.describe() + " has "
+                        + rank + " axes; --batch-axis " + e.getKey() + "=" + e.getValue() + " is not one of 0.."
+                        + (rank - 1));
+            }
+        }
+        Set<String> batchNames = new HashSet<>();
+        for (ValueInfo input : inputs) {
+            List<ValueInfo.Dim> dims = input.shape().orElse(List.of());
+            if (!dims.isEmpty() && !dims.get(0).isKnown() && !dims.get(0).param().isEmpty()) {
+                batchNames.add(dims.get(0).param());
+            }
+        }
+        Map<String, Integer> axes = new LinkedHashMap<>();
+        for (ValueInfo input : inputs) {
+            List<ValueInfo.Dim> dims = input.shape().orElse(List.of());
+            int axis = 0;
+            if (given.containsKey(input.name())) {
+                axis = given.get(input.name());
+            } else if (input.shape().isPresent() && dims.isEmpty()) {
+                axis = -1;
+            } else if (!dims.isEmpty() && !batchNames.contains(dims.get(0).param())) {
+                List<Integer> named = new ArrayList<>();
+                for (int a = 1; a < dims.size(); a++) {
+                    if (!dims.get(a).isKnown() && batchNames.contains(dims.get(a).param())) {
+                        named.add(a);
+                    }
+                }
+                axis = named.size() == 1 ? named.get(0) : 0;
+            }
+            axes.put(input.name(), axis);
+        }
+        return axes;
+    }
+
+    /**
+     * The axis of a graph output that holds the samples: found from the symbolic dims as for inputs (the output's
+     * first dim, unless it is not a batch name and exactly one other dim is), else 0.
+     */
+    public static int outputBatchAxis(OnnxModel model, String output) {
+        Set<String> batchNames = new HashSet<>();
+        for (ValueInfo input : model.graph().inputs()) {
+            List<ValueInfo.Dim> dims = input.shape().orElse(List.of());
+            if (!dims.isEmpty() && !dims.get(0).isKnown() && !dims.get(0).param().isEmpty()) {
+                batchNames.add(dims.get(0).param());
+            }
+        }
+        List<ValueInfo.Dim> dims = model.graph().outputs().stream().filter(o -> o.name().equals(output))
+                .findFirst().flatMap(ValueInfo::shape).orElse(List.of());
+        if (dims.isEmpty() || batchNames.contains(dims.get(0).param())) {
+            return 0;
+        }
+        List<Integer> named = new ArrayList<>();
+        for (int a = 1; a < dims.size(); a++) {
+            if (!dims.get(a).isKnown() && batchNames.contains(dims.get(a).param())) {
+                named.add(a);
+            }
+        }
+        return named.size() == 1 ? named.get(0) : 0;
+    }
+
+    /**
      * The batch size a run over {@code model} should use when the user named none: the model's own when its inputs
-     * fix one (every input's first dimension the same number), else 32 samples, fewer for large inputs so a batch of
+     * fix one (every input's batch dimension the same number), else 32 samples, fewer for large inputs so a batch of
      * inputs stays near {@value #BATCH_ELEMENTS} elements (a 224x224 RGB image: 1, 28x28 gray: 32). ONNX Runtime's
      * memory grows with the batch and with the input size: 32 images of 224x224 took 8-21 GB during calibration.
      */
@@ -55,12 +138,13 @@ public final class ModelInputs {
         if (fixed > 0) {
             return fixed;
         }
+        Map<String, Integer> axes = batchAxes(model, Map.of());
         long elements = 0;
         for (ValueInfo input : model.graph().inputs()) {
             long[] shape = shape(input);
             long perSample = 1;
-            for (int i = 1; i < shape.length; i++) {
-                perSample *= Math.max(1, shape[i]);
+            for (int i = 0; i < shape.length; i++) {
+                perSample *= i == axes.get(input.name()) ? 1 : Math.max(1, shape[i]);
             }
             elements += perSample;
         }
@@ -68,20 +152,22 @@ public final class ModelInputs {
     }
 
     /**
-     * The batch size the model's inputs fix (the same first dimension on all of them), or 0 when it is free. A scalar
+     * The batch size the model's inputs fix (the same batch dimension on all of them), or 0 when it is free. A scalar
      * input (rank 0, like a sample rate) has no batch axis to stack samples on: it fixes 1.
      */
     public static int fixedBatchSize(OnnxModel model) {
+        Map<String, Integer> axes = batchAxes(model, Map.of());
+        if (axes.containsValue(-1)) {
+            return 1;
+        }
         long fixed = 0;
         for (ValueInfo input : model.graph().inputs()) {
-            if (input.shape().filter(List::isEmpty).isPresent()) {
-                return 1;
-            }
             long[] shape = shape(input);
-            if (shape.length == 0 || shape[0] <= 0 || (fixed != 0 && fixed != shape[0])) {
+            int axis = axes.get(input.name());
+            if (shape.length == 0 || shape[axis] <= 0 || (fixed != 0 && fixed != shape[axis])) {
                 return 0;
             }
-            fixed = shape[0];
+            fixed = shape[axis];
         }
         return (int) Math.min(fixed, Integer.MAX_VALUE);
     }

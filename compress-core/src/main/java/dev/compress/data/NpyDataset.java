@@ -30,7 +30,9 @@ import java.util.stream.Collectors;
  * {@code root}. Files are read in sorted name order.
  *
  * <p><b>Files.</b> A file holds one sample (its shape is the input shape without the batch dimension) or a batch
- * (the input shape with a leading sample count). Dimensions that are -1 or 0 in the input shape match any size, but
+ * (the input shape with the sample count on the batch axis). The batch axis is the first unless
+ * {@link Builder#optBatchAxes} names another (an RNN state {@code [layers, batch, hidden]}: 1); samples are stacked
+ * on it. A scalar input (rank 0) has none. Dimensions that are -1 or 0 in the input shape match any size, but
  * samples stacked into one batch need equal shapes. Batch files are read a few samples at a time: memory is one
  * batch, whatever the file sizes. Supported dtypes: {@code <f4 <f8} (become FLOAT), {@code <i4 <i8 |u1 |b1} (become
  * INT64), unless {@link Builder#optInputTypes} asks for the other type.
@@ -49,8 +51,8 @@ public final class NpyDataset implements Dataset {
     private final Path root;
     private final List<String> inputs;
     private final List<ElementType> types;
-    /** Per input, whether the model takes it as a scalar (rank 0, no batch axis, e.g. a sample rate). */
-    private final List<Boolean> scalars;
+    /** Per input, the axis samples are stacked on; -1 for a scalar (rank 0, no batch axis, e.g. a sample rate). */
+    private final List<Integer> axes;
     private final List<Entry> entries;
     private final int size;
     private final int[] labels;
@@ -60,7 +62,7 @@ public final class NpyDataset implements Dataset {
             Path root,
             List<String> inputs,
             List<ElementType> types,
-            List<Boolean> scalars,
+            List<Integer> axes,
             List<Entry> entries,
             int size,
             int[] labels,
@@ -68,7 +70,7 @@ public final class NpyDataset implements Dataset {
         this.root = root;
         this.inputs = List.copyOf(inputs);
         this.types = List.copyOf(types);
-        this.scalars = List.copyOf(scalars);
+        this.axes = List.copyOf(axes);
         this.entries = List.copyOf(entries);
         this.size = size;
         this.labels = labels;
@@ -166,8 +168,9 @@ public final class NpyDataset implements Dataset {
             }
         }
         long perSample = HostTensor.elementCount(sampleShape);
+        int axis = axes.get(input);
         long[] shape;
-        if (scalars.get(input)) {
+        if (axis < 0) {
             if (n != 1) {
                 throw CompressException.badInput(root, "input '" + inputs.get(input) + "' is a scalar, without a"
                         + " batch axis, so samples run one at a time; use --batch-size 1");
@@ -175,31 +178,37 @@ public final class NpyDataset implements Dataset {
             shape = new long[0];
         } else {
             shape = new long[sampleShape.length + 1];
-            shape[0] = n;
-            System.arraycopy(sampleShape, 0, shape, 1, sampleShape.length);
+            System.arraycopy(sampleShape, 0, shape, 0, axis);
+            shape[axis] = n;
+            System.arraycopy(sampleShape, axis, shape, axis + 1, sampleShape.length - axis);
         }
         long total = perSample * n;
         if (total > Integer.MAX_VALUE - 8) {
             throw CompressException.badInput(root, "a batch of " + n + " samples of input '" + inputs.get(input)
                     + "' " + Arrays.toString(sampleShape) + " is too large; use a smaller batch size");
         }
+        // the batch is [outer, n, inner] around the batch axis; so is each file, with its own sample count for n
+        int outer = axis <= 0 ? 1 : (int) HostTensor.elementCount(Arrays.copyOfRange(sampleShape, 0, axis));
+        int inner = (int) (perSample / outer);
         ElementType type = types.get(input);
         Object data = type == ElementType.FLOAT ? new float[(int) total] : new long[(int) total];
         String what = "input '" + inputs.get(input) + "' (" + type + ")";
         int position = 0;
         for (Segment s : segments) {
             NpyFile file = s.entry().files()[input];
-            int count = (int) (s.count() * perSample);
             try (FileChannel channel = FileChannel.open(file.path, StandardOpenOption.READ)) {
-                file.read(channel, s.first() * perSample, count, data, position, what);
+                for (int o = 0; o < outer; o++) {
+                    file.read(channel, ((long) o * s.entry().samples() + s.first()) * inner, s.count() * inner, data,
+                            (o * n + position) * inner, what);
+                }
             } catch (IOException e) {
                 throw DataFiles.readError(file.path, e);
             }
-            position += count;
+            position += s.count();
         }
         return type == ElementType.FLOAT
-                ? HostTensor.ofFloats(shape, (float[]) data)
-                : HostTensor.ofLongs(shape, (long[]) data);
+                ? HostTensor.ofFloats(shape, (float[]) data, Math.max(axis, 0))
+                : HostTensor.ofLongs(shape, (long[]) data, Math.max(axis, 0));
     }
 
     /** The folder holding an input's files: its name with characters file systems reject replaced by '_'. */
@@ -212,6 +221,7 @@ public final class NpyDataset implements Dataset {
         private Path root;
         private Map<String, long[]> inputShapes;
         private Map<String, ElementType> inputTypes = Map.of();
+        private Map<String, Integer> batchAxes = Map.of();
 
         private Builder() {}
 
@@ -237,6 +247,15 @@ public final class NpyDataset implements Dataset {
         }
 
         /**
+         * The axis each input stacks samples on ({@link ModelInputs#batchAxes}; -1 for a scalar). Default: 0, and
+         * -1 for inputs of rank 0.
+         */
+        public Builder optBatchAxes(Map<String, Integer> batchAxes) {
+            this.batchAxes = Map.copyOf(batchAxes);
+            return this;
+        }
+
+        /**
          * Lists the files and reads their headers (not their data).
          *
          * @throws CompressException BAD_INPUT naming the file or folder that is missing or wrong
@@ -251,6 +270,9 @@ public final class NpyDataset implements Dataset {
                 throw CompressException.badInput(root, Files.exists(root) ? "not a folder" : "no such folder");
             }
             List<String> inputs = new ArrayList<>(inputShapes.keySet());
+            List<Integer> axes = inputs.stream()
+                    .map(input -> inputShapes.get(input).length == 0 ? -1 : batchAxes.getOrDefault(input, 0))
+                    .toList();
             List<List<Path>> files = listFiles(inputs);
 
             List<Entry> entries = new ArrayList<>();
@@ -263,8 +285,9 @@ public final class NpyDataset implements Dataset {
                 for (int k = 0; k < inputs.size(); k++) {
                     npys[k] = NpyFile.open(files.get(k).get(i));
                     long[] modelShape = inputShapes.get(inputs.get(k));
-                    sampleShapes[k] = sampleShape(npys[k], modelShape, inputs.get(k));
-                    int fileSamples = sampleShapes[k].length == npys[k].shape.length ? 1 : (int) npys[k].shape[0];
+                    sampleShapes[k] = sampleShape(npys[k], modelShape, inputs.get(k), axes.get(k));
+                    int fileSamples = sampleShapes[k].length == npys[k].shape.length ? 1
+                            : (int) npys[k].shape[Math.max(0, axes.get(k))];
                     if (samples >= 0 && fileSamples != samples) {
                         throw CompressException.badInput(npys[k].path, "holds " + fileSamples + " samples but "
                                 + npys[0].path + " holds " + samples);
@@ -295,8 +318,7 @@ public final class NpyDataset implements Dataset {
             if (Files.isRegularFile(labelsNpy)) {
                 classNames = readLabels(labelsNpy, labels);
             }
-            List<Boolean> scalars = inputs.stream().map(input -> inputShapes.get(input).length == 0).toList();
-            return new NpyDataset(root, inputs, types, scalars, entries, (int) size, labels, classNames);
+            return new NpyDataset(root, inputs, types, axes, entries, (int) size, labels, classNames);
         }
 
         /** Per input, its .npy files; the lists are aligned by file name. */
@@ -355,36 +377,45 @@ public final class NpyDataset implements Dataset {
             return files.stream().map(DataFiles::name).collect(Collectors.toCollection(LinkedHashSet::new));
         }
 
-        /** The shape of one sample of {@code file}, checked against the model input's shape. */
-        private static long[] sampleShape(NpyFile file, long[] modelShape, String input) {
+        /** The shape of one sample of {@code file} (without the batch axis), checked against the input's shape. */
+        private static long[] sampleShape(NpyFile file, long[] modelShape, String input, int axis) {
             int rank = modelShape.length;
             if (rank == 0 && file.shape.length <= 1) {
                 return new long[0]; // a scalar input: one value, or a 1-D file of one value per sample
             }
-            long[] tail = Arrays.copyOfRange(modelShape, Math.min(1, rank), rank);
-            if (file.shape.length == rank - 1 && fits(file.shape, 0, tail)) {
+            long[] tail = rank == 0 ? modelShape : without(modelShape, axis);
+            if (file.shape.length == rank - 1 && fits(file.shape, tail)) {
                 return file.shape;
             }
-            if (rank > 0 && file.shape.length == rank && fits(file.shape, 1, tail)) {
-                if (file.shape[0] > Integer.MAX_VALUE) {
-                    throw CompressException.badInput(file.path, "too many samples (" + file.shape[0] + ")");
+            if (rank > 0 && file.shape.length == rank && fits(without(file.shape, axis), tail)) {
+                if (file.shape[axis] > Integer.MAX_VALUE) {
+                    throw CompressException.badInput(file.path, "too many samples (" + file.shape[axis] + ")");
                 }
-                return Arrays.copyOfRange(file.shape, 1, rank);
+                return without(file.shape, axis);
             }
             throw CompressException.badInput(file.path, "shape " + Arrays.toString(file.shape) + " does not fit "
                     + "input '" + input + "' " + Arrays.toString(modelShape) + " (expected " + Arrays.toString(tail)
-                    + " for one sample, or a leading sample count for a batch; -1 = any size)");
+                    + " for one sample, or a batch with the sample count on axis " + axis + "; -1 = any size"
+                    + (rank > 1 ? "; if samples stack on another axis, say which: --batch-axis " + input + "=AXIS"
+                            : "") + ")");
         }
 
-        private static boolean fits(long[] shape, int from, long[] expected) {
+        /** {@code shape} without axis {@code axis}. */
+        private static long[] without(long[] shape, int axis) {
+            long[] rest = new long[shape.length - 1];
+            System.arraycopy(shape, 0, rest, 0, axis);
+            System.arraycopy(shape, axis + 1, rest, axis, shape.length - axis - 1);
+            return rest;
+        }
+
+        private static boolean fits(long[] shape, long[] expected) {
             for (int i = 0; i < expected.length; i++) {
-                if (expected[i] > 0 && expected[i] != shape[from + i]) {
+                if (expected[i] > 0 && expected[i] != shape[i]) {
                     return false;
                 }
             }
             return true;
         }
-
         /** Fills {@code labels} from labels.npy and returns the class names. */
         private List<String> readLabels(Path labelsNpy, int[] labels) {
             NpyFile file = NpyFile.open(labelsNpy);

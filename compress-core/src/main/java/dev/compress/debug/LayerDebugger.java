@@ -51,8 +51,8 @@ import java.util.Set;
 public final class LayerDebugger implements ModelCheck<LayerReport> {
     private static final Set<String> QDQ_OPS = Set.of("QuantizeLinear", "DequantizeLinear");
     /**
-     * Activation bytes fetched from both models per run: bounds what is held at once, native
-     * and on the heap. On ConvNeXt-Tiny 224, 64 layers a chunk took the ranking to 1.8 GB peak RSS.
+     * Activation bytes fetched from both models per run: bounds what is held at once, native and on the heap. On
+     * ConvNeXt-Tiny 224 (16 samples) chunks of 64 layers took the ranking to 1.8 GB peak RSS, chunks of 32 MB to 1.3.
      */
     private static final long BYTES_PER_CHUNK = 32L << 20;
     /** At most this many layers a chunk, for tensors whose size the runtime cannot tell before running. */
@@ -122,68 +122,16 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         Map<String, Energy> energies = new LinkedHashMap<>();
         Map<String, Energy> ownEnergies = new LinkedHashMap<>();
         Energy outputEnergy = new Energy();
-        // A few layers' tensors per pair of sessions: ONNX Runtime keeps every graph output of a run alive until the
-        // run ends, so one session fetching all of ConvNeXt-Tiny's activations took 2.3 GB for 16 samples at batch 1.
-        // The data is read once per chunk instead.
-        List<Match> kept = new ArrayList<>();
+        // A few layers' tensors a pass, each pass with sessions that output only those: ONNX Runtime keeps every graph
+        // output of a run alive until the run ends. One pair of sessions outputting all ~420 activations of PP-OCRv4
+        // rec (48x320, 20 lines, batch 5) took 14.0 GB peak RSS, and ConvNeXt-Tiny's ranking (16 samples, batch 1)
+        // 2.3 GB; chunks of 32 MB took the latter to 1.3 GB. The data is read once a pass; per tensor only running
+        // sums are kept.
         List<List<Match>> chunks = chunks(matches);
+        List<Match> kept = new ArrayList<>();
         for (int c = 0; c < chunks.size(); c++) {
-            List<Match> chunk = chunks.get(c);
-            boolean first = c == 0;
-            Set<String> fromFp32 = new LinkedHashSet<>();
-            Set<String> fromInt8 = new LinkedHashSet<>();
-            for (Match m : chunk) {
-                fromFp32.add(m.tensor());
-                fromInt8.add(m.quantizedTensor());
-                if (m.hasQdq()) {
-                    fromInt8.add(m.tensor()); // before its own QDQ: isolates this tensor's rounding noise
-                }
-            }
-            if (first) {
-                fromFp32.add(output);
-                fromInt8.add(output);
-            }
-            try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fromFp32), RuntimeOptions.defaults());
-                    OrtModel b = OrtModel.open(int8.withExtraOutputs(fromInt8), RuntimeOptions.defaults())) {
-                // integer tensors (shapes, indices) have no SQNR
-                Set<String> skip = a.nonFloatOutputs();
-                Set<String> skipInt8 = b.nonFloatOutputs();
-                List<Match> compared = new ArrayList<>();
-                for (Match m : chunk) {
-                    if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())
-                            && !skipInt8.contains(m.tensor())) {
-                        compared.add(m);
-                        energies.put(m.tensor(), new Energy());
-                        if (m.hasQdq()) {
-                            ownEnergies.put(m.tensor(), new Energy());
-                        }
-                    } else {
-                        fromFp32.remove(m.tensor());
-                        fromInt8.remove(m.quantizedTensor());
-                        fromInt8.remove(m.tensor());
-                    }
-                }
-                kept.addAll(compared);
-                String label = chunks.size() == 1 ? "compare layers"
-                        : "compare layers " + (c + 1) + "/" + chunks.size();
-                data.forEachBatch(batchSize, context.progress(), label, batch -> {
-                    Map<String, FloatOutput> reference = a.run(batch, fromFp32);
-                    Map<String, FloatOutput> quantized = b.run(batch, fromInt8);
-                    for (Match m : compared) {
-                        FloatOutput value = quantized.get(m.quantizedTensor());
-                        energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()),
-                                value);
-                        if (m.hasQdq()) {
-                            FloatOutput before = quantized.get(m.tensor());
-                            ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
-                        }
-                    }
-                    if (first) {
-                        outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
-                                quantized.get(output));
-                    }
-                });
-            }
+            kept.addAll(compare(chunks.get(c), c == 0 ? output : null, energies, ownEnergies, outputEnergy, context,
+                    chunks.size() == 1 ? "compare layers" : "compare layers " + (c + 1) + "/" + chunks.size()));
         }
         matches = kept;
         long samples = data.size();
@@ -236,6 +184,72 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         }
         chunks.add(chunk);
         return chunks;
+    }
+
+    /**
+     * One pass over the data comparing {@code chunk}'s tensors (and the model output when {@code output} is not
+     * null) into the running sums; returns the matches compared (integer tensors have no SQNR and are dropped).
+     */
+    private List<Match> compare(List<Match> chunk, String output, Map<String, Energy> energies,
+            Map<String, Energy> ownEnergies, Energy outputEnergy, PassContext context, String label) {
+        Set<String> fp32Fetch = new LinkedHashSet<>();
+        Set<String> int8Fetch = new LinkedHashSet<>();
+        for (Match m : chunk) {
+            fp32Fetch.add(m.tensor());
+            int8Fetch.add(m.quantizedTensor());
+            if (m.hasQdq()) {
+                int8Fetch.add(m.tensor()); // before its own QDQ: isolates this tensor's rounding noise
+            }
+        }
+        if (output != null) {
+            fp32Fetch.add(output);
+            int8Fetch.add(output);
+        }
+        try (OrtModel a = OrtModel.open(fp32.withExtraOutputs(fp32Fetch), RuntimeOptions.defaults());
+                OrtModel b = OrtModel.open(int8.withExtraOutputs(int8Fetch), RuntimeOptions.defaults())) {
+            Set<String> skip = a.nonFloatOutputs();
+            Set<String> skipInt8 = b.nonFloatOutputs();
+            List<Match> kept = new ArrayList<>();
+            Set<String> fromFp32 = new LinkedHashSet<>();
+            Set<String> fromInt8 = new LinkedHashSet<>();
+            for (Match m : chunk) {
+                if (!skip.contains(m.tensor()) && !skipInt8.contains(m.quantizedTensor())
+                        && !skipInt8.contains(m.tensor())) {
+                    kept.add(m);
+                    energies.put(m.tensor(), new Energy());
+                    fromFp32.add(m.tensor());
+                    fromInt8.add(m.quantizedTensor());
+                    if (m.hasQdq()) {
+                        ownEnergies.put(m.tensor(), new Energy());
+                        fromInt8.add(m.tensor());
+                    }
+                }
+            }
+            if (output != null) {
+                fromFp32.add(output);
+                fromInt8.add(output);
+            }
+            if (fromFp32.isEmpty()) {
+                return kept;
+            }
+            data.forEachBatch(batchSize, context.progress(), label, batch -> {
+                Map<String, FloatOutput> reference = a.run(batch, fromFp32);
+                Map<String, FloatOutput> quantized = b.run(batch, fromInt8);
+                for (Match m : kept) {
+                    FloatOutput value = quantized.get(m.quantizedTensor());
+                    energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
+                    if (m.hasQdq()) {
+                        FloatOutput before = quantized.get(m.tensor());
+                        ownEnergies.get(m.tensor()).add(m.foldedRelu() ? relu(before) : before, value);
+                    }
+                }
+                if (output != null) {
+                    outputEnergy.add(checkShape(reference.get(output), quantized.get(output), output),
+                            quantized.get(output));
+                }
+            });
+            return kept;
+        }
     }
 
     private FloatOutput checkShape(FloatOutput reference, FloatOutput quantized, String tensor) {

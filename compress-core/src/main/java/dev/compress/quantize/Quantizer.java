@@ -257,7 +257,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.opType()));
             throw CompressException.badInput(model.source().orElse(null),
                     "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found"
-                            + (weighted.isEmpty() ? "" : " (" + describeReasons(weighted) + ")"));
+                            + (weighted.isEmpty() ? "" : " (" + describeReasons(weighted) + ")")
+                            + inSubgraphs(graph));
         }
         Set<String> candidates = new LinkedHashSet<>(guess.activations);
         if (calibratesAll()) {
@@ -565,6 +566,22 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     static Map<String, String> describe(Map<Node, String> floatNodes) {
         return floatNodes.entrySet().stream().collect(Collectors.toMap(
                 e -> e.getKey().describe(), Map.Entry::getValue, (a, b) -> a, TreeMap::new));
+    }
+
+    /** Why a model whose weighted layers all sit in If/Loop/Scan bodies has nothing to quantize, or "". */
+    private static String inSubgraphs(Graph graph) {
+        int[] count = new int[1];
+        graph.nodes().forEach(node -> node.subgraphs().forEach(body -> countWeighted(body, count)));
+        return count[0] == 0 ? "" : "; " + count[0] + " Conv, ConvTranspose, Gemm or MatMul sit inside If, Loop or"
+                + " Scan subgraphs, which static quantization does not enter (ONNX Runtime cannot return their"
+                + " activations for calibration)";
+    }
+
+    private static void countWeighted(Graph body, int[] count) {
+        for (Node node : body.nodes()) {
+            count[0] += QuantizationPlan.WEIGHTED_OPS.contains(node.opType()) ? 1 : 0;
+            node.subgraphs().forEach(inner -> countWeighted(inner, count));
+        }
     }
 
     /** The distinct reasons with a count, e.g. "2x weight is FLOAT16", for one-line errors. */

@@ -208,10 +208,23 @@ public final class OrtModel implements AutoCloseable {
         } catch (OrtException e) {
             Path first = batch.sources().isEmpty() ? null : batch.sources().get(0);
             throw CompressException.badInput(first, "ONNX Runtime failed on the batch starting here with model "
-                    + name + " (" + firstLine(e) + ")", e);
+                    + name + " (" + firstLine(e) + ")" + batchAxisHint(firstLine(e), batch), e);
         } finally {
             feeds.values().forEach(OnnxTensor::close);
         }
+    }
+
+    /** For dims ONNX Runtime refuses on an input of rank 2 or more: how to say its samples are on another axis. */
+    private static String batchAxisHint(String message, Batch batch) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("invalid dimensions for input: (\\S+)")
+                .matcher(message);
+        if (!m.find() || !batch.inputs().containsKey(m.group(1)) || batch.inputs().get(m.group(1)).shape().length < 2) {
+            return "";
+        }
+        HostTensor tensor = batch.inputs().get(m.group(1));
+        return "; the batch gave it " + java.util.Arrays.toString(tensor.shape()) + " with the samples on axis "
+                + tensor.batchAxis() + ": if they belong on another, say which with --batch-axis " + m.group(1)
+                + "=AXIS";
     }
 
     @Override

@@ -268,7 +268,8 @@ class NpyDatasetTest {
         Path file = NpyWriter.floats(dir.resolve("a.npy"), shape(2, 4), new float[8]);
 
         assertThat(badInput(() -> single(-1, 3))).hasMessage(file + ": shape [2, 4] does not fit input 'x' [-1, 3] "
-                + "(expected [3] for one sample, or a leading sample count for a batch; -1 = any size)");
+                + "(expected [3] for one sample, or a batch with the sample count on axis 0; -1 = any size; if samples"
+                + " stack on another axis, say which: --batch-axis x=AXIS)");
     }
 
     @Test
