@@ -306,7 +306,8 @@ def latency_ms(model, x, runs, warmup=20):
     return round(statistics.median(times), 4)
 
 
-def torchao_baseline(model, calib_x, x_test, y_test, fp32_pred, engine):
+def torchao_baseline(model, calib_x, x_test, y_test, fp32_pred, engine, save_prefix=None):
+    """save_prefix: also write the traced models as {save_prefix}-fp32.pt and -torchao-int8.pt (for timing elsewhere)."""
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
@@ -333,6 +334,9 @@ def torchao_baseline(model, calib_x, x_test, y_test, fp32_pred, engine):
         p = os.path.join(tmp, "q.pt")
         torch.jit.save(q_ts, p)
         q_size = os.path.getsize(p)
+    if save_prefix:
+        torch.jit.save(q_ts, save_prefix + "-torchao-int8.pt")
+        torch.jit.save(f_ts, save_prefix + "-fp32.pt")
     lat = {}
     for label, m in (("fp32", f_ts), ("fp32_optimized", f_opt), ("int8", q_ts)):
         lat[f"{label}_batch1_ms"] = latency_ms(m, x_test[:1], runs=200)

@@ -160,6 +160,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="training threads (default 1)")
     ap.add_argument("--latency-threads", type=int, default=2, help="threads for the torch.ao latencies (default 2)")
     ap.add_argument("--only", default=None, help="comma-separated family names (default: all)")
+    ap.add_argument("--save-torchscript", default=None, metavar="DIR",
+                    help="also save each family's traced fp32 and torch.ao INT8 TorchScript here (not committed:"
+                         " benchmarks/zoo/torchao.sh times them against ONNX Runtime in one process)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -201,7 +204,10 @@ def main():
         t0 = time.perf_counter()
         torch.set_num_threads(args.latency_threads)  # as ZooHarness's ONNX Runtime sessions
         try:
-            baseline = fx.torchao_baseline(model, x_calib, x_test, y_test, fp32_pred, engine)
+            save = os.path.join(args.save_torchscript, name) if args.save_torchscript else None
+            if save:
+                os.makedirs(args.save_torchscript, exist_ok=True)
+            baseline = fx.torchao_baseline(model, x_calib, x_test, y_test, fp32_pred, engine, save)
         except Exception as e:  # a family torch.ao cannot quantize is a finding, not a crash
             baseline = {"error": f"{type(e).__name__}: {e}"[:500]}
         results["models"][name] = {

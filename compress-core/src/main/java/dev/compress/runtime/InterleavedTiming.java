@@ -13,6 +13,12 @@ import java.util.List;
 public final class InterleavedTiming {
     private InterleavedTiming() {}
 
+    /** One timed call on a batch: an ONNX Runtime session, or any other runtime a harness compares it with. */
+    @FunctionalInterface
+    public interface Call {
+        void run(Batch batch);
+    }
+
     /**
      * Per session and round, the median time of one call in ms; and the calls each session ran per round.
      *
@@ -50,6 +56,11 @@ public final class InterleavedTiming {
      * once) and its mean call sizes its runs. One call alone is no measure on a loaded machine: it was seen 5x off.
      */
     public static int[] callsPerRound(List<OrtModel> sessions, Batch batch, double secondsPerRound, int maxCalls) {
+        return callsPerRoundOf(calls(sessions), batch, secondsPerRound, maxCalls);
+    }
+
+    /** {@link #callsPerRound} for any {@link Call}s. */
+    public static int[] callsPerRoundOf(List<Call> sessions, Batch batch, double secondsPerRound, int maxCalls) {
         int[] calls = new int[sessions.size()];
         for (int s = 0; s < calls.length; s++) {
             sessions.get(s).run(batch);
@@ -72,7 +83,12 @@ public final class InterleavedTiming {
      * {@code calls[s]} calls, cycling through {@code batches}.
      */
     public static Times measure(List<OrtModel> sessions, List<Batch> batches, int rounds, int[] calls, int warmup) {
-        for (OrtModel session : sessions) {
+        return measureOf(calls(sessions), batches, rounds, calls, warmup);
+    }
+
+    /** {@link #measure} for any {@link Call}s. */
+    public static Times measureOf(List<Call> sessions, List<Batch> batches, int rounds, int[] calls, int warmup) {
+        for (Call session : sessions) {
             for (int i = 0; i < warmup; i++) {
                 session.run(batches.get(i % batches.size()));
             }
@@ -91,6 +107,10 @@ public final class InterleavedTiming {
             }
         }
         return new Times(medians, calls.clone());
+    }
+
+    private static List<Call> calls(List<OrtModel> sessions) {
+        return sessions.stream().<Call>map(session -> session::run).toList();
     }
 
     public static double median(double[] values) {
