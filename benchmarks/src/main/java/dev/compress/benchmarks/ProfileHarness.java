@@ -18,32 +18,37 @@ import java.util.TreeMap;
 
 /**
  * Where ONNX Runtime spends its time in a model: runs each model given (fp32 and INT8 side by side, say) with ONNX
- * Runtime's profiler on, batch 1, 2 intra-op threads, ALL optimizations, and prints the kernel time per op type of
+ * Runtime's profiler on, 2 intra-op threads, ALL optimizations, and prints the kernel time per op type of
  * the optimized graph (share of the total and microseconds per call). This is how the float islands and slow
  * kernels of an INT8 model are found (docs/benchmarks.md); the latency figures themselves come from the interleaved
  * harnesses.
  *
- * <p>{@code ProfileHarness [--runs N] MODEL...}; inputs are seeded uniform [0, 1) floats of the model's input
- * shape with symbolic dimensions set to 1.
+ * <p>{@code ProfileHarness [--runs N] [--batch N] MODEL...}; inputs are seeded uniform [0, 1) floats of the model's input
+ * shape with a symbolic first dimension set to {@code --batch} (default 1) and other symbolic ones to 1.
  */
 public final class ProfileHarness {
     private ProfileHarness() {}
 
     public static void main(String[] args) throws Exception {
         int runs = 200;
+        int batch = 1;
         int first = 0;
-        if (args.length > 1 && args[0].equals("--runs")) {
-            runs = Integer.parseInt(args[1]);
-            first = 2;
+        while (args.length > first + 1 && args[first].startsWith("--")) {
+            switch (args[first]) {
+                case "--runs" -> runs = Integer.parseInt(args[first + 1]);
+                case "--batch" -> batch = Integer.parseInt(args[first + 1]);
+                default -> first = args.length; // unknown: usage
+            }
+            first += 2;
         }
         if (args.length <= first) {
-            System.err.println("usage: ProfileHarness [--runs N] MODEL...");
+            System.err.println("usage: ProfileHarness [--runs N] [--batch N] MODEL...");
             System.exit(2);
         }
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         for (int m = first; m < args.length; m++) {
             Path model = Path.of(args[m]);
-            Map<String, double[]> byOp = profile(env, model, runs);
+            Map<String, double[]> byOp = profile(env, model, runs, batch);
             int calls = runs;
             double total = byOp.values().stream().mapToDouble(v -> v[0]).sum();
             System.out.printf(Locale.ROOT, "%n%s: %.0f µs of kernel time per call%n", model.getFileName(),
@@ -57,7 +62,8 @@ public final class ProfileHarness {
     }
 
     /** Op type -> {total µs, node executions} over {@code runs} calls after 20 warm-up calls. */
-    private static Map<String, double[]> profile(OrtEnvironment env, Path model, int runs) throws Exception {
+    private static Map<String, double[]> profile(OrtEnvironment env, Path model, int runs, int batch)
+            throws Exception {
         Path prefix = Files.createTempDirectory("profile").resolve("ort");
         Path trace;
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
@@ -71,7 +77,7 @@ public final class ProfileHarness {
                     long[] shape = ((TensorInfo) input.getValue().getInfo()).getShape().clone();
                     long count = 1;
                     for (int i = 0; i < shape.length; i++) {
-                        shape[i] = Math.max(1, shape[i]);
+                        shape[i] = shape[i] > 0 ? shape[i] : i == 0 ? batch : 1;
                         count *= shape[i];
                     }
                     float[] values = new float[(int) count];
