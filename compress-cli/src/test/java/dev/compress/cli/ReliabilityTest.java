@@ -708,4 +708,21 @@ class ReliabilityTest {
         assertNothingToPrune(weightModel("matmul-fp16.onnx", "MatMul", TensorProto.DataType.FLOAT16, false, 4, 3),
                 "1 have FLOAT16 weights: convert the model to fp32 first");
     }
+
+    /**
+     * Fuzz seed 138 of the CNN fixture: the input is 28x3, so the first Gemm's inner dimensions no longer match (1568
+     * against 224). ONNX's checker passes it, even with full_check; ONNX Runtime does not load it. Dynamic quantization,
+     * which never runs the model, wrote its INT8 copy with exit 0, and that copy failed the full check (7 of 55 such
+     * outputs in the 500-mutant run).
+     */
+    @Test
+    void quantizeDynamicRefusesAModelWhoseRewriteCannotLoad() throws IOException {
+        Path mutant = Files.write(temp.resolve("mutant.onnx"),
+                ModelMutator.mutate(Files.readAllBytes(Fixtures.cnn()), 138));
+        Path out = temp.resolve("dynamic.onnx");
+        assertError(Cli.run("quantize", "--dynamic", "--model", mutant.toString(), "--out", out.toString()),
+                ExitCode.BAD_INPUT, mutant + ": ", "ONNX Runtime cannot load the model",
+                "Dimension mismatch in unification between 1568 and 224");
+        assertThat(out).doesNotExist();
+    }
 }

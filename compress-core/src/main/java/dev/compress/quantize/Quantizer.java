@@ -161,7 +161,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     public PassResult<QuantizationResult> apply(OnnxModel model, PassContext context) {
         if (dynamic != null) {
             checkExcludedNodesExist(model);
-            return DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
+            PassResult<QuantizationResult> result = DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
+            checkLoads(result.model(), model);
+            return result;
         }
         if (fallbackSeconds <= 0) {
             return quantizeStatic(model, context, Set.of(), table, true).result();
@@ -178,6 +180,24 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 ? all.result() : quantizeStatic(model, context, outcome.keptFloat(), calibrated, true).result();
         return new PassResult<>(result.model(), result.report().withFallback(outcome.report()),
                 result.provenance());
+    }
+
+    /**
+     * Dynamic quantization never runs the model, so a source that ONNX's checker passes (even with full_check) but
+     * ONNX Runtime cannot load, e.g. a Gemm whose inner dimensions disagree, became an INT8 copy nothing can load:
+     * found by fuzzing. Nothing that cannot load is handed over.
+     *
+     * @throws CompressException BAD_INPUT naming the source model with ONNX Runtime's message when the source does not
+     *     load either; INTERNAL when only the rewrite fails (a defect here)
+     */
+    private static void checkLoads(OnnxModel quantized, OnnxModel source) {
+        try (OrtModel session = OrtModel.open(quantized, RuntimeOptions.defaults())) {
+            session.inputShapes();
+        } catch (CompressException e) {
+            OrtModel.open(source, RuntimeOptions.defaults()).close();
+            throw CompressException.internal("the dynamic INT8 rewrite of " + source.displayName() + " does not load"
+                    + " in ONNX Runtime though the model does (" + e.problem() + ")", e);
+        }
     }
 
     /** Whether calibration covers every activation: for a reusable table, and for the latency fallback's variants. */
