@@ -137,9 +137,11 @@ final class LatencyFallback {
                 chosenRatio = ratios.get(best)[1];
                 kept.addAll(regions.get(best).outputs());
             }
-            if (faster.size() > 1) {
-                Set<String> union = new LinkedHashSet<>();
-                faster.forEach(i -> union.addAll(regions.get(i).outputs()));
+            Set<String> union = new LinkedHashSet<>();
+            faster.forEach(i -> union.addAll(regions.get(i).outputs()));
+            // every segment "faster" (noise on a tiny model) would keep everything float: no INT8 model is left
+            boolean leavesInt8 = !union.containsAll(quantized.stream().map(key).toList());
+            if (faster.size() > 1 && leavesInt8) {
                 double together = ratio(base, variant.apply(union));
                 if (together < chosenRatio) {
                     chosen = faster;
