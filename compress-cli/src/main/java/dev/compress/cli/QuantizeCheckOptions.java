@@ -133,6 +133,9 @@ final class QuantizeCheckOptions {
                     .build()
                     .run();
             global.info(latency.summary());
+            if (latency.kernels() != null) {
+                global.info("latency: " + latency.kernels().summary());
+            }
             if (latency.int8Slower()) {
                 global.err().println("warning: " + slowerWarning(latency, quantization));
             }

@@ -41,6 +41,14 @@ class QuantizeChecksTest {
         if (latency.get("int8Slower").asBoolean()) {
             assertThat(result.err()).contains("warning: the INT8 model is slower than the fp32 model");
         }
+        // a small gain comes with where the time goes, in the report and on stderr
+        boolean explained = latency.get("int8OverFp32").asDouble() > 0.70;
+        assertThat(latency.path("kernels").isObject()).isEqualTo(explained);
+        assertThat(result.err().contains("latency: kernel time per call in ONNX Runtime's profiler: INT8 "))
+                .isEqualTo(explained);
+        if (explained) {
+            assertThat(latency.at("/kernels/int8").has("QLinearConv")).isTrue();
+        }
     }
 
     @Test

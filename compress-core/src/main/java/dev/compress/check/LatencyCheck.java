@@ -9,6 +9,7 @@ import dev.compress.graph.OnnxModel;
 import dev.compress.pipeline.ModelCheck;
 import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.InterleavedTiming;
+import dev.compress.runtime.KernelProfile;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.util.List;
@@ -37,6 +38,15 @@ public final class LatencyCheck implements ModelCheck<LatencyReport> {
     static final int ROUNDS = 5;
     /** Batches of the data held in memory and cycled through. */
     static final int BATCHES = 4;
+    /**
+     * INT8/fp32 time above which the report says where the time goes ({@link KernelTimes}). 8-bit kernels take
+     * 0.35-0.6 of the float time on ResNets and MobileNetV2 (docs/benchmarks.md); a model above 0.70 gains less than
+     * its convolutions would suggest, and the profile names the ops that eat the gain.
+     */
+    public static final double EXPLAIN_ABOVE = 0.70;
+    /** Profiled calls of each model at most, after {@link #PROFILE_WARMUP}; fewer when a call is slow. */
+    static final int PROFILE_CALLS = 20;
+    static final int PROFILE_WARMUP = 10;
 
     private final OnnxModel fp32;
     private final OnnxModel int8;
@@ -86,8 +96,15 @@ public final class LatencyCheck implements ModelCheck<LatencyReport> {
             InterleavedTiming.Times times = InterleavedTiming.measure(sessions, batches, ROUNDS,
                     new int[] {calls, calls}, 1);
             double ratio = times.ratio(1, 0);
+            KernelTimes kernels = null;
+            if (ratio > EXPLAIN_ABOVE) {
+                // about as long as one round of the timing, which sized its calls to a share of the budget
+                int profiled = Math.max(1, Math.min(PROFILE_CALLS, calls));
+                kernels = KernelTimes.of(KernelProfile.measure(fp32, options, batches, profiled, PROFILE_WARMUP),
+                        KernelProfile.measure(int8, options, batches, profiled, PROFILE_WARMUP));
+            }
             return new LatencyReport(ratio, times.medianMs(0), times.medianMs(1), batches.get(0).size(), threads,
-                    times.timedCalls(0), ratio > 1, RuntimeGraph.of(int8, options));
+                    times.timedCalls(0), ratio > 1, RuntimeGraph.of(int8, options), kernels);
         }
     }
 

@@ -15,10 +15,13 @@ import java.util.Locale;
  * @param runs timed calls of each model
  * @param int8Slower whether the INT8 model took longer than the fp32 one
  * @param int8Graph the INT8 graph ONNX Runtime ran, after its optimizations
+ * @param kernels where the time of a call goes in each model, when INT8 took more than
+ *     {@link LatencyCheck#EXPLAIN_ABOVE} of the fp32 time; otherwise {@code null}
  */
-@JsonPropertyOrder({"int8OverFp32", "fp32Ms", "int8Ms", "batchSize", "threads", "runs", "int8Slower", "int8Graph"})
+@JsonPropertyOrder({"int8OverFp32", "fp32Ms", "int8Ms", "batchSize", "threads", "runs", "int8Slower", "int8Graph",
+        "kernels"})
 public record LatencyReport(double int8OverFp32, double fp32Ms, double int8Ms, int batchSize, int threads, int runs,
-        boolean int8Slower, RuntimeGraph int8Graph) {
+        boolean int8Slower, RuntimeGraph int8Graph, KernelTimes kernels) {
     public LatencyReport {
         int8OverFp32 = Math.round(int8OverFp32 * 1000) / 1000.0;
         fp32Ms = FidelityReport.round(fp32Ms);

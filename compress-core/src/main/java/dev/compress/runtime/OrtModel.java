@@ -125,6 +125,9 @@ public final class OrtModel implements AutoCloseable {
         if (options.optimizedModelFile() != null) {
             sessionOptions.setOptimizedModelFilePath(options.optimizedModelFile().toString());
         }
+        if (options.profilePrefix() != null) {
+            sessionOptions.enableProfiling(options.profilePrefix().toString());
+        }
         return sessionOptions;
     }
 
@@ -225,6 +228,20 @@ public final class OrtModel implements AutoCloseable {
         return "; the batch gave it " + java.util.Arrays.toString(tensor.shape()) + " with the samples on axis "
                 + tensor.batchAxis() + ": if they belong on another, say which with --batch-axis " + m.group(1)
                 + "=AXIS";
+    }
+
+    /**
+     * Ends the profile of a session opened {@link RuntimeOptions#withProfiling with profiling} and returns the file
+     * ONNX Runtime wrote it to.
+     *
+     * @throws CompressException INTERNAL if ONNX Runtime cannot end it (for one, when profiling is off)
+     */
+    public Path endProfiling() {
+        try {
+            return Path.of(session.endProfiling());
+        } catch (OrtException e) {
+            throw CompressException.internal("ONNX Runtime: " + firstLine(e), e);
+        }
     }
 
     @Override

@@ -8,8 +8,11 @@ import java.nio.file.Path;
  * @param optimization graph optimization level; {@link Optimization#ALL} is ONNX Runtime's own default
  * @param intraOpThreads threads per operator, 0 = ONNX Runtime's choice (one per core)
  * @param optimizedModelFile where ONNX Runtime writes the graph it optimized, or {@code null}
+ * @param profilePrefix path prefix of the profile ONNX Runtime writes ({@link OrtModel#endProfiling()}), or
+ *     {@code null} for no profiling
  */
-public record RuntimeOptions(Optimization optimization, int intraOpThreads, Path optimizedModelFile) {
+public record RuntimeOptions(Optimization optimization, int intraOpThreads, Path optimizedModelFile,
+        Path profilePrefix) {
     /** ONNX Runtime's graph optimization levels. */
     public enum Optimization {
         NONE,
@@ -19,18 +22,22 @@ public record RuntimeOptions(Optimization optimization, int intraOpThreads, Path
     }
 
     public static RuntimeOptions defaults() {
-        return new RuntimeOptions(Optimization.ALL, 0, null);
+        return new RuntimeOptions(Optimization.ALL, 0, null, null);
     }
 
     public RuntimeOptions withOptimization(Optimization level) {
-        return new RuntimeOptions(level, intraOpThreads, optimizedModelFile);
+        return new RuntimeOptions(level, intraOpThreads, optimizedModelFile, profilePrefix);
     }
 
     public RuntimeOptions withIntraOpThreads(int threads) {
-        return new RuntimeOptions(optimization, threads, optimizedModelFile);
+        return new RuntimeOptions(optimization, threads, optimizedModelFile, profilePrefix);
     }
 
     public RuntimeOptions withOptimizedModelFile(Path file) {
-        return new RuntimeOptions(optimization, intraOpThreads, file);
+        return new RuntimeOptions(optimization, intraOpThreads, file, profilePrefix);
+    }
+
+    public RuntimeOptions withProfiling(Path prefix) {
+        return new RuntimeOptions(optimization, intraOpThreads, optimizedModelFile, prefix);
     }
 }

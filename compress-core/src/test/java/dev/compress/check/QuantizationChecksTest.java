@@ -1,6 +1,8 @@
 package dev.compress.check;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -14,11 +16,14 @@ import dev.compress.data.HostTensor;
 import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.Quantizer;
+import dev.compress.runtime.KernelProfile;
+import dev.compress.runtime.RuntimeOptions;
 import dev.compress.testing.TestData;
 import java.io.IOException;
-import dev.compress.runtime.RuntimeOptions;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
@@ -140,12 +145,42 @@ class QuantizationChecksTest {
         assertThat(report.runs()).isGreaterThanOrEqualTo(LatencyCheck.ROUNDS);
         assertThat(report.int8Slower()).isEqualTo(report.int8OverFp32() > 1);
         assertThat(report.summary()).startsWith("latency: INT8 ");
+        // where the time goes is profiled only when INT8 gains less than expected
+        assertThat(report.kernels() != null).isEqualTo(report.int8OverFp32() > LatencyCheck.EXPLAIN_ABOVE);
         // the ResNet's 9 Convs all run as NHWC QLinearConv with nothing float between them
         RuntimeGraph graph = report.int8Graph();
         assertThat(graph.qlinearConvs()).isEqualTo(9);
         assertThat(graph.nchwQlinearConvs()).isZero();
         assertThat(graph.floatOps()).isEmpty();
         assertThat(graph.reasons()).isEmpty();
+    }
+
+    @Test
+    void theKernelProfileSaysWhereACallsTimeGoes() throws IOException {
+        RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(1);
+        List<Batch> batches = calib.firstBatches(8, 2);
+        KernelProfile int8 = KernelProfile.measure(good, options, batches, 6, 2);
+        KernelProfile float32 = KernelProfile.measure(fp32, options, batches, 6, 2);
+        // the graphs as ONNX Runtime runs them: the 9 Convs become integer kernels in one, stay float in the other
+        assertThat(int8.ops()).containsKey("QLinearConv").doesNotContainKey("Conv");
+        assertThat(int8.nodes().keySet().stream().filter(n -> n.endsWith(" (QLinearConv)"))).hasSize(9);
+        assertThat(float32.ops().keySet()).anyMatch(op -> op.endsWith("Conv")).noneMatch(op -> op.startsWith("QLinear"));
+        for (KernelProfile profile : List.of(int8, float32)) {
+            assertThat(profile.usPerCall()).isPositive()
+                    .isCloseTo(profile.ops().values().stream().mapToDouble(Double::doubleValue).sum(), within(1e-6))
+                    .isCloseTo(profile.nodes().values().stream().mapToDouble(Double::doubleValue).sum(),
+                            within(1e-6));
+            List<Double> times = new ArrayList<>(profile.ops().values());
+            assertThat(times).isSortedAccordingTo(Comparator.reverseOrder());
+        }
+        String summary = KernelTimes.of(float32, int8).summary();
+        assertThat(summary).startsWith("kernel time per call in ONNX Runtime's profiler: INT8 ")
+                .contains("QLinearConv ", "), fp32 ");
+        // a profile with no call beyond those to skip says so
+        Path trace = dir.resolve("trace.json");
+        Files.writeString(trace, "[{\"cat\": \"Session\", \"name\": \"model_run\", \"dur\": 5}]");
+        assertThatThrownBy(() -> KernelProfile.read(trace, 1)).isInstanceOf(IOException.class)
+                .hasMessageContaining("holds 1 calls");
     }
 
     @Test
