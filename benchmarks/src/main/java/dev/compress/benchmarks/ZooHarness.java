@@ -2,6 +2,8 @@ package dev.compress.benchmarks;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.Json;
+import dev.compress.check.KernelTimes;
+import dev.compress.check.LatencyCheck;
 import dev.compress.check.RuntimeGraph;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
@@ -16,6 +18,7 @@ import dev.compress.quantize.QuantizationReport;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
 import dev.compress.runtime.InterleavedTiming;
+import dev.compress.runtime.KernelProfile;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.io.IOException;
@@ -201,6 +204,13 @@ public final class ZooHarness {
         List<Batch> b8 = List.of(held.batches(8).next());
         double[] lat1 = interleaved(file, int8, b1);
         double[] lat8 = interleaved(file, int8, b8);
+        if (lat1[1] / lat1[0] > LatencyCheck.EXPLAIN_ABOVE) {
+            // what compress quantize reports for such a model: where a call's time goes in each
+            RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(THREADS);
+            reasons.add("- " + name + " at batch 1, " + KernelTimes.of(
+                    KernelProfile.measure(fp32, options, b1, 50, 20),
+                    KernelProfile.measure(OnnxModel.load(int8), options, b1, 50, 20)).summary());
+        }
         String row = String.format(Locale.ROOT, "| %s | %s | %.3f | %s | %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.0f%% |"
                         + " %.1f | %s |", name, mib(Files.size(file)), (double) Files.size(int8) / Files.size(file),
                 counts(result.report().floatOps()), ortFloat, lat1[0], lat1[1] / lat1[0], lat8[0],

@@ -22,7 +22,7 @@ public record KernelTimes(double fp32Ms, double int8Ms, Map<String, Double> fp32
     /** Op types of each model the one-line summary names. */
     static final int SUMMARY_OPS = 5;
 
-    static KernelTimes of(KernelProfile fp32, KernelProfile int8) {
+    public static KernelTimes of(KernelProfile fp32, KernelProfile int8) {
         return new KernelTimes(ms(fp32.usPerCall()), ms(int8.usPerCall()), ms(fp32.ops()), ms(int8.ops()));
     }
 

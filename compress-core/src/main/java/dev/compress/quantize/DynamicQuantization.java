@@ -71,15 +71,16 @@ final class DynamicQuantization {
     }
 
     /**
-     * Gives the named MatMul/Gemm nodes int8 weights with float activations ({@link DynamicFormat#WEIGHT_ONLY}),
-     * for layers too sensitive for static activation quantization.
+     * Quantizes the named MatMul/Gemm nodes of a statically quantized graph in {@code format}: layers too sensitive
+     * for a calibrated activation range get int8 weights with float activations ({@link DynamicFormat#WEIGHT_ONLY})
+     * or with activations quantized per call ({@link DynamicFormat#MATMUL_INTEGER}).
      *
      * @param floatNodes receives each named node that could not be rewritten, with the reason
      * @return the nodes rewritten
      */
-    static List<Node> weightOnly(Graph graph, Set<String> names, boolean perChannel,
+    static List<Node> rewriteNodes(Graph graph, Set<String> names, DynamicFormat format, boolean perChannel,
             Map<Node, String> floatNodes) {
-        DynamicQuantization rewrite = new DynamicQuantization(graph, DynamicFormat.WEIGHT_ONLY, perChannel, names,
+        DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel, names,
                 QuantParams.INT8_MAX);
         List<Node> done = rewrite.run(Set.of(), floatNodes);
         graph.removeUnreadInitializers(rewrite.replaced);
@@ -168,7 +169,7 @@ final class DynamicQuantization {
                     continue;
                 }
                 if (!candidate) {
-                    floatNodes.put(node, "weight-only applies to MatMul and Gemm");
+                    floatNodes.put(node, format.cliName() + " applies to MatMul and Gemm");
                 }
             } else if (CONTROL_FLOW.contains(op) && node.domain().isEmpty()) {
                 int before = done.size();

@@ -25,10 +25,13 @@ import java.util.Set;
  * <p>Applied only when the caller chose none of op types, weight-only nodes or opset upgrade themselves.
  *
  * @param opTypes the op types quantized
- * @param weightOnly the MatMuls whose activation input is a GELU output
+ * @param dynamic the MatMuls whose activation input is a GELU output: its few large outliers need a range per call
+ *     (int8 weights, activations quantized per call, as {@code --dynamic} does). Weight-only, as before stop 15,
+ *     kept the accuracy but ONNX Runtime runs such a MatMul as {@code MatMulNBits} at 1.6x the float MatMul's time
+ *     in a ViT, against 0.35x for the dynamic kernel (docs/benchmarks.md)
  * @param kind what the model was recognised as, for the report
  */
-record EncoderDefaults(Set<String> opTypes, Set<String> weightOnly, String kind) {
+record EncoderDefaults(Set<String> opTypes, Set<String> dynamic, String kind) {
     /** How far back from a MatMul's input the GELU's Erf/Tanh may lie: x·0.5·(1 + erf(x/√2)) is 4 ops deep. */
     private static final int GELU_DEPTH = 4;
     /** The elementwise ops a decomposed GELU is made of, walked through on the way back. */
@@ -55,19 +58,19 @@ record EncoderDefaults(Set<String> opTypes, Set<String> weightOnly, String kind)
     }
 
     private static EncoderDefaults of(Graph graph, Set<String> opTypes, String kind) {
-        Set<String> weightOnly = new LinkedHashSet<>();
+        Set<String> dynamic = new LinkedHashSet<>();
         boolean matMul = false;
         for (Node node : graph.nodes()) {
             if (node.is("MatMul")) {
                 matMul = true;
                 if (readsGelu(graph, node.input(0), GELU_DEPTH)) {
-                    weightOnly.add(node.name());
+                    dynamic.add(node.name());
                 }
             }
         }
         // insertion order kept (Set.copyOf's is not stable across runs): outputs must not depend on the run
         return matMul ? new EncoderDefaults(Collections.unmodifiableSet(opTypes),
-                Collections.unmodifiableSet(weightOnly), kind) : null;
+                Collections.unmodifiableSet(dynamic), kind) : null;
     }
 
     /**
@@ -109,8 +112,8 @@ record EncoderDefaults(Set<String> opTypes, Set<String> weightOnly, String kind)
     /** For the report: what was chosen and how to choose otherwise. */
     String describe() {
         return kind + ": static defaults for transformers applied: op types "
-                + String.join(",", List.copyOf(opTypes)) + ", opset 13 for per-channel weights, " + weightOnly.size()
-                + " MatMul(s) reading a GELU output weight-only (docs/transformers.md); any of op types, weight-only"
-                + " nodes or opset upgrade given explicitly replaces these defaults";
+                + String.join(",", List.copyOf(opTypes)) + ", opset 13 for per-channel weights, " + dynamic.size()
+                + " MatMul(s) reading a GELU output with activations quantized per call (docs/transformers.md); any"
+                + " of op types, weight-only nodes or opset upgrade given explicitly replaces these defaults";
     }
 }

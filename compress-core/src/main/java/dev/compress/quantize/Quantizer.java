@@ -220,7 +220,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         // the caller's choices, or for a token-id model none given, the encoder defaults (reported)
         EncoderDefaults encoder = encoderDefaults(model);
         Set<String> opTypes = encoder != null ? encoder.opTypes() : this.opTypes;
-        Set<String> weightOnly = encoder != null ? encoder.weightOnly() : this.weightOnly;
+        Set<String> weightOnly = encoder != null ? Set.of() : this.weightOnly;
+        Set<String> dynamicNodes = encoder != null ? encoder.dynamic() : Set.of();
         boolean upgradeOpset = this.upgradeOpset || encoder != null;
         // before anything reads the model: calibration must see the tensors the converted graph has
         String upgrade = null;
@@ -257,7 +258,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         model = equalized.model();
         QuantizationReport.Equalization equalization = equalized.report();
         Set<String> excluded = new java.util.HashSet<>(this.excluded);
-        excluded.addAll(weightOnly); // planned as float; their weights are stored int8 after the QDQ rewrite
+        // planned as float; rewritten after the QDQ rewrite with int8 weights
+        excluded.addAll(weightOnly);
+        excluded.addAll(dynamicNodes);
         OnnxModel quantized = model.copy();
         Graph graph = quantized.graph();
         graph.promoteConstants();
@@ -370,9 +373,17 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             Map<Node, String> notDone = new LinkedHashMap<>();
             // planned as "excluded"; the QDQ rewrite may have renamed their inputs, so match by name
             floatNodes.keySet().removeIf(node -> weightOnly.contains(node.name()));
-            for (Node node : DynamicQuantization.weightOnly(graph, weightOnly, perChannel, notDone)) {
+            for (Node node : DynamicQuantization.rewriteNodes(graph, weightOnly, DynamicFormat.WEIGHT_ONLY,
+                    perChannel, notDone)) {
                 floatNodes.put(node, "weight-only: int8 weight, float activations");
             }
+            floatNodes.putAll(notDone);
+        }
+        if (!dynamicNodes.isEmpty()) {
+            Map<Node, String> notDone = new LinkedHashMap<>();
+            floatNodes.keySet().removeIf(node -> dynamicNodes.contains(node.name()));
+            quantizedNodes.addAll(DynamicQuantization.rewriteNodes(graph, dynamicNodes, DynamicFormat.MATMUL_INTEGER,
+                    perChannel, notDone));
             floatNodes.putAll(notDone);
         }
         QuantizationReport report = new QuantizationReport(
@@ -417,6 +428,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (!weightOnly.isEmpty()) {
             provenance.put("weightOnlyNodes", weightOnly.stream().sorted().toList());
+        }
+        if (!dynamicNodes.isEmpty()) {
+            provenance.put("dynamicNodes", dynamicNodes.stream().sorted().toList());
         }
         if (encoder != null) {
             provenance.put("encoderDefaults", true);

@@ -7,6 +7,8 @@ import static dev.compress.quantize.TestGraphs.weight;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.compress.data.Dataset;
+import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Protos;
 import dev.compress.onnx.proto.Onnx.AttributeProto;
@@ -17,14 +19,17 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A model fed float inputs that has self-attention (a vision transformer) gets the transformer defaults: weighted ops
- * only, GELU-reading MatMuls weight-only. A Softmax over a product with a weight is no attention, and such a model is
- * planned as any other.
+ * only, GELU-reading MatMuls with activations quantized per call, attention scores left float for the float Softmax.
+ * A Softmax over a product with a weight is no attention, and such a model is planned as any other.
  */
 class TransformerDefaultsTest {
     private static final int TOKENS = 4;
     private static final int WIDTH = 8;
 
-    /** y = (softmax(scale · q kᵀ) x + x) Wo, with q = x Wq and k = x Wk (or, without attention, scores = x Ws). */
+    /**
+     * y = gelu(h Wo) Wd with h = softmax(scale · q kᵀ) x + x, q = x Wq and k = x Wk (or, without attention, scores =
+     * x Ws); the GELU written out as torch exports it, x · 0.5 · (1 + erf(x / √2)).
+     */
     private static OnnxModel block(boolean attention) {
         GraphProto.Builder graph = GraphProto.newBuilder().setName("block")
                 .addInput(value("x", FLOAT, "n", TOKENS, WIDTH))
@@ -33,7 +38,11 @@ class TransformerDefaultsTest {
                 .addInitializer(weight("wk", WIDTH, WIDTH, 2))
                 .addInitializer(weight("ws", WIDTH, TOKENS, 3))
                 .addInitializer(weight("wo", WIDTH, WIDTH, 4))
-                .addInitializer(Protos.floats("scale", new long[0], new float[] {0.35f}));
+                .addInitializer(weight("wd", WIDTH, WIDTH, 5))
+                .addInitializer(Protos.floats("scale", new long[0], new float[] {0.35f}))
+                .addInitializer(Protos.floats("sqrt2", new long[0], new float[] {1.4142135f}))
+                .addInitializer(Protos.floats("one", new long[0], new float[] {1f}))
+                .addInitializer(Protos.floats("half", new long[0], new float[] {0.5f}));
         if (attention) {
             graph.addNode(Protos.node("MatMul", "q", List.of("x", "wq"), List.of("q")))
                     .addNode(Protos.node("MatMul", "k", List.of("x", "wk"), List.of("k")))
@@ -50,7 +59,13 @@ class TransformerDefaultsTest {
                                 .setType(AttributeProto.AttributeType.INT)))
                 .addNode(Protos.node("MatMul", "mix", List.of("p", "x"), List.of("o")))
                 .addNode(Protos.node("Add", "residual", List.of("o", "x"), List.of("h")))
-                .addNode(Protos.node("MatMul", "out", List.of("h", "wo"), List.of("y")));
+                .addNode(Protos.node("MatMul", "out", List.of("h", "wo"), List.of("u")))
+                .addNode(Protos.node("Div", "gelu/div", List.of("u", "sqrt2"), List.of("g1")))
+                .addNode(Protos.node("Erf", "gelu/erf", List.of("g1"), List.of("g2")))
+                .addNode(Protos.node("Add", "gelu/add", List.of("g2", "one"), List.of("g3")))
+                .addNode(Protos.node("Mul", "gelu/mul", List.of("u", "g3"), List.of("g4")))
+                .addNode(Protos.node("Mul", "gelu/half", List.of("g4", "half"), List.of("g")))
+                .addNode(Protos.node("MatMul", "down", List.of("g", "wd"), List.of("y")));
         return model(graph.build(), 13);
     }
 
@@ -62,7 +77,20 @@ class TransformerDefaultsTest {
         QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(DATA).build().quantize();
         assertThat(result.report().warnings()).anyMatch(w -> w.startsWith("attention model (transformer)"));
         assertThat(result.report().quantizedOps().keySet()).containsOnly("MatMul");
-        assertThat(result.report().floatNodes()).containsEntry("residual", "op type not selected");
+        assertThat(result.report().floatNodes()).containsEntry("residual", "op type not selected")
+                .doesNotContainKey("down");
+        // the GELU-reading MatMul: int8 weight, its input quantized per call (as --dynamic writes it)
+        assertThat(result.report().warnings()).anyMatch(w -> w.contains(
+                ", 1 MatMul(s) reading a GELU output with activations quantized per call"));
+        Graph graph = result.model().graph();
+        Node down = graph.producer("y").orElseThrow();
+        assertThat(down.opType()).isEqualTo("Mul");
+        assertThat(graph.nodes()).filteredOn(n -> n.is("MatMulInteger")).singleElement()
+                .satisfies(n -> assertThat(graph.producer(n.input(0)).orElseThrow().opType())
+                        .isEqualTo("DynamicQuantizeLinear"));
+        // the scores only float ops read stay float: a Q/DQ pair there makes ONNX Runtime run QLinearSoftmax
+        assertThat(graph.index().consumers("s")).extracting(Node::opType).containsOnly("Mul");
+        assertThat(graph.producer("s").orElseThrow().opType()).isEqualTo("MatMul");
         assertThat(TestGraphs.relativeError(fp32, result.model(), DATA)).isLessThan(0.05);
 
         QuantizationResult every = Quantizer.builder().setModel(fp32).setCalibrationData(DATA)
