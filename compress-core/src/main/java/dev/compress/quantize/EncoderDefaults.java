@@ -12,13 +12,14 @@ import java.util.Set;
 /**
  * What static quantization does by default with a transformer encoder, a model fed token ids only: MatMul alone in
  * integer arithmetic, per-channel weights (opset 13), and int8 weights with float activations for the MatMuls that
- * read a GELU output. Measured on all-MiniLM-L6-v2 and bge-small-zh-v1.5 (docs/transformers.md), each cause named:
+ * read a GELU output, whose activations are quantized per call. Measured on all-MiniLM-L6-v2 and bge-small-zh-v1.5 (docs/transformers.md), each cause named:
  * quantized residual Adds and LayerNorm pieces cost 0.06–0.14 of mean embedding cosine, per-tensor weights 0.03–0.04,
  * and the GELU outputs' few large values, which one uint8 range per tensor cannot hold beside the many small ones,
  * the rest. The whole-graph defaults give 0.77 and 0.89; these give 0.99 and 0.986.
  *
  * <p>A model fed float inputs that has attention (a Softmax over the product of two activations: a vision
- * transformer) gets the same rule with its patch-embedding Conv and Gemm heads added: on torchvision's ViT layout
+ * transformer) gets the same rule with its patch-embedding Conv and Gemm heads added, unless it has more Convs than
+ * MatMuls and Gemms (a CNN with attention blocks, see {@link #mostlyConvolutions}): on torchvision's ViT layout
  * (4 layers, 50 calibration images) the whole-graph default agreed with fp32 on 62% of held-out images at 11.6 dB
  * SQNR, weighted ops alone on 96% at 30.7 dB; quantized LayerNorm pieces and residual Adds are the damage, as above.
  *
@@ -52,7 +53,7 @@ record EncoderDefaults(Set<String> opTypes, Set<String> dynamic, String kind) {
         if (graph.inputs().stream().allMatch(input -> TOKEN_TYPES.contains(input.elementType()))) {
             return of(graph, Set.of("MatMul"), "token-id model (transformer encoder)");
         }
-        return hasAttention(graph)
+        return hasAttention(graph) && !mostlyConvolutions(graph)
                 ? of(graph, new LinkedHashSet<>(List.of("Conv", "MatMul", "Gemm")), "attention model (transformer)")
                 : null;
     }
@@ -71,6 +72,18 @@ record EncoderDefaults(Set<String> opTypes, Set<String> dynamic, String kind) {
         // insertion order kept (Set.copyOf's is not stable across runs): outputs must not depend on the run
         return matMul ? new EncoderDefaults(Collections.unmodifiableSet(opTypes),
                 Collections.unmodifiableSet(dynamic), kind) : null;
+    }
+
+    /**
+     * A CNN with a few attention blocks, not a transformer: more Convs than MatMuls and Gemms. Its convolutions and
+     * their activations are what takes the time; the transformer defaults left PP-OCRv4 rec's hard-swish backbone
+     * (38 Convs against 13 MatMuls) in float and took its INT8 model from 0.49 to 0.85 of fp32 time, at equal
+     * fidelity. A ViT has one Conv, the patch embedding.
+     */
+    private static boolean mostlyConvolutions(Graph graph) {
+        long convs = graph.nodes().stream().filter(node -> node.is("Conv")).count();
+        long products = graph.nodes().stream().filter(node -> node.is("MatMul") || node.is("Gemm")).count();
+        return convs > products;
     }
 
     /**

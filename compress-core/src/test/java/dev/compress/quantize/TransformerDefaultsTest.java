@@ -31,6 +31,11 @@ class TransformerDefaultsTest {
      * x Ws); the GELU written out as torch exports it, x · 0.5 · (1 + erf(x / √2)).
      */
     private static OnnxModel block(boolean attention) {
+        return block(attention, 0);
+    }
+
+    /** The block after {@code convs} 1-wide Conv1d layers over the tokens (a CNN with an attention block). */
+    private static OnnxModel block(boolean attention, int convs) {
         GraphProto.Builder graph = GraphProto.newBuilder().setName("block")
                 .addInput(value("x", FLOAT, "n", TOKENS, WIDTH))
                 .addOutput(value("y", FLOAT, "n", TOKENS, WIDTH))
@@ -43,22 +48,29 @@ class TransformerDefaultsTest {
                 .addInitializer(Protos.floats("sqrt2", new long[0], new float[] {1.4142135f}))
                 .addInitializer(Protos.floats("one", new long[0], new float[] {1f}))
                 .addInitializer(Protos.floats("half", new long[0], new float[] {0.5f}));
+        String x = "x";
+        for (int c = 0; c < convs; c++) {
+            graph.addInitializer(Protos.floats("wc" + c, new long[] {TOKENS, TOKENS, 1},
+                    TestGraphs.weights(TOKENS * TOKENS, 10 + c)));
+            graph.addNode(Protos.node("Conv", "conv" + c, List.of(x, "wc" + c), List.of("c" + c)));
+            x = "c" + c;
+        }
         if (attention) {
-            graph.addNode(Protos.node("MatMul", "q", List.of("x", "wq"), List.of("q")))
-                    .addNode(Protos.node("MatMul", "k", List.of("x", "wk"), List.of("k")))
+            graph.addNode(Protos.node("MatMul", "q", List.of(x, "wq"), List.of("q")))
+                    .addNode(Protos.node("MatMul", "k", List.of(x, "wk"), List.of("k")))
                     .addNode(Protos.node("Transpose", "kt", List.of("k"), List.of("kt"))
                             .addAttribute(AttributeProto.newBuilder().setName("perm").addAllInts(List.of(0L, 2L, 1L))
                                     .setType(AttributeProto.AttributeType.INTS)))
                     .addNode(Protos.node("MatMul", "scores", List.of("q", "kt"), List.of("s")));
         } else {
-            graph.addNode(Protos.node("MatMul", "scores", List.of("x", "ws"), List.of("s")));
+            graph.addNode(Protos.node("MatMul", "scores", List.of(x, "ws"), List.of("s")));
         }
         graph.addNode(Protos.node("Mul", "scaled", List.of("s", "scale"), List.of("s2")))
                 .addNode(Protos.node("Softmax", "softmax", List.of("s2"), List.of("p"))
                         .addAttribute(AttributeProto.newBuilder().setName("axis").setI(-1)
                                 .setType(AttributeProto.AttributeType.INT)))
-                .addNode(Protos.node("MatMul", "mix", List.of("p", "x"), List.of("o")))
-                .addNode(Protos.node("Add", "residual", List.of("o", "x"), List.of("h")))
+                .addNode(Protos.node("MatMul", "mix", List.of("p", x), List.of("o")))
+                .addNode(Protos.node("Add", "residual", List.of("o", x), List.of("h")))
                 .addNode(Protos.node("MatMul", "out", List.of("h", "wo"), List.of("u")))
                 .addNode(Protos.node("Div", "gelu/div", List.of("u", "sqrt2"), List.of("g1")))
                 .addNode(Protos.node("Erf", "gelu/erf", List.of("g1"), List.of("g2")))
@@ -97,6 +109,18 @@ class TransformerDefaultsTest {
                 .optEncoderDefaults(false).build().quantize();
         assertThat(every.report().warnings()).noneMatch(w -> w.contains("transformer"));
         assertThat(every.report().quantizedOps()).containsKey("Add");
+    }
+
+    @Test
+    void aCnnWithAnAttentionBlockKeepsTheCnnDefaults() {
+        // 7 Convs against 6 MatMuls: its convolutions, not the attention, take the time (PP-OCRv4 rec)
+        QuantizationResult result = Quantizer.builder().setModel(block(true, 7)).setCalibrationData(DATA).build()
+                .quantize();
+        assertThat(result.report().warnings()).noneMatch(w -> w.contains("transformer"));
+        assertThat(result.report().quantizedOps()).containsEntry("Conv", 7).containsKey("Add");
+        QuantizationResult fewer = Quantizer.builder().setModel(block(true, 6)).setCalibrationData(DATA).build()
+                .quantize();
+        assertThat(fewer.report().warnings()).anyMatch(w -> w.startsWith("attention model (transformer)"));
     }
 
     @Test
