@@ -11,11 +11,12 @@ import java.util.Set;
 
 /**
  * What static quantization does by default with a transformer encoder, a model fed token ids only: MatMul alone in
- * integer arithmetic, per-channel weights (opset 13), and int8 weights with float activations for the MatMuls that
- * read a GELU output, whose activations are quantized per call. Measured on all-MiniLM-L6-v2 and bge-small-zh-v1.5 (docs/transformers.md), each cause named:
+ * integer arithmetic, per-channel weights (opset 13), and for the MatMuls that read a GELU output int8 weights with
+ * activations quantized per call. Measured on all-MiniLM-L6-v2 and bge-small-zh-v1.5 (docs/transformers.md), each
+ * cause named:
  * quantized residual Adds and LayerNorm pieces cost 0.06–0.14 of mean embedding cosine, per-tensor weights 0.03–0.04,
  * and the GELU outputs' few large values, which one uint8 range per tensor cannot hold beside the many small ones,
- * the rest. The whole-graph defaults give 0.77 and 0.89; these give 0.99 and 0.986.
+ * the rest. The whole-graph defaults give 0.77 and 0.89; these give 0.989 and 0.985.
  *
  * <p>A model fed float inputs that has attention (a Softmax over the product of two activations: a vision
  * transformer) gets the same rule with its patch-embedding Conv and Gemm heads added, unless it has more Convs than
@@ -29,7 +30,7 @@ import java.util.Set;
  * @param dynamic the MatMuls whose activation input is a GELU output: its few large outliers need a range per call
  *     (int8 weights, activations quantized per call, as {@code --dynamic} does). Weight-only, as before stop 15,
  *     kept the accuracy but ONNX Runtime runs such a MatMul as {@code MatMulNBits} at 1.6x the float MatMul's time
- *     in a ViT, against 0.35x for the dynamic kernel (docs/benchmarks.md)
+ *     in a ViT, against 0.4-0.46x for the dynamic kernel (docs/benchmarks.md)
  * @param kind what the model was recognised as, for the report
  */
 record EncoderDefaults(Set<String> opTypes, Set<String> dynamic, String kind) {
