@@ -55,8 +55,9 @@ public final class ProfileHarness {
             KernelProfile profile = KernelProfile.measure(model, options, List.of(randomBatch(model, options, batch)),
                     runs, WARMUP);
             System.out.printf(Locale.ROOT, "%n%s: %.0f µs of kernel time per call%n", args[m], profile.usPerCall());
-            profile.ops().forEach((op, us) -> System.out.printf(Locale.ROOT, "  %-28s %5.1f%%  %8.1f µs%n", op,
-                    100 * us / profile.usPerCall(), us));
+            profile.ops().forEach((op, us) -> System.out.printf(Locale.ROOT, "  %-28s %5.1f%%  %8.1f µs  %4d nodes%n",
+                    op, 100 * us / profile.usPerCall(), us,
+                    profile.nodes().keySet().stream().filter(node -> node.endsWith(" (" + op + ")")).count()));
             if (top > 0) {
                 System.out.printf(Locale.ROOT, "  slowest nodes:%n");
                 profile.nodes().entrySet().stream().limit(top).forEach(e -> System.out.printf(Locale.ROOT,
