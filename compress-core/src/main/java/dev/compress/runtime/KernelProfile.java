@@ -1,5 +1,7 @@
 package dev.compress.runtime;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.compress.CompressException;
 import dev.compress.Json;
@@ -68,22 +70,26 @@ public record KernelProfile(double usPerCall, Map<String, Double> ops, Map<Strin
         Map<String, Double> byOp = new HashMap<>();
         Map<String, Double> byNode = new HashMap<>();
         int call = 0;
-        for (JsonNode event : Json.MAPPER.readTree(trace.toFile())) {
-            String name = event.path("name").asText();
-            String category = event.path("cat").asText();
-            if (category.equals("Session") && name.equals("model_run")) {
-                call++;
-                continue;
+        // event by event: a large graph profiled over many calls writes hundreds of thousands of them
+        try (JsonParser parser = Json.MAPPER.getFactory().createParser(trace.toFile())) {
+            if (parser.nextToken() != JsonToken.START_ARRAY) {
+                throw new IOException(trace + " is not ONNX Runtime's list of profile events");
             }
-            // a call's node events come before its model_run event
-            if (!category.equals("Node") || !name.endsWith("_kernel_time") || call < skipCalls) {
-                continue;
+            while (parser.nextToken() == JsonToken.START_OBJECT) {
+                JsonNode event = Json.MAPPER.readTree(parser);
+                String name = event.path("name").asText();
+                String category = event.path("cat").asText();
+                if (category.equals("Session") && name.equals("model_run")) {
+                    call++;
+                } else if (category.equals("Node") && name.endsWith("_kernel_time") && call >= skipCalls) {
+                    // a call's node events come before its model_run event
+                    String op = event.path("args").path("op_name").asText();
+                    double us = event.path("dur").asDouble();
+                    byOp.merge(op, us, Double::sum);
+                    byNode.merge(name.substring(0, name.length() - "_kernel_time".length()) + " (" + op + ")", us,
+                            Double::sum);
+                }
             }
-            String op = event.path("args").path("op_name").asText();
-            double us = event.path("dur").asDouble();
-            byOp.merge(op, us, Double::sum);
-            byNode.merge(name.substring(0, name.length() - "_kernel_time".length()) + " (" + op + ")", us,
-                    Double::sum);
         }
         int timed = call - skipCalls;
         if (timed < 1) {

@@ -181,6 +181,9 @@ class QuantizationChecksTest {
         Files.writeString(trace, "[{\"cat\": \"Session\", \"name\": \"model_run\", \"dur\": 5}]");
         assertThatThrownBy(() -> KernelProfile.read(trace, 1)).isInstanceOf(IOException.class)
                 .hasMessageContaining("holds 1 calls");
+        Files.writeString(trace, "{\"traceEvents\": []}");
+        assertThatThrownBy(() -> KernelProfile.read(trace, 0)).isInstanceOf(IOException.class)
+                .hasMessageContaining("is not ONNX Runtime's list of profile events");
     }
 
     @Test
