@@ -314,11 +314,7 @@ public final class StagedFile implements AutoCloseable {
 
         /** Moves every file into place, through a journal when there is more than one. */
         public void commit() throws IOException {
-            // outside the lock: an interrupt here comes before the commit. Longer than the other pauses: the test
-            // signals from a child process it starts, which took more than one pause on a loaded machine
-            for (int i = 0; i < 3; i++) {
-                pause();
-            }
+            pause(); // outside the lock: an interrupt here comes before the commit
             synchronized (this) {
                 moveAll();
             }

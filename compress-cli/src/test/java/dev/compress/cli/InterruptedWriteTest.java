@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Issue 15, item 7: a {@code quantize} run killed (SIGKILL) or interrupted (SIGINT) at each point of writing its
  * model and report leaves the old pair or the new one, complete, never a new model beside an old report. The run is
- * a child JVM that waits {@link #PAUSE_MILLIS} after each step of its commit (three times that before it)
+ * a child JVM that waits {@link #PAUSE_MILLIS} before and after each step of its commit
  * ({@code compress.test.commitPauseMillis}), so the test can stop it at a known point by watching the folder.
  */
 class InterruptedWriteTest {
