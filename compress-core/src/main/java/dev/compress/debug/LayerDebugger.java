@@ -136,15 +136,22 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         matches = kept;
         long samples = data.size();
         List<LayerReport.Layer> layers = new ArrayList<>();
+        Set<LayerReport.Layer> nearZero = new HashSet<>();
+        double typicalRms = medianRms(matches.stream().map(m -> energies.get(m.tensor())).toList());
         for (Match m : matches) {
             Energy e = energies.get(m.tensor());
             Energy own = ownEnergies.get(m.tensor());
-            layers.add(new LayerReport.Layer(m.layer().name(), m.layer().opType(), m.tensor(),
+            LayerReport.Layer layer = new LayerReport.Layer(m.layer().name(), m.layer().opType(), m.tensor(),
                     m.quantizedTensor(), m.excludable(), e.sqnrDb(), own == null ? null : own.sqnrDb(),
-                    e.maxAbsError()));
+                    e.maxAbsError());
+            layers.add(layer);
+            if (e.rms() < NEAR_ZERO * typicalRms) {
+                nearZero.add(layer);
+            }
         }
-        // worst first; equal SQNR keeps graph order, so the ranking is deterministic
-        layers.sort(Comparator.comparingDouble(LayerDebugger::rankKey));
+        // worst first, tensors of near-zero signal last; equal SQNR keeps graph order, so the ranking is deterministic
+        layers.sort(Comparator.<LayerReport.Layer>comparingInt(l -> nearZero.contains(l) ? 1 : 0)
+                .thenComparingDouble(LayerDebugger::rankKey));
         LayerReport.Sensitivity sensitivity = calibration == null ? null
                 : ExclusionSensitivity.rank(fp32, int8, calibration, data, batchSize, context.progress());
         return new LayerReport(fp32.displayName(), int8.displayName(), data.source().toString(), samples,
@@ -270,6 +277,19 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         return new FloatOutput(value.shape(), values);
     }
 
+    /**
+     * A tensor whose fp32 RMS is below this fraction of the median tensor's has no meaningful SQNR: ConvNeXt's
+     * LayerNorm channel means are about 1e-6 (a normalized tensor's mean), and their rounding error, harmless where
+     * {@code x - mean} is taken, put one at -98.6 dB at the head of the ranking. Such tensors go last; the tensors
+     * that read them show what their error does.
+     */
+    static final double NEAR_ZERO = 1e-3;
+
+    private static double medianRms(List<Energy> energies) {
+        double[] rms = energies.stream().mapToDouble(Energy::rms).filter(r -> r > 0).sorted().toArray();
+        return rms.length == 0 ? 0 : rms[rms.length / 2];
+    }
+
     private static double rankKey(LayerReport.Layer layer) {
         return layer.sqnrDb() == null ? Double.POSITIVE_INFINITY : layer.sqnrDb();
     }
@@ -346,10 +366,12 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         private double signal;
         private double noise;
         private double maxAbsError;
+        private long count;
 
         void add(FloatOutput reference, FloatOutput quantized) {
             float[] x = reference.values();
             float[] y = quantized.values();
+            count += x.length;
             for (int i = 0; i < x.length; i++) {
                 double diff = (double) x[i] - y[i];
                 signal += (double) x[i] * x[i];
@@ -368,6 +390,11 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
 
         double maxAbsError() {
             return maxAbsError;
+        }
+
+        /** Root mean square of the fp32 values. */
+        double rms() {
+            return count == 0 ? 0 : Math.sqrt(signal / count);
         }
     }
 
