@@ -4,10 +4,14 @@
 Usage: time_torchscript.py THREADS N,C,H,W RUNS MODEL.pt...  -> one line per model: "NAME MS" (median of RUNS calls
 after 20 warm-up calls; seeded Gaussian input, as InterleavedLatency's).
 """
+import os
 import sys
-import time
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "calibration-data"))
+import make_fixtures as fx  # noqa: E402  (its latency_ms: the timing loop the fixture baselines use)
 
 
 def main():
@@ -17,16 +21,7 @@ def main():
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     for path in sys.argv[4:]:
         model = torch.jit.load(path).eval()
-        with torch.no_grad():
-            for _ in range(20):
-                model(x)
-            times = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                model(x)
-                times.append((time.perf_counter() - start) * 1e3)
-        times.sort()
-        print(path.rsplit("/", 1)[-1], f"{times[len(times) // 2]:.3f}", flush=True)
+        print(path.rsplit("/", 1)[-1], f"{fx.latency_ms(model, x, runs):.3f}", flush=True)
 
 
 if __name__ == "__main__":

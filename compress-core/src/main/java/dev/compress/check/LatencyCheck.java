@@ -44,7 +44,10 @@ public final class LatencyCheck implements ModelCheck<LatencyReport> {
      * its convolutions would suggest, and the profile names the ops that eat the gain.
      */
     public static final double EXPLAIN_ABOVE = 0.70;
-    /** Profiled calls of each model at most, after {@link #PROFILE_WARMUP}; fewer when a call is slow. */
+    /**
+     * Profiled calls of each model at most, after as many warm-up calls up to {@link #PROFILE_WARMUP}; fewer when a
+     * call is slow.
+     */
     static final int PROFILE_CALLS = 20;
     static final int PROFILE_WARMUP = 10;
 
@@ -98,10 +101,12 @@ public final class LatencyCheck implements ModelCheck<LatencyReport> {
             double ratio = times.ratio(1, 0);
             KernelTimes kernels = null;
             if (ratio > EXPLAIN_ABOVE) {
-                // about as long as one round of the timing, which sized its calls to a share of the budget
+                // about as long as one round of the timing, which sized its calls to a share of the budget; warm-up
+                // scaled alike, so a model of a second a call is not run ten times more
                 int profiled = Math.max(1, Math.min(PROFILE_CALLS, calls));
-                kernels = KernelTimes.of(KernelProfile.measure(fp32, options, batches, profiled, PROFILE_WARMUP),
-                        KernelProfile.measure(int8, options, batches, profiled, PROFILE_WARMUP));
+                int warmup = Math.min(PROFILE_WARMUP, profiled);
+                kernels = KernelTimes.of(KernelProfile.measure(fp32, options, batches, profiled, warmup),
+                        KernelProfile.measure(int8, options, batches, profiled, warmup));
             }
             return new LatencyReport(ratio, times.medianMs(0), times.medianMs(1), batches.get(0).size(), threads,
                     times.timedCalls(0), ratio > 1, RuntimeGraph.of(int8, options), kernels);

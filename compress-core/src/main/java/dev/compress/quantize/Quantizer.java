@@ -369,21 +369,20 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         Map<Node, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
         embeddings.quantized().forEach(floatNodes::remove);
         floatNodes.putAll(embeddings.keptFloat());
-        if (!weightOnly.isEmpty()) {
+        for (DynamicFormat format : List.of(DynamicFormat.WEIGHT_ONLY, DynamicFormat.MATMUL_INTEGER)) {
+            Set<String> names = format == DynamicFormat.WEIGHT_ONLY ? weightOnly : dynamicNodes;
+            if (names.isEmpty()) {
+                continue;
+            }
             Map<Node, String> notDone = new LinkedHashMap<>();
             // planned as "excluded"; the QDQ rewrite may have renamed their inputs, so match by name
-            floatNodes.keySet().removeIf(node -> weightOnly.contains(node.name()));
-            for (Node node : DynamicQuantization.rewriteNodes(graph, weightOnly, DynamicFormat.WEIGHT_ONLY,
-                    perChannel, notDone)) {
-                floatNodes.put(node, "weight-only: int8 weight, float activations");
+            floatNodes.keySet().removeIf(node -> names.contains(node.name()));
+            List<Node> done = DynamicQuantization.rewriteNodes(graph, names, format, perChannel, notDone);
+            if (format == DynamicFormat.WEIGHT_ONLY) { // activations float: reported as float with the reason
+                done.forEach(node -> floatNodes.put(node, "weight-only: int8 weight, float activations"));
+            } else {
+                quantizedNodes.addAll(done);
             }
-            floatNodes.putAll(notDone);
-        }
-        if (!dynamicNodes.isEmpty()) {
-            Map<Node, String> notDone = new LinkedHashMap<>();
-            floatNodes.keySet().removeIf(node -> dynamicNodes.contains(node.name()));
-            quantizedNodes.addAll(DynamicQuantization.rewriteNodes(graph, dynamicNodes, DynamicFormat.MATMUL_INTEGER,
-                    perChannel, notDone));
             floatNodes.putAll(notDone);
         }
         QuantizationReport report = new QuantizationReport(
