@@ -44,13 +44,18 @@ final class ConstantFolding {
     private final List<PreparationReport.Left> left = new ArrayList<>();
     private int constants;
     private int shapes;
+    private int reshapeTargets;
+    private int dead;
 
     private ConstantFolding(OnnxModel model) {
         this.model = model;
         this.graph = model.graph();
     }
 
-    /** Folds what it can in {@code model}'s graph; returns {constants folded, shapes folded}. */
+    /**
+     * Folds what it can in {@code model}'s graph; returns {constants folded, shapes folded, Reshape targets folded,
+     * nodes left unread}.
+     */
     static int[] apply(OnnxModel model, List<PreparationReport.Left> left) {
         ConstantFolding folding = new ConstantFolding(model);
         folding.constants += folding.graph.promoteConstants().size();
@@ -58,13 +63,16 @@ final class ConstantFolding {
         // a folded shape can make a Reshape target constant, which gives the shapes after it: repeat until stable
         int before;
         do {
-            before = folding.shapes;
+            before = folding.shapes + folding.reshapeTargets;
             folding.left.clear();
             folding.foldShapes();
             folding.foldSafeOps();
-        } while (folding.shapes > before);
+            folding.foldReshapeTargets();
+            // the Shape chains a folded target no longer reads go now, so that the next round does not report them
+            folding.dead += GraphPreparation.removeDeadNodes(folding.graph);
+        } while (folding.shapes + folding.reshapeTargets > before);
         left.addAll(folding.left);
-        return new int[] {folding.constants, folding.shapes};
+        return new int[] {folding.constants, folding.shapes, folding.reshapeTargets, folding.dead};
     }
 
     /** Initializers whose value cannot change at run time (not also declared as overridable graph inputs). */
@@ -125,6 +133,124 @@ final class ConstantFolding {
                         + (symbolic.name().isEmpty() ? "unknown" : "symbolic ('" + symbolic.name() + "')")));
             }
         }
+    }
+
+    /**
+     * Reshape targets computed from a symbolic dimension: torch writes {@code x.view(n, g, c / g, h, w)} as a Concat
+     * of {@code Unsqueeze(Gather(Shape(x), 0))} and constants, so with a dynamic batch the target, and every shape
+     * after it, is computed again on each call (shufflenet_v2: about 250 small nodes; a ViT's attention reshapes).
+     * An entry that is the same symbolic dimension as the data's at its position becomes 0 (Reshape copies it; not
+     * with {@code allowzero}), and a single entry still unknown becomes -1 (Reshape infers it from the size). The
+     * target is then a constant, and the shapes after it can be inferred in the next round.
+     */
+    private void foldReshapeTargets() {
+        Graph.Index index = graph.index();
+        List<Node> reshapes = new ArrayList<>();
+        Set<String> tensors = new LinkedHashSet<>();
+        for (Node reshape : graph.nodes()) {
+            Node concat = reshape.is("Reshape") && reshape.inputs().size() == 2 && !isConstant(reshape.input(1))
+                    && reshape.intAttribute("allowzero", 0) == 0
+                    ? index.producer(reshape.input(1)).orElse(null) : null;
+            if (concat == null || !concat.is("Concat") || concat.intAttribute("axis", 0) != 0) {
+                continue;
+            }
+            reshapes.add(reshape);
+            tensors.add(reshape.input(0));
+            for (String piece : concat.inputs()) {
+                if (!isConstant(piece)) {
+                    tensors.add(piece);
+                    Node gather = shapeGather(piece, index);
+                    if (gather != null) {
+                        tensors.add(index.producer(gather.input(0)).orElseThrow().input(0));
+                    }
+                }
+            }
+        }
+        if (reshapes.isEmpty()) {
+            return;
+        }
+        Map<String, Dim[]> known = staticShapes(List.copyOf(tensors));
+        for (Node reshape : reshapes) {
+            long[] target = constantTarget(index.producer(reshape.input(1)).orElseThrow(), known.get(reshape.input(0)),
+                    index, known);
+            if (target == null) {
+                left.add(GraphPreparation.left(reshape, "its target '" + reshape.input(1)
+                        + "' holds more than one dimension known only when the model runs"));
+                continue;
+            }
+            String name = graph.uniqueName(reshape.input(1) + "_constant");
+            graph.putInitializer(Tensor.int64s(name, new long[] {target.length}, target));
+            reshape.setInput(1, name);
+            reshapeTargets++;
+        }
+    }
+
+    /**
+     * The target of a Reshape whose target is {@code concat}, with 0 and -1 for what only the call knows, or null
+     * when more than one entry stays unknown.
+     */
+    private long[] constantTarget(Node concat, Dim[] data, Graph.Index index, Map<String, Dim[]> known) {
+        List<Long> target = new ArrayList<>();
+        int unknown = -1;
+        for (String piece : concat.inputs()) {
+            if (isConstant(piece)) {
+                for (long value : graph.initializer(piece).orElseThrow().longs()) {
+                    target.add(value);
+                }
+                continue;
+            }
+            Dim[] pieceShape = known.get(piece);
+            if (pieceShape == null || pieceShape.length != 1 || !pieceShape[0].isStatic()) {
+                return null; // its length is unknown, so are the positions after it
+            }
+            Dim dim = pieceShape[0].value() == 1 ? dimensionGathered(piece, index, known) : null;
+            int position = target.size();
+            if (dim != null && dim.isStatic()) {
+                target.add(dim.value());
+            } else if (dim != null && !dim.name().isEmpty() && data != null && position < data.length
+                    && dim.name().equals(data[position].name())) {
+                target.add(0L);
+            } else if (unknown < 0 && pieceShape[0].value() == 1) {
+                unknown = position;
+                target.add(-1L);
+            } else {
+                return null;
+            }
+        }
+        if (unknown >= 0 && target.stream().filter(value -> value == -1).count() > 1) {
+            return null; // the exporter's own -1 is there: a second one is not allowed
+        }
+        return target.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** The Gather of one dimension from a Shape that {@code piece} is (or unsqueezes), or null. */
+    private Node shapeGather(String piece, Graph.Index index) {
+        Node node = index.producer(piece).orElse(null);
+        if (node != null && node.is("Unsqueeze")) {
+            node = index.producer(node.input(0)).orElse(null);
+        }
+        if (node == null || !node.is("Gather")
+                || !index.producer(node.input(0)).map(shape -> shape.is("Shape")).orElse(false)) {
+            return null;
+        }
+        long[] picked = gatheredIndices(node, node.input(0));
+        return picked != null && picked.length == 1 ? node : null;
+    }
+
+    /** The one dimension {@code piece} gathers from a Shape, as inferred, or null. */
+    private Dim dimensionGathered(String piece, Graph.Index index, Map<String, Dim[]> known) {
+        Node gather = shapeGather(piece, index);
+        Node shape = gather == null ? null : index.producer(gather.input(0)).orElseThrow();
+        Dim[] dims = shape == null ? null : known.get(shape.input(0));
+        if (dims == null) {
+            return null;
+        }
+        int rank = dims.length;
+        int start = clamp(shape.intAttribute("start", 0), rank);
+        int end = clamp(shape.intAttribute("end", rank), rank);
+        Dim[] picked = pick(Arrays.copyOfRange(dims, start, Math.max(start, end)),
+                gatheredIndices(gather, gather.input(0)));
+        return picked == null ? null : picked[0];
     }
 
     private static int clamp(long axis, int rank) {

@@ -47,12 +47,12 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
         int[] passThrough = PassThroughRemoval.apply(graph, left);
         int[] folded = ConstantFolding.apply(prepared, left);
         int batchNorms = BatchNormFolding.apply(graph, left);
-        int deadNodes = removeDeadNodes(graph);
+        int deadNodes = folded[3] + removeDeadNodes(graph);
         int unusedInitializers = removeUnusedInitializers(graph, initializersBefore);
         int duplicates = deduplicateInitializers(graph);
 
         PreparationReport report = new PreparationReport(model.displayName(), nodesBefore, graph.nodes().size(),
-                passThrough[0], passThrough[1], folded[0], folded[1], batchNorms, duplicates, deadNodes,
+                passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, duplicates, deadNodes,
                 unusedInitializers, left);
         if (!report.changed()) {
             // nothing rewritten: the input itself, not a re-serialization of intermediate edits
@@ -95,7 +95,7 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
     }
 
     /** Removes nodes none of whose outputs is a graph output or read by a remaining node. */
-    private static int removeDeadNodes(Graph graph) {
+    static int removeDeadNodes(Graph graph) {
         Set<String> graphOutputs = new HashSet<>();
         graph.outputs().forEach(output -> graphOutputs.add(output.name()));
         Graph.Index index = graph.index();

@@ -16,6 +16,9 @@ import java.util.Map;
  *     initializers (including those fed by a folded shape)
  * @param shapeSubgraphsFolded Shape nodes (or Gathers of single dimensions from one) replaced by the static shape
  *     recorded for their input; the Gather/Unsqueeze/Concat chain under them is counted in {@code constantsFolded}
+ * @param reshapeTargetsFolded Reshape targets computed from a symbolic dimension (the batch) replaced by constants
+ *     holding 0 (copy the data's dimension) or -1 (inferred from the size); the Shape chains they read are counted
+ *     in {@code deadNodesRemoved}
  * @param batchNormsFolded BatchNormalization nodes folded into the Conv, ConvTranspose or Gemm before them
  * @param initializersDeduplicated initializers equal to an earlier one (type, dims, data), now read under its name
  * @param deadNodesRemoved nodes whose outputs nobody read
@@ -23,8 +26,9 @@ import java.util.Map;
  * @param left patterns seen but not rewritten, with the reason
  */
 public record PreparationReport(String model, int nodesBefore, int nodesAfter, int identityRemoved,
-        int dropoutRemoved, int constantsFolded, int shapeSubgraphsFolded, int batchNormsFolded,
-        int initializersDeduplicated, int deadNodesRemoved, int unusedInitializersRemoved, List<Left> left) {
+        int dropoutRemoved, int constantsFolded, int shapeSubgraphsFolded, int reshapeTargetsFolded,
+        int batchNormsFolded, int initializersDeduplicated, int deadNodesRemoved, int unusedInitializersRemoved,
+        List<Left> left) {
 
     public PreparationReport {
         left = List.copyOf(left);
@@ -45,6 +49,7 @@ public record PreparationReport(String model, int nodesBefore, int nodesAfter, i
         counts.put("dropoutRemoved", dropoutRemoved);
         counts.put("constantsFolded", constantsFolded);
         counts.put("shapeSubgraphsFolded", shapeSubgraphsFolded);
+        counts.put("reshapeTargetsFolded", reshapeTargetsFolded);
         counts.put("batchNormsFolded", batchNormsFolded);
         counts.put("initializersDeduplicated", initializersDeduplicated);
         counts.put("deadNodesRemoved", deadNodesRemoved);

@@ -172,7 +172,8 @@ class GraphPreparationTest {
     /**
      * shufflenet_v2's channel shuffle as torch exports it without folding: Shape, Gathers, Unsqueezes and Concats
      * compute the Reshape targets from the activation's shape. With a static batch all of it folds; with a symbolic
-     * batch only the static dimensions do, and the batch stays computed.
+     * batch the static dimensions fold, and the batch becomes 0 in the targets (Reshape copies the data's own
+     * dimension), one Reshape after the other as the shapes after the first become known.
      */
     @ParameterizedTest(name = "symbolic batch: {0}")
     @ValueSource(booleans = {false, true})
@@ -213,15 +214,15 @@ class GraphPreparationTest {
         long[] shape = {symbolicBatch ? 3 : 2, 4, 6, 6};
         assertThat(relativeDifference(original, prepared, Map.of("x", shape))).isLessThanOrEqualTo(TOLERANCE);
         if (symbolicBatch) {
-            // the batch: Shape -> Gather(0) -> Unsqueeze -> both Concats stay; dims 1..3 and the Div fold
-            assertThat(ops(prepared)).containsExactly("Relu", "Shape", "Gather", "Unsqueeze", "Concat", "Reshape",
-                    "Transpose", "Concat", "Reshape");
+            assertThat(ops(prepared)).containsExactly("Relu", "Reshape", "Transpose", "Reshape");
             assertThat(result.report().shapeSubgraphsFolded()).isEqualTo(3);
+            assertThat(result.report().reshapeTargetsFolded()).isEqualTo(2);
             assertThat(result.report().constantsFolded()).isEqualTo(4); // the Div and three Unsqueezes
-            assertThat(result.report().left()).singleElement().satisfies(left -> {
-                assertThat(left.op()).isEqualTo("Shape");
-                assertThat(left.reason()).contains("symbolic ('batch')");
-            });
+            assertThat(result.report().deadNodesRemoved()).isEqualTo(5); // Shape, Gather(0), Unsqueeze, 2 Concats
+            assertThat(result.report().left()).isEmpty();
+            assertThat(prepared.graph().nodes().stream().filter(n -> n.is("Reshape"))
+                    .map(n -> prepared.graph().initializer(n.input(1)).orElseThrow().longs()))
+                    .containsExactly(new long[] {0, 2, 2, 6, 6}, new long[] {0, -1, 6, 6});
         } else {
             assertThat(ops(prepared)).containsExactly("Relu", "Reshape", "Transpose", "Reshape");
             assertThat(result.report().shapeSubgraphsFolded()).isEqualTo(1);
@@ -233,6 +234,49 @@ class GraphPreparationTest {
                 }
             }
         }
+    }
+
+    /**
+     * A ViT's attention reshapes as torch writes them: a target entry computed from the batch (here batch × 2) is
+     * not the data's own dimension, so it becomes -1; a target that already holds the exporter's -1 keeps it computed
+     * (a second -1 is not allowed), and the report says why.
+     */
+    @Test
+    void aSingleComputedTargetEntryBecomesMinusOne() {
+        GraphProto graph = GraphProto.newBuilder().setName("heads")
+                .addInput(value("x", FLOAT, "batch", 4L, 6L))
+                .addOutput(value("y", FLOAT, "batch2", 2L, 6L))
+                .addOutput(value("z", FLOAT, "batch2", 2L, 6L))
+                .addInitializer(Protos.int64s("zero", new long[0], new long[] {0}))
+                .addInitializer(Protos.int64s("two", new long[0], new long[] {2}))
+                .addInitializer(Protos.int64s("two_1d", new long[] {1}, new long[] {2}))
+                .addInitializer(Protos.int64s("six_1d", new long[] {1}, new long[] {6}))
+                .addInitializer(Protos.int64s("minus_one", new long[] {1}, new long[] {-1}))
+                .addInitializer(Protos.int64s("axes0", new long[] {1}, new long[] {0}))
+                .addNode(op("Relu", List.of("x"), "h"))
+                .addNode(op("Shape", List.of("h"), "s"))
+                .addNode(op("Gather", List.of("s", "zero"), "n"))
+                .addNode(op("Mul", List.of("n", "two"), "n2"))
+                .addNode(op("Unsqueeze", List.of("n2", "axes0"), "u"))
+                .addNode(op("Concat", List.of("u", "two_1d", "six_1d"), "target")
+                        .addAttribute(Protos.intAttribute("axis", 0)))
+                .addNode(op("Reshape", List.of("h", "target"), "y"))
+                .addNode(op("Concat", List.of("u", "minus_one", "six_1d"), "target2")
+                        .addAttribute(Protos.intAttribute("axis", 0)))
+                .addNode(op("Reshape", List.of("h", "target2"), "z"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {3, 4, 6})))
+                .isLessThanOrEqualTo(TOLERANCE);
+        assertThat(result.report().reshapeTargetsFolded()).isEqualTo(1);
+        assertThat(prepared.graph().initializer(node(prepared, "Reshape").input(1)).orElseThrow().longs())
+                .containsExactly(-1, 2, 6);
+        assertThat(result.report().left()).extracting(PreparationReport.Left::op, PreparationReport.Left::reason)
+                .contains(tuple("Reshape", "its target 'target2' holds more than one dimension known only when the "
+                        + "model runs"));
     }
 
     private static NodeProto.Builder batchNorm(String input, String output, long seed) {
@@ -448,6 +492,7 @@ class GraphPreparationTest {
         OnnxModel prepared = Pipeline.of(new GraphPreparation()).run(model(graph, 13), PassContext.silent()).model();
         assertThat(prepared.metadata().get("compress.preparation")).isEqualTo("{\"batchNormsFolded\":0,"
                 + "\"constantsFolded\":0,\"deadNodesRemoved\":0,\"dropoutRemoved\":0,\"identityRemoved\":1,"
-                + "\"initializersDeduplicated\":0,\"shapeSubgraphsFolded\":0,\"unusedInitializersRemoved\":0}");
+                + "\"initializersDeduplicated\":0,\"reshapeTargetsFolded\":0,\"shapeSubgraphsFolded\":0,"
+                + "\"unusedInitializersRemoved\":0}");
     }
 }
