@@ -139,8 +139,8 @@ final class ConstantFolding {
      * Reshape targets computed from a symbolic dimension: torch writes {@code x.view(n, g, c / g, h, w)} as a Concat
      * of {@code Unsqueeze(Gather(Shape(x), 0))} and constants, so with a dynamic batch the target, and every shape
      * after it, is computed again on each call (shufflenet_v2: about 250 small nodes; a ViT's attention reshapes).
-     * An entry that is the same symbolic dimension as the data's at its position becomes 0 (Reshape copies it; not
-     * with {@code allowzero}), and a single entry still unknown becomes -1 (Reshape infers it from the size). The
+     * An entry that is the data's own dimension at its position (gathered from the data's Shape, or the same symbol)
+     * becomes 0 (Reshape copies it; not with {@code allowzero}), and a single entry still unknown becomes -1 (Reshape infers it from the size). The
      * target is then a constant, and the shapes after it can be inferred in the next round.
      */
     private void foldReshapeTargets() {
@@ -171,8 +171,8 @@ final class ConstantFolding {
         }
         Map<String, Dim[]> known = staticShapes(List.copyOf(tensors));
         for (Node reshape : reshapes) {
-            long[] target = constantTarget(index.producer(reshape.input(1)).orElseThrow(), known.get(reshape.input(0)),
-                    index, known);
+            long[] target = constantTarget(index.producer(reshape.input(1)).orElseThrow(), reshape.input(0), index,
+                    known);
             if (target == null) {
                 left.add(GraphPreparation.left(reshape, "its target '" + reshape.input(1)
                         + "' holds more than one dimension known only when the model runs"));
@@ -189,7 +189,8 @@ final class ConstantFolding {
      * The target of a Reshape whose target is {@code concat}, with 0 and -1 for what only the call knows, or null
      * when more than one entry stays unknown.
      */
-    private long[] constantTarget(Node concat, Dim[] data, Graph.Index index, Map<String, Dim[]> known) {
+    private long[] constantTarget(Node concat, String dataName, Graph.Index index, Map<String, Dim[]> known) {
+        Dim[] data = known.get(dataName);
         List<Long> target = new ArrayList<>();
         int unknown = -1;
         for (String piece : concat.inputs()) {
@@ -205,7 +206,9 @@ final class ConstantFolding {
             }
             Dim dim = pieceShape[0].value() == 1 ? dimensionGathered(piece, index, known) : null;
             int position = target.size();
-            if (dim != null && dim.isStatic()) {
+            if (pieceShape[0].value() == 1 && gathersOwnDimension(piece, dataName, position, index)) {
+                target.add(0L); // the data's own dimension at this position, named or not (BERT's view(b, s, h, d))
+            } else if (dim != null && dim.isStatic()) {
                 target.add(dim.value());
             } else if (dim != null && !dim.name().isEmpty() && data != null && position < data.length
                     && dim.name().equals(data[position].name())) {
@@ -235,6 +238,14 @@ final class ConstantFolding {
         }
         long[] picked = gatheredIndices(node, node.input(0));
         return picked != null && picked.length == 1 ? node : null;
+    }
+
+    /** Whether {@code piece} is dimension {@code position} of {@code data}'s own Shape. */
+    private boolean gathersOwnDimension(String piece, String data, int position, Graph.Index index) {
+        Node gather = shapeGather(piece, index);
+        Node shape = gather == null ? null : index.producer(gather.input(0)).orElseThrow();
+        return shape != null && shape.input(0).equals(data) && shape.intAttribute("start", 0) == 0
+                && gatheredIndices(gather, gather.input(0))[0] == position;
     }
 
     /** The one dimension {@code piece} gathers from a Shape, as inferred, or null. */

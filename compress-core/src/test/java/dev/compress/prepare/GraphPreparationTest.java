@@ -279,6 +279,39 @@ class GraphPreparationTest {
                         + "model runs"));
     }
 
+    /**
+     * BERT's {@code x.view(b, s, heads, d)} as Hugging Face exports it: the sizes come from the data's own Shape, and
+     * ONNX shape inference has lost their names (the sequence length after the position-embedding Add), so each
+     * becomes 0 because it is the data's own dimension at that position.
+     */
+    @Test
+    void theDataOwnDimensionsBecomeZeroEvenUnnamed() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("heads")
+                .addInput(value("x", FLOAT, "", "", 12L))
+                .addOutput(value("y", FLOAT, "", "", 3L, 4L))
+                .addInitializer(Protos.int64s("three_four", new long[] {2}, new long[] {3, 4}))
+                .addInitializer(Protos.int64s("axes0", new long[] {1}, new long[] {0}))
+                .addNode(op("Relu", List.of("x"), "h"))
+                .addNode(op("Shape", List.of("h"), "s"));
+        for (int d = 0; d < 2; d++) {
+            graph.addInitializer(Protos.int64s("i" + d, new long[0], new long[] {d}))
+                    .addNode(op("Gather", List.of("s", "i" + d), "g" + d))
+                    .addNode(op("Unsqueeze", List.of("g" + d, "axes0"), "u" + d));
+        }
+        graph.addNode(op("Concat", List.of("u0", "u1", "three_four"), "target")
+                        .addAttribute(Protos.intAttribute("axis", 0)))
+                .addNode(op("Reshape", List.of("h", "target"), "y"));
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {2, 5, 12})))
+                .isLessThanOrEqualTo(TOLERANCE);
+        assertThat(ops(prepared)).containsExactly("Relu", "Reshape");
+        assertThat(prepared.graph().initializer(node(prepared, "Reshape").input(1)).orElseThrow().longs())
+                .containsExactly(0, 0, 3, 4);
+    }
+
     private static NodeProto.Builder batchNorm(String input, String output, long seed) {
         return op("BatchNormalization", List.of(input, "gamma" + seed, "beta" + seed, "mean" + seed, "var" + seed),
                 output).addAttribute(AttributeProto.newBuilder().setName("epsilon")
