@@ -140,8 +140,9 @@ final class ConstantFolding {
      * of {@code Unsqueeze(Gather(Shape(x), 0))} and constants, so with a dynamic batch the target, and every shape
      * after it, is computed again on each call (shufflenet_v2: about 250 small nodes; a ViT's attention reshapes).
      * An entry that is the data's own dimension at its position (gathered from the data's Shape, or the same symbol)
-     * becomes 0 (Reshape copies it; not with {@code allowzero}), and a single entry still unknown becomes -1 (Reshape infers it from the size). The
-     * target is then a constant, and the shapes after it can be inferred in the next round.
+     * becomes 0 (Reshape copies it; not with {@code allowzero}), and a single entry still unknown becomes -1 (Reshape
+     * infers it from the size). The target is then a constant, and the shapes after it can be inferred in the next
+     * round.
      */
     private void foldReshapeTargets() {
         Graph.Index index = graph.index();
