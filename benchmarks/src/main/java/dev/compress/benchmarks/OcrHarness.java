@@ -8,6 +8,7 @@ import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
+import dev.compress.runtime.InterleavedTiming;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.io.IOException;
@@ -129,10 +130,10 @@ public final class OcrHarness {
             case REC -> rec(file, int8, eval, keys, folder.resolve("eval/truth.tsv"));
             case DET -> det(file, int8, eval);
         };
-        double[] latency = ZooHarness.interleaved(file, int8, List.of(eval.batches(1).next()));
-        String row = String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.2f | %.2f | %s | %.1f |", name,
+        InterleavedTiming.Times latency = ZooHarness.interleaved(file, int8, List.of(eval.batches(1).next()));
+        String row = String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.2f | %s | %s | %.1f |", name,
                 ZooHarness.counts(result.report().floatOps()), ortFloat, (double) Files.size(int8) / Files.size(file),
-                latency[0], latency[1] / latency[0], fidelity, seconds);
+                latency.medianMs(0), ZooHarness.ratioCell(latency), fidelity, seconds);
         System.err.println("  " + row);
         return row;
     }

@@ -63,7 +63,8 @@ import java.util.stream.Stream;
  * <p>Latency: one session per precision (ONNX Runtime defaults: ALL optimizations; 2 intra-op threads, as the torch
  * peer figures), fp32 and INT8 calls interleaved in short runs (about 0.25 s each, 12 rounds after warm-up calls;
  * the core's {@code InterleavedTiming}) so load from other processes hits both alike; reported as the median over
- * rounds of each one's median call and the ratio of those.
+ * rounds of the fp32 median call, and INT8/fp32 as the median of the per-round ratios with their quartiles in
+ * parentheses (the spread the machine's load left).
  *
  * <p>Run from the repository root: {@code DJL_OFFLINE=true OPT_OUT_TRACKING=true LC_ALL=C.UTF-8 java -cp
  * 'benchmarks/target/classes:benchmarks/target/lib/*' dev.compress.benchmarks.ZooHarness zoo benchmarks/zoo/models
@@ -202,19 +203,19 @@ public final class ZooHarness {
         double[] fidelity = fidelity(file, int8, held, 8);
         List<Batch> b1 = List.of(held.batches(1).next());
         List<Batch> b8 = List.of(held.batches(8).next());
-        double[] lat1 = interleaved(file, int8, b1);
-        double[] lat8 = interleaved(file, int8, b8);
-        if (lat1[1] / lat1[0] > LatencyCheck.EXPLAIN_ABOVE) {
+        InterleavedTiming.Times lat1 = interleaved(file, int8, b1);
+        InterleavedTiming.Times lat8 = interleaved(file, int8, b8);
+        if (lat1.ratio(1, 0) > LatencyCheck.EXPLAIN_ABOVE) {
             // what compress quantize reports for such a model: where a call's time goes in each
             RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(THREADS);
             reasons.add("- " + name + " at batch 1, " + KernelTimes.of(
                     KernelProfile.measure(fp32, options, b1, 50, 20),
                     KernelProfile.measure(OnnxModel.load(int8), options, b1, 50, 20)).summary());
         }
-        String row = String.format(Locale.ROOT, "| %s | %s | %.3f | %s | %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.0f%% |"
+        String row = String.format(Locale.ROOT, "| %s | %s | %.3f | %s | %s | %.2f | %s | %.1f | %s | %.1f | %.0f%% |"
                         + " %.1f | %s |", name, mib(Files.size(file)), (double) Files.size(int8) / Files.size(file),
-                counts(result.report().floatOps()), ortFloat, lat1[0], lat1[1] / lat1[0], lat8[0],
-                lat8[1] / lat8[0], fidelity[0], 100 * fidelity[1], seconds, cliCell);
+                counts(result.report().floatOps()), ortFloat, lat1.medianMs(0), ratioCell(lat1), lat8.medianMs(0),
+                ratioCell(lat8), fidelity[0], 100 * fidelity[1], seconds, cliCell);
         System.err.println("  " + row);
         Files.deleteIfExists(int8);
         return row;
@@ -299,18 +300,23 @@ public final class ZooHarness {
         return best;
     }
 
-    /**
-     * Median call time (ms) of fp32 and INT8 over the same batches, calls interleaved in short runs: {fp32, int8}.
-     */
-    static double[] interleaved(Path fp32File, Path int8File, List<Batch> batches) {
+    /** fp32 (session 0) and INT8 (session 1) call times over the same batches, interleaved in short runs. */
+    static InterleavedTiming.Times interleaved(Path fp32File, Path int8File, List<Batch> batches) {
         RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(THREADS);
         try (OrtModel fp32 = OrtModel.open(fp32File, options); OrtModel int8 = OrtModel.open(int8File, options)) {
             List<OrtModel> sessions = List.of(fp32, int8);
             int[] calls = InterleavedTiming.callsPerRound(sessions, batches.get(0), RUN_SECONDS, 200);
-            InterleavedTiming.Times times = InterleavedTiming.measure(sessions, batches, ROUNDS, calls,
-                    Math.max(calls[0], calls[1]));
-            return new double[] {times.medianMs(0), times.medianMs(1)};
+            return InterleavedTiming.measure(sessions, batches, ROUNDS, calls, Math.max(calls[0], calls[1]));
         }
+    }
+
+    /**
+     * INT8/fp32 as the median of the per-round ratios, with their quartiles: {@code 0.69 (0.65-0.74)}. A ratio
+     * taken within a round cancels load that changes between rounds; the spread shows what is left of it.
+     */
+    static String ratioCell(InterleavedTiming.Times times) {
+        double[] quartiles = times.ratioQuartiles(1, 0);
+        return String.format(Locale.ROOT, "%.2f (%.2f-%.2f)", times.ratio(1, 0), quartiles[0], quartiles[1]);
     }
 
     /**
@@ -423,16 +429,16 @@ public final class ZooHarness {
                     .build().evaluate();
             String ortFloat = ortFloatOps(int8);
             Dataset test = Fixtures.testSet(fp32);
-            double[] lat1 = interleaved(file, int8, List.of(test.batches(1).next()));
-            double[] lat32 = interleaved(file, int8, List.of(test.batches(32).next()));
+            InterleavedTiming.Times lat1 = interleaved(file, int8, List.of(test.batches(1).next()));
+            InterleavedTiming.Times lat32 = interleaved(file, int8, List.of(test.batches(32).next()));
             JsonNode peer = peers.path(name).path("torchao_int8");
             JsonNode lat = peer.path("latency_torchscript_2threads");
-            System.out.printf(Locale.ROOT, "| %s | %.2f%% | %.2f%% | %.2f | %.2f%% | %s | %s | %.3f | %.3f | %.2f | %.2f"
-                            + " | %.2f | %.1f | %s | %s | %s |%n", name, 100 * report.baseline().top1().fraction(),
+            System.out.printf(Locale.ROOT, "| %s | %.2f%% | %.2f%% | %.2f | %.2f%% | %s | %s | %.3f | %.3f | %s | %.2f"
+                            + " | %s | %.1f | %s | %s | %s |%n", name, 100 * report.baseline().top1().fraction(),
                     100 * report.top1().fraction(), report.baseline().dropPoints(),
                     100 * report.baseline().agreement().fraction(), counts(result.report().floatOps()), ortFloat,
-                    (double) Files.size(int8) / Files.size(file), lat1[0], lat1[1] / lat1[0], lat32[0],
-                    lat32[1] / lat32[0], seconds,
+                    (double) Files.size(int8) / Files.size(file), lat1.medianMs(0), ratioCell(lat1),
+                    lat32.medianMs(0), ratioCell(lat32), seconds,
                     peer.has("int8_top1_test10k") ? String.format(Locale.ROOT, "%.2f%%",
                             100 * peer.path("int8_top1_test10k").asDouble()) : "n/a",
                     ratio(lat, "int8_batch1_ms", "fp32_optimized_batch1_ms"),

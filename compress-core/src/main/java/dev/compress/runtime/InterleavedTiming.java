@@ -37,11 +37,25 @@ public final class InterleavedTiming {
 
         /** Median over rounds of session {@code s}'s time over session {@code reference}'s time in the same round. */
         public double ratio(int s, int reference) {
+            return median(roundRatios(s, reference));
+        }
+
+        /**
+         * The first and third quartile of the per-round ratios of {@link #ratio}: how far the rounds spread, which on
+         * a shared machine says more about a ratio than its value alone.
+         */
+        public double[] ratioQuartiles(int s, int reference) {
+            double[] sorted = roundRatios(s, reference);
+            Arrays.sort(sorted);
+            return new double[] {quantile(sorted, 0.25), quantile(sorted, 0.75)};
+        }
+
+        private double[] roundRatios(int s, int reference) {
             double[] ratios = new double[rounds()];
             for (int r = 0; r < ratios.length; r++) {
                 ratios[r] = roundMedians[s][r] / roundMedians[reference][r];
             }
-            return median(ratios);
+            return ratios;
         }
 
         /** Timed calls of session {@code s} over all rounds. */
@@ -111,6 +125,14 @@ public final class InterleavedTiming {
 
     private static List<Call> calls(List<OrtModel> sessions) {
         return sessions.stream().<Call>map(session -> session::run).toList();
+    }
+
+    /** Linear interpolation between the closest ranks of {@code sorted} (ascending). */
+    static double quantile(double[] sorted, double q) {
+        double position = q * (sorted.length - 1);
+        int below = (int) Math.floor(position);
+        int above = Math.min(sorted.length - 1, below + 1);
+        return sorted[below] + (position - below) * (sorted[above] - sorted[below]);
     }
 
     public static double median(double[] values) {
