@@ -1,5 +1,6 @@
 package dev.compress.benchmarks;
 
+import dev.compress.CompressException;
 import dev.compress.data.Batch;
 import dev.compress.data.HostTensor;
 import dev.compress.graph.DataType;
@@ -29,8 +30,8 @@ import java.util.Random;
  * exports (torchvision's shufflenet and ViT, PaddleOCR, BERT encoders) whose symbolic dimensions they were written for.
  *
  * <p>{@code PrepareCheck [--dim NAME=SIZE]... [--out DIR] MODEL...} ({@code --out} saves the prepared models there,
- * for timing them): a symbolic first dimension is the batch (1 and 3); other
- * symbolic dimensions are 64 unless named. Float inputs are N(0, 1); integer inputs are token ids in [1, 100), or 1
+ * for timing them; exit 1 when a model cannot be read or run, 2 on a usage error): a symbolic first dimension is the
+ * batch (1 and 3); other symbolic dimensions are 64 unless named. Float inputs are N(0, 1); integer inputs are token ids in [1, 100), or 1
  * for a name with "mask", or 0 for a name with "type".
  */
 public final class PrepareCheck {
@@ -41,44 +42,54 @@ public final class PrepareCheck {
         Path out = null;
         int first = 0;
         while (args.length > first + 1 && args[first].startsWith("--")) {
+            String value = args[first + 1];
             if (args[first].equals("--out")) {
-                out = Path.of(args[first + 1]);
+                out = Path.of(value);
+            } else if (args[first].equals("--dim") && value.matches("[^=]+=[0-9]{1,9}")) {
+                named.put(value.substring(0, value.lastIndexOf('=')),
+                        Long.parseLong(value.substring(value.lastIndexOf('=') + 1)));
             } else {
-                String[] pair = args[first + 1].split("=", 2);
-                named.put(pair[0], Long.parseLong(pair[1]));
+                usage("not an option: " + args[first] + " " + value);
             }
             first += 2;
         }
-        if (args.length <= first) {
-            System.err.println("usage: PrepareCheck [--dim NAME=SIZE]... [--out DIR] MODEL...");
-            System.exit(2);
+        if (args.length <= first || args[first].startsWith("--")) {
+            usage("no model given");
         }
         RuntimeOptions options = RuntimeOptions.defaults().withIntraOpThreads(2)
                 .withOptimization(RuntimeOptions.Optimization.NONE);
+        boolean failed = false;
         for (int m = first; m < args.length; m++) {
-            OnnxModel source = OnnxModel.load(Path.of(args[m]));
-            long start = System.nanoTime();
-            PassResult<PreparationReport> result = new GraphPreparation().apply(source, PassContext.silent());
-            double seconds = (System.nanoTime() - start) / 1e9;
-            PreparationReport report = result.report();
-            System.out.printf(Locale.ROOT, "%s: %d -> %d nodes in %.1f s; %s; left %d%n", args[m],
-                    report.nodesBefore(), report.nodesAfter(), seconds, report.counts(), report.left().size());
-            if (out != null) {
-                result.model().save(out.resolve(Path.of(args[m]).getFileName()));
-            }
-            report.left().stream().limit(5).forEach(left -> System.out.printf(Locale.ROOT, "  left %s: %s%n",
-                    left.node(), left.reason()));
-            try (OrtModel a = OrtModel.open(source, options); OrtModel b = OrtModel.open(result.model(), options);
-                    OrtModel c = OrtModel.open(source, RuntimeOptions.defaults().withIntraOpThreads(2))) {
-                for (int batch : new int[] {1, 3}) {
-                    Batch inputs = inputs(source, batch, named);
-                    Map<String, OrtModel.FloatOutput> expected = a.run(inputs);
-                    System.out.printf(Locale.ROOT, "  batch %d: max |prepared - source| / max |source| = %.2e "
-                            + "(ONNX Runtime's own rewrites of the source: %.2e)%n", batch,
-                            difference(expected, b.run(inputs)), difference(expected, c.run(inputs)));
+            try {
+                OnnxModel source = OnnxModel.load(Path.of(args[m]));
+                long start = System.nanoTime();
+                PassResult<PreparationReport> result = new GraphPreparation().apply(source, PassContext.silent());
+                double seconds = (System.nanoTime() - start) / 1e9;
+                PreparationReport report = result.report();
+                System.out.printf(Locale.ROOT, "%s: %d -> %d nodes in %.1f s; %s; left %d%n", args[m],
+                        report.nodesBefore(), report.nodesAfter(), seconds, report.counts(), report.left().size());
+                if (out != null) {
+                    result.model().save(out.resolve(Path.of(args[m]).getFileName()));
                 }
+                report.left().stream().limit(5).forEach(left -> System.out.printf(Locale.ROOT, "  left %s: %s%n",
+                        left.node(), left.reason()));
+                try (OrtModel a = OrtModel.open(source, options); OrtModel b = OrtModel.open(result.model(), options);
+                        OrtModel c = OrtModel.open(source, RuntimeOptions.defaults().withIntraOpThreads(2))) {
+                    for (int batch : new int[] {1, 3}) {
+                        Batch inputs = inputs(source, batch, named);
+                        Map<String, OrtModel.FloatOutput> expected = a.run(inputs);
+                        System.out.printf(Locale.ROOT, "  batch %d: max |prepared - source| / max |source| = %.2e "
+                                + "(ONNX Runtime's own rewrites of the source: %.2e)%n", batch,
+                                difference(expected, b.run(inputs)), difference(expected, c.run(inputs)));
+                    }
+                }
+            } catch (CompressException e) {
+                // one line naming the model and the problem, then the next model; the exit code says it
+                System.err.println("error: " + e.getMessage());
+                failed = true;
             }
         }
+        System.exit(failed ? 1 : 0);
     }
 
     private static double difference(Map<String, OrtModel.FloatOutput> expected,
@@ -97,6 +108,11 @@ public final class PrepareCheck {
             }
         }
         return error / scale;
+    }
+
+    private static void usage(String problem) {
+        System.err.println("error: " + problem + "; usage: PrepareCheck [--dim NAME=SIZE]... [--out DIR] MODEL...");
+        System.exit(2);
     }
 
     private static Batch inputs(OnnxModel model, int batch, Map<String, Long> named) {

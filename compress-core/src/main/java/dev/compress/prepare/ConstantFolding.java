@@ -205,9 +205,10 @@ final class ConstantFolding {
             if (pieceShape == null || pieceShape.length != 1 || !pieceShape[0].isStatic()) {
                 return null; // its length is unknown, so are the positions after it
             }
-            Dim dim = pieceShape[0].value() == 1 ? dimensionGathered(piece, index, known) : null;
+            Node gather = pieceShape[0].value() == 1 ? shapeGather(piece, index) : null;
+            Dim dim = gather == null ? null : dimensionGathered(gather, index, known);
             int position = target.size();
-            if (pieceShape[0].value() == 1 && gathersOwnDimension(piece, dataName, position, index)) {
+            if (gather != null && gathersOwnDimension(gather, dataName, position, index)) {
                 target.add(0L); // the data's own dimension at this position, named or not (BERT's view(b, s, h, d))
             } else if (dim != null && dim.isStatic()) {
                 target.add(dim.value());
@@ -241,19 +242,17 @@ final class ConstantFolding {
         return picked != null && picked.length == 1 ? node : null;
     }
 
-    /** Whether {@code piece} is dimension {@code position} of {@code data}'s own Shape. */
-    private boolean gathersOwnDimension(String piece, String data, int position, Graph.Index index) {
-        Node gather = shapeGather(piece, index);
-        Node shape = gather == null ? null : index.producer(gather.input(0)).orElseThrow();
-        return shape != null && shape.input(0).equals(data) && shape.intAttribute("start", 0) == 0
+    /** Whether {@code gather} (a {@link #shapeGather}) takes dimension {@code position} of {@code data}'s Shape. */
+    private boolean gathersOwnDimension(Node gather, String data, int position, Graph.Index index) {
+        Node shape = index.producer(gather.input(0)).orElseThrow();
+        return shape.input(0).equals(data) && shape.intAttribute("start", 0) == 0
                 && gatheredIndices(gather, gather.input(0))[0] == position;
     }
 
-    /** The one dimension {@code piece} gathers from a Shape, as inferred, or null. */
-    private Dim dimensionGathered(String piece, Graph.Index index, Map<String, Dim[]> known) {
-        Node gather = shapeGather(piece, index);
-        Node shape = gather == null ? null : index.producer(gather.input(0)).orElseThrow();
-        Dim[] dims = shape == null ? null : known.get(shape.input(0));
+    /** The dimension {@code gather} (a {@link #shapeGather}) takes from a Shape, as inferred, or null. */
+    private Dim dimensionGathered(Node gather, Graph.Index index, Map<String, Dim[]> known) {
+        Node shape = index.producer(gather.input(0)).orElseThrow();
+        Dim[] dims = known.get(shape.input(0));
         if (dims == null) {
             return null;
         }
