@@ -121,8 +121,10 @@ final class QuantizeCommand extends BaseCommand {
     boolean upgradeOpset;
 
     @Option(names = "--keep-opset", order = 11,
-            description = "Static: keep an opset 10-12 model at its opset, with per-tensor weights (for runtimes"
-                    + " older than opset 13). Default: convert to 13 for per-channel weights (a warning says so).")
+            description = "Static: keep the model's opset: an opset 10-12 model with per-tensor weights (for"
+                    + " runtimes older than opset 13), an opset 13-19 one with its GELUs as Div/Erf/Add/Mul (for"
+                    + " runtimes older than opset 20). Default: convert to 13 for per-channel weights, and to 20"
+                    + " where a GELU follows a Conv, Gemm or MatMul, so it runs as one Gelu op (a warning says so).")
     boolean keepOpset;
 
     @Option(names = "--latency-fallback", paramLabel = "S", arity = "0..1", fallbackValue = "1", order = 11,

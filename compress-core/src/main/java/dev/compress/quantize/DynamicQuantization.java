@@ -98,7 +98,7 @@ final class DynamicQuantization {
         boolean upgrade = opset < (format == DynamicFormat.WEIGHT_ONLY ? Quantizer.MIN_OPSET : MIN_OPSET);
         if (upgrade) { // the operators it needs do not exist yet: converting is the only way, as for static
             model = model.copy();
-            String notDone = PerChannelUpgrade.apply(model);
+            String notDone = OpsetUpgrade.apply(model);
             if (notDone != null) {
                 throw CompressException.badInput(model.source().orElse(null), "opset " + opset + " is too old for"
                         + " dynamic quantization (DynamicQuantizeLinear needs opset " + MIN_OPSET + ") and could not"

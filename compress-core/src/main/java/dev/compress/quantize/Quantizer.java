@@ -235,7 +235,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         boolean converts = convertsOpset(model);
         if (converts) {
             model = model.copy();
-            upgrade = PerChannelUpgrade.apply(model);
+            upgrade = OpsetUpgrade.apply(model);
             if (automatic && upgrade == null) {
                 warnings.add("converted from opset " + sourceOpset + " to " + PER_CHANNEL_OPSET + " first:"
                         + " QuantizeLinear needs opset " + MIN_OPSET + " (docs/opset.md); the output needs an opset-13"
@@ -249,8 +249,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                         + PER_CHANNEL_OPSET + " was refused: " + upgrade);
             }
         }
+        long geluFrom = model.opset(OnnxModel.DEFAULT_DOMAIN);
+        model = forGelu(model, warnings);
+        boolean geluUpgrade = model.opset(OnnxModel.DEFAULT_DOMAIN) != geluFrom;
         long opset = checkOpset(model);
-        model = decomposed(model, opset);
+        Rewritten rewritten = rewritten(model, opset);
+        model = rewritten.model();
         // after the HardSigmoid rewrite, whose first node keeps the HardSigmoid's name: its other nodes can be named
         // too, as the latency fallback's report names them
         checkExcludedNodesExist(model);
@@ -416,8 +420,11 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         if (!settings.perTensor().isEmpty()) {
             provenance.put("methodPerTensor", settings.perTensorIds());
         }
-        if (converts) {
+        if (converts || geluUpgrade) {
             provenance.put("opsetUpgrade", upgrade == null ? "to " + opset : "not done: " + upgrade);
+        }
+        if (rewritten.gelus() > 0) {
+            provenance.put("gelusFused", rewritten.gelus());
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
         if (!keptFloat.isEmpty()) {
@@ -647,20 +654,58 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 ? Pipeline.of(new GraphPreparation()).run(model, PassContext.of(progress)).model() : model;
         if (convertsOpset(target)) {
             target = target.copy();
-            PerChannelUpgrade.apply(target);
+            OpsetUpgrade.apply(target);
         }
-        target = equalized(decomposed(target, checkOpset(target))).model();
+        target = forGelu(target, new ArrayList<>());
+        target = equalized(rewritten(target, checkOpset(target)).model()).model();
         return runCalibration(target, allActivations(target, nonFloat(target, allActivations(target, Set.of()))),
                 true, progress);
     }
 
-    /** {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}). */
-    private static OnnxModel decomposed(OnnxModel model, long opset) {
-        if (!HardSigmoidDecomposition.appliesTo(model.graph(), opset)) {
-            return model;
+    /** A model after the rewrites before planning, and how many GELUs became one op. */
+    private record Rewritten(OnnxModel model, int gelus) {}
+
+    /**
+     * {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}) and, from opset 20,
+     * its decomposed GELUs fused ({@link GeluFusion}) except those with a node the caller excluded.
+     */
+    private Rewritten rewritten(OnnxModel model, long opset) {
+        List<GeluFusion.Match> gelus = opset >= GeluFusion.MIN_OPSET
+                ? GeluFusion.find(model.graph(), excluded) : List.of();
+        if (gelus.isEmpty() && !HardSigmoidDecomposition.appliesTo(model.graph(), opset)) {
+            return new Rewritten(model, 0);
         }
         OnnxModel copy = model.copy();
         HardSigmoidDecomposition.rewrite(copy.graph(), opset);
+        GeluFusion.rewrite(copy.graph(), GeluFusion.find(copy.graph(), excluded));
+        return new Rewritten(copy, gelus.size());
+    }
+
+    /**
+     * {@code model}, or a copy converted to opset 20 when a decomposed GELU reads the output of a Conv, Gemm or MatMul
+     * (so it can run as one op between 8-bit tensors: {@link GeluFusion}), unless the caller keeps the opset; the
+     * conversion, or why it was refused, is added to {@code warnings}.
+     */
+    private OnnxModel forGelu(OnnxModel model, List<String> warnings) {
+        long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
+        if (keepOpset || opset >= GeluFusion.MIN_OPSET || opset < PER_CHANNEL_OPSET) {
+            return model;
+        }
+        List<GeluFusion.Match> gelus = GeluFusion.find(model.graph(), excluded);
+        if (!GeluFusion.readsQuantizableOutput(model.graph(), gelus)) {
+            return model;
+        }
+        OnnxModel copy = model.copy();
+        String refused = OpsetUpgrade.apply(copy, GeluFusion.MIN_OPSET);
+        if (refused != null) {
+            warnings.add(gelus.size() + " GELUs stay decomposed (Div, Erf, Add, Mul: slower between 8-bit tensors):"
+                    + " converting to opset " + GeluFusion.MIN_OPSET + " for the Gelu op was refused: " + refused);
+            return model;
+        }
+        warnings.add("converted from opset " + opset + " to " + GeluFusion.MIN_OPSET + " so that " + gelus.size()
+                + " GELUs run as one Gelu op each between 8-bit tensors (docs/opset.md; --keep-opset keeps opset "
+                + opset + " and the decomposed GELUs); the output needs an opset-20 runtime (ONNX Runtime 1.16 or"
+                + " later)");
         return copy;
     }
 
@@ -850,9 +895,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
 
         /**
-         * Keeps an opset 10-12 model at its opset, with per-tensor weights, for runtimes older than opset 13. Off by
+         * Keeps the model's opset: an opset 10-12 model with per-tensor weights, for runtimes older than opset 13, and
+         * an opset 13-19 one with its decomposed GELUs ({@link GeluFusion}), for runtimes older than opset 20. Off by
          * default: per-tensor weights cost depthwise nets most (PP-OCRv4 det: probability-map cosine 0.91 against
-         * 0.94 per channel). Models below opset 10 are converted anyway, and encoder defaults still convert.
+         * 0.94 per channel). Models below opset 10 are converted anyway, and encoder defaults still convert to 13.
          */
         public Builder optKeepOpset(boolean keepOpset) {
             this.keepOpset = keepOpset;

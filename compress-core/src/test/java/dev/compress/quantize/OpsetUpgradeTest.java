@@ -112,12 +112,12 @@ class OpsetUpgradeTest {
     void aModelThatCannotBeConvertedStaysPerTensorFrom10AndIsRefusedBelow() {
         GraphProto.Builder unknown = graph(-1).addNode(Protos.node("Frobnicate", "frob", List.of("x"), List.of("f")));
         OnnxModel at11 = model(unknown.build(), 11);
-        assertThat(PerChannelUpgrade.apply(at11)).isEqualTo("cannot convert Frobnicate (opset 11) to opset 13: not an"
+        assertThat(OpsetUpgrade.apply(at11)).isEqualTo("cannot convert Frobnicate (opset 11) to opset 13: not an"
                 + " operator of the default ONNX domain (up to opset 28) (node frob)");
         assertThat(at11.opset("")).isEqualTo(11);
         assertThat(at11.graph().nodes().get(0).attributes()).isNotEmpty(); // unchanged
         OnnxModel at9 = model(unknown.build(), 9);
-        assertThatThrownBy(() -> PerChannelUpgrade.apply(at9))
+        assertThatThrownBy(() -> OpsetUpgrade.apply(at9))
                 .isInstanceOfSatisfying(CompressException.class,
                         e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.BAD_INPUT))
                 .hasMessageContaining("cannot convert Frobnicate (opset 9)");

@@ -363,6 +363,60 @@ class QdqPlacementTest {
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
     }
 
+    /** torch's exact GELU, x · (1 + erf(x / √2)) · 0.5, on {@code h}. */
+    private static String gelu(Net net, String h) {
+        String erf = net.node("Erf", List.of(net.node("Div", List.of(h, net.scalar("sqrt2", (float) Math.sqrt(2))))));
+        String times = net.node("Mul", List.of(h, net.node("Add", List.of(erf, net.scalar("one", 1f)))));
+        return net.node("Mul", List.of(times, net.scalar("half", 0.5f)));
+    }
+
+    /**
+     * A GELU after a Conv (ConvNeXt-style blocks with 1x1 convolutions): the model goes to opset 20, where the GELU is
+     * one Gelu between a DequantizeLinear and a QuantizeLinear instead of a float Erf, a float Add and a QLinearMul.
+     * A table from {@code calibrate()} describes that graph too.
+     */
+    @Test
+    void aGeluAfterAConvRunsAsOneOp() {
+        Net net = new Net();
+        String h = gelu(net, net.conv("x", 3, 8, 3, 1, null));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(h, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult result = quantize(fp32);
+        assertThat(result.model().opset(OnnxModel.DEFAULT_DOMAIN)).isEqualTo(20);
+        assertThat(result.report().warnings()).anyMatch(w -> w.startsWith("converted from opset 13 to 20 so that 1"
+                + " GELUs run as one Gelu op"));
+        assertThat(result.report().floatOps()).containsEntry("Gelu", 1);
+
+        Map<String, Integer> ops = optimizedOps(result.model());
+        assertThat(ops).containsEntry("Gelu", 1).containsEntry("QLinearConv", 2)
+                .doesNotContainKeys("Erf", "Conv", "com.microsoft:QLinearMul");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+
+        CalibrationTable table = Quantizer.builder().setModel(fp32).setCalibrationData(data(4)).build().calibrate();
+        QuantizationResult fromTable = Quantizer.builder().setModel(fp32).optTable(table).build().quantize();
+        assertThat(fromTable.report().activations()).isEqualTo(result.report().activations());
+    }
+
+    /** --keep-opset keeps opset 13 and the decomposed GELU; a GELU after a float bias Add needs no opset 20. */
+    @Test
+    void theOpsetStaysWhenKeptOrWhenTheGeluReadsFloat() {
+        Net net = new Net();
+        String h = gelu(net, net.conv("x", 3, 8, 3, 1, null));
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(net.conv(h, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult kept = Quantizer.builder().setModel(fp32).setCalibrationData(data(4)).optKeepOpset(true)
+                .build().quantize();
+        assertThat(kept.model().opset(OnnxModel.DEFAULT_DOMAIN)).isEqualTo(13);
+        assertThat(count(kept.model(), "Erf")).isEqualTo(1);
+        assertThat(count(kept.model(), "Gelu")).isZero();
+
+        Net biased = new Net();
+        biased.graph.addInitializer(Protos.floats("shift", new long[] {8, 1, 1}, TestGraphs.weights(8, 9)));
+        String g = gelu(biased, biased.node("Add", List.of(biased.conv("x", 3, 8, 3, 1, null), "shift")));
+        OnnxModel afterAdd = biased.finish(biased.node("Relu", List.of(biased.conv(g, 8, 8, 3, 1, null))), 8, 13);
+        QuantizationResult floatInput = quantize(afterAdd);
+        assertThat(floatInput.model().opset(OnnxModel.DEFAULT_DOMAIN)).isEqualTo(13);
+        assertThat(floatInput.report().warnings()).noneMatch(w -> w.contains("opset 20"));
+    }
+
     /** A Shape of a quantized activation (shufflenet's channel shuffles) reads the 8-bit tensor, not a dequantized copy. */
     @Test
     void aShapeReadsTheQuantizedTensor() {
