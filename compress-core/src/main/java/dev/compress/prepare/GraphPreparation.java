@@ -21,8 +21,8 @@ import java.util.Set;
 
 /**
  * Makes an exported graph quantizable, as ONNX Runtime's {@code quant_pre_process} does: removes Identity and
- * inference Dropout, folds constants and static shapes, folds BatchNormalization into the layer before it,
- * deduplicates equal initializers and removes what nobody reads. The outputs stay the same within float rounding;
+ * inference Dropout, folds constants and static shapes, folds BatchNormalization and per-channel scales and shifts into
+ * the layer before them, deduplicates equal initializers and removes what nobody reads. The outputs stay the same within float rounding;
  * graph input and output names never change. See docs/prepare.md.
  */
 public final class GraphPreparation implements ModelPass<PreparationReport> {
@@ -46,13 +46,14 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
 
         int[] passThrough = PassThroughRemoval.apply(graph, left);
         int[] folded = ConstantFolding.apply(prepared, left);
-        int batchNorms = BatchNormFolding.apply(graph, left);
+        int batchNorms = AffineFolding.batchNorms(graph, left);
+        int affines = AffineFolding.channelAffines(graph);
         int deadNodes = folded[3] + removeDeadNodes(graph);
         int unusedInitializers = removeUnusedInitializers(graph, initializersBefore);
         int duplicates = deduplicateInitializers(graph);
 
         PreparationReport report = new PreparationReport(model.displayName(), nodesBefore, graph.nodes().size(),
-                passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, duplicates, deadNodes,
+                passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, affines, duplicates, deadNodes,
                 unusedInitializers, left);
         if (!report.changed()) {
             // nothing rewritten: the input itself, not a re-serialization of intermediate edits

@@ -20,6 +20,9 @@ import java.util.Map;
  *     holding 0 (copy the data's dimension) or -1 (inferred from the size); the Shape chains they read are counted
  *     in {@code deadNodesRemoved}
  * @param batchNormsFolded BatchNormalization nodes folded into the Conv, ConvTranspose or Gemm before them
+ * @param channelAffinesFolded Muls by and Adds of a constant varying at most along the channels (layer scales,
+ *     learnable affine blocks) folded into the weights and bias of the Conv, ConvTranspose, Gemm (or, Muls only,
+ *     MatMul) before them
  * @param initializersDeduplicated initializers equal to an earlier one (type, dims, data), now read under its name
  * @param deadNodesRemoved nodes whose outputs nobody read
  * @param unusedInitializersRemoved initializers nobody read any more
@@ -27,7 +30,8 @@ import java.util.Map;
  */
 public record PreparationReport(String model, int nodesBefore, int nodesAfter, int identityRemoved,
         int dropoutRemoved, int constantsFolded, int shapeSubgraphsFolded, int reshapeTargetsFolded,
-        int batchNormsFolded, int initializersDeduplicated, int deadNodesRemoved, int unusedInitializersRemoved,
+        int batchNormsFolded, int channelAffinesFolded, int initializersDeduplicated, int deadNodesRemoved,
+        int unusedInitializersRemoved,
         List<Left> left) {
 
     public PreparationReport {
@@ -51,6 +55,7 @@ public record PreparationReport(String model, int nodesBefore, int nodesAfter, i
         counts.put("shapeSubgraphsFolded", shapeSubgraphsFolded);
         counts.put("reshapeTargetsFolded", reshapeTargetsFolded);
         counts.put("batchNormsFolded", batchNormsFolded);
+        counts.put("channelAffinesFolded", channelAffinesFolded);
         counts.put("initializersDeduplicated", initializersDeduplicated);
         counts.put("deadNodesRemoved", deadNodesRemoved);
         counts.put("unusedInitializersRemoved", unusedInitializersRemoved);

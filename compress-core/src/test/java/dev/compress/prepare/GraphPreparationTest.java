@@ -380,6 +380,78 @@ class GraphPreparationTest {
                 Map.of("x", new long[] {2, 3, 8, 8}, "x2", new long[] {2, 5}))).isLessThanOrEqualTo(TOLERANCE);
     }
 
+    /**
+     * ConvNeXt's layer scale, gamma[C, 1, 1] times a Conv output, and the other per-channel scales a layer's output
+     * can be multiplied by fold into its weights, and a per-channel shift after them into its bias (PP-LCNetV3's
+     * learnable affine block, s · conv(x) + t); a Mul varying along another axis, or whose layer output is also read
+     * elsewhere, stays.
+     */
+    @Test
+    void perChannelScalesFoldIntoTheLayerBefore() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("scales")
+                .addInput(value("x", FLOAT, "batch", 3L, 8L, 8L))
+                .addInput(value("x2", FLOAT, "batch", 5L))
+                .addOutput(value("ya", FLOAT, "batch", 4L, 8L, 8L))
+                .addOutput(value("yb", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("yc", FLOAT, "batch", 6L, 16L, 16L))
+                .addOutput(value("yd", FLOAT, "batch", 7L))
+                .addOutput(value("ye", FLOAT, "batch", 7L))
+                .addOutput(value("yf", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("yg", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("cg", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("yh", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("yi", FLOAT, "batch", 4L, 8L, 8L))
+                .addInitializer(random("Wa", 11, -1, 1, 4, 3, 3, 3))
+                .addInitializer(random("ba", 12, -1, 1, 4))
+                .addInitializer(random("Wb", 13, -1, 1, 4, 3, 3, 3))
+                .addInitializer(random("Wc", 14, -1, 1, 4, 3, 2, 2))
+                .addInitializer(random("Wd", 15, -1, 1, 7, 5))
+                .addInitializer(random("bd", 16, -1, 1, 7))
+                .addInitializer(random("We", 17, -1, 1, 5, 7))
+                .addInitializer(random("gamma_a", 21, 0.05, 0.2, 4, 1, 1))
+                .addInitializer(Protos.floats("two", new long[0], new float[] {2f}))
+                .addInitializer(random("gamma_c", 23, 0.5, 1.5, 1, 6, 1, 1))
+                .addInitializer(random("gamma_d", 24, -1, 1, 7))
+                .addInitializer(random("gamma_e", 25, -1, 1, 7))
+                .addInitializer(random("spatial", 26, -1, 1, 1, 6, 6))
+                // Conv with bias and padding, layer scale as ConvNeXt writes it (constant first here)
+                .addNode(op("Conv", List.of("x", "Wa", "ba"), "ca").addAttribute(ints("pads", 1, 1, 1, 1)))
+                .addNode(op("Mul", List.of("gamma_a", "ca"), "ya"))
+                // Conv without bias, scalar
+                .addNode(op("Conv", List.of("x", "Wb"), "cb"))
+                .addNode(op("Mul", List.of("cb", "two"), "yb"))
+                // grouped ConvTranspose, stride 2, [1, C, 1, 1]
+                .addNode(op("ConvTranspose", List.of("ya", "Wc"), "cc").addAttribute(Protos.intAttribute("group", 2))
+                        .addAttribute(ints("strides", 2, 2)))
+                .addNode(op("Mul", List.of("cc", "gamma_c"), "yc"))
+                // Gemm with transposed weight and bias; MatMul with a constant weight
+                .addNode(op("Gemm", List.of("x2", "Wd", "bd"), "gd").addAttribute(Protos.intAttribute("transB", 1)))
+                .addNode(op("Mul", List.of("gd", "gamma_d"), "yd"))
+                .addNode(op("MatMul", List.of("x2", "We"), "ge"))
+                .addNode(op("Mul", List.of("ge", "gamma_e"), "ye"))
+                // stays: varies along a spatial axis; the Conv output is also a graph output
+                .addNode(op("Conv", List.of("x", "Wb"), "cf"))
+                .addNode(op("Mul", List.of("cf", "spatial"), "yf"))
+                .addNode(op("Conv", List.of("x", "Wb"), "cg"))
+                .addNode(op("Mul", List.of("cg", "two"), "yg"))
+                // a learnable affine block on a Conv without bias; a per-channel shift on one with a bias
+                .addInitializer(Protos.floats("t", new long[0], new float[] {-0.3f}))
+                .addNode(op("Conv", List.of("x", "Wb"), "ch"))
+                .addNode(op("Mul", List.of("ch", "two"), "mh"))
+                .addNode(op("Add", List.of("t", "mh"), "yh"))
+                .addNode(op("Conv", List.of("x", "Wa", "ba"), "ci").addAttribute(ints("pads", 1, 1, 1, 1)))
+                .addNode(op("Add", List.of("ci", "gamma_a"), "yi"));
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(result.report().channelAffinesFolded()).isEqualTo(8);
+        assertThat(ops(prepared)).containsExactly("Conv", "Conv", "ConvTranspose", "Gemm", "MatMul", "Conv", "Mul",
+                "Conv", "Mul", "Conv", "Conv");
+        assertThat(relativeDifference(original, prepared,
+                Map.of("x", new long[] {2, 3, 8, 8}, "x2", new long[] {2, 5}))).isLessThanOrEqualTo(TOLERANCE);
+    }
+
     /** An If body reads the duplicate by its outer name: it reads the kept one afterwards. */
     @Test
     void equalInitializersAreMergedIncludingReadsFromSubgraphs() {
@@ -524,7 +596,8 @@ class GraphPreparationTest {
                 .build();
         OnnxModel prepared = Pipeline.of(new GraphPreparation()).run(model(graph, 13), PassContext.silent()).model();
         assertThat(prepared.metadata().get("compress.preparation")).isEqualTo("{\"batchNormsFolded\":0,"
-                + "\"constantsFolded\":0,\"deadNodesRemoved\":0,\"dropoutRemoved\":0,\"identityRemoved\":1,"
+                + "\"channelAffinesFolded\":0,\"constantsFolded\":0,\"deadNodesRemoved\":0,\"dropoutRemoved\":0,"
+                + "\"identityRemoved\":1,"
                 + "\"initializersDeduplicated\":0,\"reshapeTargetsFolded\":0,\"shapeSubgraphsFolded\":0,"
                 + "\"unusedInitializersRemoved\":0}");
     }
