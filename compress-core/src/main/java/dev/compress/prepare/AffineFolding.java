@@ -50,15 +50,20 @@ final class AffineFolding {
 
     /**
      * Folds the Muls by, then the Adds of, a per-channel constant that directly follow a layer with a constant weight
-     * (an Add only into a layer with a bias input: not MatMul); returns how many went. One that does not fit is not
-     * reported: most Muls and Adds are not such scales or shifts.
+     * (an Add only into a layer with a bias input: not MatMul), until none is left; returns how many went. One that
+     * does not fit is not reported: most Muls and Adds are not such scales or shifts.
      */
     static int channelAffines(Graph graph) {
         int folded = 0;
-        for (String op : List.of("Mul", "Add")) {
-            for (Node node : List.copyOf(graph.nodes())) {
-                if (node.is(op) && node.inDefaultDomain() && node.inputs().size() == 2 && foldAffine(graph, node)) {
-                    folded++;
+        // a shift before a scale (conv(x) + t, then · s) folds on the second round
+        for (int round = -1; round != 0; folded += round) {
+            round = 0;
+            for (String op : List.of("Mul", "Add")) {
+                for (Node node : List.copyOf(graph.nodes())) {
+                    if (node.is(op) && node.inDefaultDomain() && node.inputs().size() == 2
+                            && foldAffine(graph, node)) {
+                        round++;
+                    }
                 }
             }
         }
@@ -126,7 +131,8 @@ final class AffineFolding {
         String x = node.input(1 - constant);
         Node layer = graph.producer(x).orElse(null);
         if (layer == null || !layer.inDefaultDomain() || layer.outputs().size() != 1
-                || !(FOLDABLE_INTO.contains(layer.opType()) || scales && layer.is("MatMul") && layer.inputs().size() == 2)
+                || !(FOLDABLE_INTO.contains(layer.opType())
+                        || scales && layer.is("MatMul") && layer.inputs().size() == 2)
                 || graph.consumers(x).size() != 1 || GraphPreparation.isGraphOutput(graph, x)) {
             return false;
         }
@@ -141,7 +147,8 @@ final class AffineFolding {
         }
         long[] dims = weightTensor.dims();
         boolean conv = layer.opType().startsWith("Conv");
-        int channels = (int) (conv ? (layer.is("Conv") ? dims[0] : dims[1] * layer.intAttribute("group", 1))
+        int channels = (int) (conv ? (dims.length < 3 ? -1 : layer.is("Conv") ? dims[0]
+                : dims[1] * layer.intAttribute("group", 1))
                 : dims.length != 2 ? -1 : layer.is("Gemm") && layer.intAttribute("transB", 0) != 0 ? dims[0] : dims[1]);
         int[] channelOf = channels > 0 ? channelIndex(layer, dims, channels) : null;
         float[] perChannel = channelOf == null ? null : perChannel(graph.initializers().get(node.input(constant)),

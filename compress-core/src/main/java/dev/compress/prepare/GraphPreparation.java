@@ -21,9 +21,9 @@ import java.util.Set;
 
 /**
  * Makes an exported graph quantizable, as ONNX Runtime's {@code quant_pre_process} does: removes Identity and
- * inference Dropout, folds constants and static shapes, folds BatchNormalization and per-channel scales and shifts into
- * the layer before them, deduplicates equal initializers and removes what nobody reads. The outputs stay the same within float rounding;
- * graph input and output names never change. See docs/prepare.md.
+ * inference Dropout, folds constants and static shapes, folds BatchNormalization and per-channel scales and shifts
+ * into the layer before them, deduplicates equal initializers and removes what nobody reads. The outputs stay the
+ * same within float rounding; graph input and output names never change. See docs/prepare.md.
  */
 public final class GraphPreparation implements ModelPass<PreparationReport> {
     public static final String ID = "prepare";
@@ -53,7 +53,8 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
         int duplicates = deduplicateInitializers(graph);
 
         PreparationReport report = new PreparationReport(model.displayName(), nodesBefore, graph.nodes().size(),
-                passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, affines, duplicates, deadNodes,
+                passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, affines, duplicates,
+                deadNodes,
                 unusedInitializers, left);
         if (!report.changed()) {
             // nothing rewritten: the input itself, not a re-serialization of intermediate edits

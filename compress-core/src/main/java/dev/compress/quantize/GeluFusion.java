@@ -101,7 +101,8 @@ final class GeluFusion {
     private static Optional<Match> match(Graph graph, Graph.Index index, Node erf) {
         // the Erf's input: x / √2 or x · (1/√2), read by the Erf alone
         Node scaling = index.producer(erf.input(0)).orElse(null);
-        if (only(index, erf.input(0)).orElse(null) != erf || scaling == null || !scaling.inDefaultDomain() || scaling.inputs().size() != 2) {
+        if (only(index, erf.input(0)).orElse(null) != erf || scaling == null || !scaling.inDefaultDomain()
+                || scaling.inputs().size() != 2) {
             return Optional.empty();
         }
         String x;
@@ -113,7 +114,8 @@ final class GeluFusion {
             return Optional.empty();
         }
         Node add = only(index, erf.output(0)).filter(n -> n.is("Add") && n.inDefaultDomain()).orElse(null);
-        if (x == null || add == null || add.inputs().size() != 2 || !erf.output(0).equals(other(graph, index, add, 1))) {
+        if (x == null || add == null || add.inputs().size() != 2
+                || !erf.output(0).equals(other(graph, index, add, 1))) {
             return Optional.empty();
         }
         Node first = only(index, add.output(0)).filter(n -> n.is("Mul") && n.inDefaultDomain()).orElse(null);
@@ -139,7 +141,8 @@ final class GeluFusion {
             output = times.output(0);
         } else { // (x · 0.5) · (1 + erf)
             Node half = index.producer(partner).filter(n -> n.is("Mul") && n.inDefaultDomain()).orElse(null);
-            if (half == null || !x.equals(other(graph, index, half, 0.5)) || only(index, partner).orElse(null) != first) {
+            if (half == null || !x.equals(other(graph, index, half, 0.5))
+                    || only(index, partner).orElse(null) != first) {
                 return Optional.empty();
             }
             nodes = List.of(scaling, erf, add, half, first);

@@ -383,8 +383,8 @@ class GraphPreparationTest {
     /**
      * ConvNeXt's layer scale, gamma[C, 1, 1] times a Conv output, and the other per-channel scales a layer's output
      * can be multiplied by fold into its weights, and a per-channel shift after them into its bias (PP-LCNetV3's
-     * learnable affine block, s · conv(x) + t); a Mul varying along another axis, or whose layer output is also read
-     * elsewhere, stays.
+     * learnable affine block, s · conv(x) + t; also a shift then a scale); a Mul varying along another axis, or whose
+     * layer output is also read elsewhere, stays.
      */
     @Test
     void perChannelScalesFoldIntoTheLayerBefore() {
@@ -440,12 +440,13 @@ class GraphPreparationTest {
                 .addNode(op("Mul", List.of("ch", "two"), "mh"))
                 .addNode(op("Add", List.of("t", "mh"), "yh"))
                 .addNode(op("Conv", List.of("x", "Wa", "ba"), "ci").addAttribute(ints("pads", 1, 1, 1, 1)))
-                .addNode(op("Add", List.of("ci", "gamma_a"), "yi"));
+                .addNode(op("Add", List.of("ci", "gamma_a"), "ai"))
+                .addNode(op("Mul", List.of("ai", "two"), "yi"));
         OnnxModel original = model(graph.build(), 13);
         PassResult<PreparationReport> result = prepare(original);
 
         OnnxModel prepared = result.model();
-        assertThat(result.report().channelAffinesFolded()).isEqualTo(8);
+        assertThat(result.report().channelAffinesFolded()).isEqualTo(9);
         assertThat(ops(prepared)).containsExactly("Conv", "Conv", "ConvTranspose", "Gemm", "MatMul", "Conv", "Mul",
                 "Conv", "Mul", "Conv", "Conv");
         assertThat(relativeDifference(original, prepared,

@@ -396,7 +396,7 @@ class QdqPlacementTest {
         assertThat(fromTable.report().activations()).isEqualTo(result.report().activations());
     }
 
-    /** --keep-opset keeps opset 13 and the decomposed GELU; a GELU after a Linear's bias Add reads float: no opset 20. */
+    /** --keep-opset keeps opset 13 and the decomposed GELU; a GELU after a Linear's bias Add reads float: stays 13. */
     @Test
     void theOpsetStaysWhenKeptOrWhenTheGeluReadsFloat() {
         Net net = new Net();
