@@ -325,9 +325,12 @@ class GraphPreparationTest {
                 .addInitializer(random("var" + seed, seed + 300, 0.1, 2, channels));
     }
 
-    @Test
-    void batchNormalizationFoldsIntoConvConvTransposeAndGemm() {
-        GraphProto.Builder graph = GraphProto.newBuilder().setName("bn")
+    /**
+     * Inputs x[batch, 3, 8, 8] and x2[batch, 5], outputs ya to ye, and the weights of five layers: Conv Wa with bias
+     * ba, Conv Wb, grouped ConvTranspose Wc, Gemm Wd (transposed) with bias bd, Gemm We.
+     */
+    private static GraphProto.Builder fiveLayers(String name) {
+        return GraphProto.newBuilder().setName(name)
                 .addInput(value("x", FLOAT, "batch", 3L, 8L, 8L))
                 .addInput(value("x2", FLOAT, "batch", 5L))
                 .addOutput(value("ya", FLOAT, "batch", 4L, 8L, 8L))
@@ -341,7 +344,12 @@ class GraphPreparationTest {
                 .addInitializer(random("Wc", 14, -1, 1, 4, 3, 2, 2))
                 .addInitializer(random("Wd", 15, -1, 1, 7, 5))
                 .addInitializer(random("bd", 16, -1, 1, 7))
-                .addInitializer(random("We", 17, -1, 1, 5, 7))
+                .addInitializer(random("We", 17, -1, 1, 5, 7));
+    }
+
+    @Test
+    void batchNormalizationFoldsIntoConvConvTransposeAndGemm() {
+        GraphProto.Builder graph = fiveLayers("bn")
                 // Conv with bias and padding -> BN -> Relu
                 .addNode(op("Conv", List.of("x", "Wa", "ba"), "ca").addAttribute(ints("pads", 1, 1, 1, 1)))
                 .addNode(batchNorm("ca", "na", 1))
@@ -388,26 +396,12 @@ class GraphPreparationTest {
      */
     @Test
     void perChannelScalesFoldIntoTheLayerBefore() {
-        GraphProto.Builder graph = GraphProto.newBuilder().setName("scales")
-                .addInput(value("x", FLOAT, "batch", 3L, 8L, 8L))
-                .addInput(value("x2", FLOAT, "batch", 5L))
-                .addOutput(value("ya", FLOAT, "batch", 4L, 8L, 8L))
-                .addOutput(value("yb", FLOAT, "batch", 4L, 6L, 6L))
-                .addOutput(value("yc", FLOAT, "batch", 6L, 16L, 16L))
-                .addOutput(value("yd", FLOAT, "batch", 7L))
-                .addOutput(value("ye", FLOAT, "batch", 7L))
+        GraphProto.Builder graph = fiveLayers("scales")
                 .addOutput(value("yf", FLOAT, "batch", 4L, 6L, 6L))
                 .addOutput(value("yg", FLOAT, "batch", 4L, 6L, 6L))
                 .addOutput(value("cg", FLOAT, "batch", 4L, 6L, 6L))
                 .addOutput(value("yh", FLOAT, "batch", 4L, 6L, 6L))
                 .addOutput(value("yi", FLOAT, "batch", 4L, 8L, 8L))
-                .addInitializer(random("Wa", 11, -1, 1, 4, 3, 3, 3))
-                .addInitializer(random("ba", 12, -1, 1, 4))
-                .addInitializer(random("Wb", 13, -1, 1, 4, 3, 3, 3))
-                .addInitializer(random("Wc", 14, -1, 1, 4, 3, 2, 2))
-                .addInitializer(random("Wd", 15, -1, 1, 7, 5))
-                .addInitializer(random("bd", 16, -1, 1, 7))
-                .addInitializer(random("We", 17, -1, 1, 5, 7))
                 .addInitializer(random("gamma_a", 21, 0.05, 0.2, 4, 1, 1))
                 .addInitializer(Protos.floats("two", new long[0], new float[] {2f}))
                 .addInitializer(random("gamma_c", 23, 0.5, 1.5, 1, 6, 1, 1))
