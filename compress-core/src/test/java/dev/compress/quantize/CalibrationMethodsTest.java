@@ -80,6 +80,27 @@ class CalibrationMethodsTest {
         assertThat(result.report().method()).isEqualTo("mse");
     }
 
+    /**
+     * The ConvNeXt-style fixture with default flags: its four layer scales fold into the 1x1 Convs before them, its
+     * four GELUs (after 1x1 Convs) become Gelu ops at opset 20, and the INT8 model keeps fp32's held-out accuracy.
+     */
+    @Test
+    void convNeXtStyleLayerScalesFoldAndGelusBecomeOneOp() {
+        OnnxModel fp32 = QuantizerTest.fp32("families/convnext");
+        QuantizationResult result = Quantizer.builder().setModel(fp32)
+                .setCalibrationData(QuantizerTest.images(fp32, "calib")).build().quantize();
+        assertThat(result.preparation().channelAffinesFolded()).isEqualTo(4);
+        assertThat(result.model().opset(OnnxModel.DEFAULT_DOMAIN)).isEqualTo(20);
+        assertThat(result.model().graph().nodes()).filteredOn(n -> n.opType().equals("Gelu")).hasSize(4);
+        assertThat(result.model().graph().nodes()).noneMatch(n -> n.opType().equals("Erf"));
+        Path int8 = dir.resolve("convnext-default.onnx");
+        result.model().save(int8);
+        EvalReport report = Evaluator.builder().setModel(int8).optBaseline(fp32.source().orElseThrow())
+                .setData(QuantizerTest.images(fp32, "heldout")).build().evaluate();
+        assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(0.3);
+        assertThat(report.baseline().agreement().fraction()).isGreaterThanOrEqualTo(0.98);
+    }
+
     @Test
     void perTensorOverrideAppliesToThatTensorOnly() {
         OnnxModel fp32 = QuantizerTest.fp32("cnn");
