@@ -95,8 +95,7 @@ class CalibrationMethodsTest {
         assertThat(result.model().graph().nodes()).noneMatch(n -> n.opType().equals("Erf"));
         Path int8 = dir.resolve("convnext-default.onnx");
         result.model().save(int8);
-        EvalReport report = Evaluator.builder().setModel(int8).optBaseline(fp32.source().orElseThrow())
-                .setData(QuantizerTest.images(fp32, "heldout")).build().evaluate();
+        EvalReport report = QuantizerTest.heldOutAgainstFp32(int8, fp32);
         assertThat(report.baseline().dropPoints()).isLessThanOrEqualTo(0.3);
         assertThat(report.baseline().agreement().fraction()).isGreaterThanOrEqualTo(0.98);
     }

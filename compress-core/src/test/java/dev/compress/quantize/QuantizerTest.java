@@ -76,7 +76,7 @@ class QuantizerTest {
     }
 
     /** The INT8 file evaluated on the 2000 held-out images with its fp32 model as baseline. */
-    private static EvalReport heldOutAgainstFp32(Path int8, OnnxModel fp32) {
+    static EvalReport heldOutAgainstFp32(Path int8, OnnxModel fp32) {
         return Evaluator.builder()
                 .setModel(int8)
                 .optBaseline(fp32.source().orElseThrow())
