@@ -59,10 +59,13 @@ final class AffineFolding {
         for (int round = -1; round != 0; folded += round) {
             round = 0;
             for (String op : List.of("Mul", "Add")) {
+                // one lookup index for the many Muls and Adds that are no such scale; taken again after each fold
+                Graph.Index index = graph.index();
                 for (Node node : List.copyOf(graph.nodes())) {
                     if (node.is(op) && node.inDefaultDomain() && node.inputs().size() == 2
-                            && foldAffine(graph, node)) {
+                            && foldAffine(graph, index, node)) {
                         round++;
+                        index = graph.index();
                     }
                 }
             }
@@ -99,7 +102,7 @@ final class AffineFolding {
         long[] dims = graph.initializers().get(layer.input(1)).dims();
         int[] channelOf = channelIndex(layer, dims, channels);
         if (channelOf == null || Arrays.stream(params).anyMatch(p -> p.length != channels)
-                || (bias != null && bias.length != channels)) {
+                || (bias != null && !isBiasOf(graph.initializers().get(biasName), channels))) {
             return "the channel counts of " + layer.describe() + " and its parameters do not match";
         }
         float eps = bn.attribute("epsilon").map(Attribute::f).orElse(1e-5f);
@@ -120,45 +123,48 @@ final class AffineFolding {
 
     /**
      * Folds {@code node} (a Mul or an Add) when one input is a float constant varying at most along the output channels
-     * of the layer that alone writes the other.
+     * of the layer that alone writes the other. The cheap checks come first: most Muls and Adds fail them, and the
+     * weights are only read for a fold.
      */
-    private static boolean foldAffine(Graph graph, Node node) {
-        int constant = floats(graph, node.input(1)) != null ? 1 : floats(graph, node.input(0)) != null ? 0 : -1;
+    private static boolean foldAffine(Graph graph, Graph.Index index, Node node) {
+        int constant = floatConstant(graph, node.input(1)) != null ? 1
+                : floatConstant(graph, node.input(0)) != null ? 0 : -1;
         if (constant < 0) {
             return false;
         }
         boolean scales = node.is("Mul");
         String x = node.input(1 - constant);
-        Node layer = graph.producer(x).orElse(null);
+        Node layer = index.producer(x).orElse(null);
         if (layer == null || !layer.inDefaultDomain() || layer.outputs().size() != 1
                 || !(FOLDABLE_INTO.contains(layer.opType())
                         || scales && layer.is("MatMul") && layer.inputs().size() == 2)
-                || graph.consumers(x).size() != 1 || GraphPreparation.isGraphOutput(graph, x)) {
+                || index.consumers(x).size() != 1 || index.value(x).isGraphOutput()) {
             return false;
         }
-        Tensor weightTensor = graph.initializers().get(layer.input(1));
-        float[] weight = floats(graph, layer.input(1));
-        String biasName = layer.inputs().size() > 2 ? layer.input(2) : "";
-        float[] bias = biasName.isEmpty() ? null : floats(graph, biasName);
+        Tensor weight = floatConstant(graph, layer.input(1));
+        String biasName = layer.input(2);
+        Tensor bias = biasName.isEmpty() ? null : floatConstant(graph, biasName);
         // an added constant goes into Gemm's C, which Gemm multiplies by beta
         if (weight == null || (!biasName.isEmpty() && bias == null)
                 || !scales && layer.is("Gemm") && layer.attribute("beta").map(Attribute::f).orElse(1f) != 1f) {
             return false;
         }
-        long[] dims = weightTensor.dims();
+        long[] dims = weight.dims();
         boolean conv = layer.opType().startsWith("Conv");
         int channels = (int) (conv ? (dims.length < 3 ? -1 : layer.is("Conv") ? dims[0]
                 : dims[1] * layer.intAttribute("group", 1))
                 : dims.length != 2 ? -1 : layer.is("Gemm") && layer.intAttribute("transB", 0) != 0 ? dims[0] : dims[1]);
-        int[] channelOf = channels > 0 ? channelIndex(layer, dims, channels) : null;
-        float[] perChannel = channelOf == null ? null : perChannel(graph.initializers().get(node.input(constant)),
-                channels, conv ? dims.length : layer.is("Gemm") ? 2 : 1, conv ? dims.length - 2 : 0);
-        if (perChannel == null || (bias != null && bias.length != channels)) {
+        float[] perChannel = channels <= 0 || bias != null && !isBiasOf(bias, channels) ? null
+                : perChannel(graph.initializers().get(node.input(constant)), channels,
+                        conv ? dims.length : layer.is("Gemm") ? 2 : 1, conv ? dims.length - 2 : 0);
+        int[] channelOf = perChannel == null ? null : channelIndex(layer, dims, channels);
+        if (channelOf == null) {
             return false;
         }
-        float[] newBias = bias == null && scales ? null : new float[channels];
+        float[] oldBias = bias == null ? null : bias.floats();
+        float[] newBias = oldBias == null && scales ? null : new float[channels];
         for (int c = 0; newBias != null && c < channels; c++) {
-            float b = bias == null ? 0 : bias[c];
+            float b = oldBias == null ? 0 : oldBias[c];
             newBias[c] = scales ? b * perChannel[c] : b + perChannel[c];
         }
         rescale(graph, layer, channelOf, scales ? perChannel : null, newBias, node.output(0));
@@ -173,17 +179,10 @@ final class AffineFolding {
      * channel axis counted from the last (Conv: the spatial rank; Gemm and MatMul: 0).
      */
     private static float[] perChannel(Tensor scale, int channels, int maxRank, int fromEnd) {
-        long[] dims = scale.dims();
-        float[] values = scale.floats();
-        if (dims.length > maxRank) {
+        if (!perChannelShape(scale, channels, fromEnd) || scale.dims().length > maxRank) {
             return null;
         }
-        for (int i = 0; i < dims.length; i++) {
-            boolean channelAxis = dims.length - 1 - i == fromEnd;
-            if (dims[i] != 1 && !(channelAxis && dims[i] == channels)) {
-                return null;
-            }
-        }
+        float[] values = scale.floats();
         float[] perChannel = new float[channels];
         for (int c = 0; c < channels; c++) {
             perChannel[c] = values.length == 1 ? values[0] : values[c];
@@ -192,6 +191,28 @@ final class AffineFolding {
             }
         }
         return perChannel;
+    }
+
+    /**
+     * Whether {@code tensor} is 1 along every axis but, possibly, the one {@code fromEnd} axes before the last, which
+     * then holds {@code channels}: it broadcasts along the output channels alone.
+     */
+    private static boolean perChannelShape(Tensor tensor, int channels, int fromEnd) {
+        long[] dims = tensor.dims();
+        for (int i = 0; i < dims.length; i++) {
+            if (dims[i] != 1 && !(dims.length - 1 - i == fromEnd && dims[i] == channels)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Whether {@code bias} holds one value per output channel along its last axis: a Gemm's C may also be a scalar or
+     * vary along the rows ([C, 1]), which a per-channel fold would get wrong.
+     */
+    private static boolean isBiasOf(Tensor bias, int channels) {
+        return bias.elementCount() == channels && perChannelShape(bias, channels, 0);
     }
 
     /**
@@ -269,9 +290,14 @@ final class AffineFolding {
 
     /** The values of a float initializer that cannot be overridden at run time, or null. */
     private static float[] floats(Graph graph, String name) {
+        Tensor tensor = floatConstant(graph, name);
+        return tensor == null ? null : tensor.floats();
+    }
+
+    /** A float initializer that cannot be overridden at run time (not a graph input), or null; not decoded. */
+    private static Tensor floatConstant(Graph graph, String name) {
         Tensor tensor = name.isEmpty() ? null : graph.initializers().get(name);
-        return tensor == null || !tensor.isFloat() || GraphPreparation.isGraphInput(graph, name)
-                ? null : tensor.floats();
+        return tensor == null || !tensor.isFloat() || GraphPreparation.isGraphInput(graph, name) ? null : tensor;
     }
 
     /** {@code name} when only the folded layer reads it, else a new name so other readers keep the old values. */

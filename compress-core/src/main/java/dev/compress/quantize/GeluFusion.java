@@ -178,10 +178,13 @@ final class GeluFusion {
     }
 
     /**
-     * Whether {@code name} is a one-element float constant (initializer or Constant node) within float rounding of
-     * {@code value}: exporters write √2 and 1/√2 as the nearest float.
+     * Whether {@code name} is a one-element float constant (initializer that is not a graph input, or Constant node)
+     * within float rounding of {@code value}: exporters write √2 and 1/√2 as the nearest float.
      */
     private static boolean isScalar(Graph graph, Graph.Index index, String name, double value) {
+        if (graph.declaredInputs().stream().anyMatch(input -> input.name().equals(name))) {
+            return false; // an initializer a caller can override at run time
+        }
         Optional<Tensor> tensor = graph.initializer(name);
         if (tensor.isEmpty()) {
             tensor = index.producer(name).filter(n -> n.is("Constant")).flatMap(Graph::constantValue);

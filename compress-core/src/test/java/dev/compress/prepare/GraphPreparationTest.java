@@ -391,8 +391,8 @@ class GraphPreparationTest {
     /**
      * ConvNeXt's layer scale, gamma[C, 1, 1] times a Conv output, and the other per-channel scales a layer's output
      * can be multiplied by fold into its weights, and a per-channel shift after them into its bias (PP-LCNetV3's
-     * learnable affine block, s · conv(x) + t; also a shift then a scale); a Mul varying along another axis, or whose
-     * layer output is also read elsewhere, stays.
+     * learnable affine block, s · conv(x) + t; also a shift then a scale); a Mul varying along another axis, one whose
+     * layer output is also read elsewhere, and one after a Gemm whose C is a single broadcast value stay.
      */
     @Test
     void perChannelScalesFoldIntoTheLayerBefore() {
@@ -402,6 +402,7 @@ class GraphPreparationTest {
                 .addOutput(value("cg", FLOAT, "batch", 4L, 6L, 6L))
                 .addOutput(value("yh", FLOAT, "batch", 4L, 6L, 6L))
                 .addOutput(value("yi", FLOAT, "batch", 4L, 8L, 8L))
+                .addOutput(value("yj", FLOAT, "batch", 7L))
                 .addInitializer(random("gamma_a", 21, 0.05, 0.2, 4, 1, 1))
                 .addInitializer(Protos.floats("two", new long[0], new float[] {2f}))
                 .addInitializer(random("gamma_c", 23, 0.5, 1.5, 1, 6, 1, 1))
@@ -435,14 +436,17 @@ class GraphPreparationTest {
                 .addNode(op("Add", List.of("t", "mh"), "yh"))
                 .addNode(op("Conv", List.of("x", "Wa", "ba"), "ci").addAttribute(ints("pads", 1, 1, 1, 1)))
                 .addNode(op("Add", List.of("ci", "gamma_a"), "ai"))
-                .addNode(op("Mul", List.of("ai", "two"), "yi"));
+                .addNode(op("Mul", List.of("ai", "two"), "yi"))
+                // stays: a Gemm whose C is one value broadcast over all channels
+                .addNode(op("Gemm", List.of("x2", "Wd", "two"), "gj").addAttribute(Protos.intAttribute("transB", 1)))
+                .addNode(op("Mul", List.of("gj", "gamma_d"), "yj"));
         OnnxModel original = model(graph.build(), 13);
         PassResult<PreparationReport> result = prepare(original);
 
         OnnxModel prepared = result.model();
         assertThat(result.report().channelAffinesFolded()).isEqualTo(9);
         assertThat(ops(prepared)).containsExactly("Conv", "Conv", "ConvTranspose", "Gemm", "MatMul", "Conv", "Mul",
-                "Conv", "Mul", "Conv", "Conv");
+                "Conv", "Mul", "Conv", "Conv", "Gemm", "Mul");
         assertThat(relativeDifference(original, prepared,
                 Map.of("x", new long[] {2, 3, 8, 8}, "x2", new long[] {2, 5}))).isLessThanOrEqualTo(TOLERANCE);
     }

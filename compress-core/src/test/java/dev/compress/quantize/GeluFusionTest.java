@@ -97,6 +97,13 @@ class GeluFusionTest {
         assertThat(GeluFusion.find(graph, Set.of())).isEmpty();
     }
 
+    /** A √2 that is also a graph input can be overridden when the model runs: not a constant. */
+    @Test
+    void aConstantCallersCanOverrideIsNotAGelu() {
+        GraphProto.Builder g = gelu("torch", SQRT2).addInput(value("sqrt2", FLOAT));
+        assertThat(GeluFusion.find(TestGraphs.model(g.build(), 20).graph(), Set.of())).isEmpty();
+    }
+
     @Test
     void anIntermediateReadElsewhereStays() {
         GraphProto.Builder g = gelu("torch", SQRT2);
