@@ -78,7 +78,7 @@ final class CalibrateCommand extends BaseCommand {
                 .optSampling(calibrationOptions.sampling())
                 .optPrepare(!noPrepare)
                 .optEqualize(equalize)
-                .optBatchSize(run.batchSize(fp32, global))
+                .optBatchSize(run.batchSize(fp32, calibration.dataset(), global))
                 .optProgress(global.progress())
                 .build()
                 .calibrate();

@@ -67,7 +67,7 @@ final class EvalCommand extends BaseCommand {
         Evaluator.Builder evaluator = Evaluator.builder()
                 .setModel(model)
                 .setData(opened.dataset())
-                .optBatchSize(run.batchSize(candidate, global))
+                .optBatchSize(run.batchSize(candidate, opened.dataset(), global))
                 .optProgress(global.progress());
         if (baseline != null) {
             evaluator.optBaseline(baseline);

@@ -69,7 +69,7 @@ final class EvalGateOptions {
                 .setModel(candidate)
                 .setData(opened.dataset())
                 .optBaseline(baseline)
-                .optBatchSize(run.batchSize(candidate, global))
+                .optBatchSize(run.batchSize(candidate, opened.dataset(), global))
                 .optProgress(global.progress())
                 .build()
                 .evaluate()

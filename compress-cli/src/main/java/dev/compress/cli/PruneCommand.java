@@ -2,6 +2,7 @@ package dev.compress.cli;
 
 import dev.compress.Json;
 import dev.compress.data.DataSources;
+import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.inspect.ModelSummary;
 import dev.compress.prune.PruneMasks;
@@ -232,10 +233,11 @@ final class PruneCommand extends BaseCommand {
         PruneMasks given = applyMasks == null ? null : PruneMasks.read(applyMasks);
         global.debug("loading " + model);
         OnnxModel original = OnnxModel.load(model);
-        int batchSize = run.batchSize(original, global);
         DataSources.Opened evaluation = evalGate.open(data, original);
-        PruneResult result = RecipeSteps.prune(step(), original,
-                data.data() == null ? null : data.open(original).dataset(), batchSize, global.progress(),
+        Dataset calibration = data.data() == null ? null : data.open(original).dataset();
+        int batchSize = run.batchSize(original, calibration != null ? calibration
+                : evaluation != null ? evaluation.dataset() : null, global);
+        PruneResult result = RecipeSteps.prune(step(), original, calibration, batchSize, global.progress(),
                 new RecipeSteps.PruneExtras(given, applyMasks, layerSparsity));
         EvalGateOptions.Outcome outcome = evalGate.evaluate(evaluation, result.model(), model, output.out(), run,
                 global);

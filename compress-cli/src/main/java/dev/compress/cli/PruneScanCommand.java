@@ -82,7 +82,7 @@ final class PruneScanCommand extends BaseCommand {
                 .optLayerSparsities(sparsities)
                 .optGlobalSparsities(sparsities)
                 .optExclude(exclude)
-                .optBatchSize(run.batchSize(original, global))
+                .optBatchSize(run.batchSize(original, evaluation.dataset(), global))
                 .optProgress(global.progress())
                 .build()
                 .scan();

@@ -5,6 +5,7 @@ import dev.compress.calibrate.CalibrationSettings;
 import dev.compress.calibrate.CalibrationTable;
 import dev.compress.check.FidelityCheck;
 import dev.compress.data.DataSources;
+import dev.compress.data.Dataset;
 import dev.compress.graph.OnnxModel;
 import dev.compress.inspect.ModelSummary;
 import dev.compress.quantize.ActivationType;
@@ -242,8 +243,10 @@ final class QuantizeCommand extends BaseCommand {
             global.debug("calibration data: " + calibration.dataset().size() + " samples from " + data.data()
                     + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
         }
-        QuantizationResult result = RecipeSteps.quantize(step(), fp32,
-                calibration == null || dynamic ? null : calibration.dataset(), run.batchSize(fp32, global),
+        Dataset calibrationData = calibration == null || dynamic ? null : calibration.dataset();
+        int batchSize = run.batchSize(fp32, calibrationData != null ? calibrationData
+                : evaluation != null ? evaluation.dataset() : null, global);
+        QuantizationResult result = RecipeSteps.quantize(step(), fp32, calibrationData, batchSize,
                 global.progress(), new RecipeSteps.QuantizeExtras(calibrationTable,
                         saveTable != null, settings.movingAverage(), settings.perTensor(),
                         calibrationOptions.sampling().sessions(), !noEncoderDefaults));
@@ -253,7 +256,7 @@ final class QuantizeCommand extends BaseCommand {
         }
         QuantizeCheckOptions.Outcome checked = checks.run(
                 QuantizeCheckOptions.samples(calibration, evaluation, dynamic, calibrationOptions.sampling()), fp32,
-                result.model(), result.report(), dynamic, run.batchSize(fp32, global),
+                result.model(), result.report(), dynamic, batchSize,
                 calibrationOptions.sampling().sessions(), global);
         EvalGateOptions.Outcome outcome = evalGate.evaluate(evaluation, result.model(), model, output.out(), run,
                 global);

@@ -1,6 +1,7 @@
 package dev.compress.cli;
 
 import dev.compress.CompressException;
+import dev.compress.data.Dataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.graph.OnnxModel;
 import picocli.CommandLine.Model.CommandSpec;
@@ -18,22 +19,22 @@ final class RunOptions {
     @Option(names = "--batch-size", paramLabel = "N", order = 50,
             description = "Samples per ONNX Runtime call. Results do not depend on it; memory and speed do."
                     + " Default: the model's own when its inputs fix one, else 32, fewer for large inputs"
-                    + " (1 for a 224x224 RGB image).")
+                    + " (1 for a 224x224 RGB image, 5 for a 48x320 text line).")
     void setBatchSize(int value) {
         batchSize = Checks.batchSize(mixee, value);
     }
 
     /**
-     * The batch size for runs of {@code model}: --batch-size, or the model's default
-     * ({@link ModelInputs#defaultBatchSize}), said on stderr when it is not 32.
+     * The batch size for runs of {@code model} over {@code data} (may be null): --batch-size, or the model's default
+     * for that data's sample size ({@link ModelInputs#defaultBatchSize}), said on stderr when it is not 32.
      *
      * @throws CompressException BAD_INPUT when --batch-size differs from a batch size the model fixes
      */
-    int batchSize(OnnxModel model, GlobalOptions global) {
-        return batchSize(model, global, ModelInputs.defaultBatchSize(model));
+    int batchSize(OnnxModel model, Dataset data, GlobalOptions global) {
+        return batchSize(model, global, ModelInputs.defaultBatchSize(model, data));
     }
 
-    /** As {@link #batchSize(OnnxModel, GlobalOptions)}, with {@code fallback} when neither user nor model says. */
+    /** As {@link #batchSize(OnnxModel, Dataset, GlobalOptions)}, with {@code fallback} when neither user nor model says. */
     int batchSize(OnnxModel model, GlobalOptions global, int fallback) {
         if (resolved != null) {
             return resolved;

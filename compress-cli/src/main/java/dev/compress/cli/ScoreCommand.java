@@ -126,7 +126,7 @@ final class ScoreCommand extends BaseCommand {
         OnnxModel fed = OnnxModel.load(onnx);
         DataSources.Opened opened = data.open(fed);
         ScoreReport scores = RecipeSteps.score(check(kind), teacher, student, opened.dataset(),
-                run.batchSize(fed, global), global.progress(), parityTolerance);
+                run.batchSize(fed, opened.dataset(), global), global.progress(), parityTolerance);
         if (report.report() != null) {
             scores.writeJson(report.report());
         }

@@ -2,13 +2,16 @@ package dev.compress.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.compress.data.DataSources;
+import dev.compress.data.Dataset;
 import dev.compress.data.ModelInputs;
+import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.ValueInfo;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -17,12 +20,12 @@ class BatchSizeTest {
     @TempDir
     Path temp;
 
-    /** The shipped CNN with its input's dimensions set to {@code dims} (batch first). */
+    /** The shipped CNN with its input's dimensions set to {@code dims} (batch first; -1 is open). */
     private Path withInput(String name, long... dims) {
         OnnxModel model = OnnxModel.load(Fixtures.cnn());
         ValueInfo input = model.graph().declaredInputs().get(0);
-        List<ValueInfo.Dim> shape = Arrays.stream(dims)
-                .mapToObj(d -> d > 0 ? new ValueInfo.Dim(d, "") : new ValueInfo.Dim(-1, "batch")).toList();
+        List<ValueInfo.Dim> shape = IntStream.range(0, dims.length).mapToObj(i -> dims[i] > 0
+                ? new ValueInfo.Dim(dims[i], "") : new ValueInfo.Dim(-1, i == 0 ? "batch" : "open" + i)).toList();
         model.graph().declaredInputs().set(0, ValueInfo.tensor(input.name(), input.elementType(), shape));
         Path file = temp.resolve(name);
         model.save(file);
@@ -31,13 +34,32 @@ class BatchSizeTest {
 
     @Test
     void defaultsFollowTheInputs() {
-        assertThat(ModelInputs.defaultBatchSize(OnnxModel.load(Fixtures.cnn()))).isEqualTo(32);
+        assertThat(defaultFor(Fixtures.cnn())).isEqualTo(32);
         assertThat(ModelInputs.fixedBatchSize(OnnxModel.load(Fixtures.cnn()))).isZero();
-        assertThat(ModelInputs.defaultBatchSize(OnnxModel.load(withInput("one.onnx", 1, 1, 28, 28)))).isEqualTo(1);
+        assertThat(defaultFor(withInput("one.onnx", 1, 1, 28, 28))).isEqualTo(1);
         assertThat(ModelInputs.fixedBatchSize(OnnxModel.load(withInput("four.onnx", 4, 1, 28, 28)))).isEqualTo(4);
         // an RGB 224x224 input: one sample a call; 3x48x320 (an OCR text line): 5
-        assertThat(ModelInputs.defaultBatchSize(OnnxModel.load(withInput("big.onnx", -1, 3, 224, 224)))).isEqualTo(1);
-        assertThat(ModelInputs.defaultBatchSize(OnnxModel.load(withInput("line.onnx", -1, 3, 48, 320)))).isEqualTo(5);
+        assertThat(defaultFor(withInput("big.onnx", -1, 3, 224, 224))).isEqualTo(1);
+        assertThat(defaultFor(withInput("line.onnx", -1, 3, 48, 320))).isEqualTo(5);
+    }
+
+    private static int defaultFor(Path model) {
+        return ModelInputs.defaultBatchSize(OnnxModel.load(model), null);
+    }
+
+    @Test
+    void anOpenDimensionIsReadFromTheFirstSample() throws IOException {
+        // PP-OCR's recogniser takes [N,3,48,W]: counted as 1, the width chose 32 lines of 48x320 and 9 GB
+        OnnxModel line = OnnxModel.load(withInput("open-width.onnx", -1, 3, 48, -1));
+        Path calib = Fixtures.smallCalib(temp.resolve("calib"), 3);
+        Dataset images = DataSources.open(calib, line, Preprocessing.Overrides.builder()
+                .optImageSize(new Preprocessing.Size(48, 320)).optChannels(3).build(), null).dataset();
+
+        assertThat(ModelInputs.defaultBatchSize(line, images)).isEqualTo(5);
+        assertThat(ModelInputs.defaultBatchSize(line, null)).isEqualTo(32);
+        // known dimensions are the model's, whatever the data
+        assertThat(ModelInputs.defaultBatchSize(OnnxModel.load(withInput("big.onnx", -1, 3, 224, 224)), images))
+                .isEqualTo(1);
     }
 
     @Test

@@ -77,7 +77,8 @@ public final class Calibrator implements ModelCheck<CalibrationTable> {
         this.bins = builder.bins;
         this.movingAverage = builder.movingAverage;
         // ONNX Runtime's memory grows with batch and input size: without a given batch size, the model decides
-        this.batchSize = builder.batchSizeGiven() ? builder.batchSize() : ModelInputs.defaultBatchSize(builder.model);
+        this.batchSize = builder.batchSizeGiven() ? builder.batchSize() : ModelInputs.defaultBatchSize(builder.model,
+                builder.data);
         this.maxSamples = builder.sampling().maxSamples();
         this.histogramSamples = builder.sampling().histogramSamples();
         this.sessions = builder.sampling().sessions();

@@ -361,7 +361,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         QuantizationReport.BiasCorrected corrected = null;
         if (biasCorrection && correctBiases) {
             corrected = BiasCorrection.apply(model, graph, plan, perChannel, calibration,
-                    batchSize != null ? batchSize : ModelInputs.defaultBatchSize(model),
+                    batchSize != null ? batchSize : ModelInputs.defaultBatchSize(model, calibration),
                     sampling.maxSamples() > 0 ? Math.min(sampling.maxSamples(), calibration.size())
                             : calibration.size(), context.progress());
         }

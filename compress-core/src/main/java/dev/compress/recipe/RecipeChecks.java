@@ -68,7 +68,7 @@ final class RecipeChecks {
                         .optScope("global".equals(step.scope()) ? Pruner.Scope.GLOBAL : Pruner.Scope.PER_LAYER)
                         .optStructured(step.structured())
                         .optExclude(step.exclude())
-                        .optBatchSize(ModelInputs.defaultBatchSize(model));
+                        .optBatchSize(ModelInputs.defaultBatchSize(model, data.dataset()));
                 if (step.structured()) {
                     builder.optCalibrationData(run.open(recipe.data().calibration(), model).dataset());
                 }
@@ -77,7 +77,7 @@ final class RecipeChecks {
             EvalReport report = Evaluator.builder()
                     .setModel(pruned)
                     .setData(data.dataset())
-                    .optBatchSize(ModelInputs.defaultBatchSize(model))
+                    .optBatchSize(ModelInputs.defaultBatchSize(model, data.dataset()))
                     .optProgress(run.progress())
                     .build()
                     .evaluate();
@@ -101,7 +101,7 @@ final class RecipeChecks {
                 .setFloatModel(fp32)
                 .setQuantizedModel(int8)
                 .setData(samples)
-                .optBatchSize(ModelInputs.defaultBatchSize(fp32))
+                .optBatchSize(ModelInputs.defaultBatchSize(fp32, samples))
                 .optProgress(run.progress())
                 .build()
                 .run();
@@ -130,7 +130,7 @@ final class RecipeChecks {
                     extremes[i] = new double[] {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, range[0],
                         range[1]};
                 }
-                samples.forEachBatch(ModelInputs.defaultBatchSize(fp32), run.progress(), "activation ranges",
+                samples.forEachBatch(ModelInputs.defaultBatchSize(fp32, samples), run.progress(), "activation ranges",
                         batch -> {
                             Map<String, OrtModel.FloatOutput> out = session.run(batch, new LinkedHashSet<>(tensors));
                             for (int i = 0; i < tensors.size(); i++) {
@@ -144,7 +144,7 @@ final class RecipeChecks {
                 for (int i = 0; i < tensors.size(); i++) {
                     counts[i] = new long[BINS];
                 }
-                samples.forEachBatch(ModelInputs.defaultBatchSize(fp32), run.progress(), "activation histograms",
+                samples.forEachBatch(ModelInputs.defaultBatchSize(fp32, samples), run.progress(), "activation histograms",
                         batch -> {
                             Map<String, OrtModel.FloatOutput> out = session.run(batch, new LinkedHashSet<>(tensors));
                             for (int i = 0; i < tensors.size(); i++) {

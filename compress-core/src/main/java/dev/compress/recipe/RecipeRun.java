@@ -13,6 +13,7 @@ import dev.compress.check.FidelityReport;
 import dev.compress.check.LatencyCheck;
 import dev.compress.check.LatencyReport;
 import dev.compress.data.DataSources;
+import dev.compress.data.Dataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
 import dev.compress.eval.EvalReport;
@@ -327,18 +328,18 @@ public final class RecipeRun {
         OnnxModel result;
         Object report;
         List<String> warnings;
-        int batchSize = ModelInputs.defaultBatchSize(model);
         if (step instanceof Recipe.Prune prune) {
-            PruneResult pruned = RecipeSteps.prune(prune, model,
-                    prune.structured() ? open(data.calibration(), model).dataset() : null, batchSize, progress,
-                    RecipeSteps.PruneExtras.none());
+            Dataset calibration = prune.structured() ? open(data.calibration(), model).dataset() : null;
+            PruneResult pruned = RecipeSteps.prune(prune, model, calibration,
+                    ModelInputs.defaultBatchSize(model, calibration), progress, RecipeSteps.PruneExtras.none());
             result = pruned.model();
             report = pruned.report();
             warnings = List.of();
         } else if (step instanceof Recipe.QuantizeStatic || step instanceof Recipe.QuantizeDynamic) {
-            QuantizationResult quantized = RecipeSteps.quantize(step, model,
-                    step instanceof Recipe.QuantizeStatic ? open(data.calibration(), model).dataset() : null,
-                    batchSize, progress, RecipeSteps.QuantizeExtras.none());
+            Dataset calibration = step instanceof Recipe.QuantizeStatic
+                    ? open(data.calibration(), model).dataset() : null;
+            QuantizationResult quantized = RecipeSteps.quantize(step, model, calibration,
+                    ModelInputs.defaultBatchSize(model, calibration), progress, RecipeSteps.QuantizeExtras.none());
             result = quantized.model();
             report = quantized.report();
             warnings = quantized.report().warnings();
@@ -462,7 +463,7 @@ public final class RecipeRun {
                 .setModel(model)
                 .setData(opened.dataset())
                 .optBaseline(source)
-                .optBatchSize(ModelInputs.defaultBatchSize(model))
+                .optBatchSize(ModelInputs.defaultBatchSize(model, opened.dataset()))
                 .optProgress(progress)
                 .optPredictionListener((label, predicted, sourcePredicted) -> {
                     if (next[0] < size) {
@@ -489,8 +490,9 @@ public final class RecipeRun {
     private void score(Recipe.Score check, Path teacher, Path student, Path reportOut) {
         OnnxModel model = OnnxModel.load(student);
         String data = dataPath(check.data());
-        ScoreReport report = RecipeSteps.score(check, teacher, student, open(data, model).dataset(),
-                ModelInputs.defaultBatchSize(model), progress, Scorer.DEFAULT_PARITY_TOLERANCE);
+        Dataset samples = open(data, model).dataset();
+        ScoreReport report = RecipeSteps.score(check, teacher, student, samples,
+                ModelInputs.defaultBatchSize(model, samples), progress, Scorer.DEFAULT_PARITY_TOLERANCE);
         report.withNames(teacher.getFileName().toString(), student.getFileName().toString(), data)
                 .writeJson(reportOut);
     }
@@ -515,13 +517,14 @@ public final class RecipeRun {
     private FidelityReport fidelity(Recipe.Fidelity check, Path candidate, Path source) {
         OnnxModel model = OnnxModel.load(candidate);
         int calibrated = calibratedSamples(check.data());
+        Dataset samples = open(dataPath(check.data()), model).dataset();
         FidelityCheck.Builder builder = FidelityCheck.builder()
                 .setFloatModel(OnnxModel.load(source))
                 .setQuantizedModel(model)
-                .setData(open(dataPath(check.data()), model).dataset())
+                .setData(samples)
                 .optCalibratedSamples(Math.max(calibrated, 0))
                 .optMaxSamples(check.samples())
-                .optBatchSize(ModelInputs.defaultBatchSize(model))
+                .optBatchSize(ModelInputs.defaultBatchSize(model, samples))
                 .optProgress(progress);
         if (calibrated < 0) {
             builder.optNotCalibratedOn();
@@ -531,13 +534,14 @@ public final class RecipeRun {
 
     private LatencyReport latency(Recipe.Latency check, Path candidate, Path source) {
         OnnxModel model = OnnxModel.load(candidate);
+        Dataset samples = open(dataPath(check.data()), model).dataset();
         return LatencyCheck.builder()
                 .setFloatModel(OnnxModel.load(source))
                 .setQuantizedModel(model)
-                .setData(open(dataPath(check.data()), model).dataset())
+                .setData(samples)
                 .optThreads(check.threads())
                 .optSeconds(check.seconds())
-                .optBatchSize(ModelInputs.defaultBatchSize(model))
+                .optBatchSize(ModelInputs.defaultBatchSize(model, samples))
                 .optProgress(progress)
                 .build()
                 .run();
