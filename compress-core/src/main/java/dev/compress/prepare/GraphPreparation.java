@@ -46,8 +46,19 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
 
         int[] passThrough = PassThroughRemoval.apply(graph, left);
         int[] folded = ConstantFolding.apply(prepared, left);
-        int batchNorms = AffineFolding.batchNorms(graph, left);
+        List<PreparationReport.Left> unfolded = new ArrayList<>();
+        int batchNorms = AffineFolding.batchNorms(graph, unfolded);
         int affines = AffineFolding.channelAffines(graph);
+        // a bias Add between a layer and its BatchNormalization (PP-OCR det's ConvTranspose, Add, BatchNormalization)
+        // went into the bias: the BatchNormalization follows the layer now, and a scale after it may fold in turn
+        for (int more = affines; more > 0; ) {
+            unfolded.clear();
+            int norms = AffineFolding.batchNorms(graph, unfolded);
+            batchNorms += norms;
+            more = norms == 0 ? 0 : AffineFolding.channelAffines(graph);
+            affines += more;
+        }
+        left.addAll(unfolded);
         int deadNodes = folded[3] + removeDeadNodes(graph);
         int unusedInitializers = removeUnusedInitializers(graph, initializersBefore);
         int duplicates = deduplicateInitializers(graph);

@@ -61,6 +61,11 @@ final class BiasCorrection {
             Node shifted = node.copy().setName(probeGraph.uniqueName(node.name() + "_error"));
             shifted.inputs().clear();
             shifted.inputs().addAll(List.of(node.input(0), errorName));
+            if (node.is("Gemm")) { // C is required before opset 11: a zero adds nothing
+                String zero = probeGraph.uniqueName(node.name() + "_no_bias");
+                probeGraph.putInitializer(Tensor.floats(zero, new long[] {1}, new float[] {0}));
+                shifted.inputs().add(zero);
+            }
             String output = probeGraph.uniqueName(node.name() + "_output_error");
             shifted.setOutput(0, output);
             probeGraph.nodes().add(shifted);

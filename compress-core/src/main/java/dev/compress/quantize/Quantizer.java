@@ -366,6 +366,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                             : calibration.size(), context.progress());
         }
         QdqRewriter.rewrite(graph, plan, params, perChannel);
+        List<String> paddedInputs = opset >= InputChannelPadding.MIN_OPSET ? InputChannelPadding.apply(graph)
+                : List.of();
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
         List<Node> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
@@ -425,6 +427,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (rewritten.gelus() > 0) {
             provenance.put("gelusFused", rewritten.gelus());
+        }
+        if (!paddedInputs.isEmpty()) {
+            provenance.put("inputChannelsPadded", paddedInputs);
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
         if (!keptFloat.isEmpty()) {

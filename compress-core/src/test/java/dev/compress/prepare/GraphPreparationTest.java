@@ -357,10 +357,12 @@ class GraphPreparationTest {
                 // Conv without bias -> BN writing a graph output
                 .addNode(op("Conv", List.of("x", "Wb"), "cb"))
                 .addNode(batchNorm("cb", "yb", 2))
-                // grouped ConvTranspose, stride 2
+                // grouped ConvTranspose, stride 2, its bias a separate Add before the BN (PP-OCR det's head)
+                .addInitializer(random("bc", 18, -1, 1, 1, 6, 1, 1))
                 .addNode(op("ConvTranspose", List.of("ya", "Wc"), "cc").addAttribute(Protos.intAttribute("group", 2))
                         .addAttribute(ints("strides", 2, 2)))
-                .addNode(batchNorm("cc", "yc", 3))
+                .addNode(op("Add", List.of("cc", "bc"), "ac"))
+                .addNode(batchNorm("ac", "yc", 3))
                 // Gemm with transposed weight and bias; Gemm without either
                 .addNode(op("Gemm", List.of("x2", "Wd", "bd"), "gd").addAttribute(Protos.intAttribute("transB", 1)))
                 .addNode(batchNorm("gd", "yd", 4))
@@ -376,6 +378,8 @@ class GraphPreparationTest {
 
         OnnxModel prepared = result.model();
         assertThat(result.report().batchNormsFolded()).isEqualTo(5);
+        assertThat(result.report().channelAffinesFolded()).isEqualTo(1);
+        assertThat(result.report().left()).isEmpty();
         assertThat(ops(prepared)).containsExactly("Conv", "Relu", "Conv", "ConvTranspose", "Gemm", "Gemm");
         for (Node layer : prepared.graph().nodes()) {
             if (!layer.opType().equals("Relu")) {

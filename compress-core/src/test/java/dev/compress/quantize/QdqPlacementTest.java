@@ -191,6 +191,19 @@ class QdqPlacementTest {
         assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(2);
         assertThat(ops).doesNotContainKeys("Conv", "Clip", "Relu", "DequantizeLinear");
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+        // the 3-channel stem reads 4 (InputChannelPadding), in 8 bits
+        assertThat(count(result.model(), "Pad")).isEqualTo(1);
+        assertThat(ops).containsEntry("Pad", 1);
+        assertThat(result.model().metadata().get("compress.quantization"))
+                .contains("\"inputChannelsPadded\":[\"conv_0_node\"]");
+        // kept at 10, a Pad would take its pads as an attribute (and bias correction probes the Gemm head, whose C
+        // input opset 10 requires)
+        if (opset < InputChannelPadding.MIN_OPSET) {
+            QuantizationResult kept = Quantizer.builder().setModel(fp32).setCalibrationData(data(4))
+                    .optKeepOpset(true).build().quantize();
+            assertThat(count(kept.model(), "Pad")).isZero();
+            assertThat(kept.model().metadata().get("compress.quantization")).doesNotContain("inputChannelsPadded");
+        }
     }
 
     /**
