@@ -34,7 +34,10 @@ final class RunOptions {
         return batchSize(model, global, ModelInputs.defaultBatchSize(model, data));
     }
 
-    /** As {@link #batchSize(OnnxModel, Dataset, GlobalOptions)}, with {@code fallback} when neither user nor model says. */
+    /**
+     * As {@link #batchSize(OnnxModel, Dataset, GlobalOptions)}, with {@code fallback} when neither user nor model
+     * says.
+     */
     int batchSize(OnnxModel model, GlobalOptions global, int fallback) {
         if (resolved != null) {
             return resolved;

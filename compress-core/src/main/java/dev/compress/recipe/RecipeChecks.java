@@ -97,11 +97,12 @@ final class RecipeChecks {
         OnnxModel int8 = OnnxModel.load(candidate);
         Dataset samples = HeldApart.of(run.open(run.dataPath(check.data()), fp32).dataset(), 0, check.samples(),
                 false);
+        int batchSize = ModelInputs.defaultBatchSize(fp32, samples);
         LayerReport report = LayerDebugger.builder()
                 .setFloatModel(fp32)
                 .setQuantizedModel(int8)
                 .setData(samples)
-                .optBatchSize(ModelInputs.defaultBatchSize(fp32, samples))
+                .optBatchSize(batchSize)
                 .optProgress(run.progress())
                 .build()
                 .run();
@@ -130,7 +131,7 @@ final class RecipeChecks {
                     extremes[i] = new double[] {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, range[0],
                         range[1]};
                 }
-                samples.forEachBatch(ModelInputs.defaultBatchSize(fp32, samples), run.progress(), "activation ranges",
+                samples.forEachBatch(batchSize, run.progress(), "activation ranges",
                         batch -> {
                             Map<String, OrtModel.FloatOutput> out = session.run(batch, new LinkedHashSet<>(tensors));
                             for (int i = 0; i < tensors.size(); i++) {
@@ -144,7 +145,7 @@ final class RecipeChecks {
                 for (int i = 0; i < tensors.size(); i++) {
                     counts[i] = new long[BINS];
                 }
-                samples.forEachBatch(ModelInputs.defaultBatchSize(fp32, samples), run.progress(), "activation histograms",
+                samples.forEachBatch(batchSize, run.progress(), "activation histograms",
                         batch -> {
                             Map<String, OrtModel.FloatOutput> out = session.run(batch, new LinkedHashSet<>(tensors));
                             for (int i = 0; i < tensors.size(); i++) {
