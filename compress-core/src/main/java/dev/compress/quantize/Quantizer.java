@@ -366,8 +366,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                             : calibration.size(), context.progress());
         }
         QdqRewriter.rewrite(graph, plan, params, perChannel);
-        List<String> paddedInputs = opset >= InputChannelPadding.MIN_OPSET ? InputChannelPadding.apply(graph)
-                : List.of();
+        List<String> paddedInputs = opset >= ConvKernelShapes.PAD_MIN_OPSET
+                ? ConvKernelShapes.padInputChannels(graph) : List.of();
+        List<String> expandedGroups = ConvKernelShapes.expandGroups(graph);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
         EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
         List<Node> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
@@ -430,6 +431,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (!paddedInputs.isEmpty()) {
             provenance.put("inputChannelsPadded", paddedInputs);
+        }
+        if (!expandedGroups.isEmpty()) {
+            provenance.put("groupedConvsMadeDense", expandedGroups);
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
         if (!keptFloat.isEmpty()) {

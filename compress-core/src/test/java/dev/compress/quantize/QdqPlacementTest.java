@@ -191,19 +191,39 @@ class QdqPlacementTest {
         assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(2);
         assertThat(ops).doesNotContainKeys("Conv", "Clip", "Relu", "DequantizeLinear");
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
-        // the 3-channel stem reads 4 (InputChannelPadding), in 8 bits
+        // the 3-channel stem reads 4 (ConvKernelShapes), in 8 bits
         assertThat(count(result.model(), "Pad")).isEqualTo(1);
         assertThat(ops).containsEntry("Pad", 1);
         assertThat(result.model().metadata().get("compress.quantization"))
                 .contains("\"inputChannelsPadded\":[\"conv_0_node\"]");
         // kept at 10, a Pad would take its pads as an attribute (and bias correction probes the Gemm head, whose C
         // input opset 10 requires)
-        if (opset < InputChannelPadding.MIN_OPSET) {
+        if (opset < ConvKernelShapes.PAD_MIN_OPSET) {
             QuantizationResult kept = Quantizer.builder().setModel(fp32).setCalibrationData(data(4))
                     .optKeepOpset(true).build().quantize();
             assertThat(count(kept.model(), "Pad")).isZero();
             assertThat(kept.model().metadata().get("compress.quantization")).doesNotContain("inputChannelsPadded");
         }
+    }
+
+    /** A grouped Conv with few groups is quantized as one dense Conv (ConvKernelShapes) and stays as accurate. */
+    @Test
+    void aGroupedConvWithFewGroupsRunsDense() {
+        Net net = new Net();
+        String h = net.node("Relu", List.of(net.conv("x", 3, 8, 3, 1, null)));
+        net.graph.addInitializer(Protos.floats("grouped_w", new long[] {8, 4, 3, 3}, TestGraphs.weights(288, 31)));
+        String grouped = net.node("Conv", List.of(h, "grouped_w"), Protos.intAttribute("group", 2),
+                AttributeProto.newBuilder().setName("pads").setType(AttributeProto.AttributeType.INTS)
+                        .addAllInts(List.of(1L, 1L, 1L, 1L)).build());
+        OnnxModel fp32 = net.finish(net.node("Relu", List.of(grouped)), 8, 13);
+        QuantizationResult result = quantize(fp32);
+
+        assertThat(result.model().metadata().get("compress.quantization"))
+                .contains("\"groupedConvsMadeDense\":[\"conv_2_node\"]");
+        assertThat(result.model().graph().initializers().values()).anyMatch(w -> w.rank() == 4 && w.dim(0) == 8
+                && w.dim(1) == 8);
+        assertThat(optimizedOps(result.model())).containsEntry("QLinearConv", 2).doesNotContainKey("Conv");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
     }
 
     /**

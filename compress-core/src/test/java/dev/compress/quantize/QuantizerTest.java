@@ -117,7 +117,7 @@ class QuantizerTest {
     void weightsBecomePerChannelInt8AndBiasesInt32() {
         OnnxModel model = fp32("resnet");
         OnnxModel int8 = quantize(model, ActivationType.UINT8, List.of()).model();
-        // the second Conv: the first, fed by the image, reads 4 channels (InputChannelPadding)
+        // the second Conv: the first, fed by the image, reads 4 channels (ConvKernelShapes)
         Node conv = int8.graph().nodes().stream().filter(n -> n.opType().equals("Conv")).skip(1).findFirst()
                 .orElseThrow();
         Node weightDq = int8.graph().producer(conv.input(1)).orElseThrow();

@@ -21,12 +21,12 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * A quantized Conv fed by a model input gets a multiple of 4 input channels: a Pad of the 8-bit input with its zero
- * point and zero filters in the int8 weight, so ONNX Runtime's symmetric 8-bit kernels take it. The outputs must not
- * change: exactly as written (no optimizations), and within one output step with ONNX Runtime's kernels, whose
- * rounding may differ between the padded and the im2col path.
+ * Quantized Convs reshaped for ONNX Runtime's fast 8-bit kernels: one fed by a model input gets a multiple of 4 input
+ * channels (a Pad of the 8-bit input with its zero point, zero filters in the int8 weight); one with a few groups
+ * becomes dense (a block-diagonal weight). The outputs must not change: exactly as written (no optimizations), and
+ * within one output step with ONNX Runtime's kernels, whose rounding may differ between their paths.
  */
-class InputChannelPaddingTest {
+class ConvKernelShapesTest {
     private static final float OUTPUT_SCALE = 0.05f;
 
     /**
@@ -84,7 +84,7 @@ class InputChannelPaddingTest {
         OnnxModel source = qdqConv(3, 1);
         OnnxModel padded = source.copy();
 
-        assertThat(InputChannelPadding.apply(padded.graph())).containsExactly("conv");
+        assertThat(ConvKernelShapes.padInputChannels(padded.graph())).containsExactly("conv");
 
         Tensor weight = padded.graph().initializer("w").orElseThrow();
         assertThat(weight.dims()).containsExactly(4, 4, 3, 3);
@@ -101,17 +101,22 @@ class InputChannelPaddingTest {
         assertThat(padded.graph().initializer("conv_channel_pads").orElseThrow().longs())
                 .containsExactly(0, 0, 0, 0, 0, 1, 0, 0);
 
+        assertSameOutputs(source, padded, 3);
+    }
+
+    /** Identical outputs as written, within one output step with ONNX Runtime's kernels. */
+    private static void assertSameOutputs(OnnxModel source, OnnxModel rewritten, int channels) {
         RuntimeOptions asWritten = RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.NONE);
-        assertThat(largestDifference(source, padded, asWritten)).isZero();
-        assertThat(largestDifference(source, padded, RuntimeOptions.defaults()))
+        assertThat(largestDifference(source, rewritten, channels, asWritten)).isZero();
+        assertThat(largestDifference(source, rewritten, channels, RuntimeOptions.defaults()))
                 .isLessThanOrEqualTo(OUTPUT_SCALE * 1.0001f);
     }
 
-    /** Largest |a - b| over the outputs of both models on {@link #data} (3 channels). */
-    private static float largestDifference(OnnxModel a, OnnxModel b, RuntimeOptions options) {
+    /** Largest |a - b| over the outputs of both models on {@link #data}. */
+    private static float largestDifference(OnnxModel a, OnnxModel b, int channels, RuntimeOptions options) {
         float largest = 0;
         try (OrtModel first = OrtModel.open(a, options); OrtModel second = OrtModel.open(b, options)) {
-            for (Iterator<Batch> batches = data(3).batches(2); batches.hasNext(); ) {
+            for (Iterator<Batch> batches = data(channels).batches(2); batches.hasNext(); ) {
                 Batch batch = batches.next();
                 float[] x = first.run(batch).get("y").values();
                 float[] y = second.run(batch).get("y").values();
@@ -126,14 +131,47 @@ class InputChannelPaddingTest {
     @Test
     void staysWhereTheChannelsFitOrTheConvIsGroupedOrTheWeightIsAnInput() {
         OnnxModel four = qdqConv(4, 1);
-        assertThat(InputChannelPadding.apply(four.graph())).isEmpty();
+        assertThat(ConvKernelShapes.padInputChannels(four.graph())).isEmpty();
         OnnxModel depthwise = qdqConv(3, 3);
-        assertThat(InputChannelPadding.apply(depthwise.graph())).isEmpty();
+        assertThat(ConvKernelShapes.padInputChannels(depthwise.graph())).isEmpty();
 
         // a weight a caller can override at run time
         OnnxModel overridable = qdqConv(3, 1);
         overridable.graph().declaredInputs().add(ValueInfo.tensor("w", DataType.INT8, List.of()));
-        assertThat(InputChannelPadding.apply(overridable.graph())).isEmpty();
+        assertThat(ConvKernelShapes.padInputChannels(overridable.graph())).isEmpty();
         assertThat(count(overridable, "Pad")).isZero();
+    }
+
+    @Test
+    void aConvWithFewGroupsBecomesDenseAndGivesTheSameOutputs() {
+        OnnxModel source = qdqConv(8, 2);
+        OnnxModel dense = source.copy();
+
+        assertThat(ConvKernelShapes.expandGroups(dense.graph())).containsExactly("conv");
+
+        assertThat(dense.graph().nodes().stream().filter(n -> n.is("Conv")).findFirst().orElseThrow()
+                .intAttribute("group", 0)).isEqualTo(1);
+        Tensor weight = dense.graph().initializer("w").orElseThrow();
+        assertThat(weight.dims()).containsExactly(8, 8, 3, 3);
+        byte[] before = source.graph().initializer("w").orElseThrow().bytes();
+        byte[] after = weight.bytes();
+        for (int m = 0; m < 8; m++) {
+            for (int i = 0; i < 72; i++) {
+                boolean ownGroup = i / 36 == m / 4;
+                assertThat(after[m * 72 + i]).isEqualTo(ownGroup ? before[m * 36 + i % 36] : (byte) 0);
+            }
+        }
+        assertSameOutputs(source, dense, 8);
+        // not fed by a 3-channel input: nothing to pad
+        assertThat(ConvKernelShapes.padInputChannels(dense.graph())).isEmpty();
+    }
+
+    @Test
+    void depthwiseAndManyGroupsStayGrouped() {
+        assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 3).graph())).isEmpty();
+        int groups = ConvKernelShapes.MAX_EXPANDED_GROUPS + 1;
+        OnnxModel many = qdqConv(2 * groups, groups);
+        assertThat(ConvKernelShapes.expandGroups(many.graph())).isEmpty();
+        assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 1).graph())).isEmpty();
     }
 }
