@@ -24,9 +24,10 @@ import java.util.Map;
  * @param warnings calibration findings to act on, e.g. NaN or infinite values left out of a range
  * @param equalization what cross-layer equalization did (null when it was off or did not apply)
  * @param biasCorrection what bias correction did (null when it was off)
+ * @param convShapes Convs reshaped for ONNX Runtime's 8-bit kernels (null when none was)
  */
 @JsonPropertyOrder({"model", "method", "activationType", "weightType", "perChannel", "calibrationSamples",
-        "quantizedOps", "floatOps", "floatNodes", "foldedRelus", "equalization", "biasCorrection", "activations",
+        "quantizedOps", "floatOps", "floatNodes", "foldedRelus", "equalization", "biasCorrection", "convShapes", "activations",
         "warnings"})
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record QuantizationReport(
@@ -43,19 +44,27 @@ public record QuantizationReport(
         List<ActivationRange> activations,
         List<String> warnings,
         Equalization equalization,
-        BiasCorrected biasCorrection) {
+        BiasCorrected biasCorrection,
+        ConvShapes convShapes) {
 
     QuantizationReport(String model, String method, String activationType, String weightType, boolean perChannel,
             long calibrationSamples, Map<String, Integer> quantizedOps, Map<String, Integer> floatOps,
             Map<String, String> floatNodes, List<String> foldedRelus, List<ActivationRange> activations,
             List<String> warnings) {
         this(model, method, activationType, weightType, perChannel, calibrationSamples, quantizedOps, floatOps,
-                floatNodes, foldedRelus, activations, warnings, null, null);
+                floatNodes, foldedRelus, activations, warnings, null, null, null);
     }
 
     QuantizationReport withDataFree(Equalization equalization, BiasCorrected biasCorrection) {
         return new QuantizationReport(model, method, activationType, weightType, perChannel, calibrationSamples,
-                quantizedOps, floatOps, floatNodes, foldedRelus, activations, warnings, equalization, biasCorrection);
+                quantizedOps, floatOps, floatNodes, foldedRelus, activations, warnings, equalization, biasCorrection,
+                convShapes);
+    }
+
+    QuantizationReport withConvShapes(ConvShapes shapes) {
+        return new QuantizationReport(model, method, activationType, weightType, perChannel, calibrationSamples,
+                quantizedOps, floatOps, floatNodes, foldedRelus, activations, warnings, equalization, biasCorrection,
+                shapes);
     }
 
     /**
@@ -73,6 +82,15 @@ public record QuantizationReport(
      * @param layers corrected node to the largest |shift| subtracted from one of its channel biases
      */
     public record BiasCorrected(long samples, Map<String, Float> layers) {}
+
+    /**
+     * Quantized Convs given shapes ONNX Runtime's fast 8-bit kernels take, computing the same ({@link
+     * ConvKernelShapes}).
+     *
+     * @param inputChannelsPadded Convs fed by a model input whose input channels were padded to a multiple of 4
+     * @param groupedConvsMadeDense grouped Convs with few groups given one group and a block-diagonal weight
+     */
+    public record ConvShapes(List<String> inputChannelsPadded, List<String> groupedConvsMadeDense) {}
 
     /** The calibrated range of one activation and the parameters derived from it. */
     @JsonPropertyOrder({"tensor", "min", "max", "scale", "zeroPoint", "sharedWith"})

@@ -405,7 +405,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 describe(floatNodes),
                 folded,
                 ranges,
-                concat(warnings, table.warnings())).withDataFree(equalization, corrected);
+                concat(warnings, table.warnings())).withDataFree(equalization, corrected)
+                .withConvShapes(paddedInputs.isEmpty() && expandedGroups.isEmpty() ? null
+                        : new QuantizationReport.ConvShapes(paddedInputs, expandedGroups));
         // what the ranges depend on besides the samples, so that they can be calibrated again alike
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());

@@ -196,6 +196,7 @@ class QdqPlacementTest {
         assertThat(ops).containsEntry("Pad", 1);
         assertThat(result.model().metadata().get("compress.quantization"))
                 .contains("\"inputChannelsPadded\":[\"conv_0_node\"]");
+        assertThat(result.report().convShapes().inputChannelsPadded()).containsExactly("conv_0_node");
         // kept at 10, a Pad would take its pads as an attribute (and bias correction probes the Gemm head, whose C
         // input opset 10 requires)
         if (opset < ConvKernelShapes.PAD_MIN_OPSET) {
@@ -203,6 +204,7 @@ class QdqPlacementTest {
                     .optKeepOpset(true).build().quantize();
             assertThat(count(kept.model(), "Pad")).isZero();
             assertThat(kept.model().metadata().get("compress.quantization")).doesNotContain("inputChannelsPadded");
+            assertThat(kept.report().convShapes()).isNull();
         }
     }
 
@@ -220,6 +222,7 @@ class QdqPlacementTest {
 
         assertThat(result.model().metadata().get("compress.quantization"))
                 .contains("\"groupedConvsMadeDense\":[\"conv_2_node\"]");
+        assertThat(result.report().convShapes().groupedConvsMadeDense()).containsExactly("conv_2_node");
         assertThat(result.model().graph().initializers().values()).anyMatch(w -> w.rank() == 4 && w.dim(0) == 8
                 && w.dim(1) == 8);
         assertThat(optimizedOps(result.model())).containsEntry("QLinearConv", 2).doesNotContainKey("Conv");
