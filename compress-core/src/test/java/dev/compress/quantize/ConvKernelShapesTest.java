@@ -18,6 +18,7 @@ import dev.compress.runtime.RuntimeOptions;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntBinaryOperator;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -86,15 +87,7 @@ class ConvKernelShapesTest {
 
         assertThat(ConvKernelShapes.padInputChannels(padded.graph())).containsExactly("conv");
 
-        Tensor weight = padded.graph().initializer("w").orElseThrow();
-        assertThat(weight.dims()).containsExactly(4, 4, 3, 3);
-        byte[] before = source.graph().initializer("w").orElseThrow().bytes();
-        byte[] after = weight.bytes();
-        for (int m = 0; m < 4; m++) {
-            for (int i = 0; i < 36; i++) {
-                assertThat(after[m * 36 + i]).isEqualTo(i < 27 ? before[m * 27 + i] : (byte) 0);
-            }
-        }
+        assertWeight(source, padded, new long[] {4, 4, 3, 3}, (m, i) -> i < 27 ? m * 27 + i : -1);
         assertThat(count(padded, "Pad")).isEqualTo(1);
         // the input's first DequantizeLinear read only by the Conv is gone: x's padded one, the weight's and y's
         assertThat(count(padded, "DequantizeLinear")).isEqualTo(3);
@@ -102,6 +95,24 @@ class ConvKernelShapesTest {
                 .containsExactly(0, 0, 0, 0, 0, 1, 0, 0);
 
         assertSameOutputs(source, padded, 3);
+    }
+
+    /**
+     * The rewritten weight has {@code dims}; its value at (filter m, position i within the filter) is the source
+     * weight's at the flat index {@code from(m, i)}, or 0 where that is -1.
+     */
+    private static void assertWeight(OnnxModel source, OnnxModel rewritten, long[] dims, IntBinaryOperator from) {
+        Tensor weight = rewritten.graph().initializer("w").orElseThrow();
+        assertThat(weight.dims()).containsExactly(dims);
+        byte[] before = source.graph().initializer("w").orElseThrow().bytes();
+        byte[] after = weight.bytes();
+        int filter = after.length / (int) dims[0];
+        for (int m = 0; m < dims[0]; m++) {
+            for (int i = 0; i < filter; i++) {
+                int index = from.applyAsInt(m, i);
+                assertThat(after[m * filter + i]).isEqualTo(index < 0 ? (byte) 0 : before[index]);
+            }
+        }
     }
 
     /** Identical outputs as written, within one output step with ONNX Runtime's kernels. */
@@ -151,16 +162,8 @@ class ConvKernelShapesTest {
 
         assertThat(dense.graph().nodes().stream().filter(n -> n.is("Conv")).findFirst().orElseThrow()
                 .intAttribute("group", 0)).isEqualTo(1);
-        Tensor weight = dense.graph().initializer("w").orElseThrow();
-        assertThat(weight.dims()).containsExactly(8, 8, 3, 3);
-        byte[] before = source.graph().initializer("w").orElseThrow().bytes();
-        byte[] after = weight.bytes();
-        for (int m = 0; m < 8; m++) {
-            for (int i = 0; i < 72; i++) {
-                boolean ownGroup = i / 36 == m / 4;
-                assertThat(after[m * 72 + i]).isEqualTo(ownGroup ? before[m * 36 + i % 36] : (byte) 0);
-            }
-        }
+        // filters 0-3 read channels 0-3 (group 0), filters 4-7 channels 4-7
+        assertWeight(source, dense, new long[] {8, 8, 3, 3}, (m, i) -> i / 36 == m / 4 ? m * 36 + i % 36 : -1);
         assertSameOutputs(source, dense, 8);
         // not fed by a 3-channel input: nothing to pad
         assertThat(ConvKernelShapes.padInputChannels(dense.graph())).isEmpty();
