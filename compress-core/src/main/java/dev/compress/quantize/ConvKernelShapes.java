@@ -30,23 +30,30 @@ import java.util.stream.Collectors;
  *       {@value #MAX_EXPANDED_GROUPS} groups of several channels gets a block-diagonal weight and one group. ONNX
  *       Runtime runs a grouped 8-bit Conv group by group with small GEMMs, as slowly as fp32 (RegNetY-400MF's
  *       6-group Conv 358 µs); dense, it does the group count times the multiply-adds in one fast kernel: 106-137 µs
- *       for 6 groups, 600 to 369 µs for three 13-group ones, the same time at 27 groups, 1.6 times slower at 55
+ *       for 6 groups, 600 to 369 µs for three 13-group ones, the same time at 26 groups, 1.6 times slower at 55
  *       (docs/benchmarks.md). The weight grows by the group count.
  * </ul>
  */
 final class ConvKernelShapes {
-    /** Channel count multiple the x86 kernels take. */
+    /** Input channel count multiple the x86 kernels take. */
     static final int CHANNEL_MULTIPLE = 4;
+    /**
+     * Output channels the x86 kernels need: at least 16 (their filter pack) and a multiple of 8 (AVX2 and AVX-VNNI;
+     * AVX-512 takes 4). A Conv with others does not take them padded either, so it is left alone.
+     */
+    static final int MIN_OUTPUT_CHANNELS = 16;
+    static final int OUTPUT_CHANNEL_MULTIPLE = 8;
     /** Pad takes its pads as an input from opset 11. */
     static final long PAD_MIN_OPSET = 11;
-    /** Most groups a Conv is made dense at: 13 measured faster dense, 27 no faster. */
+    /** Most groups a Conv is made dense at: 13 measured faster dense, 26 no faster. */
     static final int MAX_EXPANDED_GROUPS = 16;
 
     private ConvKernelShapes() {}
 
     /**
      * Pads the Convs of {@code graph} whose input is a DequantizeLinear of a QuantizeLinear of a graph input and
-     * whose int8 weight ({@link #ownWeight}) has a channel count that is no multiple of 4; returns their names.
+     * whose int8 weight ({@link #ownWeight}) has an input channel count that is no multiple of 4 and output channels
+     * the kernels take; returns their names.
      */
     static List<String> padInputChannels(Graph graph) {
         Set<String> fed = graph.inputs().stream().map(input -> input.name()).collect(Collectors.toSet());
@@ -56,7 +63,8 @@ final class ConvKernelShapes {
         Set<Node> replaced = new HashSet<>();
         for (Node node : graph.nodes()) {
             Optional<Tensor> weight = ownWeight(graph, index, node)
-                    .filter(w -> w.dim(1) % CHANNEL_MULTIPLE != 0 && node.intAttribute("group", 1) == 1
+                    .filter(w -> w.dim(1) % CHANNEL_MULTIPLE != 0 && w.dim(0) >= MIN_OUTPUT_CHANNELS
+                            && w.dim(0) % OUTPUT_CHANNEL_MULTIPLE == 0 && node.intAttribute("group", 1) == 1
                             && readsQuantizedInput(index, node, fed));
             if (weight.isPresent()) {
                 replaced.add(index.producer(node.input(0)).orElseThrow());

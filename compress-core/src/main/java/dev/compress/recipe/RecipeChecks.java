@@ -59,6 +59,7 @@ final class RecipeChecks {
         sparsities.add(0.0);
         sparsities.add(step.sparsity());
         List<CheckReports.Scan.Point> points = new ArrayList<>();
+        int batchSize = ModelInputs.defaultBatchSize(model, data.dataset());
         for (double sparsity : sparsities) {
             OnnxModel pruned = model;
             if (sparsity > 0) {
@@ -68,7 +69,7 @@ final class RecipeChecks {
                         .optScope("global".equals(step.scope()) ? Pruner.Scope.GLOBAL : Pruner.Scope.PER_LAYER)
                         .optStructured(step.structured())
                         .optExclude(step.exclude())
-                        .optBatchSize(ModelInputs.defaultBatchSize(model, data.dataset()));
+                        .optBatchSize(batchSize);
                 if (step.structured()) {
                     builder.optCalibrationData(run.open(recipe.data().calibration(), model).dataset());
                 }
@@ -77,7 +78,7 @@ final class RecipeChecks {
             EvalReport report = Evaluator.builder()
                     .setModel(pruned)
                     .setData(data.dataset())
-                    .optBatchSize(ModelInputs.defaultBatchSize(model, data.dataset()))
+                    .optBatchSize(batchSize)
                     .optProgress(run.progress())
                     .build()
                     .evaluate();

@@ -31,11 +31,10 @@ class ConvKernelShapesTest {
     private static final float OUTPUT_SCALE = 0.05f;
 
     /**
-     * x[n, channels, 8, 8] -> QuantizeLinear -> DequantizeLinear -> Conv (an int8 per-channel weight [4, channels /
+     * x[n, channels, 8, 8] -> QuantizeLinear -> DequantizeLinear -> Conv (an int8 per-channel weight [out, channels /
      * group, 3, 3] behind a DequantizeLinear) -> QuantizeLinear -> DequantizeLinear -> y.
      */
-    private static OnnxModel qdqConv(int channels, int group) {
-        int out = group == 1 ? 4 : channels;
+    private static OnnxModel qdqConv(int channels, int out, int group) {
         GraphProto.Builder graph = GraphProto.newBuilder().setName("stem")
                 .addInput(value("x", FLOAT, "n", (long) channels, 8L, 8L))
                 .addOutput(value("y", FLOAT, "n", (long) out, 8L, 8L))
@@ -82,12 +81,12 @@ class ConvKernelShapesTest {
 
     @Test
     void aThreeChannelInputGetsAZeroChannelAndGivesTheSameOutputs() {
-        OnnxModel source = qdqConv(3, 1);
+        OnnxModel source = qdqConv(3, 16, 1);
         OnnxModel padded = source.copy();
 
         assertThat(ConvKernelShapes.padInputChannels(padded.graph())).containsExactly("conv");
 
-        assertWeight(source, padded, new long[] {4, 4, 3, 3}, (m, i) -> i < 27 ? m * 27 + i : -1);
+        assertWeight(source, padded, new long[] {16, 4, 3, 3}, (m, i) -> i < 27 ? m * 27 + i : -1);
         assertThat(count(padded, "Pad")).isEqualTo(1);
         // the input's first DequantizeLinear read only by the Conv is gone: x's padded one, the weight's and y's
         assertThat(count(padded, "DequantizeLinear")).isEqualTo(3);
@@ -140,14 +139,16 @@ class ConvKernelShapesTest {
     }
 
     @Test
-    void staysWhereTheChannelsFitOrTheConvIsGroupedOrTheWeightIsAnInput() {
-        OnnxModel four = qdqConv(4, 1);
+    void staysWhereTheChannelsFitTheConvIsGroupedHasFewFiltersOrItsWeightIsAnInput() {
+        OnnxModel four = qdqConv(4, 16, 1);
         assertThat(ConvKernelShapes.padInputChannels(four.graph())).isEmpty();
-        OnnxModel depthwise = qdqConv(3, 3);
+        OnnxModel depthwise = qdqConv(3, 3, 3);
         assertThat(ConvKernelShapes.padInputChannels(depthwise.graph())).isEmpty();
+        // 8 filters: the kernels want 16 or more, so padding would only add the Pad
+        assertThat(ConvKernelShapes.padInputChannels(qdqConv(3, 8, 1).graph())).isEmpty();
 
         // a weight a caller can override at run time
-        OnnxModel overridable = qdqConv(3, 1);
+        OnnxModel overridable = qdqConv(3, 16, 1);
         overridable.graph().declaredInputs().add(ValueInfo.tensor("w", DataType.INT8, List.of()));
         assertThat(ConvKernelShapes.padInputChannels(overridable.graph())).isEmpty();
         assertThat(count(overridable, "Pad")).isZero();
@@ -155,7 +156,7 @@ class ConvKernelShapesTest {
 
     @Test
     void aConvWithFewGroupsBecomesDenseAndGivesTheSameOutputs() {
-        OnnxModel source = qdqConv(8, 2);
+        OnnxModel source = qdqConv(8, 8, 2);
         OnnxModel dense = source.copy();
 
         assertThat(ConvKernelShapes.expandGroups(dense.graph())).containsExactly("conv");
@@ -171,10 +172,10 @@ class ConvKernelShapesTest {
 
     @Test
     void depthwiseAndManyGroupsStayGrouped() {
-        assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 3).graph())).isEmpty();
+        assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 3, 3).graph())).isEmpty();
         int groups = ConvKernelShapes.MAX_EXPANDED_GROUPS + 1;
-        OnnxModel many = qdqConv(2 * groups, groups);
+        OnnxModel many = qdqConv(2 * groups, 2 * groups, groups);
         assertThat(ConvKernelShapes.expandGroups(many.graph())).isEmpty();
-        assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 1).graph())).isEmpty();
+        assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 16, 1).graph())).isEmpty();
     }
 }

@@ -152,7 +152,7 @@ class QdqPlacementTest {
      */
     private static OnnxModel clampNet(long opset, String form) {
         Net net = new Net();
-        String h = net.conv("x", 3, 8, 3, 3, null);
+        String h = net.conv("x", 3, 16, 3, 3, null);
         String clamped = switch (form) {
             case "constants" -> {
                 for (String bound : List.of("six", "zero")) {
@@ -167,7 +167,7 @@ class QdqPlacementTest {
             case "attributes" -> net.node("Clip", List.of(h), floatAttribute("min", 0f), floatAttribute("max", 6f));
             default -> net.node("Relu", List.of(h));
         };
-        String h2 = net.node("Relu", List.of(net.conv(clamped, 8, 8, 3, 1, null)));
+        String h2 = net.node("Relu", List.of(net.conv(clamped, 16, 8, 3, 1, null)));
         return net.finish(h2, 8, opset);
     }
 
@@ -191,7 +191,7 @@ class QdqPlacementTest {
         assertThat(ops.getOrDefault("QLinearConv", 0)).isEqualTo(2);
         assertThat(ops).doesNotContainKeys("Conv", "Clip", "Relu", "DequantizeLinear");
         assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
-        // the 3-channel stem reads 4 (ConvKernelShapes), in 8 bits
+        // the 3-channel stem (16 filters) reads 4 (ConvKernelShapes), in 8 bits
         assertThat(count(result.model(), "Pad")).isEqualTo(1);
         assertThat(ops).containsEntry("Pad", 1);
         assertThat(result.model().metadata().get("compress.quantization"))
