@@ -49,17 +49,17 @@ final class CrossLayerEqualization {
             Node next = soleReader(graph, index, value);
             String between = "";
             if (next != null && !next.is("Conv")) {
-                float[] bounds = QuantizationPlan.clampBounds(graph, next);
+                QuantizationPlan.Clamp clamp = QuantizationPlan.clampBounds(graph, next);
                 Node after = soleReader(graph, index, next.output(0));
                 if (after == null || !isConv(graph, after)) {
                     continue;
                 }
                 if (next.is("LeakyRelu") && next.inDefaultDomain()) {
                     between = "LeakyRelu";
-                } else if (bounds == null || bounds[0] != 0f || bounds[1] != Float.POSITIVE_INFINITY) {
+                } else if (clamp == null || clamp.min() != 0f || clamp.max() != Float.POSITIVE_INFINITY) {
                     skipped.put(first.describe() + " -> " + next.describe() + " -> " + after.describe(),
                             next.opType() + " between them is not positively homogeneous"
-                                    + (bounds != null && bounds[0] == 0f ? " (ReLU6: its bound would differ per"
+                                    + (clamp != null && clamp.min() == 0f ? " (ReLU6: its bound would differ per"
                                             + " channel)" : ""));
                     continue;
                 } else {

@@ -78,13 +78,15 @@ final class QuantizationPlan {
     final Map<Node, String> floatNodes = new LinkedHashMap<>();
 
     /**
-     * Removes each Relu, and each Clip with constant bounds around 0 (ReLU6 is Clip(0, 6)), that directly follows a
-     * weighted or elementwise op, letting that op write its output. Only for uint8 asymmetric activations: their
-     * range is the calibrated range of the Clip's output intersected with its bounds ({@link FoldedClamp#within}),
-     * widened to 0, so the codes 0 and 255 sit at or inside the bounds and QuantizeLinear's saturation computes the
-     * Clip; ONNX Runtime then fuses one integer kernel instead of leaving a float Clip between two Q/DQ pairs. A
-     * symmetric range ([-t, t], int8 or uint8) saturates at -t, not at a lower bound of 0, so nothing is folded there,
-     * nor a Clip whose bounds exclude 0 (the range always holds 0).
+     * Removes each Relu, each Clip with constant bounds around 0 (ReLU6 is Clip(0, 6)), and each Max or Min of a
+     * one-value constant around 0 (tf2onnx writes Keras' {@code tf.maximum(x, -0.4)} so: openWakeWord's embedding
+     * model has 19), that directly follows a weighted, elementwise or unary integer op, letting that op write its
+     * output. Only for uint8 asymmetric activations: their range is the calibrated range of the clamp's output
+     * intersected with its bounds ({@link FoldedClamp#within}), widened to 0, so the codes 0 and 255 sit at or inside
+     * the bounds and QuantizeLinear's saturation computes the clamp; ONNX Runtime then fuses one integer kernel
+     * instead of leaving a float clamp between two Q/DQ pairs. A symmetric range ([-t, t], int8 or uint8) saturates
+     * at -t, not at a lower bound of 0, so nothing is folded there, nor a clamp whose bounds exclude 0 (the range
+     * always holds 0).
      *
      * <p>The clamp only exists where the output gets a QuantizeLinear with those bounds: call {@link #restoreClamps}
      * once the parameters are known, to put back the ones it does not make exact.
@@ -98,24 +100,25 @@ final class QuantizationPlan {
         List<Node> nodes = graph.nodes();
         Map<String, String> renamed = new LinkedHashMap<>();
         Set<Node> removed = new HashSet<>();
-        for (Node clamp : nodes) {
-            float[] bounds = clampBounds(graph, clamp);
-            if (bounds == null || !(bounds[0] <= 0 && bounds[1] >= 0) || excluded.apply(clamp) != null) {
+        for (Node node : nodes) {
+            Clamp clamp = clampBounds(graph, node);
+            if (clamp == null || !(clamp.min() <= 0 && clamp.max() >= 0) || excluded.apply(node) != null) {
                 continue;
             }
-            String input = clamp.input(0);
+            String input = clamp.input();
             Node producer = index.producer(input).orElse(null);
             if (producer == null
                     || excluded.apply(producer) != null
-                    || !(WEIGHTED_OPS.contains(producer.opType()) || ELEMENTWISE_OPS.contains(producer.opType()))
+                    || !(WEIGHTED_OPS.contains(producer.opType()) || ELEMENTWISE_OPS.contains(producer.opType())
+                            || UNARY_OPS.contains(producer.opType()))
                     || producer.outputs().size() != 1
                     || index.consumers(input).size() != 1
                     || graphOutputs.contains(input)) {
                 continue;
             }
-            renamed.put(input, clamp.output(0));
-            removed.add(clamp);
-            folded.add(new FoldedClamp(clamp, input, bounds[0], bounds[1]));
+            renamed.put(input, node.output(0));
+            removed.add(node);
+            folded.add(new FoldedClamp(node, input, clamp.min(), clamp.max()));
         }
         if (removed.isEmpty()) {
             return folded;
@@ -133,40 +136,87 @@ final class QuantizationPlan {
         return folded;
     }
 
+    /** A node that only clamps {@code input} to [{@code min}, {@code max}] (a bound may be infinite). */
+    record Clamp(String input, float min, float max) {}
+
     /**
-     * The [min, max] a Relu or Clip of the default domain clamps to, or null for other nodes and for a Clip whose
-     * bounds are not constants. Clip takes its bounds as inputs from opset 11 and as attributes before; a missing
-     * bound is infinite.
+     * What a Relu, a Clip with constant bounds, or a Max or Min of a tensor and a one-value float constant (of the
+     * default domain) clamps, or null for other nodes. Clip takes its bounds as inputs from opset 11 and as
+     * attributes before; a missing bound is infinite. The constant of a Max or Min must not have more dimensions than
+     * the tensor ({@link #knownRank}), else broadcasting would change the output's shape.
      */
-    static float[] clampBounds(Graph graph, Node node) {
-        if (!node.domain().isEmpty() && !node.domain().equals("ai.onnx") || node.outputs().size() != 1) {
+    static Clamp clampBounds(Graph graph, Node node) {
+        if (!node.inDefaultDomain() || node.outputs().size() != 1 || node.inputs().isEmpty()) {
             return null;
         }
-        if (node.opType().equals("Relu")) {
-            return new float[] {0f, Float.POSITIVE_INFINITY};
-        }
-        if (!node.opType().equals("Clip")) {
-            return null;
-        }
-        float[] bounds = {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY};
-        for (int i = 0; i < 2; i++) {
-            String name = node.input(i + 1);
-            var attribute = node.attribute(i == 0 ? "min" : "max");
-            if (!name.isEmpty()) {
-                Tensor bound = graph.initializer(name).orElse(null);
-                if (bound == null || !bound.isFloat() || bound.elementCount() != 1) {
+        switch (node.opType()) {
+            case "Relu":
+                return new Clamp(node.input(0), 0f, Float.POSITIVE_INFINITY);
+            case "Clip":
+                float[] bounds = {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY};
+                for (int i = 0; i < 2; i++) {
+                    String name = i + 1 < node.inputs().size() ? node.input(i + 1) : "";
+                    var attribute = node.attribute(i == 0 ? "min" : "max");
+                    if (!name.isEmpty()) {
+                        Tensor bound = graph.initializer(name).orElse(null);
+                        if (bound == null || !bound.isFloat() || bound.elementCount() != 1) {
+                            return null;
+                        }
+                        bounds[i] = bound.floats()[0];
+                    } else if (attribute.isPresent()) {
+                        bounds[i] = attribute.get().f();
+                    }
+                }
+                return new Clamp(node.input(0), bounds[0], bounds[1]);
+            case "Max", "Min":
+                if (node.inputs().size() != 2) {
                     return null;
                 }
-                bounds[i] = bound.floats()[0];
-            } else if (attribute.isPresent()) {
-                bounds[i] = attribute.get().f();
-            }
+                for (int i = 0; i < 2; i++) {
+                    Tensor bound = graph.initializer(node.input(i)).orElse(null);
+                    String input = node.input(1 - i);
+                    if (bound == null || !bound.isFloat() || bound.elementCount() != 1
+                            || graph.initializer(input).isPresent()
+                            || knownRank(graph, input, 8) < bound.rank()) {
+                        continue;
+                    }
+                    float value = bound.floats()[0];
+                    return node.is("Max") ? new Clamp(input, value, Float.POSITIVE_INFINITY)
+                            : new Clamp(input, Float.NEGATIVE_INFINITY, value);
+                }
+                return null;
+            default:
+                return null;
         }
-        return bounds;
+    }
+
+    /** Ops whose output has their first input's rank. */
+    private static final Set<String> RANK_KEEPING_OPS =
+            Set.of("Relu", "LeakyRelu", "Sigmoid", "Clip", "Max", "Min", "BatchNormalization", "MaxPool",
+                    "AveragePool", "GlobalAveragePool");
+
+    /**
+     * The rank of {@code value} where the graph says it (a declared shape, a Conv or ConvTranspose with an
+     * initializer weight, or an op in {@link #RANK_KEEPING_OPS} before one of those, up to {@code depth} ops back),
+     * else -1. Exporters such as tf2onnx write no shapes for intermediate values.
+     */
+    static int knownRank(Graph graph, String value, int depth) {
+        var shape = graph.valueInfo(value).flatMap(ValueInfo::shape);
+        if (shape.isPresent()) {
+            return shape.get().size();
+        }
+        Node producer = graph.producer(value).orElse(null);
+        if (producer == null || depth == 0 || !producer.inDefaultDomain()) {
+            return -1;
+        }
+        if (producer.is("Conv") || producer.is("ConvTranspose")) {
+            return graph.initializer(producer.input(1)).map(Tensor::rank).orElse(-1);
+        }
+        return RANK_KEEPING_OPS.contains(producer.opType()) ? knownRank(graph, producer.input(0), depth - 1) : -1;
     }
 
     /**
-     * A Relu or Clip removed by {@link #foldClamps}; its producer now writes the node's output instead of
+     * A Relu, Clip, Max or Min removed by {@link #foldClamps}; its producer now writes the node's output instead of
      * {@code input}, whose quantization must clamp to [{@code min}, {@code max}].
      */
     record FoldedClamp(Node node, String input, float min, float max) {
@@ -210,7 +260,7 @@ final class QuantizationPlan {
                 reason = "the quantization range of its output does not clamp at its bounds";
             } else {
                 kept.add(fold.node().describe());
-                bounds.addAll(fold.node().inputs().subList(1, fold.node().inputs().size()));
+                fold.node().inputs().stream().filter(name -> !name.equals(fold.input())).forEach(bounds::add);
                 continue;
             }
             List<Node> nodes = graph.nodes();
@@ -226,7 +276,7 @@ final class QuantizationPlan {
                 break;
             }
         }
-        // a bound that only folded Clips read would be left behind as an unused initializer
+        // a bound that only folded clamps read would be left behind as an unused initializer
         Graph.Index index = graph.index();
         bounds.removeAll(outputNames(graph));
         graph.declaredInputs().forEach(input -> bounds.remove(input.name()));

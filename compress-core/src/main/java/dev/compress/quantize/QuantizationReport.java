@@ -19,7 +19,7 @@ import java.util.Map;
  * @param quantizedOps op type to count of nodes with quantized inputs
  * @param floatOps op type to count of nodes left in float
  * @param floatNodes node name to the reason it stays float
- * @param foldedRelus Relu and Clip (ReLU6) nodes folded into the quantized op before them
+ * @param foldedRelus Relu, Clip (ReLU6) and Max/Min-of-a-constant nodes folded into the quantized op before them
  * @param activations calibrated ranges and quantization parameters, in graph order
  * @param warnings calibration findings to act on, e.g. NaN or infinite values left out of a range
  * @param equalization what cross-layer equalization did (null when it was off or did not apply)

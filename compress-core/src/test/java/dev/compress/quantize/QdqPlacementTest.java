@@ -297,6 +297,66 @@ class QdqPlacementTest {
     }
 
     /**
+     * tf2onnx writes Keras' {@code tf.maximum(x, c)} and {@code tf.minimum(x, c)} as Max and Min of a one-value
+     * constant (openWakeWord's embedding model: Conv, LeakyRelu, Max(-0.4), 19 times). Both fold like a Clip, after
+     * a LeakyRelu (its own integer kernel) as after a Conv, whichever side the constant is on; a bound that excludes
+     * 0 does not fold, and its Max stays float.
+     */
+    @Test
+    void maxAndMinOfAConstantFoldLikeAClip() {
+        Net net = new Net();
+        net.graph.addInitializer(Protos.floats("minus04", new long[] {1, 1, 1, 1}, new float[] {-0.4f}));
+        String leaky = net.node("LeakyRelu", List.of(net.conv("x", 3, 16, 3, 3, null)), floatAttribute("alpha",
+                0.2f));
+        String floor = net.node("Max", List.of(leaky, "minus04"));
+        String ceiling = net.node("Min", List.of(net.scalar("six", 6f), net.conv(floor, 16, 8, 3, 1, null)));
+        String shifted = net.node("Max", List.of(net.conv(ceiling, 8, 8, 1, 1, null), net.scalar("half", 0.5f)));
+        OnnxModel fp32 = net.finish(shifted, 8, 13);
+        QuantizationResult result = quantize(fp32);
+
+        assertThat(result.report().foldedRelus()).containsExactly(floor + "_node", ceiling + "_node");
+        assertThat(count(result.model(), "Min")).isZero();
+        assertThat(count(result.model(), "Max")).isEqualTo(1);
+        assertThat(result.model().graph().initializers()).doesNotContainKeys("minus04", "six");
+        QuantizationReport.ActivationRange floored = result.report().activations().stream()
+                .filter(a -> a.tensor().equals(floor)).findFirst().orElseThrow();
+        assertThat(floored.min()).isEqualTo(-0.4f);
+        assertThat(floored.zeroPoint()).isEqualTo(Math.round(0.4f / floored.scale()));
+        Map<String, Integer> ops = optimizedOps(result.model());
+        assertThat(ops).containsEntry("QLinearConv", 3).containsEntry("com.microsoft:QLinearLeakyRelu", 1)
+                .containsEntry("Max", 1).doesNotContainKeys("Min", "Conv", "LeakyRelu");
+        assertThat(sqnr(fp32, result.model())).isGreaterThan(MIN_SQNR_DB);
+    }
+
+    /**
+     * A Max or Min is a clamp only against one constant value whose broadcast leaves the tensor's shape alone: a
+     * [1,1,1] constant after a Gemm (rank 2) would make the output rank 3, so it is not one; nor are a Max of two
+     * tensors and a Max of a per-channel constant.
+     */
+    @Test
+    void onlyAOneValueConstantThatKeepsTheShapeMakesAMaxAClamp() {
+        Net net = new Net();
+        net.graph.addInitializer(Protos.floats("c3", new long[] {1, 1, 1}, new float[] {-1f}));
+        net.graph.addInitializer(Protos.floats("c4", new long[] {1, 1, 1, 1}, new float[] {-1f}));
+        net.graph.addInitializer(Protos.floats("pair", new long[] {2, 1, 1}, new float[] {-1f, -2f}));
+        String h = net.conv("x", 3, 2, 3, 1, null);
+        String onConv = net.node("Max", List.of("c4", h));
+        String twoTensors = net.node("Max", List.of(h, onConv));
+        String perChannel = net.node("Max", List.of(h, "pair"));
+        net.graph.addInitializer(TestGraphs.weight("fc", 4, 3, 9));
+        String gemm = net.node("Gemm", List.of("x", "fc"), Protos.intAttribute("transB", 1));
+        String onGemm = net.node("Max", List.of(gemm, "c3"));
+        var graph = net.finish(h, 2, 13).graph();
+        java.util.function.Function<String, Node> node = output -> graph.nodes().stream()
+                .filter(n -> n.output(0).equals(output)).findFirst().orElseThrow();
+        assertThat(QuantizationPlan.clampBounds(graph, node.apply(onConv)))
+                .isEqualTo(new QuantizationPlan.Clamp(h, -1f, Float.POSITIVE_INFINITY));
+        for (String notAClamp : List.of(twoTensors, perChannel, onGemm)) {
+            assertThat(QuantizationPlan.clampBounds(graph, node.apply(notAClamp))).as(notAClamp).isNull();
+        }
+    }
+
+    /**
      * MobileNetV3's squeeze-excitation: t * HardSigmoid(Conv(Relu(Conv(GlobalAveragePool(t))))). The HardSigmoid's
      * shift goes into the Conv's bias, its bounds into that Conv's output range, its factor into a scale.
      */
