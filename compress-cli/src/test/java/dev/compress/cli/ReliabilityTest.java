@@ -686,8 +686,13 @@ class ReliabilityTest {
         Cli.Result result = Cli.run("quantize", "-q", "--dynamic", "--model", fp16.toString(), "--out",
                 temp.resolve("q.onnx").toString());
         assertError(result, ExitCode.BAD_INPUT, fp16 + ": ",
-                "weight is FLOAT16 (fp16 models are not quantized: convert to fp32 first)");
+                "(1 Conv: weight is FLOAT16 (fp16 models are not quantized: convert to fp32 first))");
         assertThat(result.err()).doesNotContain("use static quantization");
+        // an fp32 Conv is pointed to static quantization, counted by op type
+        Path fp32 = weightModel("conv-fp32.onnx", "Conv", TensorProto.DataType.FLOAT, false, 2, 1, 3, 3);
+        assertError(Cli.run("quantize", "-q", "--dynamic", "--model", fp32.toString(), "--out",
+                temp.resolve("q32.onnx").toString()), ExitCode.BAD_INPUT, fp32 + ": ",
+                "(1 Conv: dynamic mode quantizes only MatMul, Gemm and Gather (use static quantization))");
     }
 
     /** {@code prune} on {@code model}: nothing to prune, and {@code reason} why. */

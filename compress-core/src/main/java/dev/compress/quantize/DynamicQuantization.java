@@ -187,8 +187,8 @@ final class DynamicQuantization {
                 // static quantization refuses fp16 weights too: pointing there would send the user in a circle
                 boolean fp16 = node.inputs().size() > 1 && find(node.input(1))
                         .filter(found -> found.tensor().dataType() == DataType.FLOAT16).isPresent();
-                floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes MatMul, Gemm and Gather; use static"
-                        + " quantization");
+                floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes only MatMul, Gemm and Gather (use"
+                        + " static quantization)");
             }
             if (!candidate) {
                 rewritten.add(node);

@@ -635,11 +635,11 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
     }
 
-    /** The distinct reasons with a count, e.g. "2x weight is FLOAT16", for one-line errors. */
+    /** The distinct op types and reasons with a count, e.g. "2 Conv: weight is FLOAT16", for one-line errors. */
     static String describeReasons(Map<Node, String> floatNodes) {
         Map<String, Integer> counts = new TreeMap<>();
-        floatNodes.values().forEach(reason -> counts.merge(reason, 1, Integer::sum));
-        return counts.entrySet().stream().map(e -> e.getValue() + "x " + e.getKey())
+        floatNodes.forEach((node, reason) -> counts.merge(node.opType() + ": " + reason, 1, Integer::sum));
+        return counts.entrySet().stream().map(e -> e.getValue() + " " + e.getKey())
                 .collect(Collectors.joining("; "));
     }
 
