@@ -325,25 +325,44 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
                     continue;
                 }
                 boolean folded = node.opType().equals("Relu") && !producer.opType().equals("Relu");
-                matches.add(new Match(tensor, dequantized(index, tensor), producer,
+                matches.add(new Match(tensor, dequantized(quantizedGraph, index, tensor), producer,
                         readsQuantizedWeight(quantizedGraph, index, producer), folded));
             }
         }
         return matches;
     }
 
-    /** {@code tensor}'s QuantizeLinear -> DequantizeLinear output, or {@code tensor} itself without that pair. */
-    private static String dequantized(Graph.Index index, String tensor) {
+    /**
+     * {@code tensor}'s QuantizeLinear -> DequantizeLinear output, or {@code tensor} itself without that pair. Only a
+     * DequantizeLinear with the QuantizeLinear's own scale and zero point dequantizes {@code tensor}: one with other
+     * parameters stands for a later tensor (a Mul or Div by a constant folded into its scale, such as PP-OCRv4's
+     * hard-swish {@code x * Clip(x + 3, 0, 6) / 6 * 0.0235}), and comparing it with {@code tensor} ranked those
+     * layers at 0 dB.
+     */
+    private static String dequantized(Graph graph, Graph.Index index, String tensor) {
         for (Node q : index.consumers(tensor)) {
             if (q.opType().equals("QuantizeLinear") && q.input(0).equals(tensor)) {
                 for (Node dq : index.consumers(q.output(0))) {
-                    if (dq.opType().equals("DequantizeLinear") && dq.input(0).equals(q.output(0))) {
+                    if (dq.opType().equals("DequantizeLinear") && dq.input(0).equals(q.output(0))
+                            && sameParameter(graph, q, dq, 1) && sameParameter(graph, q, dq, 2)) {
                         return dq.output(0);
                     }
                 }
             }
         }
         return tensor;
+    }
+
+    /** Whether input {@code slot} (scale or zero point) of the two nodes holds the same value, or is absent in both. */
+    private static boolean sameParameter(Graph graph, Node q, Node dq, int slot) {
+        String a = slot < q.inputs().size() ? q.input(slot) : "";
+        String b = slot < dq.inputs().size() ? dq.input(slot) : "";
+        if (a.equals(b)) {
+            return true;
+        }
+        var x = graph.initializer(a);
+        var y = graph.initializer(b);
+        return x.isPresent() && y.isPresent() && x.get().unnamed().equals(y.get().unnamed());
     }
 
     /**
