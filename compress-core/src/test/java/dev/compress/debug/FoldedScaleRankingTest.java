@@ -27,17 +27,11 @@ class FoldedScaleRankingTest {
 
     @Test
     void aLayerWhoseDequantizeLinearCarriesAFoldedScaleIsComparedWithItsOwnValue() {
-        float[] w1 = new float[WIDTH * WIDTH];
-        float[] w2 = new float[WIDTH * WIDTH];
-        for (int i = 0; i < w1.length; i++) {
-            w1[i] = (float) Math.sin(i * 0.37) * 0.5f;
-            w2[i] = (float) Math.cos(i * 0.53) * 0.5f;
-        }
         GraphProto graph = GraphProto.newBuilder().setName("scaled")
                 .addInput(value("x", FLOAT, "n", WIDTH))
                 .addOutput(value("y", FLOAT, "n", WIDTH))
-                .addInitializer(Protos.floats("w1", new long[] {WIDTH, WIDTH}, w1))
-                .addInitializer(Protos.floats("w2", new long[] {WIDTH, WIDTH}, w2))
+                .addInitializer(TestGraphs.weight("w1", WIDTH, WIDTH, 1))
+                .addInitializer(TestGraphs.weight("w2", WIDTH, WIDTH, 2))
                 .addInitializer(Protos.floats("six", new long[0], new float[] {6f}))
                 .addInitializer(Protos.floats("small", new long[0], new float[] {0.0235f}))
                 .addNode(Protos.node("MatMul", "fc1", List.of("x", "w1"), List.of("h")))

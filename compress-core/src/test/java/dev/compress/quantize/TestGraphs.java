@@ -56,7 +56,8 @@ public final class TestGraphs {
         return w;
     }
 
-    static TensorProto weight(String name, long rows, long cols, long seed) {
+    /** A [rows, cols] initializer of {@link #weights}. */
+    public static TensorProto weight(String name, long rows, long cols, long seed) {
         return Protos.floats(name, new long[] {rows, cols}, weights((int) (rows * cols), seed));
     }
 
