@@ -1,5 +1,6 @@
 package dev.compress.quantize;
 
+import dev.compress.graph.Clamp;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
 import dev.compress.graph.Tensor;
@@ -49,7 +50,7 @@ final class CrossLayerEqualization {
             Node next = soleReader(graph, index, value);
             String between = "";
             if (next != null && !next.is("Conv")) {
-                QuantizationPlan.Clamp clamp = QuantizationPlan.clampBounds(graph, next);
+                Clamp clamp = Clamp.of(graph, next).orElse(null);
                 Node after = soleReader(graph, index, next.output(0));
                 if (after == null || !isConv(graph, after)) {
                     continue;

@@ -1,6 +1,7 @@
 package dev.compress.quantize;
 
 import dev.compress.calibrate.TensorRange;
+import dev.compress.graph.Clamp;
 import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
@@ -101,7 +102,7 @@ final class QuantizationPlan {
         Map<String, String> renamed = new LinkedHashMap<>();
         Set<Node> removed = new HashSet<>();
         for (Node node : nodes) {
-            Clamp clamp = clampBounds(graph, node);
+            Clamp clamp = Clamp.of(graph, node).orElse(null);
             if (clamp == null || !(clamp.min() <= 0 && clamp.max() >= 0) || excluded.apply(node) != null) {
                 continue;
             }
@@ -134,85 +135,6 @@ final class QuantizationPlan {
         nodes.clear();
         nodes.addAll(rewritten);
         return folded;
-    }
-
-    /** A node that only clamps {@code input} to [{@code min}, {@code max}] (a bound may be infinite). */
-    record Clamp(String input, float min, float max) {}
-
-    /**
-     * What a Relu, a Clip with constant bounds, or a Max or Min of a tensor and a one-value float constant (of the
-     * default domain) clamps, or null for other nodes. Clip takes its bounds as inputs from opset 11 and as
-     * attributes before; a missing bound is infinite. The constant of a Max or Min must not have more dimensions than
-     * the tensor ({@link #knownRank}), else broadcasting would change the output's shape.
-     */
-    static Clamp clampBounds(Graph graph, Node node) {
-        if (!node.inDefaultDomain() || node.outputs().size() != 1 || node.inputs().isEmpty()) {
-            return null;
-        }
-        switch (node.opType()) {
-            case "Relu":
-                return new Clamp(node.input(0), 0f, Float.POSITIVE_INFINITY);
-            case "Clip":
-                float[] bounds = {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY};
-                for (int i = 0; i < 2; i++) {
-                    String name = i + 1 < node.inputs().size() ? node.input(i + 1) : "";
-                    var attribute = node.attribute(i == 0 ? "min" : "max");
-                    if (!name.isEmpty()) {
-                        Tensor bound = graph.initializer(name).orElse(null);
-                        if (bound == null || !bound.isFloat() || bound.elementCount() != 1) {
-                            return null;
-                        }
-                        bounds[i] = bound.floats()[0];
-                    } else if (attribute.isPresent()) {
-                        bounds[i] = attribute.get().f();
-                    }
-                }
-                return new Clamp(node.input(0), bounds[0], bounds[1]);
-            case "Max", "Min":
-                if (node.inputs().size() != 2) {
-                    return null;
-                }
-                for (int i = 0; i < 2; i++) {
-                    Tensor bound = graph.initializer(node.input(i)).orElse(null);
-                    String input = node.input(1 - i);
-                    if (bound == null || !bound.isFloat() || bound.elementCount() != 1
-                            || graph.initializer(input).isPresent()
-                            || knownRank(graph, input, 8) < bound.rank()) {
-                        continue;
-                    }
-                    float value = bound.floats()[0];
-                    return node.is("Max") ? new Clamp(input, value, Float.POSITIVE_INFINITY)
-                            : new Clamp(input, Float.NEGATIVE_INFINITY, value);
-                }
-                return null;
-            default:
-                return null;
-        }
-    }
-
-    /** Ops whose output has their first input's rank. */
-    private static final Set<String> RANK_KEEPING_OPS =
-            Set.of("Relu", "LeakyRelu", "Sigmoid", "Clip", "Max", "Min", "BatchNormalization", "MaxPool",
-                    "AveragePool", "GlobalAveragePool");
-
-    /**
-     * The rank of {@code value} where the graph says it (a declared shape, a Conv or ConvTranspose with an
-     * initializer weight, or an op in {@link #RANK_KEEPING_OPS} before one of those, up to {@code depth} ops back),
-     * else -1. Exporters such as tf2onnx write no shapes for intermediate values.
-     */
-    static int knownRank(Graph graph, String value, int depth) {
-        var shape = graph.valueInfo(value).flatMap(ValueInfo::shape);
-        if (shape.isPresent()) {
-            return shape.get().size();
-        }
-        Node producer = graph.producer(value).orElse(null);
-        if (producer == null || depth == 0 || !producer.inDefaultDomain()) {
-            return -1;
-        }
-        if (producer.is("Conv") || producer.is("ConvTranspose")) {
-            return graph.initializer(producer.input(1)).map(Tensor::rank).orElse(-1);
-        }
-        return RANK_KEEPING_OPS.contains(producer.opType()) ? knownRank(graph, producer.input(0), depth - 1) : -1;
     }
 
     /**
