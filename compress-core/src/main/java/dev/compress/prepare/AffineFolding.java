@@ -19,7 +19,9 @@ import java.util.Set;
  *       {@code gamma[C, 1, 1]}, a scalar) after a Conv, ConvTranspose, Gemm or MatMul with a constant weight:
  *       {@code W' = W * s}, {@code b' = b * s};
  *   <li>then an Add of such a constant {@code t} after a Conv, ConvTranspose or Gemm: {@code b' = b + t}
- *       (PP-LCNetV3's learnable affine blocks, {@code s · conv(x) + t} with scalars, in PP-OCRv4 det and rec).
+ *       (PP-LCNetV3's learnable affine blocks, {@code s · conv(x) + t} with scalars, in PP-OCRv4 det and rec);
+ *   <li>and an Add of a constant varying at most along the input channels before a Conv that pads nothing
+ *       ({@link #foldShift}).
  * </ul>
  * Why: once quantized, such a Mul sat between an 8-bit Conv output and the next 8-bit op as a DequantizeLinear, a
  * float Mul and a QuantizeLinear over the whole map (ONNX Runtime has no integer kernel for a Mul by a non-scalar
@@ -63,7 +65,7 @@ final class AffineFolding {
                 Graph.Index index = graph.index();
                 for (Node node : List.copyOf(graph.nodes())) {
                     if (node.is(op) && node.inDefaultDomain() && node.inputs().size() == 2
-                            && foldAffine(graph, index, node)) {
+                            && (foldAffine(graph, index, node) || node.is("Add") && foldShift(graph, index, node))) {
                         round++;
                         index = graph.index();
                     }
@@ -170,6 +172,74 @@ final class AffineFolding {
         rescale(graph, layer, channelOf, scales ? perChannel : null, newBias, node.output(0));
         graph.nodes().remove(node);
         return true;
+    }
+
+    /**
+     * Folds an Add of a float constant {@code t} varying at most along the channels into the bias of the Conv that
+     * alone reads its output, when that Conv pads nothing: {@code conv(x + t) = conv(x) + sum W * t}, so
+     * {@code b'[o] = b[o] + sum over the input channels c of o's group and the kernel of W[o, c, k] * t[c]}. With
+     * padding the sum would differ at the borders, where the Conv reads zeros instead of t. PP-LCNetV3's learnable
+     * affine blocks after each hard-swish ({@code s * hswish(x) + t}, then a pointwise Conv) in PP-OCRv4 det and rec:
+     * the scale goes into a DequantizeLinear's scale when quantized, the shift was a QLinearAdd over the whole map.
+     */
+    private static boolean foldShift(Graph graph, Graph.Index index, Node add) {
+        int constant = floatConstant(graph, add.input(1)) != null ? 1
+                : floatConstant(graph, add.input(0)) != null ? 0 : -1;
+        if (constant < 0 || index.value(add.output(0)).isGraphOutput()) {
+            return false;
+        }
+        List<Node> readers = index.consumers(add.output(0));
+        Node conv = readers.size() == 1 ? readers.get(0) : null;
+        if (conv == null || !conv.is("Conv") || !conv.input(0).equals(add.output(0)) || conv.inputs().size() < 2
+                || conv.input(1).equals(add.output(0)) || pads(conv)) {
+            return false;
+        }
+        Tensor weight = floatConstant(graph, conv.input(1));
+        String biasName = conv.inputs().size() > 2 ? conv.input(2) : "";
+        Tensor bias = biasName.isEmpty() ? null : floatConstant(graph, biasName);
+        if (weight == null || weight.rank() < 3 || (!biasName.isEmpty() && bias == null)) {
+            return false;
+        }
+        long[] dims = weight.dims();
+        int outputs = (int) dims[0];
+        int perGroupIn = (int) dims[1];
+        int group = (int) conv.intAttribute("group", 1);
+        float[] shift = outputs % group != 0 || bias != null && !isBiasOf(bias, outputs) ? null
+                : perChannel(graph.initializers().get(add.input(constant)), perGroupIn * group, dims.length,
+                        dims.length - 2);
+        if (shift == null) {
+            return false;
+        }
+        float[] w = weight.floats();
+        int kernel = w.length / (outputs * perGroupIn);
+        float[] newBias = new float[outputs];
+        for (int o = 0; o < outputs; o++) {
+            double sum = bias == null ? 0 : bias.floats()[o];
+            int firstInput = o / (outputs / group) * perGroupIn;
+            for (int c = 0; c < perGroupIn; c++) {
+                for (int k = 0; k < kernel; k++) {
+                    sum += (double) w[(o * perGroupIn + c) * kernel + k] * shift[firstInput + c];
+                }
+            }
+            newBias[o] = (float) sum;
+        }
+        String newName = bias != null ? owned(graph, biasName) : graph.uniqueName(conv.output(0) + "_bias");
+        graph.putInitializer(Tensor.floats(newName, new long[] {outputs}, newBias));
+        if (conv.inputs().size() > 2) {
+            conv.setInput(2, newName);
+        } else {
+            conv.inputs().add(newName);
+        }
+        conv.setInput(0, add.input(1 - constant));
+        graph.nodes().remove(add);
+        return true;
+    }
+
+    /** Whether {@code conv} reads anything beyond its input's borders (explicit pads, or SAME auto-padding). */
+    private static boolean pads(Node conv) {
+        String autoPad = conv.attribute("auto_pad").map(Attribute::s).orElse("NOTSET");
+        boolean padded = conv.attribute("pads").map(a -> Arrays.stream(a.ints()).anyMatch(p -> p != 0)).orElse(false);
+        return padded || !(autoPad.equals("NOTSET") || autoPad.equals("VALID"));
     }
 
     /**

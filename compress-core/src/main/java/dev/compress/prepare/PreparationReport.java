@@ -22,7 +22,7 @@ import java.util.Map;
  * @param batchNormsFolded BatchNormalization nodes folded into the Conv, ConvTranspose or Gemm before them
  * @param channelAffinesFolded Muls by and Adds of a constant varying at most along the channels (layer scales,
  *     learnable affine blocks) folded into the weights and bias of the Conv, ConvTranspose, Gemm (or, Muls only,
- *     MatMul) before them
+ *     MatMul) before them, and Adds of one into the bias of an unpadded Conv after them
  * @param initializersDeduplicated initializers equal to an earlier one (type, dims, data), now read under its name
  * @param deadNodesRemoved nodes whose outputs nobody read
  * @param unusedInitializersRemoved initializers nobody read any more

@@ -455,6 +455,50 @@ class GraphPreparationTest {
                 Map.of("x", new long[] {2, 3, 8, 8}, "x2", new long[] {2, 5}))).isLessThanOrEqualTo(TOLERANCE);
     }
 
+    /**
+     * A shift before a Conv that pads nothing goes into its bias (PP-LCNetV3's {@code s * hswish(x) + t} before each
+     * pointwise Conv): a scalar into a 1x1 Conv with a bias, a per-channel shift into a grouped 3x3 Conv without one.
+     * Stay: before a padded Conv (its borders read zeros, not t), a shift also read elsewhere, one varying along a
+     * spatial axis.
+     */
+    @Test
+    void shiftsFoldIntoAnUnpaddedConvAfterThem() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("shifts")
+                .addInput(value("x", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("y1", FLOAT, "batch", 6L, 6L, 6L))
+                .addOutput(value("y2", FLOAT, "batch", 6L, 4L, 4L))
+                .addOutput(value("y3", FLOAT, "batch", 6L, 6L, 6L))
+                .addOutput(value("a4", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("y4", FLOAT, "batch", 6L, 6L, 6L))
+                .addOutput(value("y5", FLOAT, "batch", 6L, 6L, 6L))
+                .addInitializer(random("W1", 31, -1, 1, 6, 4, 1, 1))
+                .addInitializer(random("b1", 32, -1, 1, 6))
+                .addInitializer(random("W2", 33, -1, 1, 6, 2, 3, 3))
+                .addInitializer(random("W3", 34, -1, 1, 6, 4, 3, 3))
+                .addInitializer(Protos.floats("t", new long[0], new float[] {0.7f}))
+                .addInitializer(random("tc", 35, -2, 2, 1, 4, 1, 1))
+                .addInitializer(random("ts", 36, -2, 2, 1, 1, 6, 6))
+                .addNode(op("Add", List.of("x", "t"), "a1"))
+                .addNode(op("Conv", List.of("a1", "W1", "b1"), "y1"))
+                .addNode(op("Add", List.of("tc", "x"), "a2"))
+                .addNode(op("Conv", List.of("a2", "W2"), "y2").addAttribute(Protos.intAttribute("group", 2)))
+                .addNode(op("Add", List.of("x", "t"), "a3"))
+                .addNode(op("Conv", List.of("a3", "W3"), "y3").addAttribute(ints("pads", 1, 1, 1, 1)))
+                .addNode(op("Add", List.of("x", "tc"), "a4"))
+                .addNode(op("Conv", List.of("a4", "W1", "b1"), "y4"))
+                .addNode(op("Add", List.of("x", "ts"), "a5"))
+                .addNode(op("Conv", List.of("a5", "W1"), "y5"));
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(result.report().channelAffinesFolded()).isEqualTo(2);
+        assertThat(ops(prepared)).containsExactly("Conv", "Conv", "Add", "Conv", "Add", "Conv", "Add", "Conv");
+        assertThat(prepared.graph().nodes().get(1).inputs()).hasSize(3).startsWith("x", "W2");
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {2, 4, 6, 6})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
     /** An If body reads the duplicate by its outer name: it reads the kept one afterwards. */
     @Test
     void equalInitializersAreMergedIncludingReadsFromSubgraphs() {
