@@ -651,9 +651,15 @@ class ReliabilityTest {
             throws IOException {
         long count = java.util.Arrays.stream(dims).reduce(1, (a, b) -> a * b);
         int size = type == TensorProto.DataType.FLOAT16 ? 2 : 4;
+        // fp32 weights 0.1, 0.2, ... (magnitude order = element order); fp16 weights zero
+        java.nio.ByteBuffer raw = java.nio.ByteBuffer.allocate((int) (count * size))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; size == 4 && i < count; i++) {
+            raw.putFloat(0.1f * (i + 1));
+        }
         TensorProto weight = TensorProto.newBuilder().setName("W").setDataType(type.getNumber())
                 .addAllDims(java.util.Arrays.stream(dims).boxed().toList())
-                .setRawData(ByteString.copyFrom(new byte[(int) (count * size)])).build();
+                .setRawData(ByteString.copyFrom(raw.array())).build();
         long[] input = op.equals("Conv") ? new long[] {1, dims[1], 4, 4} : new long[] {1, dims[0]};
         GraphProto.Builder graph = GraphProto.newBuilder().setName(name)
                 .addInput(tensorOf("x", type, input))
@@ -702,10 +708,27 @@ class ReliabilityTest {
         assertError(result, ExitCode.BAD_INPUT, model + ": ", "nothing to prune", reason);
     }
 
+    /**
+     * paddle2onnx and tf2onnx put weights in Constant nodes (PP-OCRv4 rec: 47 Convs); prune said "nothing to prune".
+     * They are pruned like initializers: the smallest half of the weight is zero, and the Constant became an
+     * initializer of the same name.
+     */
     @Test
-    void pruneSaysWhyWeightsInConstantNodesAreNotPruned() throws IOException {
-        assertNothingToPrune(weightModel("constant-weight.onnx", "MatMul", TensorProto.DataType.FLOAT, true, 4, 3),
-                "1 read their weight from Constant nodes, which prune does not edit");
+    void weightsInConstantNodesArePrunedLikeInitializers() throws IOException {
+        Path model = weightModel("constant-weight.onnx", "MatMul", TensorProto.DataType.FLOAT, true, 4, 3);
+        Path out = temp.resolve("p.onnx");
+        Cli.Result result = Cli.run("prune", "-q", "--model", model.toString(), "--sparsity", "0.5", "--out",
+                out.toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        GraphProto pruned = ModelProto.parseFrom(Files.readAllBytes(out)).getGraph();
+        assertThat(pruned.getNodeList()).extracting(NodeProto::getOpType).containsExactly("MatMul");
+        TensorProto w = pruned.getInitializerList().stream().filter(t -> t.getName().equals("W")).findFirst()
+                .orElseThrow();
+        java.nio.FloatBuffer values = w.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .asFloatBuffer();
+        for (int i = 0; i < 12; i++) {
+            assertThat(values.get(i)).as("W[" + i + "]").isEqualTo(i < 6 ? 0f : 0.1f * (i + 1));
+        }
     }
 
     @Test

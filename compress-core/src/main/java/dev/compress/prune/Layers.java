@@ -33,8 +33,8 @@ final class Layers {
 
     /**
      * Why the Conv, Gemm and MatMul nodes of a model without prunable layers are not layers, as " (...)" to append to
-     * the message, or "" when it has none: weights in Constant nodes, weights of another type (fp16), or no constant
-     * weight at all.
+     * the message, or "" when it has none: weights of another type (fp16), or no constant weight at all (Constant
+     * nodes are initializers by then).
      */
     static String whyNone(OnnxModel model) {
         Graph graph = model.graph();
@@ -46,9 +46,6 @@ final class Layers {
             Tensor weight = graph.initializers().get(node.input(1));
             String reason = weight != null ? "have " + weight.dataType() + " weights"
                     + (weight.dataType() == DataType.FLOAT16 ? ": convert the model to fp32 first" : "")
-                    : graph.producer(node.input(1)).filter(p -> p.is("Constant")).isPresent()
-                    ? "read their weight from Constant nodes, which prune does not edit: turn them into"
-                            + " initializers (onnx-simplifier, or export with do_constant_folding=True)"
                     : "multiply two activations (no constant weight)";
             reasons.merge(reason, 1, Integer::sum);
         }

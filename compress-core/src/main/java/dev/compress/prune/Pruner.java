@@ -109,15 +109,16 @@ public final class Pruner implements ModelPass<PruneResult> {
     /** Prunes a copy of {@code model}; the report is the whole {@link PruneResult} (with the masks). */
     @Override
     public PassResult<PruneResult> apply(OnnxModel model, PassContext context) {
-        List<Layer> layers = Layers.find(model);
-        if (layers.isEmpty()) {
-            throw CompressException.badInput(model.source().orElse(null),
-                    "nothing to prune: no Conv, Gemm or MatMul with a float initializer weight"
-                            + Layers.whyNone(model));
-        }
         OnnxModel pruned = model.copy();
+        // weights in Constant nodes (paddle2onnx, tf2onnx: PP-OCRv4 rec's 47 Convs) are pruned like initializers,
+        // as quantization does: the Constants become initializers of the same names, computing the same
+        pruned.graph().promoteConstants();
         // one list of layers throughout: layers are compared by identity
         List<Layer> targets = Layers.find(pruned);
+        if (targets.isEmpty()) {
+            throw CompressException.badInput(model.source().orElse(null),
+                    "nothing to prune: no Conv, Gemm or MatMul with a float constant weight" + Layers.whyNone(pruned));
+        }
         PruneResult result;
         if (masks != null) {
             result = PruneMasks.STRUCTURED.equals(masks.kind())
