@@ -33,7 +33,7 @@ public record Clamp(String input, float min, float max) {
                     String name = i + 1 < node.inputs().size() ? node.input(i + 1) : "";
                     var attribute = node.attribute(i == 0 ? "min" : "max");
                     if (!name.isEmpty()) {
-                        Tensor bound = graph.initializer(name).orElse(null);
+                        Tensor bound = constant(graph, name).orElse(null);
                         if (bound == null || !bound.isFloat() || bound.elementCount() != 1) {
                             return Optional.empty();
                         }
@@ -48,10 +48,10 @@ public record Clamp(String input, float min, float max) {
                     return Optional.empty();
                 }
                 for (int i = 0; i < 2; i++) {
-                    Tensor bound = graph.initializer(node.input(i)).orElse(null);
+                    Tensor bound = constant(graph, node.input(i)).orElse(null);
                     String input = node.input(1 - i);
                     if (bound == null || !bound.isFloat() || bound.elementCount() != 1
-                            || graph.initializer(input).isPresent()
+                            || constant(graph, input).isPresent()
                             || knownRank(graph, input, 8) < bound.rank()) {
                         continue;
                     }
@@ -63,6 +63,16 @@ public record Clamp(String input, float min, float max) {
             default:
                 return Optional.empty();
         }
+    }
+
+    /**
+     * The value of an initializer, or of a Constant node's output (torch writes Clip's bounds so; quantization
+     * promotes them to initializers first, the layer ranking reads the model as exported).
+     */
+    private static Optional<Tensor> constant(Graph graph, String name) {
+        Optional<Tensor> initializer = graph.initializer(name);
+        return initializer.isPresent() ? initializer
+                : graph.producer(name).filter(p -> p.is("Constant")).flatMap(Graph::constantValue);
     }
 
     /** {@code value} within the bounds. */

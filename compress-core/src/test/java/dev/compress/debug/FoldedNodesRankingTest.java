@@ -9,12 +9,16 @@ import dev.compress.data.Dataset;
 import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Protos;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.GraphProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
 import dev.compress.quantize.Quantizer;
 import dev.compress.quantize.TestGraphs;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Nodes that quantization folds away must not distort the ranking (PP-OCRv4 rec's hard-swish,
@@ -62,22 +66,31 @@ class FoldedNodesRankingTest {
      * own SQNR (before the pair against after it) must clip the "before" side too, or every clipped value counts as
      * rounding noise (PP-OCRv4 rec's {@code x + 3} measured 6.7 dB).
      */
-    @Test
-    void theOwnSqnrOfALayerWithAFoldedClipClipsTheValueBeforeItsPair() {
-        GraphProto graph = GraphProto.newBuilder().setName("clipped")
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void theOwnSqnrOfALayerWithAFoldedClipClipsTheValueBeforeItsPair(boolean boundsInConstantNodes) {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("clipped")
                 .addInput(value("x", FLOAT, "n", WIDTH))
                 .addOutput(value("y", FLOAT, "n", WIDTH))
                 .addInitializer(TestGraphs.weight("w1", WIDTH, WIDTH, 3))
                 .addInitializer(TestGraphs.weight("w2", WIDTH, WIDTH, 4))
                 .addInitializer(Protos.floats("three", new long[0], new float[] {3f}))
-                .addInitializer(Protos.floats("zero", new long[0], new float[] {0f}))
-                .addInitializer(Protos.floats("six", new long[0], new float[] {6f}))
                 .addNode(Protos.node("MatMul", "fc1", List.of("x", "w1"), List.of("h")))
                 .addNode(Protos.node("Add", "shift", List.of("h", "three"), List.of("s")))
                 .addNode(Protos.node("Clip", "relu6", List.of("s", "zero", "six"), List.of("c")))
-                .addNode(Protos.node("MatMul", "fc2", List.of("c", "w2"), List.of("y")))
-                .build();
-        OnnxModel fp32 = model(graph, 13);
+                .addNode(Protos.node("MatMul", "fc2", List.of("c", "w2"), List.of("y")));
+        for (String bound : List.of("zero", "six")) {
+            TensorProto value = Protos.floats(bound, new long[0], new float[] {bound.equals("six") ? 6f : 0f});
+            if (boundsInConstantNodes) {
+                // as torch writes them: the ranking reads the fp32 model as exported
+                graph.addNode(0, Protos.node("Constant", bound + "_constant", List.of(), List.of(bound))
+                        .addAttribute(AttributeProto.newBuilder().setName("value")
+                                .setType(AttributeProto.AttributeType.TENSOR).setT(value.toBuilder().clearName())));
+            } else {
+                graph.addInitializer(value);
+            }
+        }
+        OnnxModel fp32 = model(graph.build(), 13);
         Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {16, WIDTH}), 4);
         OnnxModel int8 = Quantizer.builder().setModel(fp32).setCalibrationData(data).build().quantize().model();
         assertThat(int8.graph().nodes()).extracting(Node::opType).doesNotContain("Clip");
