@@ -35,8 +35,7 @@ import java.util.Set;
  * {@code X} is therefore {@code X'} when that pair exists (the value the next layer really sees), else {@code X}.
  * A clamp (ReLU, ReLU6's Clip, Max or Min of a constant) folded into its producer makes that producer write the
  * clamp's output name, so the fp32 clamp output is compared with what the folded producer writes, and the layer is
- * the producer. Layer names are node names of the
- * fp32 model, which {@code compress quantize --exclude} accepts.
+ * the producer. Layer names are node names of the fp32 model, which {@code compress quantize --exclude} accepts.
  *
  * <p>Memory: per tensor only two running sums (signal and noise energy) are kept, whatever the sample count.
  *
@@ -249,7 +248,8 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
                     energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
                     if (m.hasQdq()) {
                         FloatOutput before = quantized.get(m.tensor());
-                        ownEnergies.get(m.tensor()).add(m.folded() == null ? before : clamped(before, m.folded()), value);
+                        FloatOutput clampedBefore = m.folded() == null ? before : clamped(before, m.folded());
+                        ownEnergies.get(m.tensor()).add(clampedBefore, value);
                     }
                 }
                 if (output != null) {
