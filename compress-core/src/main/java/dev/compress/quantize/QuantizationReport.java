@@ -89,8 +89,12 @@ public record QuantizationReport(
      *
      * @param inputChannelsPadded Convs fed by a model input whose input channels were padded to a multiple of 4
      * @param groupedConvsMadeDense grouped Convs with few groups given one group and a block-diagonal weight
+     * @param channelShufflesFolded channel shuffles (their Transposes) folded into the Convs that read them
+     *     ({@link ChannelShuffles}); null when none was
      */
-    public record ConvShapes(List<String> inputChannelsPadded, List<String> groupedConvsMadeDense) {}
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record ConvShapes(List<String> inputChannelsPadded, List<String> groupedConvsMadeDense,
+            List<String> channelShufflesFolded) {}
 
     /** The calibrated range of one activation and the parameters derived from it. */
     @JsonPropertyOrder({"tensor", "min", "max", "scale", "zeroPoint", "sharedWith"})

@@ -406,8 +406,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 folded,
                 ranges,
                 concat(warnings, table.warnings())).withDataFree(equalization, corrected)
-                .withConvShapes(paddedInputs.isEmpty() && expandedGroups.isEmpty() ? null
-                        : new QuantizationReport.ConvShapes(paddedInputs, expandedGroups));
+                .withConvShapes(paddedInputs.isEmpty() && expandedGroups.isEmpty() && rewritten.shuffles().isEmpty()
+                        ? null : new QuantizationReport.ConvShapes(paddedInputs, expandedGroups,
+                                rewritten.shuffles().isEmpty() ? null : rewritten.shuffles()));
         // what the ranges depend on besides the samples, so that they can be calibrated again alike
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
@@ -436,6 +437,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (!expandedGroups.isEmpty()) {
             provenance.put("groupedConvsMadeDense", expandedGroups);
+        }
+        if (!rewritten.shuffles().isEmpty()) {
+            provenance.put("channelShufflesFolded", rewritten.shuffles());
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
         if (!keptFloat.isEmpty()) {
@@ -673,23 +677,26 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 true, progress);
     }
 
-    /** A model after the rewrites before planning, and how many GELUs became one op. */
-    private record Rewritten(OnnxModel model, int gelus) {}
+    /** A model after the rewrites before planning, how many GELUs became one op, and the shuffles folded. */
+    private record Rewritten(OnnxModel model, int gelus, List<String> shuffles) {}
 
     /**
-     * {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}) and, from opset 20,
-     * its decomposed GELUs fused ({@link GeluFusion}) except those with a node the caller excluded.
+     * {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}), from opset 20 its
+     * decomposed GELUs fused ({@link GeluFusion}) except those with a node the caller excluded, and its channel
+     * shuffles folded into the Convs that read them ({@link ChannelShuffles}).
      */
     private Rewritten rewritten(OnnxModel model, long opset) {
         List<GeluFusion.Match> gelus = opset >= GeluFusion.MIN_OPSET
                 ? GeluFusion.find(model.graph(), excluded) : List.of();
-        if (gelus.isEmpty() && !HardSigmoidDecomposition.appliesTo(model.graph(), opset)) {
-            return new Rewritten(model, 0);
+        if (gelus.isEmpty() && !HardSigmoidDecomposition.appliesTo(model.graph(), opset)
+                && !ChannelShuffles.present(model.graph())) {
+            return new Rewritten(model, 0, List.of());
         }
         OnnxModel copy = model.copy();
         HardSigmoidDecomposition.rewrite(copy.graph(), opset);
         GeluFusion.rewrite(copy.graph(), GeluFusion.find(copy.graph(), excluded));
-        return new Rewritten(copy, gelus.size());
+        List<String> shuffles = ChannelShuffles.rewrite(copy.graph());
+        return new Rewritten(copy, gelus.size(), shuffles);
     }
 
     /**
