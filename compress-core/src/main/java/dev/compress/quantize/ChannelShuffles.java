@@ -157,7 +157,7 @@ final class ChannelShuffles {
         for (Node reader : List.copyOf(graph.consumers(shuffle.output()))) {
             int[] range = reader.is("Slice") && reader.input(0).equals(shuffle.output()) ? channelRange(graph, reader)
                     : null;
-            if (range != null) {
+            if (range != null && range[0] < shuffle.channels()) {
                 int end = Math.min(range[1], shuffle.channels());
                 List<Node> sliceReaders = graph.consumers(reader.output(0));
                 Node conv = sliceReaders.size() == 1 ? sliceReaders.get(0) : null;
