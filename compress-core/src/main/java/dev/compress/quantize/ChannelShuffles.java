@@ -24,7 +24,7 @@ import java.util.Map;
  *   <li>a 1x1 Conv reading all of it (the last block's conv5): weight {@code W · P};
  *   <li>anything else (a stride-2 block's depthwise branch): a 1x1 Conv with weight P writes the shuffled tensor.
  * </ul>
- * shufflenet_v2_x1_0 at 224: INT8/fp32 0.76 to 0.69 at batch 1 and 1.15 to 0.84 at batch 8, the INT8 file 18% larger
+ * shufflenet_v2_x1_0 at 224: INT8/fp32 0.74 to 0.65 at batch 1 and 1.10 to 0.86 at batch 8, the INT8 file 18% larger
  * (docs/benchmarks.md). Runs on the float graph before planning, for quantization and calibration alike.
  */
 final class ChannelShuffles {
@@ -72,19 +72,22 @@ final class ChannelShuffles {
         List<Node> readers = graph.consumers(transpose.output(0));
         Node last = readers.size() == 1 ? readers.get(0) : null;
         if (first == null || !first.is("Reshape") || last == null || !last.is("Reshape")
+                || first.inputs().size() < 2 || last.inputs().size() < 2
                 || graph.consumers(first.output(0)).size() != 1 || graph.outputNames().contains(transpose.output(0))
                 || graph.outputNames().contains(first.output(0)) || graph.outputNames().contains(last.output(0))) {
             return null;
         }
         long[] split = longs(graph, first.input(1), 5);
         long[] merged = longs(graph, last.input(1), 4);
-        if (split == null || merged == null || split[1] < 2) {
+        // only axis 1 is split and merged again: batch and spatial entries the same in both targets
+        if (split == null || merged == null || split[1] < 2 || split[0] != merged[0] || split[3] != merged[2]
+                || split[4] != merged[3]) {
             return null;
         }
         int groups = (int) split[1];
         int channels = split[2] > 0 ? (int) (groups * split[2]) : merged[1] > 0 ? (int) merged[1]
                 : channels(graph, first.input(0), 16);
-        if (channels <= 0 || channels % groups != 0) {
+        if (channels <= 0 || channels % groups != 0 || merged[1] > 0 && merged[1] != channels) {
             return null;
         }
         return new Shuffle(first, transpose, last, first.input(0), last.output(0), groups, channels);
@@ -126,7 +129,8 @@ final class ChannelShuffles {
                 int whole = channels(graph, producer.input(0), depth - 1);
                 return range == null || whole < 0 ? -1 : Math.min(range[1], whole) - range[0];
             }
-            case "Relu", "Clip", "BatchNormalization", "MaxPool", "AveragePool", "Add", "Mul", "Sigmoid", "LeakyRelu":
+            // unary ops only: an Add or Mul may broadcast a one-channel operand
+            case "Relu", "Clip", "BatchNormalization", "MaxPool", "AveragePool", "Sigmoid", "LeakyRelu":
                 return channels(graph, producer.input(0), depth - 1);
             default:
                 return -1;

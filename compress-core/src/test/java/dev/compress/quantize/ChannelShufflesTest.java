@@ -13,6 +13,7 @@ import dev.compress.onnx.proto.Onnx.GraphProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -122,14 +123,19 @@ class ChannelShufflesTest {
         assertThat(TestGraphs.relativeError(fp32, result.model(), data())).isLessThan(0.05);
     }
 
-    /** Without a known channel count (a graph input, -1 in both targets) the shuffle stays. */
-    @Test
-    void aShuffleOfUnknownWidthStays() {
+    /**
+     * Left alone: a shuffle without a known channel count (a symbolic input width, -1 in both targets), and a
+     * Reshape, Transpose, Reshape whose last Reshape does not merge axis 1 back (not a channel permutation).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"-1, '0,-1,5,5', false", "4, '0,8,25,1', true"})
+    void aShuffleOfUnknownWidthOrAnotherReshapeStays(long perGroup, String mergedTarget, boolean declared) {
+        long[] merged = Arrays.stream(mergedTarget.split(",")).mapToLong(Long::parseLong).toArray();
         GraphProto graph = GraphProto.newBuilder().setName("unknown")
-                .addInput(value("x", FLOAT, "n", 8L, 5L, 5L))
-                .addOutput(value("y", FLOAT, "n", 8L, 5L, 5L))
-                .addInitializer(Protos.int64s("split", new long[] {5}, new long[] {0, 2, -1, 5, 5}))
-                .addInitializer(Protos.int64s("merged", new long[] {4}, new long[] {0, -1, 5, 5}))
+                .addInput(value("x", FLOAT, "n", declared ? 8L : "c", 5L, 5L))
+                .addOutput(value("y", FLOAT))
+                .addInitializer(Protos.int64s("split", new long[] {5}, new long[] {0, 2, perGroup, 5, 5}))
+                .addInitializer(Protos.int64s("merged", new long[] {4}, merged))
                 .addNode(Protos.node("Reshape", "r", List.of("x", "split"), List.of("r5")))
                 .addNode(Protos.node("Transpose", "shuffle", List.of("r5"), List.of("p5"))
                         .addAttribute(ints("perm", SHUFFLE)))
