@@ -138,6 +138,12 @@ final class DebugCommand extends BaseCommand {
                             + " quantize ... --exclude %s", g.gainDb() == null ? "exact" : String.format(Locale.ROOT,
                                     "%+.2f", g.gainDb()), g.node()))
                     .orElse("no single exclusion raises output SQNR on this data; keep the model as it is"));
+        } else if (layers.errorGrowth() != null && !layers.errorGrowth().exclude().isEmpty()) {
+            LayerReport.ErrorGrowth growth = layers.errorGrowth();
+            global.out().println((growth.excludable()
+                    ? "to try its weights in float (its input and output stay 8-bit; re-measure after)"
+                    : "to keep what it reads in float (re-measure after)")
+                    + ": compress quantize ... --exclude " + String.join(",", growth.exclude()));
         } else if (!worst.isEmpty()) {
             // --exclude removes only the layer's weight rounding; its 8-bit input and output stay (docs/scoring.md)
             global.out().println("to try the worst layer's weights in float (its input and output stay 8-bit; "

@@ -152,13 +152,18 @@ final class QuantizeCheckOptions {
                         ? String.format(Locale.ROOT, "--min-fidelity %s", fidelity.minFidelity())
                         : String.format(Locale.ROOT, "%s (--fidelity-warning)", fidelity.warnBelow())));
         List<String> exclude = new ArrayList<>();
+        if (fidelity.errorGrowth() != null) {
+            // the accumulated ranking names what comes after this point; the remedy is before it
+            text.append("; the error grows most at ").append(fidelity.errorGrowth().describe());
+            exclude.addAll(fidelity.errorGrowth().exclude());
+        }
         if (fidelity.worstLayers() != null && !fidelity.worstLayers().isEmpty()) {
             text.append("; worst layers by SQNR against fp32: ").append(fidelity.worstLayers().stream()
                     .map(l -> String.format(Locale.ROOT, "%s (%s, %s dB)", l.node(), l.opType(),
                             Math.round(l.sqnrDb() * 10) / 10.0)) // not %.1f, which writes -0.0
                     .collect(Collectors.joining(", ")));
-            fidelity.worstLayers().stream().filter(FidelityReport.Layer::excludable)
-                    .forEach(l -> exclude.add(l.node()));
+            fidelity.worstLayers().stream().filter(FidelityReport.Layer::excludable).map(FidelityReport.Layer::node)
+                    .filter(node -> !exclude.contains(node)).forEach(exclude::add);
         } else if (fidelity.layerRanking() != null) {
             text.append("; ").append(fidelity.layerRanking());
         }

@@ -132,32 +132,33 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
         boolean below = fidelity != null
                 && (fidelity < warnBelow || (minFidelity != null && fidelity < minFidelity));
         Boolean passed = minFidelity == null ? null : fidelity == null || fidelity >= minFidelity;
-        List<FidelityReport.Layer> worst = null;
+        LayerReport ranking = null;
         String rankingNote = null;
         if (below && layerRanking) {
             try {
-                worst = worstLayers(HeldApart.of(data, calibratedSamples, RANKING_SAMPLES, calibratedOn), context);
+                ranking = rankLayers(HeldApart.of(data, calibratedSamples, RANKING_SAMPLES, calibratedOn), context);
             } catch (CompressException e) {
                 rankingNote = "the layer ranking could not match the models: " + e.getMessage();
             }
         }
+        List<FidelityReport.Layer> worst = ranking == null ? null : ranking.layers().stream()
+                .filter(l -> l.sqnrDb() != null)
+                .limit(WORST_LAYERS)
+                .map(l -> new FidelityReport.Layer(l.node(), l.opType(), l.sqnrDb(), l.excludable()))
+                .toList();
         return new FidelityReport(data.source().toString(), samples.size(), samples.heldOut(), fidelity, warnBelow,
-                minFidelity, below, passed, outputs, worst, rankingNote);
+                minFidelity, below, passed, outputs, ranking == null ? null : ranking.errorGrowth(), worst,
+                rankingNote);
     }
 
-    private List<FidelityReport.Layer> worstLayers(Dataset few, PassContext context) {
-        LayerReport ranking = LayerDebugger.builder()
+    private LayerReport rankLayers(Dataset few, PassContext context) {
+        return LayerDebugger.builder()
                 .setFloatModel(fp32)
                 .setQuantizedModel(int8)
                 .setData(few)
                 .optBatchSize(1) // it fetches every activation of both models: a transformer's fill the heap at 32
                 .build()
                 .run(context);
-        return ranking.layers().stream()
-                .filter(l -> l.sqnrDb() != null)
-                .limit(WORST_LAYERS)
-                .map(l -> new FidelityReport.Layer(l.node(), l.opType(), l.sqnrDb(), l.excludable()))
-                .toList();
     }
 
     /** Running sums of one output over all samples. */

@@ -2,6 +2,7 @@ package dev.compress.check;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import dev.compress.debug.LayerReport;
 import java.math.BigDecimal;
 import java.math.MathContext;
 import java.util.List;
@@ -21,16 +22,18 @@ import java.util.Locale;
  * @param belowThreshold fidelity is below {@code warnBelow} or {@code minFidelity}
  * @param passed whether fidelity reaches {@code minFidelity}; {@code null} without one
  * @param outputs one entry per float output, in model order
+ * @param errorGrowth when below a threshold: the layer where the SQNR falls most from its inputs to its output,
+ *     if it falls by {@link LayerReport#GROWTH_DB} or more, and what to exclude to keep its input float
  * @param worstLayers when below a threshold: the layers with the lowest SQNR against fp32 (the debug ranking),
  *     worst first
  * @param layerRanking why {@code worstLayers} is missing although below a threshold; else {@code null}
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonPropertyOrder({"data", "samples", "heldOut", "fidelity", "warnBelow", "minFidelity", "belowThreshold", "passed",
-    "outputs", "worstLayers", "layerRanking"})
+    "outputs", "errorGrowth", "worstLayers", "layerRanking"})
 public record FidelityReport(String data, long samples, boolean heldOut, Double fidelity, double warnBelow,
-        Double minFidelity, boolean belowThreshold, Boolean passed, List<Output> outputs, List<Layer> worstLayers,
-        String layerRanking) {
+        Double minFidelity, boolean belowThreshold, Boolean passed, List<Output> outputs,
+        LayerReport.ErrorGrowth errorGrowth, List<Layer> worstLayers, String layerRanking) {
     public FidelityReport {
         fidelity = round(fidelity);
         outputs = List.copyOf(outputs);

@@ -17,6 +17,7 @@ import dev.compress.runtime.RuntimeOptions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -137,28 +138,88 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         matches = kept;
         long samples = data.size();
         List<LayerReport.Layer> layers = new ArrayList<>();
-        Set<LayerReport.Layer> nearZero = new HashSet<>();
-        double typicalRms = medianRms(matches.stream().map(m -> energies.get(m.tensor())).toList());
+        Set<String> nearZero = nearZero(matches, energies);
+        // what a layer reads in the INT8 graph (a DequantizeLinear output, or the tensor itself) -> the fp32 tensor
+        Map<String, String> readAs = new HashMap<>();
+        matches.forEach(m -> readAs.put(m.quantizedTensor(), m.tensor()));
+        LayerReport.Layer growth = null;
         for (Match m : matches) {
             Energy e = energies.get(m.tensor());
             Energy own = ownEnergies.get(m.tensor());
+            Double input = nearZero.contains(m.tensor()) ? null : inputSqnr(m.layer(), readAs, energies, nearZero);
             LayerReport.Layer layer = new LayerReport.Layer(m.layer().name(), m.layer().opType(), m.tensor(),
-                    m.quantizedTensor(), m.excludable(), e.sqnrDb(), own == null ? null : own.sqnrDb(),
+                    m.quantizedTensor(), m.excludable(), e.sqnrDb(), input, own == null ? null : own.sqnrDb(),
                     e.maxAbsError());
             layers.add(layer);
-            if (e.rms() < NEAR_ZERO * typicalRms) {
-                nearZero.add(layer);
+            if (input != null && layer.sqnrDb() != null && input - layer.sqnrDb() >= LayerReport.GROWTH_DB
+                    && (growth == null || input - layer.sqnrDb() > growth.inputSqnrDb() - growth.sqnrDb())) {
+                growth = layer;
             }
         }
         // worst first, tensors of near-zero signal last; equal SQNR keeps graph order, so the ranking is deterministic
-        layers.sort(Comparator.<LayerReport.Layer>comparingInt(l -> nearZero.contains(l) ? 1 : 0)
+        layers.sort(Comparator.<LayerReport.Layer>comparingInt(l -> nearZero.contains(l.tensor()) ? 1 : 0)
                 .thenComparingDouble(LayerDebugger::rankKey));
+        LayerReport.ErrorGrowth errorGrowth = growth == null ? null
+                : new LayerReport.ErrorGrowth(growth.node(), growth.opType(), growth.excludable(),
+                        growth.inputSqnrDb(), growth.sqnrDb(), growth.excludable() ? List.of(growth.node())
+                                : weightedLayersBefore(growth.node(), matches));
         LayerReport.Sensitivity sensitivity = calibration == null ? null
                 : ExclusionSensitivity.rank(fp32, int8, calibration, data, batchSize, context.progress());
         return new LayerReport(fp32.displayName(), int8.displayName(), data.source().toString(), samples,
-                new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), layers,
-                sensitivity);
+                new LayerReport.Output(output, outputEnergy.sqnrDb(), outputEnergy.maxAbsError()), errorGrowth,
+                layers, sensitivity);
     }
+
+    /**
+     * The lowest SQNR among the compared, not near-zero activations {@code layer} reads in the INT8 graph;
+     * {@code null} when there is none or all are exact.
+     */
+    private static Double inputSqnr(Node layer, Map<String, String> readAs, Map<String, Energy> energies,
+            Set<String> nearZero) {
+        Double lowest = null;
+        for (String input : layer.inputs()) {
+            String tensor = readAs.getOrDefault(input, input);
+            Energy e = energies.get(tensor);
+            Double sqnr = e == null || nearZero.contains(tensor) ? null : e.sqnrDb();
+            if (sqnr != null && (lowest == null || sqnr < lowest)) {
+                lowest = sqnr;
+            }
+        }
+        return lowest;
+    }
+
+    /**
+     * The weighted INT8 layers nearest before {@code node} in the fp32 graph, through layers without INT8 weights:
+     * keeping those float keeps what {@code node} reads float. Graph order.
+     */
+    private List<String> weightedLayersBefore(String node, List<Match> matches) {
+        Set<String> weighted = new HashSet<>();
+        matches.stream().filter(Match::excludable).forEach(m -> weighted.add(m.layer().name()));
+        Graph graph = fp32.graph();
+        Graph.Index index = graph.index();
+        Set<String> found = new HashSet<>();
+        Set<String> seen = new HashSet<>();
+        List<Node> todo = new ArrayList<>();
+        graph.nodes().stream().filter(n -> n.name().equals(node)).findFirst().ifPresent(todo::add);
+        while (!todo.isEmpty() && seen.size() < MAX_NODES_BACK) {
+            Node n = todo.remove(todo.size() - 1);
+            for (String input : n.inputs()) {
+                Node producer = index.producer(input).orElse(null);
+                if (producer == null || !seen.add(producer.name())) {
+                    continue;
+                }
+                if (weighted.contains(producer.name())) {
+                    found.add(producer.name());
+                } else {
+                    todo.add(producer);
+                }
+            }
+        }
+        return graph.nodes().stream().map(Node::name).filter(found::contains).toList();
+    }
+
+    /** How far back {@link #weightedLayersBefore} looks: a log-mel front end has 2 float ops between. */
+    private static final int MAX_NODES_BACK = 32;
 
     /**
      * Consecutive runs of matches whose tensors take at most {@link #BYTES_PER_CHUNK} a batch, as the fp32 session
@@ -284,16 +345,32 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
     }
 
     /**
-     * A tensor whose fp32 RMS is below this fraction of the median tensor's has no meaningful SQNR: ConvNeXt's
-     * LayerNorm channel means are about 1e-6 (a normalized tensor's mean), and their rounding error, harmless where
-     * {@code x - mean} is taken, put one at -98.6 dB at the head of the ranking. Such tensors go last; the tensors
-     * that read them show what their error does.
+     * A tensor whose fp32 RMS is below this fraction of an activation it is combined with has no meaningful SQNR:
+     * ConvNeXt's LayerNorm channel means are about 1e-6 (a normalized tensor's mean), and their rounding error,
+     * harmless where {@code x - mean} is taken, put one at -98.6 dB at the head of the ranking. Such tensors go last;
+     * the tensors that read them show what their error does.
      */
     static final double NEAR_ZERO = 1e-3;
 
-    private static double medianRms(List<Energy> energies) {
-        double[] rms = energies.stream().mapToDouble(Energy::rms).filter(r -> r > 0).sorted().toArray();
-        return rms.length == 0 ? 0 : rms[rms.length / 2];
+    /**
+     * The compared tensors that a node combines with another compared activation whose RMS is over 1/{@link
+     * #NEAR_ZERO} times theirs. Against the other tensor, not against a typical one: a Log's output (RMS about 10)
+     * after a power spectrum (1e8) is small in absolute terms, yet its SQNR is what the model's output gets.
+     */
+    private Set<String> nearZero(List<Match> matches, Map<String, Energy> energies) {
+        Graph.Index index = fp32.graph().index();
+        Set<String> nearZero = new HashSet<>();
+        for (Match m : matches) {
+            double rms = energies.get(m.tensor()).rms();
+            for (Node consumer : index.consumers(m.tensor())) {
+                if (consumer.inputs().stream().filter(other -> !other.equals(m.tensor())).map(energies::get)
+                        .anyMatch(other -> other != null && rms < NEAR_ZERO * other.rms())) {
+                    nearZero.add(m.tensor());
+                    break;
+                }
+            }
+        }
+        return nearZero;
     }
 
     private static double rankKey(LayerReport.Layer layer) {

@@ -25,12 +25,50 @@ import java.util.Locale;
  * @param samples number of samples run
  * @param output the model output's SQNR: the end-to-end effect
  * @param layers one entry per matched activation, lowest SQNR first
+ * @param errorGrowth the layer whose output loses the most SQNR against what it reads, when that is at least
+ *     {@link #GROWTH_DB}; else {@code null}
  * @param sensitivity what excluding each weighted layer gains at the output; {@code null} unless asked for
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@JsonPropertyOrder({"fp32", "int8", "data", "samples", "output", "layers", "sensitivity"})
-public record LayerReport(String fp32, String int8, String data, long samples, Output output, List<Layer> layers,
-        Sensitivity sensitivity) {
+@JsonPropertyOrder({"fp32", "int8", "data", "samples", "output", "errorGrowth", "layers", "sensitivity"})
+public record LayerReport(String fp32, String int8, String data, long samples, Output output,
+        ErrorGrowth errorGrowth, List<Layer> layers, Sensitivity sensitivity) {
+    /**
+     * SQNR a layer must lose against its inputs to be named where the error grows: a quantized layer's own 8-bit
+     * rounding costs a few dB; a float Log after an 8-bit tensor of values spanning decades (openWakeWord's log-mel
+     * front end) cost 30.
+     */
+    public static final double GROWTH_DB = 10;
+
+    /**
+     * Where the error grows most: the accumulated SQNR falls from what a layer reads to what it writes. Accumulated
+     * SQNR alone names the layers after such a point, which only carry its error (the Mul, Div and Sub after
+     * openWakeWord's Log, all at -6.8 dB).
+     *
+     * @param node the layer
+     * @param opType its operator
+     * @param excludable whether it has INT8 weights
+     * @param inputSqnrDb the lowest SQNR among the activations it reads
+     * @param sqnrDb its own activation's SQNR
+     * @param exclude the layers whose {@code --exclude} keeps its input float: itself when excludable, else the
+     *     nearest weighted INT8 layers before it; empty when none (it reads the model input)
+     */
+    @JsonPropertyOrder({"node", "opType", "excludable", "inputSqnrDb", "sqnrDb", "exclude"})
+    public record ErrorGrowth(String node, String opType, boolean excludable, double inputSqnrDb, double sqnrDb,
+            List<String> exclude) {
+        public ErrorGrowth {
+            inputSqnrDb = round(inputSqnrDb);
+            sqnrDb = round(sqnrDb);
+            exclude = List.copyOf(exclude);
+        }
+
+        /** {@code Log_17 (Log, kept float: 24.1 dB in, -6.8 dB out)}. */
+        public String describe() {
+            return String.format(Locale.ROOT, "%s (%s%s: %s dB in, %s dB out)", node, opType,
+                    excludable ? "" : ", kept float", tenth(inputSqnrDb), tenth(sqnrDb));
+        }
+    }
+
     public LayerReport {
         layers = List.copyOf(layers);
     }
@@ -113,18 +151,21 @@ public record LayerReport(String fp32, String int8, String data, long samples, O
      * @param int8Tensor the INT8 model's tensor it is compared with (the dequantized copy when there is one)
      * @param excludable whether the node has INT8 weights, so that {@code --exclude} of it changes the model
      * @param sqnrDb SQNR in dB, {@code null} when the values are identical: the accumulated loss up to here
+     * @param inputSqnrDb the lowest SQNR among the compared activations it reads; {@code null} when they are exact,
+     *     not compared (the model input, weights) or near zero
      * @param ownSqnrDb SQNR of this tensor's own quantize-dequantize step inside the INT8 model (its value before
      *     the QDQ pair against after it): the rounding noise this tensor adds, whatever came before; absent when the
      *     tensor has no QDQ pair
      * @param maxAbsError the largest |fp32 − INT8| over all elements
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    @JsonPropertyOrder({"node", "opType", "tensor", "int8Tensor", "excludable", "sqnrDb", "ownSqnrDb",
-        "maxAbsError"})
+    @JsonPropertyOrder({"node", "opType", "tensor", "int8Tensor", "excludable", "sqnrDb", "inputSqnrDb",
+        "ownSqnrDb", "maxAbsError"})
     public record Layer(String node, String opType, String tensor, String int8Tensor, boolean excludable,
-            Double sqnrDb, Double ownSqnrDb, double maxAbsError) {
+            Double sqnrDb, Double inputSqnrDb, Double ownSqnrDb, double maxAbsError) {
         public Layer {
             sqnrDb = round(sqnrDb);
+            inputSqnrDb = round(inputSqnrDb);
             ownSqnrDb = round(ownSqnrDb);
             maxAbsError = round(maxAbsError);
         }
@@ -160,6 +201,9 @@ public record LayerReport(String fp32, String int8, String data, long samples, O
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%s vs %s on %s (%d samples)\n", int8, fp32, data, samples));
         out.append(String.format(Locale.ROOT, "output %s: SQNR %s\n", output.tensor(), db(output.sqnrDb())));
+        if (errorGrowth != null) {
+            out.append("the error grows most at ").append(errorGrowth.describe()).append('\n');
+        }
         out.append(String.format(Locale.ROOT, "%-8s  %-8s  %-18s  %s\n", "SQNR dB", "own dB", "op", "node"));
         layers.stream().limit(maxLayers).forEach(l -> out.append(String.format(Locale.ROOT,
                 "%-8s  %-8s  %-18s  %s%s\n", db(l.sqnrDb()), l.ownSqnrDb() == null ? "-" : db(l.ownSqnrDb()),
@@ -174,6 +218,11 @@ public record LayerReport(String fp32, String int8, String data, long samples, O
                             Math.round(g.gainDb() * 100) / 100.0), db(g.outputSqnrDb()), g.opType(), g.node())));
         }
         return out.toString();
+    }
+
+    /** One decimal, without the {@code -0.0} that {@code %.1f} writes. */
+    static String tenth(double value) {
+        return String.valueOf(Math.round(value * 10) / 10.0);
     }
 
     private static String db(Double value) {
