@@ -12,6 +12,12 @@ import dev.compress.export.BudgetCheck;
 import dev.compress.export.ManifestSeal;
 import dev.compress.export.RequiredOperators;
 import dev.compress.graph.OnnxModel;
+import dev.compress.onnx.proto.Onnx.GraphProto;
+import dev.compress.onnx.proto.Onnx.ModelProto;
+import dev.compress.onnx.proto.Onnx.NodeProto;
+import dev.compress.onnx.proto.Onnx.TensorProto;
+import dev.compress.onnx.proto.Onnx.TensorShapeProto;
+import dev.compress.onnx.proto.Onnx.ValueInfoProto;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import dev.compress.testing.TestData;
@@ -235,6 +241,37 @@ class ExportCommandTest {
         RequiredOperators.of(OnnxModel.load(optimized)).forEach((domain, ops) ->
                 ops.forEach(op -> inGraph.add(domain + ":" + op)));
         assertThat(listed).isEqualTo(inGraph);
+    }
+
+    /**
+     * Class scores are [N, C]: openWakeWord's speech embedding model ([N, 76, 32, 1] in, [N, 1, 1, 96] out) passed as a
+     * 96-class grayscale image classifier, with a model card and an image Predict.java that fit nothing.
+     */
+    @Test
+    void exportRefusesAModelWhoseOutputIsNoClassScores() throws IOException {
+        ModelProto cnn;
+        try (InputStream in = Files.newInputStream(TestData.model("cnn-fp32.onnx"))) {
+            cnn = ModelProto.parseFrom(in);
+        }
+        GraphProto.Builder graph = cnn.getGraph().toBuilder();
+        graph.addInitializer(TensorProto.newBuilder().setName("spatial").setDataType(TensorProto.DataType.INT64_VALUE)
+                .addDims(2).addInt64Data(2).addInt64Data(3));
+        graph.addNode(NodeProto.newBuilder().setOpType("Unsqueeze").setName("to_map").addInput("logits")
+                .addInput("spatial").addOutput("map"));
+        ValueInfoProto.Builder map = graph.getOutput(0).toBuilder().setName("map");
+        map.getTypeBuilder().getTensorTypeBuilder().getShapeBuilder()
+                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(1))
+                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(1));
+        graph.setOutput(0, map);
+        Path model = temp.resolve("embedding.onnx");
+        Files.write(model, cnn.toBuilder().setGraph(graph).build().toByteArray());
+        Path out = temp.resolve("bundle.zip");
+
+        Cli.Result result = Cli.run("export", "--model", model.toString(), "--out", out.toString());
+        assertThat(result.exitCode()).as(result.toString()).isEqualTo(ExitCode.BAD_INPUT);
+        assertThat(result.errLines()).containsExactly("error: " + model + ": the first output (map FLOAT [batch,10,1,1])"
+                + " is not class scores [N, C]; export supports image classifiers");
+        assertThat(Fixtures.filesUnder(temp)).containsExactly(model);
     }
 
     @Test

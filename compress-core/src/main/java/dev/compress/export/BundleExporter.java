@@ -225,7 +225,11 @@ public final class BundleExporter {
         return Json.pretty(measured);
     }
 
-    /** The class count: the last dimension of the model's first output, which must be fixed. */
+    /**
+     * The class count: the last dimension of the model's first output, which must be class scores {@code [N, C]}
+     * with C fixed. Rank 2 only: openWakeWord's speech embedding model (input {@code [N, 76, 32, 1]}, output
+     * {@code [N, 1, 1, 96]}) passed as a 96-class grayscale image classifier before.
+     */
     static int classes(OnnxModel model) {
         List<ValueInfo> outputs = model.graph().outputs();
         Optional<List<ValueInfo.Dim>> shape = outputs.isEmpty() ? Optional.empty() : outputs.get(0).shape();
@@ -233,7 +237,11 @@ public final class BundleExporter {
             throw CompressException.badInput(model.source().orElse(null), "the first output has no fixed class"
                     + " dimension (last axis); export supports image classifiers");
         }
-        return (int) shape.get().get(shape.get().size() - 1).value();
+        if (shape.get().size() != 2) {
+            throw CompressException.badInput(model.source().orElse(null), "the first output ("
+                    + outputs.get(0).describe() + ") is not class scores [N, C]; export supports image classifiers");
+        }
+        return (int) shape.get().get(1).value();
     }
 
     /**
