@@ -205,7 +205,7 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
             Node n = todo.remove(todo.size() - 1);
             for (String input : n.inputs()) {
                 Node producer = index.producer(input).orElse(null);
-                if (producer == null || !seen.add(producer.name())) {
+                if (producer == null || !seen.add(input)) { // by tensor: exporters may leave node names empty
                     continue;
                 }
                 if (weighted.contains(producer.name())) {
