@@ -1,26 +1,32 @@
 #!/usr/bin/python3
-"""How fast could the INT8 model of a SiLU network be? Writes copies of a QDQ model without its SiLU multiplies or
-without its squeeze-excite, to time against the fp32 model (InterleavedLatency).
+"""How fast could the INT8 model of a SiLU or hard-swish network be? Writes copies of a QDQ model without the
+multiplies of its activations or without its squeeze-excite, to time against the fp32 model (InterleavedLatency).
 
 The copies compute something else: they bound what any QDQ placement can reach on ONNX Runtime's kernels, they are
 not models to deploy. In a QDQ model from `compress quantize`:
 
-- `silu`: each x * Sigmoid(x) multiply is bypassed (its consumers read the Sigmoid's 8-bit output), as if ONNX
-  Runtime had one integer kernel for SiLU instead of QLinearSigmoid + QLinearMul;
-- `gate`: each squeeze-excite gate multiply x * Sigmoid(fc2(...)) is bypassed, which leaves the whole squeeze-excite
-  branch (pooling, two 1x1 Convs, activations) unused, and it is removed.
+- `act`: each x * f(x) multiply of an activation (SiLU's x * Sigmoid(x), hard-swish's x * Clip(x + 3, 0, 6) / 6) is
+  bypassed (its consumers read f(x)'s 8-bit output), as if ONNX Runtime had one integer kernel for the activation
+  instead of QLinearSigmoid or QLinearAdd followed by QLinearMul;
+- `gate`: each squeeze-excite multiply (a map times a gate of spatial size 1x1, found by ONNX's shape inference) is
+  bypassed, which leaves the whole squeeze-excite branch (pooling, two 1x1 Convs, activations) unused, and it is
+  removed.
 
 Usage (Debian's interpreter with python3-onnx):
-    /usr/bin/python3 benchmarks/zoo/bound.py INT8.onnx OUT.onnx silu|gate|silu,gate
+    /usr/bin/python3 benchmarks/zoo/bound.py INT8.onnx OUT.onnx act|gate|act,gate
 """
 import sys
 from collections import defaultdict
 
 import onnx
+import onnx.shape_inference
 
 
 def bypass(model, modes):
     graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+              for v in list(inferred.value_info) + list(inferred.input) + list(inferred.output)}
     producer = {o: n for n in graph.node for o in n.output}
     consumers = defaultdict(list)
     for n in graph.node:
@@ -32,6 +38,10 @@ def bypass(model, modes):
         dq = producer.get(tensor)
         return dq.input[0] if dq is not None and dq.op_type == "DequantizeLinear" else None
 
+    def one_by_one(tensor):
+        shape = shapes.get(tensor)
+        return shape is not None and len(shape) == 4 and shape[2:] == [1, 1]
+
     rename = {}
     for n in graph.node:
         if n.op_type != "Mul" or len(consumers[n.output[0]]) != 1:
@@ -41,15 +51,16 @@ def bypass(model, modes):
         if q.op_type != "QuantizeLinear" or a is None or b is None:
             continue
         for x, s in ((a, b), (b, a)):
+            gate = one_by_one(s) and not one_by_one(x)
             sq = producer.get(s)
-            sigmoid = producer.get(sq.input[0]) if sq is not None else None
-            if sigmoid is None or sigmoid.op_type != "Sigmoid":
-                continue
-            silu = quantized_source(sigmoid.input[0]) == x
-            if silu and "silu" in modes:
+            f = producer.get(sq.input[0]) if sq is not None else None
+            act = f is not None and any(quantized_source(i) == x for i in f.input)
+            if act and "act" in modes:
                 rename[q.output[0]] = s
-            elif not silu and "gate" in modes:
+            elif gate and "gate" in modes:
                 rename[q.output[0]] = x
+            else:
+                continue
             break
     for n in graph.node:
         for k, t in enumerate(n.input):
