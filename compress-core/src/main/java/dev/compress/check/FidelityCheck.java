@@ -173,6 +173,9 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
         private double cosineSum;
         private double signal;
         private double noise;
+        /** Σ x·y and Σ y² over all values: the cosine of an output of one value per sample is taken over samples. */
+        private double crossSum;
+        private double quantizedEnergy;
 
         OutputTally(int batchAxis) {
             this.batchAxis = batchAxis;
@@ -225,8 +228,9 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
                     }
                 }
                 signal += xx;
-                // two zero vectors are the same output; one zero vector shares no direction with the other
-                cosineSum += xx == 0 && yy == 0 ? 1 : xx == 0 || yy == 0 ? 0 : dot / Math.sqrt(xx * yy);
+                crossSum += dot;
+                quantizedEnergy += yy;
+                cosineSum += cosine(dot, xx, yy);
                 if (probabilitySequence ? everyRowAgrees(x, y, from, width, (int) sampleShape[1])
                         : classifier && argX == argY) {
                     agreements++;
@@ -315,9 +319,18 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
 
         FidelityReport.Output output(String name) {
             double sqnr = 10 * Math.log10(signal / noise);
+            // one value per sample (a wake-word score, a regression): its own cosine is 1 whenever the signs agree
+            // (openWakeWord's hey_jarvis scored 1.0000), so the samples' values make the vector
+            boolean scalar = HostTensor.elementCount(sampleShape) == 1;
             return new FidelityReport.Output(name, classifier(),
-                    classifier() ? (double) agreements / samples : null, cosineSum / samples,
+                    classifier() ? (double) agreements / samples : null,
+                    scalar ? cosine(crossSum, signal, quantizedEnergy) : cosineSum / samples,
                     noise == 0 || !Double.isFinite(sqnr) ? null : sqnr);
+        }
+
+        /** Two zero vectors are the same output; one zero vector shares no direction with the other. */
+        private static double cosine(double dot, double xx, double yy) {
+            return xx == 0 && yy == 0 ? 1 : xx == 0 || yy == 0 ? 0 : dot / Math.sqrt(xx * yy);
         }
     }
 

@@ -46,7 +46,9 @@ public record FidelityReport(String data, long samples, boolean heldOut, Double 
      * @param name the output
      * @param classifier whether it looks like class scores ({@code [N, C]}, C > 1): its score is top-1 agreement
      * @param top1Agreement share of samples whose arg-max class is the same; {@code null} unless a classifier
-     * @param meanCosine mean over samples of the cosine between the two outputs, each flattened
+     * @param meanCosine mean over samples of the cosine between the two outputs, each flattened; for an output of
+     *     one value per sample, whose own cosine says only whether the signs agree, the cosine between the samples'
+     *     values taken as one vector
      * @param sqnrDb 10·log10(Σ x² / Σ (x − x̂)²) over all elements; {@code null} when identical
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
