@@ -1,8 +1,12 @@
 package dev.compress.benchmarks;
 
+import dev.compress.check.FidelityCheck;
+import dev.compress.check.FidelityReport;
 import dev.compress.data.Batch;
+import dev.compress.data.DataSources;
 import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
+import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
 import dev.compress.quantize.QuantizationResult;
 import dev.compress.quantize.Quantizer;
@@ -15,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -43,8 +48,12 @@ public final class WakeWordHarness {
     private WakeWordHarness() {}
 
     public static void main(String[] args) throws Exception {
+        if (args.length == 3 && args[1].equals("--speech")) {
+            frontEnd(Path.of(args[0]), Path.of(args[2]));
+            return;
+        }
         if (args.length != 1) {
-            System.err.println("usage: WakeWordHarness MODELS");
+            System.err.println("usage: WakeWordHarness MODELS [--speech CLIPS]");
             System.exit(2);
         }
         Path models = Path.of(args[0]);
@@ -76,6 +85,146 @@ public final class WakeWordHarness {
         } finally {
             Files.deleteIfExists(int8);
         }
+    }
+
+    /**
+     * The log-mel front end ({@code melspectrogram.onnx}) quantized statically with default settings on one-second
+     * speech clips ({@code benchmarks/audio/make_speech.py}), then again with what the fidelity check's error growth
+     * says to keep float; each variant feeds the fp32 embedding model and the {@code hey_jarvis} wake-word model over
+     * 3 s of audio (three consecutive clips: the last 16 embeddings, hop 8 frames), as openWakeWord runs them. Prints
+     * the front end's fidelity and the wake-word scores where fp32 scores above 0.01; the wake-word model itself is
+     * then quantized on the fp32 pipeline's embeddings.
+     */
+    private static void frontEnd(Path models, Path clips) throws Exception {
+        Path melFile = models.resolve("melspectrogram.onnx");
+        OnnxModel mel = OnnxModel.load(melFile);
+        Dataset speech = DataSources.open(clips, mel, Preprocessing.Overrides.NONE, null).dataset();
+        QuantizationResult plain = Quantizer.builder().setModel(mel).setCalibrationData(speech).build().quantize();
+        FidelityReport fidelity = FidelityCheck.builder().setFloatModel(mel).setQuantizedModel(plain.model())
+                .setData(speech).optBatchSize(1).build().run();
+        System.out.println("front end, default INT8: " + fidelity.summary());
+        System.out.println("  the error grows most at " + (fidelity.errorGrowth() == null ? "no layer"
+                : fidelity.errorGrowth().describe() + "; exclude " + fidelity.errorGrowth().exclude()));
+        Map<String, OnnxModel> variants = new LinkedHashMap<>();
+        variants.put("fp32", mel);
+        variants.put("INT8, default", plain.model());
+        if (fidelity.errorGrowth() != null) {
+            OnnxModel remedied = Quantizer.builder().setModel(mel).setCalibrationData(speech)
+                    .optExclude(fidelity.errorGrowth().exclude()).build().quantize().model();
+            System.out.println("front end, INT8 without " + fidelity.errorGrowth().exclude() + ": "
+                    + FidelityCheck.builder().setFloatModel(mel).setQuantizedModel(remedied).setData(speech)
+                            .optBatchSize(1).build().run().summary());
+            variants.put("INT8, --exclude " + String.join(",", fidelity.errorGrowth().exclude()), remedied);
+        }
+        List<float[]> audio = new ArrayList<>();
+        speech.batches(1).forEachRemaining(b -> {
+            java.nio.FloatBuffer values = b.inputs().values().iterator().next().floats();
+            float[] clip = new float[values.remaining()];
+            values.get(clip);
+            audio.add(clip);
+        });
+        Path wakeFile = models.resolve("hey_jarvis_v0.1.onnx");
+        Map<String, float[]> scores = new LinkedHashMap<>();
+        List<float[]> embeddings = new ArrayList<>();
+        Path embeddingFile = models.resolve("embedding_model.onnx");
+        String embeddingInput = OnnxModel.load(embeddingFile).graph().inputs().get(0).name();
+        try (OrtModel embedding = OrtModel.open(embeddingFile, RuntimeOptions.defaults());
+                OrtModel wake = OrtModel.open(wakeFile, RuntimeOptions.defaults())) {
+            for (Map.Entry<String, OnnxModel> variant : variants.entrySet()) {
+                float[] score = new float[audio.size() - 2];
+                try (OrtModel front = OrtModel.open(variant.getValue(), RuntimeOptions.defaults())) {
+                    for (int i = 0; i + 3 <= audio.size(); i++) {
+                        float[] last16 = lastEmbeddings(front, mel, embedding, embeddingInput,
+                                audio.subList(i, i + 3));
+                        if (variant.getKey().equals("fp32")) {
+                            embeddings.add(last16);
+                        }
+                        score[i] = only(wake.run(wakeBatch(wakeFile, last16))).values()[0];
+                    }
+                }
+                scores.put(variant.getKey(), score);
+            }
+        }
+        float[] reference = scores.get("fp32");
+        System.out.println("hey_jarvis score, 3 s windows where fp32 scores above 0.01:");
+        for (int i = 0; i < reference.length; i++) {
+            if (reference[i] > 0.01) {
+                int window = i;
+                StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "  clips %d-%d:", i, i + 2));
+                scores.forEach((name, score) -> line.append(String.format(Locale.ROOT, " %s %.4f;", name,
+                        score[window])));
+                System.out.println(line);
+            }
+        }
+        OnnxModel wakeModel = OnnxModel.load(wakeFile);
+        Dataset wakeData = embeddingDataset(wakeFile, embeddings);
+        OnnxModel wakeInt8 = Quantizer.builder().setModel(wakeModel).setCalibrationData(wakeData).build().quantize()
+                .model();
+        System.out.println("hey_jarvis itself, default INT8 on the fp32 pipeline's embeddings: "
+                + FidelityCheck.builder().setFloatModel(wakeModel).setQuantizedModel(wakeInt8).setData(wakeData)
+                        .build().run().summary());
+    }
+
+    /** The last 16 embeddings [16, 96] of the clips joined, through {@code front} and the embedding model. */
+    private static float[] lastEmbeddings(OrtModel front, OnnxModel mel, OrtModel embedding, String embeddingInput,
+            List<float[]> clips) {
+        int length = clips.stream().mapToInt(c -> c.length).sum();
+        float[] audio = new float[length];
+        int at = 0;
+        for (float[] clip : clips) {
+            System.arraycopy(clip, 0, audio, at, clip.length);
+            at += clip.length;
+        }
+        String input = mel.graph().inputs().get(0).name();
+        float[] spectrum = only(front.run(new Batch(Map.of(input, HostTensor.ofFloats(new long[] {1, length},
+                audio)), new int[] {-1}, List.of(Path.of("clips"))))).values();
+        int frames = spectrum.length / BINS;
+        int windows = (frames - FRAMES) / 8 + 1;
+        float[] stacked = new float[windows * FRAMES * BINS];
+        for (int w = 0; w < windows; w++) {
+            for (int i = 0; i < FRAMES * BINS; i++) {
+                stacked[w * FRAMES * BINS + i] = spectrum[w * 8 * BINS + i] / 10f + 2f; // openWakeWord's scaling
+            }
+        }
+        float[] all = only(embedding.run(new Batch(Map.of(embeddingInput, HostTensor.ofFloats(
+                new long[] {windows, FRAMES, BINS, 1}, stacked)), new int[windows],
+                Collections.nCopies(windows, Path.of("windows"))))).values();
+        return Arrays.copyOfRange(all, (windows - 16) * 96, windows * 96);
+    }
+
+    private static Batch wakeBatch(Path model, float[] embeddings) {
+        String input = OnnxModel.load(model).graph().inputs().get(0).name();
+        return new Batch(Map.of(input, HostTensor.ofFloats(new long[] {1, 16, 96}, embeddings)), new int[] {-1},
+                List.of(model));
+    }
+
+    private static OrtModel.FloatOutput only(Map<String, OrtModel.FloatOutput> outputs) {
+        return outputs.values().iterator().next();
+    }
+
+    /** Each sample one [1, 16, 96] input of the wake-word model (its batch is fixed at 1). */
+    private static Dataset embeddingDataset(Path model, List<float[]> embeddings) {
+        return new Dataset() {
+            @Override
+            public Path source() {
+                return model;
+            }
+
+            @Override
+            public int size() {
+                return embeddings.size();
+            }
+
+            @Override
+            public List<String> classNames() {
+                return List.of();
+            }
+
+            @Override
+            public Iterator<Batch> batches(int batchSize) {
+                return embeddings.stream().map(e -> wakeBatch(model, e)).iterator();
+            }
+        };
     }
 
     /** {@code count} windows of [76, 32] mel features of synthetic voiced audio, from {@code seed}. */

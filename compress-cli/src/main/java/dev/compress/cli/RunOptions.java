@@ -49,8 +49,10 @@ final class RunOptions {
         }
         resolved = batchSize != null ? batchSize : fixed > 0 ? fixed : fallback;
         if (batchSize == null && resolved != 32) {
-            global.info("batch size " + resolved + (fixed > 0 ? " (fixed by the model)" : " (for the model's input"
-                    + " size; --batch-size to change)"));
+            global.info("batch size " + resolved + (fixed > 0 ? " (fixed by the model)" : ModelInputs.batchMixer(model)
+                    .map(node -> " (" + node.name() + " (" + node.opType() + ") reduces over the samples' axis: in a"
+                            + " batch they would change each other's outputs; --batch-size to change)")
+                    .orElse(" (for the model's input size; --batch-size to change)")));
         }
         return resolved;
     }

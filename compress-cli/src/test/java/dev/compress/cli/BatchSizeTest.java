@@ -6,7 +6,10 @@ import dev.compress.data.DataSources;
 import dev.compress.data.Dataset;
 import dev.compress.data.ModelInputs;
 import dev.compress.data.Preprocessing;
+import dev.compress.graph.Graph;
+import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Tensor;
 import dev.compress.graph.ValueInfo;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -74,6 +77,50 @@ class BatchSizeTest {
         assertThat(result.exitCode()).as(result.toString()).isZero();
         assertThat(result.errLines()).contains("batch size 1 (fixed by the model)");
         assertThat(out).exists();
+    }
+
+    /**
+     * The shipped CNN whose output is its logits minus {@code m}, which {@code nodes} compute (openWakeWord's
+     * melspectrogram floors its log-mel below the ReduceMax of the whole batch); in memory.
+     */
+    private static OnnxModel reducing(List<Tensor> initializers, Node... nodes) {
+        OnnxModel model = OnnxModel.load(Fixtures.cnn());
+        Graph graph = model.graph();
+        initializers.forEach(graph::putInitializer);
+        String logits = graph.outputs().get(0).name();
+        graph.nodes().addAll(List.of(nodes));
+        graph.nodes().add(Node.of("Sub", "centre", List.of(logits, "m"), List.of("centred")));
+        ValueInfo output = graph.outputs().get(0);
+        graph.outputs().set(0, ValueInfo.tensor("centred", output.elementType(), output.shape().orElseThrow()));
+        return model;
+    }
+
+    @Test
+    void aModelThatReducesOverTheSamplesRunsThemOneAtATime() throws IOException {
+        String logits = OnnxModel.load(Fixtures.cnn()).graph().outputs().get(0).name();
+        OnnxModel whole = reducing(List.of(), Node.of("ReduceMax", "peak", List.of(logits), List.of("m")));
+        assertThat(ModelInputs.batchMixer(whole)).map(Node::name).contains("peak");
+        assertThat(ModelInputs.defaultBatchSize(whole, null)).isEqualTo(1);
+        // over the classes only (axes as an input, as ReduceSum takes them at opset 13), or over a shape: the
+        // samples stay apart
+        Node sum = Node.of("ReduceSum", "total", List.of(logits, "axis"), List.of("m"));
+        OnnxModel classes = reducing(List.of(Tensor.int64s("axis", new long[] {1}, new long[] {1})), sum);
+        assertThat(ModelInputs.batchMixer(classes)).isEmpty();
+        assertThat(ModelInputs.defaultBatchSize(classes, null)).isEqualTo(32);
+        OnnxModel samples = reducing(List.of(Tensor.int64s("axis", new long[] {1}, new long[] {0})), sum);
+        assertThat(ModelInputs.batchMixer(samples)).map(Node::name).contains("total");
+        OnnxModel counted = reducing(List.of(), Node.of("Shape", "dims_of", List.of(logits), List.of("dims")),
+                Node.of("ReduceProd", "count", List.of("dims"), List.of("m")));
+        assertThat(ModelInputs.batchMixer(counted)).isEmpty();
+
+        Path model = temp.resolve("whole.onnx");
+        whole.save(model);
+        Path calib = Fixtures.smallCalib(temp.resolve("calib"), 6);
+        Cli.Result result = Cli.run("quantize", "--model", model.toString(), "--data", calib.toString(),
+                "--out", temp.resolve("q.onnx").toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.errLines()).contains("batch size 1 (peak (ReduceMax) reduces over the samples' axis: in a"
+                + " batch they would change each other's outputs; --batch-size to change)");
     }
 
     @Test
