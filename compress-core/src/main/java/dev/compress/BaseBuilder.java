@@ -18,8 +18,9 @@ public abstract class BaseBuilder<T extends BaseBuilder<T>> {
     protected abstract T self();
 
     /**
-     * Samples per ONNX Runtime call (default {@value #DEFAULT_BATCH_SIZE}, or what suits the model for builders whose
-     * memory depends on it, such as the calibrator's); results do not depend on it, memory and speed do.
+     * Samples per ONNX Runtime call (default: for builders that run an ONNX model over data, what suits the model and
+     * data, {@code ModelInputs.defaultBatchSize}: the batch the model fixes, 1 when it mixes samples, fewer for large
+     * inputs; else {@value #DEFAULT_BATCH_SIZE}); results do not depend on it, memory and speed do.
      *
      * @throws CompressException INVALID_SETTINGS if below 1
      */

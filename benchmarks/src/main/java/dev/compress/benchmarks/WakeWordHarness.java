@@ -101,7 +101,7 @@ public final class WakeWordHarness {
         Dataset speech = DataSources.open(clips, mel, Preprocessing.Overrides.NONE, null).dataset();
         QuantizationResult plain = Quantizer.builder().setModel(mel).setCalibrationData(speech).build().quantize();
         FidelityReport fidelity = FidelityCheck.builder().setFloatModel(mel).setQuantizedModel(plain.model())
-                .setData(speech).optBatchSize(1).build().run();
+                .setData(speech).build().run();
         System.out.println("front end, default INT8: " + fidelity.summary());
         System.out.println("  the error grows most at " + (fidelity.errorGrowth() == null ? "no layer"
                 : fidelity.errorGrowth().describe() + "; exclude " + fidelity.errorGrowth().exclude()));
@@ -113,7 +113,7 @@ public final class WakeWordHarness {
                     .optExclude(fidelity.errorGrowth().exclude()).build().quantize().model();
             System.out.println("front end, INT8 without " + fidelity.errorGrowth().exclude() + ": "
                     + FidelityCheck.builder().setFloatModel(mel).setQuantizedModel(remedied).setData(speech)
-                            .optBatchSize(1).build().run().summary());
+                            .build().run().summary());
             variants.put("INT8, --exclude " + String.join(",", fidelity.errorGrowth().exclude()), remedied);
         }
         List<float[]> audio = new ArrayList<>();

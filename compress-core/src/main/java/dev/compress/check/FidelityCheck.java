@@ -83,7 +83,7 @@ public final class FidelityCheck implements ModelCheck<FidelityReport> {
         this.minFidelity = b.minFidelity;
         this.layerRanking = b.layerRanking;
         this.runtimeOptions = b.runtimeOptions;
-        this.batchSize = b.batchSize();
+        this.batchSize = ModelInputs.batchSize(b, b.fp32, b.data);
         this.progress = b.progress();
     }
 

@@ -5,6 +5,7 @@ import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Batch;
 import dev.compress.data.Dataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.graph.OnnxModel;
 import dev.compress.pipeline.ModelCheck;
 import dev.compress.pipeline.PassContext;
@@ -65,7 +66,7 @@ public final class LatencyCheck implements ModelCheck<LatencyReport> {
         this.data = b.data;
         this.threads = b.threads;
         this.seconds = b.seconds;
-        this.batchSize = b.batchSize();
+        this.batchSize = ModelInputs.batchSize(b, b.fp32, b.data);
         this.progress = b.progress();
     }
 

@@ -1,5 +1,6 @@
 package dev.compress.data;
 
+import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.graph.Attribute;
 import dev.compress.graph.DataType;
@@ -214,6 +215,14 @@ public final class ModelInputs {
             return true;
         }
         return producer.inputs().stream().anyMatch(input -> fromShape(index, input, depth - 1));
+    }
+
+    /**
+     * The batch size a builder was given, else {@link #defaultBatchSize} for its model and data: a fixed batch or a
+     * model that mixes samples takes no other, whichever entry point runs it.
+     */
+    public static int batchSize(BaseBuilder<?> builder, OnnxModel model, Dataset data) {
+        return builder.batchSizeGiven() ? builder.batchSize() : defaultBatchSize(model, data);
     }
 
     /** Whether a dimension other than the batch axis is unknown. */

@@ -4,6 +4,7 @@ import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.graph.Clamp;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
@@ -71,7 +72,7 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
         this.fp32 = b.fp32;
         this.int8 = b.int8;
         this.data = b.data;
-        this.batchSize = b.batchSize();
+        this.batchSize = ModelInputs.batchSize(b, b.fp32, b.data);
         this.progress = b.progress();
         this.calibration = b.calibration;
     }

@@ -4,6 +4,7 @@ import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.graph.Graph;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Tensor;
@@ -79,7 +80,7 @@ public final class Pruner implements ModelPass<PruneResult> {
         this.masks = b.masks;
         this.masksSource = b.masksSource;
         this.calibration = b.calibration;
-        this.batchSize = b.batchSize();
+        this.batchSize = b.calibration == null ? b.batchSize() : ModelInputs.batchSize(b, b.model, b.calibration);
         this.progress = b.progress();
     }
 

@@ -4,6 +4,7 @@ import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
+import dev.compress.data.ModelInputs;
 import dev.compress.eval.Evaluator;
 import dev.compress.graph.OnnxModel;
 import dev.compress.pipeline.ModelCheck;
@@ -46,7 +47,7 @@ public final class SensitivityScan implements ModelCheck<SensitivityReport> {
         this.layerSparsities = b.layerSparsities;
         this.globalSparsities = b.globalSparsities;
         this.excluded = b.excluded;
-        this.batchSize = b.batchSize();
+        this.batchSize = ModelInputs.batchSize(b, b.model, b.data);
         this.progress = b.progress();
     }
 

@@ -15,6 +15,7 @@ import dev.compress.data.Dataset;
 import dev.compress.data.HostTensor;
 import dev.compress.data.Preprocessing;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.ValueInfo;
 import dev.compress.quantize.Quantizer;
 import dev.compress.runtime.KernelProfile;
 import dev.compress.runtime.RuntimeOptions;
@@ -98,6 +99,26 @@ class QuantizationChecksTest {
         Quantizer.builder().setModel(fp32).optTable(CalibrationTable.load(table))
                 .optExclude(report.worstLayers().stream().map(FidelityReport.Layer::node).toList()).build().quantize();
         assertThat(report.summary()).contains("top-1 agreement", "held-out samples of", "(not calibrated on)");
+    }
+
+    /** The checks, like the quantizer, run a model that fixes its batch at 1 without being told (library users). */
+    @Test
+    void aModelWithAFixedBatchIsCheckedWithoutBeingToldItsBatchSize() {
+        OnnxModel one = OnnxModel.load(TestData.model("cnn-fp32.onnx"));
+        ValueInfo input = one.graph().declaredInputs().get(0);
+        List<ValueInfo.Dim> dims = new ArrayList<>(input.shape().orElseThrow());
+        dims.set(0, new ValueInfo.Dim(1, ""));
+        one.graph().declaredInputs().set(0, ValueInfo.tensor(input.name(), input.elementType(), dims));
+        OnnxModel quantized = Quantizer.builder().setModel(one).setCalibrationData(calib).optMaxSamples(20).build()
+                .quantize().model();
+
+        FidelityReport fidelity = FidelityCheck.builder().setFloatModel(one).setQuantizedModel(quantized)
+                .setData(calib).optMaxSamples(20).build().run();
+        assertThat(fidelity.samples()).isEqualTo(20);
+        assertThat(fidelity.fidelity()).isGreaterThan(0.9);
+        LatencyReport latency = LatencyCheck.builder().setFloatModel(one).setQuantizedModel(quantized).setData(calib)
+                .optSeconds(0.1).build().run();
+        assertThat(latency.int8OverFp32()).isPositive();
     }
 
     @Test
