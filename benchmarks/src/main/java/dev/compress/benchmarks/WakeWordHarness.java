@@ -63,7 +63,7 @@ public final class WakeWordHarness {
 
         long start = System.nanoTime();
         QuantizationResult result = Quantizer.builder().setModel(OnnxModel.load(source))
-                .setCalibrationData(dataset(source, calib)).build().quantize();
+                .setCalibrationData(dataset(source, calib, FRAMES, BINS, 1)).build().quantize();
         double seconds = (System.nanoTime() - start) / 1e9;
         Path int8 = Files.createTempFile("embedding-int8", ".onnx");
         try {
@@ -73,12 +73,12 @@ public final class WakeWordHarness {
                     result.report().floatOps());
             System.out.printf(Locale.ROOT, "size: %.3f of fp32%n", (double) Files.size(int8) / Files.size(source));
 
-            double[] cosine = cosine(source, int8, dataset(source, heldOut));
+            double[] cosine = cosine(source, int8, dataset(source, heldOut, FRAMES, BINS, 1));
             System.out.printf(Locale.ROOT, "embedding cosine on %d held-out windows: mean %.4f, min %.4f%n",
                     heldOut.size(), cosine[0], cosine[1]);
             for (int batch : new int[] {1, 32}) {
                 InterleavedTiming.Times times = ZooHarness.interleaved(source, int8,
-                        dataset(source, calib).firstBatches(batch, 4));
+                        dataset(source, calib, FRAMES, BINS, 1).firstBatches(batch, 4));
                 System.out.printf(Locale.ROOT, "batch %d: INT8/fp32 %s (fp32 %.3f ms, INT8 %.3f ms)%n", batch,
                         ZooHarness.ratioCell(times), times.medianMs(0), times.medianMs(1));
             }
@@ -157,7 +157,7 @@ public final class WakeWordHarness {
             }
         }
         OnnxModel wakeModel = OnnxModel.load(wakeFile);
-        Dataset wakeData = embeddingDataset(wakeFile, embeddings);
+        Dataset wakeData = dataset(wakeFile, embeddings, 16, 96);
         OnnxModel wakeInt8 = Quantizer.builder().setModel(wakeModel).setCalibrationData(wakeData).build().quantize()
                 .model();
         System.out.println("hey_jarvis itself, default INT8 on the fp32 pipeline's embeddings: "
@@ -200,31 +200,6 @@ public final class WakeWordHarness {
 
     private static OrtModel.FloatOutput only(Map<String, OrtModel.FloatOutput> outputs) {
         return outputs.values().iterator().next();
-    }
-
-    /** Each sample one [1, 16, 96] input of the wake-word model (its batch is fixed at 1). */
-    private static Dataset embeddingDataset(Path model, List<float[]> embeddings) {
-        return new Dataset() {
-            @Override
-            public Path source() {
-                return model;
-            }
-
-            @Override
-            public int size() {
-                return embeddings.size();
-            }
-
-            @Override
-            public List<String> classNames() {
-                return List.of();
-            }
-
-            @Override
-            public Iterator<Batch> batches(int batchSize) {
-                return embeddings.stream().map(e -> wakeBatch(model, e)).iterator();
-            }
-        };
     }
 
     /** {@code count} windows of [76, 32] mel features of synthetic voiced audio, from {@code seed}. */
@@ -270,9 +245,10 @@ public final class WakeWordHarness {
         return audio;
     }
 
-    /** The windows as samples of the model's input {@code [N, 76, 32, 1]}, in memory. */
-    private static Dataset dataset(Path model, List<float[]> windows) {
+    /** {@code samples} of shape {@code dims} each, stacked as the model's input {@code [N, dims...]}, in memory. */
+    private static Dataset dataset(Path model, List<float[]> samples, long... dims) {
         String input = OnnxModel.load(model).graph().inputs().get(0).name();
+        int width = (int) HostTensor.elementCount(dims);
         return new Dataset() {
             @Override
             public Path source() {
@@ -281,7 +257,7 @@ public final class WakeWordHarness {
 
             @Override
             public int size() {
-                return windows.size();
+                return samples.size();
             }
 
             @Override
@@ -296,21 +272,24 @@ public final class WakeWordHarness {
 
                     @Override
                     public boolean hasNext() {
-                        return next < windows.size();
+                        return next < samples.size();
                     }
 
                     @Override
                     public Batch next() {
-                        int n = Math.min(batchSize, windows.size() - next);
-                        float[] values = new float[n * FRAMES * BINS];
+                        int n = Math.min(batchSize, samples.size() - next);
+                        float[] values = new float[n * width];
                         for (int i = 0; i < n; i++) {
-                            System.arraycopy(windows.get(next + i), 0, values, i * FRAMES * BINS, FRAMES * BINS);
+                            System.arraycopy(samples.get(next + i), 0, values, i * width, width);
                         }
                         next += n;
+                        long[] shape = new long[dims.length + 1];
+                        shape[0] = n;
+                        System.arraycopy(dims, 0, shape, 1, dims.length);
                         int[] labels = new int[n];
                         Arrays.fill(labels, -1);
-                        return new Batch(Map.of(input, HostTensor.ofFloats(new long[] {n, FRAMES, BINS, 1}, values)),
-                                labels, Collections.nCopies(n, model));
+                        return new Batch(Map.of(input, HostTensor.ofFloats(shape, values)), labels,
+                                Collections.nCopies(n, model));
                     }
                 };
             }
