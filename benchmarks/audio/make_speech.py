@@ -9,6 +9,7 @@ seed).
     /usr/bin/python3 benchmarks/audio/make_speech.py OUT_DIR      # -> OUT_DIR/a000.npy ... (58 files)
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,9 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"error: {' and '.join(missing)} not found; apt-get install -y espeak-ng sox")
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(7)
     k = 0

