@@ -112,6 +112,10 @@ class BatchSizeTest {
         OnnxModel counted = reducing(List.of(), Node.of("Shape", "dims_of", List.of(logits), List.of("dims")),
                 Node.of("ReduceProd", "count", List.of("dims"), List.of("m")));
         assertThat(ModelInputs.batchMixer(counted)).isEmpty();
+        OnnxModel weights = reducing(List.of(Tensor.floats("scale", new long[] {2}, new float[] {1, 2})),
+                Node.of("Neg", "negate", List.of("scale"), List.of("negated")),
+                Node.of("ReduceMax", "peak", List.of("negated"), List.of("m")));
+        assertThat(ModelInputs.batchMixer(weights)).isEmpty();
 
         Path model = temp.resolve("whole.onnx");
         whole.save(model);

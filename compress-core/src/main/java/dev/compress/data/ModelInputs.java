@@ -178,14 +178,21 @@ public final class ModelInputs {
      * must feed samples one at a time to see what the model does with each. openWakeWord's {@code
      * melspectrogram.onnx} floors its log-mel 80 dB below the ReduceMax of the whole batch: at batch 16 its INT8
      * fidelity measured 0.92, one clip at a time (as openWakeWord runs it) 0.56. Reductions of shapes (a ReduceProd of
-     * a Shape) and of constants do not count; nor does a reduction whose axes are not constant.
+     * a Shape) and of tensors computed from weights alone do not count; nor does a reduction whose axes are not
+     * constant.
      */
     public static Optional<Node> batchMixer(OnnxModel model) {
         Graph graph = model.graph();
         Graph.Index index = graph.index();
+        // the tensors computed from a model input (nodes are in topological order)
+        Set<String> fed = new HashSet<>();
+        graph.inputs().forEach(input -> fed.add(input.name()));
         for (Node node : graph.nodes()) {
+            if (node.inputs().stream().anyMatch(fed::contains)) {
+                fed.addAll(node.outputs());
+            }
             if (!node.opType().startsWith("Reduce") || !node.domain().isEmpty() || node.inputs().isEmpty()
-                    || graph.initializer(node.input(0)).isPresent() || fromShape(index, node.input(0), 4)) {
+                    || !fed.contains(node.input(0)) || fromShape(index, node.input(0), 4)) {
                 continue;
             }
             long[] axes = node.attribute("axes").map(Attribute::ints).orElse(null);
