@@ -2,6 +2,7 @@ package dev.compress.debug;
 
 import dev.compress.BaseBuilder;
 import dev.compress.CompressException;
+import dev.compress.Json;
 import dev.compress.Progress;
 import dev.compress.data.Dataset;
 import dev.compress.data.ModelInputs;
@@ -15,6 +16,7 @@ import dev.compress.pipeline.PassContext;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.OrtModel.FloatOutput;
 import dev.compress.runtime.RuntimeOptions;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -67,10 +69,13 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
     private final int batchSize;
     private final Progress progress;
     private final Dataset calibration;
+    /** Whether the quantizer widened depthwise channel spaces of the INT8 model (its provenance says so). */
+    private final boolean widenedChannels;
 
     private LayerDebugger(Builder b) {
         this.fp32 = b.fp32;
         this.int8 = b.int8;
+        this.widenedChannels = widenedChannels(b.int8);
         this.data = b.data;
         this.batchSize = ModelInputs.batchSize(b, b.fp32, b.data);
         this.progress = b.progress();
@@ -306,10 +311,11 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
                 Map<String, FloatOutput> reference = a.run(batch, fromFp32);
                 Map<String, FloatOutput> quantized = b.run(batch, fromInt8);
                 for (Match m : kept) {
-                    FloatOutput value = quantized.get(m.quantizedTensor());
-                    energies.get(m.tensor()).add(checkShape(reference.get(m.tensor()), value, m.tensor()), value);
+                    FloatOutput fp32Value = reference.get(m.tensor());
+                    FloatOutput value = leadingChannels(quantized.get(m.quantizedTensor()), fp32Value.shape());
+                    energies.get(m.tensor()).add(checkShape(fp32Value, value, m.tensor()), value);
                     if (m.hasQdq()) {
-                        FloatOutput before = quantized.get(m.tensor());
+                        FloatOutput before = leadingChannels(quantized.get(m.tensor()), fp32Value.shape());
                         FloatOutput clampedBefore = m.folded() == null ? before : clamped(before, m.folded());
                         ownEnergies.get(m.tensor()).add(clampedBefore, value);
                     }
@@ -321,6 +327,43 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
             });
             return kept;
         }
+    }
+
+    private static boolean widenedChannels(OnnxModel int8) {
+        String provenance = int8.metadata().get("compress.quantization");
+        try {
+            return provenance != null && Json.MAPPER.readTree(provenance).has("depthwiseChannelsWidened");
+        } catch (IOException e) {
+            return false; // unreadable provenance: compared as any other model
+        }
+    }
+
+    /**
+     * The first channels (axis 1) of {@code value} when it has more of them than {@code shape} and is otherwise the
+     * same, in a model whose depthwise channel spaces the quantizer widened with zero filters ({@code
+     * DepthwiseWidths}); else {@code value}.
+     */
+    private FloatOutput leadingChannels(FloatOutput value, long[] shape) {
+        long[] wide = value.shape();
+        if (!widenedChannels || wide.length != shape.length || wide.length < 2 || wide[1] <= shape[1]) {
+            return value;
+        }
+        for (int d = 0; d < wide.length; d++) {
+            if (d != 1 && wide[d] != shape[d]) {
+                return value;
+            }
+        }
+        int inner = 1;
+        for (int d = 2; d < wide.length; d++) {
+            inner *= (int) wide[d];
+        }
+        int kept = (int) shape[1] * inner;
+        int block = (int) wide[1] * inner;
+        float[] values = new float[(int) wide[0] * kept];
+        for (int n = 0; n < wide[0]; n++) {
+            System.arraycopy(value.values(), n * block, values, n * kept, kept);
+        }
+        return new FloatOutput(shape, values);
     }
 
     private FloatOutput checkShape(FloatOutput reference, FloatOutput quantized, String tensor) {

@@ -91,10 +91,12 @@ public record QuantizationReport(
      * @param groupedConvsMadeDense grouped Convs with few groups given one group and a block-diagonal weight
      * @param channelShufflesFolded channel shuffles (their Transposes) folded into the Convs that read them
      *     ({@link ChannelShuffles}); null when none was
+     * @param depthwiseChannelsWidened depthwise Convs whose channels were widened to a multiple of 16 with zero
+     *     filters, with the Convs around them ({@link DepthwiseWidths}); null when none was
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record ConvShapes(List<String> inputChannelsPadded, List<String> groupedConvsMadeDense,
-            List<String> channelShufflesFolded) {}
+            List<String> channelShufflesFolded, List<String> depthwiseChannelsWidened) {}
 
     /** The calibrated range of one activation and the parameters derived from it. */
     @JsonPropertyOrder({"tensor", "min", "max", "scale", "zeroPoint", "sharedWith"})

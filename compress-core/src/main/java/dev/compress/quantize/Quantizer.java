@@ -28,6 +28,7 @@ import dev.compress.runtime.RuntimeOptions;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -261,7 +262,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         Equalized equalized = equalized(model);
         model = equalized.model();
         QuantizationReport.Equalization equalization = equalized.report();
-        Set<String> excluded = new java.util.HashSet<>(this.excluded);
+        Set<String> excluded = new HashSet<>(this.excluded);
         // planned as float; rewritten after the QDQ rewrite with int8 weights
         excluded.addAll(weightOnly);
         excluded.addAll(dynamicNodes);
@@ -365,6 +366,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                     sampling.maxSamples() > 0 ? Math.min(sampling.maxSamples(), calibration.size())
                             : calibration.size(), context.progress());
         }
+        List<String> widened = DepthwiseWidths.widen(graph, new HashSet<>(plan.quantizedNodes));
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         List<String> paddedInputs = opset >= ConvKernelShapes.PAD_MIN_OPSET
                 ? ConvKernelShapes.padInputChannels(graph) : List.of();
@@ -407,8 +409,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 ranges,
                 concat(warnings, table.warnings())).withDataFree(equalization, corrected)
                 .withConvShapes(paddedInputs.isEmpty() && expandedGroups.isEmpty() && rewritten.shuffles().isEmpty()
-                        ? null : new QuantizationReport.ConvShapes(paddedInputs, expandedGroups,
-                                rewritten.shuffles().isEmpty() ? null : rewritten.shuffles()));
+                        && widened.isEmpty() ? null : new QuantizationReport.ConvShapes(paddedInputs, expandedGroups,
+                                rewritten.shuffles().isEmpty() ? null : rewritten.shuffles(),
+                                widened.isEmpty() ? null : widened));
         // what the ranges depend on besides the samples, so that they can be calibrated again alike
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("method", report.method());
@@ -440,6 +443,10 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (!rewritten.shuffles().isEmpty()) {
             provenance.put("channelShufflesFolded", rewritten.shuffles());
+        }
+        if (!widened.isEmpty()) {
+            // the layer ranking compares these spaces' leading channels with the source's
+            provenance.put("depthwiseChannelsWidened", widened);
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
         if (!keptFloat.isEmpty()) {
@@ -513,7 +520,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
      * scalar constant of magnitude beyond {@link #MAX_ACTIVATION} (or not finite), as additive masks are written.
      */
     private static Set<String> maskReach(Graph graph) {
-        Set<String> reached = new java.util.HashSet<>();
+        Set<String> reached = new HashSet<>();
         graph.inputs().stream().filter(input -> input.elementType() != DataType.FLOAT)
                 .forEach(input -> reached.add(input.name()));
         graph.initializers().forEach((name, tensor) -> {
@@ -546,7 +553,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             Set<String> tensors, List<String> warnings) {
         Map<String, CalibrationMethod> perTensor = new LinkedHashMap<>(settings.perTensor());
         Graph.Index index = graph.index();
-        Set<String> bounded = new java.util.HashSet<>();
+        Set<String> bounded = new HashSet<>();
         folds.stream().filter(f -> Float.isFinite(f.max())).forEach(f -> bounded.add(f.output()));
         int kept = 0;
         for (String tensor : tensors) {
@@ -571,7 +578,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
      * term is all zeros, and quantized with that range it would wipe out every mask at run time. So they stay float.
      */
     private static Map<String, String> maskDerived(Graph graph, Set<String> tensors) {
-        Set<String> derived = new java.util.HashSet<>();
+        Set<String> derived = new HashSet<>();
         graph.inputs().stream()
                 .filter(input -> input.elementType() != DataType.FLOAT)
                 .forEach(input -> derived.add(input.name()));
