@@ -17,8 +17,8 @@ import java.util.Set;
  * Widens the channels a quantized depthwise Conv works on to a multiple of {@value #DEPTHWISE_CHANNELS}, with zero
  * filters, so that ONNX Runtime runs it with its fast 8-bit depthwise kernel: MLAS's symmetric depthwise kernel (x86:
  * AVX2, AVX-VNNI, AVX-512) takes only channel counts that are a multiple of 16 and any other falls back to a generic
- * loop. MobileNetV3's expansions (72, 88, 120, 184, 200 channels) and PP-OCR's mobile classifier (8 to 200) are such
- * counts; EfficientNet's and MobileNetV2's are not.
+ * loop. MobileNetV3's expansions (72, 88, 120, 184, 200 channels), ShuffleNetV2's branches (24, 58, 116, 232) and
+ * PP-OCR's mobile classifier (8 to 200) are such counts; EfficientNet's and MobileNetV2's are not.
  *
  * <p>A depthwise Conv's channels are those of a <i>channel space</i>: the tensors joined by ops that keep channel c in
  * channel c (activations, elementwise ops with a scalar or with another tensor of the space, pooling, depthwise
@@ -32,7 +32,8 @@ import java.util.Set;
  * <p>Runs on the float graph after calibration and bias correction and before the QDQ rewrite, so the ranges are
  * those of the model as given (the zero channels would add zeros to histograms) and the int8 weights are made from
  * the widened ones. Activations keep their names and get more channels; {@code LayerDebugger} compares their leading
- * channels with the source's. mobilenet_v3_large at 224, batch 1: INT8/fp32 0.78 to 0.69 (docs/benchmarks.md).
+ * channels with the source's. At 224, batch 1, INT8/fp32: mobilenet_v3_large 0.78 to 0.71, shufflenet_v2_x1_0 0.68 to
+ * 0.59 (docs/benchmarks.md).
  */
 final class DepthwiseWidths {
     /** The channel multiple of MLAS's symmetric depthwise kernel on x86 (ARM64: 8, which 16 satisfies). */
