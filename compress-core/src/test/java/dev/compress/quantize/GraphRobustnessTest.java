@@ -22,7 +22,6 @@ import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -61,38 +60,20 @@ class GraphRobustnessTest {
                 .setGraph(graph).build());
     }
 
-    /** Eight deterministic samples of x, two per batch. */
+    /** Eight deterministic samples of x. */
     private static Dataset samples() {
-        return new Dataset() {
-            @Override
-            public Path source() {
-                return Path.of("generated");
-            }
-
-            @Override
-            public int size() {
-                return 8;
-            }
-
-            @Override
-            public List<String> classNames() {
-                return List.of();
-            }
-
-            @Override
-            public Iterator<Batch> batches(int batchSize) {
-                List<Batch> batches = new ArrayList<>();
-                for (int b = 0; b < 4; b++) {
-                    float[] x = new float[8];
-                    for (int i = 0; i < x.length; i++) {
-                        x[i] = (float) Math.sin(b * 8 + i);
-                    }
-                    batches.add(new Batch(Map.of("x", HostTensor.ofFloats(new long[] {2, 4}, x)), new int[] {-1, -1},
-                            List.of(Path.of("s" + b), Path.of("s" + b))));
-                }
-                return batches.iterator();
-            }
-        };
+        float[] x = new float[32];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) Math.sin(i);
+        }
+        int[] labels = new int[8];
+        java.util.Arrays.fill(labels, -1);
+        List<Path> sources = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            sources.add(Path.of("s" + i / 2));
+        }
+        return TestGraphs.rows(Path.of("generated"),
+                new Batch(Map.of("x", HostTensor.ofFloats(new long[] {8, 4}, x)), labels, sources));
     }
 
     @Test

@@ -22,7 +22,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -210,35 +209,6 @@ class NodeTestSweepTest {
         for (int i = 0; i < n; i++) {
             sources.add(Path.of(test.name(), "row" + i));
         }
-        Batch batch = new Batch(inputs, labels, sources);
-        return new Dataset() {
-            @Override
-            public Path source() {
-                return Path.of(test.name());
-            }
-
-            @Override
-            public int size() {
-                return n;
-            }
-
-            @Override
-            public List<String> classNames() {
-                return List.of();
-            }
-
-            @Override
-            public Iterator<Batch> batches(int batchSize) {
-                List<Batch> batches = new ArrayList<>();
-                for (int from = 0; from < n; from += batchSize) {
-                    int[] rows = new int[Math.min(batchSize, n - from)];
-                    for (int i = 0; i < rows.length; i++) {
-                        rows[i] = from + i;
-                    }
-                    batches.add(batch.rows(rows));
-                }
-                return batches.iterator();
-            }
-        };
+        return TestGraphs.rows(Path.of(test.name()), new Batch(inputs, labels, sources));
     }
 }

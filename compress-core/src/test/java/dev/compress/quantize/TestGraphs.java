@@ -119,6 +119,36 @@ public final class TestGraphs {
         };
     }
 
+    /** A dataset of {@code all}'s rows, read in batches of the size asked. */
+    public static Dataset rows(Path source, Batch all) {
+        return new Dataset() {
+            @Override
+            public Path source() {
+                return source;
+            }
+
+            @Override
+            public int size() {
+                return all.size();
+            }
+
+            @Override
+            public List<String> classNames() {
+                return List.of();
+            }
+
+            @Override
+            public Iterator<Batch> batches(int batchSize) {
+                List<Batch> batches = new ArrayList<>();
+                for (int from = 0; from < all.size(); from += batchSize) {
+                    batches.add(all.rows(java.util.stream.IntStream.range(from, Math.min(from + batchSize,
+                            all.size())).toArray()));
+                }
+                return batches.iterator();
+            }
+        };
+    }
+
     /** Largest |quantized - fp32| over all outputs and batches, relative to the largest |fp32| value. */
     static double relativeError(OnnxModel fp32, OnnxModel quantized, Dataset data) {
         return relativeError(fp32, quantized, data.batches(4), RuntimeOptions.defaults());
