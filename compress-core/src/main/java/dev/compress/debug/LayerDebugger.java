@@ -332,7 +332,7 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
     private static boolean widenedChannels(OnnxModel int8) {
         String provenance = int8.metadata().get("compress.quantization");
         try {
-            return provenance != null && Json.MAPPER.readTree(provenance).has("depthwiseChannelsWidened");
+            return provenance != null && Json.MAPPER.readTree(provenance).has("channelsWidened");
         } catch (IOException e) {
             return false; // unreadable provenance: compared as any other model
         }
@@ -341,7 +341,7 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
     /**
      * The first channels (axis 1) of {@code value} when it has more of them than {@code shape} and is otherwise the
      * same, in a model whose depthwise channel spaces the quantizer widened with zero filters ({@code
-     * DepthwiseWidths}); else {@code value}.
+     * ChannelWidths}); else {@code value}.
      */
     private FloatOutput leadingChannels(FloatOutput value, long[] shape) {
         long[] wide = value.shape();

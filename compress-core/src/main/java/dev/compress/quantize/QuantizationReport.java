@@ -91,12 +91,13 @@ public record QuantizationReport(
      * @param groupedConvsMadeDense grouped Convs with few groups given one group and a block-diagonal weight
      * @param channelShufflesFolded channel shuffles (their Transposes) folded into the Convs that read them
      *     ({@link ChannelShuffles}); null when none was
-     * @param depthwiseChannelsWidened depthwise Convs whose channels were widened to a multiple of 16 with zero
-     *     filters, with the Convs around them ({@link DepthwiseWidths}); null when none was
+     * @param channelsWidened channel spaces widened with zero filters to counts ONNX Runtime's fast 8-bit kernels take
+     *     (a depthwise Conv's to a multiple of 16, a dense Conv's filters to 16 or more and a multiple of 8; {@link
+     *     ChannelWidths}); null when none was
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record ConvShapes(List<String> inputChannelsPadded, List<String> groupedConvsMadeDense,
-            List<String> channelShufflesFolded, List<String> depthwiseChannelsWidened) {}
+            List<String> channelShufflesFolded, List<String> channelsWidened) {}
 
     /** The calibrated range of one activation and the parameters derived from it. */
     @JsonPropertyOrder({"tensor", "min", "max", "scale", "zeroPoint", "sharedWith"})

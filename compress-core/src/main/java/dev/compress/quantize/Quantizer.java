@@ -366,7 +366,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                     sampling.maxSamples() > 0 ? Math.min(sampling.maxSamples(), calibration.size())
                             : calibration.size(), context.progress());
         }
-        List<String> widened = DepthwiseWidths.widen(graph, new HashSet<>(plan.quantizedNodes));
+        List<String> widened = ChannelWidths.widen(graph, new HashSet<>(plan.quantizedNodes));
         QdqRewriter.rewrite(graph, plan, params, perChannel);
         List<String> paddedInputs = opset >= ConvKernelShapes.PAD_MIN_OPSET
                 ? ConvKernelShapes.padInputChannels(graph) : List.of();
@@ -446,7 +446,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         if (!widened.isEmpty()) {
             // the layer ranking compares these spaces' leading channels with the source's
-            provenance.put("depthwiseChannelsWidened", widened);
+            provenance.put("channelsWidened", widened);
         }
         provenance.put("excludedNodes", this.excluded.stream().sorted().toList());
         if (!keptFloat.isEmpty()) {

@@ -21,19 +21,18 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
- * A MobileNetV3 block whose depthwise Conv has 24 channels (no multiple of 16) gets 32, with zero filters in the Convs
- * that write its channel space and zero weights in those that read it, and computes the same; spaces it cannot
- * follow are left alone.
+ * A MobileNetV3 block whose depthwise Conv has 24 channels (no multiple of 16) gets 32, and one whose squeeze-excite
+ * squeezes to 8 channels gets 16, with zero filters in the Convs that write the channel space and zero weights in
+ * those that read it, and computes the same; spaces it cannot follow are left alone.
  */
-class DepthwiseWidthsTest {
+class ChannelWidthsTest {
     private static final int IN = 16;
-    private static final int SQUEEZE = 8;
 
     /**
      * x[n, 16, 8, 8] -> expand Conv (C filters) -> hard-swish -> depthwise 3x3 Conv -> Relu -> squeeze-excite (global
-     * pool, Conv to 8, Relu, Conv to C, HardSigmoid, Mul) -> project Conv (16 filters) -> y.
+     * pool, Conv to S, Relu, Conv to C, HardSigmoid, Mul) -> project Conv (16 filters) -> y.
      */
-    private static OnnxModel block(int channels, boolean depthwiseIsOutput) {
+    private static OnnxModel block(int channels, int squeeze, boolean depthwiseIsOutput) {
         GraphProto.Builder graph = GraphProto.newBuilder().setName("block")
                 .addInput(value("x", FLOAT, "n", (long) IN, 8L, 8L))
                 .addOutput(value("y", FLOAT, "n", (long) IN, 8L, 8L))
@@ -41,9 +40,9 @@ class DepthwiseWidthsTest {
                 .addInitializer(bias("b_expand", channels, 2))
                 .addInitializer(conv("w_dw", channels, 1, 3, 3))
                 .addInitializer(bias("b_dw", channels, 4))
-                .addInitializer(conv("w_fc1", SQUEEZE, channels, 1, 5))
-                .addInitializer(bias("b_fc1", SQUEEZE, 6))
-                .addInitializer(conv("w_fc2", channels, SQUEEZE, 1, 7))
+                .addInitializer(conv("w_fc1", squeeze, channels, 1, 5))
+                .addInitializer(bias("b_fc1", squeeze, 6))
+                .addInitializer(conv("w_fc2", channels, squeeze, 1, 7))
                 .addInitializer(bias("b_fc2", channels, 8))
                 .addInitializer(conv("w_project", IN, channels, 1, 9))
                 .addInitializer(bias("b_project", IN, 10))
@@ -90,23 +89,43 @@ class DepthwiseWidthsTest {
 
     @Test
     void theDepthwiseSpaceGetsZeroChannelsAndComputesTheSame() {
-        OnnxModel source = block(24, false);
+        int squeeze = 16;
+        OnnxModel source = block(24, squeeze, false);
         OnnxModel widened = source.copy();
 
-        assertThat(DepthwiseWidths.widen(widened.graph(), all(widened.graph())))
+        assertThat(ChannelWidths.widen(widened.graph(), all(widened.graph())))
                 .containsExactly("dw: 24 -> 32 channels");
 
         // writers: zero filters and biases; readers: zero input channels; the depthwise Conv: 32 groups
         assertThat(dims(widened, "w_expand")).containsExactly(32, IN, 1, 1);
         assertThat(dims(widened, "b_expand")).containsExactly(32);
-        assertThat(dims(widened, "w_fc2")).containsExactly(32, SQUEEZE, 1, 1);
+        assertThat(dims(widened, "w_fc2")).containsExactly(32, squeeze, 1, 1);
         assertThat(dims(widened, "b_fc2")).containsExactly(32);
         assertThat(dims(widened, "w_dw")).containsExactly(32, 1, 3, 3);
-        assertThat(dims(widened, "w_fc1")).containsExactly(SQUEEZE, 32, 1, 1);
+        assertThat(dims(widened, "w_fc1")).containsExactly(squeeze, 32, 1, 1);
         assertThat(dims(widened, "w_project")).containsExactly(IN, 32, 1, 1);
         assertThat(widened.graph().initializer("w_project").orElseThrow().floats()[IN * 32 - 1]).isZero();
         assertThat(widened.graph().nodes().stream().filter(n -> n.name().equals("dw")).findFirst().orElseThrow()
                 .intAttribute("group", 0)).isEqualTo(32);
+        assertSameOutputs(source, widened);
+    }
+
+    @Test
+    void aSqueezeOfEightChannelsGetsSixteenFiltersAndComputesTheSame() {
+        OnnxModel source = block(32, 8, false);
+        OnnxModel widened = source.copy();
+
+        assertThat(ChannelWidths.widen(widened.graph(), all(widened.graph())))
+                .containsExactly("fc1: 8 -> 16 channels");
+
+        assertThat(dims(widened, "w_fc1")).containsExactly(16, 32, 1, 1);
+        assertThat(dims(widened, "b_fc1")).containsExactly(16);
+        assertThat(dims(widened, "w_fc2")).containsExactly(32, 16, 1, 1);
+        assertThat(dims(widened, "w_dw")).containsExactly(32, 1, 3, 3);
+        assertSameOutputs(source, widened);
+    }
+
+    private static void assertSameOutputs(OnnxModel source, OnnxModel widened) {
         for (RuntimeOptions options : List.of(RuntimeOptions.defaults(),
                 RuntimeOptions.defaults().withOptimization(RuntimeOptions.Optimization.NONE))) {
             assertThat(TestGraphs.relativeError(source, widened, data().batches(2), options)).isLessThan(1e-6);
@@ -115,12 +134,12 @@ class DepthwiseWidthsTest {
 
     @Test
     void quantizedTheReportNamesItAndTheLayerRankingComparesTheLeadingChannels() {
-        OnnxModel source = block(24, false);
+        OnnxModel source = block(24, 8, false);
         QuantizationResult result = Quantizer.builder().setModel(source).setCalibrationData(data()).build()
                 .quantize();
 
-        assertThat(result.report().convShapes().depthwiseChannelsWidened())
-                .containsExactly("dw: 24 -> 32 channels");
+        assertThat(result.report().convShapes().channelsWidened())
+                .containsExactly("dw: 24 -> 32 channels", "fc1: 8 -> 16 channels");
         assertThat(TestGraphs.relativeError(source, result.model(), data())).isLessThan(0.05);
         // the INT8 model's activations in the space have 32 channels, the source's 24
         LayerReport layers = LayerDebugger.builder().setFloatModel(source).setQuantizedModel(result.model())
@@ -132,22 +151,27 @@ class DepthwiseWidthsTest {
 
     @Test
     void spacesItCannotFollowOrThatNeedNothingAreLeftAlone() {
-        // already a multiple of 16
-        OnnxModel aligned = block(32, false);
-        assertThat(DepthwiseWidths.widen(aligned.graph(), all(aligned.graph()))).isEmpty();
+        // already a multiple of 16, and 16 filters for the squeeze
+        OnnxModel aligned = block(32, 16, false);
+        assertThat(ChannelWidths.widen(aligned.graph(), all(aligned.graph()))).isEmpty();
         // the depthwise output is a graph output: its width is the caller's
-        OnnxModel output = block(24, true);
-        assertThat(DepthwiseWidths.widen(output.graph(), all(output.graph()))).isEmpty();
+        OnnxModel output = block(24, 16, true);
+        assertThat(ChannelWidths.widen(output.graph(), all(output.graph()))).isEmpty();
         assertThat(dims(output, "w_expand")).containsExactly(24, IN, 1, 1);
         // the depthwise Conv stays float (excluded): its float kernel gains nothing
-        OnnxModel excluded = block(24, false);
+        OnnxModel excluded = block(24, 16, false);
         Set<Node> quantized = all(excluded.graph());
         quantized.removeIf(n -> n.name().equals("dw"));
-        assertThat(DepthwiseWidths.widen(excluded.graph(), quantized)).isEmpty();
+        assertThat(ChannelWidths.widen(excluded.graph(), quantized)).isEmpty();
+        // a float squeeze: its float kernel takes any count
+        OnnxModel floatSqueeze = block(32, 8, false);
+        Set<Node> notFc1 = all(floatSqueeze.graph());
+        notFc1.removeIf(n -> n.name().equals("fc1"));
+        assertThat(ChannelWidths.widen(floatSqueeze.graph(), notFc1)).isEmpty();
         // a weight another node shares
-        OnnxModel shared = block(24, false);
+        OnnxModel shared = block(24, 16, false);
         shared.graph().nodes().stream().filter(n -> n.name().equals("fc2")).findFirst().orElseThrow()
                 .setInput(2, "b_expand");
-        assertThat(DepthwiseWidths.widen(shared.graph(), all(shared.graph()))).isEmpty();
+        assertThat(ChannelWidths.widen(shared.graph(), all(shared.graph()))).isEmpty();
     }
 }

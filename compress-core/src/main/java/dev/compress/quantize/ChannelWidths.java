@@ -14,42 +14,47 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Widens the channels a quantized depthwise Conv works on to a multiple of {@value #DEPTHWISE_CHANNELS}, with zero
- * filters, so that ONNX Runtime runs it with its fast 8-bit depthwise kernel: MLAS's symmetric depthwise kernel (x86:
- * AVX2, AVX-VNNI, AVX-512) takes only channel counts that are a multiple of 16 and any other falls back to a generic
- * loop. MobileNetV3's expansions (72, 88, 120, 184, 200 channels), ShuffleNetV2's branches (24, 58, 116, 232) and
- * PP-OCR's mobile classifier (8 to 200) are such counts; EfficientNet's and MobileNetV2's are not.
+ * Widens channel counts that ONNX Runtime's fast 8-bit Conv kernels (MLAS's symmetric kernels, x86: AVX2, AVX-VNNI,
+ * AVX-512) do not take, with zero filters, so that they run there instead of in a generic loop:
+ * <ul>
+ *   <li>a quantized depthwise Conv's channels to a multiple of {@value #DEPTHWISE_CHANNELS} (its kernel takes no
+ *       other count): MobileNetV3's expansions (72, 88, 120, 184, 200 channels), ShuffleNetV2's branches (24, 58,
+ *       116, 232) and PP-OCR's mobile classifier (8 to 200); EfficientNet's and MobileNetV2's already fit;
+ *   <li>a quantized dense Conv's filters to at least {@value ConvKernelShapes#MIN_OUTPUT_CHANNELS} and a multiple of
+ *       {@value ConvKernelShapes#OUTPUT_CHANNEL_MULTIPLE} (the dense kernel's filter pack): the squeezes of
+ *       squeeze-excite blocks (EfficientNet's 4 to 20, RegNet's 8 to 52).
+ * </ul>
  *
- * <p>A depthwise Conv's channels are those of a <i>channel space</i>: the tensors joined by ops that keep channel c in
- * channel c (activations, elementwise ops with a scalar or with another tensor of the space, pooling, depthwise
- * Convs), bounded by dense Convs that write it (they get zero filters and zero biases, so the new channels are 0) and
- * dense Convs that read it (they get zero weights for the new channels, so they compute the same). A squeeze-excite
- * gate is in the space of what it multiplies: its last Conv writes the space. Every activation of zeros is a
- * constant there, which the multiplies that follow bring back to 0, and the readers ignore those channels anyway. A
- * space that reaches anything else (a graph input or output, a Reshape, Concat, Gemm, a constant that is not a scalar,
- * a weight another node shares) is left as it is.
+ * <p>The channels are those of a <i>channel space</i>: the tensors joined by ops that keep channel c in channel c
+ * (activations, elementwise ops with a scalar or with another tensor of the space, pooling, depthwise Convs), bounded
+ * by dense Convs that write it (they get zero filters and zero biases, so the new channels are 0) and dense Convs that
+ * read it (they get zero weights for the new channels, so they compute the same). A squeeze-excite gate is in the
+ * space of what it multiplies: its last Conv writes the space. Every activation of zeros is a constant there, which
+ * the multiplies that follow bring back to 0, and the readers ignore those channels anyway. A space that reaches
+ * anything else (a graph input or output, a Reshape, Concat, Gemm, a constant that is not a scalar, a weight another
+ * node shares) is left as it is.
  *
  * <p>Runs on the float graph after calibration and bias correction and before the QDQ rewrite, so the ranges are
  * those of the model as given (the zero channels would add zeros to histograms) and the int8 weights are made from
  * the widened ones. Activations keep their names and get more channels; {@code LayerDebugger} compares their leading
  * channels with the source's. At 224, batch 1, INT8/fp32: mobilenet_v3_large 0.78 to 0.71, shufflenet_v2_x1_0 0.68 to
- * 0.59 (docs/benchmarks.md).
+ * 0.59; the EfficientNet-style fixture at batch 32 1.25 to 1.20 (docs/benchmarks.md).
  */
-final class DepthwiseWidths {
+final class ChannelWidths {
     /** The channel multiple of MLAS's symmetric depthwise kernel on x86 (ARM64: 8, which 16 satisfies). */
     static final int DEPTHWISE_CHANNELS = 16;
     private static final Set<String> ELEMENTWISE = Set.of("Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
             "LeakyRelu", "Tanh", "Gelu", "Add", "Sub", "Mul", "Div");
     private static final Set<String> POOLING = Set.of("GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool");
 
-    private DepthwiseWidths() {}
+    private ChannelWidths() {}
 
     /** A channel space: its tensors, the Convs that write it, read it, and the depthwise Convs in it. */
     private record Space(Set<String> tensors, Set<Node> writers, Set<Node> readers, Set<Node> depthwise) {}
 
     /**
-     * Widens the spaces of the depthwise Convs among {@code quantized} whose channel count is no multiple of
-     * {@value #DEPTHWISE_CHANNELS}; returns one line per space, e.g. {@code "/features.4/conv/Conv: 72 -> 80
+     * Widens the spaces of the depthwise Convs, then of the dense Convs, among {@code quantized} whose channel counts
+     * the fast kernels do not take; returns one line per space, e.g. {@code "/features.4/conv/Conv: 72 -> 80
      * channels"}.
      */
     static List<String> widen(Graph graph, Set<Node> quantized) {
@@ -57,37 +62,57 @@ final class DepthwiseWidths {
         Set<Node> seen = new HashSet<>();
         for (Node conv : List.copyOf(graph.nodes())) {
             long channels = depthwiseChannels(graph, conv);
-            if (channels <= 0 || channels % DEPTHWISE_CHANNELS == 0 || !quantized.contains(conv) || seen.contains(conv)) {
-                continue;
+            if (channels > 0 && channels % DEPTHWISE_CHANNELS != 0 && quantized.contains(conv) && !seen.contains(conv)) {
+                widen(graph, quantized, conv, conv.input(0), channels,
+                        roundUp(channels, DEPTHWISE_CHANNELS), seen, widened);
             }
-            Space space = space(graph, conv, channels);
-            if (space == null) {
-                seen.add(conv);
-                continue;
+        }
+        for (Node conv : List.copyOf(graph.nodes())) {
+            long filters = conv.is("Conv") && conv.inputs().size() >= 2 && conv.intAttribute("group", 1) == 1
+                    ? graph.initializer(conv.input(1)).filter(w -> w.rank() >= 3).map(w -> w.dim(0)).orElse(0L) : 0;
+            if (filters > 0 && (filters < ConvKernelShapes.MIN_OUTPUT_CHANNELS
+                    || filters % ConvKernelShapes.OUTPUT_CHANNEL_MULTIPLE != 0) && quantized.contains(conv)
+                    && denseConv(graph, conv, 0, filters)) {
+                widen(graph, quantized, conv, conv.output(0), filters, Math.max(ConvKernelShapes.MIN_OUTPUT_CHANNELS,
+                        roundUp(filters, ConvKernelShapes.OUTPUT_CHANNEL_MULTIPLE)), seen, widened);
             }
-            seen.addAll(space.depthwise());
-            // a float depthwise Conv keeps its own float kernel: widening would only add work
-            if (!quantized.containsAll(space.depthwise())) {
-                continue;
-            }
-            int wider = (int) ((channels + DEPTHWISE_CHANNELS - 1) / DEPTHWISE_CHANNELS * DEPTHWISE_CHANNELS);
-            for (Node writer : space.writers()) {
-                padInput(graph, writer, 1, 0, wider);
-                padInput(graph, writer, 2, 0, wider);
-            }
-            for (Node reader : space.readers()) {
-                padInput(graph, reader, 1, 1, wider);
-            }
-            for (Node depthwise : space.depthwise()) {
-                padInput(graph, depthwise, 1, 0, wider);
-                padInput(graph, depthwise, 2, 0, wider);
-                depthwise.set(Attribute.of("group", wider));
-            }
-            // their recorded shapes are out of date; ONNX Runtime infers them again
-            graph.valueInfos().removeIf(info -> space.tensors().contains(info.name()));
-            widened.add(conv.describe() + ": " + channels + " -> " + wider + " channels");
         }
         return widened;
+    }
+
+    private static int roundUp(long channels, int multiple) {
+        return (int) ((channels + multiple - 1) / multiple * multiple);
+    }
+
+    /** Widens the space of {@code tensor} (of {@code conv}) from {@code channels} to {@code wider}, if it can. */
+    private static void widen(Graph graph, Set<Node> quantized, Node conv, String tensor, long channels, int wider,
+            Set<Node> seen, List<String> widened) {
+        Space space = space(graph, tensor, channels);
+        if (space == null) {
+            seen.add(conv);
+            return;
+        }
+        seen.addAll(space.depthwise());
+        // a float depthwise Conv keeps its own float kernel, and float writers their float output: widening would
+        // only add work
+        if (!quantized.containsAll(space.depthwise()) || !quantized.containsAll(space.writers())) {
+            return;
+        }
+        for (Node writer : space.writers()) {
+            padInput(graph, writer, 1, 0, wider);
+            padInput(graph, writer, 2, 0, wider);
+        }
+        for (Node reader : space.readers()) {
+            padInput(graph, reader, 1, 1, wider);
+        }
+        for (Node depthwise : space.depthwise()) {
+            padInput(graph, depthwise, 1, 0, wider);
+            padInput(graph, depthwise, 2, 0, wider);
+            depthwise.set(Attribute.of("group", wider));
+        }
+        // their recorded shapes are out of date; ONNX Runtime infers them again
+        graph.valueInfos().removeIf(info -> space.tensors().contains(info.name()));
+        widened.add(conv.describe() + ": " + channels + " -> " + wider + " channels");
     }
 
     /** The channel count of a depthwise Conv (one input channel per group, as many groups as filters), else 0. */
@@ -109,12 +134,12 @@ final class DepthwiseWidths {
                         .isPresent();
     }
 
-    /** The channel space of {@code depthwise}'s input, or null when it reaches something it cannot widen. */
-    private static Space space(Graph graph, Node depthwise, long channels) {
+    /** The channel space of {@code start}, or null when it reaches something it cannot widen. */
+    private static Space space(Graph graph, String start, long channels) {
         Graph.Index index = graph.index();
         Space space = new Space(new LinkedHashSet<>(), new LinkedHashSet<>(), new LinkedHashSet<>(),
                 new LinkedHashSet<>());
-        Deque<String> todo = new ArrayDeque<>(List.of(depthwise.input(0)));
+        Deque<String> todo = new ArrayDeque<>(List.of(start));
         while (!todo.isEmpty()) {
             String tensor = todo.pop();
             if (!space.tensors().add(tensor)) {
