@@ -62,17 +62,16 @@ final class ChannelWidths {
         Set<Node> seen = new HashSet<>();
         for (Node conv : List.copyOf(graph.nodes())) {
             long channels = depthwiseChannels(graph, conv);
-            if (channels > 0 && channels % DEPTHWISE_CHANNELS != 0 && quantized.contains(conv) && !seen.contains(conv)) {
-                widen(graph, quantized, conv, conv.input(0), channels,
-                        roundUp(channels, DEPTHWISE_CHANNELS), seen, widened);
+            if (channels > 0 && channels % DEPTHWISE_CHANNELS != 0 && quantized.contains(conv)
+                    && !seen.contains(conv)) {
+                widen(graph, quantized, conv, conv.input(0), channels, roundUp(channels, DEPTHWISE_CHANNELS), seen,
+                        widened);
             }
         }
         for (Node conv : List.copyOf(graph.nodes())) {
-            long filters = conv.is("Conv") && conv.inputs().size() >= 2 && conv.intAttribute("group", 1) == 1
-                    ? graph.initializer(conv.input(1)).filter(w -> w.rank() >= 3).map(w -> w.dim(0)).orElse(0L) : 0;
+            long filters = denseFilters(graph, conv);
             if (filters > 0 && (filters < ConvKernelShapes.MIN_OUTPUT_CHANNELS
-                    || filters % ConvKernelShapes.OUTPUT_CHANNEL_MULTIPLE != 0) && quantized.contains(conv)
-                    && denseConv(graph, conv, 0, filters)) {
+                    || filters % ConvKernelShapes.OUTPUT_CHANNEL_MULTIPLE != 0) && quantized.contains(conv)) {
                 widen(graph, quantized, conv, conv.output(0), filters, Math.max(ConvKernelShapes.MIN_OUTPUT_CHANNELS,
                         roundUp(filters, ConvKernelShapes.OUTPUT_CHANNEL_MULTIPLE)), seen, widened);
             }
@@ -124,6 +123,13 @@ final class ChannelWidths {
         return graph.initializer(conv.input(1))
                 .filter(w -> groups > 1 && w.rank() >= 3 && w.dim(1) == 1 && w.dim(0) == groups)
                 .map(w -> groups).orElse(0L);
+    }
+
+    /** The filter count of a Conv with one group and a float initializer weight, else 0. */
+    private static long denseFilters(Graph graph, Node conv) {
+        long filters = conv.is("Conv") && conv.inputs().size() >= 2
+                ? graph.initializer(conv.input(1)).map(w -> w.rank() >= 3 ? w.dim(0) : 0L).orElse(0L) : 0;
+        return filters > 0 && denseConv(graph, conv, 0, filters) ? filters : 0;
     }
 
     /** A Conv with one group and a float initializer weight of {@code channels} on {@code axis}. */
