@@ -217,8 +217,10 @@ final class ChannelWidths {
             if (constant && graph.initializer(input).orElseThrow().elementCount() == 1) {
                 continue; // a scalar (Clip's bounds among them) treats every channel alike
             }
-            if (constant || (node.is("Clip") && i > 0)) {
-                return false; // a constant that varies along some axis, or a Clip bound computed at run time
+            if (constant || (node.is("Clip") && i > 0) || (node.is("Div") && i > 0)) {
+                // a constant that varies along some axis, a Clip bound computed at run time, or a divisor whose new
+                // channels would be 0: x / 0 is no value the readers' zero weights can cancel (0 * inf is NaN)
+                return false;
             }
             todo.push(input); // the other operand of an elementwise op: the same channels (a gate, a residual)
         }

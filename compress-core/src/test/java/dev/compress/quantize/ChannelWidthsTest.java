@@ -168,6 +168,11 @@ class ChannelWidthsTest {
         Set<Node> notFc1 = all(floatSqueeze.graph());
         notFc1.removeIf(n -> n.name().equals("fc1"));
         assertThat(ChannelWidths.widen(floatSqueeze.graph(), notFc1)).isEmpty();
+        // a divisor of the space: its new channels would divide by 0
+        OnnxModel divided = block(24, 16, false);
+        divided.graph().nodes().stream().filter(n -> n.name().equals("excite")).findFirst().orElseThrow()
+                .setOpType("Div");
+        assertThat(ChannelWidths.widen(divided.graph(), all(divided.graph()))).isEmpty();
         // a weight another node shares
         OnnxModel shared = block(24, 16, false);
         shared.graph().nodes().stream().filter(n -> n.name().equals("fc2")).findFirst().orElseThrow()

@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.IntFunction;
+import java.util.stream.IntStream;
 
 /** Small graphs built with the project's own graph model, deterministic data for them, and ORT comparisons. */
 public final class TestGraphs {
@@ -141,8 +142,7 @@ public final class TestGraphs {
             public Iterator<Batch> batches(int batchSize) {
                 List<Batch> batches = new ArrayList<>();
                 for (int from = 0; from < all.size(); from += batchSize) {
-                    batches.add(all.rows(java.util.stream.IntStream.range(from, Math.min(from + batchSize,
-                            all.size())).toArray()));
+                    batches.add(all.rows(IntStream.range(from, Math.min(from + batchSize, all.size())).toArray()));
                 }
                 return batches.iterator();
             }
