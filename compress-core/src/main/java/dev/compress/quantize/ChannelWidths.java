@@ -22,7 +22,7 @@ import java.util.Set;
  *       116, 232) and PP-OCR's mobile classifier (8 to 200); EfficientNet's and MobileNetV2's already fit;
  *   <li>a quantized dense Conv's filters to at least {@value ConvKernelShapes#MIN_OUTPUT_CHANNELS} and a multiple of
  *       {@value ConvKernelShapes#OUTPUT_CHANNEL_MULTIPLE} (the dense kernel's filter pack): the squeezes of
- *       squeeze-excite blocks (EfficientNet's 4 to 20, RegNet's 8 to 52).
+ *       squeeze-excite blocks (EfficientNet's 4 to 28, RegNet's 8 to 52, PP-OCR's 2 to 60).
  * </ul>
  *
  * <p>The channels are those of a <i>channel space</i>: the tensors joined by ops that keep channel c in channel c
