@@ -137,7 +137,7 @@ final class QuantizeCheckOptions {
                 global.info("latency: " + latency.kernels().summary());
             }
             if (latency.int8Slower()) {
-                global.err().println("warning: " + slowerWarning(latency, quantization));
+                global.err().println("warning: " + slowerWarning(latency, quantization, dynamic));
             }
         }
         global.err().flush();
@@ -177,17 +177,32 @@ final class QuantizeCheckOptions {
             if (!quantization.perChannel()) {
                 remedies.add("--upgrade-opset for per-channel weights");
             }
-            remedies.add("--dynamic (weights only, for transformers)");
+            // dynamic Convs lose more than static ones and run slower: point at the MatMuls only
+            boolean convs = quantization.quantizedOps().containsKey("Conv");
+            boolean matMuls = quantization.quantizedOps().containsKey("MatMul")
+                    || quantization.quantizedOps().containsKey("Gemm");
+            remedies.add(convs && matMuls ? "--dynamic --ops MatMul,Gemm,Gather (integer MatMuls, float Convs)"
+                    : convs ? "--dynamic (slower than static on CNNs)" : "--dynamic (weights only, for transformers)");
         }
         remedies.add("compress debug for the whole ranking");
         return text.append("; try ").append(String.join(", ", remedies)).toString();
     }
 
-    private static String slowerWarning(LatencyReport latency, QuantizationReport quantization) {
+    private static String slowerWarning(LatencyReport latency, QuantizationReport quantization, boolean dynamic) {
+        String slower = String.format(Locale.ROOT, "the INT8 model is slower than the fp32 model here (%.2fx its time);",
+                latency.int8OverFp32());
+        if (dynamic) {
+            // no Q/DQ pairs to move: the cost is quantizing every activation on each call, and ConvInteger's kernel
+            boolean convs = quantization.quantizedOps().containsKey("Conv");
+            return slower + " dynamic quantization quantizes each activation on every call"
+                    + (convs ? ", and ONNX Runtime's ConvInteger (NCHW im2col, no fused rescale) is slower than its"
+                    + " float Conv; static quantization (--data without --dynamic) runs integer Convs faster, and"
+                    + " --ops MatMul,Gemm keeps the Convs float" : "")
+                    + "; or keep the fp32 model";
+        }
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();
         String runtime = latency.int8Graph().reasons();
-        return String.format(Locale.ROOT, "the INT8 model is slower than the fp32 model here (%.2fx its time);",
-                latency.int8OverFp32())
+        return slower
                 + (floatCount == 0 ? "" : " " + floatCount + " nodes left in float (" + quantization.floatOps()
                         + ") cost a dequantize and a quantize where they sit between integer ones;")
                 + (runtime.isEmpty() ? "" : " " + runtime + ";")

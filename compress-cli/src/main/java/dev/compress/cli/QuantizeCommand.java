@@ -64,14 +64,16 @@ final class QuantizeCommand extends BaseCommand {
     Path tokenizer;
 
     @Option(names = "--dynamic", order = 5,
-            description = "Dynamic quantization: int8 MatMul/Gemm weights (per channel) and Gather tables (per row); "
-                    + "ONNX Runtime quantizes activations on each call. Needs no calibration data; --data, if"
-                    + " given, feeds only the fidelity and latency checks.")
+            description = "Dynamic quantization: 8-bit MatMul, Gemm and Conv weights (per channel) and Gather tables"
+                    + " (per row); ONNX Runtime quantizes activations on each call. Needs no calibration data; --data,"
+                    + " if given, feeds only the fidelity and latency checks. On CNNs static quantization is faster"
+                    + " (ONNX Runtime's ConvInteger is slower than its float Conv).")
     boolean dynamic;
 
     @Option(names = "--dynamic-format", paramLabel = "FORMAT", order = 5, converter = Converters.Dynamic.class,
-            description = "With --dynamic: matmul-integer (default; fastest here, see docs/transformers.md), qdq, "
-                    + "or weight-only.")
+            description = "With --dynamic: matmul-integer (default: MatMulInteger and ConvInteger, as ONNX Runtime's"
+                    + " quantize_dynamic writes them; fastest here for transformers, see docs/transformers.md), qdq,"
+                    + " or weight-only (8-bit storage, float arithmetic).")
     DynamicFormat dynamicFormat;
 
     @Option(names = "--reduce-range", order = 5,
@@ -112,7 +114,8 @@ final class QuantizeCommand extends BaseCommand {
 
     @Option(names = "--ops", paramLabel = "OP", split = ",", order = 11,
             description = "Quantize only these op types, comma-separated (e.g. MatMul for a transformer). Default:"
-                    + " every op that can be (Conv, ConvTranspose, Gemm, MatMul, Add, Mul, pooling, reshapes).")
+                    + " every op that can be (static: Conv, ConvTranspose, Gemm, MatMul, Add, Mul, pooling,"
+                    + " reshapes; --dynamic: MatMul, Gemm, Conv, Gather).")
     List<String> ops = new ArrayList<>();
 
     @Option(names = "--upgrade-opset", order = 11,
@@ -212,7 +215,7 @@ final class QuantizeCommand extends BaseCommand {
         }
         if (dynamic && (upgradeOpset || keepOpset || !weightOnly.isEmpty())) {
             throw usage("--upgrade-opset, --keep-opset and --weight-only apply to static quantization; --dynamic is"
-                    + " per channel at any opset and always quantizes MatMul, Gemm and Gather");
+                    + " per channel at any opset");
         }
         if (reduceRange && !dynamic) {
             throw usage("--reduce-range applies to --dynamic only");

@@ -115,8 +115,7 @@ class PrintRecipeTest {
 
         assertThat(weightOnly.exitCode()).isEqualTo(ExitCode.USAGE);
         assertThat(weightOnly.errLines().get(0)).isEqualTo("error: --upgrade-opset, --keep-opset and --weight-only"
-                + " apply to static quantization; --dynamic is per channel at any opset and always quantizes MatMul,"
-                + " Gemm and Gather");
+                + " apply to static quantization; --dynamic is per channel at any opset");
         assertThat(reduceRange.exitCode()).isEqualTo(ExitCode.USAGE);
         assertThat(reduceRange.errLines().get(0)).isEqualTo("error: --reduce-range applies to --dynamic only");
         assertThat(temp.resolve("a.onnx")).doesNotExist();

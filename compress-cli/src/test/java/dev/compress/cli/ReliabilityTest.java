@@ -660,7 +660,9 @@ class ReliabilityTest {
         TensorProto weight = TensorProto.newBuilder().setName("W").setDataType(type.getNumber())
                 .addAllDims(java.util.Arrays.stream(dims).boxed().toList())
                 .setRawData(ByteString.copyFrom(raw.array())).build();
-        long[] input = op.equals("Conv") ? new long[] {1, dims[1], 4, 4} : new long[] {1, dims[0]};
+        // Conv filters are [out, in, k, k], ConvTranspose filters [in, out, k, k]
+        long[] input = op.equals("Conv") ? new long[] {1, dims[1], 4, 4}
+                : op.equals("ConvTranspose") ? new long[] {1, dims[0], 4, 4} : new long[] {1, dims[0]};
         GraphProto.Builder graph = GraphProto.newBuilder().setName(name)
                 .addInput(tensorOf("x", type, input))
                 .addOutput(ValueInfoProto.newBuilder().setName("y").setType(TypeProto.newBuilder().setTensorType(
@@ -694,11 +696,12 @@ class ReliabilityTest {
         assertError(result, ExitCode.BAD_INPUT, fp16 + ": ",
                 "(1 Conv: weight is FLOAT16 (fp16 models are not quantized: convert to fp32 first))");
         assertThat(result.err()).doesNotContain("use static quantization");
-        // an fp32 Conv is pointed to static quantization, counted by op type
-        Path fp32 = weightModel("conv-fp32.onnx", "Conv", TensorProto.DataType.FLOAT, false, 2, 1, 3, 3);
+        // an fp32 ConvTranspose is pointed to static quantization: ONNX has no integer form of it
+        Path fp32 = weightModel("deconv-fp32.onnx", "ConvTranspose", TensorProto.DataType.FLOAT, false, 1, 2, 3, 3);
         assertError(Cli.run("quantize", "-q", "--dynamic", "--model", fp32.toString(), "--out",
                 temp.resolve("q32.onnx").toString()), ExitCode.BAD_INPUT, fp32 + ": ",
-                "(1 Conv: dynamic mode quantizes only MatMul, Gemm and Gather (use static quantization))");
+                "(1 ConvTranspose: dynamic mode quantizes only MatMul, Gemm, Conv and Gather (ONNX has no integer"
+                        + " ConvTranspose; use static quantization))");
     }
 
     /** {@code prune} on {@code model}: nothing to prune, and {@code reason} why. */

@@ -10,6 +10,7 @@ import dev.compress.graph.Tensor;
 import dev.compress.pipeline.PassResult;
 import dev.compress.pipeline.Provenance;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -19,7 +20,7 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Dynamic (weight-only calibrated) quantization: MatMul and Gemm weights become int8 per output channel, Gather
+ * Dynamic (weight-only calibrated) quantization: MatMul, Gemm and Conv weights become 8-bit per output channel, Gather
  * tables int8 per row, and ONNX Runtime quantizes activations to uint8 on each call from their actual range. No
  * calibration data is needed. Selected with {@link Quantizer.Builder#optDynamic}.
  */
@@ -29,6 +30,8 @@ final class DynamicQuantization {
     /** Weight range with reduce-range, as ONNX Runtime's quantize_dynamic uses it. */
     static final int REDUCED_MAX = 64;
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
+    /** What dynamic quantization rewrites, in the order help texts name them. */
+    static final List<String> OP_TYPES = List.of("MatMul", "Gemm", "Conv", "Gather");
 
     /** The graph rewritten: the main graph, or an If/Loop/Scan body. */
     private final Graph graph;
@@ -43,30 +46,28 @@ final class DynamicQuantization {
     private final Map<String, String[]> quantizedActivations = new HashMap<>();
     /** Dequantized activation (QDQ form), shared by the nodes reading the same tensor. */
     private final Map<String, String> dequantizedActivations = new HashMap<>();
-    /** Weight key (name, transposed) -> {int8 weight, scale, zero point}. */
+    /** Weight key (name, layout) -> {8-bit weight, scale, zero point}. */
     private final Map<String, String[]> quantizedWeights = new HashMap<>();
     private final Set<String> replaced = new HashSet<>();
-    /** Names of the nodes to rewrite, or null for every MatMul and Gemm. */
+    /** Names of the nodes to rewrite, or null for every MatMul, Gemm and Conv. */
     private final Set<String> only;
+    /** Op types selected (--ops); empty for all. */
+    private final Set<String> opTypes;
     /** Largest weight magnitude: 127, or 64 for 7-bit weights. */
     private final int weightMax;
 
     /** Static quantization refuses fp16 weights too. */
     private static final String FP16 = "weight is FLOAT16 (fp16 models are not quantized: convert to fp32 first)";
 
-    private DynamicQuantization(Graph graph, DynamicFormat format, boolean perChannel, Set<String> only,
-            int weightMax) {
-        this(graph, null, format, perChannel, only, weightMax);
-    }
-
     private DynamicQuantization(Graph graph, DynamicQuantization parent, DynamicFormat format, boolean perChannel,
-            Set<String> only, int weightMax) {
+            Set<String> only, Set<String> opTypes, int weightMax) {
         this.graph = graph;
         this.parent = parent;
         this.names = parent == null ? graph : parent.names;
         this.format = format;
         this.perChannel = perChannel;
         this.only = only;
+        this.opTypes = opTypes;
         this.weightMax = weightMax;
     }
 
@@ -80,7 +81,7 @@ final class DynamicQuantization {
      */
     static List<Node> rewriteNodes(Graph graph, Set<String> names, DynamicFormat format, boolean perChannel,
             Map<Node, String> floatNodes) {
-        DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel, names,
+        DynamicQuantization rewrite = new DynamicQuantization(graph, null, format, perChannel, names, Set.of(),
                 QuantParams.INT8_MAX);
         List<Node> done = rewrite.run(Set.of(), floatNodes);
         graph.removeUnreadInitializers(rewrite.replaced);
@@ -88,11 +89,12 @@ final class DynamicQuantization {
     }
 
     /**
+     * @param opTypes the op types to quantize (of {@link #OP_TYPES}); empty for all
      * @param reduceRange 7-bit weights in [-64, 64]: on CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels add
      *     pairs of products in 16 bits, which full-range weights can saturate
      */
-    static PassResult<QuantizationResult> quantize(OnnxModel model, Set<String> excluded, DynamicFormat format,
-            boolean reduceRange) {
+    static PassResult<QuantizationResult> quantize(OnnxModel model, Set<String> excluded, Set<String> opTypes,
+            DynamicFormat format, boolean reduceRange) {
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         List<String> warnings = new ArrayList<>();
         boolean upgrade = opset < (format == DynamicFormat.WEIGHT_ONLY ? Quantizer.MIN_OPSET : MIN_OPSET);
@@ -117,15 +119,18 @@ final class DynamicQuantization {
         // need DequantizeLinear's axis attribute (opset 13)
         boolean perChannel = format == DynamicFormat.MATMUL_INTEGER || opset >= Quantizer.PER_CHANNEL_OPSET;
         int weightMax = reduceRange ? REDUCED_MAX : QuantParams.INT8_MAX;
-        DynamicQuantization rewrite = new DynamicQuantization(graph, format, perChannel, null, weightMax);
+        DynamicQuantization rewrite = new DynamicQuantization(graph, null, format, perChannel, null, opTypes,
+                weightMax);
         Map<Node, String> floatNodes = new LinkedHashMap<>();
         List<Node> done = rewrite.run(excluded, floatNodes);
-        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
+        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded,
+                opTypes.isEmpty() || opTypes.contains("Gather"));
         done.addAll(embeddings.quantized());
         floatNodes.putAll(embeddings.keptFloat());
         if (done.isEmpty()) {
-            throw CompressException.badInput(model.source().orElse(null), "nothing to quantize: no MatMul, Gemm or"
-                    + " Gather with a float weight" + (floatNodes.isEmpty() ? " was found"
+            throw CompressException.badInput(model.source().orElse(null), "nothing to quantize: no "
+                    + (opTypes.isEmpty() ? "MatMul, Gemm, Conv or Gather" : String.join(" or ", opTypes))
+                    + " with a float weight" + (floatNodes.isEmpty() ? " was found"
                     : " that can be quantized (" + Quantizer.describeReasons(floatNodes) + ")"));
         }
         graph.removeUnreadInitializers(rewrite.replaced);
@@ -146,8 +151,11 @@ final class DynamicQuantization {
         provenance.put("method", "dynamic");
         provenance.put("format", format.cliName());
         provenance.put("activations", "uint8, quantized at run time");
+        boolean convInteger = format == DynamicFormat.MATMUL_INTEGER
+                && done.stream().anyMatch(node -> node.opType().equals("Conv"));
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor")
                 + (reduceRange ? ", 7-bit range" : "")
+                + (convInteger ? "; Conv filters stored as uint8 with zero point 128 (ConvInteger's only type)" : "")
                 + "; Gather tables int8 per row");
         provenance.put("constantsPromoted", promoted.size());
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
@@ -162,48 +170,50 @@ final class DynamicQuantization {
         List<Node> done = new ArrayList<>();
         for (Node node : graph.nodes()) {
             String op = node.opType();
-            boolean candidate = node.domain().isEmpty() && (op.equals("MatMul") || op.equals("Gemm"));
+            boolean candidate = node.domain().isEmpty()
+                    && (op.equals("MatMul") || op.equals("Gemm") || op.equals("Conv"));
             if (only != null) {
                 if (!only.contains(node.name())) {
                     rewritten.add(node);
                     continue;
                 }
                 if (!candidate) {
-                    floatNodes.put(node, format.cliName() + " applies to MatMul and Gemm");
+                    floatNodes.put(node, format.cliName() + " applies to MatMul, Gemm and Conv");
                 }
             } else if (CONTROL_FLOW.contains(op) && node.domain().isEmpty()) {
                 int before = done.size();
                 for (Graph body : node.subgraphs()) {
                     // weights of a body are quantized as in the main graph (ONNX Runtime's tool does too)
                     DynamicQuantization inner = new DynamicQuantization(body, this, format, perChannel, null,
-                            weightMax);
+                            opTypes, weightMax);
                     done.addAll(inner.run(excluded, floatNodes));
                     body.removeUnreadInitializers(inner.replaced);
                 }
                 if (done.size() == before) {
-                    floatNodes.put(node, "its subgraphs hold no MatMul or Gemm with a constant weight");
+                    floatNodes.put(node, "its subgraphs hold no MatMul, Gemm or Conv with a constant weight");
                 }
-            } else if (node.domain().isEmpty() && (op.startsWith("Conv") || op.equals("Attention"))) {
+            } else if (node.domain().isEmpty() && (op.equals("ConvTranspose") || op.equals("Attention"))) {
                 // static quantization refuses fp16 weights too: pointing there would send the user in a circle
                 boolean fp16 = node.inputs().size() > 1 && find(node.input(1))
                         .filter(found -> found.tensor().dataType() == DataType.FLOAT16).isPresent();
-                floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes only MatMul, Gemm and Gather (use"
-                        + " static quantization)");
+                floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes only MatMul, Gemm, Conv and Gather (ONNX"
+                        + " has no integer " + op + "; use static quantization)");
             }
             if (!candidate) {
                 rewritten.add(node);
                 continue;
             }
-            String problem = excluded.contains(node.name()) ? "excluded" : problem(node);
+            String problem = excluded.contains(node.name()) ? "excluded"
+                    : !opTypes.isEmpty() && !opTypes.contains(op) ? "op type not selected" : problem(node);
             if (problem != null) {
                 floatNodes.put(node, problem);
                 rewritten.add(node);
                 continue;
             }
-            if (op.equals("MatMul")) {
-                rewriteMatMul(node, node.output(0));
-            } else {
-                rewriteGemm(node);
+            switch (op) {
+                case "MatMul" -> rewriteMatMul(node, node.output(0));
+                case "Gemm" -> rewriteGemm(node);
+                default -> rewriteConv(node);
             }
             done.add(node);
         }
@@ -226,6 +236,15 @@ final class DynamicQuantization {
         }
         if (!weight.isFloat()) {
             return weight.dataType() == DataType.FLOAT16 ? FP16 : "weight is " + weight.dataType();
+        }
+        if (node.opType().equals("Conv")) {
+            if (weight.rank() < 3 || weight.dim(0) < 1) {
+                return "filter has shape " + Arrays.toString(weight.dims());
+            }
+            boolean constantBias = node.inputs().size() < 3 || node.input(2).isEmpty()
+                    || find(node.input(2)).filter(b -> b.tensor().dataType() == DataType.FLOAT).isPresent();
+            // ConvInteger has no bias input: it is added after the rescale, reshaped to [M, 1, ...] once here
+            return format == DynamicFormat.MATMUL_INTEGER && !constantBias ? "bias is not a float constant" : null;
         }
         if (weight.rank() != 2) {
             return "weight has rank " + weight.rank();
@@ -285,6 +304,131 @@ final class DynamicQuantization {
             case WEIGHT_ONLY -> rewritten.add(Node.of("MatMul", base,
                     List.of(input, dequantizeWeight(weight)), List.of(output)));
         }
+    }
+
+    /**
+     * Conv in the chosen format. The integer form is {@code ConvInteger -> Cast -> Mul(x scale * filter scales) ->
+     * Add(bias)}, as ONNX Runtime's quantize_dynamic writes it, but per output channel: ONNX Runtime's ConvInteger
+     * takes only uint8 filters with one zero point, so the filters are symmetric int8 shifted by 128 and the
+     * per-channel scales are applied by the Mul.
+     */
+    private void rewriteConv(Node conv) {
+        String input = conv.input(0);
+        String bias = conv.inputs().size() > 2 ? conv.input(2) : "";
+        String output = conv.output(0);
+        String base = conv.name().isEmpty() ? output : conv.name();
+        if (format != DynamicFormat.MATMUL_INTEGER) {
+            String[] filter = quantizeFilter(conv.input(1), false);
+            String activation = format == DynamicFormat.QDQ ? dequantizedActivation(input) : input;
+            String dq = names.uniqueName(filter[0] + "_dequantized");
+            Node dequantize = Node.of("DequantizeLinear", names.uniqueName(filter[0] + "_DequantizeLinear"),
+                    List.of(filter), List.of(dq));
+            if (perChannel) {
+                dequantize.set(Attribute.of("axis", 0));
+            }
+            rewritten.add(dequantize);
+            List<String> inputs = new ArrayList<>(List.of(activation, dq));
+            if (!bias.isEmpty()) {
+                inputs.add(bias);
+            }
+            Node floatConv = Node.of("Conv", base, inputs, List.of(output));
+            conv.attributes().forEach(floatConv::set);
+            rewritten.add(floatConv);
+            return;
+        }
+        String[] activation = dynamicQuantize(input);
+        String[] filter = quantizeFilter(conv.input(1), true);
+        String integer = names.uniqueName(output + "_int32");
+        Node convInteger = Node.of("ConvInteger", names.uniqueName(base + "_ConvInteger"),
+                List.of(activation[0], filter[0], activation[2], filter[2]), List.of(integer));
+        conv.attributes().forEach(convInteger::set);
+        rewritten.add(convInteger);
+        String asFloat = names.uniqueName(output + "_float");
+        rewritten.add(Node.of("Cast", names.uniqueName(base + "_Cast"), List.of(integer), List.of(asFloat))
+                .set(Attribute.of("to", DataType.FLOAT.number())));
+        String scale = names.uniqueName(output + "_scale");
+        rewritten.add(Node.of("Mul", names.uniqueName(base + "_scale"), List.of(activation[1], filter[1]),
+                List.of(scale)));
+        String product = bias.isEmpty() ? output : names.uniqueName(output + "_product");
+        rewritten.add(Node.of("Mul", names.uniqueName(base + "_rescale"), List.of(asFloat, scale),
+                List.of(product)));
+        if (!bias.isEmpty()) {
+            rewritten.add(Node.of("Add", names.uniqueName(base + "_bias"),
+                    List.of(product, channelBias(bias, filter[1])), List.of(output)));
+        }
+    }
+
+    /** The bias of a Conv as [M, 1, ...], to broadcast over the ConvInteger's [N, M, ...] output like its scales. */
+    private String channelBias(String name, String scaleName) {
+        Found found = find(name).orElseThrow();
+        if (found.owner() != this) {
+            return found.owner().channelBias(name, scaleName);
+        }
+        String key = name + "^channels";
+        String[] done = quantizedWeights.get(key);
+        if (done != null) {
+            return done[0];
+        }
+        long[] dims = graph.initializer(scaleName).orElseThrow().dims();
+        String reshaped = names.uniqueName(name + "_channels");
+        graph.putInitializer(Tensor.floats(reshaped, dims, found.tensor().floats()));
+        replaced.add(name);
+        quantizedWeights.put(key, new String[] {reshaped});
+        return reshaped;
+    }
+
+    /**
+     * Quantizes a Conv filter [M, C/group, k...] once: symmetric, one scale per output channel M (per tensor where
+     * the opset has no per-channel DequantizeLinear). For ConvInteger ({@code shifted}) the int8 values are stored
+     * as uint8 + 128 with one zero point 128, and the scales have shape [M, 1, ...] to broadcast over the output;
+     * otherwise they are int8 with zero points 0 for a DequantizeLinear along axis 0.
+     *
+     * @return {filter, scale, zero point} initializer names
+     */
+    private String[] quantizeFilter(String name, boolean shifted) {
+        Found found = find(name).orElseThrow();
+        if (found.owner() != this) {
+            return found.owner().quantizeFilter(name, shifted);
+        }
+        return quantizedWeights.computeIfAbsent(name + (shifted ? "^uint8" : "^int8"), key -> {
+            Tensor filter = found.tensor();
+            float[] values = filter.floats();
+            boolean byChannel = shifted || perChannel;
+            int outputs = (int) filter.dim(0);
+            int channels = byChannel ? outputs : 1;
+            int perOutput = values.length / outputs;
+            double[] absMax = new double[channels];
+            for (int i = 0; i < values.length; i++) {
+                int c = byChannel ? i / perOutput : 0;
+                absMax[c] = Math.max(absMax[c], Math.abs(values[i]));
+            }
+            float[] scales = new float[channels];
+            for (int c = 0; c < channels; c++) {
+                scales[c] = QuantParams.weightScale(absMax[c], weightMax);
+            }
+            byte[] q = new byte[values.length];
+            for (int i = 0; i < values.length; i++) {
+                int v = QuantParams.quantizeWeight(values[i], scales[byChannel ? i / perOutput : 0], weightMax);
+                q[i] = (byte) (shifted ? v + 128 : v);
+            }
+            String[] quantized = {names.uniqueName(name + "_quantized"), names.uniqueName(name + "_scale"),
+                    names.uniqueName(name + "_zero_point")};
+            if (shifted) {
+                long[] scaleDims = new long[filter.rank() - 1];
+                Arrays.fill(scaleDims, 1);
+                scaleDims[0] = outputs;
+                graph.putInitializer(Tensor.uint8s(quantized[0], filter.dims(), q));
+                graph.putInitializer(Tensor.floats(quantized[1], scaleDims, scales));
+                graph.putInitializer(Tensor.uint8s(quantized[2], new long[0], new byte[] {(byte) 128}));
+            } else {
+                long[] paramDims = byChannel ? new long[] {channels} : new long[0];
+                graph.putInitializer(Tensor.int8s(quantized[0], filter.dims(), q));
+                graph.putInitializer(Tensor.floats(quantized[1], paramDims, scales));
+                graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[channels]));
+            }
+            replaced.add(name);
+            return quantized;
+        });
     }
 
     /** One DynamicQuantizeLinear per activation, shared by every MatMul that reads it (Q, K, V projections). */

@@ -30,7 +30,8 @@ final class EmbeddingQuantizer {
 
     private EmbeddingQuantizer() {}
 
-    static Result rewrite(Graph graph, Set<String> excluded) {
+    /** @param selected whether Gather is among the op types to quantize (else each table stays float, reported) */
+    static Result rewrite(Graph graph, Set<String> excluded, boolean selected) {
         List<Node> quantized = new ArrayList<>();
         Map<Node, String> keptFloat = new LinkedHashMap<>();
         Map<String, String[]> done = new LinkedHashMap<>(); // table -> {int8 table, scales, axis-0 flag}
@@ -46,6 +47,7 @@ final class EmbeddingQuantizer {
                 continue;
             }
             String problem = excluded.contains(node.name()) ? "excluded"
+                    : !selected ? "op type not selected"
                     : !table.isFloat() ? "table is " + table.dataType()
                     : table.elementCount() < MIN_ELEMENTS ? "table has fewer than " + MIN_ELEMENTS + " values"
                     : null;

@@ -162,7 +162,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     public PassResult<QuantizationResult> apply(OnnxModel model, PassContext context) {
         if (dynamic != null) {
             checkExcludedNodesExist(model);
-            PassResult<QuantizationResult> result = DynamicQuantization.quantize(model, excluded, dynamic, reduceRange);
+            PassResult<QuantizationResult> result = DynamicQuantization.quantize(model, excluded, opTypes, dynamic,
+                    reduceRange);
             checkLoads(result.model(), model);
             return result;
         }
@@ -372,7 +373,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 ? ConvKernelShapes.padInputChannels(graph) : List.of();
         List<String> expandedGroups = ConvKernelShapes.expandGroups(graph);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
-        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded);
+        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded, true);
         List<Node> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
         quantizedNodes.addAll(embeddings.quantized());
         Map<Node, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
@@ -1047,10 +1048,16 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                     throw CompressException.invalidSettings("dynamic quantization calibrates nothing: it takes no"
                             + " calibration data or table, and makes no table to save");
                 }
-                if (upgradeOpset || keepOpset || !weightOnly.isEmpty() || !opTypes.isEmpty()) {
-                    throw CompressException.invalidSettings("opset choices, weight-only nodes and op types apply to"
-                            + " static quantization; dynamic quantization is per channel at any opset and always"
-                            + " quantizes MatMul, Gemm and Gather");
+                if (upgradeOpset || keepOpset || !weightOnly.isEmpty()) {
+                    throw CompressException.invalidSettings("opset choices and weight-only nodes apply to static"
+                            + " quantization; dynamic quantization is per channel at any opset");
+                }
+                Set<String> unknown = new java.util.TreeSet<>(opTypes);
+                unknown.removeAll(DynamicQuantization.OP_TYPES);
+                if (!unknown.isEmpty()) {
+                    throw CompressException.invalidSettings("dynamic quantization cannot quantize op type "
+                            + String.join(", ", unknown) + "; it quantizes "
+                            + String.join(", ", DynamicQuantization.OP_TYPES));
                 }
             } else {
                 if (calibration == null && table == null) {

@@ -22,6 +22,16 @@ public final class Protos {
         return Attribute.of(name, value).toProto();
     }
 
+    /** An INTS attribute (pads, strides, axes). */
+    public static AttributeProto intsAttribute(String name, long... values) {
+        AttributeProto.Builder attribute = AttributeProto.newBuilder().setName(name)
+                .setType(AttributeProto.AttributeType.INTS);
+        for (long value : values) {
+            attribute.addInts(value);
+        }
+        return attribute.build();
+    }
+
     public static TensorProto floats(String name, long[] dims, float[] values) {
         return Tensor.floats(name, dims, values).proto();
     }
