@@ -197,7 +197,7 @@ final class QuantizeCheckOptions {
             return slower + " dynamic quantization quantizes each activation on every call"
                     + (convs ? ", and ONNX Runtime's ConvInteger (NCHW im2col, no fused rescale) is slower than its"
                     + " float Conv; static quantization (--data without --dynamic) runs integer Convs faster, and"
-                    + " --ops MatMul,Gemm keeps the Convs float" : "")
+                    + " --ops MatMul,Gemm,Gather keeps the Convs float" : "")
                     + "; or keep the fp32 model";
         }
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();

@@ -30,6 +30,7 @@ final class DynamicQuantization {
     /** Weight range with reduce-range, as ONNX Runtime's quantize_dynamic uses it. */
     static final int REDUCED_MAX = 64;
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
+    private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
     /** What dynamic quantization rewrites, in the order help texts name them. */
     static final List<String> OP_TYPES = List.of("MatMul", "Gemm", "Conv", "Gather");
 
@@ -186,7 +187,9 @@ final class DynamicQuantization {
             } else if (CONTROL_FLOW.contains(op) && node.domain().isEmpty()) {
                 int before = done.size();
                 for (Graph body : node.subgraphs()) {
-                    // weights of a body are quantized as in the main graph (ONNX Runtime's tool does too)
+                    // weights of a body are quantized as in the main graph (ONNX Runtime's tool does too), and
+                    // exporters put them in Constant nodes there as well (silero VAD's Convs)
+                    body.promoteConstants();
                     DynamicQuantization inner = new DynamicQuantization(body, this, format, perChannel, null,
                             opTypes, weightMax);
                     done.addAll(inner.run(excluded, floatNodes));
@@ -201,6 +204,9 @@ final class DynamicQuantization {
                         .filter(found -> found.tensor().dataType() == DataType.FLOAT16).isPresent();
                 floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes only MatMul, Gemm, Conv and Gather (ONNX"
                         + " has no integer " + op + "; use static quantization)");
+            } else if (node.domain().isEmpty() && RECURRENT.contains(op)) {
+                floatNodes.put(node, "recurrent weights stay float (ONNX Runtime's DynamicQuantizeLSTM is not"
+                        + " written)");
             }
             if (!candidate) {
                 rewritten.add(node);
