@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 class SubgraphQuantizationTest {
     /**
      * relu(x W0) then, by the sign of its mean, x' W1 (W1 an initializer of the main graph, read from the branch)
-     * or x' W2 (W2 the branch's own initializer).
+     * or x' W2 (W2 the branch's own, in a Constant node as exporters write it: silero VAD's Convs).
      */
     private static OnnxModel branching() {
         GraphProto then = GraphProto.newBuilder().setName("then")
@@ -30,7 +30,9 @@ class SubgraphQuantizationTest {
                 .build();
         GraphProto otherwise = GraphProto.newBuilder().setName("else")
                 .addOutput(value("y_else", FLOAT, "n", 8))
-                .addInitializer(weight("w2", 32, 8, 3))
+                .addNode(Protos.node("Constant", "w2_constant", List.of(), List.of("w2"))
+                        .addAttribute(AttributeProto.newBuilder().setName("value")
+                                .setType(AttributeProto.AttributeType.TENSOR).setT(weight("w2", 32, 8, 3))))
                 .addNode(Protos.node("MatMul", "else_mm", List.of("h", "w2"), List.of("y_else")))
                 .build();
         GraphProto graph = GraphProto.newBuilder().setName("branching")
