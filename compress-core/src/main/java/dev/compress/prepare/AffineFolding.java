@@ -20,9 +20,12 @@ import java.util.Set;
  *       {@code W' = W * s}, {@code b' = b * s};
  *   <li>then an Add of such a constant {@code t} after a Conv, ConvTranspose or Gemm: {@code b' = b + t}
  *       (PP-LCNetV3's learnable affine blocks, {@code s · conv(x) + t} with scalars, in PP-OCRv4 det and rec);
- *   <li>and an Add of a constant varying at most along the input channels before a Conv that pads nothing
- *       ({@link #foldShift}).
+ *   <li>an Add of a constant varying at most along the input channels before a Conv that pads nothing
+ *       ({@link #foldShift});
+ *   <li>and a Mul by such a constant before a Conv ({@link #foldInputScale}).
  * </ul>
+ * The last two also fold through one Transpose between them and the Conv (a LayerNorm's affine computed channels-last,
+ * then transposed back, as the ConvNeXt-style fixture does before each pointwise Conv).
  * Why: once quantized, such a Mul sat between an 8-bit Conv output and the next 8-bit op as a DequantizeLinear, a
  * float Mul and a QuantizeLinear over the whole map (ONNX Runtime has no integer kernel for a Mul by a non-scalar
  * constant), and such an Add as a QLinearAdd; the ConvNeXt-style fixture's INT8 model at batch 32 went from 1.04 to
@@ -65,7 +68,8 @@ final class AffineFolding {
                 Graph.Index index = graph.index();
                 for (Node node : List.copyOf(graph.nodes())) {
                     if (node.is(op) && node.inDefaultDomain() && node.inputs().size() == 2
-                            && (foldAffine(graph, index, node) || node.is("Add") && foldShift(graph, index, node))) {
+                            && (foldAffine(graph, index, node) || node.is("Add") && foldShift(graph, index, node)
+                                    || node.is("Mul") && foldInputScale(graph, index, node))) {
                         round++;
                         index = graph.index();
                     }
@@ -183,33 +187,27 @@ final class AffineFolding {
      * the scale goes into a DequantizeLinear's scale when quantized, the shift was a QLinearAdd over the whole map.
      */
     private static boolean foldShift(Graph graph, Graph.Index index, Node add) {
-        int constant = floatConstant(graph, add.input(1)) != null ? 1
-                : floatConstant(graph, add.input(0)) != null ? 0 : -1;
-        if (constant < 0 || index.value(add.output(0)).isGraphOutput()) {
+        int constant = constantInput(graph, add);
+        ConvReader reader = constant < 0 ? null : convReader(graph, index, add.output(0));
+        if (reader == null || pads(reader.conv())) {
             return false;
         }
-        List<Node> readers = index.consumers(add.output(0));
-        Node conv = readers.size() == 1 ? readers.get(0) : null;
-        if (conv == null || !conv.is("Conv") || !conv.input(0).equals(add.output(0)) || conv.inputs().size() < 2
-                || conv.input(1).equals(add.output(0)) || pads(conv)) {
-            return false;
-        }
-        Tensor weight = floatConstant(graph, conv.input(1));
+        Node conv = reader.conv();
         String biasName = conv.inputs().size() > 2 ? conv.input(2) : "";
         Tensor bias = biasName.isEmpty() ? null : floatConstant(graph, biasName);
-        if (weight == null || weight.rank() < 3 || (!biasName.isEmpty() && bias == null)) {
+        if (!biasName.isEmpty() && bias == null) {
             return false;
         }
-        long[] dims = weight.dims();
+        long[] dims = reader.weight().dims();
         int outputs = (int) dims[0];
         int perGroupIn = (int) dims[1];
         int group = (int) conv.intAttribute("group", 1);
         float[] shift = outputs % group != 0 || bias != null && !isBiasOf(bias, outputs) ? null
-                : perChannel(graph.initializers().get(add.input(constant)), perGroupIn * group, dims.length,
-                        dims.length - 2);
+                : reader.perInputChannel(graph.initializers().get(add.input(constant)));
         if (shift == null) {
             return false;
         }
+        Tensor weight = reader.weight();
         float[] w = weight.floats();
         int kernel = w.length / (outputs * perGroupIn);
         float[] newBias = new float[outputs];
@@ -230,9 +228,101 @@ final class AffineFolding {
         } else {
             conv.inputs().add(newName);
         }
-        conv.setInput(0, add.input(1 - constant));
+        reader.first().setInput(0, add.input(1 - constant));
         graph.nodes().remove(add);
         return true;
+    }
+
+    /**
+     * Folds a Mul by a float constant {@code s} varying along the channels into the weight of the Conv that
+     * alone reads its output: {@code conv(x * s) = conv'(x)} with {@code W'[o, c, k] = W[o, c, k] * s[c]} for input
+     * channel c (of o's group). Exact with padding too: the Conv's zeros stay zeros. A LayerNorm's scale before a
+     * pointwise Conv, which ONNX Runtime runs as a float Mul between a DequantizeLinear and a QuantizeLinear.
+     */
+    private static boolean foldInputScale(Graph graph, Graph.Index index, Node mul) {
+        int constant = constantInput(graph, mul);
+        // a scalar is left alone: quantized, it goes into a DequantizeLinear's scale anyway, and it may end a
+        // pattern ONNX Runtime fuses (GELU's final * 0.5)
+        ConvReader reader = constant < 0 || graph.initializers().get(mul.input(constant)).elementCount() < 2 ? null
+                : convReader(graph, index, mul.output(0));
+        if (reader == null) {
+            return false;
+        }
+        Node conv = reader.conv();
+        long[] dims = reader.weight().dims();
+        int outputs = (int) dims[0];
+        int perGroupIn = (int) dims[1];
+        int group = (int) conv.intAttribute("group", 1);
+        float[] scale = outputs % group != 0 ? null
+                : reader.perInputChannel(graph.initializers().get(mul.input(constant)));
+        if (scale == null) {
+            return false;
+        }
+        float[] w = reader.weight().floats();
+        int kernel = w.length / (outputs * perGroupIn);
+        float[] scaled = new float[w.length];
+        for (int o = 0; o < outputs; o++) {
+            int firstInput = o / (outputs / group) * perGroupIn;
+            for (int c = 0; c < perGroupIn; c++) {
+                for (int k = 0; k < kernel; k++) {
+                    int i = (o * perGroupIn + c) * kernel + k;
+                    scaled[i] = w[i] * scale[firstInput + c];
+                }
+            }
+        }
+        String weightName = owned(graph, conv.input(1));
+        graph.putInitializer(Tensor.floats(weightName, dims, scaled));
+        conv.setInput(1, weightName);
+        reader.first().setInput(0, mul.input(1 - constant));
+        graph.nodes().remove(mul);
+        return true;
+    }
+
+    /** Which input of {@code node} is a float constant (1 if both are), or -1. */
+    private static int constantInput(Graph graph, Node node) {
+        return floatConstant(graph, node.input(1)) != null ? 1 : floatConstant(graph, node.input(0)) != null ? 0 : -1;
+    }
+
+    /**
+     * The Conv (with a float weight) that alone reads a value, directly or through a Transpose that only it reads.
+     *
+     * @param first the node that reads the value: the Transpose, or the Conv itself
+     * @param channelAxis the axis of the value that becomes the Conv's input channel axis
+     */
+    private record ConvReader(Node first, Node conv, Tensor weight, int channelAxis) {
+        /** A constant's value per input channel of the Conv, or null when it varies along another axis. */
+        float[] perInputChannel(Tensor constant) {
+            int rank = weight.rank();
+            return perChannel(constant, (int) (weight.dim(1) * conv.intAttribute("group", 1)), rank,
+                    rank - 1 - channelAxis);
+        }
+    }
+
+    private static ConvReader convReader(Graph graph, Graph.Index index, String value) {
+        List<Node> readers = index.value(value).isGraphOutput() ? List.of() : index.consumers(value);
+        Node first = readers.size() == 1 ? readers.get(0) : null;
+        if (first == null) {
+            return null;
+        }
+        Node conv = first;
+        String convInput = value;
+        long[] perm = null;
+        if (first.is("Transpose") && first.inDefaultDomain()) {
+            convInput = first.output(0);
+            List<Node> next = index.value(convInput).isGraphOutput() ? List.of() : index.consumers(convInput);
+            if (next.size() != 1 || first.attribute("perm").isEmpty()) {
+                return null;
+            }
+            conv = next.get(0);
+            perm = first.attribute("perm").get().ints();
+        }
+        Tensor weight = conv.is("Conv") && conv.inDefaultDomain() && conv.inputs().size() >= 2
+                && conv.input(0).equals(convInput) && !conv.input(1).equals(convInput)
+                ? floatConstant(graph, conv.input(1)) : null;
+        if (weight == null || weight.rank() < 3 || perm != null && perm.length != weight.rank()) {
+            return null;
+        }
+        return new ConvReader(first, conv, weight, perm == null ? 1 : (int) perm[1]);
     }
 
     /** Whether {@code conv} reads anything beyond its input's borders (explicit pads, or SAME auto-padding). */

@@ -456,6 +456,57 @@ class GraphPreparationTest {
     }
 
     /**
+     * A LayerNorm's affine computed channels-last and transposed back before a Conv (the ConvNeXt-style fixture): the
+     * scale goes into the Conv's weights (padded or not, grouped too) and the shift into its bias (unpadded only),
+     * through the Transpose. Stay: a scale varying along the wrong axis for the Transpose, a scale also read
+     * elsewhere.
+     */
+    @Test
+    void channelsLastAffinesFoldThroughATransposeIntoTheConvAfterThem() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("layernorm-affines")
+                .addInput(value("x", FLOAT, "batch", 6L, 6L, 4L))
+                .addOutput(value("y1", FLOAT, "batch", 6L, 6L, 6L))
+                .addOutput(value("y2", FLOAT, "batch", 4L, 6L, 6L))
+                .addOutput(value("y3", FLOAT, "batch", 6L, 6L, 6L))
+                .addOutput(value("m4", FLOAT, "batch", 6L, 6L, 4L))
+                .addOutput(value("y4", FLOAT, "batch", 6L, 6L, 6L))
+                .addInitializer(random("gamma", 41, 0.5, 2, 4))
+                .addInitializer(random("beta", 42, -1, 1, 4))
+                .addInitializer(random("rows", 43, 0.5, 2, 6, 1))
+                .addInitializer(random("W1", 44, -1, 1, 6, 4, 1, 1))
+                .addInitializer(random("b1", 45, -1, 1, 6))
+                .addInitializer(random("W2", 46, -1, 1, 4, 2, 3, 3))
+                .addInitializer(random("W3", 47, -1, 1, 6, 4, 1, 1))
+                // folds both: scale, shift, Transpose, pointwise Conv
+                .addNode(op("Mul", List.of("x", "gamma"), "m1"))
+                .addNode(op("Add", List.of("m1", "beta"), "a1"))
+                .addNode(op("Transpose", List.of("a1"), "t1").addAttribute(ints("perm", 0, 3, 1, 2)))
+                .addNode(op("Conv", List.of("t1", "W1", "b1"), "y1"))
+                // a scale folds into a padded grouped Conv too (a shift would not: its borders would read zeros)
+                .addNode(op("Mul", List.of("gamma", "x"), "m2"))
+                .addNode(op("Transpose", List.of("m2"), "t2").addAttribute(ints("perm", 0, 3, 1, 2)))
+                .addNode(op("Conv", List.of("t2", "W2"), "y2").addAttribute(Protos.intAttribute("group", 2))
+                        .addAttribute(ints("pads", 1, 1, 1, 1)))
+                // stays: the scale varies along H, which the Transpose does not make the channels
+                .addNode(op("Mul", List.of("x", "rows"), "m3"))
+                .addNode(op("Transpose", List.of("m3"), "t3").addAttribute(ints("perm", 0, 3, 1, 2)))
+                .addNode(op("Conv", List.of("t3", "W3"), "y3"))
+                // stays: the scaled value is also a graph output
+                .addNode(op("Mul", List.of("x", "gamma"), "m4"))
+                .addNode(op("Transpose", List.of("m4"), "t4").addAttribute(ints("perm", 0, 3, 1, 2)))
+                .addNode(op("Conv", List.of("t4", "W3"), "y4"));
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(result.report().channelAffinesFolded()).isEqualTo(3);
+        assertThat(ops(prepared)).containsExactly("Transpose", "Conv", "Transpose", "Conv", "Mul", "Transpose",
+                "Conv", "Mul", "Transpose", "Conv");
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {2, 6, 6, 4})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
+    /**
      * A shift before a Conv that pads nothing goes into its bias (PP-LCNetV3's {@code s * hswish(x) + t} before each
      * pointwise Conv): a scalar into a 1x1 Conv with a bias, a per-channel shift into a grouped 3x3 Conv without one.
      * Stay: before a padded Conv (its borders read zeros, not t), a shift also read elsewhere, one varying along a

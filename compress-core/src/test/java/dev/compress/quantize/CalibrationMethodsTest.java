@@ -81,15 +81,17 @@ class CalibrationMethodsTest {
     }
 
     /**
-     * The ConvNeXt-style fixture with default flags: its four layer scales fold into the 1x1 Convs before them, its
-     * four GELUs (after 1x1 Convs) become Gelu ops at opset 20, and the INT8 model keeps fp32's held-out accuracy.
+     * The ConvNeXt-style fixture with default flags: its four layer scales fold into the 1x1 Convs before them, the
+     * scales and shifts of the LayerNorms before its unpadded Convs (channels-last, then transposed) into those Convs
+     * (five times; the last LayerNorm feeds the classifier's Gemm and keeps its affine), its four
+     * GELUs (after 1x1 Convs) become Gelu ops at opset 20, and the INT8 model keeps fp32's held-out accuracy.
      */
     @Test
     void convNeXtStyleLayerScalesFoldAndGelusBecomeOneOp() {
         OnnxModel fp32 = QuantizerTest.fp32("families/convnext");
         QuantizationResult result = Quantizer.builder().setModel(fp32)
                 .setCalibrationData(QuantizerTest.images(fp32, "calib")).build().quantize();
-        assertThat(result.preparation().channelAffinesFolded()).isEqualTo(4);
+        assertThat(result.preparation().channelAffinesFolded()).isEqualTo(4 + 5 * 2);
         assertThat(result.model().opset(OnnxModel.DEFAULT_DOMAIN)).isEqualTo(20);
         assertThat(result.model().graph().nodes()).filteredOn(n -> n.opType().equals("Gelu")).hasSize(4);
         assertThat(result.model().graph().nodes()).noneMatch(n -> n.opType().equals("Erf"));
