@@ -313,9 +313,9 @@ final class DynamicQuantization {
                         List.of(asFloat, scale), List.of(output)));
             }
             case QDQ -> rewritten.add(Node.of("MatMul", base, List.of(dequantizedActivation(input),
-                    dequantizeWeight(weight)), List.of(output)));
+                    dequantizeWeight(weight, 1)), List.of(output)));
             case WEIGHT_ONLY -> rewritten.add(Node.of("MatMul", base,
-                    List.of(input, dequantizeWeight(weight)), List.of(output)));
+                    List.of(input, dequantizeWeight(weight, 1)), List.of(output)));
         }
     }
 
@@ -331,15 +331,8 @@ final class DynamicQuantization {
         String output = conv.output(0);
         String base = conv.name().isEmpty() ? output : conv.name();
         if (format != DynamicFormat.MATMUL_INTEGER) {
-            String[] filter = quantizeFilter(conv.input(1), false);
             String activation = format == DynamicFormat.QDQ ? dequantizedActivation(input) : input;
-            String dq = names.uniqueName(filter[0] + "_dequantized");
-            Node dequantize = Node.of("DequantizeLinear", names.uniqueName(filter[0] + "_DequantizeLinear"),
-                    List.of(filter), List.of(dq));
-            if (perChannel) {
-                dequantize.set(Attribute.of("axis", 0));
-            }
-            rewritten.add(dequantize);
+            String dq = dequantizeWeight(quantizeFilter(conv.input(1), false), 0);
             List<String> inputs = new ArrayList<>(List.of(activation, dq));
             if (!bias.isEmpty()) {
                 inputs.add(bias);
@@ -465,12 +458,13 @@ final class DynamicQuantization {
         });
     }
 
-    private String dequantizeWeight(String[] weight) {
+    /** @param axis the output-channel axis of the weight: 1 for a MatMul's [K, N], 0 for a Conv's [M, C, k...] */
+    private String dequantizeWeight(String[] weight, int axis) {
         String output = names.uniqueName(weight[0] + "_dequantized");
         Node dq = Node.of("DequantizeLinear", names.uniqueName(weight[0] + "_DequantizeLinear"),
                 List.of(weight), List.of(output));
         if (perChannel) {
-            dq.set(Attribute.of("axis", 1));
+            dq.set(Attribute.of("axis", axis));
         }
         rewritten.add(dq);
         return output;

@@ -42,12 +42,7 @@ class OpsetConversionTest {
     }
 
     private static AttributeProto ints(String name, long... values) {
-        AttributeProto.Builder attr = AttributeProto.newBuilder().setName(name)
-                .setType(AttributeProto.AttributeType.INTS);
-        for (long v : values) {
-            attr.addInts(v);
-        }
-        return attr.build();
+        return Protos.intsAttribute(name, values);
     }
 
     private static AttributeProto floatAttribute(String name, float value) {

@@ -67,8 +67,7 @@ class GraphPreparationTest {
     }
 
     private static AttributeProto ints(String name, long... values) {
-        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS)
-                .addAllInts(Arrays.stream(values).boxed().toList()).build();
+        return Protos.intsAttribute(name, values);
     }
 
     private static NodeProto.Builder op(String opType, List<String> inputs, String output) {
