@@ -93,6 +93,9 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
      * @param folded the clamp whose output the INT8 producer writes, before the QDQ pair that now applies it; null
      *     when {@code tensor} is the producer's own
      */
+    /** The integer ops of dynamic rewrites (DynamicQuantization). */
+    private static final Set<String> INTEGER_OPS = Set.of("MatMulInteger", "ConvInteger");
+
     private record Match(String tensor, String quantizedTensor, Node layer, boolean excludable, Clamp folded) {
         boolean hasQdq() {
             return !quantizedTensor.equals(tensor);
@@ -502,6 +505,31 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
             Node producer = index.producer(input).orElse(null);
             if (producer != null && producer.opType().equals("DequantizeLinear")
                     && graph.initializer(producer.input(0)).isPresent()) {
+                return true;
+            }
+        }
+        return endsDynamicRewrite(graph, index, node);
+    }
+
+    /**
+     * Whether {@code node} is the last of a dynamic rewrite, which carries the layer's name and output:
+     * {@code MatMulInteger or ConvInteger (constant weight) -> Cast -> Mul}, then for a bias an Add of a constant.
+     */
+    private static boolean endsDynamicRewrite(Graph graph, Graph.Index index, Node node) {
+        if (node.opType().equals("Add") && node.inputs().size() == 2) {
+            int constant = graph.initializer(node.input(1)).isPresent() ? 1
+                    : graph.initializer(node.input(0)).isPresent() ? 0 : -1;
+            Node rescale = constant < 0 ? null : index.producer(node.input(1 - constant)).orElse(null);
+            return rescale != null && rescale.opType().equals("Mul") && endsDynamicRewrite(graph, index, rescale);
+        }
+        if (!node.opType().equals("Mul")) {
+            return false;
+        }
+        for (String input : node.inputs()) {
+            Node cast = index.producer(input).filter(p -> p.opType().equals("Cast")).orElse(null);
+            Node integer = cast == null ? null : index.producer(cast.input(0))
+                    .filter(p -> INTEGER_OPS.contains(p.opType()) && p.inputs().size() > 1).orElse(null);
+            if (integer != null && graph.initializer(integer.input(1)).isPresent()) {
                 return true;
             }
         }

@@ -280,23 +280,33 @@ final class DynamicQuantization {
     /** Gemm(A, B, C) = MatMul(A, B or B^T) + C, with the weight transposed once at quantization time. */
     private void rewriteGemm(Node gemm) {
         String bias = gemm.input(2);
-        String product = bias.isEmpty() ? gemm.output(0) : names.uniqueName(gemm.output(0) + "_product");
-        rewriteProduct(gemm, product, gemm.intAttribute("transB", 0) == 1);
-        if (!bias.isEmpty()) {
-            rewritten.add(Node.of("Add", names.uniqueName(gemm.name() + "_bias"),
-                    List.of(product, bias), List.of(gemm.output(0))));
+        String base = baseName(gemm);
+        if (bias.isEmpty()) {
+            rewriteProduct(gemm, gemm.output(0), gemm.intAttribute("transB", 0) == 1, base);
+            return;
         }
+        String product = names.uniqueName(gemm.output(0) + "_product");
+        rewriteProduct(gemm, product, gemm.intAttribute("transB", 0) == 1, names.uniqueName(base + "_product"));
+        rewritten.add(Node.of("Add", base, List.of(product, bias), List.of(gemm.output(0))));
     }
 
     private void rewriteMatMul(Node matMul, String output) {
-        rewriteProduct(matMul, output, false);
+        rewriteProduct(matMul, output, false, baseName(matMul));
     }
 
-    /** Writes {@code output = input0 x weight} in the chosen format. */
-    private void rewriteProduct(Node node, String output, boolean transposed) {
+    /**
+     * The name the rewrite gives the node that writes the original node's output: the original's own, so that
+     * {@code compress debug}, the fidelity warning and {@code --exclude} name the layer as the fp32 model does.
+     */
+    private static String baseName(Node node) {
+        return node.name().isEmpty() ? node.output(0) : node.name();
+    }
+
+    /** Writes {@code output = input0 x weight} in the chosen format, by a last node named {@code name}. */
+    private void rewriteProduct(Node node, String output, boolean transposed, String name) {
         String input = node.input(0);
         String[] weight = quantizeWeight(node.input(1), transposed);
-        String base = node.name().isEmpty() ? output : node.name();
+        String base = baseName(node);
         switch (format) {
             case MATMUL_INTEGER -> {
                 String[] activation = dynamicQuantize(input);
@@ -309,12 +319,11 @@ final class DynamicQuantization {
                 String scale = names.uniqueName(output + "_scale");
                 rewritten.add(Node.of("Mul", names.uniqueName(base + "_scale"),
                         List.of(activation[1], weight[1]), List.of(scale)));
-                rewritten.add(Node.of("Mul", names.uniqueName(base + "_rescale"),
-                        List.of(asFloat, scale), List.of(output)));
+                rewritten.add(Node.of("Mul", name, List.of(asFloat, scale), List.of(output)));
             }
-            case QDQ -> rewritten.add(Node.of("MatMul", base, List.of(dequantizedActivation(input),
+            case QDQ -> rewritten.add(Node.of("MatMul", name, List.of(dequantizedActivation(input),
                     dequantizeWeight(weight, 1)), List.of(output)));
-            case WEIGHT_ONLY -> rewritten.add(Node.of("MatMul", base,
+            case WEIGHT_ONLY -> rewritten.add(Node.of("MatMul", name,
                     List.of(input, dequantizeWeight(weight, 1)), List.of(output)));
         }
     }
@@ -329,7 +338,7 @@ final class DynamicQuantization {
         String input = conv.input(0);
         String bias = conv.inputs().size() > 2 ? conv.input(2) : "";
         String output = conv.output(0);
-        String base = conv.name().isEmpty() ? output : conv.name();
+        String base = baseName(conv);
         if (format != DynamicFormat.MATMUL_INTEGER) {
             String activation = format == DynamicFormat.QDQ ? dequantizedActivation(input) : input;
             String dq = dequantizeWeight(quantizeFilter(conv.input(1), false), 0);
@@ -355,13 +364,14 @@ final class DynamicQuantization {
         String scale = names.uniqueName(output + "_scale");
         rewritten.add(Node.of("Mul", names.uniqueName(base + "_scale"), List.of(activation[1], filter[1]),
                 List.of(scale)));
-        String product = bias.isEmpty() ? output : names.uniqueName(output + "_product");
+        if (bias.isEmpty()) {
+            rewritten.add(Node.of("Mul", base, List.of(asFloat, scale), List.of(output)));
+            return;
+        }
+        String product = names.uniqueName(output + "_product");
         rewritten.add(Node.of("Mul", names.uniqueName(base + "_rescale"), List.of(asFloat, scale),
                 List.of(product)));
-        if (!bias.isEmpty()) {
-            rewritten.add(Node.of("Add", names.uniqueName(base + "_bias"),
-                    List.of(product, channelBias(bias, filter[1])), List.of(output)));
-        }
+        rewritten.add(Node.of("Add", base, List.of(product, channelBias(bias, filter[1])), List.of(output)));
     }
 
     /** The bias of a Conv as [M, 1, ...], to broadcast over the ConvInteger's [N, M, ...] output like its scales. */

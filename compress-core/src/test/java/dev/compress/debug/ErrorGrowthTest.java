@@ -26,8 +26,7 @@ class ErrorGrowthTest {
     private static final int BINS = 16;
     private static final int MELS = 8;
 
-    @Test
-    void theFloatOpThatMagnifiesErrorIsNamedWithTheLayerToKeepFloatBeforeIt() {
+    private static OnnxModel logMel() {
         float[] spectrum = new float[BINS * BINS];
         for (int i = 0; i < BINS; i++) {
             for (int c = 0; c < BINS; c++) {
@@ -58,8 +57,17 @@ class ErrorGrowthTest {
                 .addNode(Protos.node("Mul", "db", List.of("l", "ten"), List.of("d")))
                 .addNode(Protos.node("Unsqueeze", "column", List.of("d", "last"), List.of("y")))
                 .build();
-        OnnxModel fp32 = model(graph, 13);
-        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {16, BINS}), 4);
+        return model(graph, 13);
+    }
+
+    private static Dataset data() {
+        return TestGraphs.floats(Map.of("x", b -> new long[] {16, BINS}), 4);
+    }
+
+    @Test
+    void theFloatOpThatMagnifiesErrorIsNamedWithTheLayerToKeepFloatBeforeIt() {
+        OnnxModel fp32 = logMel();
+        Dataset data = data();
         OnnxModel int8 = Quantizer.builder().setModel(fp32).setCalibrationData(data).build().quantize().model();
 
         LayerReport ranking = LayerDebugger.builder().setFloatModel(fp32).setQuantizedModel(int8).setData(data)
@@ -88,5 +96,29 @@ class ErrorGrowthTest {
                 .build().run();
         assertThat(after.output().sqnrDb()).isGreaterThan(ranking.output().sqnrDb() + 20);
         assertThat(after.errorGrowth()).isNull();
+    }
+
+    /**
+     * The same with dynamic quantization: the rewrite's last node carries the MatMul's name, so the ranking names the
+     * layer as the fp32 model does and the remedy is an {@code --exclude} that dynamic quantization takes.
+     */
+    @Test
+    void dynamicRewritesAreNamedAndExcludableAsTheirLayers() {
+        OnnxModel fp32 = logMel();
+        Dataset data = data();
+        OnnxModel int8 = Quantizer.builder().setModel(fp32).optDynamic(true).build().quantize().model();
+
+        LayerReport ranking = LayerDebugger.builder().setFloatModel(fp32).setQuantizedModel(int8).setData(data)
+                .build().run();
+        assertThat(ranking.layers()).filteredOn(l -> l.node().equals("mel")).singleElement()
+                .satisfies(mel -> assertThat(mel.excludable()).isTrue());
+        assertThat(ranking.errorGrowth()).isNotNull();
+        assertThat(ranking.errorGrowth().node()).isEqualTo("log");
+        assertThat(ranking.errorGrowth().exclude()).containsExactly("mel");
+        OnnxModel remedied = Quantizer.builder().setModel(fp32).optDynamic(true)
+                .optExclude(ranking.errorGrowth().exclude()).build().quantize().model();
+        LayerReport after = LayerDebugger.builder().setFloatModel(fp32).setQuantizedModel(remedied).setData(data)
+                .build().run();
+        assertThat(after.output().sqnrDb()).isGreaterThan(ranking.output().sqnrDb() + 20);
     }
 }
