@@ -371,21 +371,24 @@ final class DynamicQuantization {
         String product = names.uniqueName(output + "_product");
         rewritten.add(Node.of("Mul", names.uniqueName(base + "_rescale"), List.of(asFloat, scale),
                 List.of(product)));
-        rewritten.add(Node.of("Add", base, List.of(product, channelBias(bias, filter[1])), List.of(output)));
+        rewritten.add(Node.of("Add", base, List.of(product, channelBias(bias, conv)), List.of(output)));
     }
 
     /** The bias of a Conv as [M, 1, ...], to broadcast over the ConvInteger's [N, M, ...] output like its scales. */
-    private String channelBias(String name, String scaleName) {
+    private String channelBias(String name, Node conv) {
         Found found = find(name).orElseThrow();
         if (found.owner() != this) {
-            return found.owner().channelBias(name, scaleName);
+            return found.owner().channelBias(name, conv);
         }
         String key = name + "^channels";
         String[] done = quantizedWeights.get(key);
         if (done != null) {
             return done[0];
         }
-        long[] dims = graph.initializer(scaleName).orElseThrow().dims();
+        // the filter may belong to another graph than the bias: its rank is read where the Conv reads it
+        long[] dims = new long[find(conv.input(1)).orElseThrow().tensor().rank() - 1];
+        Arrays.fill(dims, 1);
+        dims[0] = found.tensor().elementCount();
         String reshaped = names.uniqueName(name + "_channels");
         graph.putInitializer(Tensor.floats(reshaped, dims, found.tensor().floats()));
         replaced.add(name);
@@ -408,24 +411,17 @@ final class DynamicQuantization {
         }
         return quantizedWeights.computeIfAbsent(name + (shifted ? "^uint8" : "^int8"), key -> {
             Tensor filter = found.tensor();
-            float[] values = filter.floats();
             boolean byChannel = shifted || perChannel;
             int outputs = (int) filter.dim(0);
-            int channels = byChannel ? outputs : 1;
-            int perOutput = values.length / outputs;
-            double[] absMax = new double[channels];
-            for (int i = 0; i < values.length; i++) {
-                int c = byChannel ? i / perOutput : 0;
-                absMax[c] = Math.max(absMax[c], Math.abs(values[i]));
-            }
-            float[] scales = new float[channels];
-            for (int c = 0; c < channels; c++) {
-                scales[c] = QuantParams.weightScale(absMax[c], weightMax);
-            }
-            byte[] q = new byte[values.length];
-            for (int i = 0; i < values.length; i++) {
-                int v = QuantParams.quantizeWeight(values[i], scales[byChannel ? i / perOutput : 0], weightMax);
-                q[i] = (byte) (shifted ? v + 128 : v);
+            QdqRewriter.QuantizedWeight weight = QdqRewriter.QuantizedWeight.of(filter, byChannel ? 0 : -1,
+                    weightMax);
+            float[] scales = weight.scales();
+            int channels = scales.length;
+            byte[] q = weight.codes();
+            if (shifted) { // the codes are this call's own
+                for (int i = 0; i < q.length; i++) {
+                    q[i] = (byte) (q[i] + 128);
+                }
             }
             String[] quantized = {names.uniqueName(name + "_quantized"), names.uniqueName(name + "_scale"),
                     names.uniqueName(name + "_zero_point")};

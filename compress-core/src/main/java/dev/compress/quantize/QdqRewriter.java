@@ -353,6 +353,11 @@ final class QdqRewriter {
      */
     record QuantizedWeight(byte[] codes, float[] scales, int inner) {
         static QuantizedWeight of(Tensor weight, int axis) {
+            return of(weight, axis, QuantParams.INT8_MAX);
+        }
+
+        /** With codes in [-max, max] ({@code max} 64 for dynamic quantization's 7-bit weights). */
+        static QuantizedWeight of(Tensor weight, int axis, int max) {
             long[] dims = weight.dims();
             float[] values = weight.floats();
             int channels = axis < 0 ? 1 : (int) dims[axis];
@@ -367,11 +372,11 @@ final class QdqRewriter {
             }
             float[] scales = new float[channels];
             for (int c = 0; c < channels; c++) {
-                scales[c] = QuantParams.weightScale(absMax[c]);
+                scales[c] = QuantParams.weightScale(absMax[c], max);
             }
             byte[] quantized = new byte[values.length];
             for (int i = 0; i < values.length; i++) {
-                quantized[i] = QuantParams.quantizeWeight(values[i], scales[(i / inner) % channels]);
+                quantized[i] = QuantParams.quantizeWeight(values[i], scales[(i / inner) % channels], max);
             }
             return new QuantizedWeight(quantized, scales, inner);
         }
