@@ -24,7 +24,8 @@ import java.util.Set;
  * Replaces computations whose result does not depend on the model's inputs by initializers: Constant nodes, nodes of
  * a safe op set whose inputs are all initializers, and Shape nodes (or single dimensions gathered from them) whose
  * input has a static shape. Values are computed by ONNX Runtime's own kernels, so they are what the unfolded model
- * would compute.
+ * would compute. In If/Loop/Scan bodies, Constant nodes and safe ops over constants (the body's or an enclosing
+ * graph's) fold too: silero VAD v5 reorders its LSTM gates there, with Slice and Concat of main-graph weights.
  */
 final class ConstantFolding {
     /** Results larger than this stay computed at run time, so folding never adds more than 4 MB (float) a value. */
@@ -40,6 +41,8 @@ final class ConstantFolding {
 
     private final OnnxModel model;
     private final Graph graph;
+    /** The folding of the enclosing graph, whose constants a body may read; null for the main graph. */
+    private final ConstantFolding parent;
     /** What the last round left: earlier rounds' entries may have been folded since. */
     private final List<PreparationReport.Left> left = new ArrayList<>();
     private int constants;
@@ -47,9 +50,10 @@ final class ConstantFolding {
     private int reshapeTargets;
     private int dead;
 
-    private ConstantFolding(OnnxModel model) {
+    private ConstantFolding(OnnxModel model, Graph graph, ConstantFolding parent) {
         this.model = model;
-        this.graph = model.graph();
+        this.graph = graph;
+        this.parent = parent;
     }
 
     /**
@@ -57,7 +61,7 @@ final class ConstantFolding {
      * nodes left unread}.
      */
     static int[] apply(OnnxModel model, List<PreparationReport.Left> left) {
-        ConstantFolding folding = new ConstantFolding(model);
+        ConstantFolding folding = new ConstantFolding(model, model.graph(), null);
         folding.constants += folding.graph.promoteConstants().size();
         folding.foldSafeOps();
         // a folded shape can make a Reshape target constant, which gives the shapes after it: repeat until stable
@@ -71,13 +75,52 @@ final class ConstantFolding {
             // the Shape chains a folded target no longer reads go now, so that the next round does not report them
             folding.dead += GraphPreparation.removeDeadNodes(folding.graph);
         } while (folding.shapes + folding.reshapeTargets > before);
+        folding.foldBodies();
         left.addAll(folding.left);
         return new int[] {folding.constants, folding.shapes, folding.reshapeTargets, folding.dead};
     }
 
-    /** Initializers whose value cannot change at run time (not also declared as overridable graph inputs). */
+    /**
+     * Folds Constant nodes and safe ops over constants in every body of this graph's nodes, innermost last; counts
+     * them here. Shapes are left to run time: a body's shapes are not inferred here.
+     */
+    private void foldBodies() {
+        for (Node node : graph.nodes()) {
+            for (Graph body : node.subgraphs()) {
+                ConstantFolding inner = new ConstantFolding(model, body, this);
+                inner.constants += body.promoteConstants().size();
+                inner.foldSafeOps();
+                inner.dead += GraphPreparation.removeDeadNodes(body);
+                inner.foldBodies();
+                // what folding read or produced and nothing reads any more (body initializers are not interface)
+                Graph.Index index = body.index();
+                body.initializers().keySet().removeIf(name -> index.consumers(name).isEmpty()
+                        && !GraphPreparation.isGraphOutput(body, name) && !GraphPreparation.isGraphInput(body, name));
+                constants += inner.constants;
+                dead += inner.dead;
+                left.addAll(inner.left);
+            }
+        }
+    }
+
+    /**
+     * Initializers whose value cannot change at run time (not also declared as overridable graph inputs): this
+     * graph's own, or, in a body that does not define the name, an enclosing graph's.
+     */
     private boolean isConstant(String tensor) {
-        return graph.initializers().containsKey(tensor) && !GraphPreparation.isGraphInput(graph, tensor);
+        if (graph.initializers().containsKey(tensor)) {
+            return !GraphPreparation.isGraphInput(graph, tensor);
+        }
+        return parent != null && !graph.defines(tensor) && parent.isConstant(tensor);
+    }
+
+    /** The value of a constant as {@link #isConstant} finds it. */
+    private java.util.Optional<Tensor> constantValue(String tensor) {
+        java.util.Optional<Tensor> own = graph.initializer(tensor);
+        if (own.isPresent() || parent == null || graph.defines(tensor)) {
+            return own;
+        }
+        return parent.constantValue(tensor);
     }
 
     private void replaceByInitializer(Node node, Tensor value) {
@@ -349,6 +392,9 @@ final class ConstantFolding {
     private void foldSafeOps() {
         Set<String> constant = new HashSet<>();
         graph.initializers().keySet().stream().filter(this::isConstant).forEach(constant::add);
+        for (Node node : graph.nodes()) { // an enclosing graph's constants that this body reads
+            node.inputs().stream().filter(in -> !in.isEmpty() && isConstant(in)).forEach(constant::add);
+        }
         Set<String> graphOutputs = new HashSet<>();
         graph.outputs().forEach(o -> graphOutputs.add(o.name()));
         List<Node> candidates = new ArrayList<>();
@@ -373,7 +419,8 @@ final class ConstantFolding {
             // the unprepared model would fail the same way when run
             throw CompressException.badInput(model.source().orElse(null), e.getMessage(), e);
         }
-        Set<String> folded = new HashSet<>(graph.initializers().keySet());
+        Set<String> folded = new HashSet<>(constant);
+        candidates.forEach(node -> folded.removeAll(node.outputs()));
         Set<Node> removed = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Node node : candidates) {
             String reason = null;
@@ -409,7 +456,7 @@ final class ConstantFolding {
         body.nodes().addAll(candidates);
         for (Node node : candidates) {
             for (String in : node.inputs()) {
-                graph.initializer(in).ifPresent(body::putInitializer);
+                constantValue(in).ifPresent(body::putInitializer);
             }
             node.outputs().forEach(out -> body.outputs().add(ValueInfo.named(out)));
         }

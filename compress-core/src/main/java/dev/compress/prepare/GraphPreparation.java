@@ -61,7 +61,7 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
         left.addAll(unfolded);
         int deadNodes = folded[3] + removeDeadNodes(graph);
         int unusedInitializers = removeUnusedInitializers(graph, initializersBefore);
-        int duplicates = deduplicateInitializers(graph);
+        int duplicates = deduplicateInitializers(graph) + hoistSharedInitializers(graph);
 
         PreparationReport report = new PreparationReport(model.displayName(), nodesBefore, graph.nodes().size(),
                 passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, affines, duplicates,
@@ -105,6 +105,47 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
         graph.initializers().keySet().removeAll(renames.keySet());
         graph.replaceUses(renames);
         return renames.size();
+    }
+
+    /** Initializers smaller than this stay in their bodies: exporters repeat small constants (axes) in every one. */
+    static final long MIN_HOISTED_ELEMENTS = 1024;
+
+    /**
+     * Initializers equal in type, dims and data in two or more bodies of one graph's nodes move to that graph once,
+     * read by the bodies under a fresh name: silero VAD v5 folds the same LSTM weights into both branches of an If.
+     * Innermost first, so a value shared at several depths rises to where every reader sees it.
+     *
+     * @return the copies removed
+     */
+    static int hoistSharedInitializers(Graph graph) {
+        int hoisted = 0;
+        Map<Tensor, List<Map.Entry<Graph, String>>> copies = new LinkedHashMap<>();
+        for (Node node : graph.nodes()) {
+            for (Graph body : node.subgraphs()) {
+                hoisted += hoistSharedInitializers(body);
+                for (Tensor tensor : body.initializers().values()) {
+                    if (tensor.elementCount() >= MIN_HOISTED_ELEMENTS && !isGraphInput(body, tensor.name())
+                            && !isGraphOutput(body, tensor.name())) {
+                        copies.computeIfAbsent(tensor.unnamed(), t -> new ArrayList<>())
+                                .add(Map.entry(body, tensor.name()));
+                    }
+                }
+            }
+        }
+        for (Map.Entry<Tensor, List<Map.Entry<Graph, String>>> group : copies.entrySet()) {
+            List<Map.Entry<Graph, String>> readers = group.getValue();
+            if (readers.size() < 2) {
+                continue;
+            }
+            String name = graph.uniqueName(readers.get(0).getValue());
+            graph.putInitializer(group.getKey().withName(name));
+            for (Map.Entry<Graph, String> copy : readers) {
+                copy.getKey().initializers().remove(copy.getValue());
+                copy.getKey().replaceUses(copy.getValue(), name);
+            }
+            hoisted += readers.size() - 1;
+        }
+        return hoisted;
     }
 
     /** Removes nodes none of whose outputs is a graph output or read by a remaining node. */

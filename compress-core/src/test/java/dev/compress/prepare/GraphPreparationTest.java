@@ -586,6 +586,70 @@ class GraphPreparationTest {
                 .isLessThanOrEqualTo(TOLERANCE);
     }
 
+    /**
+     * silero VAD v5's pattern: inside each branch of an If, Constant nodes and Slices and a Concat of a main-graph
+     * weight reorder it (LSTM gates) before the layer reads it. The computation folds in each branch, and the equal
+     * results go to the main graph once, read by both branches.
+     */
+    @Test
+    void branchWeightsComputedFromOuterConstantsFoldOnceForAllBranches() {
+        GraphProto thenBranch = reordered(GraphProto.newBuilder().setName("then"), "t")
+                .addNode(op("MatMul", List.of("x", "t_w"), "t_out"))
+                .addOutput(value("t_out", FLOAT, "batch", 160L)).build();
+        GraphProto elseBranch = reordered(GraphProto.newBuilder().setName("else"), "e")
+                .addNode(op("MatMul", List.of("x", "e_w"), "e_m"))
+                .addNode(op("Neg", List.of("e_m"), "e_out"))
+                .addOutput(value("e_out", FLOAT, "batch", 160L)).build();
+        GraphProto graph = GraphProto.newBuilder().setName("branches")
+                .addInput(value("x", FLOAT, "batch", 8L))
+                .addOutput(value("y", FLOAT, "batch", 160L))
+                .addInitializer(random("W", 31, -1, 1, 8, 160))
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0}))
+                .addNode(op("ReduceMean", List.of("x"), "m").addAttribute(Protos.intAttribute("keepdims", 0)))
+                .addNode(op("Greater", List.of("m", "zero"), "cond"))
+                .addNode(op("If", List.of("cond"), "y")
+                        .addAttribute(AttributeProto.newBuilder().setName("then_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH).setG(thenBranch))
+                        .addAttribute(AttributeProto.newBuilder().setName("else_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH).setG(elseBranch)))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        Node ifNode = node(prepared, "If");
+        assertThat(ifNode.subgraphs()).map(body -> body.nodes().stream().map(Node::opType).toList())
+                .containsExactly(List.of("MatMul"), List.of("MatMul", "Neg"));
+        List<String> weights = ifNode.subgraphs().stream().map(body -> body.nodes().get(0).input(1)).toList();
+        assertThat(weights.get(0)).isEqualTo(weights.get(1));
+        assertThat(prepared.graph().initializer(weights.get(0))).isPresent();
+        assertThat(ifNode.subgraphs()).allSatisfy(body -> assertThat(body.initializers()).isEmpty());
+        assertThat(prepared.graph().initializers()).doesNotContainKey("W");
+        assertThat(result.report().constantsFolded()).isEqualTo(2 * 8); // 5 Constants, 2 Slices, a Concat a branch
+        assertThat(result.report().initializersDeduplicated()).isEqualTo(1);
+        for (long batch : new long[] {1, 3}) { // the mean of one row or three picks either branch
+            assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {batch, 8})))
+                    .isLessThanOrEqualTo(TOLERANCE);
+        }
+    }
+
+    /** {@code W[:, 80:] ++ W[:, :80]} as {@code <prefix>_w}, from Constant nodes and Slices of the outer W. */
+    private static GraphProto.Builder reordered(GraphProto.Builder body, String prefix) {
+        TensorProto axes = Protos.int64s("", new long[] {1}, new long[] {1});
+        return body
+                .addNode(constant(prefix + "_zero", Protos.int64s("", new long[] {1}, new long[] {0})))
+                .addNode(constant(prefix + "_half", Protos.int64s("", new long[] {1}, new long[] {80})))
+                .addNode(constant(prefix + "_all", Protos.int64s("", new long[] {1}, new long[] {160})))
+                .addNode(constant(prefix + "_axes", axes))
+                .addNode(constant(prefix + "_axes2", axes))
+                .addNode(op("Slice", List.of("W", prefix + "_half", prefix + "_all", prefix + "_axes"),
+                        prefix + "_high"))
+                .addNode(op("Slice", List.of("W", prefix + "_zero", prefix + "_half", prefix + "_axes2"),
+                        prefix + "_low"))
+                .addNode(op("Concat", List.of(prefix + "_high", prefix + "_low"), prefix + "_w")
+                        .addAttribute(Protos.intAttribute("axis", 1)));
+    }
+
     @Test
     void unreadNodesAndInitializersAreRemoved() {
         GraphProto graph = GraphProto.newBuilder().setName("dead")
