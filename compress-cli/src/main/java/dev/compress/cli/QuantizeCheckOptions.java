@@ -188,16 +188,20 @@ final class QuantizeCheckOptions {
         return text.append("; try ").append(String.join(", ", remedies)).toString();
     }
 
-    private static String slowerWarning(LatencyReport latency, QuantizationReport quantization, boolean dynamic) {
+    static String slowerWarning(LatencyReport latency, QuantizationReport quantization, boolean dynamic) {
         String slower = String.format(Locale.ROOT, "the INT8 model is slower than the fp32 model here (%.2fx its time);",
                 latency.int8OverFp32());
         if (dynamic) {
             // no Q/DQ pairs to move: the cost is quantizing every activation on each call, and ConvInteger's kernel
             boolean convs = quantization.quantizedOps().containsKey("Conv");
+            // the op types quantized besides Conv, which --ops keeps integer while the Convs go float
+            List<String> others = new java.util.TreeSet<>(quantization.quantizedOps().keySet()).stream()
+                    .filter(op -> !op.equals("Conv")).toList();
             return slower + " dynamic quantization quantizes each activation on every call"
                     + (convs ? ", and ONNX Runtime's ConvInteger (NCHW im2col, no fused rescale) is slower than its"
-                    + " float Conv; static quantization (--data without --dynamic) runs integer Convs faster, and"
-                    + " --ops MatMul,Gemm,Gather keeps the Convs float" : "")
+                    + " float Conv; static quantization (--data without --dynamic) runs integer Convs faster"
+                    + (others.isEmpty() ? "" : ", and --ops " + String.join(",", others) + " keeps the Convs float")
+                    : "")
                     + "; or keep the fp32 model";
         }
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();

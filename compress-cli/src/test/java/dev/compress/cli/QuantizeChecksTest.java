@@ -5,9 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.compress.Json;
+import dev.compress.check.LatencyReport;
+import dev.compress.quantize.QuantizationReport;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -145,5 +148,27 @@ class QuantizeChecksTest {
             assertThat(refused.err()).contains("--latency-fallback");
             assertThat(temp.resolve("x.onnx")).doesNotExist();
         }
+    }
+
+    /**
+     * A dynamic model slower than fp32 because of its ConvIntegers: the warning names the --ops that keeps what else
+     * was quantized (silero VAD legacy: its LSTMs) and the Convs float; with Convs alone it points to static only.
+     */
+    @Test
+    void theDynamicSlowerWarningNamesTheOpsThatKeepTheConvsFloat() {
+        LatencyReport slower = new LatencyReport(1.5, 0.1, 0.15, 1, 2, 100, true, null, null);
+        assertThat(QuantizeCheckOptions.slowerWarning(slower, dynamicReport(Map.of("Conv", 28, "LSTM", 8)), true))
+                .contains("static quantization (--data without --dynamic) runs integer Convs faster, and --ops LSTM"
+                        + " keeps the Convs float; or keep the fp32 model");
+        assertThat(QuantizeCheckOptions.slowerWarning(slower,
+                dynamicReport(Map.of("Conv", 4, "MatMul", 2, "Gather", 1)), true))
+                .contains("--ops Gather,MatMul keeps the Convs float");
+        assertThat(QuantizeCheckOptions.slowerWarning(slower, dynamicReport(Map.of("Conv", 62)), true))
+                .contains("runs integer Convs faster; or keep the fp32 model").doesNotContain("--ops");
+    }
+
+    private static QuantizationReport dynamicReport(Map<String, Integer> quantized) {
+        return new QuantizationReport("m.onnx", "dynamic", "uint8 dynamic (matmul-integer)", "int8 symmetric", true, 0,
+                quantized, Map.of(), Map.of(), List.of(), List.of(), List.of(), null, null, null);
     }
 }

@@ -700,8 +700,8 @@ class ReliabilityTest {
         Path fp32 = weightModel("deconv-fp32.onnx", "ConvTranspose", TensorProto.DataType.FLOAT, false, 1, 2, 3, 3);
         assertError(Cli.run("quantize", "-q", "--dynamic", "--model", fp32.toString(), "--out",
                 temp.resolve("q32.onnx").toString()), ExitCode.BAD_INPUT, fp32 + ": ",
-                "(1 ConvTranspose: dynamic mode quantizes only MatMul, Gemm, Conv and Gather (ONNX has no integer"
-                        + " ConvTranspose; use static quantization))");
+                "(1 ConvTranspose: dynamic mode quantizes only MatMul, Gemm, Conv, LSTM and Gather (ONNX has no"
+                        + " integer ConvTranspose; use static quantization))");
     }
 
     /** {@code prune} on {@code model}: nothing to prune, and {@code reason} why. */

@@ -513,9 +513,13 @@ public final class LayerDebugger implements ModelCheck<LayerReport> {
 
     /**
      * Whether {@code node} is the last of a dynamic rewrite, which carries the layer's name and output:
-     * {@code MatMulInteger or ConvInteger (constant weight) -> Cast -> Mul}, then for a bias an Add of a constant.
+     * {@code MatMulInteger or ConvInteger (constant weight) -> Cast -> Mul}, then for a bias an Add of a constant; or
+     * a DynamicQuantizeLSTM.
      */
     private static boolean endsDynamicRewrite(Graph graph, Graph.Index index, Node node) {
+        if (node.opType().equals("DynamicQuantizeLSTM")) { // one node, named as the LSTM it replaces
+            return node.inputs().size() > 1 && graph.initializer(node.input(1)).isPresent();
+        }
         if (node.opType().equals("Add") && node.inputs().size() == 2) {
             int constant = graph.initializer(node.input(1)).isPresent() ? 1
                     : graph.initializer(node.input(0)).isPresent() ? 0 : -1;

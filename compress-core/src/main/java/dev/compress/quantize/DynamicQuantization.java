@@ -20,9 +20,9 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Dynamic (weight-only calibrated) quantization: MatMul, Gemm and Conv weights become 8-bit per output channel, Gather
- * tables int8 per row, and ONNX Runtime quantizes activations to uint8 on each call from their actual range. No
- * calibration data is needed. Selected with {@link Quantizer.Builder#optDynamic}.
+ * Dynamic (weight-only calibrated) quantization: MatMul, Gemm and Conv weights become 8-bit per output channel, LSTM
+ * weights per gate row, Gather tables int8 per row, and ONNX Runtime quantizes activations to uint8 on each call from
+ * their actual range. No calibration data is needed. Selected with {@link Quantizer.Builder#optDynamic}.
  */
 final class DynamicQuantization {
     /** DynamicQuantizeLinear exists from opset 11. */
@@ -32,7 +32,9 @@ final class DynamicQuantization {
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
     private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
     /** What dynamic quantization rewrites, in the order help texts name them. */
-    static final List<String> OP_TYPES = List.of("MatMul", "Gemm", "Conv", "Gather");
+    static final List<String> OP_TYPES = List.of("MatMul", "Gemm", "Conv", "LSTM", "GRU", "RNN", "Gather");
+    /** The domain of DynamicQuantizeLSTM, ONNX Runtime's contrib operators (version 1). */
+    static final String MICROSOFT = "com.microsoft";
 
     /** The graph rewritten: the main graph, or an If/Loop/Scan body. */
     private final Graph graph;
@@ -133,11 +135,17 @@ final class DynamicQuantization {
         floatNodes.putAll(embeddings.keptFloat());
         if (done.isEmpty()) {
             throw CompressException.badInput(model.source().orElse(null), "nothing to quantize: no "
-                    + (opTypes.isEmpty() ? "MatMul, Gemm, Conv or Gather" : String.join(" or ", opTypes))
+                    + (opTypes.isEmpty() ? "MatMul, Gemm, Conv, LSTM, GRU, RNN or Gather"
+                    : String.join(" or ", opTypes))
                     + " with a float weight" + (floatNodes.isEmpty() ? " was found"
                     : " that can be quantized (" + Quantizer.describeReasons(floatNodes) + ")"));
         }
         graph.removeUnreadInitializers(rewrite.replaced);
+        boolean lstm = format == DynamicFormat.MATMUL_INTEGER
+                && done.stream().anyMatch(node -> node.opType().equals("LSTM"));
+        if (lstm) {
+            quantized.setOpset(MICROSOFT, 1);
+        }
         QuantizationReport report = new QuantizationReport(
                 model.displayName(),
                 "dynamic",
@@ -160,6 +168,7 @@ final class DynamicQuantization {
         provenance.put("weights", "int8 symmetric " + (perChannel ? "per-channel" : "per-tensor")
                 + (reduceRange ? ", 7-bit range" : "")
                 + (convInteger ? "; Conv filters stored as uint8 with zero point 128 (ConvInteger's only type)" : "")
+                + (lstm ? "; LSTM weights per direction and gate row, transposed for DynamicQuantizeLSTM" : "")
                 + "; Gather tables int8 per row");
         provenance.put("constantsPromoted", promoted.size());
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
@@ -175,14 +184,14 @@ final class DynamicQuantization {
         for (Node node : graph.nodes()) {
             String op = node.opType();
             boolean candidate = node.domain().isEmpty()
-                    && (op.equals("MatMul") || op.equals("Gemm") || op.equals("Conv"));
+                    && (op.equals("MatMul") || op.equals("Gemm") || op.equals("Conv") || RECURRENT.contains(op));
             if (only != null) {
                 if (!only.contains(node.name())) {
                     rewritten.add(node);
                     continue;
                 }
                 if (!candidate) {
-                    floatNodes.put(node, format.cliName() + " applies to MatMul, Gemm and Conv");
+                    floatNodes.put(node, format.cliName() + " applies to MatMul, Gemm, Conv and recurrent layers");
                 }
             } else if (CONTROL_FLOW.contains(op) && node.domain().isEmpty()) {
                 int before = done.size();
@@ -196,17 +205,14 @@ final class DynamicQuantization {
                     body.removeUnreadInitializers(inner.replaced);
                 }
                 if (done.size() == before) {
-                    floatNodes.put(node, "its subgraphs hold no MatMul, Gemm or Conv with a constant weight");
+                    floatNodes.put(node, "its subgraphs hold no MatMul, Gemm, Conv or LSTM with a constant weight");
                 }
             } else if (node.domain().isEmpty() && (op.equals("ConvTranspose") || op.equals("Attention"))) {
                 // static quantization refuses fp16 weights too: pointing there would send the user in a circle
                 boolean fp16 = node.inputs().size() > 1 && find(node.input(1))
                         .filter(found -> found.tensor().dataType() == DataType.FLOAT16).isPresent();
-                floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes only MatMul, Gemm, Conv and Gather (ONNX"
-                        + " has no integer " + op + "; use static quantization)");
-            } else if (node.domain().isEmpty() && RECURRENT.contains(op)) {
-                floatNodes.put(node, "recurrent weights stay float (ONNX Runtime's DynamicQuantizeLSTM is not"
-                        + " written)");
+                floatNodes.put(node, fp16 ? FP16 : "dynamic mode quantizes only MatMul, Gemm, Conv, LSTM and Gather"
+                        + " (ONNX has no integer " + op + "; use static quantization)");
             }
             if (!candidate) {
                 rewritten.add(node);
@@ -222,7 +228,8 @@ final class DynamicQuantization {
             switch (op) {
                 case "MatMul" -> rewriteMatMul(node, node.output(0));
                 case "Gemm" -> rewriteGemm(node);
-                default -> rewriteConv(node);
+                case "Conv" -> rewriteConv(node);
+                default -> rewriteRecurrent(node);
             }
             done.add(node);
         }
@@ -235,6 +242,9 @@ final class DynamicQuantization {
     private String problem(Node node) {
         if (node.inputs().size() < 2 || node.outputs().size() < 1) {
             return "malformed: " + node.inputs().size() + " inputs";
+        }
+        if (RECURRENT.contains(node.opType())) {
+            return recurrentProblem(node);
         }
         Tensor weight = find(node.input(1)).map(Found::tensor).orElse(null);
         if (find(node.input(0)).isPresent()) {
@@ -268,6 +278,32 @@ final class DynamicQuantization {
             }
             if (floatAttribute(node, "alpha") != 1f || floatAttribute(node, "beta") != 1f) {
                 return "Gemm with alpha or beta other than 1";
+            }
+        }
+        return null;
+    }
+
+    /** Why the LSTM, GRU or RNN {@code node} cannot be quantized dynamically, or null. */
+    private String recurrentProblem(Node node) {
+        if (format == DynamicFormat.MATMUL_INTEGER && !node.opType().equals("LSTM")) {
+            return "ONNX Runtime has an integer kernel for LSTM only (DynamicQuantizeLSTM), none for "
+                    + node.opType() + "; --dynamic-format weight-only stores its weights in 8 bits";
+        }
+        if (format == DynamicFormat.MATMUL_INTEGER && node.intAttribute("layout", 0) != 0) {
+            return "layout 1 (batch first): DynamicQuantizeLSTM takes sequence-first inputs only";
+        }
+        for (int slot = 1; slot <= 2; slot++) {
+            String role = slot == 1 ? "input weight W" : "recurrent weight R";
+            Tensor weight = node.inputs().size() > slot ? find(node.input(slot)).map(Found::tensor).orElse(null)
+                    : null;
+            if (weight == null) {
+                return role + " is not a constant";
+            }
+            if (!weight.isFloat()) {
+                return weight.dataType() == DataType.FLOAT16 ? FP16 : role + " is " + weight.dataType();
+            }
+            if (weight.rank() != 3) {
+                return role + " has shape " + Arrays.toString(weight.dims());
             }
         }
         return null;
@@ -372,6 +408,91 @@ final class DynamicQuantization {
         rewritten.add(Node.of("Mul", names.uniqueName(base + "_rescale"), List.of(asFloat, scale),
                 List.of(product)));
         rewritten.add(Node.of("Add", base, List.of(product, channelBias(bias, conv)), List.of(output)));
+    }
+
+    /**
+     * LSTM, GRU or RNN with 8-bit weights W [directions, gates x hidden, input] and R [directions, gates x hidden,
+     * hidden], one scale per direction and gate row. The integer form is ONNX Runtime's {@code com.microsoft}
+     * DynamicQuantizeLSTM, as its quantize_dynamic writes it: int8 weights transposed to [directions, input or hidden,
+     * 4 x hidden], activations quantized inside the kernel. The other formats keep the op and read its weights
+     * dequantized as [directions x rows, columns] (DequantizeLinear takes one axis) and reshaped back.
+     */
+    private void rewriteRecurrent(Node node) {
+        Node rewrite;
+        if (format == DynamicFormat.MATMUL_INTEGER) {
+            String[] w = quantizeRecurrent(node.input(1), true);
+            String[] r = quantizeRecurrent(node.input(2), true); // {weight, scale, zero point, null}
+            List<String> inputs = new ArrayList<>(List.of(node.input(0), w[0], r[0]));
+            for (int slot = 3; slot < 8; slot++) { // B, sequence_lens, initial_h, initial_c, P
+                inputs.add(slot < node.inputs().size() ? node.input(slot) : "");
+            }
+            inputs.addAll(List.of(w[1], w[2], r[1], r[2]));
+            Node lstm = Node.of("DynamicQuantizeLSTM", baseName(node), inputs, node.outputs()).setDomain(MICROSOFT);
+            // its schema has no layout (0, checked above)
+            node.attributes().stream().filter(a -> !a.name().equals("layout")).forEach(lstm::set);
+            rewrite = lstm;
+        } else {
+            rewrite = node.copy();
+            for (int slot = 1; slot <= 2; slot++) {
+                String[] weight = quantizeRecurrent(node.input(slot), false);
+                String output = names.uniqueName(weight[0] + "_reshaped");
+                String dequantized = dequantizeWeight(Arrays.copyOf(weight, 3), 0);
+                rewritten.add(Node.of("Reshape", names.uniqueName(weight[0] + "_Reshape"),
+                        List.of(dequantized, weight[3]), List.of(output)));
+                rewrite.setInput(slot, output);
+            }
+        }
+        rewritten.add(rewrite);
+    }
+
+    /**
+     * Quantizes a recurrent weight [directions, rows, columns] once, symmetric int8 with one scale per direction and
+     * row. For DynamicQuantizeLSTM ({@code integer}) transposed to [directions, columns, rows] with scales and zero
+     * points [directions, rows]; otherwise as [directions x rows, columns] for a DequantizeLinear along axis 0 (per
+     * tensor where the opset has no per-channel DequantizeLinear), with the original shape to reshape it back.
+     *
+     * @return {weight, scale, zero point} initializer names, and the original shape unless {@code integer}
+     */
+    private String[] quantizeRecurrent(String name, boolean integer) {
+        Found found = find(name).orElseThrow();
+        if (found.owner() != this) {
+            return found.owner().quantizeRecurrent(name, integer);
+        }
+        return quantizedWeights.computeIfAbsent(name + (integer ? "^lstm" : "^rows"), key -> {
+            Tensor weight = found.tensor();
+            int directions = (int) weight.dim(0);
+            int rows = (int) weight.dim(1);
+            int columns = (int) weight.dim(2);
+            long[] flat = {(long) directions * rows, columns};
+            boolean byRow = integer || perChannel;
+            QdqRewriter.QuantizedWeight q = QdqRewriter.QuantizedWeight.of(Tensor.floats(name, flat,
+                    weight.floats()), byRow ? 0 : -1, weightMax);
+            String[] quantized = {names.uniqueName(name + "_quantized"), names.uniqueName(name + "_scale"),
+                    names.uniqueName(name + "_zero_point"), integer ? null : names.uniqueName(name + "_shape")};
+            if (integer) {
+                byte[] transposed = new byte[q.codes().length];
+                for (int d = 0; d < directions; d++) {
+                    int base = d * rows * columns;
+                    for (int row = 0; row < rows; row++) {
+                        for (int col = 0; col < columns; col++) {
+                            transposed[base + col * rows + row] = q.codes()[base + row * columns + col];
+                        }
+                    }
+                }
+                long[] paramDims = {directions, rows};
+                graph.putInitializer(Tensor.int8s(quantized[0], new long[] {directions, columns, rows}, transposed));
+                graph.putInitializer(Tensor.floats(quantized[1], paramDims, q.scales()));
+                graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[directions * rows]));
+            } else {
+                long[] paramDims = byRow ? new long[] {flat[0]} : new long[0];
+                graph.putInitializer(Tensor.int8s(quantized[0], flat, q.codes()));
+                graph.putInitializer(Tensor.floats(quantized[1], paramDims, q.scales()));
+                graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[q.scales().length]));
+                graph.putInitializer(Tensor.int64s(quantized[3], new long[] {3}, weight.dims()));
+            }
+            replaced.add(name);
+            return quantized;
+        });
     }
 
     /** The bias of a Conv as [M, 1, ...], to broadcast over the ConvInteger's [N, M, ...] output like its scales. */

@@ -875,17 +875,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
 
         /**
-         * Static quantization of only these op types (e.g. {@code MatMul} for a transformer, whose residual Adds
-         * and LayerNorm inputs lose most in 8 bits); empty (the default) quantizes every op that can be.
+         * Quantization of only these op types (e.g. {@code MatMul} for a transformer, whose residual Adds
+         * and LayerNorm inputs lose most in 8 bits; with {@link #optDynamic}, of {@code MatMul, Gemm, Conv, LSTM,
+         * GRU, RNN, Gather}); empty (the default) quantizes every op that can be.
          */
         public Builder optOpTypes(Collection<String> opTypes) {
-            for (String op : opTypes) {
-                if (!supportedOpTypes().contains(op)) {
-                    throw CompressException.invalidSettings("cannot quantize op type '" + op + "'; supported: "
-                            + String.join(", ", new java.util.TreeSet<>(supportedOpTypes())));
-                }
-            }
-            this.opTypes = Set.copyOf(opTypes);
+            this.opTypes = Set.copyOf(opTypes); // checked by build(), which knows static from dynamic
             return this;
         }
 
@@ -1060,6 +1055,12 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                             + String.join(", ", DynamicQuantization.OP_TYPES));
                 }
             } else {
+                for (String op : new java.util.TreeSet<>(opTypes)) {
+                    if (!supportedOpTypes().contains(op)) {
+                        throw CompressException.invalidSettings("cannot quantize op type '" + op + "'; supported: "
+                                + String.join(", ", new java.util.TreeSet<>(supportedOpTypes())));
+                    }
+                }
                 if (calibration == null && table == null) {
                     throw CompressException.invalidSettings("static quantization needs calibration data or a"
                             + " calibration table (dynamic quantization needs neither)");

@@ -146,8 +146,8 @@ class DynamicConvTest {
         OnnxModel fp32 = model(graph, 13);
         QuantizationResult integer = dynamic(fp32, DynamicFormat.MATMUL_INTEGER, Set.of());
         assertThat(integer.report().floatNodes())
-                .containsEntry("up", "dynamic mode quantizes only MatMul, Gemm, Conv and Gather (ONNX has no"
-                        + " integer ConvTranspose; use static quantization)")
+                .containsEntry("up", "dynamic mode quantizes only MatMul, Gemm, Conv, LSTM and Gather (ONNX has"
+                        + " no integer ConvTranspose; use static quantization)")
                 .containsEntry("computedBias", "bias is not a float constant");
         assertThat(TestGraphs.relativeError(fp32, integer.model(), data())).isLessThan(0.02);
         // the QDQ and weight-only forms keep the bias as the Conv's input
