@@ -114,9 +114,8 @@ final class QuantizeCommand extends BaseCommand {
 
     @Option(names = "--ops", paramLabel = "OP", split = ",", order = 11,
             description = "Quantize only these op types, comma-separated (e.g. MatMul for a transformer). Default:"
-                    + " every op that can be (static: Conv, ConvTranspose, Gemm, MatMul, Add, Mul, pooling,"
-                    + " reshapes; --dynamic: MatMul, Gemm, Conv, LSTM, GRU, RNN,"
-                    + " Gather).")
+                    + " every op that can be (static: Conv, ConvTranspose, Gemm, MatMul, LSTM, Add, Mul, pooling,"
+                    + " reshapes; --dynamic: MatMul, Gemm, Conv, LSTM, GRU, RNN, Gather).")
     List<String> ops = new ArrayList<>();
 
     @Option(names = "--upgrade-opset", order = 11,

@@ -119,6 +119,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     /** Op types static quantization can run in integer arithmetic (see {@link Builder#optOpTypes}). */
     public static Set<String> supportedOpTypes() {
         Set<String> ops = new LinkedHashSet<>(QuantizationPlan.WEIGHTED_OPS);
+        ops.add("LSTM"); // DynamicQuantizeLSTM: int8 weights, activations per call
         ops.addAll(QuantizationPlan.ELEMENTWISE_OPS);
         ops.addAll(QuantizationPlan.VARIADIC_OPS);
         ops.addAll(QuantizationPlan.UNARY_OPS);
@@ -223,7 +224,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         EncoderDefaults encoder = encoderDefaults(model);
         Set<String> opTypes = encoder != null ? encoder.opTypes() : this.opTypes;
         Set<String> weightOnly = encoder != null ? Set.of() : this.weightOnly;
-        Set<String> dynamicNodes = encoder != null ? encoder.dynamic() : Set.of();
+        Set<String> dynamicNodes = new LinkedHashSet<>(encoder != null ? encoder.dynamic() : Set.of());
         boolean upgradeOpset = this.upgradeOpset || encoder != null;
         // before anything reads the model: calibration must see the tensors the converted graph has
         String upgrade = null;
@@ -264,6 +265,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         model = equalized.model();
         QuantizationReport.Equalization equalization = equalized.report();
         Set<String> excluded = new HashSet<>(this.excluded);
+        dynamicNodes.addAll(lstms(model, opTypes, excluded));
         // planned as float; rewritten after the QDQ rewrite with int8 weights
         excluded.addAll(weightOnly);
         excluded.addAll(dynamicNodes);
@@ -284,10 +286,14 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         if (guess.quantizedNodes.isEmpty()) {
             Map<Node, String> weighted = new LinkedHashMap<>(guess.floatNodes);
             weighted.keySet().removeIf(n -> !QuantizationPlan.WEIGHTED_OPS.contains(n.opType()));
+            long lstms = graph.nodes().stream().filter(n -> dynamicNodes.contains(n.name())
+                    && n.opType().equals("LSTM")).count();
             throw CompressException.badInput(model.source().orElse(null),
                     "nothing to quantize: no Conv, ConvTranspose, Gemm or MatMul with float weights was found"
                             + (weighted.isEmpty() ? "" : " (" + describeReasons(weighted) + ")")
-                            + inSubgraphs(graph));
+                            + inSubgraphs(graph)
+                            + (lstms == 0 ? "" : "; --dynamic quantizes its " + lstms
+                                    + (lstms == 1 ? " LSTM" : " LSTMs")));
         }
         Set<String> candidates = new LinkedHashSet<>(guess.activations);
         if (calibratesAll()) {
@@ -388,6 +394,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             // planned as "excluded"; the QDQ rewrite may have renamed their inputs, so match by name
             floatNodes.keySet().removeIf(node -> names.contains(node.name()));
             List<Node> done = DynamicQuantization.rewriteNodes(graph, names, format, perChannel, notDone);
+            if (done.stream().anyMatch(node -> node.opType().equals("LSTM"))) {
+                quantized.setOpset(DynamicQuantization.MICROSOFT, 1);
+            }
             if (format == DynamicFormat.WEIGHT_ONLY) { // activations float: reported as float with the reason
                 done.forEach(node -> floatNodes.put(node, "weight-only: int8 weight, float activations"));
             } else {
@@ -629,6 +638,22 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     static Map<String, String> describe(Map<Node, String> floatNodes) {
         return floatNodes.entrySet().stream().collect(Collectors.toMap(
                 e -> e.getKey().describe(), Map.Entry::getValue, (a, b) -> a, TreeMap::new));
+    }
+
+    /**
+     * The named LSTMs of the main graph that {@code opTypes} selects (all when empty) and that are not excluded:
+     * ONNX Runtime has no QDQ form of an LSTM that it runs in integer, so their weights go int8 through
+     * DynamicQuantizeLSTM (activations quantized per call), as with {@link #optDynamic}; a CRNN's LSTMs hold most of
+     * its weights. Unnamed ones stay float: the rewrite selects nodes by name.
+     */
+    private static List<String> lstms(OnnxModel model, Set<String> opTypes, Set<String> excluded) {
+        if (!opTypes.isEmpty() && !opTypes.contains("LSTM")) {
+            return List.of();
+        }
+        return model.graph().nodes().stream()
+                .filter(n -> n.inDefaultDomain() && n.is("LSTM") && !n.name().isEmpty()
+                        && !excluded.contains(n.name()))
+                .map(Node::name).toList();
     }
 
     /** Why a model whose weighted layers all sit in If/Loop/Scan bodies has nothing to quantize, or "". */

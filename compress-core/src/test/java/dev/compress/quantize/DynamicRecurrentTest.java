@@ -20,9 +20,9 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
- * Dynamic quantization of recurrent layers (silero VAD's LSTMs hold most of its weights): ONNX Runtime's
- * DynamicQuantizeLSTM in the integer format, dequantized weights in the others. Each result is run by ONNX Runtime
- * against fp32.
+ * Quantization of recurrent layers (silero VAD's LSTMs hold most of its weights, a CRNN's too): ONNX Runtime's
+ * DynamicQuantizeLSTM in dynamic quantization's integer format and in static quantization, dequantized weights in the
+ * other dynamic formats. Each result is run by ONNX Runtime against fp32.
  */
 class DynamicRecurrentTest {
     private static final int SEQUENCE = 4;
@@ -152,5 +152,52 @@ class DynamicRecurrentTest {
                 .optDynamic(DynamicFormat.WEIGHT_ONLY).build().quantize();
         assertThat(result.report().quantizedOps()).containsExactlyEntriesOf(Map.of("GRU", 1));
         assertThat(result.report().floatNodes()).containsEntry("lstm", "recurrent weight R is not a constant");
+    }
+
+    /**
+     * A CRNN in small: x[batch, 4, 16] -> Conv1d (8 filters) -> Relu -> sequence first -> LSTM (hidden 5). Static
+     * quantization puts the Conv in QDQ and the LSTM, which has no QDQ form ONNX Runtime runs in integer, in
+     * DynamicQuantizeLSTM.
+     */
+    @Test
+    void staticQuantizationWritesLstmsAsDynamicQuantizeLstm() {
+        GraphProto graph = GraphProto.newBuilder().setName("crnn")
+                .addInput(value("x", FLOAT, "batch", 4L, 16L))
+                .addOutput(value("y", FLOAT, 16L, 1L, "batch", HIDDEN))
+                .addInitializer(Protos.floats("conv_w", new long[] {8, 4, 3}, TestGraphs.weights(96, 6)))
+                .addInitializer(Protos.floats("conv_b", new long[] {8}, TestGraphs.weights(8, 7)))
+                .addInitializer(Protos.floats("W", new long[] {1, 4 * HIDDEN, 8}, TestGraphs.weights(160, 8)))
+                .addInitializer(Protos.floats("R", new long[] {1, 4 * HIDDEN, HIDDEN}, TestGraphs.weights(100, 9)))
+                .addNode(Protos.node("Conv", "conv", List.of("x", "conv_w", "conv_b"), List.of("c"))
+                        .addAttribute(Protos.intsAttribute("pads", 1, 1)))
+                .addNode(Protos.node("Relu", "relu", List.of("c"), List.of("r")))
+                .addNode(Protos.node("Transpose", "to_sequence", List.of("r"), List.of("s"))
+                        .addAttribute(Protos.intsAttribute("perm", 2, 0, 1)))
+                .addNode(Protos.node("LSTM", "lstm", List.of("s", "W", "R"), List.of("y"))
+                        .addAttribute(Protos.intAttribute("hidden_size", HIDDEN)))
+                .build();
+        OnnxModel fp32 = model(graph, 13);
+        Dataset data = TestGraphs.floats(Map.of("x", b -> new long[] {1 + b % 3, 4, 16}), 4);
+        QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data).build().quantize();
+        assertThat(result.report().quantizedOps()).containsEntry("Conv", 1).containsEntry("LSTM", 1);
+        assertThat(result.report().floatNodes()).doesNotContainKey("lstm");
+        assertThat(result.model().graph().nodes()).filteredOn(n -> n.name().equals("lstm")).singleElement()
+                .satisfies(n -> assertThat(n.qualifiedOpType()).isEqualTo("com.microsoft:DynamicQuantizeLSTM"));
+        assertThat(result.model().opset(DynamicQuantization.MICROSOFT)).isEqualTo(1);
+        // 0.016 with the LSTM float: its input is quantized twice, by the Conv's QDQ and per call
+        assertThat(TestGraphs.relativeError(fp32, result.model(), data)).isLessThan(0.05);
+        // with nothing else to quantize statically, the refusal points to dynamic quantization
+        OnnxModel recurrentOnly = model(layers().build(), 13);
+        assertThatThrownBy(() -> Quantizer.builder().setModel(recurrentOnly).setCalibrationData(data()).build()
+                .quantize()).isInstanceOf(CompressException.class)
+                .hasMessageContaining("nothing to quantize").hasMessageEndingWith("; --dynamic quantizes its 1 LSTM");
+        // excluded, or not among --ops, it stays float
+        for (Quantizer.Builder kept : List.of(
+                Quantizer.builder().setModel(fp32).setCalibrationData(data).optExclude(Set.of("lstm")),
+                Quantizer.builder().setModel(fp32).setCalibrationData(data).optOpTypes(Set.of("Conv")))) {
+            QuantizationResult floatLstm = kept.build().quantize();
+            assertThat(floatLstm.report().quantizedOps()).doesNotContainKey("LSTM");
+            assertThat(floatLstm.model().opsets()).doesNotContainKey(DynamicQuantization.MICROSOFT);
+        }
     }
 }
