@@ -44,6 +44,26 @@ def vit_small_l4():
                                                 hidden_dim=384, mlp_dim=1536)
 
 
+class Crnn(torch.nn.Module):
+    """A CRNN text recognizer (PaddleOCR v2's and most OCR engines' before SVTR): a Conv backbone that halves the
+    height five times and the width twice, the height averaged away, two bidirectional LSTMs over the 56 columns and a
+    per-column classifier, [N, 56, 100] logits for CTC. Built from torch.nn (torchvision has no recognizer)."""
+
+    def __init__(self):
+        super().__init__()
+        layers = []
+        for cin, cout, stride in [(3, 32, 2), (32, 64, 2), (64, 128, (2, 1)), (128, 128, (2, 1)), (128, 256, (2, 1))]:
+            layers += [torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False), torch.nn.BatchNorm2d(cout),
+                       torch.nn.ReLU(inplace=True)]
+        self.cnn = torch.nn.Sequential(*layers, torch.nn.AvgPool2d((7, 1)))
+        self.rnn = torch.nn.LSTM(256, 128, num_layers=2, bidirectional=True, batch_first=True)
+        self.fc = torch.nn.Linear(256, 100)
+
+    def forward(self, x):
+        columns = self.cnn(x).squeeze(2).permute(0, 2, 1)
+        return self.fc(self.rnn(columns)[0])
+
+
 M = torchvision.models
 ZOO = {
     "mobilenet_v2": lambda: M.mobilenet_v2(weights=None),
@@ -57,6 +77,7 @@ ZOO = {
     "squeezenet1_1": lambda: M.squeezenet1_1(weights=None),
     "regnet_y_400mf": lambda: M.regnet_y_400mf(weights=None),
     "vit_small_l4": vit_small_l4,
+    "crnn": Crnn,
 }
 
 

@@ -52,8 +52,9 @@ import java.util.stream.Stream;
  *       from the stderr of an earlier run instead. Phase 2 (skipped for a model whose CLI run failed, timed out or
  *       peaked over {@code --max-rss-gib}, default 20, since the same job in this JVM would take as much) quantizes each model through the
  *       library (default settings, the calibration folder) and measures: ops left float by the report (with its
- *       reasons), size ratio, INT8/fp32 latency at batch 1 and 8, output SQNR and top-1 agreement on the held-apart
- *       images, and the ops ONNX Runtime still runs in float in its EXTENDED-optimized INT8 graph.
+ *       reasons), size ratio, INT8/fp32 latency at batch 1 and 8, output SQNR and top-1 agreement (along the last
+ *       axis: per image, or per column of a CRNN) on the held-apart images, and the ops ONNX Runtime still runs in
+ *       float in its EXTENDED-optimized INT8 graph.
  *   <li>{@code families [DIR]}: the trained Fashion-MNIST families of {@code benchmarks/zoo/train_families.py}
  *       (default {@code calibration-data/models/families}), calibrated on the 500 shipped calibration PNGs: fp32 and
  *       INT8 top-1 on the 10,000 test images, latency at batch 1 and 32, with the torch.ao peer figures from
@@ -271,20 +272,23 @@ public final class ZooHarness {
             Set<String> wanted = Set.of(output);
             for (Iterator<Batch> batches = data.batches(batchSize); batches.hasNext(); ) {
                 Batch batch = batches.next();
-                float[] reference = fp32.run(batch, wanted).get(output).values();
+                OrtModel.FloatOutput expected = fp32.run(batch, wanted).get(output);
+                float[] reference = expected.values();
                 float[] quantized = int8.run(batch, wanted).get(output).values();
-                int width = reference.length / batch.size();
+                // classes along the last axis: one prediction per image, or per column of a CRNN's [N, T, C]
+                long[] shape = expected.shape();
+                int width = (int) shape[shape.length - 1];
                 for (int i = 0; i < reference.length; i++) {
                     signal += (double) reference[i] * reference[i];
                     double d = (double) reference[i] - quantized[i];
                     noise += d * d;
                 }
-                for (int r = 0; r < batch.size(); r++) {
+                for (int r = 0; r < reference.length / width; r++) {
                     if (argmax(reference, r * width, width) == argmax(quantized, r * width, width)) {
                         agree++;
                     }
                 }
-                rows += batch.size();
+                rows += reference.length / width;
             }
         }
         return new double[] {10 * Math.log10(signal / noise), (double) agree / rows};
