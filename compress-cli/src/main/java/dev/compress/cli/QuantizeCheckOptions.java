@@ -137,7 +137,9 @@ final class QuantizeCheckOptions {
                 global.info("latency: " + latency.kernels().summary());
             }
             if (latency.int8Slower()) {
-                global.err().println("warning: " + slowerWarning(latency, quantization, dynamic));
+                // static quantization does not enter If/Loop/Scan bodies: only Convs of the main graph would gain
+                boolean mainGraphConvs = int8.graph().nodes().stream().anyMatch(n -> n.is("ConvInteger"));
+                global.err().println("warning: " + slowerWarning(latency, quantization, dynamic, mainGraphConvs));
             }
         }
         global.err().flush();
@@ -188,7 +190,9 @@ final class QuantizeCheckOptions {
         return text.append("; try ").append(String.join(", ", remedies)).toString();
     }
 
-    static String slowerWarning(LatencyReport latency, QuantizationReport quantization, boolean dynamic) {
+    /** @param mainGraphConvs whether a dynamic model has ConvIntegers outside If/Loop/Scan bodies */
+    static String slowerWarning(LatencyReport latency, QuantizationReport quantization, boolean dynamic,
+            boolean mainGraphConvs) {
         String slower = String.format(Locale.ROOT, "the INT8 model is slower than the fp32 model here (%.2fx its time);",
                 latency.int8OverFp32());
         if (dynamic) {
@@ -199,7 +203,9 @@ final class QuantizeCheckOptions {
                     .filter(op -> !op.equals("Conv")).toList();
             return slower + " dynamic quantization quantizes each activation on every call"
                     + (convs ? ", and ONNX Runtime's ConvInteger (NCHW im2col, no fused rescale) is slower than its"
-                    + " float Conv; static quantization (--data without --dynamic) runs integer Convs faster"
+                    + " float Conv; " + (mainGraphConvs ? "static quantization (--data without --dynamic) runs integer"
+                    + " Convs faster" : "static quantization does not reach these Convs (they sit in If, Loop or Scan"
+                    + " bodies)")
                     + (others.isEmpty() ? "" : ", and --ops " + String.join(",", others) + " keeps the Convs float")
                     : "")
                     + "; or keep the fp32 model";
