@@ -557,20 +557,12 @@ class GraphPreparationTest {
                 .addNode(op("Mul", List.of("x", "c2"), "t_out")).addOutput(value("t_out", FLOAT, "batch", 4L)).build();
         GraphProto elseBranch = GraphProto.newBuilder().setName("else")
                 .addNode(op("Add", List.of("x", "c2"), "e_out")).addOutput(value("e_out", FLOAT, "batch", 4L)).build();
-        GraphProto graph = GraphProto.newBuilder().setName("dedup")
+        GraphProto graph = ifOnTheMean(GraphProto.newBuilder().setName("dedup")
                 .addInput(value("x", FLOAT, "batch", 4L))
                 .addOutput(value("y", FLOAT, "batch", 4L))
                 .addOutput(value("y2", FLOAT, "batch", 4L))
                 .addInitializer(c1)
-                .addInitializer(c1.toBuilder().setName("c2"))
-                .addInitializer(Protos.floats("zero", new long[0], new float[] {0}))
-                .addNode(op("ReduceMean", List.of("x"), "m").addAttribute(Protos.intAttribute("keepdims", 0)))
-                .addNode(op("Greater", List.of("m", "zero"), "cond"))
-                .addNode(op("If", List.of("cond"), "y")
-                        .addAttribute(AttributeProto.newBuilder().setName("then_branch")
-                                .setType(AttributeProto.AttributeType.GRAPH).setG(thenBranch))
-                        .addAttribute(AttributeProto.newBuilder().setName("else_branch")
-                                .setType(AttributeProto.AttributeType.GRAPH).setG(elseBranch)))
+                .addInitializer(c1.toBuilder().setName("c2")), thenBranch, elseBranch)
                 .addNode(op("Add", List.of("x", "c1"), "y2"))
                 .build();
         OnnxModel original = model(graph, 13);
@@ -600,18 +592,10 @@ class GraphPreparationTest {
                 .addNode(op("MatMul", List.of("x", "e_w"), "e_m"))
                 .addNode(op("Neg", List.of("e_m"), "e_out"))
                 .addOutput(value("e_out", FLOAT, "batch", 160L)).build();
-        GraphProto graph = GraphProto.newBuilder().setName("branches")
+        GraphProto graph = ifOnTheMean(GraphProto.newBuilder().setName("branches")
                 .addInput(value("x", FLOAT, "batch", 8L))
                 .addOutput(value("y", FLOAT, "batch", 160L))
-                .addInitializer(random("W", 31, -1, 1, 8, 160))
-                .addInitializer(Protos.floats("zero", new long[0], new float[] {0}))
-                .addNode(op("ReduceMean", List.of("x"), "m").addAttribute(Protos.intAttribute("keepdims", 0)))
-                .addNode(op("Greater", List.of("m", "zero"), "cond"))
-                .addNode(op("If", List.of("cond"), "y")
-                        .addAttribute(AttributeProto.newBuilder().setName("then_branch")
-                                .setType(AttributeProto.AttributeType.GRAPH).setG(thenBranch))
-                        .addAttribute(AttributeProto.newBuilder().setName("else_branch")
-                                .setType(AttributeProto.AttributeType.GRAPH).setG(elseBranch)))
+                .addInitializer(random("W", 31, -1, 1, 8, 160)), thenBranch, elseBranch)
                 .build();
         OnnxModel original = model(graph, 13);
         PassResult<PreparationReport> result = prepare(original);
@@ -631,6 +615,20 @@ class GraphPreparationTest {
             assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {batch, 8})))
                     .isLessThanOrEqualTo(TOLERANCE);
         }
+    }
+
+    /** {@code y = If(mean(x) > 0, then, else)} added to {@code graph}. */
+    private static GraphProto.Builder ifOnTheMean(GraphProto.Builder graph, GraphProto thenBranch,
+            GraphProto elseBranch) {
+        return graph
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0}))
+                .addNode(op("ReduceMean", List.of("x"), "m").addAttribute(Protos.intAttribute("keepdims", 0)))
+                .addNode(op("Greater", List.of("m", "zero"), "cond"))
+                .addNode(op("If", List.of("cond"), "y")
+                        .addAttribute(AttributeProto.newBuilder().setName("then_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH).setG(thenBranch))
+                        .addAttribute(AttributeProto.newBuilder().setName("else_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH).setG(elseBranch)));
     }
 
     /** {@code W[:, 80:] ++ W[:, :80]} as {@code <prefix>_w}, from Constant nodes and Slices of the outer W. */
