@@ -1,5 +1,6 @@
 package dev.compress.prune;
 
+import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
 import dev.compress.graph.Tensor;
 
@@ -11,8 +12,9 @@ import dev.compress.graph.Tensor;
  * @param dims the weight's shape
  * @param outAxis the weight axis of output channels / neurons (0 for Conv and Gemm with transB=1, 1 for MatMul and
  *     Gemm with transB=0)
+ * @param graph the graph holding the weight: the main graph, or an If/Loop/Scan body (or one enclosing the node's)
  */
-record Layer(Node node, String weight, long[] dims, int outAxis) {
+record Layer(Node node, String weight, long[] dims, int outAxis, Graph graph) {
     String name() {
         return node.describe();
     }
@@ -30,18 +32,21 @@ record Layer(Node node, String weight, long[] dims, int outAxis) {
         return n;
     }
 
-    /** The layer of {@code node} if it is prunable: an op with a float initializer weight of the right rank. */
-    static Layer of(Node node, Tensor weight) {
+    /**
+     * The layer of {@code node} if it is prunable: an op with a float initializer weight of the right rank, held by
+     * {@code graph}.
+     */
+    static Layer of(Node node, Tensor weight, Graph graph) {
         if (weight == null || !weight.isFloat()) {
             return null;
         }
         long[] dims = weight.dims();
         return switch (node.opType()) {
-            case "Conv" -> dims.length >= 3 ? new Layer(node, weight.name(), dims, 0) : null;
+            case "Conv" -> dims.length >= 3 ? new Layer(node, weight.name(), dims, 0, graph) : null;
             case "Gemm" -> dims.length == 2
-                    ? new Layer(node, weight.name(), dims, node.intAttribute("transB", 0) == 1 ? 0 : 1)
+                    ? new Layer(node, weight.name(), dims, node.intAttribute("transB", 0) == 1 ? 0 : 1, graph)
                     : null;
-            case "MatMul" -> dims.length == 2 ? new Layer(node, weight.name(), dims, 1) : null;
+            case "MatMul" -> dims.length == 2 ? new Layer(node, weight.name(), dims, 1, graph) : null;
             default -> null;
         };
     }

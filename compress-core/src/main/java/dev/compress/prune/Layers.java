@@ -7,6 +7,7 @@ import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Tensor;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,19 +17,55 @@ import java.util.stream.Collectors;
 final class Layers {
     private Layers() {}
 
-    /** Conv, Gemm and MatMul nodes with a float initializer weight, in graph order. */
+    /** Conv, Gemm and MatMul nodes of the main graph with a float initializer weight, in graph order. */
     static List<Layer> find(OnnxModel model) {
-        Graph graph = model.graph();
         List<Layer> layers = new ArrayList<>();
+        collect(model.graph(), List.of(), false, layers);
+        return layers;
+    }
+
+    /**
+     * As {@link #find}, and those of If/Loop/Scan bodies (silero VAD's Convs sit in If branches), each body's
+     * Constant nodes promoted to initializers first; a body layer's weight may be an enclosing graph's initializer.
+     * In graph order, a node's bodies right after it.
+     */
+    static List<Layer> findWithBodies(OnnxModel model) {
+        List<Layer> layers = new ArrayList<>();
+        collect(model.graph(), List.of(), true, layers);
+        return layers;
+    }
+
+    /** @param enclosing the graphs around {@code graph}, innermost last */
+    private static void collect(Graph graph, List<Graph> enclosing, boolean bodies, List<Layer> layers) {
         for (Node node : graph.nodes()) {
             if (node.inputs().size() > 1) {
-                Layer layer = Layer.of(node, graph.initializers().get(node.input(1)));
+                Graph holder = holder(graph, enclosing, node.input(1));
+                Layer layer = holder == null ? null
+                        : Layer.of(node, holder.initializers().get(node.input(1)), holder);
                 if (layer != null) {
                     layers.add(layer);
                 }
             }
+            if (bodies) {
+                List<Graph> scopes = new ArrayList<>(enclosing);
+                scopes.add(graph);
+                for (Graph body : node.subgraphs()) {
+                    body.promoteConstants();
+                    collect(body, scopes, true, layers);
+                }
+            }
         }
-        return layers;
+    }
+
+    /** The graph whose initializer {@code name} is as {@code graph} sees it, or null. */
+    private static Graph holder(Graph graph, List<Graph> enclosing, String name) {
+        if (graph.initializers().containsKey(name)) {
+            return graph;
+        }
+        if (graph.defines(name) || enclosing.isEmpty()) {
+            return null;
+        }
+        return holder(enclosing.get(enclosing.size() - 1), enclosing.subList(0, enclosing.size() - 1), name);
     }
 
     /**
@@ -85,6 +122,23 @@ final class Layers {
                     + readers.size() + " nodes (" + readers.stream().map(Node::describe)
                     .collect(Collectors.joining(", ")) + "); pruning it for " + owner.describe()
                     + " would change the others too" + fix);
+        }
+    }
+
+    /**
+     * Fails if two of {@code layers} read one weight: an enclosing graph's initializer read in two If branches is one
+     * reader for that graph's index (the If), yet pruning it for one layer would change the other too.
+     */
+    static void checkDistinctWeights(OnnxModel model, Collection<Layer> layers) {
+        Map<Graph, Map<String, Layer>> seen = new java.util.IdentityHashMap<>();
+        for (Layer layer : layers) {
+            Layer other = seen.computeIfAbsent(layer.graph(), g -> new LinkedHashMap<>()).putIfAbsent(layer.weight(),
+                    layer);
+            if (other != null) {
+                throw CompressException.badInput(model.source().orElse(null), "tensor '" + layer.weight() + "' is"
+                        + " shared by " + other.name() + " and " + layer.name() + "; pruning it for one would change"
+                        + " the other too; exclude one (--exclude " + layer.name() + ") or untie the weight");
+            }
         }
     }
 

@@ -114,11 +114,16 @@ public final class Pruner implements ModelPass<PruneResult> {
         // weights in Constant nodes (paddle2onnx, tf2onnx: PP-OCRv4 rec's 47 Convs) are pruned like initializers,
         // as quantization does: the Constants become initializers of the same names, computing the same
         pruned.graph().promoteConstants();
-        // one list of layers throughout: layers are compared by identity
-        List<Layer> targets = Layers.find(pruned);
+        // one list of layers throughout: layers are compared by identity. Unstructured pruning zeroes weights
+        // wherever they are, If/Loop/Scan bodies included; structured pruning reshapes the main graph's layers only
+        boolean structuredRun = masks != null ? PruneMasks.STRUCTURED.equals(masks.kind()) : structured;
+        List<Layer> targets = structuredRun ? Layers.find(pruned) : Layers.findWithBodies(pruned);
         if (targets.isEmpty()) {
+            int inBodies = structuredRun ? Layers.findWithBodies(pruned.copy()).size() : 0;
             throw CompressException.badInput(model.source().orElse(null),
-                    "nothing to prune: no Conv, Gemm or MatMul with a float constant weight" + Layers.whyNone(pruned));
+                    "nothing to prune: no Conv, Gemm or MatMul with a float constant weight" + Layers.whyNone(pruned)
+                            + (inBodies == 0 ? "" : "; " + inBodies + " sit inside If, Loop or Scan subgraphs,"
+                            + " which structured pruning does not enter (unstructured pruning prunes them)"));
         }
         PruneResult result;
         if (masks != null) {
@@ -174,12 +179,12 @@ public final class Pruner implements ModelPass<PruneResult> {
 
     private PruneResult unstructured(OnnxModel target, List<Layer> layers, Map<Layer, Double> requested,
             Set<Layer> skip) {
-        Graph graph = target.graph();
-        Graph.Index index = graph.index();
+        Map<Graph, Graph.Index> indexes = new java.util.IdentityHashMap<>();
         for (Layer layer : requested.keySet()) {
-            Layers.checkNotShared(target, index, layer.node(), layer.weight(), "; exclude the layer (--exclude "
-                    + layer.name() + ") or untie the weight");
+            Layers.checkNotShared(target, indexes.computeIfAbsent(layer.graph(), Graph::index), layer.node(),
+                    layer.weight(), "; exclude the layer (--exclude " + layer.name() + ") or untie the weight");
         }
+        Layers.checkDistinctWeights(target, requested.keySet());
         // layers without an override share the global threshold; the others reach their own sparsity
         Set<Layer> overridden = Layers.resolve(target, layers, overrides, "a layer sparsity override").keySet();
         Map<Layer, boolean[]> masksByLayer = new LinkedHashMap<>();
@@ -189,12 +194,12 @@ public final class Pruner implements ModelPass<PruneResult> {
             if (scope == Scope.GLOBAL && !overridden.contains(layer)) {
                 pooled.add(layer);
             } else {
-                float[] w = weights(graph, layer);
+                float[] w = weights(layer);
                 masksByLayer.put(layer, Magnitude.smallest(List.of(w), Magnitude.count(entry.getValue(), w.length))[0]);
             }
         }
         if (!pooled.isEmpty()) {
-            List<float[]> values = pooled.stream().map(l -> weights(graph, l)).toList();
+            List<float[]> values = pooled.stream().map(Pruner::weights).toList();
             long total = values.stream().mapToLong(v -> v.length).sum();
             boolean[][] selected = Magnitude.smallest(values, Magnitude.count(sparsity, total));
             for (int i = 0; i < pooled.size(); i++) {
@@ -206,7 +211,7 @@ public final class Pruner implements ModelPass<PruneResult> {
             boolean[] mask = masksByLayer.get(layer);
             if (mask != null) {
                 entries.add(new PruneMasks.Entry(layer.name(), layer.weight(), shape(layer.dims()),
-                        zero(graph, layer, mask), (long) count(mask), PruneMasks.Entry.pack(mask), null, null,
+                        zero(layer, mask), (long) count(mask), PruneMasks.Entry.pack(mask), null, null,
                         layers.indexOf(layer)));
             }
         }
@@ -220,33 +225,33 @@ public final class Pruner implements ModelPass<PruneResult> {
     }
 
     private PruneResult applyUnstructured(OnnxModel target, List<Layer> layers) {
-        Graph graph = target.graph();
-        Graph.Index index = graph.index();
+        Map<Graph, Graph.Index> indexes = new java.util.IdentityHashMap<>();
         Map<Layer, boolean[]> masksByLayer = new LinkedHashMap<>();
         for (PruneMasks.Entry entry : masks.tensors()) {
             Layer layer = StructuredPruning.matchMaskEntry(target, layers, entry, masksSource);
-            Layers.checkNotShared(target, index, layer.node(), layer.weight(), "");
+            Layers.checkNotShared(target, indexes.computeIfAbsent(layer.graph(), Graph::index), layer.node(),
+                    layer.weight(), "");
             boolean[] mask;
             try {
                 mask = entry.prunedElements();
             } catch (IllegalArgumentException e) {
                 throw CompressException.badInput(masksSource, "not a valid mask file (" + e.getMessage() + ")", e);
             }
-            zero(graph, layer, mask);
+            zero(layer, mask);
             masksByLayer.put(layer, mask);
         }
         return new PruneResult(target, masks, report(target, layers, masksByLayer, Map.of(), Set.of(), "masks", null));
     }
 
     /** Zeroes the masked weights of {@code layer}; returns the fraction of its weights the mask prunes. */
-    private static double zero(Graph graph, Layer layer, boolean[] mask) {
-        float[] w = weights(graph, layer);
+    private static double zero(Layer layer, boolean[] mask) {
+        float[] w = weights(layer);
         for (int i = 0; i < w.length; i++) {
             if (mask[i]) {
                 w[i] = 0f;
             }
         }
-        graph.putInitializer(Tensor.floats(layer.weight(), layer.dims(), w));
+        layer.graph().putInitializer(Tensor.floats(layer.weight(), layer.dims(), w));
         return PruneReport.ratio(count(mask), mask.length);
     }
 
@@ -268,9 +273,8 @@ public final class Pruner implements ModelPass<PruneResult> {
                 elements, prunedElements, PruneReport.ratio(prunedElements, elements));
     }
 
-    static float[] weights(Graph graph, Layer layer) {
-        Tensor tensor = graph.initializers().get(layer.weight());
-        return tensor.floats();
+    static float[] weights(Layer layer) {
+        return layer.graph().initializers().get(layer.weight()).floats();
     }
 
     static List<Long> shape(long[] dims) {

@@ -10,7 +10,11 @@ import dev.compress.data.HostTensor;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.Protos;
 import dev.compress.graph.Tensor;
+import dev.compress.onnx.proto.Onnx.AttributeProto;
+import dev.compress.onnx.proto.Onnx.GraphProto;
+import dev.compress.quantize.TestGraphs;
 import dev.compress.runtime.OrtModel;
 import dev.compress.runtime.RuntimeOptions;
 import dev.compress.testing.TestData;
@@ -18,6 +22,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -219,6 +224,87 @@ class PrunerTest {
                 .optExclude(List.of("/Relu")).build().prune())
                 .isInstanceOf(CompressException.class)
                 .hasMessageContaining("--exclude names '/Relu', which is not a prunable layer");
+    }
+
+    /**
+     * {@code y = If(mean(x) > 0, x · Wt, x · We)} with Wt in a Constant node of the then-branch (silero VAD's form)
+     * and We an initializer of the else-branch, beside a main-graph Gemm; or both branches reading one main-graph
+     * weight.
+     */
+    private static OnnxModel branches(boolean sharedWeight) {
+        java.util.function.BiFunction<String, String, GraphProto> branch = (name, weight) -> {
+            GraphProto.Builder body = GraphProto.newBuilder().setName(name)
+                    .addNode(Protos.node("MatMul", name + "_mm", List.of("x", weight), List.of(name + "_out")))
+                    .addOutput(TestGraphs.value(name + "_out", TestGraphs.FLOAT, "batch", 6L));
+            if (!sharedWeight && name.equals("then")) {
+                body.addNode(0, Protos.node("Constant", "wt", List.of(), List.of(weight)).addAttribute(
+                        AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
+                                .setT(Protos.floats("", new long[] {8, 6}, random(48, 1)))));
+            } else if (!sharedWeight) {
+                body.addInitializer(Protos.floats(weight, new long[] {8, 6}, random(48, 2)));
+            }
+            return body.build();
+        };
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("branches")
+                .addInput(TestGraphs.value("x", TestGraphs.FLOAT, "batch", 8L))
+                .addOutput(TestGraphs.value("y", TestGraphs.FLOAT, "batch", 6L))
+                .addOutput(TestGraphs.value("z", TestGraphs.FLOAT, "batch", 6L))
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0}))
+                .addInitializer(Protos.floats("wm", new long[] {8, 6}, random(48, 3)))
+                .addInitializer(Protos.floats("ws", new long[] {8, 6}, random(48, 4)))
+                .addNode(Protos.node("ReduceMean", "mean", List.of("x"), List.of("m"))
+                        .addAttribute(Protos.intAttribute("keepdims", 0)))
+                .addNode(Protos.node("Greater", "positive", List.of("m", "zero"), List.of("cond")))
+                .addNode(Protos.node("If", "if", List.of("cond"), List.of("y"))
+                        .addAttribute(AttributeProto.newBuilder().setName("then_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH)
+                                .setG(branch.apply("then", sharedWeight ? "ws" : "wt")))
+                        .addAttribute(AttributeProto.newBuilder().setName("else_branch")
+                                .setType(AttributeProto.AttributeType.GRAPH)
+                                .setG(branch.apply("else", sharedWeight ? "ws" : "we"))))
+                .addNode(Protos.node("Gemm", "fc", List.of("x", "wm"), List.of("z")));
+        return TestGraphs.model(graph.build(), 13);
+    }
+
+    private static float[] random(int n, long seed) {
+        Random random = new Random(seed);
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) {
+            values[i] = (float) random.nextGaussian();
+        }
+        return values;
+    }
+
+    /** silero VAD's Convs sit in If branches, their filters in Constant nodes there: unstructured pruning reaches them. */
+    @Test
+    void unstructuredPruningReachesLayersInsideIfBranches() {
+        OnnxModel model = branches(false);
+        PruneResult result = Pruner.builder().setModel(model).setSparsity(0.5).build().prune();
+        assertThat(result.report().layers()).extracting(PruneReport.LayerResult::weight)
+                .containsExactly("wt", "we", "wm");
+        assertThat(result.report().layers()).allSatisfy(layer -> assertThat(layer.sparsity()).isEqualTo(0.5));
+        Node ifNode = result.model().graph().nodes().stream().filter(n -> n.opType().equals("If")).findFirst()
+                .orElseThrow();
+        for (Graph body : ifNode.subgraphs()) {
+            float[] w = body.initializers().values().iterator().next().floats();
+            assertThat(IntStream.range(0, w.length).filter(i -> w[i] == 0f).count()).isEqualTo(24);
+        }
+        assertThat(zeros(result.model(), "wm")).isEqualTo(0.5);
+        // the masks name the branch layers, and re-apply to the unpruned model
+        PruneResult again = Pruner.builder().setModel(model).optMasks(result.masks(), dir.resolve("m.json")).build()
+                .prune();
+        assertThat(again.report().layers()).extracting(PruneReport.LayerResult::sparsity).containsOnly(0.5);
+        // structured pruning reshapes the main graph only, and says so when nothing else is left
+        assertThatThrownBy(() -> Pruner.builder().setModel(TestGraphs.model(branches(false).toProto().getGraph()
+                .toBuilder().removeNode(3).removeOutput(1).build(), 13)).setSparsity(0.5).optStructured(true)
+                .build().prune())
+                .isInstanceOf(CompressException.class)
+                .hasMessageEndingWith("; 2 sit inside If, Loop or Scan subgraphs, which structured pruning does not"
+                        + " enter (unstructured pruning prunes them)");
+        // one main-graph weight read in both branches is one tensor for two layers
+        assertThatThrownBy(() -> Pruner.builder().setModel(branches(true)).setSparsity(0.5).build().prune())
+                .isInstanceOf(CompressException.class)
+                .hasMessageContaining("tensor 'ws' is shared by then_mm and else_mm");
     }
 
     @Test
