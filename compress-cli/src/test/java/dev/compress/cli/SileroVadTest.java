@@ -3,6 +3,8 @@ package dev.compress.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.compress.Json;
 import dev.compress.data.NpyWriter;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -122,5 +124,22 @@ class SileroVadTest {
         // the eight LSTMs hold most of the weights; quantized alone they keep the outputs (cosine 1.0000)
         assertThat(result.err()).contains("output cosine 1.0000").doesNotContain("warning");
         assertThat(Files.size(out)).isLessThan(Files.size(model) / 2);
+    }
+
+    @Test
+    void pruningReachesTheConvsInTheIfBranches() throws IOException {
+        Path model = DIR.resolve("silero_vad_v5.onnx");
+        Path out = temp.resolve("vad-pruned.onnx");
+        Cli.Result result = Cli.run("prune", "--model", model.toString(), "--sparsity", "0.5", "--out",
+                out.toString());
+        assertThat(result.exitCode()).as(result.toString()).isZero();
+        assertThat(result.out()).contains("If_0_then_branch__Inline_0__/encoder/3/reparam_conv/Conv");
+        JsonNode report = Json.MAPPER.readTree(temp.resolve("vad-pruned.json").toFile());
+        assertThat(report.at("/pruning/layers")).hasSize(12);
+        assertThat(report.at("/pruning/sparsity").asDouble()).isEqualTo(0.5, org.assertj.core.data.Offset.offset(0.001));
+        // the pruned model still runs on the chunks
+        Cli.Result score = Cli.run("score", "--teacher", model.toString(), "--student", out.toString(), "--data",
+                chunks("state:128").toString(), "--batch-axis", "state=1", "--outputs", "embedding");
+        assertThat(score.exitCode()).as(score.toString()).isZero();
     }
 }
