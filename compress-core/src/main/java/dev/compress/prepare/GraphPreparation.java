@@ -61,7 +61,9 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
         left.addAll(unfolded);
         int deadNodes = folded[3] + removeDeadNodes(graph);
         int unusedInitializers = removeUnusedInitializers(graph, initializersBefore);
-        int duplicates = deduplicateInitializers(graph) + hoistSharedInitializers(graph);
+        // hoisted first, so that a copy equal to one of the main graph's initializers merges with it next
+        int duplicates = hoistSharedInitializers(graph);
+        duplicates += deduplicateInitializers(graph);
 
         PreparationReport report = new PreparationReport(model.displayName(), nodesBefore, graph.nodes().size(),
                 passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, affines, duplicates,
