@@ -5,6 +5,7 @@ import dev.compress.onnx.proto.Onnx.AttributeProto;
 import dev.compress.onnx.proto.Onnx.AttributeProto.AttributeType;
 import dev.compress.onnx.proto.Onnx.GraphProto;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -89,6 +90,11 @@ public final class Attribute {
 
     public static Attribute of(String name, long value) {
         return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.INT).setI(value).build());
+    }
+
+    public static Attribute of(String name, long[] values) {
+        return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.INTS)
+                .addAllInts(Arrays.stream(values).boxed().toList()).build());
     }
 
     public static Attribute of(String name, String value) {

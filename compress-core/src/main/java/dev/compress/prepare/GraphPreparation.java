@@ -21,9 +21,10 @@ import java.util.Set;
 
 /**
  * Makes an exported graph quantizable, as ONNX Runtime's {@code quant_pre_process} does: removes Identity and
- * inference Dropout, folds constants and static shapes, folds BatchNormalization and per-channel scales and shifts
- * into the layer before them, deduplicates equal initializers and removes what nobody reads. The outputs stay the
- * same within float rounding; graph input and output names never change. See docs/prepare.md.
+ * inference Dropout, folds constants and static shapes, removes zero Pads or moves them into the Conv or AveragePool
+ * after them, folds BatchNormalization and per-channel scales and shifts into the layer before them, deduplicates
+ * equal initializers and removes what nobody reads. The outputs stay the same within float rounding; graph input and
+ * output names never change. See docs/prepare.md.
  */
 public final class GraphPreparation implements ModelPass<PreparationReport> {
     public static final String ID = "prepare";
@@ -46,6 +47,7 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
 
         int[] passThrough = PassThroughRemoval.apply(graph, left);
         int[] folded = ConstantFolding.apply(prepared, left);
+        int pads = PadFolding.apply(graph, left); // after folding: the pads are initializers then
         List<PreparationReport.Left> unfolded = new ArrayList<>();
         int batchNorms = AffineFolding.batchNorms(graph, unfolded);
         int affines = AffineFolding.channelAffines(graph);
@@ -66,7 +68,7 @@ public final class GraphPreparation implements ModelPass<PreparationReport> {
         duplicates += deduplicateInitializers(graph);
 
         PreparationReport report = new PreparationReport(model.displayName(), nodesBefore, graph.nodes().size(),
-                passThrough[0], passThrough[1], folded[0], folded[1], folded[2], batchNorms, affines, duplicates,
+                passThrough[0], passThrough[1], pads, folded[0], folded[1], folded[2], batchNorms, affines, duplicates,
                 deadNodes,
                 unusedInitializers, left);
         if (!report.changed()) {

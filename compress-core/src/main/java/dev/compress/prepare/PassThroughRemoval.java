@@ -42,25 +42,38 @@ final class PassThroughRemoval {
                     continue;
                 }
             }
-            String in = node.input(0);
-            String out = node.output(0);
-            if (!graphOutputs.contains(out)) {
-                nodes.remove(i--);
-                graph.replaceUses(out, in);
-            } else if (graph.producer(in).isPresent() && !graphOutputs.contains(in)) {
-                nodes.remove(i--);
-                renameProducer(graph, in, out);
-            } else {
-                left.add(GraphPreparation.left(node, "writes graph output '" + out + "' and its input '" + in
-                        + "' is a graph input, an initializer or another graph output"));
+            if (!bypass(graph, node, graphOutputs, left)) {
                 continue;
             }
+            i--;
             if (identity) {
                 identities++;
             } else {
                 dropouts++;
             }
         }
+    }
+
+    /**
+     * Removes {@code node}, whose first output equals its first input: its readers read the input instead, or, when
+     * it writes a graph output, the input's producer writes that output. False, with the reason in {@code left},
+     * when neither can be done.
+     */
+    static boolean bypass(Graph graph, Node node, Set<String> graphOutputs, List<PreparationReport.Left> left) {
+        String in = node.input(0);
+        String out = node.output(0);
+        if (!graphOutputs.contains(out)) {
+            graph.nodes().remove(node);
+            graph.replaceUses(out, in);
+        } else if (graph.producer(in).isPresent() && !graphOutputs.contains(in)) {
+            graph.nodes().remove(node);
+            renameProducer(graph, in, out);
+        } else {
+            left.add(GraphPreparation.left(node, "writes graph output '" + out + "' and its input '" + in
+                    + "' is a graph input, an initializer or another graph output"));
+            return false;
+        }
+        return true;
     }
 
     // The producer of `in` writes `out` instead, and every other reader of `in` reads `out`.

@@ -12,6 +12,8 @@ import java.util.Map;
  * @param nodesAfter main-graph nodes after
  * @param identityRemoved Identity nodes removed, their readers reading the input instead
  * @param dropoutRemoved inference-mode Dropout nodes removed
+ * @param padsFolded constant zero Pads removed: those that pad nothing, and those whose spatial padding moved into
+ *     the one Conv or AveragePool reading them
  * @param constantsFolded Constant nodes turned into initializers plus nodes of the safe op set computed from
  *     initializers (including those fed by a folded shape)
  * @param shapeSubgraphsFolded Shape nodes (or Gathers of single dimensions from one) replaced by the static shape
@@ -29,7 +31,7 @@ import java.util.Map;
  * @param left patterns seen but not rewritten, with the reason
  */
 public record PreparationReport(String model, int nodesBefore, int nodesAfter, int identityRemoved,
-        int dropoutRemoved, int constantsFolded, int shapeSubgraphsFolded, int reshapeTargetsFolded,
+        int dropoutRemoved, int padsFolded, int constantsFolded, int shapeSubgraphsFolded, int reshapeTargetsFolded,
         int batchNormsFolded, int channelAffinesFolded, int initializersDeduplicated, int deadNodesRemoved,
         int unusedInitializersRemoved,
         List<Left> left) {
@@ -51,6 +53,7 @@ public record PreparationReport(String model, int nodesBefore, int nodesAfter, i
         Map<String, Integer> counts = new LinkedHashMap<>();
         counts.put("identityRemoved", identityRemoved);
         counts.put("dropoutRemoved", dropoutRemoved);
+        counts.put("padsFolded", padsFolded);
         counts.put("constantsFolded", constantsFolded);
         counts.put("shapeSubgraphsFolded", shapeSubgraphsFolded);
         counts.put("reshapeTargetsFolded", reshapeTargetsFolded);

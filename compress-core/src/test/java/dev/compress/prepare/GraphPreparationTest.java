@@ -549,6 +549,76 @@ class GraphPreparationTest {
                 .isLessThanOrEqualTo(TOLERANCE);
     }
 
+    /**
+     * torch 1.13 exports an AvgPool2d as an all-zero Pad and an AveragePool; tf2onnx writes explicit padding as a Pad
+     * before a Conv. Zero padding of the spatial axes goes into the one Conv or AveragePool reading it (an
+     * AveragePool then counts the padding, as the Pad's zeros counted); a Pad of nothing goes. Stay: reflect
+     * padding, a value other than 0, and zero padding before a MaxPool (its own padding is -inf, not 0).
+     */
+    @Test
+    void zeroPadsFoldIntoTheConvOrAveragePoolAfterThem() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("pads")
+                .addInput(value("x", FLOAT, "batch", 4L, 8L, 8L))
+                .addOutput(value("y1", FLOAT, "batch", 4L, 4L, 4L))
+                .addOutput(value("y2", FLOAT, "batch", 6L, 10L, 10L))
+                .addOutput(value("y3", FLOAT, "batch", 4L, 8L, 8L))
+                .addOutput(value("y4", FLOAT, "batch", 6L, 8L, 8L))
+                .addOutput(value("y5", FLOAT, "batch", 4L, 8L, 8L))
+                .addOutput(value("y6", FLOAT, "batch", 6L, 8L, 8L))
+                .addInitializer(random("W", 51, -1, 1, 6, 4, 3, 3))
+                .addInitializer(random("b", 52, -1, 1, 6))
+                .addInitializer(Protos.int64s("none", new long[] {8}, new long[8]))
+                .addInitializer(Protos.int64s("uneven", new long[] {8}, new long[] {0, 0, 1, 2, 0, 0, 2, 1}))
+                .addInitializer(Protos.int64s("one", new long[] {8}, new long[] {0, 0, 1, 1, 0, 0, 1, 1}))
+                .addInitializer(Protos.floats("half", new long[0], new float[] {0.5f}))
+                .addNode(op("Pad", List.of("x", "none"), "p1"))
+                .addNode(op("AveragePool", List.of("p1"), "y1").addAttribute(ints("kernel_shape", 2, 2))
+                        .addAttribute(ints("strides", 2, 2)))
+                .addNode(op("Pad", List.of("x", "uneven"), "p2"))
+                .addNode(op("Conv", List.of("p2", "W", "b"), "y2").addAttribute(ints("pads", 1, 0, 0, 1)))
+                .addNode(op("Pad", List.of("x", "one"), "p3"))
+                .addNode(op("AveragePool", List.of("p3"), "y3").addAttribute(ints("kernel_shape", 3, 3)))
+                .addNode(op("Pad", List.of("x", "one"), "p4")
+                        .addAttribute(Protos.stringAttribute("mode", "reflect")))
+                .addNode(op("Conv", List.of("p4", "W", "b"), "y4"))
+                .addNode(op("Pad", List.of("x", "one"), "p5"))
+                .addNode(op("MaxPool", List.of("p5"), "y5").addAttribute(ints("kernel_shape", 3, 3)))
+                .addNode(op("Pad", List.of("x", "one", "half"), "p6"))
+                .addNode(op("Conv", List.of("p6", "W", "b"), "y6"));
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        assertThat(result.report().padsFolded()).isEqualTo(3);
+        assertThat(ops(prepared)).containsExactly("AveragePool", "Conv", "AveragePool", "Pad", "Conv", "Pad",
+                "MaxPool", "Pad", "Conv");
+        assertThat(prepared.graph().nodes().get(1).attribute("pads").orElseThrow().ints())
+                .containsExactly(2, 2, 2, 2);
+        assertThat(prepared.graph().nodes().get(2).intAttribute("count_include_pad", 0)).isEqualTo(1);
+        assertThat(result.report().left()).extracting(PreparationReport.Left::op, PreparationReport.Left::reason)
+                .containsExactly(tuple("Pad", "not read as the data of a Conv or AveragePool"));
+        assertThat(relativeDifference(original, prepared, Map.of("x", new long[] {2, 4, 8, 8})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
+    /** Opsets before 11 give the padding as attributes. */
+    @Test
+    void padAttributesOfOldOpsetsFoldToo() {
+        GraphProto graph = GraphProto.newBuilder().setName("pads10")
+                .addInput(value("x", FLOAT, "batch", 4L, 8L, 8L))
+                .addOutput(value("y", FLOAT, "batch", 6L, 8L, 8L))
+                .addInitializer(random("W", 53, -1, 1, 6, 4, 3, 3))
+                .addNode(op("Pad", List.of("x"), "p").addAttribute(ints("pads", 0, 0, 1, 1, 0, 0, 1, 1)))
+                .addNode(op("Conv", List.of("p", "W"), "y"))
+                .build();
+        OnnxModel original = model(graph, 10);
+        PassResult<PreparationReport> result = prepare(original);
+
+        assertThat(ops(result.model())).containsExactly("Conv");
+        assertThat(relativeDifference(original, result.model(), Map.of("x", new long[] {2, 4, 8, 8})))
+                .isLessThanOrEqualTo(TOLERANCE);
+    }
+
     /** An If body reads the duplicate by its outer name: it reads the kept one afterwards. */
     @Test
     void equalInitializersAreMergedIncludingReadsFromSubgraphs() {
@@ -757,7 +827,7 @@ class GraphPreparationTest {
         assertThat(prepared.metadata().get("compress.preparation")).isEqualTo("{\"batchNormsFolded\":0,"
                 + "\"channelAffinesFolded\":0,\"constantsFolded\":0,\"deadNodesRemoved\":0,\"dropoutRemoved\":0,"
                 + "\"identityRemoved\":1,"
-                + "\"initializersDeduplicated\":0,\"reshapeTargetsFolded\":0,\"shapeSubgraphsFolded\":0,"
+                + "\"initializersDeduplicated\":0,\"padsFolded\":0,\"reshapeTargetsFolded\":0,\"shapeSubgraphsFolded\":0,"
                 + "\"unusedInitializersRemoved\":0}");
     }
 }
