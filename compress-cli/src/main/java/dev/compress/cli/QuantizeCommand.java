@@ -119,7 +119,7 @@ final class QuantizeCommand extends BaseCommand {
     List<String> ops = new ArrayList<>();
 
     @Option(names = "--upgrade-opset", order = 11,
-            description = "Static: convert an opset 7-12 model to opset 13 first (docs/opset.md), so weights are"
+            description = "Static: convert an opset 6-12 model to opset 13 first (docs/opset.md), so weights are"
                     + " quantized per channel. The default unless --keep-opset; giving it also switches off the"
                     + " encoder defaults.")
     boolean upgradeOpset;

@@ -31,6 +31,42 @@ final class Adapters {
     private static final Map<String, Adapter> BY_VERSION = new HashMap<>();
 
     static {
+        // opset 7: implicit (numpy) broadcasting replaced the broadcast/axis attributes, is_test went
+        for (String op : List.of("Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater",
+                "Less")) {
+            add(op, 7, "broadcast attributes to numpy broadcasting", Adapters::numpyBroadcast);
+        }
+        add("Gemm", 7, "broadcast attribute dropped", (node, c) -> withInputs(node, Set.of("broadcast")));
+        add("PRelu", 7, "slope per channel", Adapters::prelu7);
+        add("BatchNormalization", 7, "is_test attribute dropped", (node, c) -> {
+            if (node.intAttribute("is_test", 0) == 0) {
+                throw Conversion.fail("is_test=0 normalizes with each batch's own statistics (training mode),"
+                        + " which opset 7 has no form for");
+            }
+            return withInputs(node, Set.of("is_test"));
+        });
+        add("Dropout", 7, "is_test attribute dropped", (node, c) -> {
+            // a training-mode Dropout draws a random mask: inference, which ONNX Runtime runs, is its only fixed meaning
+            if (node.intAttribute("is_test", 0) == 0) {
+                c.detail("is_test=0 (training mode) became inference");
+            }
+            return withInputs(node, Set.of("is_test"));
+        });
+        for (String op : List.of("LSTM", "GRU", "RNN")) {
+            // output Y became optional instead of being switched off by an attribute
+            add(op, 7, "output_sequence attribute dropped", (node, c) -> withInputs(node, Set.of("output_sequence")));
+        }
+        add("Upsample", 7, "height_scale/width_scale to scales", (node, c) -> {
+            float height = node.floatAttribute("height_scale", Float.NaN);
+            float width = node.floatAttribute("width_scale", Float.NaN);
+            if (Float.isNaN(height) || Float.isNaN(width)) {
+                throw Conversion.fail("no height_scale or width_scale attribute");
+            }
+            String mode = node.attribute("mode").map(Attribute::s).orElse("nearest");
+            withInputs(node, Set.of("height_scale", "width_scale", "mode"));
+            return node.set(Attribute.of("scales", new float[] {1, 1, height, width}))
+                    .set(Attribute.of("mode", mode.equals("bilinear") ? "linear" : mode));
+        });
         add("Upsample", 9, "scales attribute to input", (node, c) -> {
             Attribute scales = node.attribute("scales")
                     .orElseThrow(() -> Conversion.fail("no scales attribute"));
@@ -215,6 +251,54 @@ final class Adapters {
                 .set(Attribute.of("axis", axis)));
         c.after(Node.of("Reshape", c.uniqueName(name + "reshape"), List.of(normalized, shape), List.of(output)));
         return lastAxis.setInput(0, flat).setOutput(0, normalized);
+    }
+
+    /**
+     * Before opset 7 B broadcast only with {@code broadcast=1}, its axes matched against A's from {@code axis} on (or
+     * A's last axes without one); from 7 trailing axes align, so B gets trailing axes of size 1 where {@code axis}
+     * put it further left.
+     */
+    private static Node numpyBroadcast(Node node, Conversion c) {
+        boolean broadcast = node.intAttribute("broadcast", 0) != 0;
+        long axis = node.intAttribute("axis", Long.MIN_VALUE);
+        withInputs(node, Set.of("broadcast", "axis"));
+        if (!broadcast || axis == Long.MIN_VALUE) {
+            return node;
+        }
+        OptionalInt rankA = c.rank(node.input(0));
+        OptionalInt rankB = c.rank(node.input(1));
+        if (rankA.isEmpty() || rankB.isEmpty()) {
+            throw Conversion.fail("broadcast along axis " + axis + " needs the ranks of both inputs, which the"
+                    + " model does not give");
+        }
+        long start = axis < 0 ? axis + rankA.getAsInt() : axis;
+        long trailing = rankA.getAsInt() - start - rankB.getAsInt();
+        if (start < 0 || trailing < 0) {
+            throw Conversion.fail("broadcast axis " + axis + " puts B (rank " + rankB.getAsInt()
+                    + ") outside A (rank " + rankA.getAsInt() + ")");
+        }
+        if (trailing > 0) {
+            c.detail("B given trailing axes");
+            node.setInput(1, c.withTrailingAxes(node.input(1), rankB.getAsInt(), (int) trailing, base(node, "B")));
+        }
+        return node;
+    }
+
+    /** PRelu-6 applied a slope of one axis along the channels (axis 1); PRelu-7 aligns it with the last axis. */
+    private static Node prelu7(Node node, Conversion c) {
+        OptionalInt rankX = c.rank(node.input(0));
+        OptionalInt rankSlope = c.rank(node.input(1));
+        float[] slope = c.constantFloats(node.input(1));
+        if (slope != null && slope.length == 1 || rankSlope.isPresent() && rankSlope.getAsInt() != 1
+                || rankX.isPresent() && rankX.getAsInt() <= 2) {
+            return node; // one value, or already shaped for numpy broadcasting
+        }
+        if (rankX.isEmpty() || rankSlope.isEmpty()) {
+            throw Conversion.fail("a slope per channel needs the ranks of both inputs, which the model does not"
+                    + " give");
+        }
+        c.detail("slope along the channels");
+        return node.setInput(1, c.withTrailingAxes(node.input(1), 1, rankX.getAsInt() - 2, base(node, "slope")));
     }
 
     private static Node axesToInput(Node node, Conversion c) {

@@ -1,11 +1,13 @@
 package dev.compress.convert;
 
+import dev.compress.graph.Attribute;
 import dev.compress.graph.DataType;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
 import dev.compress.graph.Tensor;
 import dev.compress.graph.ValueInfo;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -170,7 +172,34 @@ final class Conversion {
         return name;
     }
 
-    /** The rank of {@code tensor} if the model records it or ONNX Runtime inferred it. */
+    /**
+     * {@code tensor} (of rank {@code rank}) with {@code count} axes of size 1 appended: a reshaped copy of a constant,
+     * else an Unsqueeze in the target opset's form.
+     */
+    String withTrailingAxes(String tensor, int rank, int count, String base) {
+        long[] axes = new long[count];
+        for (int i = 0; i < count; i++) {
+            axes[i] = rank + i;
+        }
+        Tensor value = graph.initializers().containsKey(tensor) ? graph.initializers().get(tensor)
+                : initializers.get(tensor);
+        if (value != null && value.rank() == rank) {
+            long[] dims = Arrays.copyOf(value.dims(), rank + count);
+            Arrays.fill(dims, rank, rank + count, 1);
+            return constant(base, Tensor.of("", value.dataType(), dims, value.data()));
+        }
+        String output = uniqueName(base);
+        Node unsqueeze = Node.of("Unsqueeze", uniqueName(base + "_unsqueeze"), List.of(tensor), List.of(output));
+        if (to >= 13) {
+            unsqueeze.inputs().add(constant(base + "_axes", Tensor.int64s("", new long[] {count}, axes)));
+        } else {
+            unsqueeze.set(Attribute.of("axes", axes));
+        }
+        before(unsqueeze);
+        return output;
+    }
+
+    /** The rank of {@code tensor} if the model records it, ONNX Runtime inferred it or it follows from the graph. */
     OptionalInt rank(String tensor) {
         Integer rank = ranks.get(tensor);
         return rank == null ? OptionalInt.empty() : OptionalInt.of(rank);

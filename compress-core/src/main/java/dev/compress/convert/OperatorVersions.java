@@ -13,8 +13,9 @@ import java.util.OptionalInt;
  * the deprecated Upsample (10) and Scatter (11) from Debian python3-onnx 1.12 {@code onnx.defs}. A {@code *} marks a
  * version that ONNX's own version converter (onnx/version_converter/convert.h) reaches with its
  * {@code CompatibleAdapter}, or by setting an attribute to its default (GRU/LSTM/RNN layout at 14, LpPool ceil_mode
- * at 18). Two corrections to that converter: Hardmax-13 changed its axis meaning exactly like Softmax-13 (the
- * converter only bumps it), and Dropout-10 made the mask output boolean.
+ * at 18). Three corrections to that converter: Hardmax-13 changed its axis meaning exactly like Softmax-13 (the
+ * converter only bumps it), Dropout-10 made the mask output boolean, and PRelu-7 broadcasts a one-axis slope
+ * against the last axis, where PRelu-6 applied it along the channels (PyTorch's exports of that time).
  */
 final class OperatorVersions {
     /** The highest opset this table knows. */
@@ -141,7 +142,7 @@ final class OperatorVersions {
             OptionalGetElement 15 18*
             OptionalHasElement 15 18*
             Or 1 7
-            PRelu 1 6 7* 9* 16*
+            PRelu 1 6 7 9* 16*
             Pad 1 2 11 13* 18* 19* 21* 23* 24* 25*
             Pow 1 7 12* 13* 15*
             QLinearConv 10

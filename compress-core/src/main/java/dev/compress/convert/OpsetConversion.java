@@ -20,10 +20,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Moves a model's default-domain opset up, from 7 or later to 13 by default (or to a later one): each node either
+ * Moves a model's default-domain opset up, from 6 or later to 13 by default (or to a later one): each node either
  * keeps its form, because its operator did not change in between or changed only in ways that keep its meaning
  * ({@link OperatorVersions}), or is rewritten by an adapter ({@link Adapters}): attributes that became inputs,
- * Upsample to Resize, the Softmax axis change at 13. Subgraph bodies are converted too; other domains are left alone.
+ * Upsample to Resize, the Softmax axis change at 13, opset 7's implicit broadcasting. Subgraph bodies are converted too; other domains are left alone.
  *
  * <pre>{@code
  * OnnxModel at13 = Pipeline.of(OpsetConversion.builder().build()).run(model, context).model();
@@ -31,8 +31,11 @@ import java.util.Set;
  */
 public final class OpsetConversion implements ModelPass<OpsetConversionReport> {
     public static final long DEFAULT_TARGET = 13;
-    /** Opset 7 made broadcasting implicit in Add/Mul and friends; earlier models need more than version steps. */
-    public static final long OLDEST_SOURCE = 7;
+    /**
+     * Opset 6 removed the {@code consumed_inputs} attributes of opsets 1-5; from 6 on each change has an adapter
+     * (opset 7's implicit broadcasting among them).
+     */
+    public static final long OLDEST_SOURCE = 6;
     static final String PROVENANCE = "compress.opsetConversion";
 
     private final long target;
@@ -93,8 +96,8 @@ public final class OpsetConversion implements ModelPass<OpsetConversionReport> {
             throw CompressException.badInput(model.source().orElse(null), "cannot convert opset " + from
                     + " to opset " + target + ": models before opset " + OLDEST_SOURCE + " are not supported");
         }
-        Conversion conversion = new Conversion(graph, from, target, from < 13 && target >= 13 ? ranks(model)
-                : Map.of());
+        Conversion conversion = new Conversion(graph, from, target,
+                from < 7 || from < 13 && target >= 13 ? ranks(model) : Map.of());
         List<Node> nodes;
         try {
             nodes = conversion.nodes(graph.nodes());
@@ -112,16 +115,25 @@ public final class OpsetConversion implements ModelPass<OpsetConversionReport> {
     }
 
     /**
-     * Ranks of the inputs of Softmax, LogSoftmax and Hardmax nodes (their adapter needs them): from the shapes the
-     * model records, else from ONNX Runtime's inference on the unconverted model. Missing ranks only cost the
-     * adapter's longer form.
+     * Ranks of the inputs whose adapters need them: Softmax, LogSoftmax and Hardmax (a missing rank only costs the
+     * adapter's longer form), and before opset 7 the binary ops broadcasting along an axis and PRelu. From the
+     * shapes the model records, else (before opset 7) carried forward through the graph, else from ONNX Runtime's
+     * inference on the unconverted model.
      */
     private Map<String, Integer> ranks(OnnxModel model) {
         Graph graph = model.graph();
+        long from = model.opset(OnnxModel.DEFAULT_DOMAIN);
         Set<String> needed = new LinkedHashSet<>();
         for (Node node : graph.nodes()) {
-            if (Set.of("Softmax", "LogSoftmax", "Hardmax").contains(node.opType()) && node.inDefaultDomain()) {
+            if (!node.inDefaultDomain()) {
+                continue;
+            }
+            if (Set.of("Softmax", "LogSoftmax", "Hardmax").contains(node.opType())) {
                 needed.add(node.input(0));
+            } else if (from < 7 && node.inputs().size() == 2
+                    && (node.is("PRelu") || node.attribute("axis").isPresent()
+                            && node.intAttribute("broadcast", 0) != 0)) {
+                needed.addAll(node.inputs());
             }
         }
         Map<String, Integer> ranks = new HashMap<>();
@@ -134,6 +146,11 @@ public final class OpsetConversion implements ModelPass<OpsetConversionReport> {
                     .ifPresent(shape -> ranks.put(tensor, shape.size()));
         }
         needed.removeAll(ranks.keySet());
+        if (from < 7 && !needed.isEmpty()) {
+            Map<String, Integer> carried = RankPropagation.ranks(graph);
+            needed.stream().filter(carried::containsKey).forEach(t -> ranks.put(t, carried.get(t)));
+            needed.removeAll(ranks.keySet());
+        }
         if (!needed.isEmpty()) {
             try (OrtModel probe = OrtModel.open(model.withExtraOutputs(needed), RuntimeOptions.defaults())) {
                 probe.outputShapes().forEach((name, shape) -> {

@@ -97,6 +97,15 @@ public final class Attribute {
                 .addAllInts(Arrays.stream(values).boxed().toList()).build());
     }
 
+    public static Attribute of(String name, float[] values) {
+        List<Float> boxed = new ArrayList<>(values.length);
+        for (float v : values) {
+            boxed.add(v);
+        }
+        return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.FLOATS)
+                .addAllFloats(boxed).build());
+    }
+
     public static Attribute of(String name, String value) {
         return new Attribute(AttributeProto.newBuilder().setName(name).setType(AttributeType.STRING)
                 .setS(ByteString.copyFromUtf8(value)).build());

@@ -930,7 +930,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
 
         /**
-         * Converts an opset 7-12 model to opset 13 first ({@link dev.compress.convert.OpsetConversion}), so weights
+         * Converts an opset 6-12 model to opset 13 first ({@link dev.compress.convert.OpsetConversion}), so weights
          * get per-channel scales (DequantizeLinear has no axis before 13); the output then needs an opset-13 runtime
          * (ONNX Runtime 1.6 or later). That is the default unless {@link #optKeepOpset}; asking for it also switches
          * off the encoder defaults, as any explicit setting does.

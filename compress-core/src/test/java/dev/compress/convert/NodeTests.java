@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,9 +17,15 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 
-/** ONNX's own backend node tests as Debian's libonnx-testdata (ONNX 1.12) installs them. */
+/**
+ * ONNX's own backend tests as Debian's libonnx-testdata (ONNX 1.12) installs them: the node tests (one operator
+ * each, about a thousand), and the models PyTorch exported for ONNX (layers and operators, opset 6 mostly) and the
+ * small multi-node models of its {@code simple} set.
+ */
 public final class NodeTests {
     public static final Path FOLDER = Path.of("/usr/share/libonnx-testdata/data/node");
+    private static final List<Path> EXPORTED = Stream.of("pytorch-converted", "pytorch-operator", "simple")
+            .map(FOLDER::resolveSibling).toList();
     public static final String MISSING = "Debian package libonnx-testdata is not installed";
 
     /** A model with inputs; its reference is {@code expected}, or ONNX Runtime on the model when that is null. */
@@ -27,11 +34,17 @@ public final class NodeTests {
 
     private NodeTests() {}
 
-    /** The test folders ({@code test_*}), sorted. */
+    /** The test folders ({@code test_*}): the node tests, then the exported models, each set sorted. */
     public static List<Path> dirs() throws IOException {
-        try (Stream<Path> list = Files.list(FOLDER)) {
-            return list.filter(Files::isDirectory).sorted().toList();
+        List<Path> dirs = new ArrayList<>();
+        for (Path set : Stream.concat(Stream.of(FOLDER), EXPORTED.stream()).toList()) {
+            if (Files.isDirectory(set)) {
+                try (Stream<Path> list = Files.list(set)) {
+                    list.filter(Files::isDirectory).sorted().forEach(dirs::add);
+                }
+            }
         }
+        return dirs;
     }
 
     /**
@@ -63,7 +76,9 @@ public final class NodeTests {
         for (int i = 0; i < graph.getOutputCount(); i++) {
             expected.put(graph.getOutput(i).getName(), tensor(data.resolve("output_" + i + ".pb")));
         }
-        return new Case(dir.getFileName().toString(), OnnxModel.of(proto), inputs, expected);
+        String name = dir.getFileName().toString();
+        return new Case(dir.getParent().equals(FOLDER) ? name : dir.getParent().getFileName() + "/" + name,
+                OnnxModel.of(proto), inputs, expected);
     }
 
     static TensorProto tensor(Path file) throws IOException {

@@ -30,8 +30,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * ONNX's own backend node tests (Debian libonnx-testdata, ONNX 1.12), converted to opset 13 and run in ONNX Runtime
- * against the outputs ONNX expects. Two sets: the tests written at opsets 7-12, as they are; and the opset-13 tests of
+ * ONNX's own backend tests (Debian libonnx-testdata, ONNX 1.12), converted to opset 13 and run in ONNX Runtime
+ * against the outputs ONNX expects. Two sets: the tests written at opsets 6-12, as they are (among them 115 models
+ * PyTorch exported at opset 6, 36 of which ONNX Runtime cannot run unconverted); and the opset-13 tests of
  * the ops whose attributes became inputs, rewritten to their older form first (Slice at 9, Pad and Clip at 10,
  * Squeeze, Unsqueeze, ReduceSum and Split at 12, Upsample at 8). Softmax, LogSoftmax and Hardmax tests are moved to
  * opset 12 unchanged: there they mean something else, so the reference is ONNX Runtime running the opset-12 model.
@@ -100,7 +101,7 @@ class OpsetConversionNodeTest {
                 refused.keySet(), notRunnable.size(), notRunnable, ortDiffers.size(), ortDiffers,
                 (System.nanoTime() - start) / 1e9);
         assertThat(failures).isEmpty();
-        assertThat(matched).hasSizeGreaterThan(240);
+        assertThat(matched).hasSizeGreaterThan(380);
         // the refusals are Scan-9 (its inputs changed meaning) and nothing else
         assertThat(refused).allSatisfy((name, message) -> assertThat(message).contains("cannot convert Scan"));
     }

@@ -186,6 +186,64 @@ class OpsetConversionTest {
         }
     }
 
+    /**
+     * PyTorch 0.3's opset-6 exports, which ONNX Runtime cannot run (no Add-6, BatchNormalization-6 or Upsample-1
+     * kernel): a bias added along axis 1 (a constant B reshaped), a scale along axis 1 fed as an input (an Unsqueeze),
+     * a PRelu slope per channel, BatchNormalization with is_test, an experimental Upsample. Computed here by hand.
+     */
+    @Test
+    void opset6LegacyBroadcastingKeepsItsMeaning() throws Exception {
+        float[] bias = {0.5f, -1, 2};
+        float[] slope = {0.1f, 0.2f, 0.3f};
+        GraphProto graph = GraphProto.newBuilder().setName("opset6")
+                .addInput(value("x", 2, 3, 2, 2))
+                .addInput(value("s", 3))
+                .addOutput(value("y", 2, 3, 4, 4))
+                .addInitializer(Protos.floats("bias", new long[] {3}, bias))
+                .addInitializer(Protos.floats("slope", new long[] {3}, slope))
+                .addInitializer(Protos.floats("gamma", new long[] {3}, new float[] {1, 1, 1}))
+                .addInitializer(Protos.floats("beta", new long[] {3}, new float[] {0, 0, 0}))
+                .addInitializer(Protos.floats("mean", new long[] {3}, new float[] {0, 0, 0}))
+                .addInitializer(Protos.floats("var", new long[] {3}, new float[] {1, 1, 1}))
+                .addNode(Protos.node("Add", "add", List.of("x", "bias"), List.of("a"))
+                        .addAttribute(Protos.intAttribute("broadcast", 1)).addAttribute(Protos.intAttribute("axis", 1)))
+                .addNode(Protos.node("Mul", "mul", List.of("a", "s"), List.of("m"))
+                        .addAttribute(Protos.intAttribute("broadcast", 1)).addAttribute(Protos.intAttribute("axis", 1)))
+                .addNode(Protos.node("PRelu", "prelu", List.of("m", "slope"), List.of("p")))
+                .addNode(Protos.node("BatchNormalization", "bn", List.of("p", "gamma", "beta", "mean", "var"),
+                        List.of("n")).addAttribute(Protos.intAttribute("is_test", 1))
+                        .addAttribute(floatAttribute("epsilon", 0)))
+                .addNode(Protos.node("Upsample", "up", List.of("n"), List.of("y"))
+                        .addAttribute(floatAttribute("height_scale", 2)).addAttribute(floatAttribute("width_scale", 2)))
+                .build();
+        OnnxModel converted = OpsetConversion.builder().build().apply(model(graph, 6), PassContext.silent()).model();
+
+        TensorProto x = random(2, 3, 2, 2);
+        float[] scale = {2, -1, 0.5f};
+        Map<String, OrtRun.Values> out = OrtRun.run(converted, Map.of("x", x,
+                "s", Protos.floats("", new long[] {3}, scale)));
+        double[] xs = OrtRun.values(x).values();
+        double[] ys = out.get("y").values();
+        assertThat(out.get("y").shape()).containsExactly(2, 3, 4, 4);
+        for (int n = 0; n < 2; n++) {
+            for (int c = 0; c < 3; c++) {
+                for (int h = 0; h < 4; h++) {
+                    for (int w = 0; w < 4; w++) {
+                        double m = (xs[((n * 3 + c) * 2 + h / 2) * 2 + w / 2] + bias[c]) * scale[c];
+                        double expected = m < 0 ? m * slope[c] : m;
+                        assertThat(ys[((n * 3 + c) * 4 + h) * 4 + w]).isCloseTo(expected,
+                                org.assertj.core.data.Offset.offset(1e-5));
+                    }
+                }
+            }
+        }
+        OnnxModel training = model(graph.toBuilder().setNode(3, graph.getNode(3).toBuilder().clearAttribute())
+                .build(), 6);
+        assertThatThrownBy(() -> OpsetConversion.builder().build().apply(training, PassContext.silent()))
+                .hasMessage("cannot convert BatchNormalization (opset 6) to opset 13: is_test=0 normalizes with"
+                        + " each batch's own statistics (training mode), which opset 7 has no form for (node bn)");
+    }
+
     @Test
     void subgraphBodiesAreConvertedToo() throws Exception {
         GraphProto body = GraphProto.newBuilder().setName("then")
@@ -242,16 +300,16 @@ class OpsetConversionTest {
                 .hasMessage("cannot convert Resize (opset 10) to opset 13: nearest mode that enlarges some axes and"
                         + " shrinks others (node resize)");
         OnnxModel old = model(GraphProto.newBuilder().setName("old")
-                .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 6);
+                .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 5);
         assertThatThrownBy(() -> OpsetConversion.builder().build().apply(old, PassContext.silent()))
-                .hasMessage("cannot convert opset 6 to opset 13: models before opset 7 are not supported");
+                .hasMessage("cannot convert opset 5 to opset 13: models before opset 6 are not supported");
         OnnxModel newer = model(GraphProto.newBuilder().setName("new")
                 .addNode(Protos.node("Relu", "relu", List.of("x"), List.of("y"))).build(), 14);
         assertThatThrownBy(() -> OpsetConversion.builder().build().apply(newer, PassContext.silent()))
                 .isInstanceOfSatisfying(CompressException.class,
                         e -> assertThat(e.kind()).isEqualTo(CompressException.Kind.INVALID_SETTINGS));
         assertThatThrownBy(() -> OpsetConversion.builder().optTargetOpset(29))
-                .hasMessage("target opset 29 is not between 8 and 28");
+                .hasMessage("target opset 29 is not between 7 and 28");
     }
 
     @Test
@@ -265,11 +323,11 @@ class OpsetConversionTest {
     }
 
     @Test
-    void everyVersionStepSinceOpset7IsCompatibleOrHasAnAdapter() {
+    void everyVersionStepSinceOpset6IsCompatibleOrHasAnAdapter() {
         // a table or adapter gap would otherwise show only on a model that uses the op
         List<String> missing = new java.util.ArrayList<>();
         for (String op : OperatorVersions.ops()) {
-            for (int version = 8; version <= OperatorVersions.MAX_OPSET; version++) {
+            for (int version = 7; version <= OperatorVersions.MAX_OPSET; version++) {
                 if (OperatorVersions.next(op, version - 1, version).isPresent()
                         && OperatorVersions.at(op, version - 1).isPresent()
                         && !OperatorVersions.compatible(op, version) && Adapters.find(op, version) == null) {

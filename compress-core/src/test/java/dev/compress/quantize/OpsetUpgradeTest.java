@@ -20,7 +20,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** {@code optUpgradeOpset}: models of opset 7 to 12 are converted to 13 and get per-channel weights. */
+/** {@code optUpgradeOpset}: models of opset 6 to 12 are converted to 13 and get per-channel weights. */
 class OpsetUpgradeTest {
     private static AttributeProto ints(String name, long... values) {
         AttributeProto.Builder attr = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
