@@ -111,16 +111,17 @@ final class ConstantFolding {
         if (graph.initializers().containsKey(tensor)) {
             return !GraphPreparation.isGraphInput(graph, tensor);
         }
-        return parent != null && !graph.defines(tensor) && parent.isConstant(tensor);
+        // the enclosing graphs first: a hash lookup each, where defines() reads every node of this body
+        return parent != null && parent.isConstant(tensor) && !graph.defines(tensor);
     }
 
     /** The value of a constant as {@link #isConstant} finds it. */
     private java.util.Optional<Tensor> constantValue(String tensor) {
         java.util.Optional<Tensor> own = graph.initializer(tensor);
-        if (own.isPresent() || parent == null || graph.defines(tensor)) {
+        if (own.isPresent() || parent == null) {
             return own;
         }
-        return parent.constantValue(tensor);
+        return parent.constantValue(tensor).filter(outer -> !graph.defines(tensor));
     }
 
     private void replaceByInitializer(Node node, Tensor value) {

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.BiFunction;
 
 /**
  * Dynamic (weight-only calibrated) quantization: MatMul, Gemm and Conv weights become 8-bit per output channel, LSTM
@@ -454,12 +455,7 @@ final class DynamicQuantization {
      * @return {weight, scale, zero point} initializer names, and the original shape unless {@code integer}
      */
     private String[] quantizeRecurrent(String name, boolean integer) {
-        Found found = find(name).orElseThrow();
-        if (found.owner() != this) {
-            return found.owner().quantizeRecurrent(name, integer);
-        }
-        return quantizedWeights.computeIfAbsent(name + (integer ? "^lstm" : "^rows"), key -> {
-            Tensor weight = found.tensor();
+        return once(name, integer ? "^lstm" : "^rows", (graph, weight) -> {
             int directions = (int) weight.dim(0);
             int rows = (int) weight.dim(1);
             int columns = (int) weight.dim(2);
@@ -490,31 +486,22 @@ final class DynamicQuantization {
                 graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[q.scales().length]));
                 graph.putInitializer(Tensor.int64s(quantized[3], new long[] {3}, weight.dims()));
             }
-            replaced.add(name);
             return quantized;
         });
     }
 
     /** The bias of a Conv as [M, 1, ...], to broadcast over the ConvInteger's [N, M, ...] output like its scales. */
     private String channelBias(String name, Node conv) {
-        Found found = find(name).orElseThrow();
-        if (found.owner() != this) {
-            return found.owner().channelBias(name, conv);
-        }
-        String key = name + "^channels";
-        String[] done = quantizedWeights.get(key);
-        if (done != null) {
-            return done[0];
-        }
         // the filter may belong to another graph than the bias: its rank is read where the Conv reads it
-        long[] dims = new long[find(conv.input(1)).orElseThrow().tensor().rank() - 1];
-        Arrays.fill(dims, 1);
-        dims[0] = found.tensor().elementCount();
-        String reshaped = names.uniqueName(name + "_channels");
-        graph.putInitializer(Tensor.floats(reshaped, dims, found.tensor().floats()));
-        replaced.add(name);
-        quantizedWeights.put(key, new String[] {reshaped});
-        return reshaped;
+        int rank = find(conv.input(1)).orElseThrow().tensor().rank();
+        return once(name, "^channels", (graph, bias) -> {
+            long[] dims = new long[rank - 1];
+            Arrays.fill(dims, 1);
+            dims[0] = bias.elementCount();
+            String reshaped = names.uniqueName(name + "_channels");
+            graph.putInitializer(Tensor.floats(reshaped, dims, bias.floats()));
+            return new String[] {reshaped};
+        })[0];
     }
 
     /**
@@ -526,12 +513,7 @@ final class DynamicQuantization {
      * @return {filter, scale, zero point} initializer names
      */
     private String[] quantizeFilter(String name, boolean shifted) {
-        Found found = find(name).orElseThrow();
-        if (found.owner() != this) {
-            return found.owner().quantizeFilter(name, shifted);
-        }
-        return quantizedWeights.computeIfAbsent(name + (shifted ? "^uint8" : "^int8"), key -> {
-            Tensor filter = found.tensor();
+        return once(name, shifted ? "^uint8" : "^int8", (graph, filter) -> {
             boolean byChannel = shifted || perChannel;
             int outputs = (int) filter.dim(0);
             QdqRewriter.QuantizedWeight weight = QdqRewriter.QuantizedWeight.of(filter, byChannel ? 0 : -1,
@@ -559,7 +541,6 @@ final class DynamicQuantization {
                 graph.putInitializer(Tensor.floats(quantized[1], paramDims, scales));
                 graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[channels]));
             }
-            replaced.add(name);
             return quantized;
         });
     }
@@ -604,12 +585,7 @@ final class DynamicQuantization {
      * @return {int8 [K, N] weight, scale, zero point} initializer names
      */
     private String[] quantizeWeight(String name, boolean transposed) {
-        Found found = find(name).orElseThrow();
-        if (found.owner() != this) {
-            return found.owner().quantizeWeight(name, transposed); // once for the main graph and all its bodies
-        }
-        return quantizedWeights.computeIfAbsent(name + (transposed ? "^T" : ""), key -> {
-            Tensor weight = found.tensor();
+        return once(name, transposed ? "^T" : "", (graph, weight) -> {
             float[] values = weight.floats();
             int rows = (int) weight.dim(transposed ? 1 : 0); // K
             int cols = (int) weight.dim(transposed ? 0 : 1); // N
@@ -636,17 +612,29 @@ final class DynamicQuantization {
             long[] paramDims = perChannel ? new long[] {channels} : new long[0];
             String[] quantized = {names.uniqueName(name + "_quantized"), names.uniqueName(name + "_scale"),
                     names.uniqueName(name + "_zero_point")};
-            // beside the float weight, so every body that can read one can read the other
             graph.putInitializer(Tensor.int8s(quantized[0], new long[] {rows, cols}, q));
             graph.putInitializer(Tensor.floats(quantized[1], paramDims, scales));
             graph.putInitializer(Tensor.int8s(quantized[2], paramDims, new byte[channels]));
-            replaced.add(name);
             return quantized;
         });
     }
 
     /** An initializer and the rewrite of the graph that holds it. */
     private record Found(DynamicQuantization owner, Tensor tensor) {}
+
+    /**
+     * The quantized form ({@code kind}) of initializer {@code name}, made once by {@code quantize} from its value,
+     * beside it in the graph that holds it (so every body that can read one can read the other), however many nodes
+     * of the model read it.
+     */
+    private String[] once(String name, String kind, BiFunction<Graph, Tensor, String[]> quantize) {
+        Found found = find(name).orElseThrow();
+        DynamicQuantization owner = found.owner();
+        return owner.quantizedWeights.computeIfAbsent(name + kind, key -> {
+            owner.replaced.add(name);
+            return quantize.apply(owner.graph, found.tensor());
+        });
+    }
 
     /**
      * The initializer {@code name} as this graph sees it: its own, or, in a body that does not define the name
@@ -657,6 +645,7 @@ final class DynamicQuantization {
         if (own.isPresent()) {
             return Optional.of(new Found(this, own.get()));
         }
-        return parent == null || graph.defines(name) ? Optional.empty() : parent.find(name);
+        // the enclosing graphs first: a hash lookup each, where defines() reads every node of this body
+        return parent == null ? Optional.empty() : parent.find(name).filter(outer -> !graph.defines(name));
     }
 }
