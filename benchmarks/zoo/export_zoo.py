@@ -77,6 +77,11 @@ ZOO = {
     "squeezenet1_1": lambda: M.squeezenet1_1(weights=None),
     "regnet_y_400mf": lambda: M.regnet_y_400mf(weights=None),
     "vit_small_l4": vit_small_l4,
+    # beyond the list (stop 24): pre-activation BatchNorms, AvgPool2d exported as Pad + AveragePool,
+    # inception blocks, MNASNet's 5x5 depthwise Convs and mean pooling
+    "densenet121": lambda: M.densenet121(weights=None),
+    "googlenet": lambda: M.googlenet(weights=None, aux_logits=False, init_weights=True),
+    "mnasnet1_0": lambda: M.mnasnet1_0(weights=None),
     "crnn": Crnn,
 }
 

@@ -3,6 +3,7 @@ package dev.compress.convert;
 import dev.compress.CompressException;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
+import dev.compress.graph.RankPropagation;
 import dev.compress.graph.OnnxModel;
 import dev.compress.graph.Tensor;
 import dev.compress.graph.ValueInfo;

@@ -714,7 +714,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private record Rewritten(OnnxModel model, int gelus, List<String> shuffles) {}
 
     /**
-     * {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}), from opset 20 its
+     * {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}), its standalone
+     * BatchNormalizations and spatial ReduceMeans in integer forms ({@link IntegerForms}), from opset 20 its
      * decomposed GELUs fused ({@link GeluFusion}) except those with a node the caller excluded, and its channel
      * shuffles folded into the Convs that read them ({@link ChannelShuffles}).
      */
@@ -722,12 +723,15 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         List<GeluFusion.Match> gelus = opset >= GeluFusion.MIN_OPSET
                 ? GeluFusion.find(model.graph(), excluded) : List.of();
         if (gelus.isEmpty() && !HardSigmoidDecomposition.appliesTo(model.graph(), opset)
-                && !ChannelShuffles.present(model.graph())) {
+                && !ChannelShuffles.present(model.graph()) && !IntegerForms.appliesTo(model.graph())) {
             return new Rewritten(model, 0, List.of());
         }
         OnnxModel copy = model.copy();
         HardSigmoidDecomposition.rewrite(copy.graph(), opset);
-        GeluFusion.rewrite(copy.graph(), GeluFusion.find(copy.graph(), excluded));
+        IntegerForms.rewrite(copy.graph());
+        if (opset >= GeluFusion.MIN_OPSET) { // the Gelu op exists from opset 20 only
+            GeluFusion.rewrite(copy.graph(), GeluFusion.find(copy.graph(), excluded));
+        }
         List<String> shuffles = ChannelShuffles.rewrite(copy.graph());
         return new Rewritten(copy, gelus.size(), shuffles);
     }

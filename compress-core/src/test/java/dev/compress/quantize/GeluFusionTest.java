@@ -132,4 +132,24 @@ class GeluFusionTest {
         Graph afterMatMul = TestGraphs.model(g.build(), 20).graph();
         assertThat(GeluFusion.readsQuantizableOutput(afterMatMul, GeluFusion.find(afterMatMul, Set.of()))).isTrue();
     }
+
+    /**
+     * Below opset 20 there is no Gelu op: a GELU the quantizer does not convert the model for (it reads no quantized
+     * output) stays decomposed, even when another rewrite (here a HardSigmoid's) runs on the same graph.
+     */
+    @Test
+    void belowOpset20AGeluStaysDecomposedBesideOtherRewrites() {
+        GraphProto.Builder g = gelu("torch", SQRT2)
+                .addOutput(value("gate", FLOAT, "n", 8L))
+                .addOutput(value("m", FLOAT, "n", 8L))
+                .addInitializer(TestGraphs.weight("w", 8, 8, 1))
+                .addNode(Protos.node("HardSigmoid", "hard_sigmoid", List.of("x"), List.of("gate")))
+                .addNode(Protos.node("MatMul", "matmul", List.of("x", "w"), List.of("m")));
+        OnnxModel fp32 = TestGraphs.model(g.build(), 13);
+        var data = TestGraphs.floats(Map.of("x", b -> new long[] {4, 8}), 2);
+        OnnxModel int8 = Quantizer.builder().setModel(fp32).setCalibrationData(data).build().quantize().model();
+        assertThat(int8.opset("")).isEqualTo(13);
+        assertThat(int8.graph().nodes()).noneMatch(n -> n.is("Gelu"));
+        assertThat(TestGraphs.relativeError(fp32, int8, data)).isLessThan(0.05); // loads and runs
+    }
 }

@@ -1,20 +1,16 @@
-package dev.compress.convert;
+package dev.compress.graph;
 
-import dev.compress.graph.Attribute;
-import dev.compress.graph.Graph;
-import dev.compress.graph.Node;
-import dev.compress.graph.ValueInfo;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 
 /**
  * Ranks of a graph's tensors, carried forward from the graph inputs, initializers and recorded shapes through the
- * ops whose output rank follows from their inputs' ranks and attributes. Used where ONNX Runtime cannot infer them:
- * models before opset 7, whose Add-6 or BatchNormalization-6 it has no kernel for, need ranks to convert their
- * legacy broadcasting.
+ * ops whose output rank follows from their inputs' ranks and attributes, without ONNX Runtime: models before opset 7
+ * (whose Add-6 or BatchNormalization-6 it has no kernel for) need ranks to convert their legacy broadcasting, and
+ * graph rewrites need them to shape the weights they write.
  */
-final class RankPropagation {
+public final class RankPropagation {
     /** Outputs of the rank of the first input. */
     private static final Set<String> SAME_AS_FIRST = Set.of("Abs", "AveragePool", "BatchNormalization", "Cast",
             "Ceil", "Clip", "Concat", "Conv", "ConvTranspose", "Dropout", "Elu", "Exp", "Floor", "GlobalAveragePool",
@@ -29,7 +25,8 @@ final class RankPropagation {
 
     private RankPropagation() {}
 
-    static Map<String, Integer> ranks(Graph graph) {
+    /** The ranks this finds, by tensor name (the main graph of {@code graph} only). */
+    public static Map<String, Integer> ranks(Graph graph) {
         Map<String, Integer> ranks = new HashMap<>();
         graph.initializers().forEach((name, tensor) -> ranks.put(name, tensor.rank()));
         graph.inputs().forEach(input -> recorded(input, ranks));
@@ -47,6 +44,16 @@ final class RankPropagation {
         if (info.isTensor()) {
             info.shape().ifPresent(shape -> ranks.put(info.name(), shape.size()));
         }
+    }
+
+    /** How many axes an {@code axes} attribute (older opsets) or constant second input lists, or null. */
+    private static Integer axesCount(Graph graph, Node node) {
+        long[] axes = node.attribute("axes").map(Attribute::ints).orElse(null);
+        if (axes != null) {
+            return axes.length;
+        }
+        return node.inputs().size() < 2 || node.input(1).isEmpty() ? null
+                : graph.initializer(node.input(1)).map(t -> (int) t.elementCount()).orElse(null);
     }
 
     /** The rank of {@code node}'s outputs, or null when it does not follow here. */
@@ -96,19 +103,20 @@ final class RankPropagation {
                         : graph.initializer(node.input(1)).map(t -> (int) t.elementCount()).orElse(null);
             }
             case "Squeeze", "Unsqueeze" -> {
-                long[] axes = node.attribute("axes").map(Attribute::ints).orElse(null);
+                Integer axes = axesCount(graph, node);
                 if (first == null || axes == null) {
                     return null;
                 }
-                return op.equals("Squeeze") ? first - axes.length : first + axes.length;
+                return op.equals("Squeeze") ? first - axes : first + axes;
             }
             case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
                     "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare" -> {
                 if (first == null || node.intAttribute("keepdims", 1) != 0) {
                     return first;
                 }
-                long[] axes = node.attribute("axes").map(Attribute::ints).orElse(null);
-                return axes == null ? 0 : first - axes.length;
+                Integer axes = axesCount(graph, node);
+                boolean all = axes == null && (node.inputs().size() < 2 || node.input(1).isEmpty());
+                return all ? Integer.valueOf(0) : axes == null ? null : first - axes;
             }
             case "Gather" -> {
                 Integer indices = ranks.get(node.input(1));
