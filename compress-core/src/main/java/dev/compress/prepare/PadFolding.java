@@ -76,7 +76,10 @@ final class PadFolding {
     /** Moves the padding into the one Conv or AveragePool reading it; null when done, else why not. */
     private static String foldInto(Graph graph, Node pad, long[] pads, Set<String> graphOutputs) {
         int rank = pads.length / 2;
-        if (rank < 3 || pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank + 1] != 0) {
+        if (rank < 3) {
+            return "pads a tensor without spatial axes";
+        }
+        if (pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank + 1] != 0) {
             return "pads the batch or channel axis";
         }
         if (Arrays.stream(pads).anyMatch(p -> p < 0)) {
