@@ -46,7 +46,7 @@ final class Adapters {
             return withInputs(node, Set.of("is_test"));
         });
         add("Dropout", 7, "is_test attribute dropped", (node, c) -> {
-            // a training-mode Dropout draws a random mask: inference, which ONNX Runtime runs, is its only fixed meaning
+            // a training-mode Dropout draws a random mask: inference, which ONNX Runtime runs, is its fixed meaning
             if (node.intAttribute("is_test", 0) == 0) {
                 c.detail("is_test=0 (training mode) became inference");
             }
@@ -54,7 +54,8 @@ final class Adapters {
         });
         for (String op : List.of("LSTM", "GRU", "RNN")) {
             // output Y became optional instead of being switched off by an attribute
-            add(op, 7, "output_sequence attribute dropped", (node, c) -> withInputs(node, Set.of("output_sequence")));
+            add(op, 7, "output_sequence attribute dropped",
+                    (node, c) -> withInputs(node, Set.of("output_sequence")));
         }
         add("Upsample", 7, "height_scale/width_scale to scales", (node, c) -> {
             float height = node.floatAttribute("height_scale", Float.NaN);

@@ -3,8 +3,8 @@ package dev.compress.convert;
 import dev.compress.CompressException;
 import dev.compress.graph.Graph;
 import dev.compress.graph.Node;
-import dev.compress.graph.RankPropagation;
 import dev.compress.graph.OnnxModel;
+import dev.compress.graph.RankPropagation;
 import dev.compress.graph.Tensor;
 import dev.compress.graph.ValueInfo;
 import dev.compress.pipeline.ModelPass;
@@ -24,7 +24,8 @@ import java.util.Set;
  * Moves a model's default-domain opset up, from 6 or later to 13 by default (or to a later one): each node either
  * keeps its form, because its operator did not change in between or changed only in ways that keep its meaning
  * ({@link OperatorVersions}), or is rewritten by an adapter ({@link Adapters}): attributes that became inputs,
- * Upsample to Resize, the Softmax axis change at 13, opset 7's implicit broadcasting. Subgraph bodies are converted too; other domains are left alone.
+ * Upsample to Resize, the Softmax axis change at 13, opset 7's implicit broadcasting. Subgraph bodies are converted
+ * too; other domains are left alone.
  *
  * <pre>{@code
  * OnnxModel at13 = Pipeline.of(OpsetConversion.builder().build()).run(model, context).model();

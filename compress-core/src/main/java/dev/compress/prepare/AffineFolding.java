@@ -118,8 +118,9 @@ public final class AffineFolding {
     }
 
     /**
-     * The scale {@code s = gamma / sqrt(var + eps)} and shift {@code (b - mean)·s + beta} per channel that an inference
-     * BatchNormalization applies after a layer with bias {@code b} (none: 0), in float32 as ONNX Runtime folds it.
+     * The scale {@code s = gamma / sqrt(var + eps)} and shift {@code (b - mean)·s + beta} per channel that an
+     * inference BatchNormalization applies after a layer with bias {@code b} (none: 0), in float32 as ONNX Runtime
+     * folds it.
      *
      * @param params gamma, beta, mean, var
      */

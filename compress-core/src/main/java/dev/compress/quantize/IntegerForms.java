@@ -24,8 +24,8 @@ import java.util.Set;
  *       output range then absorbs the Relu after it. Left float, each was a dequantize, BatchNormalization, Relu,
  *       quantize round trip over the whole growing concatenation.</li>
  *   <li>a ReduceMean over all spatial axes of a feature map of rank 4 or more (torch's {@code x.mean([2, 3])}, the
- *       last pooling of ShuffleNetV2 and MNASNet) becomes GlobalAveragePool, followed by a Flatten when it dropped the axes: QLinearGlobalAveragePool
- *       instead of a dequantized map.</li>
+ *       last pooling of ShuffleNetV2 and MNASNet) becomes GlobalAveragePool, followed by a Flatten when it dropped
+ *       the axes: QLinearGlobalAveragePool instead of a dequantized map.</li>
  * </ul>
  * Each rewrite's first node keeps the original's name, so {@code --exclude} by that name still keeps it float.
  * Runs on every static quantization and calibration, so a calibration table describes the graph quantize rewrites.
@@ -44,7 +44,7 @@ final class IntegerForms {
 
     /** Rewrites {@code graph}; returns how many nodes it rewrote. */
     static int rewrite(Graph graph) {
-        if (!appliesTo(graph)) {
+        if (graph.nodes().stream().noneMatch(IntegerForms::candidate)) {
             return 0;
         }
         Map<String, Integer> ranks = RankPropagation.ranks(graph);
@@ -60,6 +60,9 @@ final class IntegerForms {
                 replaced.addAll(node.inputs().subList(1, node.inputs().size()));
                 count++;
             }
+        }
+        if (count == 0) {
+            return 0;
         }
         graph.nodes().clear();
         graph.nodes().addAll(rewritten);

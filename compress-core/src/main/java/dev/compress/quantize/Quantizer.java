@@ -445,6 +445,9 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         if (rewritten.gelus() > 0) {
             provenance.put("gelusFused", rewritten.gelus());
         }
+        if (rewritten.integerForms() > 0) {
+            provenance.put("integerForms", rewritten.integerForms());
+        }
         if (!paddedInputs.isEmpty()) {
             provenance.put("inputChannelsPadded", paddedInputs);
         }
@@ -710,8 +713,11 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 true, progress);
     }
 
-    /** A model after the rewrites before planning, how many GELUs became one op, and the shuffles folded. */
-    private record Rewritten(OnnxModel model, int gelus, List<String> shuffles) {}
+    /**
+     * A model after the rewrites before planning, how many GELUs became one op, how many BatchNormalizations and
+     * ReduceMeans took an integer form, and the shuffles folded.
+     */
+    private record Rewritten(OnnxModel model, int gelus, int integerForms, List<String> shuffles) {}
 
     /**
      * {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}), its standalone
@@ -724,16 +730,16 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 ? GeluFusion.find(model.graph(), excluded) : List.of();
         if (gelus.isEmpty() && !HardSigmoidDecomposition.appliesTo(model.graph(), opset)
                 && !ChannelShuffles.present(model.graph()) && !IntegerForms.appliesTo(model.graph())) {
-            return new Rewritten(model, 0, List.of());
+            return new Rewritten(model, 0, 0, List.of());
         }
         OnnxModel copy = model.copy();
         HardSigmoidDecomposition.rewrite(copy.graph(), opset);
-        IntegerForms.rewrite(copy.graph());
+        int integerForms = IntegerForms.rewrite(copy.graph());
         if (opset >= GeluFusion.MIN_OPSET) { // the Gelu op exists from opset 20 only
             GeluFusion.rewrite(copy.graph(), GeluFusion.find(copy.graph(), excluded));
         }
         List<String> shuffles = ChannelShuffles.rewrite(copy.graph());
-        return new Rewritten(copy, gelus.size(), shuffles);
+        return new Rewritten(copy, gelus.size(), integerForms, shuffles);
     }
 
     /**

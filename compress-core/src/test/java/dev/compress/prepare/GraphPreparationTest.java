@@ -827,7 +827,8 @@ class GraphPreparationTest {
         assertThat(prepared.metadata().get("compress.preparation")).isEqualTo("{\"batchNormsFolded\":0,"
                 + "\"channelAffinesFolded\":0,\"constantsFolded\":0,\"deadNodesRemoved\":0,\"dropoutRemoved\":0,"
                 + "\"identityRemoved\":1,"
-                + "\"initializersDeduplicated\":0,\"padsFolded\":0,\"reshapeTargetsFolded\":0,\"shapeSubgraphsFolded\":0,"
+                + "\"initializersDeduplicated\":0,\"padsFolded\":0,\"reshapeTargetsFolded\":0,"
+                + "\"shapeSubgraphsFolded\":0,"
                 + "\"unusedInitializersRemoved\":0}");
     }
 }

@@ -34,7 +34,8 @@ class IntegerFormsTest {
                 .addOutput(value("y", FLOAT, "n", 6L))
                 .addOutput(value("z", FLOAT, "n", 5L, 1L))
                 .addInitializer(Protos.floats("w1", new long[] {4, 4, 3, 3}, TestGraphs.weights(144, 1)))
-                .addInitializer(Protos.floats("gamma", new long[] {8}, new float[] {1, 0.5f, 2, 1.5f, 1, 0.8f, 1.2f, 1}))
+                .addInitializer(Protos.floats("gamma", new long[] {8},
+                        new float[] {1, 0.5f, 2, 1.5f, 1, 0.8f, 1.2f, 1}))
                 .addInitializer(Protos.floats("beta", new long[] {8}, TestGraphs.weights(8, 2)))
                 .addInitializer(Protos.floats("mean", new long[] {8}, TestGraphs.weights(8, 3)))
                 .addInitializer(Protos.floats("var", new long[] {8}, new float[] {1, 2, 0.5f, 1, 1.5f, 1, 0.7f, 1}))
@@ -86,6 +87,7 @@ class IntegerFormsTest {
         QuantizationResult result = Quantizer.builder().setModel(fp32).setCalibrationData(data())
                 .optPrepare(false).build().quantize();
         assertThat(result.report().floatOps()).doesNotContainKeys("BatchNormalization", "Relu");
+        assertThat(result.model().metadata().get("compress.quantization")).contains("\"integerForms\":2");
         Path file = dir.resolve("q.onnx");
         Path optimized = dir.resolve("o.onnx");
         result.model().save(file);
