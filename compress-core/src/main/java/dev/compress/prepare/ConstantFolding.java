@@ -23,7 +23,8 @@ import java.util.Set;
 /**
  * Replaces computations whose result does not depend on the model's inputs by initializers: Constant nodes, nodes of
  * a safe op set whose inputs are all initializers, and Shape nodes (or single dimensions gathered from them) whose
- * input has a static shape. Values are computed by ONNX Runtime's own kernels, so they are what the unfolded model
+ * input has a static shape, recorded, inferred by ONNX Runtime or, where inference loses it, seen in runs
+ * ({@link ShapeProbe}). Values are computed by ONNX Runtime's own kernels, so they are what the unfolded model
  * would compute. In If/Loop/Scan bodies, Constant nodes and safe ops over constants (the body's or an enclosing
  * graph's) fold too: silero VAD v5 reorders its LSTM gates there, with Slice and Concat of main-graph weights.
  */
@@ -37,7 +38,9 @@ final class ConstantFolding {
      */
     private static final Set<String> SAFE = Set.of("Identity", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten",
             "Concat", "Gather", "Shape", "Size", "Slice", "Transpose", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt",
-            "Reciprocal", "ConstantOfShape", "Range", "Equal", "Where", "Floor", "Ceil");
+            "Reciprocal", "ConstantOfShape", "Range", "Equal", "Where", "Floor", "Ceil", "Mod", "Abs", "Max", "Min",
+            "Not", "And", "Or", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Expand", "Tile", "Pad",
+            "ScatterND");
 
     private final OnnxModel model;
     private final Graph graph;
@@ -45,6 +48,8 @@ final class ConstantFolding {
     private final ConstantFolding parent;
     /** What the last round left: earlier rounds' entries may have been folded since. */
     private final List<PreparationReport.Left> left = new ArrayList<>();
+    /** Shapes inference cannot follow, by running the model (main graph only). */
+    private final ShapeProbe probe = new ShapeProbe();
     private int constants;
     private int shapes;
     private int reshapeTargets;
@@ -139,17 +144,25 @@ final class ConstantFolding {
             return;
         }
         Map<String, Dim[]> known = staticShapes(shapeNodes.stream().map(n -> n.input(0)).toList());
+        // what inference leaves unknown (not a named symbol, which is the input's own), a run may tell
+        Map<String, Dim[]> probed = probe.probe(model, shapeNodes.stream().filter(n -> {
+            Dim[] dims = known.get(n.input(0));
+            return dims == null || Arrays.stream(dims).anyMatch(d -> !d.isStatic() && d.name().isEmpty());
+        }).toList());
         Graph.Index index = graph.index();
         for (Node shape : shapeNodes) {
             Dim[] dims = known.get(shape.input(0));
-            if (dims == null) {
-                left.add(GraphPreparation.left(shape, "no shape is known for '" + shape.input(0) + "'"));
+            Dim[] sliced = probed.get(shape.output(0));
+            if (sliced == null && dims == null) {
+                left.add(GraphPreparation.left(shape, probe.whyNot(shape)));
                 continue;
             }
-            int rank = dims.length;
-            int start = clamp(shape.intAttribute("start", 0), rank);
-            int end = clamp(shape.intAttribute("end", rank), rank);
-            Dim[] sliced = Arrays.copyOfRange(dims, start, Math.max(start, end));
+            if (sliced == null) {
+                int rank = dims.length;
+                int start = clamp(shape.intAttribute("start", 0), rank);
+                int end = clamp(shape.intAttribute("end", rank), rank);
+                sliced = Arrays.copyOfRange(dims, start, Math.max(start, end));
+            }
             String output = shape.output(0);
             if (Arrays.stream(sliced).allMatch(Dim::isStatic)) {
                 replaceByInitializer(shape, Tensor.int64s(output, new long[] {sliced.length}, values(sliced)));
@@ -173,8 +186,10 @@ final class ConstantFolding {
             }
             if (readers > 0) {
                 Dim symbolic = Arrays.stream(sliced).filter(d -> !d.isStatic()).findFirst().orElseThrow();
-                left.add(GraphPreparation.left(shape, "a dimension of '" + shape.input(0) + "' is "
-                        + (symbolic.name().isEmpty() ? "unknown" : "symbolic ('" + symbolic.name() + "')")));
+                left.add(GraphPreparation.left(shape, !symbolic.name().isEmpty()
+                        ? "a dimension of '" + shape.input(0) + "' is symbolic ('" + symbolic.name() + "')"
+                        : probe.dependsOnValues(shape) ? ShapeProbe.dependsOnValuesReason(shape)
+                        : "a dimension of '" + shape.input(0) + "' is unknown"));
             }
         }
     }
@@ -343,7 +358,7 @@ final class ConstantFolding {
     }
 
     /** One dimension: a value, or -1 with the symbol ("" when unnamed). */
-    private record Dim(long value, String name) {
+    record Dim(long value, String name) {
         boolean isStatic() {
             return value >= 0;
         }

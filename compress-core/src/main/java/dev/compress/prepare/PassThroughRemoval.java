@@ -83,11 +83,36 @@ final class PassThroughRemoval {
         graph.replaceUses(in, out);
     }
 
+    /** Whether the Dropout's ratio (input from opset 12, attribute before) is a constant 0. */
+    private static boolean zeroRatio(Graph graph, Node node) {
+        if (node.inputs().size() < 2 || node.input(1).isEmpty()) {
+            return node.inputs().size() == 1 && node.floatAttribute("ratio", 0.5f) == 0;
+        }
+        Tensor ratio = constant(graph, node.input(1));
+        return ratio != null && ratio.elementCount() == 1 && ratio.value(0) == 0;
+    }
+
+    /**
+     * The value of an initializer (not overridable as a graph input) or of a Constant node: this pass runs before
+     * constant folding makes Constant nodes initializers, and torch writes a Dropout's operands as Constant nodes.
+     */
+    private static Tensor constant(Graph graph, String name) {
+        if (GraphPreparation.isGraphInput(graph, name)) {
+            return null;
+        }
+        return graph.initializer(name).or(() -> graph.producer(name).filter(p -> p.is("Constant"))
+                .flatMap(Graph::constantValue)).orElse(null);
+    }
+
     /** Why a Dropout must stay, or null when it is an identity at inference. */
     private static String dropoutKept(Graph graph, Node node, Set<String> graphOutputs) {
         if (node.outputs().size() > 1 && !node.output(1).isEmpty()
                 && (graphOutputs.contains(node.output(1)) || !graph.consumers(node.output(1)).isEmpty())) {
             return "its mask output is read";
+        }
+        // a ratio of 0 drops nothing, in training mode too (torchvision's Swin exports its attention dropouts so)
+        if (zeroRatio(graph, node)) {
+            return null;
         }
         if (node.intAttribute("is_test", 1) == 0) {
             return "is_test is 0 (training mode)";
@@ -97,9 +122,8 @@ final class PassThroughRemoval {
             return null;
         }
         // opset 12+: training_mode must be a constant false
-        Tensor value = graph.initializer(trainingMode).orElse(null);
+        Tensor value = constant(graph, trainingMode);
         boolean constantFalse = value != null && value.elementCount() == 1
-                && !GraphPreparation.isGraphInput(graph, trainingMode)
                 && value.dataType() == DataType.BOOL
                 && value.value(0) == 0;
         return constantFalse ? null : "training_mode is not a constant false";

@@ -742,6 +742,102 @@ class GraphPreparationTest {
                 .isLessThanOrEqualTo(TOLERANCE);
     }
 
+    /**
+     * torchvision's Swin pads each window from {@code x.shape} modulo the window size, and exports its attention
+     * dropouts with training_mode true and ratio 0, as Constant nodes. Here the pad is computed through a Round,
+     * which preparation does not fold, so the Pad's output shape is lost to inference: its Shape is found by running
+     * the model at three batch sizes, and the Reshape after it gets a constant target. The Dropout of ratio 0 goes;
+     * the one of ratio 0.1 in training mode stays.
+     */
+    @Test
+    void shapesInferenceLosesAreFoundByRunningTheModel() {
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("windows")
+                .addInput(value("x", FLOAT, "batch", 2L, 6L, 6L))
+                .addOutput(value("y", FLOAT, "batch", 2L, 64L))
+                .addOutput(value("z", FLOAT, "batch", 2L, 6L, 6L))
+                .addInitializer(Protos.int64s("i0", new long[0], new long[] {0}))
+                .addInitializer(Protos.int64s("i2", new long[0], new long[] {2}))
+                .addInitializer(Protos.int64s("i3", new long[0], new long[] {3}))
+                .addInitializer(Protos.int64s("four", new long[0], new long[] {4}))
+                .addInitializer(Protos.int64s("axes0", new long[] {1}, new long[] {0}))
+                .addInitializer(Protos.int64s("zeros6", new long[] {6}, new long[6]))
+                .addInitializer(Protos.int64s("two_1d", new long[] {1}, new long[] {2}))
+                .addNode(op("Relu", List.of("x"), "h"))
+                .addNode(op("Shape", List.of("h"), "s"))
+                .addNode(op("Gather", List.of("s", "i2"), "H"))
+                .addNode(op("Mod", List.of("H", "four"), "m"))
+                .addNode(op("Sub", List.of("four", "m"), "d"))
+                .addNode(op("Mod", List.of("d", "four"), "p"))
+                .addNode(op("Cast", List.of("p"), "pf").addAttribute(Protos.intAttribute("to", FLOAT)))
+                .addNode(op("Round", List.of("pf"), "pr"))
+                .addNode(op("Cast", List.of("pr"), "pi").addAttribute(Protos.intAttribute("to",
+                        TensorProto.DataType.INT64_VALUE)))
+                .addNode(op("Unsqueeze", List.of("pi", "axes0"), "pu"))
+                .addNode(op("Concat", List.of("zeros6", "pu", "pu"), "pads").addAttribute(Protos.intAttribute("axis",
+                        0)))
+                .addNode(op("Pad", List.of("h", "pads"), "hp"))
+                .addNode(op("Shape", List.of("hp"), "sp"))
+                .addNode(op("Gather", List.of("sp", "i0"), "B"))
+                .addNode(op("Gather", List.of("sp", "i2"), "Hp"))
+                .addNode(op("Gather", List.of("sp", "i3"), "Wp"))
+                .addNode(op("Mul", List.of("Hp", "Wp"), "HW"))
+                .addNode(op("Unsqueeze", List.of("B", "axes0"), "Bu"))
+                .addNode(op("Unsqueeze", List.of("HW", "axes0"), "HWu"))
+                .addNode(op("Concat", List.of("Bu", "two_1d", "HWu"), "target")
+                        .addAttribute(Protos.intAttribute("axis", 0)))
+                .addNode(op("Reshape", List.of("hp", "target"), "r"))
+                .addNode(constant("ratio0", Protos.floats("", new long[0], new float[] {0f})))
+                .addNode(constant("ratio1", Protos.floats("", new long[0], new float[] {0.1f})))
+                .addNode(constant("training", TensorProto.newBuilder().setDataType(TensorProto.DataType.BOOL_VALUE)
+                        .addInt32Data(1).build()))
+                .addNode(op("Dropout", List.of("r", "ratio0", "training"), "y"))
+                .addNode(op("Dropout", List.of("h", "ratio1", "training"), "z"));
+        OnnxModel original = model(graph.build(), 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        OnnxModel prepared = result.model();
+        // z is dropped at random: y is compared alone
+        OnnxModel originalY = original.copy();
+        OnnxModel preparedY = prepared.copy();
+        List.of(originalY, preparedY).forEach(m -> m.graph().outputs().removeIf(o -> o.name().equals("z")));
+        for (long batch : new long[] {1, 4}) {
+            assertThat(relativeDifference(originalY, preparedY, Map.of("x", new long[] {batch, 2, 6, 6})))
+                    .isLessThanOrEqualTo(TOLERANCE);
+        }
+        Node reshape = node(prepared, "Reshape");
+        assertThat(prepared.graph().initializer(reshape.input(1)).orElseThrow().longs())
+                .containsExactly(0, 2, 64);
+        assertThat(reshape.output(0)).isEqualTo("y");
+        assertThat(result.report().dropoutRemoved()).isEqualTo(1);
+        assertThat(result.report().left()).extracting(PreparationReport.Left::op, PreparationReport.Left::reason)
+                .containsExactly(tuple("Dropout", "training_mode is not a constant false"));
+        assertThat(ops(prepared)).doesNotContain("Shape", "Gather", "Mul");
+    }
+
+    /**
+     * A shape that depends on input values (here through NonZero) is not taken from a run, which saw one set of
+     * values: it stays computed, and the report says why.
+     */
+    @Test
+    void shapesThatDependOnInputValuesAreNotProbed() {
+        GraphProto graph = GraphProto.newBuilder().setName("nonzero")
+                .addInput(value("x", FLOAT, "batch", 4L))
+                .addOutput(value("y", TensorProto.DataType.INT64_VALUE, 1L))
+                .addInitializer(Protos.floats("zero", new long[0], new float[] {0f}))
+                .addInitializer(Protos.int64s("i1", new long[] {1}, new long[] {1}))
+                .addNode(op("Greater", List.of("x", "zero"), "positive"))
+                .addNode(op("NonZero", List.of("positive"), "where"))
+                .addNode(op("Shape", List.of("where"), "s"))
+                .addNode(op("Gather", List.of("s", "i1"), "y"))
+                .build();
+        OnnxModel original = model(graph, 13);
+        PassResult<PreparationReport> result = prepare(original);
+
+        assertThat(result.model().toBytes()).isEqualTo(original.toBytes());
+        assertThat(result.report().left()).extracting(PreparationReport.Left::op, PreparationReport.Left::reason)
+                .containsExactly(tuple("Shape", "the shape of 'where' depends on input values"));
+    }
+
     /** What cannot be rewritten without changing the result is left, and the report says why. */
     @Test
     void patternsThatCannotBeRewrittenAreLeftWithTheReason() {
