@@ -208,6 +208,9 @@ final class QuantizeCheckOptions {
                     + " bodies)")
                     + (others.isEmpty() ? "" : ", and --ops " + String.join(",", others) + " keeps the Convs float")
                     : "")
+                    // it tries each op type float, never all of them
+                    + (quantization.quantizedOps().size() < 2 ? "" : "; --latency-fallback measures which op types"
+                    + " run faster float and keeps them so")
                     + "; or keep the fp32 model";
         }
         int floatCount = quantization.floatOps().values().stream().mapToInt(Integer::intValue).sum();

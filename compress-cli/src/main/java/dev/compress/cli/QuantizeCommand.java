@@ -132,10 +132,11 @@ final class QuantizeCommand extends BaseCommand {
     boolean keepOpset;
 
     @Option(names = "--latency-fallback", paramLabel = "S", arity = "0..1", fallbackValue = "1", order = 11,
-            description = "Static: after quantizing, time variants with regions kept float (each op type's"
-                    + " integer nodes; four segments of the graph) against the all-INT8 model, about S seconds each"
-                    + " (default 1), and keep float what runs at least 5%% faster in float. The choice depends on"
-                    + " timings: the report lists the nodes, which --exclude pins for byte-identical runs.")
+            description = "After quantizing, time variants with regions kept float (each op type's integer"
+                    + " nodes; static: four segments of the graph too) against the all-INT8 model on samples of"
+                    + " --data, about S seconds each (default 1), and keep float what runs at least 5%% faster in"
+                    + " float. The choice depends on timings: the report lists the nodes, which --exclude pins for"
+                    + " byte-identical runs.")
     Double latencyFallback;
 
     @Option(names = "--weight-only", paramLabel = "NODE", split = ",", order = 11,
@@ -206,9 +207,9 @@ final class QuantizeCommand extends BaseCommand {
         if (dynamicFormat != null && !dynamic) {
             throw usage("--dynamic-format applies to --dynamic only");
         }
-        if (latencyFallback != null && (dynamic || table != null)) {
-            throw usage("--latency-fallback times static variants on the calibration data: it needs --data, not"
-                    + " --dynamic or --table");
+        if (latencyFallback != null && (data.data() == null || table != null)) {
+            throw usage("--latency-fallback times its variants on the samples of --data: it needs --data, not"
+                    + " --table");
         }
         if (latencyFallback != null && !(latencyFallback > 0)) {
             throw usage("--latency-fallback takes seconds above 0, got " + latencyFallback);
@@ -246,7 +247,9 @@ final class QuantizeCommand extends BaseCommand {
             global.debug("calibration data: " + calibration.dataset().size() + " samples from " + data.data()
                     + (calibration.preprocessing() == null ? "" : ", preprocessing " + calibration.preprocessing()));
         }
-        Dataset calibrationData = calibration == null || dynamic ? null : calibration.dataset();
+        // dynamic quantization calibrates nothing; its latency fallback times on the samples
+        Dataset calibrationData = calibration == null || dynamic && latencyFallback == null ? null
+                : calibration.dataset();
         int batchSize = run.batchSize(fp32, calibrationData != null ? calibrationData
                 : evaluation != null ? evaluation.dataset() : null, global);
         QuantizationResult result = RecipeSteps.quantize(step(), fp32, calibrationData, batchSize,
@@ -288,7 +291,8 @@ final class QuantizeCommand extends BaseCommand {
     private Recipe.Step step() {
         return dynamic
                 ? new Recipe.QuantizeDynamic("quantize", (dynamicFormat == null ? DynamicFormat.MATMUL_INTEGER
-                        : dynamicFormat).cliName(), reduceRange, exclude, ops, noPrepare ? false : null)
+                        : dynamicFormat).cliName(), reduceRange, exclude, ops, noPrepare ? false : null,
+                        latencyFallback)
                 : new Recipe.QuantizeStatic("quantize", calibrationOptions.method.id(), calibrationOptions.percentile,
                         calibrationOptions.bins, activations.name().toLowerCase(Locale.ROOT), symmetric,
                         calibrationOptions.sampling().maxSamples(), calibrationOptions.histogramSamples, exclude, ops,

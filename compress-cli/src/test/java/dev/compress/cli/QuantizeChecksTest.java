@@ -123,9 +123,12 @@ class QuantizeChecksTest {
         }
     }
 
-    /** The fallback's figures reach the report and stderr; what it keeps float is listed under the same names. */
+    /**
+     * The fallback's figures reach the report and stderr; what it keeps float is listed under the same names. It
+     * needs --data, also with --dynamic, whose variants it times on those samples.
+     */
     @Test
-    void latencyFallbackIsReportedAndNeedsCalibrationData() throws IOException {
+    void latencyFallbackIsReportedAndNeedsData() throws IOException {
         Path out = temp.resolve("fallback.onnx");
         Cli.Result result = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--data",
                 Fixtures.calib().toString(), "--max-samples", "64", "--latency-fallback=0.05", "--out",
@@ -138,10 +141,18 @@ class QuantizeChecksTest {
         for (JsonNode kept : fallback.get("keptFloat")) {
             assertThat(report.at("/quantization/floatNodes").get(kept.asText()).asText()).contains("latency fallback");
         }
+        Cli.Result dynamic = Cli.run("quantize", "--model", Fixtures.cnn().toString(), "--dynamic", "--data",
+                Fixtures.calib().toString(), "--max-samples", "16", "--latency-fallback=0.05", "--out",
+                temp.resolve("dynamic.onnx").toString());
+        assertThat(dynamic.exitCode()).as(dynamic.toString()).isZero();
+        assertThat(dynamic.err()).contains("latency fallback: ");
+        assertThat(Json.MAPPER.readTree(temp.resolve("dynamic.json").toFile()).at("/latencyFallback/trials").size())
+                .isPositive();
 
-        for (String[] bad : new String[][] {{"--dynamic", "--latency-fallback"}, {"--latency-fallback=0"}}) {
-            String[] args = {"quantize", "--model", Fixtures.cnn().toString(), "--data", Fixtures.calib().toString(),
-                "--out", temp.resolve("x.onnx").toString()};
+        for (String[] bad : new String[][] {{"--data", Fixtures.calib().toString(), "--latency-fallback=0"},
+            {"--dynamic", "--latency-fallback"}}) {
+            String[] args = {"quantize", "--model", Fixtures.cnn().toString(), "--out",
+                temp.resolve("x.onnx").toString()};
             Cli.Result refused = Cli.run(java.util.stream.Stream.concat(Arrays.stream(args), Arrays.stream(bad))
                     .toArray(String[]::new));
             assertThat(refused.exitCode()).as(refused.toString()).isEqualTo(ExitCode.USAGE);
@@ -152,21 +163,24 @@ class QuantizeChecksTest {
 
     /**
      * A dynamic model slower than fp32 because of its ConvIntegers: the warning names the --ops that keeps what else
-     * was quantized and the Convs float, and points to static quantization only where it would reach the Convs
-     * (silero VAD's sit in If branches, which static quantization does not enter).
+     * was quantized and the Convs float, and the latency fallback where there is more than one op type to try; it
+     * points to static quantization only where it would reach the Convs (silero VAD's sit in If branches, which
+     * static quantization does not enter).
      */
     @Test
     void theDynamicSlowerWarningNamesTheOpsThatKeepTheConvsFloat() {
         LatencyReport slower = new LatencyReport(1.5, 0.1, 0.15, 1, 2, 100, true, null, null);
         assertThat(QuantizeCheckOptions.slowerWarning(slower, dynamicReport(Map.of("Conv", 28, "LSTM", 8)), true,
                 false)).contains("static quantization does not reach these Convs (they sit in If, Loop or Scan"
-                        + " bodies), and --ops LSTM keeps the Convs float; or keep the fp32 model");
+                        + " bodies), and --ops LSTM keeps the Convs float; --latency-fallback measures which op types"
+                        + " run faster float and keeps them so; or keep the fp32 model");
         assertThat(QuantizeCheckOptions.slowerWarning(slower,
                 dynamicReport(Map.of("Conv", 4, "MatMul", 2, "Gather", 1)), true, true))
                 .contains("static quantization (--data without --dynamic) runs integer Convs faster, and --ops"
                         + " Gather,MatMul keeps the Convs float");
         assertThat(QuantizeCheckOptions.slowerWarning(slower, dynamicReport(Map.of("Conv", 62)), true, true))
-                .contains("runs integer Convs faster; or keep the fp32 model").doesNotContain("--ops");
+                .contains("runs integer Convs faster; or keep the fp32 model").doesNotContain("--ops")
+                .doesNotContain("--latency-fallback");
     }
 
     private static QuantizationReport dynamicReport(Map<String, Integer> quantized) {

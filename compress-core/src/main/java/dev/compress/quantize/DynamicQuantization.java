@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.BiFunction;
+import java.util.function.Function;
 
 /**
  * Dynamic (weight-only calibrated) quantization: MatMul, Gemm and Conv weights become 8-bit per output channel, LSTM
@@ -90,17 +91,22 @@ final class DynamicQuantization {
             Map<Node, String> floatNodes) {
         DynamicQuantization rewrite = new DynamicQuantization(graph, null, format, perChannel, names, Set.of(),
                 QuantParams.INT8_MAX);
-        List<Node> done = rewrite.run(Set.of(), floatNodes);
+        List<Node> done = rewrite.run(node -> null, floatNodes);
         graph.removeUnreadInitializers(rewrite.replaced);
         return done;
     }
 
+    /** A dynamic quantization's result and the nodes it quantized (of the source's copy, graph order). */
+    record Result(PassResult<QuantizationResult> result, List<Node> quantizedNodes) {}
+
     /**
+     * @param excluded names of nodes to keep float
+     * @param keptFloat first outputs of nodes to keep float besides (the latency fallback's choice)
      * @param opTypes the op types to quantize (of {@link #OP_TYPES}); empty for all
      * @param reduceRange 7-bit weights in [-64, 64]: on CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels add
      *     pairs of products in 16 bits, which full-range weights can saturate
      */
-    static PassResult<QuantizationResult> quantize(OnnxModel model, Set<String> excluded, Set<String> opTypes,
+    static Result quantize(OnnxModel model, Set<String> excluded, Set<String> keptFloat, Set<String> opTypes,
             DynamicFormat format, boolean reduceRange) {
         long opset = model.opset(OnnxModel.DEFAULT_DOMAIN);
         List<String> warnings = new ArrayList<>();
@@ -129,8 +135,10 @@ final class DynamicQuantization {
         DynamicQuantization rewrite = new DynamicQuantization(graph, null, format, perChannel, null, opTypes,
                 weightMax);
         Map<Node, String> floatNodes = new LinkedHashMap<>();
-        List<Node> done = rewrite.run(excluded, floatNodes);
-        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded,
+        Function<Node, String> exclusion = node -> excluded.contains(node.name()) ? "excluded"
+                : keptFloat.contains(node.output(0)) ? LatencyFallback.REASON : null;
+        List<Node> done = rewrite.run(exclusion, floatNodes);
+        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, exclusion,
                 opTypes.isEmpty() || opTypes.contains("Gather"));
         done.addAll(embeddings.quantized());
         floatNodes.putAll(embeddings.keptFloat());
@@ -173,14 +181,20 @@ final class DynamicQuantization {
                 + "; Gather tables int8 per row");
         provenance.put("constantsPromoted", promoted.size());
         provenance.put("excludedNodes", excluded.stream().sorted().toList());
+        if (!keptFloat.isEmpty()) {
+            provenance.put("latencyFallbackFloatNodes", floatNodes.entrySet().stream()
+                    .filter(e -> e.getValue().equals(LatencyFallback.REASON)).map(e -> e.getKey().describe())
+                    .sorted().toList());
+        }
         if (upgrade) {
             provenance.put("opsetUpgrade", "to " + opset);
         }
-        return new PassResult<>(quantized, new QuantizationResult(quantized, report, null),
-                new Provenance(Quantizer.PROVENANCE, provenance));
+        return new Result(new PassResult<>(quantized, new QuantizationResult(quantized, report, null),
+                new Provenance(Quantizer.PROVENANCE, provenance)), done);
     }
 
-    private List<Node> run(Set<String> excluded, Map<Node, String> floatNodes) {
+    /** @param exclusion why the caller keeps a node float, or null */
+    private List<Node> run(Function<Node, String> exclusion, Map<Node, String> floatNodes) {
         List<Node> done = new ArrayList<>();
         for (Node node : graph.nodes()) {
             String op = node.opType();
@@ -202,7 +216,7 @@ final class DynamicQuantization {
                     body.promoteConstants();
                     DynamicQuantization inner = new DynamicQuantization(body, this, format, perChannel, null,
                             opTypes, weightMax);
-                    done.addAll(inner.run(excluded, floatNodes));
+                    done.addAll(inner.run(exclusion, floatNodes));
                     body.removeUnreadInitializers(inner.replaced);
                 }
                 if (done.size() == before) {
@@ -219,7 +233,7 @@ final class DynamicQuantization {
                 rewritten.add(node);
                 continue;
             }
-            String problem = excluded.contains(node.name()) ? "excluded"
+            String problem = exclusion.apply(node) != null ? exclusion.apply(node)
                     : !opTypes.isEmpty() && !opTypes.contains(op) ? "op type not selected" : problem(node);
             if (problem != null) {
                 floatNodes.put(node, problem);

@@ -9,7 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import java.util.function.Function;
 
 /**
  * Stores the float tables that Gather nodes read (token, position and type embeddings) as int8, one scale per row.
@@ -30,8 +30,12 @@ final class EmbeddingQuantizer {
 
     private EmbeddingQuantizer() {}
 
-    /** @param selected whether Gather is among the op types to quantize (else each table stays float, reported) */
-    static Result rewrite(Graph graph, Set<String> excluded, boolean selected) {
+    /**
+     * @param exclusion why a node stays float as the caller asked (excluded by name, kept float by the latency
+     *     fallback), or null
+     * @param selected whether Gather is among the op types to quantize (else each table stays float, reported)
+     */
+    static Result rewrite(Graph graph, Function<Node, String> exclusion, boolean selected) {
         List<Node> quantized = new ArrayList<>();
         Map<Node, String> keptFloat = new LinkedHashMap<>();
         Map<String, String[]> done = new LinkedHashMap<>(); // table -> {int8 table, scales, axis-0 flag}
@@ -46,7 +50,7 @@ final class EmbeddingQuantizer {
                 rewritten.add(node);
                 continue;
             }
-            String problem = excluded.contains(node.name()) ? "excluded"
+            String problem = exclusion.apply(node) != null ? exclusion.apply(node)
                     : !selected ? "op type not selected"
                     : !table.isFloat() ? "table is " + table.dataType()
                     : table.elementCount() < MIN_ELEMENTS ? "table has fewer than " + MIN_ELEMENTS + " values"

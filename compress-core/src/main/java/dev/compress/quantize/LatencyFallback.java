@@ -22,12 +22,14 @@ import java.util.function.Function;
  * Sigmoid and Mul slower than ONNX Runtime's fused float SiLU on EfficientNet, yet keeping the SiLUs float slower
  * still; 1 ms models where per-node overhead outweighs every kernel.
  *
- * <p>The regions tried are every op type of the quantized nodes other than Conv/Gemm/MatMul (all its nodes at once),
- * and the quantized graph cut into {@value #SEGMENTS} consecutive segments with equally many weighted nodes. Each
- * variant is requantized from the same calibration table and timed against the all-INT8 model, interleaved
- * ({@link InterleavedTiming}). Regions at least {@link #MARGIN} faster in float are kept float, together when that
- * is faster than the best one alone, if timing the choice once more confirms it. The decision depends on timings, so it is opt-in: its report lists the nodes,
- * which {@code --exclude} can pin for a reproducible model.
+ * <p>The regions tried are every op type of the quantized nodes other than the segmented ones (all its nodes at once),
+ * and the quantized graph cut into {@value #SEGMENTS} consecutive segments with equally many nodes of the segmented
+ * types: for static quantization Conv/Gemm/MatMul; dynamic quantization segments none, so each op type it quantized
+ * is a region (ConvInteger against MatMulInteger). Each variant is requantized the same way (static: from the same
+ * calibration table) and timed against the all-INT8 model, interleaved ({@link InterleavedTiming}). Regions at least
+ * {@link #MARGIN} faster in float are kept float, together when that is faster than the best one alone, if timing the
+ * choice once more confirms it. The decision depends on timings, so it is opt-in: its report lists the nodes, which
+ * {@code --exclude} can pin for a reproducible model.
  */
 final class LatencyFallback {
     /** Share of time a region must save to be kept float: less is within the noise of a few seconds of timing. */
@@ -51,31 +53,42 @@ final class LatencyFallback {
     private final List<Batch> batches;
     private final double seconds;
     private final Progress progress;
+    /** Op types cut into segments rather than tried all at once: static quantization's Conv, Gemm and MatMul. */
+    private final Set<String> segmented;
 
     /**
      * @param threads ONNX Runtime intra-op threads of the timed sessions
      * @param batches inputs to time on, cycled through
      * @param seconds about how long each comparison times both models in all
+     * @param segmented op types whose nodes are tried a segment of the graph at a time; every other op type is tried
+     *     all at once
      */
-    LatencyFallback(int threads, List<Batch> batches, double seconds, Progress progress) {
+    LatencyFallback(int threads, List<Batch> batches, double seconds, Progress progress, Set<String> segmented) {
         this.options = RuntimeOptions.defaults().withIntraOpThreads(threads);
         this.batches = List.copyOf(batches);
         this.seconds = seconds;
         this.progress = progress;
+        this.segmented = segmented;
     }
 
-    /** The regions tried for a plan's quantized nodes, in graph order. */
-    static List<Region> regions(List<Node> quantized, Function<Node, String> key) {
+    /**
+     * The regions tried for the quantized nodes, in graph order; none that holds them all (that model is the
+     * source).
+     */
+    static List<Region> regions(List<Node> quantized, Function<Node, String> key, Set<String> segmented) {
         List<Region> regions = new ArrayList<>();
         Map<String, Set<String>> byOp = new TreeMap<>();
         for (Node node : quantized) {
-            if (!QuantizationPlan.WEIGHTED_OPS.contains(node.opType())) {
+            if (!segmented.contains(node.opType())) {
                 byOp.computeIfAbsent(node.opType(), op -> new LinkedHashSet<>()).add(key.apply(node));
             }
         }
-        byOp.forEach((op, outputs) -> regions.add(
-                new Region("all " + outputs.size() + " quantized " + op, outputs)));
-        long weighted = quantized.stream().filter(n -> QuantizationPlan.WEIGHTED_OPS.contains(n.opType())).count();
+        byOp.forEach((op, outputs) -> {
+            if (outputs.size() < quantized.size()) {
+                regions.add(new Region("all " + outputs.size() + " quantized " + op, outputs));
+            }
+        });
+        long weighted = quantized.stream().filter(n -> segmented.contains(n.opType())).count();
         if (weighted < 2L * SEGMENTS) {
             return regions; // segments of one weighted node each are the op-type regions over again
         }
@@ -88,7 +101,7 @@ final class LatencyFallback {
                 first = node.describe();
             }
             outputs.add(key.apply(node));
-            if (QuantizationPlan.WEIGHTED_OPS.contains(node.opType())) {
+            if (segmented.contains(node.opType())) {
                 seen++;
             }
             boolean last = node == quantized.get(quantized.size() - 1);
@@ -111,7 +124,7 @@ final class LatencyFallback {
      */
     Outcome search(OnnxModel int8, List<Node> quantized, Function<Node, String> key,
             Function<Set<String>, OnnxModel> variant) {
-        List<Region> regions = regions(quantized, key);
+        List<Region> regions = regions(quantized, key, segmented);
         List<double[]> ratios = new ArrayList<>(); // [region index, ratio]
         progress.start("latency fallback", regions.size());
         try (OrtModel base = OrtModel.open(int8, options)) {

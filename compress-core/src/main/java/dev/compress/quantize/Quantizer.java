@@ -69,6 +69,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
 
     private final OnnxModel model;
     private final Dataset calibration;
+    /** What the latency fallback times on: the calibration data, or for dynamic quantization data given for it. */
+    private final Dataset timing;
     private final ActivationType activationType;
     private final Set<String> excluded;
     private final Integer batchSize;
@@ -93,6 +95,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     private Quantizer(Builder builder) {
         this.model = builder.model;
         this.calibration = builder.calibration;
+        this.timing = builder.calibration != null ? builder.calibration : builder.timing;
         this.activationType = builder.activationType;
         this.excluded = builder.excluded;
         this.batchSize = builder.batchSizeGiven() ? builder.batchSize() : null;
@@ -163,10 +166,25 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
     public PassResult<QuantizationResult> apply(OnnxModel model, PassContext context) {
         if (dynamic != null) {
             checkExcludedNodesExist(model);
-            PassResult<QuantizationResult> result = DynamicQuantization.quantize(model, excluded, opTypes, dynamic,
-                    reduceRange);
-            checkLoads(result.model(), model);
-            return result;
+            DynamicQuantization.Result all = DynamicQuantization.quantize(model, excluded, Set.of(), opTypes,
+                    dynamic, reduceRange);
+            checkLoads(all.result().model(), model);
+            if (fallbackSeconds <= 0) {
+                return all.result();
+            }
+            // each op type a region: ConvInteger and its rescaling passes can be slower than float Convs while
+            // MatMulInteger is faster (docs/benchmarks.md), and a recurrent layer gains little at batch 1
+            LatencyFallback.Outcome outcome = new LatencyFallback(sampling.sessions(),
+                    timing.firstBatches(batchSize != null ? batchSize : 1, LatencyFallback.BATCHES),
+                    fallbackSeconds, context.progress(), Set.of()).search(all.result().model(),
+                            all.quantizedNodes(), node -> node.output(0),
+                            keptFloat -> DynamicQuantization.quantize(model, excluded, keptFloat, opTypes, dynamic,
+                                    reduceRange).result().model());
+            PassResult<QuantizationResult> result = outcome.keptFloat().isEmpty() ? all.result()
+                    : DynamicQuantization.quantize(model, excluded, outcome.keptFloat(), opTypes, dynamic,
+                            reduceRange).result();
+            return new PassResult<>(result.model(), result.report().withFallback(outcome.report()),
+                    result.provenance());
         }
         if (fallbackSeconds <= 0) {
             return quantizeStatic(model, context, Set.of(), table, true).result();
@@ -176,7 +194,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         CalibrationTable calibrated = all.result().report().table();
         List<Batch> batches = calibration.firstBatches(batchSize != null ? batchSize : 1, LatencyFallback.BATCHES);
         LatencyFallback.Outcome outcome = new LatencyFallback(sampling.sessions(), batches, fallbackSeconds,
-                context.progress()).search(all.result().model(), all.quantizedNodes(), all.key(),
+                context.progress(), QuantizationPlan.WEIGHTED_OPS).search(all.result().model(), all.quantizedNodes(), all.key(),
                         keptFloat -> quantizeStatic(model, PassContext.silent(), keptFloat, calibrated, false)
                                 .result().model());
         PassResult<QuantizationResult> result = outcome.keptFloat().isEmpty()
@@ -379,7 +397,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
                 ? ConvKernelShapes.padInputChannels(graph) : List.of();
         List<String> expandedGroups = ConvKernelShapes.expandGroups(graph);
         // after the QDQ rewrite, so the Cast/Mul that dequantize gathered rows are not planned as integer Muls
-        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph, excluded, true);
+        EmbeddingQuantizer.Result embeddings = EmbeddingQuantizer.rewrite(graph,
+                node -> excluded.contains(node.name()) ? "excluded" : null, true);
         List<Node> quantizedNodes = new ArrayList<>(plan.quantizedNodes);
         quantizedNodes.addAll(embeddings.quantized());
         Map<Node, String> floatNodes = new LinkedHashMap<>(plan.floatNodes);
@@ -859,6 +878,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
 
         private OnnxModel model;
         private Dataset calibration;
+        private Dataset timing;
         private ActivationType activationType = ActivationType.UINT8;
         private Set<String> excluded = Set.of();
         private CalibrationSettings settings = CalibrationSettings.defaults();
@@ -1019,11 +1039,11 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
 
         /**
-         * Static: after quantizing, time variants with regions of the graph kept float against the all-INT8 model,
-         * about {@code secondsPerRegion} each, on the first batches of the calibration data, and keep float what
-         * is faster in float ({@link LatencyFallback}; reported in {@link QuantizationResult#fallback}). The model
-         * then depends on timings: pin its choice with {@link #optExclude} for byte-identical runs. 0 (the
-         * default) turns it off.
+         * After quantizing, time variants with regions of the graph kept float against the all-INT8 model, about
+         * {@code secondsPerRegion} each, on the first batches of the calibration data (static) or of
+         * {@link #optTimingData} (dynamic), and keep float what is faster in float ({@link LatencyFallback};
+         * reported in {@link QuantizationResult#fallback}). The model then depends on timings: pin its choice with
+         * {@link #optExclude} for byte-identical runs. 0 (the default) turns it off.
          */
         public Builder optLatencyFallback(double secondsPerRegion) {
             if (!(secondsPerRegion >= 0) || Double.isInfinite(secondsPerRegion)) {
@@ -1054,6 +1074,15 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             return this;
         }
 
+        /**
+         * Dynamic: the samples the latency fallback times on (static quantization times on its calibration data).
+         * Nothing is calibrated on them.
+         */
+        public Builder optTimingData(Dataset timing) {
+            this.timing = timing;
+            return this;
+        }
+
         /** Dynamic quantization written in the given form (for measuring the alternatives). */
         public Builder optDynamic(DynamicFormat format) {
             this.dynamic = format;
@@ -1069,9 +1098,17 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
             if (upgradeOpset && keepOpset) {
                 throw CompressException.invalidSettings("upgrading and keeping the opset exclude each other");
             }
-            if (fallbackSeconds > 0 && (dynamic != null || calibration == null)) {
+            if (fallbackSeconds > 0 && dynamic == null && calibration == null) {
                 throw CompressException.invalidSettings("the latency fallback times static variants on the"
-                        + " calibration data: it needs static quantization with calibration data, not a table");
+                        + " calibration data: it needs calibration data, not a table");
+            }
+            if (fallbackSeconds > 0 && dynamic != null && timing == null) {
+                throw CompressException.invalidSettings("the latency fallback times dynamic variants on samples:"
+                        + " give them with optTimingData");
+            }
+            if (timing != null && (dynamic == null || fallbackSeconds <= 0)) {
+                throw CompressException.invalidSettings("timing data serves the latency fallback of dynamic"
+                        + " quantization only");
             }
             if (dynamic != null) {
                 if (calibration != null || table != null || reusableTable) {

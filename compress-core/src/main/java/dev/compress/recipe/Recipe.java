@@ -125,15 +125,19 @@ public record Recipe(String model, String teacher, String baseline, Data data, L
         }
     }
 
-    /** Dynamic INT8 quantization (docs/transformers.md); {@code prepare} as for static quantization. */
-    @JsonPropertyOrder({"name", "format", "reduceRange", "exclude", "ops", "prepare"})
+    /**
+     * Dynamic INT8 quantization (docs/transformers.md); {@code prepare} as for static quantization; a
+     * {@code latencyFallback} times its variants on {@code data.calibration}.
+     */
+    @JsonPropertyOrder({"name", "format", "reduceRange", "exclude", "ops", "prepare", "latencyFallback"})
     public record QuantizeDynamic(String name, String format, Boolean reduceRange, List<String> exclude,
-            List<String> ops, Boolean prepare) implements Step {
+            List<String> ops, Boolean prepare, Double latencyFallback) implements Step {
         @Override
         public Step withDefaults() {
             return new QuantizeDynamic(name, format == null ? "matmul-integer" : format,
                     reduceRange != null && reduceRange, exclude == null ? List.of() : exclude,
-                    ops == null ? List.of() : ops, prepare == null || prepare);
+                    ops == null ? List.of() : ops, prepare == null || prepare,
+                    latencyFallback == null ? 0 : latencyFallback);
         }
     }
 

@@ -456,6 +456,13 @@ public record RecipeFile(Path file, Recipe recipe) {
                         String.valueOf(full.latencyFallback()));
             } else if (step instanceof Recipe.QuantizeDynamic quantize) {
                 parse(at + "/format", () -> DynamicFormat.parse(quantize.format()), quantize.format());
+                Recipe.QuantizeDynamic full = (Recipe.QuantizeDynamic) quantize.withDefaults();
+                parse(at + "/latencyFallback", () -> Quantizer.builder().optLatencyFallback(full.latencyFallback()),
+                        String.valueOf(full.latencyFallback()));
+                if (full.latencyFallback() > 0 && (data == null || data.calibration() == null)) {
+                    throw lines.invalid(at + "/latencyFallback", "the latency fallback of quantize-dynamic step '"
+                            + quantize.name() + "' times its variants on data.calibration, which the recipe lacks");
+                }
             } else if (step instanceof Recipe.ConvertOpset convert && convert.opset() != null) {
                 parse(at + "/opset", () -> OpsetConversion.builder().optTargetOpset(convert.opset()), "");
             }

@@ -67,7 +67,8 @@ public final class RecipeSteps {
      * Runs a {@link Recipe.QuantizeStatic} or {@link Recipe.QuantizeDynamic} step on {@code model}. Unset (null)
      * settings take the quantizer's defaults, as a recipe's {@link Recipe#withDefaults()} writes them.
      *
-     * @param calibration the calibration samples; null with a table, and ignored by dynamic quantization
+     * @param calibration the calibration samples; null with a table; for dynamic quantization, what its latency
+     *     fallback times on (if it has one), else ignored
      */
     public static QuantizationResult quantize(Recipe.Step step, OnnxModel model, Dataset calibration, int batchSize,
             Progress progress, QuantizeExtras extras) {
@@ -79,7 +80,11 @@ public final class RecipeSteps {
                     .optReduceRange(q.reduceRange())
                     .optPrepare(q.prepare())
                     .optExclude(q.exclude())
-                    .optOpTypes(q.ops());
+                    .optOpTypes(q.ops())
+                    .optLatencyFallback(q.latencyFallback());
+            if (q.latencyFallback() > 0) {
+                builder.optTimingData(calibration);
+            }
         } else {
             Recipe.QuantizeStatic q = (Recipe.QuantizeStatic) step.withDefaults();
             Recipe.QuantizeStatic given = (Recipe.QuantizeStatic) step;

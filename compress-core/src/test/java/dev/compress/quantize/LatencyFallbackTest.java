@@ -80,7 +80,8 @@ class LatencyFallbackTest {
         List<Node> nodes = result.model().graph().nodes();
         // the rewritten graph's integer ops: Q/DQ aside, every Conv reads a DequantizeLinear
         List<Node> convs = nodes.stream().filter(n -> n.opType().equals("Conv")).toList();
-        List<LatencyFallback.Region> regions = LatencyFallback.regions(convs, n -> n.output(0));
+        List<LatencyFallback.Region> regions = LatencyFallback.regions(convs, n -> n.output(0),
+                QuantizationPlan.WEIGHTED_OPS);
         assertThat(regions).hasSize(LatencyFallback.SEGMENTS);
         Map<Integer, Long> sizes = regions.stream().collect(Collectors.groupingBy(r -> r.outputs().size(),
                 Collectors.counting()));
@@ -102,11 +103,38 @@ class LatencyFallbackTest {
         assertThat(result.report().floatNodes()).containsEntry(hardSigmoid + "_scale", "excluded");
     }
 
+    /**
+     * Dynamic quantization: each op type it quantized is one region (ConvInteger can be slower than float Convs where
+     * MatMulInteger is faster), the variants are dynamic too, and what is kept float is named as in static.
+     */
     @Test
-    void needsCalibrationDataToTimeOn() {
+    void dynamicQuantizationTimesEachOpTypeOnTheTimingData() {
+        OnnxModel fp32 = QuantizerTest.fp32("families/mbv2");
+        QuantizationResult plain = Quantizer.builder().setModel(fp32).optDynamic(true).build().quantize();
+        QuantizationResult result = Quantizer.builder().setModel(fp32).optDynamic(true)
+                .optTimingData(QuantizerTest.images(fp32, "calib")).optLatencyFallback(0.05).build().quantize();
+
+        Map<String, Integer> integerOps = plain.report().quantizedOps();
+        assertThat(integerOps.keySet()).containsExactlyInAnyOrder("Conv", "Gemm");
+        LatencyFallbackReport fallback = result.fallback();
+        assertThat(fallback.trials()).extracting(LatencyFallbackReport.Trial::region).containsExactly(
+                "all " + integerOps.get("Conv") + " quantized Conv", "all 1 quantized Gemm");
+        List<String> keptByReason = result.report().floatNodes().entrySet().stream()
+                .filter(e -> e.getValue().equals(LatencyFallback.REASON)).map(Map.Entry::getKey).sorted().toList();
+        assertThat(keptByReason).isEqualTo(fallback.keptFloat().stream().sorted().toList());
+        assertThat(result.report().method()).isEqualTo("dynamic");
+        assertThat(result.report().quantizedNodeCount())
+                .isEqualTo(plain.report().quantizedNodeCount() - keptByReason.size());
+    }
+
+    @Test
+    void needsDataToTimeOn() {
         OnnxModel fp32 = QuantizerTest.fp32("families/mbv2");
         assertThatThrownBy(() -> Quantizer.builder().setModel(fp32).optDynamic(true).optLatencyFallback(1).build())
-                .isInstanceOf(CompressException.class).hasMessageContaining("calibration data");
+                .isInstanceOf(CompressException.class).hasMessageContaining("optTimingData");
+        assertThatThrownBy(() -> Quantizer.builder().setModel(fp32).setCalibrationData(QuantizerTest.images(fp32,
+                "calib")).optTimingData(QuantizerTest.images(fp32, "calib")).build())
+                .isInstanceOf(CompressException.class).hasMessageContaining("dynamic quantization only");
         assertThatThrownBy(() -> Quantizer.builder().optLatencyFallback(-1))
                 .isInstanceOf(CompressException.class).hasMessageContaining("0 (off) or a positive number");
     }
