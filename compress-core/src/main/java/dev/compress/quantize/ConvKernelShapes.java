@@ -31,7 +31,8 @@ import java.util.stream.Collectors;
  *       Runtime runs a grouped 8-bit Conv group by group with small GEMMs, as slowly as fp32 (RegNetY-400MF's
  *       6-group Conv 358 µs); dense, it does the group count times the multiply-adds in one fast kernel: 106-137 µs
  *       for 6 groups, 600 to 369 µs for three 13-group ones, the same time at 26 groups, 1.6 times slower at 55
- *       (docs/benchmarks.md). The weight grows by the group count.
+ *       (docs/benchmarks.md). Groups of at most {@value #NARROW_GROUP} channels are made dense at any count: each
+ *       group's GEMM is then too narrow for any kernel. The weight grows by the group count.
  * </ul>
  */
 final class ConvKernelShapes {
@@ -47,6 +48,14 @@ final class ConvKernelShapes {
     static final long PAD_MIN_OPSET = 11;
     /** Most groups a Conv is made dense at: 13 measured faster dense, 26 no faster. */
     static final int MAX_EXPANDED_GROUPS = 16;
+    /**
+     * Groups this narrow (input channels per group) are made dense at any group count: ResNeXt-50 32x4d's 32 groups of
+     * 4 at 56x56 took 2.1 ms a Conv grouped, 0.63 ms dense with 32 times the multiply-adds; 32 groups of 8 at 28x28
+     * ran no faster dense (docs/benchmarks.md).
+     */
+    static final int NARROW_GROUP = 4;
+    /** Largest dense weight a narrow-group Conv gets (elements): a wide layer would grow by megabytes. */
+    static final long MAX_DENSE_ELEMENTS = 1L << 20;
 
     private ConvKernelShapes() {}
 
@@ -82,8 +91,10 @@ final class ConvKernelShapes {
     }
 
     /**
-     * Makes the Convs of {@code graph} with 2 to {@value #MAX_EXPANDED_GROUPS} groups of more than one input channel
-     * and their own int8 weight ({@link #ownWeight}) dense; returns their names.
+     * Makes the Convs of {@code graph} with their own int8 weight ({@link #ownWeight}) and groups of more than one
+     * input channel dense when they have 2 to {@value #MAX_EXPANDED_GROUPS} groups, or groups of at most
+     * {@value #NARROW_GROUP} input channels and a dense weight of at most {@value #MAX_DENSE_ELEMENTS} elements;
+     * returns their names.
      */
     static List<String> expandGroups(Graph graph) {
         Graph.Index index = graph.index();
@@ -91,8 +102,9 @@ final class ConvKernelShapes {
         for (Node conv : graph.nodes()) {
             long groups = conv.intAttribute("group", 1);
             Optional<Tensor> weight = ownWeight(graph, index, conv)
-                    .filter(w -> groups > 1 && groups <= MAX_EXPANDED_GROUPS && w.dim(1) > 1
-                            && w.dim(0) % groups == 0);
+                    .filter(w -> groups > 1 && w.dim(1) > 1 && w.dim(0) % groups == 0
+                            && (groups <= MAX_EXPANDED_GROUPS || w.dim(1) <= NARROW_GROUP
+                                    && w.elementCount() * groups <= MAX_DENSE_ELEMENTS));
             if (weight.isPresent()) {
                 graph.putInitializer(blockDiagonal(weight.get(), (int) groups));
                 conv.set(Attribute.of("group", 1));

@@ -170,11 +170,25 @@ class ConvKernelShapesTest {
         assertThat(ConvKernelShapes.padInputChannels(dense.graph())).isEmpty();
     }
 
+    /** ResNeXt's 32 groups of 4 channels: narrow groups are made dense at any count, unless the weight grows big. */
     @Test
-    void depthwiseAndManyGroupsStayGrouped() {
+    void narrowGroupsBecomeDenseAtAnyGroupCount() {
+        int groups = 32;
+        OnnxModel source = qdqConv(4 * groups, 4 * groups, groups);
+        OnnxModel dense = source.copy();
+        assertThat(ConvKernelShapes.expandGroups(dense.graph())).containsExactly("conv");
+        assertSameOutputs(source, dense, 4 * groups);
+
+        // 256 groups of 4: a dense 1024x1024x3x3 weight (9.4 M elements) stays grouped
+        assertThat(ConvKernelShapes.expandGroups(qdqConv(1024, 1024, 256).graph())).isEmpty();
+    }
+
+    @Test
+    void depthwiseAndManyWideGroupsStayGrouped() {
         assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 3, 3).graph())).isEmpty();
         int groups = ConvKernelShapes.MAX_EXPANDED_GROUPS + 1;
-        OnnxModel many = qdqConv(2 * groups, 2 * groups, groups);
+        int width = ConvKernelShapes.NARROW_GROUP + 1;
+        OnnxModel many = qdqConv(width * groups, width * groups, groups);
         assertThat(ConvKernelShapes.expandGroups(many.graph())).isEmpty();
         assertThat(ConvKernelShapes.expandGroups(qdqConv(3, 16, 1).graph())).isEmpty();
     }
