@@ -18,7 +18,7 @@ Needs Debian packages only: apt-get install -y python3-torch python3-torchvision
 Run with Debian's interpreter (not a pyenv python3):
   /usr/bin/python3 benchmarks/zoo/export_zoo.py [OUT] [--calib 100] [--heldout 50] [--only resnet18,...]
 OUT defaults to benchmarks/zoo/models/; images go to OUT/../images/{calib,heldout} unless --images is given.
-Takes about 30 s on 1 thread (2026-12-06); about 390 MB of models.
+Takes about a minute on 1 thread (2026-12-08); about 660 MB of models.
 """
 import argparse
 import gzip
@@ -83,6 +83,9 @@ ZOO = {
     "googlenet": lambda: M.googlenet(weights=None, aux_logits=False, init_weights=True),
     "mnasnet1_0": lambda: M.mnasnet1_0(weights=None),
     "crnn": Crnn,
+    # stop 25: 32 groups of 4 channels (ResNeXt), shifted windows padded and masked from shapes at every call (Swin)
+    "resnext50_32x4d": lambda: M.resnext50_32x4d(weights=None),
+    "swin_t": lambda: M.swin_t(weights=None),
 }
 
 
