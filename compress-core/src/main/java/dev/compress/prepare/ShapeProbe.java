@@ -57,6 +57,8 @@ final class ShapeProbe {
             Map.entry("ReduceSumSquare", Set.of(1)));
 
     private final Map<String, long[][]> runs = new HashMap<>();
+    /** Shape outputs asked for once: one whose rank changed with the batch is not run for again. */
+    private final Set<String> tried = new HashSet<>();
     /** Why the model cannot be probed, once known. */
     private String unavailable;
     /** {@link #valueShaped} of the graph as the last {@link #probe} saw it. */
@@ -70,7 +72,8 @@ final class ShapeProbe {
     Map<String, ConstantFolding.Dim[]> probe(OnnxModel model, List<Node> shapeNodes) {
         valueShaped = valueShaped(model.graph());
         List<String> wanted = shapeNodes.stream().filter(n -> !valueShaped.contains(n.input(0)))
-                .map(n -> n.output(0)).filter(out -> !runs.containsKey(out)).toList();
+                .map(n -> n.output(0)).filter(out -> !tried.contains(out)).toList();
+        tried.addAll(wanted);
         if (!wanted.isEmpty() && unavailable == null) {
             run(model, wanted);
         }
