@@ -740,8 +740,8 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
 
     /**
      * {@code model}, or a copy with its HardSigmoids rewritten ({@link HardSigmoidDecomposition}), its standalone
-     * BatchNormalizations and spatial ReduceMeans in integer forms ({@link IntegerForms}), from opset 20 its
-     * decomposed GELUs fused ({@link GeluFusion}) except those with a node the caller excluded, and its channel
+     * BatchNormalizations, spatial ReduceMeans and AveragePools in integer forms ({@link IntegerForms}), from opset
+     * 20 its decomposed GELUs fused ({@link GeluFusion}) except those with a node the caller excluded, and its channel
      * shuffles folded into the Convs that read them ({@link ChannelShuffles}).
      */
     private Rewritten rewritten(OnnxModel model, long opset) {
@@ -753,7 +753,7 @@ public final class Quantizer implements ModelPass<QuantizationResult> {
         }
         OnnxModel copy = model.copy();
         HardSigmoidDecomposition.rewrite(copy.graph(), opset);
-        int integerForms = IntegerForms.rewrite(copy.graph());
+        int integerForms = IntegerForms.rewrite(copy);
         if (opset >= GeluFusion.MIN_OPSET) { // the Gelu op exists from opset 20 only
             GeluFusion.rewrite(copy.graph(), GeluFusion.find(copy.graph(), excluded));
         }
