@@ -172,6 +172,18 @@ class RecipeTest {
         assertThat(Files.readString(stepSummary)).startsWith("earlier step\n### compress run strict.yaml");
     }
 
+    /** A quantize-dynamic step with a latency fallback times its variants on data.calibration. */
+    @Test
+    void aDynamicStepsLatencyFallbackTimesOnTheCalibrationData() throws IOException {
+        Path recipe = temp.resolve("dynamic.yaml");
+        Files.writeString(recipe, "model: " + Fixtures.resnet() + "\ndata:\n  calibration: " + Fixtures.calib()
+                + "\nsteps:\n  - name: quantize\n    pass: quantize-dynamic\n    latencyFallback: 0.05\n");
+        Cli.Result run = run("run", recipe.toString());
+
+        assertThat(run.exitCode()).as(run.toString()).isZero();
+        assertThat(temp.resolve("dynamic.run").resolve("01-quantize.onnx")).exists();
+    }
+
     @Test
     void explainPrintsTheRecipeWithItsDefaults() {
         Cli.Result result = run("run", RECIPE.toString(), "--explain");
@@ -230,6 +242,9 @@ class RecipeTest {
                         "fidelity check 'f' needs data.evaluation"),
                 Arguments.of(model + "steps:\n  - name: q\n    pass: quantize-static\n", 2, 3,
                         "quantize-static step 'q' needs data.calibration"),
+                Arguments.of(model + "steps:\n  - name: q\n    pass: quantize-dynamic\n    latencyFallback: 1\n", 2,
+                        5, "the latency fallback of quantize-dynamic step 'q' times its variants on"
+                                + " data.calibration, which the recipe lacks"),
                 Arguments.of("model: MODELS/resnet-fp32.pt\nsteps:\n  - name: a\n    pass: prepare\n", 2, 1,
                         "model MODELS/resnet-fp32.pt is a TorchScript checkpoint; steps rewrite ONNX: give its ONNX"
                                 + " export (torch.onnx.export) as 'model' and the checkpoint as 'teacher'"),

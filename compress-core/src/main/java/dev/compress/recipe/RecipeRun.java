@@ -181,8 +181,7 @@ public final class RecipeRun {
                 continue;
             }
             inputs.put(step.name(), current);
-            boolean calibrated = step instanceof Recipe.QuantizeStatic
-                    || step instanceof Recipe.Prune prune && prune.structured();
+            boolean calibrated = readsCalibration(step);
             String key = key("pass", step, currentSha, calibrated ? dataFingerprint(recipe.data().calibration()) : "");
             Path modelOut = runDir.resolve(prefix + ".onnx");
             Path reportOut = runDir.resolve(prefix + ".json");
@@ -336,8 +335,7 @@ public final class RecipeRun {
             report = pruned.report();
             warnings = List.of();
         } else if (step instanceof Recipe.QuantizeStatic || step instanceof Recipe.QuantizeDynamic) {
-            Dataset calibration = step instanceof Recipe.QuantizeStatic
-                    ? open(data.calibration(), model).dataset() : null;
+            Dataset calibration = readsCalibration(step) ? open(data.calibration(), model).dataset() : null;
             QuantizationResult quantized = RecipeSteps.quantize(step, model, calibration,
                     ModelInputs.defaultBatchSize(model, calibration), progress, RecipeSteps.QuantizeExtras.none());
             result = quantized.model();
@@ -567,6 +565,17 @@ public final class RecipeRun {
             }
         }
         return Math.max(calibrated, -1);
+    }
+
+    /**
+     * Whether {@code step} reads data.calibration: static quantization, structured pruning, and dynamic quantization
+     * whose latency fallback times on it. Its fingerprint is then part of the step's key.
+     */
+    private static boolean readsCalibration(Recipe.Step step) {
+        return step instanceof Recipe.QuantizeStatic
+                || step instanceof Recipe.Prune prune && prune.structured()
+                || step instanceof Recipe.QuantizeDynamic dynamic && dynamic.latencyFallback() != null
+                        && dynamic.latencyFallback() > 0;
     }
 
     /** The model the last quantize step read: the fp32 reference of a debug check. */
